@@ -1,0 +1,50 @@
+// matmul ([M,K]x[K,N] and batched [B,M,K]x[B,K,N]) through the Eigen GEMM in
+// kernels/cpu/gemm.h, and linear. dA = dC B^T, dB = A^T dC (matmuls again).
+#include "engine/ops/common.h"
+#include "kernels/cpu/gemm.h"
+
+namespace sg {
+using autograd::Node;
+using Grads = std::vector<Tensor>;
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  ops::check_defined("matmul", a, "a");
+  ops::check_defined("matmul", b, "b");
+  ops::check_same("matmul", {a, b});
+  ops::check_cpu("matmul", {a, b});
+  SG_CHECK((a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && b.dim() == 3), "matmul",
+           "expects 2-D x 2-D or 3-D x 3-D, got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
+  const bool batched = a.dim() == 3;
+  const int64_t B = batched ? a.size(0) : 1;
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  SG_CHECK(b.size(-2) == K && (!batched || b.size(0) == B), "matmul", "shapes ", shape_str(a.shape()), " and ",
+           shape_str(b.shape()), " do not multiply");
+  Shape out = batched ? Shape{B, M, N} : Shape{M, N};
+  Tensor y = empty(out, a.dtype(), a.device());
+  dispatch_dtype(a.dtype(), [&]<class T>() {
+    for (int64_t i = 0; i < B; ++i)
+      kernels::cpu::gemm<T>(false, false, M, N, K, T(1), a.data<T>() + i * M * K, K, b.data<T>() + i * K * N, N, T(0),
+                            y.data<T>() + i * M * N, N);
+  });
+  autograd::record("matmul", {a, b}, {y}, [a, b](const Grads& g, const Node& n) {
+    return Grads{n.needs_grad(0) ? matmul(g[0], transpose(b, -1, -2)) : Tensor(),
+                 n.needs_grad(1) ? matmul(transpose(a, -1, -2), g[0]) : Tensor()};
+  });
+  return y;
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  ops::check_defined("linear", x, "x");
+  ops::check_defined("linear", w, "weight");
+  SG_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1), "linear", "x ", shape_str(x.shape()),
+           " does not match weight ", shape_str(w.shape()), " ([out, in])");
+  SG_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), "linear", "bias ", shape_str(b.shape()),
+           " does not match weight ", shape_str(w.shape()));
+  Shape out = x.shape();
+  out.back() = w.size(0);
+  Tensor y = matmul(reshape(x, {-1, w.size(1)}), transpose(w, 0, 1));
+  if (b.defined()) y = add(y, b);
+  return reshape(y, out);
+}
+
+}  // namespace sg

@@ -1,0 +1,110 @@
+// Modulated convolution (StyleGAN2 weight demodulation) and conv2d_resample.
+//
+// Both are compositions of differentiable ops (conv2d, conv_transpose2d, upfirdn2d, mul,
+// rsqrt, sum), so their first and second derivatives come from those ops' backwards.
+//
+//   fused path:      w'[n,o,i,k] = w[o,i,k] * s[n,i];  d[n,o] = rsqrt(sum_{i,k} w'^2 + eps)
+//                    y[n] = conv(x[n], w' * d)   as ONE grouped conv (groups = N)
+//   modulate-activations path:
+//                    y[n] = conv(x[n] * s[n], w) * d[n],  d = rsqrt(s^2 @ sum_k(w^2)^T + eps)
+// The two give the same numbers (tests check it).
+#include "engine/ops/common.h"
+
+namespace sg {
+
+namespace {
+std::pair<int64_t, int64_t> filter_size(const Tensor& f) {
+  if (f.dim() == 1) return {f.size(0), f.size(0)};
+  return {f.size(1), f.size(0)};  // (fw, fh)
+}
+}  // namespace
+
+Tensor conv2d_resample(const Tensor& x, const Tensor& w, const Tensor& f, int64_t up, int64_t down, int64_t padding,
+                       int64_t groups) {
+  const char* op = "conv2d_resample";
+  ops::check_defined(op, x, "x");
+  ops::check_defined(op, w, "weight");
+  SG_CHECK(up == 1 || up == 2, op, "up must be 1 or 2, got ", up);
+  SG_CHECK(down == 1 || down == 2, op, "down must be 1 or 2, got ", down);
+  SG_CHECK(padding >= 0, op, "padding must be >= 0, got ", padding);
+  SG_CHECK(w.dim() == 4, op, "weight must be 4-D, got ", shape_str(w.shape()));
+  if (up == 1 && down == 1) return conv2d(x, w, {1, 1}, {padding, padding}, groups);
+  ops::check_defined(op, f, "resample filter");
+  const int64_t out_ch = w.size(0), in_per_group = w.size(1), kh = w.size(2), kw = w.size(3);
+  auto [fw, fh] = filter_size(f);
+  int64_t px0 = padding, px1 = padding, py0 = padding, py1 = padding;
+  if (up > 1) {
+    px0 += (fw + up - 1) / 2, px1 += (fw - up) / 2;
+    py0 += (fh + up - 1) / 2, py1 += (fh - up) / 2;
+  }
+  if (down > 1) {
+    px0 += (fw - down + 1) / 2, px1 += (fw - down) / 2;
+    py0 += (fh - down + 1) / 2, py1 += (fh - down) / 2;
+  }
+  auto fir = [&](const Tensor& t, int64_t u, int64_t d, std::array<int64_t, 4> pad, double gain) {
+    UpFirDn p;
+    p.upx = p.upy = u;
+    p.downx = p.downy = d;
+    p.pad = pad;
+    p.gain = gain;
+    return upfirdn2d(t, f, p);
+  };
+  const bool one_by_one = kh == 1 && kw == 1;
+  if (one_by_one && down > 1 && up == 1)  // downsample first, then the cheap 1x1 conv
+    return conv2d(fir(x, 1, down, {px0, px1, py0, py1}, 1.0), w, {1, 1}, {0, 0}, groups);
+  if (one_by_one && up > 1 && down == 1)  // 1x1 conv first, then upsample
+    return fir(conv2d(x, w, {1, 1}, {0, 0}, groups), up, 1, {px0, px1, py0, py1}, double(up * up));
+  if (down > 1 && up == 1)  // blur, then strided conv
+    return conv2d(fir(x, 1, 1, {px0, px1, py0, py1}, 1.0), w, {down, down}, {0, 0}, groups);
+  // up (and maybe down): transposed strided conv, then blur.
+  Tensor wt;
+  if (groups == 1) {
+    wt = transpose(w, 0, 1);
+  } else {
+    wt = reshape(w, {groups, out_ch / groups, in_per_group, kh, kw});
+    wt = reshape(transpose(wt, 1, 2), {groups * in_per_group, out_ch / groups, kh, kw});
+  }
+  px0 -= kw - 1, px1 -= kw - up;
+  py0 -= kh - 1, py1 -= kh - up;
+  const int64_t pxt = std::max<int64_t>(std::min(-px0, -px1), 0);
+  const int64_t pyt = std::max<int64_t>(std::min(-py0, -py1), 0);
+  Tensor y = conv_transpose2d(x, wt, {up, up}, {pyt, pxt}, {0, 0}, groups);
+  y = fir(y, 1, 1, {px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt}, double(up * up));
+  if (down > 1) y = fir(y, 1, down, {0, 0, 0, 0}, 1.0);
+  return y;
+}
+
+Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& p) {
+  const char* op = "modulated_conv2d";
+  ops::check_defined(op, x, "x");
+  ops::check_defined(op, weight, "weight");
+  ops::check_defined(op, styles, "styles");
+  ops::check_same(op, {x, weight, styles, p.resample_filter});
+  SG_CHECK(x.dim() == 4 && weight.dim() == 4 && styles.dim() == 2, op, "expects x [N,C,H,W], weight [O,C,k,k], styles [N,C]; got x ",
+           shape_str(x.shape()), ", weight ", shape_str(weight.shape()), ", styles ", shape_str(styles.shape()));
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t O = weight.size(0), kh = weight.size(2), kw = weight.size(3);
+  SG_CHECK(weight.size(1) == C && styles.size(0) == N && styles.size(1) == C, op, "channel mismatch: x ",
+           shape_str(x.shape()), ", weight ", shape_str(weight.shape()), ", styles ", shape_str(styles.shape()));
+  Tensor f = p.resample_filter;
+  if (!f.defined() && (p.up > 1 || p.down > 1)) f = fir_filter({1, 3, 3, 1}, x.dtype());
+  if (p.fused) {
+    Tensor w = mul(unsqueeze(weight, 0), reshape(styles, {N, 1, C, 1, 1}));  // [N,O,C,kh,kw]
+    if (p.demodulate) {
+      Tensor d = rsqrt(add(sum(square(w), {2, 3, 4}), p.eps));  // [N,O]
+      w = mul(w, reshape(d, {N, O, 1, 1, 1}));
+    }
+    Tensor y = conv2d_resample(reshape(x, {1, N * C, H, W}), reshape(w, {N * O, C, kh, kw}), f, p.up, p.down,
+                               p.padding, N);
+    return reshape(y, {N, O, y.size(2), y.size(3)});
+  }
+  Tensor y = conv2d_resample(mul(x, reshape(styles, {N, C, 1, 1})), weight, f, p.up, p.down, p.padding, 1);
+  if (p.demodulate) {
+    Tensor wsq = transpose(sum(square(weight), {2, 3}), 0, 1);  // [C,O]
+    Tensor d = rsqrt(add(matmul(square(styles), wsq), p.eps));    // [N,O]
+    y = mul(y, reshape(d, {N, O, 1, 1}));
+  }
+  return y;
+}
+
+}  // namespace sg

@@ -1,0 +1,273 @@
+// Shape ops. reshape shares the storage (free); the others materialise a contiguous result
+// through the strided loops in kernels/cpu/loops.h. Each backward is another shape op.
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "engine/ops/common.h"
+#include "kernels/cpu/loops.h"
+
+namespace sg {
+using autograd::Node;
+using autograd::record;
+namespace kc = kernels::cpu;
+
+namespace {
+using Grads = std::vector<Tensor>;
+
+// out = view of a with the given shape, element strides and element offset, copied.
+Tensor strided_view_copy(const char* op, const Tensor& a, const Shape& shape, const std::vector<int64_t>& strides,
+                         int64_t offset) {
+  ops::check_cpu(op, {a});
+  Tensor y = empty(shape, a.dtype(), a.device());
+  dispatch_dtype(a.dtype(), [&]<class T>() { kc::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>()); });
+  return y;
+}
+}  // namespace
+
+Tensor reshape(const Tensor& a, const Shape& shape) {
+  ops::check_defined("reshape", a, "input");
+  Shape s = shape;
+  int64_t infer = -1, known = 1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == -1) {
+      SG_CHECK(infer < 0, "reshape", "more than one -1 in ", shape_str(shape));
+      infer = (int64_t)i;
+    } else {
+      SG_CHECK(s[i] >= 0, "reshape", "negative size in ", shape_str(shape));
+      known *= s[i];
+    }
+  }
+  if (infer >= 0) {
+    SG_CHECK(known > 0 && a.numel() % known == 0, "reshape", "cannot reshape ", shape_str(a.shape()), " to ",
+             shape_str(shape));
+    s[infer] = a.numel() / known;
+  }
+  SG_CHECK(numel_of(s) == a.numel(), "reshape", "cannot reshape ", shape_str(a.shape()), " (", a.numel(),
+           " elements) to ", shape_str(shape));
+  Tensor y = a.detach();
+  y.impl()->shape = s;
+  record("reshape", {a}, {y}, [sa = a.shape()](const Grads& g, const Node&) { return Grads{reshape(g[0], sa)}; });
+  return y;
+}
+
+Tensor permute(const Tensor& a, const std::vector<int64_t>& dims) {
+  ops::check_defined("permute", a, "input");
+  const int64_t n = a.dim();
+  SG_CHECK((int64_t)dims.size() == n, "permute", dims.size(), " dims for shape ", shape_str(a.shape()));
+  std::vector<int64_t> p(n), inv(n, -1);
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] = ops::wrap_dim("permute", dims[i], n);
+    SG_CHECK(inv[p[i]] < 0, "permute", "dims are not a permutation for shape ", shape_str(a.shape()));
+    inv[p[i]] = i;
+  }
+  auto cs = ops::contiguous_strides(a.shape());
+  Shape out(n);
+  std::vector<int64_t> st(n);
+  for (int64_t i = 0; i < n; ++i) out[i] = a.shape()[p[i]], st[i] = cs[p[i]];
+  Tensor y = strided_view_copy("permute", a, out, st, 0);
+  record("permute", {a}, {y}, [inv](const Grads& g, const Node&) { return Grads{permute(g[0], inv)}; });
+  return y;
+}
+
+Tensor transpose(const Tensor& a, int64_t d0, int64_t d1) {
+  ops::check_defined("transpose", a, "input");
+  std::vector<int64_t> p(a.dim());
+  std::iota(p.begin(), p.end(), 0);
+  std::swap(p[ops::wrap_dim("transpose", d0, a.dim())], p[ops::wrap_dim("transpose", d1, a.dim())]);
+  return permute(a, p);
+}
+
+Tensor expand(const Tensor& a, const Shape& shape) {
+  ops::check_defined("expand", a, "input");
+  SG_CHECK(shape.size() >= a.shape().size(), "expand", "cannot expand ", shape_str(a.shape()), " to ", shape_str(shape));
+  size_t off = shape.size() - a.shape().size();
+  for (size_t i = 0; i < a.shape().size(); ++i)
+    SG_CHECK(a.shape()[i] == shape[off + i] || a.shape()[i] == 1, "expand", "cannot expand ", shape_str(a.shape()),
+             " to ", shape_str(shape));
+  if (a.shape() == shape) return reshape(a, shape);
+  Tensor y = strided_view_copy("expand", a, shape, ops::broadcast_strides(a.shape(), shape), 0);
+  record("expand", {a}, {y}, [sa = a.shape()](const Grads& g, const Node&) { return Grads{sum_to(g[0], sa)}; });
+  return y;
+}
+
+Tensor unsqueeze(const Tensor& a, int64_t dim) {
+  ops::check_defined("unsqueeze", a, "input");
+  int64_t d = ops::wrap_dim("unsqueeze", dim, a.dim() + 1);
+  Shape s = a.shape();
+  s.insert(s.begin() + d, 1);
+  return reshape(a, s);
+}
+
+Tensor squeeze(const Tensor& a, int64_t dim) {
+  ops::check_defined("squeeze", a, "input");
+  int64_t d = ops::wrap_dim("squeeze", dim, a.dim());
+  SG_CHECK(a.shape()[d] == 1, "squeeze", "dim ", dim, " of ", shape_str(a.shape()), " is not 1");
+  Shape s = a.shape();
+  s.erase(s.begin() + d);
+  return reshape(a, s);
+}
+
+namespace {
+struct SliceGeom {
+  Shape out;
+  std::vector<int64_t> strides;
+  int64_t offset = 0;
+};
+SliceGeom slice_geom(const char* op, const Shape& shape, int64_t& dim, int64_t& start, int64_t& end, int64_t step) {
+  dim = ops::wrap_dim(op, dim, (int64_t)shape.size());
+  SG_CHECK(step >= 1, op, "step must be >= 1, got ", step);
+  const int64_t n = shape[dim];
+  if (start < 0) start += n;
+  if (end < 0) end += n;
+  end = std::min(end, n);
+  SG_CHECK(start >= 0 && start <= n && end >= start, op, "range [", start, ", ", end, ") invalid for dim ", dim,
+           " of ", shape_str(shape));
+  SliceGeom g;
+  g.out = shape;
+  g.out[dim] = (end - start + step - 1) / step;
+  g.strides = ops::contiguous_strides(shape);
+  g.offset = start * g.strides[dim];
+  g.strides[dim] *= step;
+  return g;
+}
+}  // namespace
+
+Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  ops::check_defined("slice", a, "input");
+  SliceGeom g = slice_geom("slice", a.shape(), dim, start, end, step);
+  Tensor y = strided_view_copy("slice", a, g.out, g.strides, g.offset);
+  record("slice", {a}, {y}, [sa = a.shape(), dim, start, end, step](const Grads& gr, const Node&) {
+    return Grads{slice_backward(gr[0], sa, dim, start, end, step)};
+  });
+  return y;
+}
+
+Tensor slice_backward(const Tensor& a, const Shape& shape, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  ops::check_defined("slice_backward", a, "input");
+  ops::check_cpu("slice_backward", {a});
+  SliceGeom g = slice_geom("slice_backward", shape, dim, start, end, step);
+  SG_CHECK(g.out == a.shape(), "slice_backward", "gradient ", shape_str(a.shape()), " does not match slice ",
+           shape_str(g.out), " of ", shape_str(shape));
+  Tensor y = zeros(shape, a.dtype(), a.device());
+  dispatch_dtype(a.dtype(), [&]<class T>() { kc::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides); });
+  record("slice_backward", {a}, {y}, [dim, start, end, step](const Grads& gr, const Node&) {
+    return Grads{slice(gr[0], dim, start, end, step)};
+  });
+  return y;
+}
+
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
+  SG_CHECK(!xs.empty(), "cat", "needs at least one tensor");
+  for (auto& x : xs) ops::check_defined("cat", x, "an input");
+  ops::check_same("cat", xs);
+  ops::check_cpu("cat", xs);
+  const Shape& s0 = xs[0].shape();
+  int64_t d = ops::wrap_dim("cat", dim, (int64_t)s0.size());
+  Shape out = s0;
+  out[d] = 0;
+  for (auto& x : xs) {
+    SG_CHECK(x.dim() == (int64_t)s0.size(), "cat", "rank mismatch: ", shape_str(s0), " vs ", shape_str(x.shape()));
+    for (int64_t i = 0; i < x.dim(); ++i)
+      SG_CHECK(i == d || x.shape()[i] == s0[i], "cat", "shapes ", shape_str(s0), " and ", shape_str(x.shape()),
+               " differ outside dim ", d);
+    out[d] += x.shape()[d];
+  }
+  Tensor y = empty(out, xs[0].dtype(), xs[0].device());
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < d; ++i) outer *= out[i];
+  for (int64_t i = d + 1; i < (int64_t)out.size(); ++i) inner *= out[i];
+  const size_t es = dtype_size(y.dtype());
+  int64_t at = 0;
+  std::vector<int64_t> sizes;
+  for (auto& x : xs) {
+    const int64_t rows = x.shape()[d] * inner;
+    const char* src = (const char*)x.raw_data();
+    char* dst = (char*)y.raw_data();
+    for (int64_t o = 0; o < outer; ++o)
+      std::memcpy(dst + (o * out[d] * inner + at * inner) * es, src + o * rows * es, rows * es);
+    at += x.shape()[d];
+    sizes.push_back(x.shape()[d]);
+  }
+  record("cat", xs, {y}, [d, sizes](const Grads& g, const Node& n) {
+    Grads r;
+    int64_t at = 0;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      r.push_back(n.needs_grad(i) ? slice(g[0], d, at, at + sizes[i]) : Tensor());
+      at += sizes[i];
+    }
+    return r;
+  });
+  return y;
+}
+
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
+  SG_CHECK(!xs.empty(), "stack", "needs at least one tensor");
+  ops::check_defined("stack", xs[0], "an input");
+  int64_t d = ops::wrap_dim("stack", dim, xs[0].dim() + 1);
+  std::vector<Tensor> u;
+  for (auto& x : xs) {
+    ops::check_defined("stack", x, "an input");
+    SG_CHECK(x.shape() == xs[0].shape(), "stack", "shapes differ: ", shape_str(xs[0].shape()), " vs ",
+             shape_str(x.shape()));
+    u.push_back(unsqueeze(x, d));
+  }
+  return cat(u, d);
+}
+
+Tensor repeat(const Tensor& a, const std::vector<int64_t>& repeats) {
+  ops::check_defined("repeat", a, "input");
+  SG_CHECK(repeats.size() >= a.shape().size(), "repeat", repeats.size(), " repeats for shape ", shape_str(a.shape()));
+  Shape s(repeats.size() - a.shape().size(), 1);
+  s.insert(s.end(), a.shape().begin(), a.shape().end());
+  Shape inter, expanded, out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    SG_CHECK(repeats[i] >= 0, "repeat", "negative repeat count");
+    inter.insert(inter.end(), {1, s[i]});
+    expanded.insert(expanded.end(), {repeats[i], s[i]});
+    out.push_back(repeats[i] * s[i]);
+  }
+  return reshape(expand(reshape(a, inter), expanded), out);
+}
+
+Tensor flip(const Tensor& a, const std::vector<int64_t>& dims) {
+  ops::check_defined("flip", a, "input");
+  auto st = ops::contiguous_strides(a.shape());
+  int64_t offset = 0;
+  for (auto d0 : dims) {
+    int64_t d = ops::wrap_dim("flip", d0, a.dim());
+    if (a.shape()[d] == 0) continue;
+    offset += (a.shape()[d] - 1) * st[d];
+    st[d] = -st[d];
+  }
+  Tensor y = strided_view_copy("flip", a, a.shape(), st, offset);
+  record("flip", {a}, {y}, [dims](const Grads& g, const Node&) { return Grads{flip(g[0], dims)}; });
+  return y;
+}
+
+Tensor cast(const Tensor& a, DType t) {
+  ops::check_defined("cast", a, "input");
+  if (a.dtype() == t) return reshape(a, a.shape());
+  ops::check_cpu("cast", {a});
+  Tensor y = empty(a.shape(), t, a.device());
+  dispatch_dtype(a.dtype(), [&]<class S>() {
+    dispatch_dtype(t, [&]<class D>() {
+      const S* p = a.data<S>();
+      D* q = y.data<D>();
+      for (int64_t i = 0; i < a.numel(); ++i) q[i] = (D)p[i];
+    });
+  });
+  record("cast", {a}, {y}, [src = a.dtype()](const Grads& g, const Node&) { return Grads{cast(g[0], src)}; });
+  return y;
+}
+
+Tensor contiguous_copy(const Tensor& a) {
+  ops::check_defined("clone", a, "input");
+  ops::check_cpu("clone", {a});
+  Tensor y = empty(a.shape(), a.dtype(), a.device());
+  std::memcpy(y.raw_data(), a.raw_data(), a.numel() * dtype_size(a.dtype()));
+  record("clone", {a}, {y}, [](const Grads& g, const Node&) { return Grads{g[0]}; });
+  return y;
+}
+
+}  // namespace sg

@@ -1,0 +1,33 @@
+// randn / rand from Philox4x32-10 (kernels/philox.h): element i depends only on
+// (seed, offset, i), so results are reproducible, thread-count independent and (with the
+// CUDA backend) device independent.
+#include "engine/ops.h"
+#include "engine/ops/common.h"
+#include "kernels/philox.h"
+
+namespace sg {
+
+namespace {
+template <class F>
+Tensor draw(const char* op, const Shape& s, Generator& g, DType t, Device d, uint64_t per_block, F f) {
+  Tensor y = empty(s, t, Device::cpu());
+  const int64_t n = y.numel();
+  const uint64_t seed = g.seed, offset = g.offset;
+  dispatch_dtype(t, [&]<class T>() {
+    T* p = y.data<T>();
+#pragma omp parallel for if (n > 4096)
+    for (int64_t i = 0; i < n; ++i) p[i] = (T)f(seed, offset, i);
+  });
+  g.offset += ((uint64_t)n + per_block - 1) / per_block;
+  return d.type == DeviceType::cpu ? y : y.to(d);
+}
+}  // namespace
+
+Tensor randn(const Shape& s, Generator& g, DType t, Device d) {
+  return draw("randn", s, g, t, d, 2, kernels::philox_normal);
+}
+Tensor rand(const Shape& s, Generator& g, DType t, Device d) {
+  return draw("rand", s, g, t, d, 4, kernels::philox_uniform);
+}
+
+}  // namespace sg

@@ -1,0 +1,288 @@
+// CPU convolution kernels: im2col / col2im + GEMM, OpenMP over (batch, group, band) tasks.
+// Formulas, layout, variants and benchmarking: see kernels/cpu/conv.h.
+#include "kernels/cpu/conv.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "kernels/cpu/gemm.h"
+
+namespace sg::kernels::cpu {
+
+namespace {
+
+// Most elements a column buffer holds (per thread); bands of rows are sized to fit.
+constexpr int64_t kColBudget = int64_t(1) << 21;
+// When a task is split so that every thread gets work, a band keeps at least this many
+// columns (a narrower GEMM runs far below peak).
+constexpr int64_t kMinBandCols = 256;
+// Below this many flops a whole call runs on one thread.
+constexpr double kParallelFlops = double(1 << 20);
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int max_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+
+// Rows per band of a grid [grid_h, grid_w] whose column matrix has col_rows rows: the band
+// fits kColBudget, and when there are fewer tasks than threads it is split further so every
+// thread gets a band (but not below kMinBandCols columns).
+int64_t band_rows(int64_t col_rows, int64_t grid_h, int64_t grid_w, int64_t tasks, int threads) {
+  const int64_t h = std::max<int64_t>(grid_h, 1);
+  int64_t band = std::clamp<int64_t>(kColBudget / std::max<int64_t>(1, col_rows * grid_w), 1, h);
+  if (tasks < threads) {
+    const int64_t split = ceil_div(h, ceil_div(threads, std::max<int64_t>(tasks, 1)));
+    band = std::min(band, std::max(split, ceil_div(kMinBandCols, std::max<int64_t>(grid_w, 1))));
+  }
+  return std::clamp<int64_t>(band, 1, h);
+}
+
+template <class T>
+std::unique_ptr<T[]> buffer(int64_t n) {
+  return std::unique_ptr<T[]>(n > 0 ? new T[n] : nullptr);
+}
+
+// Valid output columns [lo, hi) for kernel column j: 0 <= ox*s - p + j < W.
+inline void valid_cols(int64_t W, int64_t Wo, int64_t s, int64_t p, int64_t j, int64_t& lo, int64_t& hi) {
+  const int64_t a = p - j;          // ox*s >= a
+  const int64_t b = W - 1 + p - j;  // ox*s <= b
+  lo = a <= 0 ? 0 : (a + s - 1) / s;
+  hi = b < 0 ? 0 : std::min<int64_t>(Wo, b / s + 1);
+  lo = std::min(lo, hi);
+}
+
+bool is_pointwise(int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px) {
+  return kh == 1 && kw == 1 && sy == 1 && sx == 1 && py == 0 && px == 0;
+}
+
+}  // namespace
+
+template <class T>
+void im2col(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx,
+            int64_t py, int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* col, bool parallel) {
+  const int64_t cols = (oy1 - oy0) * Wo;
+#pragma omp parallel for if (parallel && C > 1 && !omp_in_parallel())
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t i = 0; i < kh; ++i) {
+      for (int64_t j = 0; j < kw; ++j) {
+        T* row = col + ((c * kh + i) * kw + j) * cols;
+        int64_t lo, hi;
+        valid_cols(W, Wo, sx, px, j, lo, hi);
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
+          T* r = row + (oy - oy0) * Wo;
+          const int64_t iy = oy * sy - py + i;
+          if (iy < 0 || iy >= H || lo >= hi) {
+            std::fill(r, r + Wo, T(0));
+            continue;
+          }
+          // first valid element: img[c, iy, lo*sx-px+j]; the next ones are sx apart
+          const T* src = img + (c * H + iy) * W + (lo * sx - px + j);
+          std::fill(r, r + lo, T(0));
+          if (sx == 1) {
+            std::memcpy(r + lo, src, sizeof(T) * (hi - lo));
+          } else {
+            for (int64_t ox = lo; ox < hi; ++ox) r[ox] = src[(ox - lo) * sx];
+          }
+          std::fill(r + hi, r + Wo, T(0));
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx,
+            int64_t py, int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* img, bool parallel) {
+  const int64_t cols = (oy1 - oy0) * Wo;
+#pragma omp parallel for if (parallel && C > 1 && !omp_in_parallel())
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t i = 0; i < kh; ++i) {
+      for (int64_t j = 0; j < kw; ++j) {
+        const T* row = col + ((c * kh + i) * kw + j) * cols;
+        int64_t lo, hi;
+        valid_cols(W, Wo, sx, px, j, lo, hi);
+        if (lo >= hi) continue;
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
+          const int64_t iy = oy * sy - py + i;
+          if (iy < 0 || iy >= H) continue;
+          const T* r = row + (oy - oy0) * Wo + lo;
+          T* dst = img + (c * H + iy) * W + (lo * sx - px + j);
+          const int64_t count = hi - lo;
+          if (sx == 1) {
+#pragma omp simd
+            for (int64_t k = 0; k < count; ++k) dst[k] += r[k];
+          } else {
+            for (int64_t k = 0; k < count; ++k) dst[k * sx] += r[k];
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                    int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
+  const int64_t Cg = Cin / groups, Cgo = Cout / groups, K = Cg * kh * kw;
+  const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
+  const int64_t HW = H * W, HoWo = Ho * Wo;
+  if (N * groups * HoWo == 0) return;
+  const bool pointwise = is_pointwise(kh, kw, sy, sx, py, px);  // then Ho == H, Wo == W
+  const int threads = max_threads();
+  // Tasks: (n, group, band of output rows).
+  const int64_t band = band_rows(pointwise ? 0 : K, Ho, Wo, N * groups, threads);
+  const int64_t bands = ceil_div(Ho, band), tasks = N * groups * bands;
+  const double flops = 2.0 * N * Cout * HoWo * K;
+  const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
+
+#pragma omp parallel num_threads(team) if (team > 1)
+  {
+    auto col = buffer<T>(pointwise ? 0 : K * band * Wo);
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t ng = t / bands, n = ng / groups, g = ng % groups;
+      const int64_t oy0 = (t % bands) * band, oy1 = std::min(Ho, oy0 + band), cols = (oy1 - oy0) * Wo;
+      const T* xg = x + (n * Cin + g * Cg) * HW;
+      const T* wg = w + g * Cgo * K;  // [Cgo, K]
+      T* yb = y + (n * Cout + g * Cgo) * HoWo + oy0 * Wo;
+      if (pointwise) {  // the image is already the column matrix [Cg, H*W]
+        gemm<T>(false, false, Cgo, cols, K, T(1), wg, K, xg + oy0 * Wo, HW, T(0), yb, HoWo);
+      } else {
+        im2col<T>(xg, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, oy0, oy1, col.get(), false);
+        gemm<T>(false, false, Cgo, cols, K, T(1), wg, K, col.get(), cols, T(0), yb, HoWo);
+      }
+    }
+  }
+}
+
+template <class T>
+void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W,
+                              int64_t Cout, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px,
+                              int64_t opy, int64_t opx, int64_t groups) {
+  const int64_t Cg = Cin / groups, Cgo = Cout / groups, K = Cgo * kh * kw, khw = kh * kw;
+  const int64_t Ho = (H - 1) * sy - 2 * py + kh + opy, Wo = (W - 1) * sx - 2 * px + kw + opx;
+  const int64_t HW = H * W, HoWo = Ho * Wo;
+  if (N * groups * HoWo == 0) return;
+  const bool pointwise = is_pointwise(kh, kw, sy, sx, py, px);  // then Ho == H, Wo == W
+  const int threads = max_threads();
+  // Tasks: (n, group, chunk of output channels). Bands of input rows would scatter into
+  // overlapping output rows; chunks of output channels never overlap.
+  const int64_t chunks0 = N * groups >= threads ? 1 : std::min(Cgo, ceil_div(threads, N * groups));
+  const int64_t chunk = ceil_div(Cgo, chunks0), chunks = ceil_div(Cgo, chunk), tasks = N * groups * chunks;
+  // The column matrix of a chunk lives on the input grid [H, W] (the adjoint conv's output).
+  const int64_t band = band_rows(chunk * khw, H, W, threads, threads);
+  const double flops = 2.0 * N * Cin * HW * K;
+  const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
+
+#pragma omp parallel num_threads(team) if (team > 1)
+  {
+    auto col = buffer<T>(pointwise ? 0 : chunk * khw * band * W);
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t ng = t / chunks, n = ng / groups, g = ng % groups;
+      const int64_t c0 = (t % chunks) * chunk, cc = std::min(Cgo, c0 + chunk) - c0;
+      const T* xg = x + (n * Cin + g * Cg) * HW;
+      const T* wc = w + g * Cg * K + c0 * khw;  // columns [c0*khw, (c0+cc)*khw) of [Cg, K]
+      T* yc = y + (n * Cout + g * Cgo + c0) * HoWo;
+      if (pointwise) {
+        gemm<T>(true, false, cc, HW, Cg, T(1), wc, K, xg, HW, T(0), yc, HoWo);
+        continue;
+      }
+      std::fill(yc, yc + cc * HoWo, T(0));
+      for (int64_t h0 = 0; h0 < H; h0 += band) {
+        const int64_t h1 = std::min(H, h0 + band), cols = (h1 - h0) * W;
+        gemm<T>(true, false, cc * khw, cols, Cg, T(1), wc, K, xg + h0 * W, HW, T(0), col.get(), cols);
+        col2im<T>(col.get(), cc, Ho, Wo, kh, kw, sy, sx, py, px, H, W, h0, h1, yc, false);
+      }
+    }
+  }
+}
+
+template <class T>
+void conv2d_weight_grad(const T* dy, const T* x, T* dw, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                        int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
+  const int64_t Cg = Cin / groups, Cgo = Cout / groups, K = Cg * kh * kw;
+  const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
+  const int64_t HW = H * W, HoWo = Ho * Wo, dw_size = Cout * K;
+  const bool pointwise = is_pointwise(kh, kw, sy, sx, py, px);
+  const int threads = max_threads();
+  const double flops = 2.0 * N * Cout * HoWo * K;
+  std::fill(dw, dw + dw_size, T(0));
+  if (N * HoWo == 0) return;
+
+  // acc (laid out like dw) += the contribution of batch element n, rows [oy0, oy1), to group g.
+  auto run_task = [&](int64_t n, int64_t g, int64_t oy0, int64_t oy1, T* acc, T* col) {
+    const int64_t cols = (oy1 - oy0) * Wo;
+    const T* xg = x + (n * Cin + g * Cg) * HW;
+    const T* dyb = dy + (n * Cout + g * Cgo) * HoWo + oy0 * Wo;
+    T* ag = acc + g * Cgo * K;  // [Cgo, K]
+    if (pointwise) {
+      gemm<T>(false, true, Cgo, K, cols, T(1), dyb, HoWo, xg + oy0 * Wo, HW, T(1), ag, K);
+    } else {
+      im2col<T>(xg, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, oy0, oy1, col, false);
+      gemm<T>(false, true, Cgo, K, cols, T(1), dyb, HoWo, col, cols, T(1), ag, K);
+    }
+  };
+
+  if (threads > 1 && groups >= threads && flops >= kParallelFlops) {
+    // Each thread owns whole groups of dw: no reduction (the fused modulated conv).
+    const int64_t band = band_rows(pointwise ? 0 : K, Ho, Wo, groups, threads);
+#pragma omp parallel num_threads(threads)
+    {
+      auto col = buffer<T>(pointwise ? 0 : K * band * Wo);
+#pragma omp for schedule(dynamic)
+      for (int64_t g = 0; g < groups; ++g)
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t oy0 = 0; oy0 < Ho; oy0 += band) run_task(n, g, oy0, std::min(Ho, oy0 + band), dw, col.get());
+    }
+    return;
+  }
+  // Tasks: (n, group, band of output rows), each thread summing into its own accumulator
+  // (thread 0 into dw itself), reduced at the end.
+  const int64_t band = band_rows(pointwise ? 0 : K, Ho, Wo, N * groups, threads);
+  const int64_t bands = ceil_div(Ho, band), tasks = N * groups * bands;
+  const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
+  auto extra = buffer<T>(dw_size * (team - 1));
+#pragma omp parallel num_threads(team) if (team > 1)
+  {
+    const int tid = omp_get_thread_num();
+    T* acc = tid == 0 ? dw : extra.get() + (tid - 1) * dw_size;
+    if (tid != 0) std::fill(acc, acc + dw_size, T(0));
+    auto col = buffer<T>(pointwise ? 0 : K * band * Wo);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t ng = t / bands, oy0 = (t % bands) * band;
+      run_task(ng / groups, ng % groups, oy0, std::min(Ho, oy0 + band), acc, col.get());
+    }
+    // (the implicit barrier of omp for: every accumulator is complete)
+    if (team > 1) {
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < dw_size; ++i) {
+        T s = dw[i];
+        for (int k = 1; k < team; ++k) s += extra[(k - 1) * dw_size + i];
+        dw[i] = s;
+      }
+    }
+  }
+}
+
+#define SG_INSTANTIATE_CONV(T)                                                                                       \
+  template void im2col<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                          int64_t, int64_t, int64_t, int64_t, T*, bool);                                             \
+  template void col2im<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                          int64_t, int64_t, int64_t, int64_t, T*, bool);                                             \
+  template void conv2d_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,      \
+                                  int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);                             \
+  template void conv_transpose2d_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t,     \
+                                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                                            int64_t);                                                                \
+  template void conv2d_weight_grad<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                                      int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
+
+SG_INSTANTIATE_CONV(float)
+SG_INSTANTIATE_CONV(double)
+#undef SG_INSTANTIATE_CONV
+
+}  // namespace sg::kernels::cpu

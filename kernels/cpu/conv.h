@@ -1,0 +1,69 @@
+// CPU 2-D convolution family: im2col / col2im + the Eigen GEMM of kernels/cpu/gemm.h, with
+// OpenMP over (batch, group) pairs.
+//
+// Formulas (cross-correlation, as PyTorch; g = group of output channel co, Cg = Cin/groups):
+//   conv2d_forward:           y[n,co,oy,ox]  = sum_{ci<Cg,i,j} w[co,ci,i,j] * x[n, g*Cg+ci, oy*s-p+i, ox*s-p+j]
+//                             Ho = (H + 2p - kh) / s + 1
+//   conv_transpose2d_forward: the adjoint of conv2d_forward in x: every x[n,ci,iy,ix] * w[ci,co',i,j]
+//                             is scatter-added to y[n, g*Cgo+co', iy*s-p+i, ix*s-p+j]
+//                             Ho = (H - 1) * s - 2p + kh + output_padding
+//   conv2d_weight_grad:       dw[co,ci,i,j] = sum_{n,oy,ox} dy[n,co,oy,ox] * x[n, g*Cg+ci, oy*s-p+i, ox*s-p+j]
+// Out-of-range input positions read as zero (zero padding).
+//
+// Layout: NCHW, contiguous, row-major. conv2d weights [Cout, Cin/groups, kh, kw]; transposed
+// conv weights [Cin, Cout/groups, kh, kw] (PyTorch's layouts). Stride, padding and
+// output_padding are given per axis as {y, x}.
+//
+// Variants:
+//   - per (n, group): forward  Y_g[Cout/g, Ho*Wo]   = W_g[Cout/g, Cg*kh*kw] @ col[Cg*kh*kw, Ho*Wo]
+//                     transp.  col[Cgo*kh*kw, H*W]  = W_g^T @ X_g[Cg, H*W], then col2im (scatter-add)
+//                     wgrad    dW_g               += dY_g[Cout/g, Ho*Wo] @ col^T
+//   - 1x1, stride 1, padding 0: no im2col / col2im (the image is the column matrix).
+//   - the column matrix is built a band of rows at a time (at most 2^21 elements per
+//     thread), so big images do not need a full-size column buffer.
+//   - OpenMP tasks, one column buffer per thread, Eigen's GEMM single-threaded inside:
+//     forward and weight grad over (n, group, band of output rows); transposed over
+//     (n, group, chunk of output channels) so that scatter-adds never overlap. With fewer
+//     (n, group) pairs than threads (N = 1, groups = 1) the bands / chunks are split
+//     further so every thread gets work. The weight grad is parallel over groups when there
+//     are at least as many groups as threads (the fused modulated conv: N = 1,
+//     groups = batch), else per-thread accumulators reduced at the end. Calls under
+//     2^20 flops run on one thread; calls from inside a parallel region run serially.
+// Outputs are fully overwritten (no need to zero them first).
+//
+// Benchmark: build/bench_cpu_conv (OMP_NUM_THREADS to vary threads); compare the GFLOP/s
+// (2 * N * Cout * Ho * Wo * Cin/groups * kh * kw) with the raw GEMM of kernels/cpu/gemm.h.
+#pragma once
+#include <cstdint>
+
+namespace sg::kernels::cpu {
+
+// x [N,Cin,H,W], w [Cout,Cin/groups,kh,kw] -> y [N,Cout,Ho,Wo], Ho = (H+2*py-kh)/sy+1.
+template <class T>
+void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                    int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups);
+
+// x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo],
+// Ho = (H-1)*sy - 2*py + kh + opy (0 <= opy < sy; likewise Wo).
+template <class T>
+void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W,
+                              int64_t Cout, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px,
+                              int64_t opy, int64_t opx, int64_t groups);
+
+// dy [N,Cout,Ho,Wo], x [N,Cin,H,W] -> dw [Cout,Cin/groups,kh,kw], Ho = (H+2*py-kh)/sy+1.
+template <class T>
+void conv2d_weight_grad(const T* dy, const T* x, T* dw, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                        int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups);
+
+// The building blocks, exposed for tests and benchmarks. Rows [oy0, oy1) of the output grid.
+//   im2col: col[(c*kh+i)*kw+j, (oy-oy0)*Wo+ox] = img[c, oy*sy-py+i, ox*sx-px+j] (0 outside)
+//   col2im: img[c, oy*sy-py+i, ox*sx-px+j] += col[...]   (img not cleared)
+// parallel: split the channels over OpenMP threads (only when not already in a parallel region).
+template <class T>
+void im2col(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx,
+            int64_t py, int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* col, bool parallel);
+template <class T>
+void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx,
+            int64_t py, int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* img, bool parallel);
+
+}  // namespace sg::kernels::cpu

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs stylegrad's dependencies from Debian's packages (idempotent: installs only what
+# is missing). Usage: scripts/install-deps.sh [--test] [--bench]
+#   always:  cmake g++ libeigen3-dev catch2 libstb-dev zlib1g-dev dataset-fashion-mnist
+#   --test:  python3-torch (the PyTorch oracle; the tests fail without it, never skip)
+#   --bench: python3-torch libopenblas0-pthread (PyTorch CPU reference with an optimised BLAS)
+set -euo pipefail
+pkgs=(cmake g++ make libeigen3-dev catch2 libstb-dev zlib1g-dev dataset-fashion-mnist)
+for a in "$@"; do
+  case "$a" in
+    --test) pkgs+=(python3 python3-torch) ;;
+    --bench) pkgs+=(python3 python3-torch libopenblas0-pthread) ;;
+    *) echo "install-deps.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all dependencies present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

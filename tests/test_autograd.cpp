@@ -1,0 +1,131 @@
+// The autograd engine: accumulation, grad() on leaves and intermediates, guards, the
+// saved-output mechanism, and derivatives of order two and three.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "engine/ops.h"
+
+using namespace sg;
+using Catch::Matchers::Contains;
+
+namespace {
+Tensor f64(std::vector<double> v, Shape s) { return from_vector(v, s, DType::f64).set_requires_grad(true); }
+}  // namespace
+
+TEST_CASE("backward accumulates into .grad and zero_grad clears it", "[autograd]") {
+  Tensor x = f64({1.0, -2.0, 3.0}, {3});
+  Tensor y = sum(add(mul(x, x), x));  // d/dx = 2x + 1 (x used twice: a diamond)
+  y.backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{3.0, -3.0, 7.0});
+  sum(mul(x, 2.0)).backward();  // accumulates
+  CHECK(x.grad().to_vector() == std::vector<double>{5.0, -1.0, 9.0});
+  CHECK_FALSE(x.grad().requires_grad());
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("grad with respect to an intermediate tensor", "[autograd]") {
+  Tensor z = f64({0.5, 1.5}, {2});
+  Tensor w = mul(z, 3.0);  // like w = mapping(z): not a leaf
+  Tensor img = sum(mul(square(w), 2.0));
+  auto g = autograd::grad({img}, {w, z});
+  CHECK(g[0].to_vector() == std::vector<double>{6.0, 18.0});   // 4w
+  CHECK(g[1].to_vector() == std::vector<double>{18.0, 54.0});  // 4w * 3
+}
+
+TEST_CASE("grad reports unused inputs unless allow_unused", "[autograd]") {
+  Tensor x = f64({1.0}, {1}), u = f64({2.0}, {1});
+  Tensor y = sum(mul(x, 2.0));
+  REQUIRE_THROWS_WITH(autograd::grad({y}, {x, u}), Contains("not used"));
+  auto g = autograd::grad({y}, {x, u}, {}, false, true);
+  CHECK(g[0].item() == 2.0);
+  CHECK_FALSE(g[1].defined());
+}
+
+TEST_CASE("grad of a non-scalar output needs grad_outputs", "[autograd]") {
+  Tensor x = f64({1.0, 2.0}, {2});
+  Tensor y = mul(x, 3.0);
+  REQUIRE_THROWS_WITH(autograd::grad({y}, {x}), Contains("one-element"));
+  auto g = autograd::grad({y}, {x}, {from_vector({1.0, -1.0}, {2}, DType::f64)});
+  CHECK(g[0].to_vector() == std::vector<double>{3.0, -3.0});
+}
+
+TEST_CASE("NoGradGuard records nothing; create_graph records the gradient's graph", "[autograd]") {
+  Tensor x = f64({0.3, -0.7}, {2});
+  {
+    NoGradGuard ng;
+    CHECK_FALSE(exp(x).requires_grad());
+  }
+  Tensor y = sum(exp(x));
+  auto g1 = autograd::grad({y}, {x}, {}, false);
+  CHECK_FALSE(g1[0].requires_grad());
+  auto g2 = autograd::grad({y}, {x}, {}, true);
+  CHECK(g2[0].requires_grad());
+}
+
+TEST_CASE("third derivative of tanh", "[autograd]") {
+  const double v = 0.37;
+  Tensor x = f64({v}, {1});
+  Tensor y = sum(tanh(x));
+  Tensor d1 = autograd::grad({y}, {x}, {}, true)[0];
+  Tensor d2 = autograd::grad({sum(d1)}, {x}, {}, true)[0];
+  Tensor d3 = autograd::grad({sum(d2)}, {x}, {}, false)[0];
+  const double t = std::tanh(v);
+  CHECK(d1.item() == Approx(1 - t * t).epsilon(1e-12));
+  CHECK(d2.item() == Approx(-2 * t * (1 - t * t)).epsilon(1e-12));
+  CHECK(d3.item() == Approx((1 - t * t) * (6 * t * t - 2)).epsilon(1e-12));
+}
+
+TEST_CASE("third-order mixed derivative of a product chain", "[autograd]") {
+  Tensor x = f64({1.5}, {1}), y = f64({-2.0}, {1}), z = f64({0.5}, {1});
+  Tensor f = sum(mul(mul(mul(x, y), z), x));  // x^2 y z
+  Tensor fx = autograd::grad({f}, {x}, {}, true)[0];     // 2 x y z
+  Tensor fxy = autograd::grad({sum(fx)}, {y}, {}, true)[0];  // 2 x z
+  Tensor fxyx = autograd::grad({sum(fxy)}, {x}, {}, false)[0];  // 2 z
+  CHECK(fx.item() == Approx(2 * 1.5 * -2.0 * 0.5));
+  CHECK(fxy.item() == Approx(2 * 1.5 * 0.5));
+  CHECK(fxyx.item() == Approx(1.0));
+}
+
+TEST_CASE("a node that saves its output does not keep itself alive", "[autograd]") {
+  std::weak_ptr<autograd::Node> node;
+  {
+    Tensor x = f64({0.1, 0.2}, {2});
+    Tensor y = exp(x);
+    node = y.grad_fn();
+    CHECK_FALSE(node.expired());
+    // second order through the saved output works
+    Tensor g = autograd::grad({sum(y)}, {x}, {}, true)[0];
+    Tensor gg = autograd::grad({sum(g)}, {x})[0];
+    CHECK(gg.to_vector()[0] == Approx(std::exp(0.1)));
+  }
+  CHECK(node.expired());
+}
+
+TEST_CASE("NoWeightGradientsGuard skips conv weight gradients", "[autograd]") {
+  Generator g(3);
+  Tensor x = randn({1, 2, 4, 4}, g, DType::f64).set_requires_grad(true);
+  Tensor w = randn({3, 2, 3, 3}, g, DType::f64).set_requires_grad(true);
+  Tensor y = sum(conv2d(x, w, {1, 1}, {1, 1}));
+  {
+    NoWeightGradientsGuard nw;
+    auto gr = autograd::grad({y}, {x, w}, {}, false, true);
+    CHECK(gr[0].defined());
+    CHECK_FALSE(gr[1].defined());
+  }
+  auto gr = autograd::grad({y}, {x, w});
+  CHECK(gr[1].defined());
+}
+
+TEST_CASE("set_requires_grad is for leaves only", "[autograd]") {
+  Tensor x = f64({1.0}, {1});
+  Tensor y = mul(x, 2.0);
+  REQUIRE_THROWS_AS(y.set_requires_grad(true), Error);
+}
+
+TEST_CASE("reshape is free: it shares the storage", "[tensor]") {
+  Tensor x = arange(6, 0, 1, DType::f64);
+  Tensor y = x.reshape({2, 3});
+  CHECK(y.raw_data() == x.raw_data());
+  CHECK(y.shape() == Shape{2, 3});
+}

@@ -1,0 +1,41 @@
+#include "train/idx_dataset.h"
+
+#include <zlib.h>
+
+#include "engine/error.h"
+
+namespace sg::data {
+
+IdxImages read_idx_images(const std::string& path, int64_t max_count) {
+  gzFile f = gzopen(path.c_str(), "rb");  // reads plain files too
+  SG_CHECK(f != nullptr, "read_idx_images", "cannot open '", path, "'");
+  auto read_exact = [&](void* dst, size_t n, const char* what) {
+    int got = gzread(f, dst, (unsigned)n);
+    if (got != (int)n) {
+      gzclose(f);
+      throw Error(str("read_idx_images: '", path, "' is truncated or corrupt (reading ", what, ")"));
+    }
+  };
+  uint8_t hdr[16];
+  read_exact(hdr, 16, "header");
+  auto be32 = [&](int at) {
+    return (int64_t)((uint32_t)hdr[at] << 24 | (uint32_t)hdr[at + 1] << 16 | (uint32_t)hdr[at + 2] << 8 | hdr[at + 3]);
+  };
+  if (be32(0) != 0x803) {
+    gzclose(f);
+    throw Error(str("read_idx_images: '", path, "' is not an idx3 image file (magic ", be32(0), ")"));
+  }
+  IdxImages r;
+  r.count = be32(4), r.rows = be32(8), r.cols = be32(12);
+  if (r.rows <= 0 || r.cols <= 0 || r.rows > 4096 || r.cols > 4096) {
+    gzclose(f);
+    throw Error(str("read_idx_images: '", path, "' has implausible image size ", r.rows, "x", r.cols));
+  }
+  if (max_count >= 0 && max_count < r.count) r.count = max_count;
+  r.pixels.resize((size_t)(r.count * r.rows * r.cols));
+  read_exact(r.pixels.data(), r.pixels.size(), "pixels");
+  gzclose(f);
+  return r;
+}
+
+}  // namespace sg::data
