@@ -213,7 +213,14 @@ std::vector<Tensor> run(const char* api, const std::vector<Tensor>& outputs, con
       grads[i] = s.buf[i].defined() ? s.buf[i] : zeros(m.shape, m.dtype, m.device);
     }
     s.buf.clear();
+    n->edge_needed.assign(n->next_edges.size(), false);
+    for (size_t j = 0; j < n->next_edges.size(); ++j) {
+      const Edge& e = n->next_edges[j];
+      n->edge_needed[j] = (e.leaf && is_leaf_target(e.leaf.get())) ||
+                          (e.fn && (st[e.fn.get()].needed || node_targets.count(e.fn.get())));
+    }
     std::vector<Tensor> in_grads = n->backward(grads);
+    n->edge_needed.clear();
     SG_CHECK(in_grads.size() == n->next_edges.size(), n->name(), " backward returned ", in_grads.size(),
              " gradients for ", n->next_edges.size(), " inputs");
     for (size_t j = 0; j < in_grads.size(); ++j) {

@@ -44,7 +44,15 @@ struct Node : std::enable_shared_from_this<Node> {
   // tensor per input; an undefined tensor means "no gradient". Must use sg:: ops only.
   virtual std::vector<Tensor> backward(const std::vector<Tensor>& grads) = 0;
 
-  bool needs_grad(size_t input) const { return input < next_edges.size() && next_edges[input].valid(); }
+  // During backward: does input `input` need a gradient? False for inputs that do not
+  // require grad and for those that lead to none of the tensors the caller asked for.
+  bool needs_grad(size_t input) const {
+    return input < next_edges.size() && next_edges[input].valid() &&
+           (edge_needed.empty() || edge_needed[input]);
+  }
+  // Is input `input` a leaf (a parameter or an input the user made), not an op's result?
+  bool input_is_leaf(size_t input) const { return input < next_edges.size() && next_edges[input].leaf != nullptr; }
+  std::vector<bool> edge_needed;  // set by the engine around each backward call
   // Re-attaches a saved (detached) output of this node to this node, so a backward that
   // uses its own output (tanh, exp, ...) stays differentiable without a reference cycle.
   Tensor saved_output(const Tensor& detached, int output_nr);
@@ -64,8 +72,10 @@ struct EnableGradGuard {
   ~EnableGradGuard() { set_grad_enabled(prev); }
 };
 
-// Within this scope, conv backward skips the weight gradient (R1 and path length never use
-// the inner weight gradients). Thread-local.
+// Within this scope, conv backward skips the gradient of a weight that is a leaf (a
+// parameter used directly): R1 and path length never use the inner weight gradients.
+// Weights computed by other ops (the fused modulated conv's styled weights) keep theirs, so
+// gradients flowing to the styles stay correct. Thread-local.
 bool weight_gradients_disabled();
 struct NoWeightGradientsGuard {
   bool prev;

@@ -52,14 +52,14 @@ double norm(const std::vector<Tensor>& ts) {
 int main(int argc, char** argv) {
   try {
     const std::string path = argc > 1 ? argv[1] : data::kFashionMnistTrain;
-    const int steps = argc > 2 ? std::stoi(argv[2]) : 20;
+    const int steps = argc > 2 ? std::stoi(argv[2]) : 40;
     const int64_t batch = 16;
     data::IdxImages imgs = data::read_idx_images(path, batch * steps);
     std::printf("sg-demo-r1: %lld images %lldx%lld from %s\n", (long long)imgs.count, (long long)imgs.rows,
                 (long long)imgs.cols, path.c_str());
     Generator g(2026);
     Disc D(g);
-    const double lr = 0.01, gamma = 1.0;
+    const double lr = 0.05, gamma = 1.0;
     auto t0 = std::chrono::steady_clock::now();
     for (int step = 0; step < steps && (step + 1) * batch <= imgs.count; ++step) {
       // Real batch: pad 28x28 to 32x32 (2 pixels each side), scale to [-1, 1].

@@ -83,7 +83,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, Pair stride, Pair padding, int64
       Pair op_pad = matching_output_padding(x.shape(), dy.shape(), w.size(2), w.size(3), stride, padding);
       dx = conv_transpose2d(dy, w, stride, padding, op_pad, groups);
     }
-    if (n.needs_grad(1) && !autograd::weight_gradients_disabled())
+    if (n.needs_grad(1) && !(autograd::weight_gradients_disabled() && n.input_is_leaf(1)))
       dw = conv2d_weight_grad(dy, x, w.shape(), stride, padding, groups);
     return std::vector<Tensor>{dx, dw};
   });
@@ -127,7 +127,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, Pair stride, Pair padd
     Tensor dx, dw;
     // conv_transpose2d is the adjoint (in x) of conv2d(., w) from dy's grid to x's grid.
     if (n.needs_grad(0)) dx = conv2d(dy, w, stride, padding, groups);
-    if (n.needs_grad(1) && !autograd::weight_gradients_disabled())
+    if (n.needs_grad(1) && !(autograd::weight_gradients_disabled() && n.input_is_leaf(1)))
       dw = conv2d_weight_grad(x, dy, w.shape(), stride, padding, groups);
     return std::vector<Tensor>{dx, dw};
   });

@@ -1,5 +1,5 @@
 // CPU 2-D convolution family: im2col / col2im + the Eigen GEMM of kernels/cpu/gemm.h, with
-// OpenMP over (batch, group) pairs.
+// OpenMP over (batch, group, band) tasks.
 //
 // Formulas (cross-correlation, as PyTorch; g = group of output channel co, Cg = Cin/groups):
 //   conv2d_forward:           y[n,co,oy,ox]  = sum_{ci<Cg,i,j} w[co,ci,i,j] * x[n, g*Cg+ci, oy*s-p+i, ox*s-p+j]

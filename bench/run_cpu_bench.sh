@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# CPU conv benchmark, stylegrad vs PyTorch (Debian's python3-torch), same machine, same run,
+# both on 2 threads. Prints a table and writes it to bench/results/cpu_conv_<date>.txt.
+#
+# Usage: bench/run_cpu_bench.sh [--quick]
+#   ratio = torch_ms / stylegrad_ms  (> 1: stylegrad faster)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QUICK=()
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=(--quick) ;;
+    *) echo "run_cpu_bench.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PY=/usr/bin/python3  # Debian's python3 (python3-torch), not a pyenv/venv python3 on PATH
+
+# ---- dependencies: an optimised BLAS and PyTorch -------------------------------------
+missing=()
+for p in libopenblas0-pthread python3-torch; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]} (scripts/install-deps.sh --bench)"
+  scripts/install-deps.sh --bench
+else
+  echo "== libopenblas0-pthread and python3-torch already installed"
+fi
+
+# ---- BLAS: make sure libblas.so.3 is OpenBLAS, not the reference BLAS ------------------
+ALT=libblas.so.3-x86_64-linux-gnu
+OPENBLAS=/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3
+blas_value() { update-alternatives --query "$ALT" 2>/dev/null | sed -n 's/^Value: //p'; }
+BLAS_NOTE=""
+cur="$(blas_value)"
+case "$cur" in
+  *openblas*) BLAS_NOTE="libblas.so.3 already OpenBLAS ($cur); nothing changed" ;;
+  *)
+    if [ -e "$OPENBLAS" ]; then
+      $SUDO update-alternatives --set "$ALT" "$OPENBLAS" >/dev/null
+      BLAS_NOTE="libblas.so.3 was '${cur:-unset}' (reference BLAS); switched to $OPENBLAS with update-alternatives --set"
+    else
+      BLAS_NOTE="WARNING: libblas.so.3 is '${cur:-unset}' and $OPENBLAS is missing: torch matmuls run on the reference BLAS"
+    fi ;;
+esac
+echo "== BLAS: $BLAS_NOTE"
+
+# ---- build ------------------------------------------------------------------------------
+echo "== building bench_cpu_conv"
+cmake -S . -B build >/dev/null
+cmake --build build --target bench_cpu_conv -j2 2>&1 | tail -3
+
+# ---- machine state: anything else busy? -------------------------------------------------
+LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
+# processes using >= 10% CPU right now (top's second sample is the instantaneous one)
+BUSY="$(top -bn2 -d0.5 -w 200 | awk '/^top -/{n++} n==2 && $1 ~ /^[0-9]+$/ && $9+0 >= 10 && $12 != "top" {printf "%s(pid %s, %s%%) ", $12, $1, $9}')"
+if [ -n "$BUSY" ]; then
+  QUIET="NOT QUIET: other processes busy at start: $BUSY(loadavg $LOAD)"
+else
+  QUIET="quiet at start (loadavg $LOAD, no other process >= 10% CPU)"
+fi
+echo "== machine: $QUIET"
+
+# ---- run ---------------------------------------------------------------------------------
+export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+echo "== stylegrad"
+build/bench_cpu_conv "${QUICK[@]}" | tee "$TMP/sg.txt"
+echo "== torch"
+"$PY" bench/torch_cpu_conv.py "${QUICK[@]}" | tee "$TMP/torch.txt"
+LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- table --------------------------------------------------------------------------------
+STAMP="$(date +%Y-%m-%d_%H%M%S)"
+mkdir -p bench/results
+OUTF="bench/results/cpu_conv_${STAMP}.txt"
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+DIRTY="$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo ' (working tree has uncommitted changes)' || true)"
+CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+TORCH_BLAS="$(grep -E '^# loaded: .*(blas|dnnl)' "$TMP/torch.txt" | sed 's/^# loaded: //; s/ ->.*//' | xargs -n1 basename | sort -u | tr '\n' ' ')"
+TORCH_CONV="$(sed -n 's/^# conv ops used[^:]*: //p' "$TMP/torch.txt")"
+{
+  echo "CPU conv benchmark: stylegrad vs PyTorch, f32, forward and forward+backward"
+  echo "date:     $(date -Iseconds)"
+  echo "commit:   ${COMMIT}${DIRTY}"
+  echo "cpu:      ${CPU} ($(nproc) cores)"
+  echo "threads:  OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2; $(sed -n 's/^# stylegrad.*omp_get_max_threads()=\([0-9]*\).*/stylegrad omp_get_max_threads()=\1/p' "$TMP/sg.txt"); $(sed -n 's/^# torch.get_num_threads()=\([0-9]*\).*/torch.get_num_threads()=\1/p' "$TMP/torch.txt")"
+  echo "torch:    $(sed -n 's/^# torch \([^ ]*\).*/\1/p' "$TMP/torch.txt") ($PY); libs loaded: $TORCH_BLAS"
+  echo "          conv ops: $TORCH_CONV"
+  echo "blas:     $BLAS_NOTE"
+  echo "stylegrad GEMM: Eigen (kernels/cpu/gemm.h), -O3 -march=native"
+  echo "machine:  $QUIET; loadavg at end $LOAD_END"
+  echo "protocol: $(sed -n 's/^# stylegrad.*\(warmup=.*\)/\1/p' "$TMP/sg.txt"); fwd under no-grad; fwdbwd = forward + grad(sum(y*gy)) wrt x, w (and styles)"
+  echo "ratio = torch_ms / stylegrad_ms (> 1: stylegrad faster)"
+  echo
+  awk '
+    { for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] } }
+    /^case=/ && f["impl"] == "stylegrad" { order[++n] = f["case"]; sf[f["case"]] = f["fwd_ms"]; sb[f["case"]] = f["fwdbwd_ms"] }
+    /^case=/ && f["impl"] == "torch"     { tf[f["case"]] = f["fwd_ms"]; tb[f["case"]] = f["fwdbwd_ms"] }
+    { delete f }
+    END {
+      printf "%-34s %10s %12s %10s %12s %9s %11s\n", "case", "sg_fwd_ms", "sg_fwdbwd_ms", "th_fwd_ms", "th_fwdbwd_ms", "ratio_fwd", "ratio_fwdbwd"
+      for (i = 1; i <= n; ++i) {
+        c = order[i]
+        rf = (c in tf && sf[c] > 0) ? sprintf("%.2f", tf[c] / sf[c]) : "n/a"
+        rb = (c in tb && sb[c] > 0) ? sprintf("%.2f", tb[c] / sb[c]) : "n/a"
+        printf "%-34s %10.2f %12.2f %10s %12s %9s %11s\n", c, sf[c], sb[c], (c in tf ? sprintf("%.2f", tf[c]) : "n/a"), (c in tb ? sprintf("%.2f", tb[c]) : "n/a"), rf, rb
+      }
+    }' "$TMP/sg.txt" "$TMP/torch.txt"
+  echo
+  echo "---- raw output ----"
+  cat "$TMP/sg.txt" "$TMP/torch.txt"
+} > "$OUTF"
+echo
+sed '/^---- raw output/,$d' "$OUTF"
+echo "== written to $OUTF"
