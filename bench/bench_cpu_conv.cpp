@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
               omp_get_max_threads(), warmup, reps);
   std::fflush(stdout);
 
-  Generator gen(1234);
+  Rng gen(1234);
   for (const Case& c : cases()) {
     Tensor x = randn({c.N, c.Cin, c.H, c.W}, gen);
     Tensor w = randn({c.Cout, c.Cin / (c.modulated ? 1 : c.groups), c.k, c.k}, gen);

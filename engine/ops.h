@@ -161,12 +161,12 @@ Tensor pixel_norm(const Tensor& x, int64_t dim = 1, double eps = 1e-8);
 Tensor minibatch_stddev(const Tensor& x, int64_t group_size = 4, int64_t num_channels = 1);
 
 // ---- random (engine/random.cpp): Philox4x32-10, counter based --------------------------------
-struct Generator {
+struct Rng {
   uint64_t seed = 0;
   uint64_t offset = 0;  // advanced by every draw: a draw of n numbers uses counters offset..
-  explicit Generator(uint64_t s = 0, uint64_t o = 0) : seed(s), offset(o) {}
+  explicit Rng(uint64_t s = 0, uint64_t o = 0) : seed(s), offset(o) {}
 };
-Tensor randn(const Shape& s, Generator& g, DType t = DType::f32, Device d = Device::cpu());
-Tensor rand(const Shape& s, Generator& g, DType t = DType::f32, Device d = Device::cpu());
+Tensor randn(const Shape& s, Rng& g, DType t = DType::f32, Device d = Device::cpu());
+Tensor rand(const Shape& s, Rng& g, DType t = DType::f32, Device d = Device::cpu());
 
 }  // namespace sg

@@ -9,7 +9,7 @@ namespace sg {
 
 namespace {
 template <class F>
-Tensor draw(const char* op, const Shape& s, Generator& g, DType t, Device d, uint64_t per_block, F f) {
+Tensor draw(const char* op, const Shape& s, Rng& g, DType t, Device d, uint64_t per_block, F f) {
   Tensor y = empty(s, t, Device::cpu());
   const int64_t n = y.numel();
   const uint64_t seed = g.seed, offset = g.offset;
@@ -23,10 +23,10 @@ Tensor draw(const char* op, const Shape& s, Generator& g, DType t, Device d, uin
 }
 }  // namespace
 
-Tensor randn(const Shape& s, Generator& g, DType t, Device d) {
+Tensor randn(const Shape& s, Rng& g, DType t, Device d) {
   return draw("randn", s, g, t, d, 2, kernels::philox_normal);
 }
-Tensor rand(const Shape& s, Generator& g, DType t, Device d) {
+Tensor rand(const Shape& s, Rng& g, DType t, Device d) {
   return draw("rand", s, g, t, d, 4, kernels::philox_uniform);
 }
 

@@ -74,7 +74,7 @@ CheckResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const std:
     sg::NoGradGuard ng;
     y0 = f(leaves);
   }
-  sg::Generator g(seed);
+  sg::Rng g(seed);
   Tensor v = sg::randn(y0.shape(), g, sg::DType::f64);
   auto h = [&](const std::vector<Tensor>& xs) { return sg::sum(sg::mul(f(xs), v)); };
   return check_scalar(h, leaves, diff, tol);
@@ -88,7 +88,7 @@ CheckResult gradgradcheck(const Fn& f, const std::vector<Tensor>& inputs, const 
     sg::NoGradGuard ng;
     y0 = f(leaves);
   }
-  sg::Generator g(seed);
+  sg::Rng g(seed);
   Tensor v = sg::randn(y0.shape(), g, sg::DType::f64).set_requires_grad(true);
   std::vector<Tensor> us;
   for (size_t i = 0; i < leaves.size(); ++i)

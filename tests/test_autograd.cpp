@@ -103,7 +103,7 @@ TEST_CASE("a node that saves its output does not keep itself alive", "[autograd]
 }
 
 TEST_CASE("NoWeightGradientsGuard skips conv weight gradients", "[autograd]") {
-  Generator g(3);
+  Rng g(3);
   Tensor x = randn({1, 2, 4, 4}, g, DType::f64).set_requires_grad(true);
   Tensor w = randn({3, 2, 3, 3}, g, DType::f64).set_requires_grad(true);
   Tensor y = sum(conv2d(x, w, {1, 1}, {1, 1}));

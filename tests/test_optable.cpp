@@ -38,7 +38,7 @@ Input K(Tensor t) { return {t.shape(), Kind::constant, t}; }
 
 // Materialises a sample's inputs in f64 from a fixed seed.
 std::vector<Tensor> make_inputs(const Sample& s, uint64_t seed, std::vector<bool>& diff) {
-  Generator g(seed);
+  Rng g(seed);
   std::vector<Tensor> r;
   diff.clear();
   for (auto& in : s.inputs) {

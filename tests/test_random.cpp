@@ -26,7 +26,7 @@ TEST_CASE("Philox4x32-10 known-answer vectors", "[random]") {
 }
 
 TEST_CASE("randn is reproducible, advances the offset, and is standard normal", "[random]") {
-  Generator a(42), b(42);
+  Rng a(42), b(42);
   auto x = randn({100000}, a, DType::f64).to_vector();
   auto y = randn({100000}, b, DType::f64).to_vector();
   CHECK(x == y);
@@ -41,13 +41,13 @@ TEST_CASE("randn is reproducible, advances the offset, and is standard normal", 
   CHECK(std::abs(m) < 0.01);
   CHECK(std::abs(s - 1) < 0.01);
   // f32 draws are the f64 draws rounded
-  Generator c(42);
+  Rng c(42);
   auto f = randn({8}, c, DType::f32).to_vector();
   for (int i = 0; i < 8; ++i) CHECK(f[i] == Approx(x[i]).epsilon(1e-6));
 }
 
 TEST_CASE("rand is uniform in (0, 1)", "[random]") {
-  Generator g(7);
+  Rng g(7);
   auto u = rand({40000}, g, DType::f64).to_vector();
   double m = 0, lo = 1, hi = 0;
   for (double v : u) m += v, lo = std::min(lo, v), hi = std::max(hi, v);

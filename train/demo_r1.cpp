@@ -19,7 +19,7 @@ namespace {
 struct Disc {
   std::vector<Tensor> params;
   Tensor w1, b1, w2, b2, w3, b3, w4, b4;
-  explicit Disc(Generator& g) {
+  explicit Disc(Rng& g) {
     auto p = [&](Shape s) { return randn(s, g).set_requires_grad(true); };
     auto z = [&](Shape s) { return zeros(s).set_requires_grad(true); };
     w1 = p({16, 1, 3, 3}), b1 = z({16});
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     data::IdxImages imgs = data::read_idx_images(path, batch * steps);
     std::printf("sg-demo-r1: %lld images %lldx%lld from %s\n", (long long)imgs.count, (long long)imgs.rows,
                 (long long)imgs.cols, path.c_str());
-    Generator g(2026);
+    Rng g(2026);
     Disc D(g);
     const double lr = 0.05, gamma = 1.0;
     auto t0 = std::chrono::steady_clock::now();
