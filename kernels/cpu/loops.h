@@ -8,6 +8,8 @@
 // Layout: row-major; strides are in elements. Benchmark: bench/ (elementwise are
 // memory-bound: compare GB/s with a plain memcpy).
 #pragma once
+#include <omp.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -21,31 +23,67 @@ void unary(int64_t n, const T* a, T* out, F f) {
   for (int64_t i = 0; i < n; ++i) out[i] = f(a[i]);
 }
 
-// Visits every index of `shape` in row-major order, calling body(offsets...) with one
-// running offset per stride vector. The innermost dim is a tight loop.
+// Visits every index of `shape` in row-major order, calling body(offsets, inner, strides)
+// once per innermost row with one running offset per stride vector. Dims of size 1 are
+// dropped and adjacent dims that are contiguous for every operand are merged first, so the
+// innermost row is as long as possible. With `parallel`, rows are split across OpenMP
+// threads (only for loops whose rows write disjoint outputs).
 template <size_t K, class F>
-void strided_loop(const std::vector<int64_t>& shape, const std::vector<int64_t> (&strides)[K], F body) {
-  const int nd = (int)shape.size();
+void strided_loop(const std::vector<int64_t>& shape0, const std::vector<int64_t> (&strides0)[K], F body,
+                  bool parallel = false) {
+  std::vector<int64_t> shape;
+  std::vector<int64_t> strides[K];
   int64_t total = 1;
-  for (auto d : shape) total *= d;
+  for (size_t d = 0; d < shape0.size(); ++d) {
+    total *= shape0[d];
+    if (shape0[d] == 1) continue;
+    bool merge = !shape.empty();
+    for (size_t k = 0; k < K && merge; ++k) merge = strides[k].back() == strides0[k][d] * shape0[d];
+    if (merge) {
+      shape.back() *= shape0[d];
+      for (size_t k = 0; k < K; ++k) strides[k].back() = strides0[k][d];
+    } else {
+      shape.push_back(shape0[d]);
+      for (size_t k = 0; k < K; ++k) strides[k].push_back(strides0[k][d]);
+    }
+  }
   if (total == 0) return;
-  if (nd == 0) {
+  if (shape.empty()) {
     int64_t off[K] = {};
     body(off, 1, strides);
     return;
   }
-  const int64_t inner = shape[nd - 1];
-  std::vector<int64_t> idx(nd, 0);
-  int64_t off[K] = {};
-  for (int64_t done = 0; done < total; done += inner) {
-    body(off, inner, strides);
+  const int nd = (int)shape.size();
+  const int64_t inner = shape[nd - 1], rows = total / inner;
+  auto run_rows = [&](int64_t r0, int64_t r1) {
+    std::vector<int64_t> idx(nd, 0);
+    int64_t off[K] = {};
     for (int d = nd - 2; d >= 0; --d) {
-      idx[d]++;
-      for (size_t k = 0; k < K; ++k) off[k] += strides[k][d];
-      if (idx[d] < shape[d]) break;
-      for (size_t k = 0; k < K; ++k) off[k] -= strides[k][d] * shape[d];
-      idx[d] = 0;
+      int64_t below = 1;
+      for (int e = d + 1; e < nd - 1; ++e) below *= shape[e];
+      idx[d] = (r0 / below) % shape[d];
+      for (size_t k = 0; k < K; ++k) off[k] += idx[d] * strides[k][d];
     }
+    for (int64_t row = r0; row < r1; ++row) {
+      body(off, inner, strides);
+      for (int d = nd - 2; d >= 0; --d) {
+        idx[d]++;
+        for (size_t k = 0; k < K; ++k) off[k] += strides[k][d];
+        if (idx[d] < shape[d]) break;
+        for (size_t k = 0; k < K; ++k) off[k] -= strides[k][d] * shape[d];
+        idx[d] = 0;
+      }
+    }
+  };
+  if (parallel && total > kParallelGrain && rows > 1) {
+#pragma omp parallel
+    {
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+      if (r0 < r1) run_rows(r0, r1);
+    }
+  } else {
+    run_rows(0, rows);
   }
 }
 
@@ -78,7 +116,7 @@ void binary(const std::vector<int64_t>& shape, const T* a, const std::vector<int
     const T* pb = b + off[1];
     T* po = out + off[2];
     for (int64_t i = 0; i < inner; ++i) po[i] = f(pa[i * ia], pb[i * ib]);
-  });
+  }, true);
 }
 
 // out (already zeroed, accumulated in double) += a, with `so` mapping input index -> output.
@@ -114,7 +152,7 @@ void strided_copy(const std::vector<int64_t>& shape, const T* a, const std::vect
     const T* pa = a + off[0];
     T* po = out + off[1];
     for (int64_t i = 0; i < inner; ++i) po[i] = pa[i * ia];
-  });
+  }, true);
 }
 
 }  // namespace sg::kernels::cpu
@@ -133,7 +171,7 @@ void strided_scatter(const std::vector<int64_t>& shape, const T* a, T* out, cons
     const T* pa = a + off[0];
     T* po = out + off[1];
     for (int64_t i = 0; i < inner; ++i) po[i * io] = pa[i];
-  });
+  }, true);
 }
 
 }  // namespace sg::kernels::cpu
