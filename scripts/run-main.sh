@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The main job: installs dependencies, builds, and runs the engine demo on Fashion-MNIST
-# (an R1-regularised discriminator, printing the penalty and its gradient norm per step).
+# The main job: installs dependencies, builds, and trains StyleGAN2 (the `small` config) on
+# Fashion-MNIST from Debian's dataset-fashion-mnist. Arguments go to stylegan2-train.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-build/sg-demo-r1 "$@"
+build/stylegan2-train "$@"

@@ -1,0 +1,34 @@
+// Adam on the CPU: one fused pass over (param, grad, exp_avg, exp_avg_sq), in place.
+//
+// Formula (torch.optim.Adam, no weight decay, no amsgrad; t = this parameter's step count,
+// already incremented):
+//   m <- beta1 * m + (1 - beta1) * g
+//   v <- beta2 * v + (1 - beta2) * g * g
+//   p <- p - step_size * m / (sqrt(v) / bc2_sqrt + eps)
+//   with step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t)
+// The caller computes step_size and bc2_sqrt in double (AdamStepParams::make).
+//
+// Layout: four contiguous buffers of n elements of the same type (float or double); p, m and
+// v are read and written, g only read. No aliasing between them.
+//
+// Variants: float, double. OpenMP + simd over elements (parallel above kParallelGrain).
+//
+// Benchmark: memory bound (4 reads + 3 writes per element): time n = 30M f32 and compare
+// GB/s with a plain memcpy of 7n elements.
+#pragma once
+#include <cstdint>
+
+namespace sg::kernels::cpu {
+
+struct AdamStepParams {
+  double beta1 = 0.0, beta2 = 0.99, eps = 1e-8;
+  double step_size = 0.002;  // lr / (1 - beta1^t)
+  double bc2_sqrt = 1.0;     // sqrt(1 - beta2^t)
+  // The bias-corrected scalars for step t (1-based) of a parameter.
+  static AdamStepParams make(double lr, double beta1, double beta2, double eps, int64_t t);
+};
+
+template <class T>
+void adam_step(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, const AdamStepParams& p);
+
+}  // namespace sg::kernels::cpu

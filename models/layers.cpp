@@ -1,0 +1,246 @@
+// Shared model machinery: ParamList, the parameter Builder, the equalized-lr layers, the
+// stylegan2-ada mapping network, and the arch-independent parts of Generator and
+// Discriminator (w_avg tracking, truncation, broadcasting to num_ws, copy_from).
+#include <cstring>
+
+#include "models/layers.h"
+
+namespace sg::models {
+
+// ---- ParamList ---------------------------------------------------------------------------
+std::vector<Tensor> ParamList::tensors() const {
+  std::vector<Tensor> r;
+  r.reserve(params.size());
+  for (const auto& p : params) r.push_back(p.second);
+  return r;
+}
+
+int64_t ParamList::count() const {
+  int64_t n = 0;
+  for (const auto& p : params) n += p.second.numel();
+  return n;
+}
+
+bool ParamList::has(const std::string& name) const {
+  for (const auto& p : params)
+    if (p.first == name) return true;
+  for (const auto& p : buffers)
+    if (p.first == name) return true;
+  return false;
+}
+
+Tensor ParamList::get(const std::string& name) const {
+  for (const auto& p : params)
+    if (p.first == name) return p.second;
+  for (const auto& p : buffers)
+    if (p.first == name) return p.second;
+  throw Error("ParamList::get: no parameter or buffer named '" + name + "'");
+}
+
+namespace detail {
+
+int64_t log2_exact(int64_t v) {
+  int64_t l = 0;
+  while ((int64_t(1) << l) < v) ++l;
+  return l;
+}
+
+// ---- Builder -----------------------------------------------------------------------------
+int Builder::param(const std::string& name, Tensor init) {
+  SG_CHECK(!P.has(name), "models", "parameter '", name, "' registered twice");
+  init.set_requires_grad(true);
+  P.params.emplace_back(name, init);
+  return (int)P.params.size() - 1;
+}
+
+int Builder::buffer(const std::string& name, Tensor init) {
+  SG_CHECK(!P.has(name), "models", "buffer '", name, "' registered twice");
+  P.buffers.emplace_back(name, init);
+  return (int)P.buffers.size() - 1;
+}
+
+Tensor Builder::uniform(const Shape& s, double bound) {
+  Tensor u = sg::rand(s, rng, dt);  // U[0, 1)
+  NoGradGuard ng;
+  return add(mul(u, 2.0 * bound), -bound);
+}
+
+std::vector<Tensor> unbind_ws(const Tensor& ws, int64_t num_ws, int64_t w_dim, const char* who) {
+  SG_CHECK(ws.defined() && ws.dim() == 3 && ws.size(1) == num_ws && ws.size(2) == w_dim, who,
+           "expects ws [N, ", num_ws, ", ", w_dim, "], got ", ws.defined() ? ws.str() : std::string("undefined"));
+  std::vector<Tensor> r;
+  const int64_t N = ws.size(0);
+  for (int64_t i = 0; i < num_ws; ++i) r.push_back(reshape(slice(ws, 1, i, i + 1), {N, w_dim}));
+  return r;
+}
+
+// ---- equalized layers --------------------------------------------------------------------
+EqFC EqFC::make(Builder& B, const std::string& name, int64_t in, int64_t out, Act act, double lr_mul,
+                double bias_init, bool bias) {
+  EqFC f;
+  f.in = in, f.out = out, f.act = act, f.lr_mul = lr_mul;
+  f.weight_gain = lr_mul / std::sqrt((double)in);
+  Tensor w = B.randn({out, in});
+  if (lr_mul != 1.0) {
+    NoGradGuard ng;
+    w = mul(w, 1.0 / lr_mul);
+  }
+  f.w = B.param(name + ".weight", w);
+  if (bias) f.b = B.param(name + ".bias", B.full({out}, bias_init));
+  return f;
+}
+
+Tensor EqFC::forward(const ParamList& P, const Tensor& x) const {
+  Tensor w = mul(P_at(P, this->w), weight_gain);
+  Tensor b;
+  if (this->b >= 0) b = lr_mul != 1.0 ? mul(P_at(P, this->b), lr_mul) : P_at(P, this->b);
+  if (act == Act::linear) return linear(x, w, b);
+  return bias_act(linear(x, w), b, act, 0.2, act_gain(act), -1.0, 1);
+}
+
+EqConv EqConv::make(Builder& B, const std::string& name, int64_t in, int64_t out, int64_t k, Act act, int64_t up,
+                    int64_t down, double clamp, bool bias) {
+  EqConv c;
+  c.in = in, c.out = out, c.k = k, c.up = up, c.down = down, c.act = act, c.clamp = clamp;
+  c.weight_gain = 1.0 / std::sqrt((double)(in * k * k));
+  c.w = B.param(name + ".weight", B.randn({out, in, k, k}));
+  if (bias) c.b = B.param(name + ".bias", B.zeros({out}));
+  return c;
+}
+
+Tensor EqConv::forward(const ParamList& P, const Tensor& x, const Tensor& filter, double gain) const {
+  Tensor w = mul(P_at(P, this->w), weight_gain);
+  Tensor y = conv2d_resample(x, w, filter, up, down, k / 2, 1);
+  Tensor b = this->b >= 0 ? P_at(P, this->b) : Tensor();
+  const double g = act_gain(act) * gain;
+  const double cl = clamp >= 0 ? clamp * gain : -1.0;
+  if (!b.defined() && act == Act::linear && cl < 0) return g == 1.0 ? y : mul(y, g);
+  return bias_act(y, b, act, 0.2, g, cl, 1);
+}
+
+// ---- mapping -----------------------------------------------------------------------------
+EqMapping EqMapping::make(const Config& c, Builder& B) {
+  EqMapping m;
+  for (int64_t i = 0; i < c.mapping_layers; ++i) {
+    const int64_t in = i == 0 ? c.z_dim : c.w_dim;
+    m.fcs.push_back(EqFC::make(B, "mapping.fc" + std::to_string(i), in, c.w_dim, Act::lrelu, c.mapping_lr_mul));
+  }
+  return m;
+}
+
+Tensor EqMapping::forward(const ParamList& P, const Tensor& z) const {
+  Tensor x = pixel_norm(z, 1, 1e-8);
+  for (const auto& fc : fcs) x = fc.forward(P, x);
+  return x;
+}
+
+}  // namespace detail
+
+// ---- Generator ---------------------------------------------------------------------------
+namespace {
+void check_config(const Config& c, const char* who) {
+  SG_CHECK(c.resolution >= 8 && c.resolution <= 1024 && (c.resolution & (c.resolution - 1)) == 0, who,
+           "resolution must be a power of two in [8, 1024], got ", c.resolution);
+  SG_CHECK(c.img_channels == 1 || c.img_channels == 3, who, "img_channels must be 1 or 3, got ", c.img_channels);
+  SG_CHECK(c.z_dim > 0 && c.w_dim > 0 && c.mapping_layers >= 1, who, "bad z_dim/w_dim/mapping_layers ", c.z_dim,
+           "/", c.w_dim, "/", c.mapping_layers);
+  SG_CHECK(c.channel_base > 0 && c.channel_max > 0 && channels_at(c, c.resolution) >= 1, who,
+           "channel_base/channel_max give no channels at resolution ", c.resolution);
+}
+
+void copy_values(const Tensor& dst, const Tensor& src, const std::string& name) {
+  SG_CHECK(dst.shape() == src.shape() && dst.dtype() == src.dtype() && dst.device() == src.device(),
+           "Generator::copy_from", "'", name, "': ", dst.str(), " vs ", src.str());
+  std::memcpy(dst.raw_data(), src.raw_data(), (size_t)dst.numel() * dtype_size(dst.dtype()));
+}
+}  // namespace
+
+Generator::Generator(const Config& c, Rng& rng) : cfg_(c) {
+  check_config(c, "Generator");
+  detail::Builder B{params_, rng, c.dtype};
+  B.buffer("mapping.w_avg", sg::zeros({c.w_dim}, c.dtype));  // buffer 0
+  switch (c.arch) {
+    case Arch::stylegan2: net_ = detail::make_stylegan2_generator(c, B); break;
+    case Arch::stylegan1: net_ = detail::make_stylegan1_generator(c, B); break;
+    case Arch::seed32: net_ = detail::make_seed32_generator(c, B); break;
+  }
+  SG_CHECK(net_ != nullptr, "Generator", "unknown architecture");
+}
+
+Generator::~Generator() = default;
+Generator::Generator(Generator&&) noexcept = default;
+Generator& Generator::operator=(Generator&&) noexcept = default;
+
+int64_t Generator::num_ws() const { return net_->num_ws(); }
+
+Tensor Generator::mapping(const Tensor& z, double truncation_psi, bool update_w_avg) {
+  SG_CHECK(z.defined() && z.dim() == 2 && z.size(1) == cfg_.z_dim, "Generator::mapping", "expects z [N, ",
+           cfg_.z_dim, "], got ", z.defined() ? z.str() : std::string("undefined"));
+  SG_CHECK(z.dtype() == cfg_.dtype, "Generator::mapping", "z is ", dtype_name(z.dtype()), ", the model ",
+           dtype_name(cfg_.dtype));
+  Tensor w = net_->mapping(params_, z);  // [N, w_dim]
+  const Tensor& w_avg = params_.buffers[0].second;
+  if (update_w_avg) {
+    NoGradGuard ng;
+    const double beta = 0.995;
+    Tensor upd = lerp(mean(w.detach(), {0}), w_avg, beta);  // mean + (w_avg - mean) * beta
+    copy_values(w_avg, upd, "mapping.w_avg");
+  }
+  const int64_t N = w.size(0), L = num_ws();
+  Tensor ws = expand(unsqueeze(w, 1), {N, L, cfg_.w_dim});
+  if (truncation_psi != 1.0) ws = lerp(reshape(w_avg, {1, 1, cfg_.w_dim}), ws, truncation_psi);
+  return ws;
+}
+
+Tensor Generator::synthesis(const Tensor& ws, NoiseMode noise, Rng& rng) {
+  auto list = detail::unbind_ws(ws, num_ws(), cfg_.w_dim, "Generator::synthesis");
+  SG_CHECK(ws.dtype() == cfg_.dtype, "Generator::synthesis", "ws is ", dtype_name(ws.dtype()), ", the model ",
+           dtype_name(cfg_.dtype));
+  return net_->synthesis(params_, list, noise, rng);
+}
+
+void Generator::copy_from(const Generator& other) {
+  const ParamList& o = other.parameters();
+  SG_CHECK(o.params.size() == params_.params.size() && o.buffers.size() == params_.buffers.size(),
+           "Generator::copy_from", "different networks: ", o.params.size(), " vs ", params_.params.size(),
+           " parameters");
+  for (size_t i = 0; i < params_.params.size(); ++i) {
+    SG_CHECK(o.params[i].first == params_.params[i].first, "Generator::copy_from", "parameter ", i, " is '",
+             o.params[i].first, "' there, '", params_.params[i].first, "' here");
+    copy_values(params_.params[i].second, o.params[i].second, params_.params[i].first);
+  }
+  for (size_t i = 0; i < params_.buffers.size(); ++i) {
+    SG_CHECK(o.buffers[i].first == params_.buffers[i].first, "Generator::copy_from", "buffer ", i, " is '",
+             o.buffers[i].first, "' there, '", params_.buffers[i].first, "' here");
+    copy_values(params_.buffers[i].second, o.buffers[i].second, params_.buffers[i].first);
+  }
+}
+
+// ---- Discriminator -----------------------------------------------------------------------
+Discriminator::Discriminator(const Config& c, Rng& rng) : cfg_(c) {
+  check_config(c, "Discriminator");
+  detail::Builder B{params_, rng, c.dtype};
+  switch (c.arch) {
+    case Arch::stylegan2:
+    case Arch::stylegan1: net_ = detail::make_stylegan2_discriminator(c, B); break;
+    case Arch::seed32: net_ = detail::make_seed32_discriminator(c, B); break;
+  }
+  SG_CHECK(net_ != nullptr, "Discriminator", "unknown architecture");
+}
+
+Discriminator::~Discriminator() = default;
+Discriminator::Discriminator(Discriminator&&) noexcept = default;
+Discriminator& Discriminator::operator=(Discriminator&&) noexcept = default;
+
+Tensor Discriminator::forward(const Tensor& img) {
+  const int64_t R = cfg_.resolution;
+  SG_CHECK(img.defined() && img.dim() == 4 && img.size(1) == cfg_.img_channels && img.size(2) == R &&
+               img.size(3) == R,
+           "Discriminator::forward", "expects img [N, ", cfg_.img_channels, ", ", R, ", ", R, "], got ",
+           img.defined() ? img.str() : std::string("undefined"));
+  SG_CHECK(img.dtype() == cfg_.dtype, "Discriminator::forward", "img is ", dtype_name(img.dtype()),
+           ", the model ", dtype_name(cfg_.dtype));
+  return net_->forward(params_, img);
+}
+
+}  // namespace sg::models

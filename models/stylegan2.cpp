@@ -1,0 +1,226 @@
+// StyleGAN2 (stylegan2-ada-pytorch's training/networks.py, re-derived): the skip generator
+// and the residual discriminator. Every conv and FC uses the equalized learning rate
+// (weights N(0,1), scaled at run time by lr_mul/sqrt(fan_in)).
+//
+// Generator (names as in ada's state_dict):
+//   mapping.fc{i}          z -> pixel norm -> FC(lrelu, gain sqrt 2, lr x mapping_lr_mul)...
+//   mapping.w_avg          buffer, moving average of w (beta 0.995), for truncation
+//   synthesis.b4.const     [C4, 4, 4]
+//   synthesis.b{r}.conv0   (r > 4) styled 3x3 conv, up 2 (transposed conv + FIR [1,3,3,1])
+//   synthesis.b{r}.conv1   styled 3x3 conv
+//       styles = affine(w) (FC, bias init 1); modulated conv with demodulation;
+//       + noise * noise_strength (random [N,1,r,r], the fixed buffer noise_const, or none);
+//       bias + lrelu (gain sqrt 2, clamp conv_clamp) via bias_act
+//   synthesis.b{r}.torgb   1x1 modulated conv without demodulation, styles = affine(w)/sqrt(C)
+//   img = upsample2d(img) + torgb(x) at every block (skip architecture)
+//   ws: block b4 uses ws[0] (conv1) and ws[1] (torgb); block r uses ws[i], ws[i+1], ws[i+2]
+//   for conv0, conv1, torgb, and the next block starts at i+2 (num_ws = 2 log2 R - 2).
+//
+// Discriminator:
+//   b{R}.fromrgb           1x1 conv, lrelu
+//   b{r}.conv0, .conv1     3x3 lrelu, conv1 with down 2 (FIR blur then stride 2)
+//   b{r}.skip              1x1, down 2, no bias, linear
+//       x = skip(x) * sqrt(1/2) + conv1(conv0(x)) * sqrt(1/2)   (gain folded into bias_act)
+//   b4: minibatch stddev (group mbstd_group, mbstd_channels), conv 3x3, fc (lrelu), out
+#include <cmath>
+
+#include "models/layers.h"
+
+namespace sg::models::detail {
+
+namespace {
+
+struct SynthesisLayer {
+  EqFC affine;
+  int weight = -1, bias = -1, noise_strength = -1, noise_const = -1;
+  int64_t in = 0, out = 0, res = 0, up = 1;
+  double clamp = -1;
+  bool fused = false;
+
+  static SynthesisLayer make(Builder& B, const Config& c, const std::string& name, int64_t in, int64_t out,
+                             int64_t res, int64_t up) {
+    SynthesisLayer l;
+    l.in = in, l.out = out, l.res = res, l.up = up, l.clamp = c.conv_clamp, l.fused = c.fused_modconv;
+    l.weight = B.param(name + ".weight", B.randn({out, in, 3, 3}));
+    l.noise_strength = B.param(name + ".noise_strength", B.zeros({}));
+    l.bias = B.param(name + ".bias", B.zeros({out}));
+    l.affine = EqFC::make(B, name + ".affine", c.w_dim, in, Act::linear, 1.0, 1.0);
+    l.noise_const = B.buffer(name + ".noise_const", B.randn({res, res}));
+    return l;
+  }
+
+  Tensor forward(const ParamList& P, const Tensor& x, const Tensor& w, NoiseMode noise, Rng& rng,
+                 const Tensor& filter) const {
+    Tensor styles = affine.forward(P, w);
+    ModConv p;
+    p.demodulate = true;
+    p.up = up;
+    p.padding = 1;
+    p.fused = fused;
+    p.resample_filter = filter;
+    Tensor y = modulated_conv2d(x, P_at(P, weight), styles, p);
+    const Tensor& s = P_at(P, noise_strength);
+    if (noise == NoiseMode::random)
+      y = add(y, mul(sg::randn({x.size(0), 1, res, res}, rng, x.dtype()), s));
+    else if (noise == NoiseMode::constant)
+      y = add(y, mul(B_at(P, noise_const), s));  // [res,res] broadcasts over [N,C]
+    return bias_act(y, P_at(P, bias), Act::lrelu, 0.2, std::sqrt(2.0), clamp, 1);
+  }
+};
+
+struct ToRGBLayer {
+  EqFC affine;
+  int weight = -1, bias = -1;
+  int64_t in = 0;
+  double clamp = -1;
+  bool fused = false;
+
+  static ToRGBLayer make(Builder& B, const Config& c, const std::string& name, int64_t in) {
+    ToRGBLayer t;
+    t.in = in, t.clamp = c.conv_clamp, t.fused = c.fused_modconv;
+    t.weight = B.param(name + ".weight", B.randn({c.img_channels, in, 1, 1}));
+    t.bias = B.param(name + ".bias", B.zeros({c.img_channels}));
+    t.affine = EqFC::make(B, name + ".affine", c.w_dim, in, Act::linear, 1.0, 1.0);
+    return t;
+  }
+
+  Tensor forward(const ParamList& P, const Tensor& x, const Tensor& w) const {
+    Tensor styles = mul(affine.forward(P, w), 1.0 / std::sqrt((double)in));
+    ModConv p;
+    p.demodulate = false;
+    p.fused = fused;
+    Tensor y = modulated_conv2d(x, P_at(P, weight), styles, p);
+    return bias_act(y, P_at(P, bias), Act::linear, 0.2, 1.0, clamp, 1);
+  }
+};
+
+struct SynthesisBlock {
+  int64_t res = 4, in = 0, out = 0;
+  int cnst = -1;  // b4 only
+  bool has_conv0 = false;
+  SynthesisLayer conv0, conv1;
+  ToRGBLayer torgb;
+};
+
+struct StyleGAN2Generator : GeneratorNet {
+  Config cfg;
+  EqMapping map;
+  std::vector<SynthesisBlock> blocks;
+  Tensor filter;
+  int64_t nws = 0;
+
+  int64_t num_ws() const override { return nws; }
+
+  Tensor mapping(const ParamList& P, const Tensor& z) const override { return map.forward(P, z); }
+
+  Tensor synthesis(const ParamList& P, const std::vector<Tensor>& ws, NoiseMode noise, Rng& rng) const override {
+    const int64_t N = ws[0].size(0);
+    Tensor x, img;
+    size_t wi = 0;
+    for (const auto& b : blocks) {
+      if (!b.has_conv0) {
+        const Tensor& c = P_at(P, b.cnst);
+        x = expand(unsqueeze(c, 0), {N, c.size(0), c.size(1), c.size(2)});
+        x = b.conv1.forward(P, x, ws[wi], noise, rng, filter);
+        wi += 1;
+      } else {
+        x = b.conv0.forward(P, x, ws[wi], noise, rng, filter);
+        x = b.conv1.forward(P, x, ws[wi + 1], noise, rng, filter);
+        wi += 2;
+      }
+      Tensor y = b.torgb.forward(P, x, ws[wi]);
+      img = img.defined() ? add(upsample2d(img, filter, 2), y) : y;
+    }
+    return img;
+  }
+};
+
+struct DiscriminatorBlock {
+  int64_t res = 0;
+  bool has_fromrgb = false;
+  EqConv fromrgb, conv0, conv1, skip;
+};
+
+struct StyleGAN2Discriminator : DiscriminatorNet {
+  Config cfg;
+  std::vector<DiscriminatorBlock> blocks;
+  EqConv conv;
+  EqFC fc, out;
+  Tensor filter;
+
+  Tensor forward(const ParamList& P, const Tensor& img) const override {
+    const double g = std::sqrt(0.5);
+    Tensor x;
+    for (const auto& b : blocks) {
+      if (b.has_fromrgb) x = b.fromrgb.forward(P, img, filter);
+      Tensor y = b.skip.forward(P, x, filter, g);
+      x = b.conv0.forward(P, x, filter);
+      x = b.conv1.forward(P, x, filter, g);
+      x = add(y, x);
+    }
+    const int64_t N = x.size(0);
+    if (cfg.mbstd_channels > 0) x = minibatch_stddev(x, std::min(cfg.mbstd_group, N), cfg.mbstd_channels);
+    x = conv.forward(P, x, filter);
+    x = fc.forward(P, reshape(x, {N, -1}));
+    return out.forward(P, x);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<GeneratorNet> make_stylegan2_generator(const Config& c, Builder& B) {
+  auto g = std::make_unique<StyleGAN2Generator>();
+  g->cfg = c;
+  g->filter = fir_filter({1, 3, 3, 1}, c.dtype);
+  g->map = EqMapping::make(c, B);
+  for (int64_t r = 4; r <= c.resolution; r *= 2) {
+    SynthesisBlock b;
+    const std::string name = res_name("synthesis.b", r);
+    b.res = r;
+    b.in = r > 4 ? channels_at(c, r / 2) : 0;
+    b.out = channels_at(c, r);
+    if (r == 4) {
+      b.cnst = B.param(name + ".const", B.randn({b.out, 4, 4}));
+    } else {
+      b.has_conv0 = true;
+      b.conv0 = SynthesisLayer::make(B, c, name + ".conv0", b.in, b.out, r, 2);
+      g->nws += 1;
+    }
+    b.conv1 = SynthesisLayer::make(B, c, name + ".conv1", b.out, b.out, r, 1);
+    b.torgb = ToRGBLayer::make(B, c, name + ".torgb", b.out);
+    g->nws += 1;
+    g->blocks.push_back(std::move(b));
+  }
+  g->nws += 1;  // the last block's toRGB
+  return g;
+}
+
+std::unique_ptr<DiscriminatorNet> make_stylegan2_discriminator(const Config& c, Builder& B) {
+  auto d = std::make_unique<StyleGAN2Discriminator>();
+  d->cfg = c;
+  d->filter = fir_filter({1, 3, 3, 1}, c.dtype);
+  const double cl = c.conv_clamp;
+  for (int64_t r = c.resolution; r >= 8; r /= 2) {
+    DiscriminatorBlock b;
+    const std::string name = res_name("b", r);
+    const int64_t tmp = channels_at(c, r), out = channels_at(c, r / 2);
+    b.res = r;
+    if (r == c.resolution) {
+      b.has_fromrgb = true;
+      b.fromrgb = EqConv::make(B, name + ".fromrgb", c.img_channels, tmp, 1, Act::lrelu, 1, 1, cl);
+    }
+    b.conv0 = EqConv::make(B, name + ".conv0", tmp, tmp, 3, Act::lrelu, 1, 1, cl);
+    b.conv1 = EqConv::make(B, name + ".conv1", tmp, out, 3, Act::lrelu, 1, 2, cl);
+    b.skip = EqConv::make(B, name + ".skip", tmp, out, 1, Act::linear, 1, 2, -1, /*bias=*/false);
+    d->blocks.push_back(std::move(b));
+  }
+  const int64_t c4 = channels_at(c, 4);
+  SG_CHECK(c.mbstd_channels == 0 || c.mbstd_group >= 1, "Discriminator", "mbstd_group must be >= 1, got ",
+           c.mbstd_group);
+  d->conv = EqConv::make(B, "b4.conv", c4 + c.mbstd_channels, c4, 3, Act::lrelu, 1, 1, cl);
+  d->fc = EqFC::make(B, "b4.fc", c4 * 16, c4, Act::lrelu);
+  d->out = EqFC::make(B, "b4.out", c4, 1, Act::linear);
+  return d;
+}
+
+}  // namespace sg::models::detail

@@ -1,0 +1,36 @@
+// The StyleGAN2 training loop (stylegan2-ada-pytorch's schedule, our engine):
+//   per minibatch, phases Gmain, Greg (every pl_interval), Dmain, Dreg (every r1_interval);
+//   non-saturating logistic loss; lazy R1 on reals and lazy path length, each scaled by its
+//   interval; Adam with lr and betas adjusted for the lazy intervals (c = k / (k + 1));
+//   style mixing; G EMA with a half-life in kimg and ramp-up; gradients through nan_to_num.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace sg::train {
+
+struct TrainOptions {
+  std::string data;            // dataset path (default: Debian's Fashion-MNIST)
+  std::string outdir = "runs";
+  std::string cfg = "small";
+  std::string name;            // run name (default: <dataset>-<cfg>)
+  int64_t batch = 0;           // 0: the config's default
+  double gamma = -1;           // R1 weight; < 0: the config's default
+  double kimg = 20;            // total length, thousands of real images shown to D
+  double tick_kimg = 0.5;      // progress + log record every tick
+  int64_t snap = 4;            // ticks between snapshots / sample grids (0: only at the end)
+  uint64_t seed = 0;
+  bool mirror = false;
+  std::string device = "cpu";
+  std::string resume;          // a run directory or a network-snapshot file
+  bool dry_run = false;
+  int64_t resolution = 0;      // 0: 32, or 256 for paper256
+  int64_t channels = 0;        // 0: from the dataset kind (idx: 1, otherwise 3)
+  int threads = 0;             // 0: all cores
+  bool quiet = false;          // no progress lines (tests)
+};
+
+// Returns the process exit code. Throws sg::Error on bad options or data.
+int run_training(const TrainOptions& opt, std::string* run_dir_out = nullptr);
+
+}  // namespace sg::train
