@@ -140,6 +140,11 @@ std::string state_path_for(const std::string& snapshot) {
 
 int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
   TrainOptions opt = opt_in;
+  g_interrupted = false;
+  std::signal(SIGINT, on_sigint);  // Ctrl-C: finish the minibatch, write a snapshot, exit
+  struct RestoreSignal {
+    ~RestoreSignal() { std::signal(SIGINT, SIG_DFL); }
+  } restore_signal;
   if (opt.data.empty()) opt.data = data::kDefaultDatasetPath;
   if (opt.threads > 0) omp_set_num_threads(opt.threads);
   SG_CHECK(opt.device == "cpu" || opt.device == "cuda", "stylegan2-train", "--device must be cpu or cuda, got '",
@@ -286,7 +291,6 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
     return std::make_pair(img, ws);
   };
 
-  std::signal(SIGINT, on_sigint);
   const int64_t total_nimg = (int64_t)std::llround(opt.kimg * 1000);
   const auto t_start = std::chrono::steady_clock::now();
   auto t_tick = t_start;
@@ -422,7 +426,6 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
       write_fakes(run_dir + "/fakes" + kimg_tag(cur_nimg) + ".png", G_ema, grid_count, batch);
     }
   }
-  std::signal(SIGINT, SIG_DFL);
   if (interrupted) {
     save_all();
     std::printf("stylegan2-train: interrupted at kimg %.3f; snapshot and state written to %s\n", cur_nimg / 1000.0,

@@ -292,6 +292,190 @@ def case_path_length():
     return out, dict(pl_target=0.5)
 
 
+# ---- seed32: the seed 002 notebook's 32x32 model, as written there ---------------------------
+# The notebook's classes, verbatim apart from docstrings (tests/oracle compares
+# models/seed32.cpp with them); built small: fmap 4, z 16, w 16.
+class NbPixelNorm(torch.nn.Module):
+    def forward(self, x, eps=1e-8):
+        return x * torch.rsqrt(torch.mean(x**2, dim=1, keepdim=True) + eps)
+
+
+class NbMapping(torch.nn.Module):
+    def __init__(self, z_dim, w_dim, n_layers=4):
+        super().__init__()
+        layers = [NbPixelNorm()]
+        dim = z_dim
+        for _ in range(n_layers):
+            layers += [torch.nn.Linear(dim, w_dim), torch.nn.LeakyReLU(0.2, True)]
+            dim = w_dim
+        self.net = torch.nn.Sequential(*layers)
+
+    def forward(self, z):  # [B, z_dim] -> [B, w_dim]
+        return self.net(z)
+
+
+class NbModulatedConv2d(torch.nn.Module):
+    def __init__(self, in_ch, out_ch, w_dim, k=3, up=False, demod=True):
+        super().__init__()
+        self.in_ch, self.out_ch, self.k, self.up, self.demod = in_ch, out_ch, k, up, demod
+        self.weight = torch.nn.Parameter(torch.randn(out_ch, in_ch, k, k) * 0.02)
+        self.style = torch.nn.Linear(w_dim, in_ch)
+        self.bias = torch.nn.Parameter(torch.zeros(out_ch))
+        self.pad = k // 2
+
+    def forward(self, x, w):
+        B, C, H, W = x.shape
+        if self.up:
+            x = F.interpolate(x, scale_factor=2, mode='nearest')
+            H, W = x.shape[-2:]
+        s = self.style(w).view(B, 1, self.in_ch, 1, 1)  # [B,1,Cin,1,1]
+        w_mod = self.weight.unsqueeze(0) * (s + 1.0)  # [B,Cout,Cin,k,k]
+        if self.demod:
+            d = torch.rsqrt((w_mod**2).sum(dim=[2, 3, 4], keepdim=True) + 1e-8)  # [B,Cout,1,1,1]
+            w_mod = w_mod * d
+        x = x.view(1, B * self.in_ch, H, W)
+        w_mod = w_mod.view(B * self.out_ch, self.in_ch, self.k, self.k)
+        out = F.conv2d(x, w_mod, padding=self.pad, groups=B)
+        out = out.view(B, self.out_ch, H, W) + self.bias.view(1, -1, 1, 1)
+        return out
+
+
+def nb_lrelu(x):
+    return F.leaky_relu(x, 0.2)
+
+
+class NbSynthesisBlock(torch.nn.Module):
+    def __init__(self, in_ch, out_ch, w_dim, up):
+        super().__init__()
+        self.conv1 = NbModulatedConv2d(in_ch, out_ch, w_dim, k=3, up=up, demod=True)
+        self.conv2 = NbModulatedConv2d(out_ch, out_ch, w_dim, k=3, up=False, demod=True)
+        self.toRGB = NbModulatedConv2d(out_ch, 3, w_dim, k=1, up=False, demod=False)
+
+    def forward(self, x, w1, w2, rgb=None):
+        x = nb_lrelu(self.conv1(x, w1))
+        x = nb_lrelu(self.conv2(x, w2))
+        rgb_new = self.toRGB(x, w2)
+        rgb = rgb_new if rgb is None else F.interpolate(rgb, scale_factor=2, mode='nearest') + rgb_new
+        return x, rgb
+
+
+class NbGenerator(torch.nn.Module):
+    """4x4 -> 8 -> 16 -> 32 with skip-to-RGB (StyleGAN2)"""
+
+    def __init__(self, z_dim, w_dim, fmap):
+        super().__init__()
+        self.mapping = NbMapping(z_dim, w_dim)
+        self.const = torch.nn.Parameter(torch.randn(1, fmap * 4, 4, 4))
+        self.b4 = NbSynthesisBlock(fmap * 4, fmap * 4, w_dim, up=False)  # 4x4
+        self.b8 = NbSynthesisBlock(fmap * 4, fmap * 2, w_dim, up=True)  # 8x8
+        self.b16 = NbSynthesisBlock(fmap * 2, fmap, w_dim, up=True)  # 16x16
+        self.b32 = NbSynthesisBlock(fmap, fmap // 2, w_dim, up=True)  # 32x32
+
+    def forward(self, z, return_w=False):
+        w = self.mapping(z)  # [B, w_dim]
+        x = self.const.repeat(z.size(0), 1, 1, 1)
+        rgb = None
+        x, rgb = self.b4(x, w, w, rgb)
+        x, rgb = self.b8(x, w, w, rgb)
+        x, rgb = self.b16(x, w, w, rgb)
+        x, rgb = self.b32(x, w, w, rgb)
+        if return_w:
+            return torch.tanh(rgb), w
+        return torch.tanh(rgb)
+
+
+class NbResBlockD(torch.nn.Module):
+    def __init__(self, in_ch, out_ch, down=True):
+        super().__init__()
+        self.down = down
+        self.conv1 = torch.nn.Conv2d(in_ch, out_ch, 3, 1, 1)
+        self.conv2 = torch.nn.Conv2d(out_ch, out_ch, 3, 1, 1)
+        self.skip = torch.nn.Conv2d(in_ch, out_ch, 1, 1, 0)
+
+    def forward(self, x):
+        h = nb_lrelu(self.conv1(x))
+        h = nb_lrelu(self.conv2(h))
+        if self.down:
+            h = F.avg_pool2d(h, 2)
+        s = self.skip(x)
+        if self.down:
+            s = F.avg_pool2d(s, 2)
+        return (h + s) / math.sqrt(2)
+
+
+class NbDiscriminator(torch.nn.Module):
+    def __init__(self, fmap):
+        super().__init__()
+        c = fmap
+        self.fromRGB = torch.nn.Conv2d(3, c // 2, 1)
+        self.b32 = NbResBlockD(c // 2, c, down=True)
+        self.b16 = NbResBlockD(c, c * 2, down=True)
+        self.b8 = NbResBlockD(c * 2, c * 4, down=True)
+        self.b4 = NbResBlockD(c * 4, c * 4, down=False)
+        self.out = torch.nn.Linear(c * 4 * 4 * 4, 1)
+
+    def forward(self, x):
+        x = nb_lrelu(self.fromRGB(x))
+        x = self.b32(x)
+        x = self.b16(x)
+        x = self.b8(x)
+        x = self.b4(x)
+        x = x.view(x.size(0), -1)
+        return self.out(x).squeeze(1)
+
+
+SEED32_FMAP, SEED32_Z, SEED32_W, SEED32_BATCH = 4, 16, 16, 4
+
+
+def case_seed32():
+    """The notebook's G and D (fmap 4, z 16, w 16, batch 4), with its R1 regularizer and its
+    path-length penalty (pl_pen = (pl - pl_ema)^2 with a fixed pl_ema and fixed noise).
+    Parameters are stored as G.<name> / D.<name> (the notebook's state_dict names); the
+    notebook's zero-initialised modulated-conv biases are drawn nonzero so they are exercised."""
+    G = NbGenerator(SEED32_Z, SEED32_W, SEED32_FMAP)
+    D = NbDiscriminator(SEED32_FMAP)
+    with torch.no_grad():
+        for n, p in G.named_parameters():
+            if n.endswith(".bias") and ".style." not in n and not n.startswith("mapping."):
+                p.normal_(0, 0.1)
+    gp = list(G.named_parameters())
+    dp = list(D.named_parameters())
+    n = SEED32_BATCH
+    z = torch.randn(n, SEED32_Z)
+    reals = torch.rand(n, 3, 32, 32) * 2 - 1
+
+    # Forward: mapping, synthesis, D on fakes and reals.
+    img, w = G(z, return_w=True)
+    logits_fake = D(img)
+    x = leaf(reals)
+    logits_real = D(x)
+
+    # R1 as the notebook's r1_regularizer, differentiated with respect to every D parameter.
+    (r1_grads,) = grad(logits_real.sum(), [x], create_graph=True)
+    r1 = r1_grads.pow(2).view(r1_grads.size(0), -1).sum(1).mean()
+    d_r1 = grad(r1, [p for _, p in dp])
+
+    # Path length as the notebook's path_length_reg, with the noise drawn here and kept; the
+    # penalty (pl - pl_ema)^2 differentiated with respect to every G parameter (through w
+    # into the mapping, as in the notebook).
+    pl_noise = torch.randn_like(img) / math.sqrt(img.numel() / img.size(0))
+    (pl_grads,) = grad((img * pl_noise).sum(), [w], create_graph=True)
+    pl = pl_grads.pow(2).sum(1).sqrt().mean()
+    pl_ema = torch.tensor(0.5) * pl.detach()
+    pl_pen = (pl - pl_ema).pow(2)
+    d_pl = grad(pl_pen, [p for _, p in gp])
+
+    out = {}
+    out.update({"G." + k: p for k, p in gp})
+    out.update({"D." + k: p for k, p in dp})
+    out.update(z=z, reals=reals, pl_noise=pl_noise, pl_ema=pl_ema, w=w, img=img, logits_fake=logits_fake,
+               logits_real=logits_real, r1_grads=r1_grads, r1=r1, pl_grads=pl_grads, pl=pl, pl_pen=pl_pen)
+    out.update({"d_r1_d_D." + k: g for (k, _), g in zip(dp, d_r1)})
+    out.update({"d_pl_pen_d_G." + k: g for (k, _), g in zip(gp, d_pl)})
+    return out, dict(fmap=SEED32_FMAP, z_dim=SEED32_Z, w_dim=SEED32_W, batch=SEED32_BATCH,
+                     g_params=",".join(k for k, _ in gp), d_params=",".join(k for k, _ in dp))
+
+
 CASES = [
     ("conv2d_grouped", case_conv2d_grouped),
     ("conv2d_plain", case_conv2d_plain),
@@ -307,6 +491,7 @@ CASES = [
     ("modconv_up2", case_modconv_up2),
     ("r1", case_r1),
     ("path_length", case_path_length),
+    ("seed32", case_seed32),
 ]
 
 

@@ -1,0 +1,211 @@
+// stylegan2-train and stylegan2-generate end to end on a tiny image folder: regularizers,
+// finite losses, bit-exact resume, a snapshot read back by PyTorch, Ctrl-C, bad input.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "engine/io/safetensors.h"
+#include "engine/ops.h"
+#include "train/image_io.h"
+#include "train/training_loop.h"
+
+using namespace sg;
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+namespace {
+
+fs::path scratch(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("sg_test_train_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+// 16 grayscale 8x8 PNGs with some structure, plus one corrupt file.
+fs::path make_image_folder(const fs::path& dir) {
+  fs::create_directories(dir);
+  Rng rng(11);
+  for (int i = 0; i < 16; ++i) {
+    auto v = rand({64}, rng, DType::f64).to_vector();
+    std::vector<uint8_t> px(64);
+    for (int j = 0; j < 64; ++j) px[j] = (uint8_t)(((j % 8) + (j / 8) + i) % 8 * 28 + v[j] * 30);
+    data::write_png((dir / ("img" + std::to_string(i) + ".png")).string(), px.data(), 8, 8, 1);
+  }
+  std::ofstream(dir / "broken.png") << "this is not a png";
+  return dir;
+}
+
+train::TrainOptions tiny(const fs::path& data, const fs::path& out, double kimg) {
+  train::TrainOptions o;
+  o.data = data.string();
+  o.outdir = out.string();
+  o.cfg = "small";
+  o.resolution = 8;
+  o.channels = 1;
+  o.batch = 4;
+  o.kimg = kimg;
+  o.tick_kimg = 0.016;
+  o.snap = 0;
+  o.seed = 5;
+  o.quiet = true;
+  return o;
+}
+
+std::string last_snapshot(const std::string& run_dir) {
+  std::string best;
+  for (auto& e : fs::directory_iterator(run_dir)) {
+    std::string n = e.path().filename().string();
+    if (n.rfind("network-snapshot-", 0) == 0 && e.path().string() > best) best = e.path().string();
+  }
+  return best;
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("training: a tiny run hits every regularizer with finite losses", "[train]") {
+  fs::path root = scratch("reg");
+  fs::path data = make_image_folder(root / "data");
+  std::string run_dir;
+  // 20 minibatches of 4: R1 at 0 and 16, path length every 4.
+  REQUIRE(train::run_training(tiny(data, root / "runs", 0.080), &run_dir) == 0);
+  std::string log = read_all(fs::path(run_dir) / "log.jsonl");
+  CHECK_THAT(log, Contains("\"r1_penalty\"") && Contains("\"loss/G_pl\"") && Contains("\"loss/D\"") &&
+                      Contains("\"loss/G\"") && Contains("\"pl_mean\""));
+  CHECK(log.find("null") == std::string::npos);  // NaN / inf are written as null
+  std::regex num("\"([a-z_/]+)\": (-?[0-9.e+-]+)");
+  int values = 0;
+  for (std::sregex_iterator it(log.begin(), log.end(), num), end; it != end; ++it, ++values)
+    CHECK(std::isfinite(std::stod((*it)[2])));
+  CHECK(values > 20);
+  CHECK(fs::exists(fs::path(run_dir) / "options.json"));
+  CHECK(fs::exists(fs::path(run_dir) / "reals.png"));
+  CHECK(fs::exists(fs::path(run_dir) / "fakes000000.png"));
+  CHECK(fs::exists(fs::path(run_dir) / "training-state-000000.safetensors"));
+  std::string snap = last_snapshot(run_dir);
+  REQUIRE(!snap.empty());
+
+  // The snapshot, read back by PyTorch: names, shapes, finite values.
+  auto tensors = io::load_safetensors(snap);
+  std::ostringstream expected;
+  expected << "{";
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    expected << (i ? ", " : "") << "\"" << tensors[i].first << "\": [";
+    for (size_t d = 0; d < tensors[i].second.shape().size(); ++d) expected << (d ? ", " : "") << tensors[i].second.shape()[d];
+    expected << "]";
+  }
+  expected << "}";
+  std::ofstream(root / "expected.json") << expected.str();
+  CHECK(tensors.size() > 30);
+  std::string cmd = std::string(SG_PYTHON) + " " + SG_SOURCE_DIR + "/tests/oracle/read_snapshot.py " + snap + " " +
+                    (root / "expected.json").string();
+  CHECK(std::system(cmd.c_str()) == 0);
+
+  // stylegan2-generate renders from it: per-seed PNGs, a grid, style mixing, interpolation.
+  fs::path out = root / "gen";
+  std::string gen = std::string(SG_BIN_DIR) + "/stylegan2-generate --network " + snap + " --seeds 0-3 --trunc 0.7 --outdir " +
+                    out.string() + " --mix-rows 0,1 --mix-cols 2,3 --mix-layers 0-2 --interp 0,1 --frames 3 > /dev/null";
+  REQUIRE(std::system(gen.c_str()) == 0);
+  for (const char* f : {"seed0000.png", "seed0003.png", "grid.png", "stylemix.png", "interp.png", "frame0002.png"})
+    CHECK(fs::exists(out / f));
+  data::Image img = data::load_image((out / "seed0001.png").string());
+  CHECK(img.w == 8);
+  CHECK(img.h == 8);
+  fs::remove_all(root);
+}
+
+TEST_CASE("training: resume continues bit-exactly", "[train]") {
+  fs::path root = scratch("resume");
+  fs::path data = make_image_folder(root / "data");
+  std::string straight, first, second;
+  REQUIRE(train::run_training(tiny(data, root / "a", 0.048), &straight) == 0);  // 12 steps
+  REQUIRE(train::run_training(tiny(data, root / "b", 0.024), &first) == 0);     // 6 steps
+  train::TrainOptions o = tiny(data, root / "b", 0.048);                       // 6 more
+  o.resume = first;
+  REQUIRE(train::run_training(o, &second) == 0);
+  auto a = io::load_safetensors_map(last_snapshot(straight));
+  auto b = io::load_safetensors_map(last_snapshot(second));
+  REQUIRE(a.size() == b.size());
+  int64_t compared = 0;
+  for (auto& [name, t] : a) {
+    INFO(name);
+    REQUIRE(b.count(name));
+    CHECK(t.to_vector() == b.at(name).to_vector());
+    compared += t.numel();
+  }
+  CHECK(compared > 1000);
+  // The resumed run ended where the straight one did.
+  CHECK(fs::path(last_snapshot(straight)).filename() == fs::path(last_snapshot(second)).filename());
+  fs::remove_all(root);
+}
+
+TEST_CASE("training: Ctrl-C writes a snapshot and exits cleanly", "[train]") {
+  fs::path root = scratch("sigint");
+  fs::path data = make_image_folder(root / "data");
+  fs::path out = root / "runs";
+  std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train";
+  std::string cmd = "cd " + root.string() + " && (" + bin + " --data " + data.string() + " --outdir " + out.string() +
+                    " --cfg small --resolution 8 --channels 1 --batch 4 --kimg 1000 --snap 0 > log.txt 2>&1 & pid=$!;"
+                    " for i in $(seq 1 300); do ls " + out.string() + "/*/fakes_init.png >/dev/null 2>&1 && break; sleep 0.1; done;"
+                    " sleep 0.5; kill -INT $pid; wait $pid)";
+  int rc = std::system(cmd.c_str());
+  CHECK(WIFEXITED(rc));
+  CHECK(WEXITSTATUS(rc) == 0);
+  std::string log = read_all(root / "log.txt");
+  CHECK_THAT(log, Contains("interrupted"));
+  bool found = false;
+  for (auto& run : fs::directory_iterator(out)) found |= !last_snapshot(run.path().string()).empty();
+  CHECK(found);
+  fs::remove_all(root);
+}
+
+TEST_CASE("training: bad input stops before training with a clear error", "[train][errors]") {
+  fs::path root = scratch("bad");
+  fs::path empty_dir = root / "empty";
+  fs::create_directories(empty_dir);
+  std::ofstream(empty_dir / "junk.png") << "garbage";
+  REQUIRE_THROWS_WITH(train::run_training(tiny(empty_dir, root / "runs", 0.01)), Contains("empty"));
+  fs::path data = make_image_folder(root / "data");
+  auto o = tiny(data, root / "runs", 0.01);
+  o.resolution = 12;
+  REQUIRE_THROWS_WITH(train::run_training(o), Contains("12"));
+  o = tiny(data, root / "runs", 0.01);
+  o.cfg = "nonsense";
+  REQUIRE_THROWS_WITH(train::run_training(o), Contains("nonsense") && Contains("small"));
+  o = tiny(data, root / "runs", 0.01);
+  o.resume = (root / "nowhere").string();
+  REQUIRE_THROWS_WITH(train::run_training(o), Contains("nowhere"));
+  o = tiny(root / "missing", root / "runs", 0.01);
+  REQUIRE_THROWS_WITH(train::run_training(o), Contains("missing"));
+  o = tiny(data, root / "runs", 0.01);
+  o.batch = 6;  // minibatch stddev groups of 4
+  REQUIRE_THROWS_WITH(train::run_training(o), Contains("divisible"));
+  CHECK_FALSE(fs::exists(root / "runs"));  // nothing was created for a failed start
+  fs::remove_all(root);
+}
+
+TEST_CASE("training: --dry-run prints the resolved options", "[train]") {
+  std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train --dry-run --kimg 3 --seed 9 > " +
+                    (fs::temp_directory_path() / "sg_dry.txt").string();
+  REQUIRE(std::system(bin.c_str()) == 0);
+  std::string s = read_all(fs::temp_directory_path() / "sg_dry.txt");
+  CHECK_THAT(s, Contains("\"kimg\": 3") && Contains("\"seed\": 9") && Contains("\"cfg\": \"small\"") &&
+                    Contains("fashion-mnist"));
+  std::string help = std::string(SG_BIN_DIR) + "/stylegan2-train --help > " + (fs::temp_directory_path() / "sg_help.txt").string();
+  REQUIRE(std::system(help.c_str()) == 0);
+  std::string h = read_all(fs::temp_directory_path() / "sg_help.txt");
+  for (const char* flag : {"--data", "--outdir", "--cfg", "--batch", "--gamma", "--kimg", "--snap", "--seed", "--mirror",
+                           "--device", "--resume", "--dry-run"})
+    CHECK_THAT(h, Contains(flag));
+}
