@@ -84,6 +84,8 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
 Tensor repeat(const Tensor& a, const std::vector<int64_t>& repeats);
 Tensor flip(const Tensor& a, const std::vector<int64_t>& dims);
 Tensor cast(const Tensor& a, DType t);
+// Copies to another device (differentiable: the gradient goes back to the source device).
+Tensor to_device(const Tensor& a, Device d);
 Tensor contiguous_copy(const Tensor& a);  // differentiable copy
 
 // ---- matmul (engine/ops/matmul.cpp) ------------------------------------------------------

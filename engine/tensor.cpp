@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/ops.h"
 
 namespace sg {
@@ -28,13 +29,19 @@ std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t)
 std::ostream& operator<<(std::ostream& os, Device d) { return os << device_name(d); }
 
 Storage::Storage(size_t n, Device d) : nbytes(n), device(d) {
-  SG_CHECK(d.type == DeviceType::cpu, "Storage",
-           "device ", device_name(d), " is not available in this build (CPU only)");
+  if (d.type == DeviceType::cuda) {
+    SG_CHECK(d.index == 0, "Storage", "only cuda:0 is supported, got ", device_name(d));
+    data = detail::cuda_alloc(n);
+    return;
+  }
   size_t rounded = ((n + 63) / 64) * 64;
   data = std::aligned_alloc(64, rounded ? rounded : 64);
   if (!data) throw Error(str("Storage: out of host memory allocating ", n, " bytes"));
 }
-Storage::~Storage() { std::free(data); }
+Storage::~Storage() {
+  if (device.type == DeviceType::cuda) detail::cuda_free(data);
+  else std::free(data);
+}
 
 // ---- Tensor accessors -----------------------------------------------------------------
 static TensorImpl* need(const std::shared_ptr<TensorImpl>& p) {
@@ -104,10 +111,7 @@ std::vector<double> Tensor::to_vector() const {
   return v;
 }
 Tensor Tensor::to(DType t) const { return cast(*this, t); }
-Tensor Tensor::to(Device d) const {
-  if (d == device()) return *this;
-  throw Error(sg::str("Tensor::to: cannot move ", str(), " to ", device_name(d), ": no CUDA backend in this build"));
-}
+Tensor Tensor::to(Device d) const { return to_device(*this, d); }
 Tensor Tensor::clone() const { return contiguous_copy(*this); }
 Tensor Tensor::reshape(const Shape& s) const { return sg::reshape(*this, s); }
 Tensor Tensor::permute(const std::vector<int64_t>& d) const { return sg::permute(*this, d); }
@@ -136,6 +140,7 @@ Tensor empty(const Shape& s, DType t, Device d) {
   return Tensor(p);
 }
 Tensor full(const Shape& s, double v, DType t, Device d) {
+  if (d.type != DeviceType::cpu) return to_device(full(s, v, t, Device::cpu()), d);
   Tensor r = empty(s, t, d);
   dispatch_dtype(t, [&]<class T>() {
     T* p = r.data<T>();

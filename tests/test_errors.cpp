@@ -2,6 +2,7 @@
 // aborts and never silently broadcasts.
 #include <catch2/catch.hpp>
 
+#include "engine/device.h"
 #include "engine/ops.h"
 
 using namespace sg;
@@ -21,11 +22,15 @@ TEST_CASE("elementwise: dtype mismatch", "[errors]") {
                                                            Contains("f64"));
 }
 
-TEST_CASE("devices: no CUDA in a CPU-only build is an error, not a crash", "[errors]") {
-#ifndef SG_HAVE_CUDA
+TEST_CASE("devices: no CUDA device is an error, not a crash", "[errors]") {
+  if (cuda_available()) return;  // the cuda-labelled tests cover the device
   REQUIRE_THROWS_AS(t({2}).cuda(), Error);
   REQUIRE_THROWS_WITH(zeros({2}, DType::f32, Device::cuda()), Contains("cuda"));
-#endif
+}
+
+TEST_CASE("devices: mixing devices in one op names the op and both devices", "[errors]") {
+  if (!cuda_available()) return;
+  REQUIRE_THROWS_WITH(add(t({2}), t({2}).cuda()), Contains("add") && Contains("cpu") && Contains("cuda:0"));
 }
 
 TEST_CASE("factories: negative sizes", "[errors]") {

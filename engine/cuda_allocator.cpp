@@ -1,0 +1,144 @@
+// The CUDA caching allocator (see engine/device.h for the policy).
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "engine/device.h"
+#include "engine/error.h"
+#ifdef SG_HAVE_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace sg {
+
+bool cuda_built() {
+#ifdef SG_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+#ifndef SG_HAVE_CUDA
+bool cuda_available() { return false; }
+std::string cuda_device_name() { return "none (built without CUDA)"; }
+CudaMemoryStats cuda_memory_stats() { return {}; }
+void cuda_reset_peak() {}
+void cuda_empty_cache() {}
+void cuda_synchronize() {}
+namespace detail {
+void* cuda_alloc(size_t bytes) {
+  throw Error(str("cuda: cannot allocate ", bytes, " bytes: stylegrad was built without the CUDA backend"));
+}
+void cuda_free(void*) {}
+}  // namespace detail
+#else
+namespace kc = kernels::cuda;
+
+namespace {
+
+constexpr size_t kSmall = 512, kLarge = size_t(2) << 20, kLargeThreshold = size_t(1) << 20;
+
+size_t round_size(size_t n) {
+  if (n == 0) n = 1;
+  if (n < kLargeThreshold) return (n + kSmall - 1) / kSmall * kSmall;
+  return (n + kLarge - 1) / kLarge * kLarge;
+}
+
+struct Allocator {
+  std::mutex mu;
+  std::multimap<size_t, void*> free_blocks;     // rounded size -> block
+  std::unordered_map<void*, size_t> live;       // block -> rounded size
+  CudaMemoryStats stats;
+
+  void* alloc(size_t bytes) {
+    const size_t want = round_size(bytes);
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = free_blocks.lower_bound(want);
+    if (it != free_blocks.end() && it->first <= want * 2) {
+      void* p = it->second;
+      size_t sz = it->first;
+      free_blocks.erase(it);
+      live[p] = sz;
+      note_alloc(sz);
+      return p;
+    }
+    void* p = kc::raw_malloc(want);
+    if (!p) {
+      release_free_blocks();
+      p = kc::raw_malloc(want);
+    }
+    if (!p) {
+      size_t f = 0, t = 0;
+      kc::mem_get_info(&f, &t);
+      throw Error(str("cuda: out of memory allocating ", bytes, " bytes (", want, " rounded); stylegrad holds ",
+                      stats.allocated, " bytes in tensors and ", stats.cached, " bytes cached; the device has ", f,
+                      " of ", t, " bytes free"));
+    }
+    stats.cached += (int64_t)want;
+    stats.num_device_mallocs++;
+    live[p] = want;
+    note_alloc(want);
+    return p;
+  }
+
+  void note_alloc(size_t sz) {
+    stats.allocated += (int64_t)sz;
+    if (stats.allocated > stats.peak_allocated) stats.peak_allocated = stats.allocated;
+  }
+
+  void free(void* p) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = live.find(p);
+    if (it == live.end()) return;
+    stats.allocated -= (int64_t)it->second;
+    free_blocks.emplace(it->second, p);
+    live.erase(it);
+  }
+
+  void release_free_blocks() {  // caller holds mu
+    if (free_blocks.empty()) return;
+    kc::synchronize();
+    for (auto& [sz, p] : free_blocks) {
+      kc::raw_free(p);
+      stats.cached -= (int64_t)sz;
+      stats.num_device_frees++;
+    }
+    free_blocks.clear();
+  }
+};
+
+Allocator& allocator() {
+  static Allocator* a = new Allocator();  // never destroyed: tensors may outlive statics
+  return *a;
+}
+
+}  // namespace
+
+bool cuda_available() { return kc::device_count() > 0; }
+std::string cuda_device_name() { return cuda_available() ? kc::device_name() : "none (no CUDA device)"; }
+CudaMemoryStats cuda_memory_stats() {
+  std::lock_guard<std::mutex> lock(allocator().mu);
+  return allocator().stats;
+}
+void cuda_reset_peak() {
+  std::lock_guard<std::mutex> lock(allocator().mu);
+  allocator().stats.peak_allocated = allocator().stats.allocated;
+}
+void cuda_empty_cache() {
+  std::lock_guard<std::mutex> lock(allocator().mu);
+  allocator().release_free_blocks();
+}
+void cuda_synchronize() {
+  if (cuda_available()) kc::synchronize();
+}
+namespace detail {
+void* cuda_alloc(size_t bytes) {
+  SG_CHECK(cuda_available(), "cuda", "no CUDA device is available (cannot allocate ", bytes, " bytes)");
+  return allocator().alloc(bytes);
+}
+void cuda_free(void* p) { allocator().free(p); }
+}  // namespace detail
+#endif
+
+}  // namespace sg

@@ -1,0 +1,30 @@
+// to_device: host <-> device copies. Differentiable: the backward copies the gradient back.
+#include "engine/ops/common.h"
+#ifdef SG_HAVE_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace sg {
+
+Tensor to_device(const Tensor& a, Device d) {
+  ops::check_defined("to_device", a, "input");
+  if (a.device() == d) return reshape(a, a.shape());
+#ifndef SG_HAVE_CUDA
+  throw Error(str("to_device: cannot move ", a.str(), " to ", device_name(d),
+                  ": stylegrad was built without the CUDA backend"));
+#else
+  Tensor y = empty(a.shape(), a.dtype(), d);
+  const size_t n = (size_t)a.numel() * dtype_size(a.dtype());
+  if (n > 0) {
+    if (a.is_cpu()) kernels::cuda::memcpy_h2d(y.raw_data(), a.raw_data(), n);
+    else if (d.type == DeviceType::cpu) kernels::cuda::memcpy_d2h(y.raw_data(), a.raw_data(), n);
+    else kernels::cuda::memcpy_d2d(y.raw_data(), a.raw_data(), n);
+  }
+  autograd::record("to_device", {a}, {y}, [src = a.device()](const std::vector<Tensor>& g, const autograd::Node&) {
+    return std::vector<Tensor>{to_device(g[0], src)};
+  });
+  return y;
+#endif
+}
+
+}  // namespace sg
