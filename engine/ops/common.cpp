@@ -24,6 +24,12 @@ void check_cpu(const char* op, const std::vector<Tensor>& ts) {
     SG_CHECK(!t.defined() || t.is_cpu(), op, "no kernel for device ", device_name(t.device()), " (", t.str(), ")");
 }
 
+bool is_cuda(const std::vector<Tensor>& ts) {
+  for (auto& t : ts)
+    if (t.defined()) return t.device().type == DeviceType::cuda;
+  return false;
+}
+
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
   size_t n = std::max(a.size(), b.size());
   Shape out(n);

@@ -14,6 +14,8 @@ void check_defined(const char* op, const Tensor& t, const char* what);
 void check_same(const char* op, const std::vector<Tensor>& ts);
 // Only the CPU backend exists for this op right now.
 void check_cpu(const char* op, const std::vector<Tensor>& ts);
+// True when the first defined tensor lives on CUDA (call check_same first so all agree).
+bool is_cuda(const std::vector<Tensor>& ts);
 // numpy broadcast of two shapes, or an sg::Error naming op and shapes.
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 // Element strides of `s` viewed as `out` (broadcast dims get stride 0). s must broadcast to out.
