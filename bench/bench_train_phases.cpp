@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const int warmup = quick ? 1 : 2, reps = quick ? 3 : 7;
+  const int warmup = 1, reps = quick ? 3 : 5;
   const int64_t N = 32;
   models::Config cfg = models::make_config("seed32", 32, 3);
   Rng init(0);

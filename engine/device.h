@@ -31,6 +31,12 @@ void cuda_reset_peak();
 void cuda_empty_cache();  // returns free cached blocks to the driver
 void cuda_synchronize();
 
+// TF32 tensor-core math for f32 matmuls on CUDA (cuBLAS CUBLAS_TF32_TENSOR_OP_MATH): faster,
+// with inputs rounded to a 10-bit mantissa. Off by default (true fp32); tests keep it off.
+// Defined in engine/ops/matmul.cpp; without the CUDA backend the flag is only remembered.
+void set_cuda_tf32(bool on);
+bool cuda_tf32();
+
 namespace detail {
 void* cuda_alloc(size_t bytes);  // through the caching allocator; sg::Error on OOM
 void cuda_free(void* p);

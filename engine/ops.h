@@ -86,6 +86,9 @@ Tensor flip(const Tensor& a, const std::vector<int64_t>& dims);
 Tensor cast(const Tensor& a, DType t);
 // Copies to another device (differentiable: the gradient goes back to the source device).
 Tensor to_device(const Tensor& a, Device d);
+// Overwrites dst's values with src's (same shape and dtype, any devices), in place and
+// outside autograd: for optimizers, EMA, checkpoint loading.
+void copy_into(const Tensor& dst, const Tensor& src);
 Tensor contiguous_copy(const Tensor& a);  // differentiable copy
 
 // ---- matmul (engine/ops/matmul.cpp) ------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "kernels/cpu/adam.h"
+#include "kernels/cuda/adam.h"
 
 namespace sg {
 
@@ -41,8 +42,6 @@ void Adam::step() {
     if (!g.defined()) continue;
     SG_CHECK(g.shape() == p.shape() && g.dtype() == p.dtype() && g.device() == p.device(), "Adam::step",
              "gradient of '", name, "' is ", g.str(), " but the parameter is ", p.str());
-    SG_CHECK(p.is_cpu(), "Adam::step", "parameter '", name, "' is on ", p.device(),
-             ": only the CPU kernel (kernels/cpu/adam.h) is built");
     grads[i] = g;
   }
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -51,10 +50,19 @@ void Adam::step() {
     Slot& s = slots_[i];
     s.step += 1;
     const auto prm = kernels::cpu::AdamStepParams::make(config_.lr, config_.beta1, config_.beta2, config_.eps, s.step);
-    dispatch_dtype(p.dtype(), [&]<class T>() {
-      kernels::cpu::adam_step<T>(p.numel(), p.data<T>(), grads[i].data<T>(), s.exp_avg.data<T>(),
-                                 s.exp_avg_sq.data<T>(), prm);
-    });
+    if (p.device().type == DeviceType::cuda) {
+#ifdef SG_HAVE_CUDA
+      dispatch_dtype(p.dtype(), [&]<class T>() {
+        kernels::cuda::adam_step<T>(p.numel(), p.data<T>(), grads[i].data<T>(), s.exp_avg.data<T>(),
+                                    s.exp_avg_sq.data<T>(), prm);
+      });
+#endif
+    } else {
+      dispatch_dtype(p.dtype(), [&]<class T>() {
+        kernels::cpu::adam_step<T>(p.numel(), p.data<T>(), grads[i].data<T>(), s.exp_avg.data<T>(),
+                                   s.exp_avg_sq.data<T>(), prm);
+      });
+    }
   }
   step_count_ += 1;
 }

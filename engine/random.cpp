@@ -3,16 +3,30 @@
 // CUDA backend) device independent.
 #include "engine/ops.h"
 #include "engine/ops/common.h"
+#include "kernels/cuda/random.h"
 #include "kernels/philox.h"
 
 namespace sg {
 
 namespace {
+// f: the host function of kernels/philox.h; normal: which CUDA kernel computes the same.
 template <class F>
-Tensor draw(const char* op, const Shape& s, Rng& g, DType t, Device d, uint64_t per_block, F f) {
+Tensor draw(const char* op, const Shape& s, Rng& g, DType t, Device d, uint64_t per_block, F f, bool normal) {
+  const uint64_t seed = g.seed, offset = g.offset;
+  if (d.type == DeviceType::cuda) {
+    Tensor y = empty(s, t, d);  // throws without the CUDA backend or a device
+    const int64_t n = y.numel();
+#ifdef SG_HAVE_CUDA
+    dispatch_dtype(t, [&]<class T>() {
+      if (normal) kernels::cuda::philox_normal<T>(n, y.data<T>(), seed, offset);
+      else kernels::cuda::philox_uniform<T>(n, y.data<T>(), seed, offset);
+    });
+#endif
+    g.offset += ((uint64_t)n + per_block - 1) / per_block;
+    return y;
+  }
   Tensor y = empty(s, t, Device::cpu());
   const int64_t n = y.numel();
-  const uint64_t seed = g.seed, offset = g.offset;
   dispatch_dtype(t, [&]<class T>() {
     T* p = y.data<T>();
 #pragma omp parallel for if (n > 4096)
@@ -24,10 +38,10 @@ Tensor draw(const char* op, const Shape& s, Rng& g, DType t, Device d, uint64_t 
 }  // namespace
 
 Tensor randn(const Shape& s, Rng& g, DType t, Device d) {
-  return draw("randn", s, g, t, d, 2, kernels::philox_normal);
+  return draw("randn", s, g, t, d, 2, kernels::philox_normal, true);
 }
 Tensor rand(const Shape& s, Rng& g, DType t, Device d) {
-  return draw("rand", s, g, t, d, 4, kernels::philox_uniform);
+  return draw("rand", s, g, t, d, 4, kernels::philox_uniform, false);
 }
 
 }  // namespace sg

@@ -6,6 +6,7 @@
 #include "engine/autograd.h"
 #include "engine/device.h"
 #include "engine/ops.h"
+#include "kernels/cuda/elementwise.h"
 
 namespace sg {
 
@@ -100,7 +101,7 @@ double Tensor::item() const {
   return to_vector()[0];
 }
 std::vector<double> Tensor::to_vector() const {
-  Tensor c = is_cpu() ? *this : to(Device::cpu());
+  Tensor c = is_cpu() ? *this : detach().to(Device::cpu());  // a host copy, outside the graph
   std::vector<double> v((size_t)c.numel());
   if (c.dtype() == DType::f32) {
     const float* p = c.data<float>();
@@ -140,8 +141,13 @@ Tensor empty(const Shape& s, DType t, Device d) {
   return Tensor(p);
 }
 Tensor full(const Shape& s, double v, DType t, Device d) {
-  if (d.type != DeviceType::cpu) return to_device(full(s, v, t, Device::cpu()), d);
   Tensor r = empty(s, t, d);
+  if (d.type == DeviceType::cuda) {
+#ifdef SG_HAVE_CUDA
+    dispatch_dtype(t, [&]<class T>() { kernels::cuda::fill<T>(r.numel(), r.data<T>(), v); });
+#endif
+    return r;
+  }
   dispatch_dtype(t, [&]<class T>() {
     T* p = r.data<T>();
     for (int64_t i = 0; i < r.numel(); ++i) p[i] = (T)v;

@@ -151,7 +151,7 @@ void check_config(const Config& c, const char* who) {
 void copy_values(const Tensor& dst, const Tensor& src, const std::string& name) {
   SG_CHECK(dst.shape() == src.shape() && dst.dtype() == src.dtype() && dst.device() == src.device(),
            "Generator::copy_from", "'", name, "': ", dst.str(), " vs ", src.str());
-  std::memcpy(dst.raw_data(), src.raw_data(), (size_t)dst.numel() * dtype_size(dst.dtype()));
+  copy_into(dst, src);
 }
 }  // namespace
 
@@ -243,4 +243,31 @@ Tensor Discriminator::forward(const Tensor& img) {
   return net_->forward(params_, img);
 }
 
+}  // namespace sg::models
+
+namespace sg::models {
+namespace {
+void move_params(ParamList& P, Device d) {
+  for (auto& [name, t] : P.params) {
+    if (t.device() == d) continue;
+    Tensor m = t.detach().to(d);
+    m.set_requires_grad(true);
+    t = m;
+  }
+  for (auto& [name, t] : P.buffers)
+    if (t.device() != d) t = t.to(d);
+}
+Device device_of(const ParamList& P) { return P.params.empty() ? Device::cpu() : P.params[0].second.device(); }
+}  // namespace
+
+void Generator::to(Device d) {
+  move_params(params_, d);
+  net_->to(d);
+}
+Device Generator::device() const { return device_of(params_); }
+void Discriminator::to(Device d) {
+  move_params(params_, d);
+  net_->to(d);
+}
+Device Discriminator::device() const { return device_of(params_); }
 }  // namespace sg::models

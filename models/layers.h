@@ -64,10 +64,12 @@ struct GeneratorNet {
   virtual Tensor mapping(const ParamList& P, const Tensor& z) const = 0;  // -> w [N, w_dim]
   virtual Tensor synthesis(const ParamList& P, const std::vector<Tensor>& ws, NoiseMode noise,
                            Rng& rng) const = 0;
+  virtual void to(Device d) {}  // moves non-parameter constants (the FIR filter)
 };
 struct DiscriminatorNet {
   virtual ~DiscriminatorNet() = default;
   virtual Tensor forward(const ParamList& P, const Tensor& img) const = 0;
+  virtual void to(Device d) {}
 };
 
 // Registers the parameters (in order) and returns the network. w_avg is registered by the

@@ -46,7 +46,7 @@ struct AdaINLayer {
     if (has_conv) x = conv.forward(P, x, filter);
     const Tensor s = reshape(P_at(P, noise_strength), {1, ch, 1, 1});
     if (noise == NoiseMode::random)
-      x = add(x, mul(sg::randn({N, 1, res, res}, rng, x.dtype()), s));
+      x = add(x, mul(sg::randn({N, 1, res, res}, rng, x.dtype(), x.device()), s));
     else if (noise == NoiseMode::constant)
       x = add(x, mul(reshape(B_at(P, noise_const), {1, 1, res, res}), s));
     x = bias_act(x, P_at(P, bias), Act::lrelu, 0.2, std::sqrt(2.0), clamp, 1);
@@ -66,6 +66,7 @@ struct StyleGAN1Generator : GeneratorNet {
   std::vector<AdaINLayer> layers;  // in order, one w each
   EqConv torgb;
   Tensor filter;
+  void to(Device d) override { filter = filter.to(d); }
 
   int64_t num_ws() const override { return (int64_t)layers.size(); }
   Tensor mapping(const ParamList& P, const Tensor& z) const override { return map.forward(P, z); }

@@ -61,7 +61,7 @@ struct SynthesisLayer {
     Tensor y = modulated_conv2d(x, P_at(P, weight), styles, p);
     const Tensor& s = P_at(P, noise_strength);
     if (noise == NoiseMode::random)
-      y = add(y, mul(sg::randn({x.size(0), 1, res, res}, rng, x.dtype()), s));
+      y = add(y, mul(sg::randn({x.size(0), 1, res, res}, rng, x.dtype(), x.device()), s));
     else if (noise == NoiseMode::constant)
       y = add(y, mul(B_at(P, noise_const), s));  // [res,res] broadcasts over [N,C]
     return bias_act(y, P_at(P, bias), Act::lrelu, 0.2, std::sqrt(2.0), clamp, 1);
@@ -107,6 +107,7 @@ struct StyleGAN2Generator : GeneratorNet {
   EqMapping map;
   std::vector<SynthesisBlock> blocks;
   Tensor filter;
+  void to(Device d) override { filter = filter.to(d); }
   int64_t nws = 0;
 
   int64_t num_ws() const override { return nws; }
@@ -147,6 +148,7 @@ struct StyleGAN2Discriminator : DiscriminatorNet {
   EqConv conv;
   EqFC fc, out;
   Tensor filter;
+  void to(Device d) override { filter = filter.to(d); }
 
   Tensor forward(const ParamList& P, const Tensor& img) const override {
     const double g = std::sqrt(0.5);

@@ -94,6 +94,9 @@ class Generator {
   const ParamList& parameters() const { return params_; }
   // Copies every parameter's and buffer's values (for G_ema); same config required.
   void copy_from(const Generator& other);
+  // Moves every parameter (as a new leaf), buffer and constant to device d.
+  void to(Device d);
+  Device device() const;
 
  private:
   Config cfg_;
@@ -114,6 +117,8 @@ class Discriminator {
   Tensor forward(const Tensor& img);  // [N,C,R,R] -> [N,1] logits
   ParamList& parameters() { return params_; }
   const ParamList& parameters() const { return params_; }
+  void to(Device d);  // as Generator::to
+  Device device() const;
 
  private:
   Config cfg_;

@@ -27,7 +27,7 @@ bool Parser::parse(int argc, char** argv) {
       if (x.name == name) f = &x;
     SG_CHECK(f != nullptr, program_, "unknown option --", name, " (see --help)");
     if (!has_value) {
-      if (f->boolean) value = "1";
+      if (f->boolean) value.push_back('1');  // (not value = "1": a GCC 12 -Wrestrict false positive)
       else {
         SG_CHECK(i + 1 < argc, program_, "--", name, " needs a value");
         value = argv[++i];

@@ -46,8 +46,7 @@ void load_params(models::ParamList& dst, const std::map<std::string, Tensor>& sr
     const Tensor& s = it->second;
     SG_CHECK(s.shape() == t.shape(), "load_snapshot", "'", file, "': tensor '", prefix + name, "' has shape ",
              shape_str(s.shape()), " but the network expects ", shape_str(t.shape()));
-    Tensor c = s.to(t.dtype());
-    std::memcpy(t.raw_data(), c.raw_data(), (size_t)t.numel() * dtype_size(t.dtype()));
+    copy_into(t, s.to(t.dtype()));
   };
   for (auto& [name, t] : dst.params) copy(name, t);
   for (auto& [name, t] : dst.buffers) copy(name, t);

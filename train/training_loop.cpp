@@ -97,14 +97,14 @@ void write_fakes(const std::string& path, models::Generator& G_ema, int64_t coun
   NoGradGuard ng;
   Rng zr(123456789);
   const auto& c = G_ema.config();
-  Tensor z = randn({count, c.z_dim}, zr);
+  Tensor z = randn({count, c.z_dim}, zr, DType::f32, G_ema.device());
   std::vector<Tensor> parts;
   Rng nr(1);
   for (int64_t i = 0; i < count; i += batch) {
     Tensor zi = slice(z, 0, i, std::min(count, i + batch));
     parts.push_back(G_ema.synthesis(G_ema.mapping(zi, 1.0, false), NoiseMode::constant, nr));
   }
-  Tensor imgs = cat(parts, 0);
+  Tensor imgs = cat(parts, 0).cpu();
   data::Image grid = data::make_grid(imgs, (int64_t)std::ceil(std::sqrt((double)count)));
   data::write_png(path, grid.pixels.data(), grid.w, grid.h, grid.channels);
 }
@@ -179,6 +179,11 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
   models::Generator& G = *nets.G;
   models::Generator& G_ema = *nets.G_ema;
   models::Discriminator& D = *nets.D;
+  if (dev != Device::cpu()) {
+    G.to(dev);
+    D.to(dev);
+    G_ema.to(dev);
+  }
   Adam opt_G(G.parameters().params, lazy_adam(cfg.lr_g, cfg.beta1, cfg.beta2, cfg.pl_interval));
   Adam opt_D(D.parameters().params, lazy_adam(cfg.lr_d, cfg.beta1, cfg.beta2, cfg.r1_interval));
   const std::vector<Tensor> G_params = G.parameters().tensors(), D_params = D.parameters().tensors();
@@ -281,7 +286,7 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
     if (cfg.style_mixing_prob > 0 && num_ws > 1) {
       const double u = rand({}, rng, DType::f64).item(), v = rand({}, rng, DType::f64).item();
       int64_t cutoff = 1 + std::min<int64_t>((int64_t)(v * (double)(num_ws - 1)), num_ws - 2);
-      Tensor z2 = randn(z.shape(), rng);
+      Tensor z2 = randn(z.shape(), rng, z.dtype(), z.device());
       if (u < cfg.style_mixing_prob) {
         Tensor ws2 = G.mapping(z2, 1.0, false);
         ws = cat({slice(ws, 1, 0, cutoff), slice(ws2, 1, cutoff, num_ws)}, 1);
@@ -308,12 +313,12 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
       interrupted = true;
       break;
     }
-    Tensor real = loader.next();
+    Tensor real = loader.next().to(dev);
     const int64_t N = real.size(0);
 
     // Gmain: non-saturating loss softplus(-D(G(z))).
     {
-      Tensor z = randn({N, cfg.z_dim}, rng);
+      Tensor z = randn({N, cfg.z_dim}, rng, DType::f32, dev);
       auto [img, ws] = run_G(z, true);
       Tensor loss = mean(softplus(neg(D.forward(img))));
       apply(opt_G, G_params, autograd::grad({loss}, G_params, {}, false, true));
@@ -322,9 +327,9 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
     // Greg: lazy path length.
     if (cfg.pl_interval > 0 && cfg.pl_weight > 0 && batch_idx % cfg.pl_interval == 0) {
       const int64_t bs = std::max<int64_t>(N / cfg.pl_batch_shrink, 1);
-      Tensor z = randn({bs, cfg.z_dim}, rng);
+      Tensor z = randn({bs, cfg.z_dim}, rng, DType::f32, dev);
       auto [img, ws] = run_G(z, true);
-      Tensor noise = mul(randn(img.shape(), rng), 1.0 / std::sqrt((double)(img.size(2) * img.size(3))));
+      Tensor noise = mul(randn(img.shape(), rng, DType::f32, dev), 1.0 / std::sqrt((double)(img.size(2) * img.size(3))));
       Tensor pl_grads;
       {
         NoWeightGradientsGuard nw;
@@ -340,7 +345,7 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
     }
     // Dmain: softplus(D(G(z))) + softplus(-D(x)).
     {
-      Tensor z = randn({N, cfg.z_dim}, rng);
+      Tensor z = randn({N, cfg.z_dim}, rng, DType::f32, dev);
       Tensor img;
       {
         NoGradGuard ng;
@@ -375,12 +380,9 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
       auto& src = G.parameters();
       auto& dst = G_ema.parameters();
       for (size_t i = 0; i < src.params.size(); ++i) {
-        Tensor upd = lerp(src.params[i].second, dst.params[i].second, beta);
-        std::memcpy(dst.params[i].second.raw_data(), upd.raw_data(), upd.numel() * dtype_size(upd.dtype()));
+        copy_into(dst.params[i].second, lerp(src.params[i].second, dst.params[i].second, beta));
       }
-      for (size_t i = 0; i < src.buffers.size(); ++i)
-        std::memcpy(dst.buffers[i].second.raw_data(), src.buffers[i].second.raw_data(),
-                    src.buffers[i].second.numel() * dtype_size(src.buffers[i].second.dtype()));
+      for (size_t i = 0; i < src.buffers.size(); ++i) copy_into(dst.buffers[i].second, src.buffers[i].second);
     }
     cur_nimg += N;
     batch_idx++;

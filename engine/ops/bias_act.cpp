@@ -10,6 +10,9 @@
 // what lets the gradient read y instead of x.
 #include "engine/ops/common.h"
 #include "kernels/cpu/bias_act.h"
+#ifdef SG_HAVE_CUDA
+#include "kernels/cuda/bias_act.h"
+#endif
 
 namespace sg {
 using autograd::Node;
@@ -18,6 +21,9 @@ using ops::check_cpu;
 using ops::check_defined;
 using ops::check_same;
 namespace kc = kernels::cpu;
+#ifdef SG_HAVE_CUDA
+namespace kcu = kernels::cuda;
+#endif
 
 namespace {
 
@@ -32,6 +38,19 @@ kc::BiasActParams kernel_params(const char* op, Act act, double alpha, double ga
   return p;
 }
 
+#ifdef SG_HAVE_CUDA
+kcu::BiasActParams cuda_params(const kc::BiasActParams& p) {
+  kcu::BiasActParams q;
+  q.act = p.act == kc::BiasActKind::linear ? kcu::BiasActKind::linear
+          : p.act == kc::BiasActKind::relu ? kcu::BiasActKind::relu
+                                            : kcu::BiasActKind::lrelu;
+  q.alpha = p.alpha;
+  q.gain = p.gain;
+  q.clamp = p.clamp;
+  return q;
+}
+#endif
+
 }  // namespace
 
 Tensor bias_act_grad(const Tensor& dy, const Tensor& y, Act act, double alpha, double gain, double clamp) {
@@ -39,12 +58,23 @@ Tensor bias_act_grad(const Tensor& dy, const Tensor& y, Act act, double alpha, d
   check_defined(op, dy, "dy");
   check_defined(op, y, "y");
   check_same(op, {dy, y});
-  check_cpu(op, {dy, y});
   SG_CHECK(dy.shape() == y.shape(), op, "dy ", shape_str(dy.shape()), " and y ", shape_str(y.shape()),
            " differ in shape");
   const kc::BiasActParams kp = kernel_params(op, act, alpha, gain, clamp);
   Tensor dx = empty(dy.shape(), dy.dtype(), dy.device());
-  dispatch_dtype(dy.dtype(), [&]<class T>() { kc::bias_act_grad<T>(kp, dy.numel(), dy.data<T>(), y.data<T>(), dx.data<T>()); });
+  if (ops::is_cuda({dy, y})) {
+#ifdef SG_HAVE_CUDA
+    // First-derivative mode (the second derivative in y is zero: see the header comment).
+    dispatch_dtype(dy.dtype(), [&]<class T>() {
+      kcu::bias_act_grad<T>(cuda_params(kp), dy.numel(), dy.data<T>(), y.data<T>(), dx.data<T>(),
+                            kcu::BiasActMode::grad);
+    });
+#else
+    check_cpu(op, {dy, y});
+#endif
+  } else {
+    dispatch_dtype(dy.dtype(), [&]<class T>() { kc::bias_act_grad<T>(kp, dy.numel(), dy.data<T>(), y.data<T>(), dx.data<T>()); });
+  }
   record(op, {dy, y}, {dx}, [yd = y.detach(), act, alpha, gain, clamp](const std::vector<Tensor>& g, const Node& n) {
     return std::vector<Tensor>{n.needs_grad(0) ? bias_act_grad(g[0], yd, act, alpha, gain, clamp) : Tensor(),
                                Tensor()};
@@ -56,7 +86,6 @@ Tensor bias_act(const Tensor& x, const Tensor& b, Act act, double alpha, double 
   const char* op = "bias_act";
   check_defined(op, x, "x");
   check_same(op, {x, b});
-  check_cpu(op, {x, b});
   const kc::BiasActParams kp = kernel_params(op, act, alpha, gain, clamp);
   int64_t outer = x.numel(), C = 1, inner = 1, d = 0;
   if (b.defined()) {
@@ -71,9 +100,20 @@ Tensor bias_act(const Tensor& x, const Tensor& b, Act act, double alpha, double 
     for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.size(i);
   }
   Tensor y = empty(x.shape(), x.dtype(), x.device());
-  dispatch_dtype(x.dtype(), [&]<class T>() {
-    kc::bias_act_forward<T>(kp, outer, C, inner, x.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>());
-  });
+  if (ops::is_cuda({x, b})) {
+#ifdef SG_HAVE_CUDA
+    dispatch_dtype(x.dtype(), [&]<class T>() {
+      kcu::bias_act_forward<T>(cuda_params(kp), outer, C, inner, x.data<T>(), b.defined() ? b.data<T>() : nullptr,
+                               y.data<T>());
+    });
+#else
+    check_cpu(op, {x, b});
+#endif
+  } else {
+    dispatch_dtype(x.dtype(), [&]<class T>() {
+      kc::bias_act_forward<T>(kp, outer, C, inner, x.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>());
+    });
+  }
   record(op, {x, b}, {y}, [yd = y.detach(), act, alpha, gain, clamp, d, rank = x.dim(), bshape = b.defined() ? b.shape() : Shape{}](
                               const std::vector<Tensor>& g, const Node& n) {
     Tensor dx = bias_act_grad(g[0], yd, act, alpha, gain, clamp);

@@ -6,8 +6,14 @@
 //   conv2d_weight_grad(dy, x)  bilinear; with G the gradient of dw:
 //                              d(dy) = conv2d(x, G)           d(x) = conv_transpose2d(dy, G)
 // Inside a NoWeightGradientsGuard the backwards of conv2d and conv_transpose2d skip dw.
+// Devices: CPU tensors go to kernels/cpu/conv.h, CUDA tensors to kernels/cuda/conv.h (FMA,
+// or TF32 tensor cores for f32 when sg::set_cuda_tf32(true)).
+#include "engine/device.h"
 #include "engine/ops/common.h"
 #include "kernels/cpu/conv.h"
+#ifdef SG_HAVE_CUDA
+#include "kernels/cuda/conv.h"
+#endif
 
 namespace sg {
 using autograd::Node;
@@ -16,6 +22,9 @@ using ops::check_cpu;
 using ops::check_defined;
 using ops::check_same;
 namespace kc = kernels::cpu;
+#ifdef SG_HAVE_CUDA
+namespace kcu = kernels::cuda;
+#endif
 
 namespace {
 
@@ -55,7 +64,6 @@ Tensor conv2d(const Tensor& x, const Tensor& w, Pair stride, Pair padding, int64
   check_defined(op, x, "x");
   check_defined(op, w, "w");
   check_same(op, {x, w});
-  check_cpu(op, {x, w});
   check_4d(op, x, "x");
   check_4d(op, w, "w");
   check_params(op, stride, padding);
@@ -72,10 +80,21 @@ Tensor conv2d(const Tensor& x, const Tensor& w, Pair stride, Pair padding, int64
            " is smaller than the kernel w ", shape_str(w.shape()));
 
   Tensor y = empty({N, Cout, Ho, Wo}, x.dtype(), x.device());
-  dispatch_dtype(x.dtype(), [&]<class T>() {
-    kc::conv2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0], stride[1],
-                          padding[0], padding[1], groups);
-  });
+  if (ops::is_cuda({x, w})) {
+#ifdef SG_HAVE_CUDA
+    dispatch_dtype(x.dtype(), [&]<class T>() {
+      kcu::conv2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0], stride[1],
+                             padding[0], padding[1], groups, cuda_tf32());
+    });
+#else
+    check_cpu(op, {x, w});
+#endif
+  } else {
+    dispatch_dtype(x.dtype(), [&]<class T>() {
+      kc::conv2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0], stride[1],
+                            padding[0], padding[1], groups);
+    });
+  }
   record(op, {x, w}, {y}, [x, w, stride, padding, groups](const std::vector<Tensor>& g, const Node& n) {
     const Tensor& dy = g[0];
     Tensor dx, dw;
@@ -96,7 +115,6 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, Pair stride, Pair padd
   check_defined(op, x, "x");
   check_defined(op, w, "w");
   check_same(op, {x, w});
-  check_cpu(op, {x, w});
   check_4d(op, x, "x");
   check_4d(op, w, "w");
   check_params(op, stride, padding);
@@ -117,11 +135,23 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, Pair stride, Pair padd
            pair_str(padding), ", output_padding ", pair_str(output_padding));
 
   Tensor y = empty({N, Cout, Ho, Wo}, x.dtype(), x.device());
-  dispatch_dtype(x.dtype(), [&]<class T>() {
-    kc::conv_transpose2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0],
-                                    stride[1], padding[0], padding[1], output_padding[0], output_padding[1],
-                                    groups);
-  });
+  if (ops::is_cuda({x, w})) {
+#ifdef SG_HAVE_CUDA
+    dispatch_dtype(x.dtype(), [&]<class T>() {
+      kcu::conv_transpose2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0],
+                                       stride[1], padding[0], padding[1], output_padding[0], output_padding[1],
+                                       groups, cuda_tf32());
+    });
+#else
+    check_cpu(op, {x, w});
+#endif
+  } else {
+    dispatch_dtype(x.dtype(), [&]<class T>() {
+      kc::conv_transpose2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0],
+                                      stride[1], padding[0], padding[1], output_padding[0], output_padding[1],
+                                      groups);
+    });
+  }
   record(op, {x, w}, {y}, [x, w, stride, padding, groups](const std::vector<Tensor>& g, const Node& n) {
     const Tensor& dy = g[0];
     Tensor dx, dw;
@@ -140,7 +170,6 @@ Tensor conv2d_weight_grad(const Tensor& dy, const Tensor& x, const Shape& weight
   check_defined(op, dy, "dy");
   check_defined(op, x, "x");
   check_same(op, {dy, x});
-  check_cpu(op, {dy, x});
   check_4d(op, dy, "dy");
   check_4d(op, x, "x");
   SG_CHECK(weight_shape.size() == 4, op, "weight_shape must be 4-D, got ", shape_str(weight_shape));
@@ -160,10 +189,27 @@ Tensor conv2d_weight_grad(const Tensor& dy, const Tensor& x, const Shape& weight
            ", padding ", pair_str(padding), ")");
 
   Tensor dw = empty(weight_shape, x.dtype(), x.device());
-  dispatch_dtype(x.dtype(), [&]<class T>() {
-    kc::conv2d_weight_grad<T>(dy.data<T>(), x.data<T>(), dw.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0],
-                              stride[1], padding[0], padding[1], groups);
-  });
+  if (ops::is_cuda({dy, x})) {
+#ifdef SG_HAVE_CUDA
+    // Split-K partial sums live in a workspace tensor (freed back to the caching allocator
+    // when this scope ends; the stream orders its reuse after the reduction).
+    const int64_t ws_elems = kcu::conv2d_weight_grad_workspace(N, Cin, H, W, Cout, kh, kw, stride[0], stride[1],
+                                                               padding[0], padding[1], groups);
+    Tensor ws = ws_elems > 0 ? empty({ws_elems}, x.dtype(), x.device()) : Tensor();
+    dispatch_dtype(x.dtype(), [&]<class T>() {
+      kcu::conv2d_weight_grad<T>(dy.data<T>(), x.data<T>(), dw.data<T>(), ws.defined() ? ws.data<T>() : nullptr, N,
+                                 Cin, H, W, Cout, kh, kw, stride[0], stride[1], padding[0], padding[1], groups,
+                                 cuda_tf32());
+    });
+#else
+    check_cpu(op, {dy, x});
+#endif
+  } else {
+    dispatch_dtype(x.dtype(), [&]<class T>() {
+      kc::conv2d_weight_grad<T>(dy.data<T>(), x.data<T>(), dw.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0],
+                                stride[1], padding[0], padding[1], groups);
+    });
+  }
   record(op, {dy, x}, {dw}, [dy, x, stride, padding, groups](const std::vector<Tensor>& g, const Node& n) {
     const Tensor& G = g[0];  // gradient of dw, shaped like the weight
     Tensor gdy, gx;

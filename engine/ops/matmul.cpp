@@ -1,17 +1,32 @@
 // matmul ([M,K]x[K,N] and batched [B,M,K]x[B,K,N]) through the Eigen GEMM in
-// kernels/cpu/gemm.h, and linear. dA = dC B^T, dB = A^T dC (matmuls again).
+// kernels/cpu/gemm.h or cuBLAS (kernels/cuda/gemm.h, strided-batched for 3-D), and linear.
+// dA = dC B^T, dB = A^T dC (matmuls again).
+#include <atomic>
+
+#include "engine/device.h"
 #include "engine/ops/common.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cuda/gemm.h"
 
 namespace sg {
 using autograd::Node;
 using Grads = std::vector<Tensor>;
 
+#ifdef SG_HAVE_CUDA
+void set_cuda_tf32(bool on) { kernels::cuda::set_tf32(on); }
+bool cuda_tf32() { return kernels::cuda::tf32(); }
+#else
+namespace {
+std::atomic<bool> g_cuda_tf32{false};  // remembered only; there is no CUDA GEMM in this build
+}
+void set_cuda_tf32(bool on) { g_cuda_tf32.store(on); }
+bool cuda_tf32() { return g_cuda_tf32.load(); }
+#endif
+
 Tensor matmul(const Tensor& a, const Tensor& b) {
   ops::check_defined("matmul", a, "a");
   ops::check_defined("matmul", b, "b");
   ops::check_same("matmul", {a, b});
-  ops::check_cpu("matmul", {a, b});
   SG_CHECK((a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && b.dim() == 3), "matmul",
            "expects 2-D x 2-D or 3-D x 3-D, got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
   const bool batched = a.dim() == 3;
@@ -21,11 +36,24 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
            shape_str(b.shape()), " do not multiply");
   Shape out = batched ? Shape{B, M, N} : Shape{M, N};
   Tensor y = empty(out, a.dtype(), a.device());
-  dispatch_dtype(a.dtype(), [&]<class T>() {
-    for (int64_t i = 0; i < B; ++i)
-      kernels::cpu::gemm<T>(false, false, M, N, K, T(1), a.data<T>() + i * M * K, K, b.data<T>() + i * K * N, N, T(0),
-                            y.data<T>() + i * M * N, N);
-  });
+  if (ops::is_cuda({a, b})) {
+#ifdef SG_HAVE_CUDA
+    if (K == 0) {
+      y = zeros(out, a.dtype(), a.device());  // an empty sum; cuBLAS is not needed
+    } else {
+      dispatch_dtype(a.dtype(), [&]<class T>() {
+        kernels::cuda::gemm<T>(false, false, M, N, K, T(1), a.data<T>(), K, b.data<T>(), N, T(0), y.data<T>(), N, B,
+                               M * K, K * N, M * N);
+      });
+    }
+#endif
+  } else {
+    dispatch_dtype(a.dtype(), [&]<class T>() {
+      for (int64_t i = 0; i < B; ++i)
+        kernels::cpu::gemm<T>(false, false, M, N, K, T(1), a.data<T>() + i * M * K, K, b.data<T>() + i * K * N, N,
+                              T(0), y.data<T>() + i * M * N, N);
+    });
+  }
   autograd::record("matmul", {a, b}, {y}, [a, b](const Grads& g, const Node& n) {
     return Grads{n.needs_grad(0) ? matmul(g[0], transpose(b, -1, -2)) : Tensor(),
                  n.needs_grad(1) ? matmul(transpose(a, -1, -2), g[0]) : Tensor()};

@@ -1,16 +1,23 @@
 // Shape ops. reshape shares the storage (free); the others materialise a contiguous result
-// through the strided loops in kernels/cpu/loops.h. Each backward is another shape op.
+// through the strided loops in kernels/cpu/loops.h (CPU) or kernels/cuda/copy.h (CUDA). Each
+// backward is another shape op.
 #include <algorithm>
 #include <cstring>
 #include <numeric>
 
 #include "engine/ops/common.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cuda/copy.h"
+#include "kernels/cuda/elementwise.h"
+#ifdef SG_HAVE_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
 
 namespace sg {
 using autograd::Node;
 using autograd::record;
 namespace kc = kernels::cpu;
+namespace kcu = kernels::cuda;
 
 namespace {
 using Grads = std::vector<Tensor>;
@@ -18,9 +25,18 @@ using Grads = std::vector<Tensor>;
 // out = view of a with the given shape, element strides and element offset, copied.
 Tensor strided_view_copy(const char* op, const Tensor& a, const Shape& shape, const std::vector<int64_t>& strides,
                          int64_t offset) {
-  ops::check_cpu(op, {a});
   Tensor y = empty(shape, a.dtype(), a.device());
-  dispatch_dtype(a.dtype(), [&]<class T>() { kc::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>()); });
+  if (ops::is_cuda({a})) {
+#ifdef SG_HAVE_CUDA
+    dispatch_dtype(a.dtype(), [&]<class T>() {
+      kcu::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>());
+    });
+#endif
+  } else {
+    dispatch_dtype(a.dtype(), [&]<class T>() {
+      kc::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>());
+    });
+  }
   return y;
 }
 }  // namespace
@@ -145,12 +161,21 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t s
 
 Tensor slice_backward(const Tensor& a, const Shape& shape, int64_t dim, int64_t start, int64_t end, int64_t step) {
   ops::check_defined("slice_backward", a, "input");
-  ops::check_cpu("slice_backward", {a});
   SliceGeom g = slice_geom("slice_backward", shape, dim, start, end, step);
   SG_CHECK(g.out == a.shape(), "slice_backward", "gradient ", shape_str(a.shape()), " does not match slice ",
            shape_str(g.out), " of ", shape_str(shape));
   Tensor y = zeros(shape, a.dtype(), a.device());
-  dispatch_dtype(a.dtype(), [&]<class T>() { kc::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides); });
+  if (ops::is_cuda({a})) {
+#ifdef SG_HAVE_CUDA
+    dispatch_dtype(a.dtype(), [&]<class T>() {
+      kcu::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides);
+    });
+#endif
+  } else {
+    dispatch_dtype(a.dtype(), [&]<class T>() {
+      kc::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides);
+    });
+  }
   record("slice_backward", {a}, {y}, [dim, start, end, step](const Grads& gr, const Node&) {
     return Grads{slice(gr[0], dim, start, end, step)};
   });
@@ -161,7 +186,6 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   SG_CHECK(!xs.empty(), "cat", "needs at least one tensor");
   for (auto& x : xs) ops::check_defined("cat", x, "an input");
   ops::check_same("cat", xs);
-  ops::check_cpu("cat", xs);
   const Shape& s0 = xs[0].shape();
   int64_t d = ops::wrap_dim("cat", dim, (int64_t)s0.size());
   Shape out = s0;
@@ -178,14 +202,23 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   for (int64_t i = 0; i < d; ++i) outer *= out[i];
   for (int64_t i = d + 1; i < (int64_t)out.size(); ++i) inner *= out[i];
   const size_t es = dtype_size(y.dtype());
+  const bool on_cuda = ops::is_cuda(xs);
   int64_t at = 0;
   std::vector<int64_t> sizes;
   for (auto& x : xs) {
     const int64_t rows = x.shape()[d] * inner;
     const char* src = (const char*)x.raw_data();
     char* dst = (char*)y.raw_data();
-    for (int64_t o = 0; o < outer; ++o)
-      std::memcpy(dst + (o * out[d] * inner + at * inner) * es, src + o * rows * es, rows * es);
+    if (on_cuda) {
+      // One 2-D copy per input: `outer` rows of rows*es bytes into the output slab.
+#ifdef SG_HAVE_CUDA
+      kcu::copy_rows(dst + at * inner * es, (size_t)(out[d] * inner) * es, src, (size_t)rows * es, (size_t)rows * es,
+                     (size_t)outer);
+#endif
+    } else {
+      for (int64_t o = 0; o < outer; ++o)
+        std::memcpy(dst + (o * out[d] * inner + at * inner) * es, src + o * rows * es, rows * es);
+    }
     at += x.shape()[d];
     sizes.push_back(x.shape()[d]);
   }
@@ -248,10 +281,16 @@ Tensor flip(const Tensor& a, const std::vector<int64_t>& dims) {
 Tensor cast(const Tensor& a, DType t) {
   ops::check_defined("cast", a, "input");
   if (a.dtype() == t) return reshape(a, a.shape());
-  ops::check_cpu("cast", {a});
   Tensor y = empty(a.shape(), t, a.device());
+  const bool on_cuda = ops::is_cuda({a});
   dispatch_dtype(a.dtype(), [&]<class S>() {
     dispatch_dtype(t, [&]<class D>() {
+      if (on_cuda) {
+#ifdef SG_HAVE_CUDA
+        kcu::cast<S, D>(a.numel(), a.data<S>(), y.data<D>());
+#endif
+        return;
+      }
       const S* p = a.data<S>();
       D* q = y.data<D>();
       for (int64_t i = 0; i < a.numel(); ++i) q[i] = (D)p[i];
@@ -263,9 +302,14 @@ Tensor cast(const Tensor& a, DType t) {
 
 Tensor contiguous_copy(const Tensor& a) {
   ops::check_defined("clone", a, "input");
-  ops::check_cpu("clone", {a});
   Tensor y = empty(a.shape(), a.dtype(), a.device());
-  std::memcpy(y.raw_data(), a.raw_data(), a.numel() * dtype_size(a.dtype()));
+  if (ops::is_cuda({a})) {
+#ifdef SG_HAVE_CUDA
+    if (a.numel() > 0) kernels::cuda::memcpy_d2d(y.raw_data(), a.raw_data(), a.numel() * dtype_size(a.dtype()));
+#endif
+  } else {
+    std::memcpy(y.raw_data(), a.raw_data(), a.numel() * dtype_size(a.dtype()));
+  }
   record("clone", {a}, {y}, [](const Grads& g, const Node&) { return Grads{g[0]}; });
   return y;
 }

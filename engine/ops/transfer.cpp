@@ -1,4 +1,6 @@
 // to_device: host <-> device copies. Differentiable: the backward copies the gradient back.
+#include <cstring>
+
 #include "engine/ops/common.h"
 #ifdef SG_HAVE_CUDA
 #include "kernels/cuda/runtime.h"
@@ -24,6 +26,24 @@ Tensor to_device(const Tensor& a, Device d) {
     return std::vector<Tensor>{to_device(g[0], src)};
   });
   return y;
+#endif
+}
+
+void copy_into(const Tensor& dst, const Tensor& src) {
+  ops::check_defined("copy_into", dst, "dst");
+  ops::check_defined("copy_into", src, "src");
+  SG_CHECK(dst.shape() == src.shape() && dst.dtype() == src.dtype(), "copy_into", "dst ", dst.str(), " and src ",
+           src.str(), " differ in shape or dtype");
+  const size_t n = (size_t)dst.numel() * dtype_size(dst.dtype());
+  if (n == 0 || dst.raw_data() == src.raw_data()) return;
+  if (dst.is_cpu() && src.is_cpu()) {
+    std::memcpy(dst.raw_data(), src.raw_data(), n);
+    return;
+  }
+#ifdef SG_HAVE_CUDA
+  if (dst.is_cpu()) kernels::cuda::memcpy_d2h(dst.raw_data(), src.raw_data(), n);
+  else if (src.is_cpu()) kernels::cuda::memcpy_h2d(dst.raw_data(), src.raw_data(), n);
+  else kernels::cuda::memcpy_d2d(dst.raw_data(), src.raw_data(), n);
 #endif
 }
 

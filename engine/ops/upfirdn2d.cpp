@@ -10,6 +10,9 @@
 
 #include "engine/ops/common.h"
 #include "kernels/cpu/upfirdn2d.h"
+#ifdef SG_HAVE_CUDA
+#include "kernels/cuda/upfirdn2d.h"
+#endif
 
 namespace sg {
 using autograd::Node;
@@ -18,6 +21,9 @@ using ops::check_cpu;
 using ops::check_defined;
 using ops::check_same;
 namespace kc = kernels::cpu;
+#ifdef SG_HAVE_CUDA
+namespace kcu = kernels::cuda;
+#endif
 
 namespace {
 
@@ -48,7 +54,6 @@ Tensor upfirdn2d(const Tensor& x, const Tensor& f, const UpFirDn& p) {
   SG_CHECK(f.dim() == 1 || f.dim() == 2, op, "f must be 1-D [k] or 2-D [fh, fw], got ", shape_str(f.shape()));
   SG_CHECK(f.numel() >= 1, op, "empty filter ", shape_str(f.shape()));
   check_same(op, {x, f});
-  check_cpu(op, {x, f});
   SG_CHECK(p.upx >= 1 && p.upy >= 1 && p.downx >= 1 && p.downy >= 1, op, "up and down must be >= 1; ",
            params_str(p));
   const auto [fh, fw] = filter_hw(f);
@@ -60,7 +65,22 @@ Tensor upfirdn2d(const Tensor& x, const Tensor& f, const UpFirDn& p) {
   const int64_t Wo = num_w / p.downx + 1, Ho = num_h / p.downy + 1;
 
   Tensor y = empty({N, C, Ho, Wo}, x.dtype(), x.device());
-  if (y.numel() > 0) {
+  if (y.numel() > 0 && ops::is_cuda({x, f})) {
+#ifdef SG_HAVE_CUDA
+    // The filter stays on the device: a 1-D filter is passed as is (separable).
+    kcu::UpFirDn2dParams kp;
+    kp.planes = N * C;
+    kp.in_h = H, kp.in_w = W, kp.out_h = Ho, kp.out_w = Wo, kp.fh = fh, kp.fw = fw;
+    kp.separable = f.dim() == 1;
+    kp.upx = p.upx, kp.upy = p.upy, kp.downx = p.downx, kp.downy = p.downy;
+    kp.padx0 = x0, kp.pady0 = y0;
+    kp.flip_filter = p.flip_filter;
+    kp.gain = p.gain;
+    dispatch_dtype(x.dtype(), [&]<class T>() { kcu::upfirdn2d<T>(kp, x.data<T>(), f.data<T>(), y.data<T>()); });
+#else
+    check_cpu(op, {x, f});
+#endif
+  } else if (y.numel() > 0) {
     dispatch_dtype(x.dtype(), [&]<class T>() {
       // A 1-D filter is separable: expand to outer(f, f) (gain applied once, by the kernel).
       std::vector<T> f2(fh * fw);

@@ -1,0 +1,52 @@
+// bias_act on CUDA: bias, activation, gain and clamp in one pass, and its derivatives.
+// Implementation: kernels/cuda/bias_act.cu.
+//
+// Formula (as kernels/cpu/bias_act.h).
+//   forward:  y = clamp(act(x + b[c]) * gain, -clamp, clamp)      (clamp < 0: no clamping)
+//   grad:     dx = dy * gain * act'(y) * (|y| < clamp)             (the mask only when clamping)
+//   grad2:    the second derivative, d(dx)/dy' of the first mode's mask in y: act'' = 0 almost
+//             everywhere for linear, relu and lrelu, so this mode writes zeros. The engine
+//             never needs it (bias_act_grad's derivative in y is zero by construction) but it
+//             is here so that the kernel covers every derivative order of the op.
+// act: linear (act' = 1), relu (act' = [y > 0]), lrelu(alpha) (act' = 1 if y > 0 else alpha).
+// The gradient reads the forward's output y, not x: for gain > 0 and alpha >= 0, y > 0 iff
+// x + b > 0, and |y| < clamp iff the clamp did not bite.
+//
+// Layout: x, y, dy, dx contiguous, viewed as [outer, C, inner]; b has C elements (nullptr:
+// no bias). For a bias along dim d of shape s: outer = prod(s[:d]), C = s[d],
+// inner = prod(s[d+1:]).
+//
+// Variants: elementwise grid-stride kernels; the forward's channel index c = (i / inner) % C
+// is computed in 32-bit when the tensor has fewer than 2^31 elements (64-bit otherwise).
+// Activation and clamp are uniform runtime branches (no per-element divergence).
+//
+// Benchmark: memory bound; time [32, 512, 32, 32] f32 lrelu with bias, gain sqrt(2) and
+// clamp 256 with cudaEvents after a warm-up, and compare GB/s (x + y, or dy + y + dx) with
+// cudaMemcpy device-to-device of the same bytes.
+#pragma once
+#include <cstdint>
+
+namespace sg::kernels::cuda {
+
+enum class BiasActKind { linear, relu, lrelu };
+enum class BiasActMode { forward, grad, grad2 };
+
+struct BiasActParams {
+  BiasActKind act = BiasActKind::linear;
+  double alpha = 0.2;   // lrelu slope for negative inputs
+  double gain = 1.0;    // > 0
+  double clamp = -1.0;  // < 0: none
+};
+
+// y = forward(x, b); all pointers on the device.
+template <class T>
+void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b,
+                      T* y);
+
+// n elements. mode grad: dx = dy * act'(y)...; mode grad2: dx = 0 (act'' of the supported
+// activations). mode forward is not accepted here.
+template <class T>
+void bias_act_grad(const BiasActParams& p, int64_t n, const T* dy, const T* y, T* dx,
+                   BiasActMode mode = BiasActMode::grad);
+
+}  // namespace sg::kernels::cuda

@@ -1,0 +1,92 @@
+// CUDA 2-D convolution family: our own implicit-GEMM kernels, tiled through shared memory
+// (no im2col buffer in global memory). Implementation: kernels/cuda/conv.cu.
+//
+// Formulas (cross-correlation, as PyTorch and kernels/cpu/conv.h; g = group, Cg = Cin/groups,
+// Cgo = Cout/groups):
+//   conv2d_forward:           y[n,co,oy,ox] = sum_{ci<Cg,i,j} w[co,ci,i,j] * x[n, g*Cg+ci, oy*s-p+i, ox*s-p+j]
+//                             a GEMM per group: M = Cgo, N = N*Ho*Wo, K = Cg*kh*kw, the im2col
+//                             column gathered on the fly into shared memory.
+//   conv_transpose2d_forward: the gather form of the adjoint: y[n,co,oy,ox] sums
+//                             x[n, g*Cg+ci, iy, ix] * w[g*Cg+ci, co', i, j] over the (iy, i) with
+//                             iy*s - p + i = oy (likewise x). Split by output phase
+//                             (oy mod s, ox mod s): within a phase only every s-th tap is live,
+//                             so each phase is a dense GEMM (M = Cgo, N = N*ceil(Ho/s)*ceil(Wo/s),
+//                             K = Cg*ceil(kh/s)*ceil(kw/s)) with no wasted zero taps, no atomics,
+//                             deterministic.
+//   conv2d_weight_grad:       dw[co,ci,i,j] = sum_{n,oy,ox} dy[n,co,oy,ox] * x[n, g*Cg+ci, oy*s-p+i, ox*s-p+j]
+//                             a GEMM per group: M = Cgo, N = Cg*kh*kw, K = N*Ho*Wo; split-K over
+//                             K when the tile grid is small, each split writing its own slice
+//                             of a workspace that a second kernel sums in a fixed order (no
+//                             float atomics: bitwise deterministic).
+// Out-of-range input positions read as zero (zero padding).
+//
+// Layout: NCHW, contiguous. conv2d weights [Cout, Cin/groups, kh, kw]; transposed conv
+// weights [Cin, Cout/groups, kh, kw] (PyTorch's layouts), as in kernels/cpu/conv.h.
+//
+// Variants (picked on the host per call):
+//   - FMA: 64x64 output tile, K in steps of 16, 256 threads each owning a 4x4 micro-tile
+//     (f32 and f64); global loads for step k+1 are issued before step k is computed.
+//   - tensor cores (f32 only, tf32 = true): the same tiles and loaders, each warp computing a
+//     32x16 block with nvcuda::wmma m16n16k8 in precision::tf32 (10-bit mantissa inputs, f32
+//     accumulate). Selected by the engine's global flag sg::set_cuda_tf32 (default off);
+//     f64 always takes the FMA path.
+//   - ConvFusion (conv2d_forward only): modulation of the weight on load (w * a_scale), and an
+//     epilogue: * row_scale (demodulation) + noise + bias, activation, gain, clamp. The fused
+//     modulated convolution (kernels/cuda/modconv.h) is this kernel with groups = batch.
+// All kernels run on kernels::cuda::stream(), asynchronously; outputs are fully overwritten.
+//
+// Benchmark: time each call after a warm-up with cudaEvents on the stream for StyleGAN2
+// shapes ([32, 512, 32, 32] x [512, 512, 3, 3], pad 1; the fused modulated conv with groups =
+// 32; the stride-2 transposed 3x3 of the up layers) and report GFLOP/s
+// (2 * N * Cout * Ho * Wo * Cin/groups * kh * kw) next to cuDNN (torch.nn.functional.conv2d
+// on the same GPU) and the peak of the path (FMA ~ 60 TFLOP/s f32, tf32 tensor cores more).
+#pragma once
+#include <cstdint>
+
+namespace sg::kernels::cuda {
+
+// Optional fusions for conv2d_forward. Every pointer may be null (that stage is skipped).
+//   y = clamp(act((acc * row_scale[co]) + noise[n*groups+g, pixel] + bias[co]) * gain)
+// with acc the convolution of x and the (modulated) weight.
+template <class T>
+struct ConvFusion {
+  // [groups * Cin/groups]: w[co, ci, :, :] of group g is multiplied by a_scale[g*Cg + ci] as
+  // it is loaded (StyleGAN2's modulation, styles[n, ci] with groups = batch).
+  const T* a_scale = nullptr;
+  // All groups share one weight [Cout/groups, Cin/groups, kh, kw] and one bias [Cout/groups]
+  // (the fused modulated conv); otherwise the weight is [Cout, ...] and the bias [Cout].
+  bool shared_weight = false;
+  const T* row_scale = nullptr;  // [Cout]; demodulation coefficients
+  const T* noise = nullptr;      // [N*groups, Ho*Wo]; added after row_scale (already scaled)
+  const T* bias = nullptr;       // [Cout] or [Cout/groups] (shared_weight)
+  int act = 0;                   // 0 linear, 1 relu, 2 lrelu(alpha)
+  double alpha = 0.2;
+  double gain = 1.0;
+  double clamp = -1.0;  // < 0: none
+};
+
+// x [N,Cin,H,W], w [Cout,Cin/groups,kh,kw] -> y [N,Cout,Ho,Wo], Ho = (H+2*py-kh)/sy+1.
+template <class T>
+void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                    int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups, bool tf32,
+                    const ConvFusion<T>* fusion = nullptr);
+
+// x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo],
+// Ho = (H-1)*sy - 2*py + kh + opy (0 <= opy < sy; likewise Wo).
+template <class T>
+void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W,
+                              int64_t Cout, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px,
+                              int64_t opy, int64_t opx, int64_t groups, bool tf32);
+
+// Elements of workspace conv2d_weight_grad needs for these sizes (0: none; pass nullptr).
+int64_t conv2d_weight_grad_workspace(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t kh,
+                                     int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups);
+
+// dy [N,Cout,Ho,Wo], x [N,Cin,H,W] -> dw [Cout,Cin/groups,kh,kw], Ho = (H+2*py-kh)/sy+1.
+// workspace: conv2d_weight_grad_workspace(...) elements of T on the device.
+template <class T>
+void conv2d_weight_grad(const T* dy, const T* x, T* dw, T* workspace, int64_t N, int64_t Cin, int64_t H, int64_t W,
+                        int64_t Cout, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px,
+                        int64_t groups, bool tf32);
+
+}  // namespace sg::kernels::cuda

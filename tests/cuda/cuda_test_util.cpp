@@ -1,0 +1,72 @@
+#include "cuda_test_util.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace sgtest::cuda {
+using namespace sg;
+
+bool self_check() {
+  const char* v = std::getenv("SG_CUDA_TESTS_DEVICE");
+  return v && std::strcmp(v, "cpu") == 0;
+}
+
+std::string no_device_reason() {
+  if (!cuda_built()) return "stylegrad was built without the CUDA backend (SG_HAVE_CUDA off)";
+  const char* vis = std::getenv("CUDA_VISIBLE_DEVICES");
+  return str("the CUDA backend is built but no device was found (cudaGetDeviceCount: 0",
+             vis ? str(", CUDA_VISIBLE_DEVICES=", vis) : std::string(), ")");
+}
+
+Device device() { return self_check() ? Device::cpu() : Device::cuda(); }
+
+bool real_cuda(const char* test) {
+  if (!self_check()) return true;
+  WARN(test << ": needs a real CUDA device; not run in the harness self-check");
+  return false;
+}
+
+Tensor to_dut(const Tensor& t, bool requires_grad) {
+  Tensor d = t.detach().to(DType::f32).to(device()).detach();
+  if (d.impl()->storage == t.impl()->storage) d = d.clone().detach();  // never share storage with the reference
+  if (requires_grad) d.set_requires_grad(true);
+  return d;
+}
+
+Tensor leaf64(const Tensor& t, bool requires_grad) {
+  Tensor d = t.detach().to(DType::f64).detach();
+  if (requires_grad) d.set_requires_grad(true);
+  return d;
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  if (t.defined())
+    for (double v : t.to_vector()) m = std::max(m, std::abs(v));
+  return m;
+}
+
+oracle::Comparison compare_to_ref(const std::string& what, const Tensor& actual, const Tensor& ref, double tol,
+                                  double floor) {
+  if (actual.defined() && actual.device() != device()) {
+    oracle::Comparison c;
+    c.text = str(what, ": result on ", device_name(actual.device()), ", expected ", device_name(device()), " (",
+                 actual.str(), ")");
+    return c;
+  }
+  if (!ref.defined() && !actual.defined()) return {true, 0, what + ": no gradient on either device"};
+  Tensor b = ref.defined() ? ref.detach().to(Device::cpu()).to(DType::f64) : zeros(actual.shape(), DType::f64);
+  // oracle::compare divides by max|b|: dividing by max(max|b|, floor) instead is the same test
+  // at a tolerance scaled by floor / max|b|.
+  const double bmax = max_abs(b);
+  std::string note = ref.defined() ? "" : " (reference: no gradient)";
+  if (bmax > 0 && floor > bmax) {
+    tol *= floor / bmax;
+    note += str(" (max|ref| below the floor ", floor, " of its siblings: tolerance scaled to ", tol, ")");
+  }
+  return oracle::compare(what + note, actual, b, tol, DType::f32);
+}
+
+}  // namespace sgtest::cuda

@@ -1,0 +1,46 @@
+// main() of sg_cuda_tests, the CUDA test program (ctest label `cuda`).
+//
+// Listing (--list-test-names-only is how catch_discover_tests finds the tests at build time,
+// also --list-tests, --list-tags, --help) works in every build. Running a test with no CUDA
+// device (a CPU-only build, or no GPU on the machine) prints "SKIPPED: no CUDA device
+// (<reason>)" and exits 77, which ctest (SKIP_RETURN_CODE 77) reports as skipped, never as
+// passed.
+//
+// TF32 is off: NVIDIA_TF32_OVERRIDE=0 is set before any CUDA library starts (cuBLAS, cuDNN
+// honour it) and sg::set_cuda_tf32(false) keeps the engine's own kernels on the FMA path.
+//
+// Harness self-check: SG_CUDA_TESTS_DEVICE=cpu runs every test with the CPU (f32) as the
+// "device under test", to check the harness and its tolerances on a machine without a GPU.
+// It proves nothing about CUDA, and ctest never sets it.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "cuda_test_util.h"
+#include "engine/device.h"
+
+int main(int argc, char** argv) {
+  setenv("NVIDIA_TF32_OVERRIDE", "0", 1);
+  Catch::Session session;
+  if (int rc = session.applyCommandLine(argc, argv); rc != 0) return rc;
+  const Catch::ConfigData& cd = session.configData();
+  const bool listing = cd.listTests || cd.listTestNamesOnly || cd.listTags || cd.listReporters || cd.showHelp;
+  if (!listing) {
+    if (sgtest::cuda::self_check()) {
+      std::printf("HARNESS SELF-CHECK (SG_CUDA_TESTS_DEVICE=cpu): the device under test is the CPU in f32; "
+                  "nothing here tests CUDA\n");
+    } else if (!sg::cuda_available()) {
+      std::printf("SKIPPED: no CUDA device (%s)\n", sgtest::cuda::no_device_reason().c_str());
+      std::fflush(stdout);
+      return 77;
+    } else {
+      sg::set_cuda_tf32(false);
+      std::printf("CUDA device: %s; TF32 off (NVIDIA_TF32_OVERRIDE=0, sg::cuda_tf32()=%d)\n",
+                  sg::cuda_device_name().c_str(), (int)sg::cuda_tf32());
+    }
+    std::fflush(stdout);
+  }
+  return session.run();
+}
