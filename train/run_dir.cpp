@@ -1,5 +1,7 @@
 #include "train/run_dir.h"
 
+#include "engine/io/json.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -81,30 +83,7 @@ void write_text_atomic(const std::string& path, const std::string& text) {
   write_file_atomic(path, text.data(), text.size());
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size() + 8);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += (char)c;
-        }
-    }
-  }
-  return out;
-}
+std::string json_escape(const std::string& s) { return io::json_escape(s); }
 
 std::string json_number(double v) {
   if (!std::isfinite(v)) return "null";

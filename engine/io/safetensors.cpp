@@ -1,6 +1,7 @@
 // safetensors reader and writer, with a small JSON parser / writer of our own.
 // Format and guarantees: see engine/io/safetensors.h.
 #include "engine/io/safetensors.h"
+#include "engine/io/json.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -274,26 +275,7 @@ class JsonParser {
 
 void json_write_string(std::string& out, const std::string& s) {
   out += '"';
-  for (char c : s) {
-    unsigned char u = (unsigned char)c;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (u < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", u);
-          out += buf;
-        } else {
-          out += c;  // UTF-8 passes through unchanged
-        }
-    }
-  }
+  out += json_escape(s);
   out += '"';
 }
 
