@@ -1,5 +1,7 @@
-// CPU convolution kernels: im2col / col2im + GEMM, OpenMP over (batch, group, band) tasks.
-// Formulas, layout, variants and benchmarking: see kernels/cpu/conv.h.
+// CPU convolution kernels: im2col / col2im + Eigen GEMM. Two strategies: per-(image, group)
+// tasks in OpenMP with single-threaded GEMMs (default), and for small output grids (<= 64
+// pixels) one batched GEMM per group over all images with Eigen's own threads.
+// Formulas, layout, the strategy in full and benchmarking: see kernels/cpu/conv.h.
 #include "kernels/cpu/conv.h"
 
 #include <omp.h>
@@ -7,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "kernels/cpu/gemm.h"
 
@@ -19,6 +22,11 @@ constexpr int64_t kColBudget = int64_t(1) << 21;
 // When a task is split so that every thread gets work, a band keeps at least this many
 // columns (a narrower GEMM runs far below peak).
 constexpr int64_t kMinBandCols = 256;
+// Most elements of a batched column matrix (one, shared by all threads).
+constexpr int64_t kSlabBudget = int64_t(1) << 23;
+// Output grids of at most this many pixels use the batched path (measured: 4x4 and 8x8
+// gain, 16x16 loses).
+constexpr int64_t kBatchedMaxPixels = 64;
 // Below this many flops a whole call runs on one thread.
 constexpr double kParallelFlops = double(1 << 20);
 
@@ -44,6 +52,19 @@ std::unique_ptr<T[]> buffer(int64_t n) {
   return std::unique_ptr<T[]>(n > 0 ? new T[n] : nullptr);
 }
 
+// Scratch memory kept by the calling thread between calls (grow-only): a fresh multi-MB
+// buffer per call costs a page fault per 4 KiB, as much as the im2col itself.
+template <class T>
+T* scratch(int slot, int64_t n) {
+  thread_local std::unique_ptr<T[]> bufs[3];
+  thread_local int64_t sizes[3] = {0, 0, 0};
+  if (n > sizes[slot]) {
+    bufs[slot].reset(new T[n]);
+    sizes[slot] = n;
+  }
+  return bufs[slot].get();
+}
+
 // Valid output columns [lo, hi) for kernel column j: 0 <= ox*s - p + j < W.
 inline void valid_cols(int64_t W, int64_t Wo, int64_t s, int64_t p, int64_t j, int64_t& lo, int64_t& hi) {
   const int64_t a = p - j;          // ox*s >= a
@@ -51,6 +72,81 @@ inline void valid_cols(int64_t W, int64_t Wo, int64_t s, int64_t p, int64_t j, i
   lo = a <= 0 ? 0 : (a + s - 1) / s;
   hi = b < 0 ? 0 : std::min<int64_t>(Wo, b / s + 1);
   lo = std::min(lo, hi);
+}
+
+// im2col of one channel, rows [oy0, oy1) of the output grid, into a column matrix with
+// leading dimension ld: col[i*kw+j, (oy-oy0)*Wo+ox] = img[oy*sy-py+i, ox*sx-px+j].
+template <class T>
+void im2col_rows(const T* img, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py,
+                 int64_t px, int64_t Wo, int64_t oy0, int64_t oy1, T* col, int64_t ld) {
+  const int64_t cols = (oy1 - oy0) * Wo;
+  for (int64_t i = 0; i < kh; ++i) {
+    for (int64_t j = 0; j < kw; ++j) {
+      T* row = col + (i * kw + j) * ld;
+      int64_t lo, hi;
+      valid_cols(W, Wo, sx, px, j, lo, hi);
+      if (sy == 1 && sx == 1 && Wo == W) {
+        // The row is the plane shifted by off, read as one flat span (rows that fall outside
+        // the plane come out zero), then the wrapped-around edge columns are zeroed.
+        const int64_t off = (oy0 - py + i) * W + (j - px);
+        const int64_t qa = std::clamp<int64_t>(-off, 0, cols), qb = std::clamp<int64_t>(H * W - off, qa, cols);
+        std::fill(row, row + qa, T(0));
+        std::memcpy(row + qa, img + qa + off, sizeof(T) * (qb - qa));
+        std::fill(row + qb, row + cols, T(0));
+        if (lo > 0 || hi < Wo)
+          for (int64_t q = 0; q < cols; q += Wo) {
+            std::fill(row + q, row + q + lo, T(0));
+            std::fill(row + q + hi, row + q + Wo, T(0));
+          }
+        continue;
+      }
+      for (int64_t oy = oy0; oy < oy1; ++oy) {
+        T* r = row + (oy - oy0) * Wo;
+        const int64_t iy = oy * sy - py + i;
+        if (iy < 0 || iy >= H || lo >= hi) {
+          std::fill(r, r + Wo, T(0));
+          continue;
+        }
+        // first valid element: img[iy, lo*sx-px+j]; the next ones are sx apart
+        const T* src = img + iy * W + (lo * sx - px + j);
+        std::fill(r, r + lo, T(0));
+        if (sx == 1) {
+          std::memcpy(r + lo, src, sizeof(T) * (hi - lo));
+        } else {
+          for (int64_t ox = lo; ox < hi; ++ox) r[ox] = src[(ox - lo) * sx];
+        }
+        std::fill(r + hi, r + Wo, T(0));
+      }
+    }
+  }
+}
+
+// col2im of one channel (the adjoint of im2col_rows): img[oy*sy-py+i, ox*sx-px+j] +=
+// col[i*kw+j, (oy-oy0)*Wo+ox], col with leading dimension ld.
+template <class T>
+void col2im_rows(const T* col, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py,
+                 int64_t px, int64_t Wo, int64_t oy0, int64_t oy1, T* img, int64_t ld) {
+  for (int64_t i = 0; i < kh; ++i) {
+    for (int64_t j = 0; j < kw; ++j) {
+      const T* row = col + (i * kw + j) * ld;
+      int64_t lo, hi;
+      valid_cols(W, Wo, sx, px, j, lo, hi);
+      if (lo >= hi) continue;
+      for (int64_t oy = oy0; oy < oy1; ++oy) {
+        const int64_t iy = oy * sy - py + i;
+        if (iy < 0 || iy >= H) continue;
+        const T* r = row + (oy - oy0) * Wo + lo;
+        T* dst = img + iy * W + (lo * sx - px + j);
+        const int64_t count = hi - lo;
+        if (sx == 1) {
+#pragma omp simd
+          for (int64_t k = 0; k < count; ++k) dst[k] += r[k];
+        } else {
+          for (int64_t k = 0; k < count; ++k) dst[k * sx] += r[k];
+        }
+      }
+    }
+  }
 }
 
 bool is_pointwise(int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px) {
@@ -64,32 +160,8 @@ void im2col(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t k
             int64_t py, int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* col, bool parallel) {
   const int64_t cols = (oy1 - oy0) * Wo;
 #pragma omp parallel for if (parallel && C > 1 && !omp_in_parallel())
-  for (int64_t c = 0; c < C; ++c) {
-    for (int64_t i = 0; i < kh; ++i) {
-      for (int64_t j = 0; j < kw; ++j) {
-        T* row = col + ((c * kh + i) * kw + j) * cols;
-        int64_t lo, hi;
-        valid_cols(W, Wo, sx, px, j, lo, hi);
-        for (int64_t oy = oy0; oy < oy1; ++oy) {
-          T* r = row + (oy - oy0) * Wo;
-          const int64_t iy = oy * sy - py + i;
-          if (iy < 0 || iy >= H || lo >= hi) {
-            std::fill(r, r + Wo, T(0));
-            continue;
-          }
-          // first valid element: img[c, iy, lo*sx-px+j]; the next ones are sx apart
-          const T* src = img + (c * H + iy) * W + (lo * sx - px + j);
-          std::fill(r, r + lo, T(0));
-          if (sx == 1) {
-            std::memcpy(r + lo, src, sizeof(T) * (hi - lo));
-          } else {
-            for (int64_t ox = lo; ox < hi; ++ox) r[ox] = src[(ox - lo) * sx];
-          }
-          std::fill(r + hi, r + Wo, T(0));
-        }
-      }
-    }
-  }
+  for (int64_t c = 0; c < C; ++c)
+    im2col_rows(img + c * H * W, H, W, kh, kw, sy, sx, py, px, Wo, oy0, oy1, col + c * kh * kw * cols, cols);
 }
 
 template <class T>
@@ -97,33 +169,104 @@ void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t k
             int64_t py, int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* img, bool parallel) {
   const int64_t cols = (oy1 - oy0) * Wo;
 #pragma omp parallel for if (parallel && C > 1 && !omp_in_parallel())
-  for (int64_t c = 0; c < C; ++c) {
-    for (int64_t i = 0; i < kh; ++i) {
-      for (int64_t j = 0; j < kw; ++j) {
-        const T* row = col + ((c * kh + i) * kw + j) * cols;
-        int64_t lo, hi;
-        valid_cols(W, Wo, sx, px, j, lo, hi);
-        if (lo >= hi) continue;
-        for (int64_t oy = oy0; oy < oy1; ++oy) {
-          const int64_t iy = oy * sy - py + i;
-          if (iy < 0 || iy >= H) continue;
-          const T* r = row + (oy - oy0) * Wo + lo;
-          T* dst = img + (c * H + iy) * W + (lo * sx - px + j);
-          const int64_t count = hi - lo;
-          if (sx == 1) {
-#pragma omp simd
-            for (int64_t k = 0; k < count; ++k) dst[k] += r[k];
-          } else {
-            for (int64_t k = 0; k < count; ++k) dst[k * sx] += r[k];
-          }
-        }
+  for (int64_t c = 0; c < C; ++c)
+    col2im_rows(col + c * kh * kw * cols, H, W, kh, kw, sy, sx, py, px, Wo, oy0, oy1, img + c * H * W, cols);
+}
+
+namespace {
+
+// ---- batched ("slab") machinery ------------------------------------------------------------
+// A slab is a piece of the output grid of one group: either whole images [n0, n1) or a band
+// of rows [oy0, oy1) of a single image. Its column matrix is [rows, (n1-n0) * (oy1-oy0) * Wo],
+// image n's columns starting at (n - n0) * (oy1 - oy0) * Wo.
+struct Slab {
+  int64_t n0, n1, oy0, oy1;
+};
+
+// Slabs covering N images of an output grid [Ho, Wo] whose column matrix has col_rows rows:
+// as few as fit kSlabBudget elements, balanced; one image too big is cut into bands of rows.
+std::vector<Slab> make_slabs(int64_t N, int64_t Ho, int64_t Wo, int64_t col_rows) {
+  std::vector<Slab> slabs;
+  const int64_t per_image = std::max<int64_t>(1, col_rows * Ho * Wo);
+  if (per_image <= kSlabBudget) {
+    const int64_t parts = ceil_div(N * per_image, kSlabBudget), nb = ceil_div(N, parts);
+    for (int64_t n0 = 0; n0 < N; n0 += nb) slabs.push_back({n0, std::min(N, n0 + nb), 0, Ho});
+  } else {
+    const int64_t parts = ceil_div(per_image, kSlabBudget), band = ceil_div(Ho, parts);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t oy0 = 0; oy0 < Ho; oy0 += band) slabs.push_back({n, n + 1, oy0, std::min(Ho, oy0 + band)});
+  }
+  return slabs;
+}
+
+// im2col of a slab: img points at channel 0 of the group in image 0 (images img_stride
+// apart), col gets [C*kh*kw, cols]. Parallel over (image, channel).
+template <class T>
+void im2col_slab(const T* img, int64_t img_stride, const Slab& s, int64_t C, int64_t H, int64_t W, int64_t kh,
+                 int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t Ho, int64_t Wo, T* col) {
+  const int64_t nb = s.n1 - s.n0, per = (s.oy1 - s.oy0) * Wo, ld = nb * per;
+#pragma omp parallel for collapse(2) if (nb * C > 1 && ld * C * kh * kw > 16384 && !omp_in_parallel())
+  for (int64_t n = 0; n < nb; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      im2col_rows(img + (s.n0 + n) * img_stride + c * H * W, H, W, kh, kw, sy, sx, py, px, Wo, s.oy0, s.oy1,
+                  col + c * kh * kw * ld + n * per, ld);
+}
+
+// dst[n][r, :] = src[r, n*per : (n+1)*per] for the images of a slab (src [rows, nb*per],
+// dst images dst_stride apart, rows ld_dst apart), or the reverse when to_src.
+template <class T>
+void scatter_slab(T* packed, T* img, int64_t img_stride, int64_t ld_img, int64_t rows, int64_t nb, int64_t per,
+                  bool to_packed) {
+#pragma omp parallel for collapse(2) if (nb * rows * per > 32768 && !omp_in_parallel())
+  for (int64_t n = 0; n < nb; ++n)
+    for (int64_t r = 0; r < rows; ++r) {
+      T* p = packed + r * nb * per + n * per;
+      T* q = img + n * img_stride + r * ld_img;
+      if (to_packed) std::memcpy(p, q, sizeof(T) * per);
+      else std::memcpy(q, p, sizeof(T) * per);
+    }
+}
+
+// The batched path pays off when a per-image GEMM would be narrow (small output grids).
+bool use_batched(int64_t N, int64_t HoWo, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px) {
+  return N > 1 && HoWo <= kBatchedMaxPixels && !is_pointwise(kh, kw, sy, sx, py, px);
+}
+
+}  // namespace
+
+template <class T>
+void conv2d_forward_batched(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                    int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
+  const int64_t Cg = Cin / groups, Cgo = Cout / groups, K = Cg * kh * kw;
+  const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
+  const int64_t HW = H * W, HoWo = Ho * Wo;
+  if (N * groups * HoWo == 0) return;
+  const bool pointwise = is_pointwise(kh, kw, sy, sx, py, px);  // then Ho == H, Wo == W
+  const auto slabs = make_slabs(N, Ho, Wo, K);
+  const int64_t max_cols = slabs[0].n1 - slabs[0].n0 == 1 ? (slabs[0].oy1 - slabs[0].oy0) * Wo : (slabs[0].n1 - slabs[0].n0) * HoWo;
+  T* colp = scratch<T>(0, K * max_cols);
+  T* outp = scratch<T>(1, slabs[0].n1 - slabs[0].n0 > 1 ? Cgo * max_cols : 0);
+  for (int64_t g = 0; g < groups; ++g) {
+    const T* wg = w + g * Cgo * K;  // [Cgo, K]
+    for (const Slab& s : slabs) {
+      const int64_t nb = s.n1 - s.n0, per = (s.oy1 - s.oy0) * Wo, cols = nb * per;
+      const T* xg = x + (s.n0 * Cin + g * Cg) * HW;
+      T* yg = y + (s.n0 * Cout + g * Cgo) * HoWo + s.oy0 * Wo;
+      const T* b = colp;
+      if (pointwise && nb == 1) b = xg + s.oy0 * Wo;  // the image is the column matrix
+      else im2col_slab(xg, Cin * HW, {0, nb, s.oy0, s.oy1}, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, colp);
+      if (nb == 1) {
+        gemm<T>(false, false, Cgo, cols, K, T(1), wg, K, b, nb == 1 && pointwise ? HW : cols, T(0), yg, HoWo);
+      } else {
+        gemm<T>(false, false, Cgo, cols, K, T(1), wg, K, b, cols, T(0), outp, cols);
+        scatter_slab(outp, yg, Cout * HoWo, HoWo, Cgo, nb, per, false);
       }
     }
   }
 }
 
 template <class T>
-void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
                     int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
   const int64_t Cg = Cin / groups, Cgo = Cout / groups, K = Cg * kh * kw;
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
@@ -158,6 +301,16 @@ void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_
 }
 
 template <class T>
+void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                    int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
+  const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
+  if (use_batched(N, Ho * Wo, kh, kw, sy, sx, py, px))
+    conv2d_forward_batched(x, w, y, N, Cin, H, W, Cout, kh, kw, sy, sx, py, px, groups);
+  else
+    conv2d_forward_tasks(x, w, y, N, Cin, H, W, Cout, kh, kw, sy, sx, py, px, groups);
+}
+
+template <class T>
 void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W,
                               int64_t Cout, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px,
                               int64_t opy, int64_t opx, int64_t groups) {
@@ -166,6 +319,26 @@ void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t C
   const int64_t HW = H * W, HoWo = Ho * Wo;
   if (N * groups * HoWo == 0) return;
   const bool pointwise = is_pointwise(kh, kw, sy, sx, py, px);  // then Ho == H, Wo == W
+  if (use_batched(N, HW, kh, kw, sy, sx, py, px) && (int64_t)Cg * N * HW <= kSlabBudget &&
+      K * N * HW <= kSlabBudget) {
+    // Small input grids: per group one GEMM over all images, col [K, N*H*W] = W_g^T @ X_g,
+    // X_g packed [Cg, N*H*W]; then col2im per (image, output channel).
+    T* xp = scratch<T>(1, Cg * N * HW);
+    T* colp = scratch<T>(0, K * N * HW);
+    const int64_t cols = N * HW;
+    for (int64_t g = 0; g < groups; ++g) {
+      scatter_slab(xp, const_cast<T*>(x) + g * Cg * HW, Cin * HW, HW, Cg, N, HW, true);
+      gemm<T>(true, false, K, cols, Cg, T(1), w + g * Cg * K, K, xp, cols, T(0), colp, cols);
+#pragma omp parallel for collapse(2) if (!omp_in_parallel())
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < Cgo; ++c) {
+          T* yc = y + (n * Cout + g * Cgo + c) * HoWo;
+          std::fill(yc, yc + HoWo, T(0));
+          col2im_rows(colp + c * khw * cols + n * HW, Ho, Wo, kh, kw, sy, sx, py, px, W, 0, H, yc, cols);
+        }
+    }
+    return;
+  }
   const int threads = max_threads();
   // Tasks: (n, group, chunk of output channels). Bands of input rows would scatter into
   // overlapping output rows; chunks of output channels never overlap.
@@ -211,6 +384,19 @@ void conv2d_weight_grad(const T* dy, const T* x, T* dw, int64_t N, int64_t Cin, 
   const double flops = 2.0 * N * Cout * HoWo * K;
   std::fill(dw, dw + dw_size, T(0));
   if (N * HoWo == 0) return;
+  if (use_batched(N, HoWo, kh, kw, sy, sx, py, px) && K * N * HoWo <= kSlabBudget && Cgo * N * HoWo <= kSlabBudget) {
+    // Small output grids: per group one GEMM over all images, dW_g = dY_g @ col^T with
+    // col [K, N*Ho*Wo] and dY_g packed [Cgo, N*Ho*Wo].
+    T* colp = scratch<T>(0, K * N * HoWo);
+    T* dyp = scratch<T>(1, Cgo * N * HoWo);
+    const int64_t cols = N * HoWo;
+    for (int64_t g = 0; g < groups; ++g) {
+      im2col_slab(x + g * Cg * HW, Cin * HW, {0, N, 0, Ho}, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, colp);
+      scatter_slab(dyp, const_cast<T*>(dy) + g * Cgo * HoWo, Cout * HoWo, HoWo, Cgo, N, HoWo, true);
+      gemm<T>(false, true, Cgo, K, cols, T(1), dyp, cols, colp, cols, T(0), dw + g * Cgo * K, K);
+    }
+    return;
+  }
 
   // acc (laid out like dw) += the contribution of batch element n, rows [oy0, oy1), to group g.
   auto run_task = [&](int64_t n, int64_t g, int64_t oy0, int64_t oy1, T* acc, T* col) {

@@ -14,21 +14,33 @@
 // conv weights [Cin, Cout/groups, kh, kw] (PyTorch's layouts). Stride, padding and
 // output_padding are given per axis as {y, x}.
 //
-// Variants:
-//   - per (n, group): forward  Y_g[Cout/g, Ho*Wo]   = W_g[Cout/g, Cg*kh*kw] @ col[Cg*kh*kw, Ho*Wo]
-//                     transp.  col[Cgo*kh*kw, H*W]  = W_g^T @ X_g[Cg, H*W], then col2im (scatter-add)
-//                     wgrad    dW_g               += dY_g[Cout/g, Ho*Wo] @ col^T
+// Strategy (measured on 2 cores, AVX-512, Eigen sgemm ~270 GFLOP/s; see bench/results/):
+//   - Default, per (n, group) tasks, OpenMP over them, Eigen's GEMM single-threaded inside,
+//     one column buffer per thread (stays in L2):
+//       forward  Y_g[Cout/g, Ho*Wo]   = W_g[Cout/g, Cg*kh*kw] @ col[Cg*kh*kw, Ho*Wo]
+//       transp.  col[Cgo*kh*kw, H*W]  = W_g^T @ X_g[Cg, H*W], then col2im (scatter-add)
+//       wgrad    dW_g               += dY_g[Cout/g, Ho*Wo] @ col^T
+//     Tasks are (n, group, band of output rows) for forward / wgrad, (n, group, chunk of
+//     output channels) for transposed (scatter-adds never overlap); bands hold at most 2^21
+//     column elements per thread and are split further when there are fewer tasks than
+//     threads. The weight grad is parallel over groups when groups >= threads (the fused
+//     modulated conv: N = 1, groups = batch), else per-thread accumulators reduced at the end.
+//   - Batched, for small grids (<= 64 output pixels, e.g. 4x4 and 8x8, N > 1, not 1x1): per
+//     group ONE GEMM across the whole batch, the im2col of all N images side by side
+//     ([K, N*Ho*Wo], at most 2^23 elements), Eigen's own multithreading (called outside any
+//     parallel region). A per-image GEMM there has 16-64 columns and runs far below peak
+//     (384->384 at 4x4: 1.35 -> 0.95 ms forward). At 16x16 and up the batched form LOSES
+//     (the big column matrix leaves L2; 2 single-threaded GEMMs beat one 2-thread GEMM).
+//     Forward scatters the [Cout/g, N*Ho*Wo] result back per image; transposed packs x to
+//     [Cg, N*H*W], one GEMM, then col2im per (image, channel); weight grad packs dy and
+//     does one GEMM with the full batch as the inner dimension.
 //   - 1x1, stride 1, padding 0: no im2col / col2im (the image is the column matrix).
-//   - the column matrix is built a band of rows at a time (at most 2^21 elements per
-//     thread), so big images do not need a full-size column buffer.
-//   - OpenMP tasks, one column buffer per thread, Eigen's GEMM single-threaded inside:
-//     forward and weight grad over (n, group, band of output rows); transposed over
-//     (n, group, chunk of output channels) so that scatter-adds never overlap. With fewer
-//     (n, group) pairs than threads (N = 1, groups = 1) the bands / chunks are split
-//     further so every thread gets work. The weight grad is parallel over groups when there
-//     are at least as many groups as threads (the fused modulated conv: N = 1,
-//     groups = batch), else per-thread accumulators reduced at the end. Calls under
-//     2^20 flops run on one thread; calls from inside a parallel region run serially.
+//   - im2col, stride 1 with Wo == W ("same" padding): each row of the column matrix is one
+//     memcpy of the shifted plane plus zeroed edge columns (not a memcpy per output row).
+//   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
+//     serially. Batched buffers are per-thread scratch kept between calls (grow-only).
+// Not used, measured worse: stride-1 transposed conv as conv2d with flipped weights (the
+// weight flip costs as much as the 4x4 conv itself).
 // Outputs are fully overwritten (no need to zero them first).
 //
 // Benchmark: build/bench_cpu_conv (OMP_NUM_THREADS to vary threads); compare the GFLOP/s
