@@ -4,6 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
 /usr/bin/python3 -c "import torch" || { echo "run-tests: python3-torch is required for the oracle tests" >&2; exit 1; }
-scripts/build.sh
+scripts/build.sh -DSG_BUILD_TESTS=ON
 cd build
 ctest --output-on-failure -j"$(nproc)"
