@@ -115,7 +115,10 @@ Allocator& allocator() {
 
 }  // namespace
 
-bool cuda_available() { return kc::device_count() > 0; }
+bool cuda_available() {
+  static const bool available = kc::device_count() > 0;  // asked once: allocations call this
+  return available;
+}
 std::string cuda_device_name() { return cuda_available() ? kc::device_name() : "none (no CUDA device)"; }
 CudaMemoryStats cuda_memory_stats() {
   std::lock_guard<std::mutex> lock(allocator().mu);
