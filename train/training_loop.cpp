@@ -395,7 +395,7 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
     const double total_s = std::chrono::duration<double>(now - t_start).count();
     const double tick_kimg = (cur_nimg - tick_start_nimg) / 1000.0;
     const double sec_per_kimg = tick_kimg > 0 ? tick_s / tick_kimg : 0;
-    const double eta = (total_nimg - cur_nimg) / 1000.0 * sec_per_kimg;
+    const double eta = std::max<int64_t>(total_nimg - cur_nimg, 0) / 1000.0 * sec_per_kimg;
     std::vector<std::pair<std::string, double>> rec = {{"tick", (double)cur_tick},
                                                        {"kimg", cur_nimg / 1000.0},
                                                        {"sec_per_kimg", sec_per_kimg},
