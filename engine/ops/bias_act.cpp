@@ -38,19 +38,6 @@ kc::BiasActParams kernel_params(const char* op, Act act, double alpha, double ga
   return p;
 }
 
-#ifdef SG_HAVE_CUDA
-kcu::BiasActParams cuda_params(const kc::BiasActParams& p) {
-  kcu::BiasActParams q;
-  q.act = p.act == kc::BiasActKind::linear ? kcu::BiasActKind::linear
-          : p.act == kc::BiasActKind::relu ? kcu::BiasActKind::relu
-                                            : kcu::BiasActKind::lrelu;
-  q.alpha = p.alpha;
-  q.gain = p.gain;
-  q.clamp = p.clamp;
-  return q;
-}
-#endif
-
 }  // namespace
 
 Tensor bias_act_grad(const Tensor& dy, const Tensor& y, Act act, double alpha, double gain, double clamp) {
@@ -66,7 +53,7 @@ Tensor bias_act_grad(const Tensor& dy, const Tensor& y, Act act, double alpha, d
 #ifdef SG_HAVE_CUDA
     // First-derivative mode (the second derivative in y is zero: see the header comment).
     dispatch_dtype(dy.dtype(), [&]<class T>() {
-      kcu::bias_act_grad<T>(cuda_params(kp), dy.numel(), dy.data<T>(), y.data<T>(), dx.data<T>(),
+      kcu::bias_act_grad<T>(kp, dy.numel(), dy.data<T>(), y.data<T>(), dx.data<T>(),
                             kcu::BiasActMode::grad);
     });
 #else
@@ -103,7 +90,7 @@ Tensor bias_act(const Tensor& x, const Tensor& b, Act act, double alpha, double 
   if (ops::is_cuda({x, b})) {
 #ifdef SG_HAVE_CUDA
     dispatch_dtype(x.dtype(), [&]<class T>() {
-      kcu::bias_act_forward<T>(cuda_params(kp), outer, C, inner, x.data<T>(), b.defined() ? b.data<T>() : nullptr,
+      kcu::bias_act_forward<T>(kp, outer, C, inner, x.data<T>(), b.defined() ? b.data<T>() : nullptr,
                                y.data<T>());
     });
 #else

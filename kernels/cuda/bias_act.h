@@ -26,17 +26,14 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/bias_act.h"
+
 namespace sg::kernels::cuda {
 
-enum class BiasActKind { linear, relu, lrelu };
+// The same parameters as the CPU kernels (kernels/cpu/bias_act.h).
+using cpu::BiasActKind;
+using cpu::BiasActParams;
 enum class BiasActMode { forward, grad, grad2 };
-
-struct BiasActParams {
-  BiasActKind act = BiasActKind::linear;
-  double alpha = 0.2;   // lrelu slope for negative inputs
-  double gain = 1.0;    // > 0
-  double clamp = -1.0;  // < 0: none
-};
 
 // y = forward(x, b); all pointers on the device.
 template <class T>
