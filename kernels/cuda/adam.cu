@@ -80,8 +80,8 @@ void adam_step(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, co
                     (T)p.eps,   (T)(-p.step_size),  (T)p.bc2_sqrt};
   const bool vec = aligned16(param) && aligned16(grad) && aligned16(exp_avg) && aligned16(exp_avg_sq);
   const int64_t work = vec ? (n + Pack<T>::N - 1) / Pack<T>::N : n;
-  adam_kernel<T><<<blocks_for(work, kThreads), kThreads, 0, cu_stream()>>>(n, param, grad, exp_avg, exp_avg_sq, c, vec);
-  check_launch("adam_kernel");
+  launch("adam_kernel", adam_kernel<T>, blocks_for(work, kThreads), kThreads, 0, n, param, grad, exp_avg, exp_avg_sq, c,
+         vec);
 }
 
 template void adam_step<float>(int64_t, float*, const float*, float*, float*, const cpu::AdamStepParams&);

@@ -81,14 +81,13 @@ void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t 
   const Act<T> a = make_act<T>(p);
   const unsigned blocks = blocks_for(n, kThreads);
   // 32-bit indices when i + gridDim*blockDim cannot wrap.
-  if (n + (int64_t)blocks * kThreads < (int64_t(1) << 32)) {
-    bias_act_forward_kernel<T, uint32_t><<<blocks, kThreads, 0, cu_stream()>>>(x, b, y, (uint32_t)n, (uint32_t)C,
-                                                                               (uint32_t)inner, a);
+  if (n + (int64_t)blocks * kThreads < launch_limits().uint32_span) {
+    launch("bias_act_forward_kernel<uint32>", bias_act_forward_kernel<T, uint32_t>, blocks, kThreads, 0, x, b, y,
+           (uint32_t)n, (uint32_t)C, (uint32_t)inner, a);
   } else {
-    bias_act_forward_kernel<T, uint64_t><<<blocks, kThreads, 0, cu_stream()>>>(x, b, y, (uint64_t)n, (uint64_t)C,
-                                                                               (uint64_t)inner, a);
+    launch("bias_act_forward_kernel<uint64>", bias_act_forward_kernel<T, uint64_t>, blocks, kThreads, 0, x, b, y,
+           (uint64_t)n, (uint64_t)C, (uint64_t)inner, a);
   }
-  check_launch("bias_act_forward_kernel");
 }
 
 template <class T>
@@ -96,9 +95,8 @@ void bias_act_grad(const BiasActParams& p, int64_t n, const T* dy, const T* y, T
   if (mode == BiasActMode::forward) throw CudaError("bias_act_grad: mode must be grad or grad2");
   if (n == 0) return;
   const Act<T> a = make_act<T>(p);
-  bias_act_grad_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, cu_stream()>>>(dy, y, dx, n, a,
-                                                                                  mode == BiasActMode::grad2 ? 2 : 1);
-  check_launch("bias_act_grad_kernel");
+  launch("bias_act_grad_kernel", bias_act_grad_kernel<T>, blocks_for(n, kThreads), kThreads, 0, dy, y, dx, n, a,
+         mode == BiasActMode::grad2 ? 2 : 1);
 }
 
 template void bias_act_forward<float>(const BiasActParams&, int64_t, int64_t, int64_t, const float*, const float*,

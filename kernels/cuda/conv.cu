@@ -29,7 +29,6 @@ namespace {
 constexpr int BM = 64, BN = 64, BK = 16, PAD = 4;
 constexpr int LDA = BM + PAD, LDB = BN + PAD, LDC = BN + PAD;  // multiples of 4 (wmma tf32)
 constexpr int kThreads = 256;
-constexpr int kMaxGridYZ = 65535;
 // Split-K of the weight gradient: aim for this many blocks, never below kMinSplitRows
 // reduction rows per split nor more than kMaxSplits, and a workspace of at most
 // kMaxWorkspace elements.
@@ -334,10 +333,10 @@ void launch_conv(ConvProblem<T> P, bool tf32, const char* name) {
   const int64_t qy = ceil_div(P.Ho, P.transposed ? P.sy : 1), qx = ceil_div(P.Wo, P.transposed ? P.sx : 1);
   const int64_t max_cols = (int64_t)P.N * qy * qx;  // phase 0 has the largest pixel grid
   if (max_cols == 0 || P.Cgo == 0 || P.groups == 0) return;
-  const int64_t mtiles = ceil_div(P.Cgo, BM);
-  require(mtiles <= kMaxGridYZ, name, "too many output channels per group");
-  require(P.phases <= kMaxGridYZ, name, "stride too large");
-  const int64_t groups_per_launch = std::max<int64_t>(1, kMaxGridYZ / P.phases);
+  const int64_t mtiles = ceil_div(P.Cgo, BM), max_yz = launch_limits().max_grid_yz;
+  require(mtiles <= max_yz, name, "too many output channels per group");
+  require(P.phases <= max_yz, name, "stride too large");
+  const int64_t groups_per_launch = std::max<int64_t>(1, max_yz / P.phases);
   for (int64_t g0 = 0; g0 < P.groups; g0 += groups_per_launch) {
     const int64_t ng = std::min<int64_t>(groups_per_launch, P.groups - g0);
     P.group0 = (int)g0;
@@ -345,12 +344,11 @@ void launch_conv(ConvProblem<T> P, bool tf32, const char* name) {
     bool launched = false;
     if constexpr (std::is_same_v<T, float>) {
       if (tf32) {
-        conv_gemm_kernel<float, true><<<grid, kThreads, 0, cu_stream()>>>(P);
+        launch(name, conv_gemm_kernel<float, true>, grid, kThreads, 0, P);
         launched = true;
       }
     }
-    if (!launched) conv_gemm_kernel<T, false><<<grid, kThreads, 0, cu_stream()>>>(P);
-    check_launch(name);
+    if (!launched) launch(name, conv_gemm_kernel<T, false>, grid, kThreads, 0, P);
   }
 }
 
@@ -545,7 +543,7 @@ void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t C
   const int64_t Ho = (H - 1) * sy - 2 * py + kh + opy, Wo = (W - 1) * sx - 2 * px + kw + opx;
   if (N == 0 || Cout == 0 || Ho <= 0 || Wo <= 0) return;
   check_conv_sizes(name, N, Cin, H, W, Cout, Ho, Wo, kh, kw, groups);
-  require(sy * sx <= kMaxGridYZ, name, "stride too large");
+  require(sy * sx <= launch_limits().max_grid_yz, name, "stride too large");
   ConvProblem<T> P = base_problem(x, w, y, N, Cin, H, W, Cout, Ho, Wo, kh, kw, sy, sx, py, px, groups);
   P.transposed = 1, P.phases = (int)(sy * sx);
   launch_conv(P, tf32, name);
@@ -581,9 +579,9 @@ void conv2d_weight_grad(const T* dy, const T* x, T* dw, T* workspace, int64_t N,
   P.kh = (int)kh, P.kw = (int)kw, P.sy = (int)sy, P.sx = (int)sx, P.py = (int)py, P.px = (int)px;
   P.groups = (int)groups, P.Cg = (int)Cg, P.Cgo = (int)Cgo, P.Kw = (int)Kw;
   P.R = (int)(N * Ho * Wo), P.rchunk = plan.rchunk, P.splits = (int)plan.splits;
-  const int64_t mtiles = ceil_div(Cgo, BM), ntiles = ceil_div(Kw, BN);
-  require(mtiles <= kMaxGridYZ, name, "too many output channels per group");
-  const int64_t groups_per_launch = std::max<int64_t>(1, kMaxGridYZ / plan.splits);
+  const int64_t mtiles = ceil_div(Cgo, BM), ntiles = ceil_div(Kw, BN), max_yz = launch_limits().max_grid_yz;
+  require(mtiles <= max_yz, name, "too many output channels per group");
+  const int64_t groups_per_launch = std::max<int64_t>(1, max_yz / plan.splits);
   for (int64_t g0 = 0; g0 < groups; g0 += groups_per_launch) {
     const int64_t ng = std::min<int64_t>(groups_per_launch, groups - g0);
     P.group0 = (int)g0;
@@ -591,18 +589,16 @@ void conv2d_weight_grad(const T* dy, const T* x, T* dw, T* workspace, int64_t N,
     bool launched = false;
     if constexpr (std::is_same_v<T, float>) {
       if (tf32) {
-        conv_wgrad_kernel<float, true><<<grid, kThreads, 0, cu_stream()>>>(P);
+        launch(name, conv_wgrad_kernel<float, true>, grid, kThreads, 0, P);
         launched = true;
       }
     }
-    if (!launched) conv_wgrad_kernel<T, false><<<grid, kThreads, 0, cu_stream()>>>(P);
-    check_launch(name);
+    if (!launched) launch(name, conv_wgrad_kernel<T, false>, grid, kThreads, 0, P);
   }
   if (plan.splits > 1) {
     const int64_t total = Cout * Kw;
-    splitk_reduce_kernel<T><<<blocks_for(total, kThreads), kThreads, 0, cu_stream()>>>(workspace, dw, total,
-                                                                                       (int)plan.splits);
-    check_launch("conv2d_weight_grad (split-K reduction)");
+    launch("conv2d_weight_grad (split-K reduction)", splitk_reduce_kernel<T>, blocks_for(total, kThreads), kThreads, 0,
+           workspace, dw, total, (int)plan.splits);
   }
 }
 

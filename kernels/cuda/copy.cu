@@ -48,7 +48,7 @@ __global__ void scatter_kernel(I n, const T* __restrict__ a, T* __restrict__ out
 }
 
 template <class T, bool kScatter>
-void launch(const char* what, const std::vector<int64_t>& shape, const T* a, const std::vector<int64_t>& st, T* out) {
+void run_copy(const char* what, const std::vector<int64_t>& shape, const T* a, const std::vector<int64_t>& st, T* out) {
   const std::vector<int64_t>* strides[1] = {&st};
   Coalesced<1> c(shape, strides);
   if (c.numel == 0) return;
@@ -61,25 +61,24 @@ void launch(const char* what, const std::vector<int64_t>& shape, const T* a, con
                     " dims remain after coalescing; the CUDA kernels take at most " + std::to_string(kMaxDims));
   if (c.small) {
     auto k = kScatter ? scatter_kernel<T, int32_t> : gather_kernel<T, int32_t>;
-    k<<<blocks_for(c.numel, kThreads), kThreads, 0, cu_stream()>>>((int32_t)c.numel, a, out,
-                                                                    c.template indexer<int32_t>());
+    launch(what, k, blocks_for(c.numel, kThreads), kThreads, 0, (int32_t)c.numel, a, out,
+           c.template indexer<int32_t>());
   } else {
     auto k = kScatter ? scatter_kernel<T, int64_t> : gather_kernel<T, int64_t>;
-    k<<<blocks_for(c.numel, kThreads), kThreads, 0, cu_stream()>>>(c.numel, a, out, c.template indexer<int64_t>());
+    launch(what, k, blocks_for(c.numel, kThreads), kThreads, 0, c.numel, a, out, c.template indexer<int64_t>());
   }
-  check_launch(what);
 }
 
 }  // namespace
 
 template <class T>
 void strided_copy(const std::vector<int64_t>& shape, const T* a, const std::vector<int64_t>& sa, T* out) {
-  launch<T, false>("strided_copy (gather_kernel)", shape, a, sa, out);
+  run_copy<T, false>("strided_copy (gather_kernel)", shape, a, sa, out);
 }
 
 template <class T>
 void strided_scatter(const std::vector<int64_t>& shape, const T* a, T* out, const std::vector<int64_t>& so) {
-  launch<T, true>("strided_scatter (scatter_kernel)", shape, a, so, out);
+  run_copy<T, true>("strided_scatter (scatter_kernel)", shape, a, so, out);
 }
 
 void copy_rows(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t rows) {

@@ -148,8 +148,7 @@ template <UnaryOp OP, class T>
 void launch_unary(int64_t n, const T* a, T* out, Params p) {
   const bool vec = aligned16(a) && aligned16(out);
   const int64_t work = vec ? (n + Pack<T>::N - 1) / Pack<T>::N : n;
-  unary_kernel<OP, T><<<blocks_for(work, kThreads), kThreads, 0, cu_stream()>>>(n, a, out, p, vec);
-  check_launch("unary_kernel");
+  launch("unary_kernel", unary_kernel<OP, T>, blocks_for(work, kThreads), kThreads, 0, n, a, out, p, vec);
 }
 
 // ---- binary ----------------------------------------------------------------------------------
@@ -201,16 +200,14 @@ void launch_binary(const std::vector<int64_t>& shape, const T* a, const std::vec
   if (contig) {
     const bool vec = aligned16(a) && aligned16(b) && aligned16(out);
     const int64_t work = vec ? (c.numel + Pack<T>::N - 1) / Pack<T>::N : c.numel;
-    binary_contig_kernel<OP, T><<<blocks_for(work, kThreads), kThreads, 0, cu_stream()>>>(c.numel, a, b, out, vec);
-    check_launch("binary_contig_kernel");
+    launch("binary_contig_kernel", binary_contig_kernel<OP, T>, blocks_for(work, kThreads), kThreads, 0, c.numel, a, b,
+           out, vec);
   } else if (c.small) {
-    binary_strided_kernel<OP, T, int32_t><<<blocks_for(c.numel, kThreads), kThreads, 0, cu_stream()>>>(
-        (int32_t)c.numel, a, b, out, c.template indexer<int32_t>());
-    check_launch("binary_strided_kernel<int32>");
+    launch("binary_strided_kernel<int32>", binary_strided_kernel<OP, T, int32_t>, blocks_for(c.numel, kThreads),
+           kThreads, 0, (int32_t)c.numel, a, b, out, c.template indexer<int32_t>());
   } else {
-    binary_strided_kernel<OP, T, int64_t><<<blocks_for(c.numel, kThreads), kThreads, 0, cu_stream()>>>(
-        c.numel, a, b, out, c.template indexer<int64_t>());
-    check_launch("binary_strided_kernel<int64>");
+    launch("binary_strided_kernel<int64>", binary_strided_kernel<OP, T, int64_t>, blocks_for(c.numel, kThreads),
+           kThreads, 0, c.numel, a, b, out, c.template indexer<int64_t>());
   }
 }
 
@@ -308,21 +305,18 @@ void where(const std::vector<int64_t>& shape, const T* cond, const std::vector<i
   if (c.numel == 0) return;
   if (c.ndim() > kMaxDims) throw CudaError(too_many_dims("where", c.ndim()));
   if (c.small) {
-    where_kernel<T, int32_t><<<blocks_for(c.numel, kThreads), kThreads, 0, cu_stream()>>>(
-        (int32_t)c.numel, cond, a, b, out, c.template indexer<int32_t>());
-    check_launch("where_kernel<int32>");
+    launch("where_kernel<int32>", where_kernel<T, int32_t>, blocks_for(c.numel, kThreads), kThreads, 0,
+           (int32_t)c.numel, cond, a, b, out, c.template indexer<int32_t>());
   } else {
-    where_kernel<T, int64_t><<<blocks_for(c.numel, kThreads), kThreads, 0, cu_stream()>>>(
-        c.numel, cond, a, b, out, c.template indexer<int64_t>());
-    check_launch("where_kernel<int64>");
+    launch("where_kernel<int64>", where_kernel<T, int64_t>, blocks_for(c.numel, kThreads), kThreads, 0, c.numel, cond,
+           a, b, out, c.template indexer<int64_t>());
   }
 }
 
 template <class S, class D>
 void cast(int64_t n, const S* in, D* out) {
   if (n <= 0) return;
-  cast_kernel<S, D><<<blocks_for(n, kThreads), kThreads, 0, cu_stream()>>>(n, in, out);
-  check_launch("cast_kernel");
+  launch("cast_kernel", cast_kernel<S, D>, blocks_for(n, kThreads), kThreads, 0, n, in, out);
 }
 
 template <class T>
@@ -330,8 +324,7 @@ void fill(int64_t n, T* out, double value) {
   if (n <= 0) return;
   const bool vec = aligned16(out);
   const int64_t work = vec ? (n + Pack<T>::N - 1) / Pack<T>::N : n;
-  fill_kernel<T><<<blocks_for(work, kThreads), kThreads, 0, cu_stream()>>>(n, out, (T)value, vec);
-  check_launch("fill_kernel");
+  launch("fill_kernel", fill_kernel<T>, blocks_for(work, kThreads), kThreads, 0, n, out, (T)value, vec);
 }
 
 template void unary<float>(UnaryOp, int64_t, const float*, float*, double, double, double);

@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cuda/runtime.h"
+
 #ifdef __CUDACC__
 #define SG_CUDA_HD __host__ __device__ __forceinline__
 #else
@@ -134,9 +136,10 @@ struct Coalesced {
         for (int k = 0; k < K; ++k) stride[k].push_back((*strides[k])[d]);
       }
     }
-    // Element counts up to 2^30 leave room for the grid-stride step without int32 overflow.
-    const int64_t lim = (int64_t(1) << 31) - 1;
-    small = numel <= (int64_t(1) << 30);
+    // Element counts up to 2^30 leave room for the grid-stride step without int32 overflow
+    // (the thresholds: launch_limits(), which tests lower).
+    const int64_t lim = launch_limits().index32_span;
+    small = numel <= launch_limits().index32_elements;
     for (int k = 0; k < K; ++k) {
       int64_t span = 0;
       for (std::size_t d = 0; d < size.size(); ++d) span += (stride[k][d] < 0 ? -stride[k][d] : stride[k][d]) * (size[d] - 1);

@@ -48,9 +48,8 @@ void modconv_dcoefs(const T* weight, const T* styles, T* dcoefs, int64_t N, int6
   if (C * kk > 2147483647 || O > 2147483647) throw CudaError("modconv_dcoefs: weight too large for 32-bit indexing");
   const int64_t blocks = (pairs + kWarps - 1) / kWarps;
   if (blocks > 2147483647) throw CudaError("modconv_dcoefs: too many (n, o) pairs");
-  modconv_dcoefs_kernel<T><<<(unsigned)blocks, kThreads, 0, cu_stream()>>>(weight, styles, dcoefs, pairs, (int)O,
-                                                                          (int)C, (int)kk, (T)eps);
-  check_launch("modconv_dcoefs_kernel");
+  launch("modconv_dcoefs_kernel", modconv_dcoefs_kernel<T>, (unsigned)blocks, kThreads, 0, weight, styles, dcoefs,
+         pairs, (int)O, (int)C, (int)kk, (T)eps);
 }
 
 template <class T>

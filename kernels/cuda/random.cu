@@ -33,15 +33,13 @@ __global__ void philox_kernel(int64_t n, T* __restrict__ out, uint64_t seed, uin
 template <class T>
 void philox_normal(int64_t n, T* out, uint64_t seed, uint64_t offset) {
   if (n <= 0) return;
-  philox_kernel<T, true><<<blocks_for(n, kThreads), kThreads, 0, cu_stream()>>>(n, out, seed, offset);
-  check_launch("philox_kernel<normal>");
+  launch("philox_kernel<normal>", philox_kernel<T, true>, blocks_for(n, kThreads), kThreads, 0, n, out, seed, offset);
 }
 
 template <class T>
 void philox_uniform(int64_t n, T* out, uint64_t seed, uint64_t offset) {
   if (n <= 0) return;
-  philox_kernel<T, false><<<blocks_for(n, kThreads), kThreads, 0, cu_stream()>>>(n, out, seed, offset);
-  check_launch("philox_kernel<uniform>");
+  launch("philox_kernel<uniform>", philox_kernel<T, false>, blocks_for(n, kThreads), kThreads, 0, n, out, seed, offset);
 }
 
 template void philox_normal<float>(int64_t, float*, uint64_t, uint64_t);

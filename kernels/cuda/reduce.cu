@@ -76,7 +76,7 @@ Plan make_plan(const std::vector<int64_t>& shape, const std::vector<bool>& reduc
   }
   if (p.ksize.size() > (size_t)kMaxDims || p.rsize.size() > (size_t)kMaxDims)
     throw CudaError("sum: more than " + std::to_string(kMaxDims) + " kept or reduced dims remain after coalescing");
-  p.small = numel <= (int64_t(1) << 30);
+  p.small = numel <= launch_limits().index32_elements;
   if (p.O == 0) return p;  // nothing to write
   if (p.R == 0) {
     p.kind = Kind::zeros;
@@ -221,31 +221,30 @@ void run(const Plan& p, const T* in, T* out, double* ws) {
   const I O = (I)p.O, R = (I)p.R, S = (I)p.S, chunk = (I)ceil_div(p.R, p.S);
   switch (p.kind) {
     case Kind::thread:
-      sum_thread_kernel<T, I><<<blocks_for(p.O, kBlockThreads), kBlockThreads, 0, cu_stream()>>>(O, R, in, out, kix, rix);
-      check_launch("sum_thread_kernel");
+      launch("sum_thread_kernel", sum_thread_kernel<T, I>, blocks_for(p.O, kBlockThreads), kBlockThreads, 0, O, R, in,
+             out, kix, rix);
       return;
     case Kind::warp:
-      sum_warp_kernel<T, I><<<blocks_for(p.O, kWarpsPerBlock), kBlockThreads, 0, cu_stream()>>>(O, R, in, out, kix, rix);
-      check_launch("sum_warp_kernel");
+      launch("sum_warp_kernel", sum_warp_kernel<T, I>, blocks_for(p.O, kWarpsPerBlock), kBlockThreads, 0, O, R, in, out,
+             kix, rix);
       return;
     case Kind::block: {
       const dim3 grid((unsigned)clamp64(p.O, 1, 1 << 20), (unsigned)p.S);
-      sum_block_kernel<T, I><<<grid, kBlockThreads, 0, cu_stream()>>>(O, R, chunk, in, out, ws, kix, rix);
-      check_launch("sum_block_kernel");
+      launch("sum_block_kernel", sum_block_kernel<T, I>, grid, kBlockThreads, 0, O, R, chunk, in, out, ws, kix, rix);
       break;
     }
     case Kind::column: {
       const dim3 grid((unsigned)clamp64(ceil_div(p.O, 32), 1, 1 << 20), (unsigned)p.S);
-      sum_column_kernel<T, I><<<grid, dim3(32, kColLanes), 0, cu_stream()>>>(O, R, chunk, in, out, ws, kix, rix);
-      check_launch("sum_column_kernel");
+      launch("sum_column_kernel", sum_column_kernel<T, I>, grid, dim3(32, kColLanes), 0, O, R, chunk, in, out, ws, kix,
+             rix);
       break;
     }
     default:
       return;
   }
   if (p.S > 1) {
-    sum_finalize_kernel<T, I><<<blocks_for(p.O, kBlockThreads), kBlockThreads, 0, cu_stream()>>>(O, S, ws, out);
-    check_launch("sum_finalize_kernel");
+    launch("sum_finalize_kernel", sum_finalize_kernel<T, I>, blocks_for(p.O, kBlockThreads), kBlockThreads, 0, O, S, ws,
+           out);
   }
 }
 

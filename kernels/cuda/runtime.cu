@@ -69,6 +69,11 @@ void memset_async(void* p, int value, size_t n) { SG_CUDA_CHECK(cudaMemsetAsync(
 
 void synchronize() { SG_CUDA_CHECK(cudaStreamSynchronize(cu_stream())); }
 
+LaunchLimits& launch_limits() {
+  static LaunchLimits limits;
+  return limits;
+}
+
 void check_launch(const char* kernel) {
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess)

@@ -7,6 +7,7 @@
 // Only built when CMake finds a CUDA compiler (SG_HAVE_CUDA).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -34,5 +35,18 @@ void synchronize();
 
 // Checks cudaGetLastError after a launch; throws CudaError naming the kernel.
 void check_launch(const char* kernel);
+
+// Thresholds the host code plans launches with: the hardware's grid limits, the cap on
+// grid-stride grids, and where index arithmetic switches from 32 to 64 bits. Tests lower them
+// (LaunchLimitsOverride in tests/cuda/test_cuda_paths.cpp) to reach grid chunking, multi-pass
+// grid-stride loops and the 64-bit-index kernels with small tensors; results must not change.
+struct LaunchLimits {
+  int64_t max_grid_yz = 65535;                   // gridDim.y and gridDim.z
+  int64_t max_blocks = int64_t(1) << 20;         // blocks_for's cap on 1-D grids
+  int64_t index32_elements = int64_t(1) << 30;   // more elements: 64-bit indices
+  int64_t index32_span = (int64_t(1) << 31) - 1;  // an operand's offset span at least this: 64-bit
+  int64_t uint32_span = int64_t(1) << 32;        // bias_act: n + grid threads below this: uint32
+};
+LaunchLimits& launch_limits();
 
 }  // namespace sg::kernels::cuda

@@ -16,7 +16,6 @@ namespace sg::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kMaxGridYZ = 65535;
 constexpr int64_t kInt32Max = 2147483647;
 
 // Separable fast path: output tile and the longest filter it takes.
@@ -71,7 +70,7 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
     upfirdn2d_general_kernel(const T* __restrict__ x, const T* __restrict__ f, T* __restrict__ y, const Geom G,
                              int use_smem) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  SG_DYNAMIC_SHARED(unsigned char, smem_raw);
   T* wsm = reinterpret_cast<T*>(smem_raw);
   if (use_smem) {  // uniform over the block
     for (int t = threadIdx.x; t < G.fh * G.fw; t += blockDim.x) wsm[t] = tap_weight(f, G, t / G.fw, t % G.fw);
@@ -166,11 +165,11 @@ void launch_sep(const Geom& G0, const T* x, const T* f, T* y) {
   Geom G = G0;
   const dim3 block(kThreads);
   const unsigned gx = (unsigned)((G.Wo + kTileW - 1) / kTileW), gy = (unsigned)((G.Ho + kTileH - 1) / kTileH);
-  for (int64_t p0 = 0; p0 < G.planes; p0 += kMaxGridYZ) {
+  const int64_t max_z = launch_limits().max_grid_yz;
+  for (int64_t p0 = 0; p0 < G.planes; p0 += max_z) {
     G.plane0 = (int)p0;
-    const unsigned gz = (unsigned)std::min<int64_t>(kMaxGridYZ, G.planes - p0);
-    upfirdn2d_sep_kernel<T, U, D><<<dim3(gx, gy, gz), block, 0, cu_stream()>>>(x, f, y, G);
-    check_launch("upfirdn2d_sep_kernel");
+    const unsigned gz = (unsigned)std::min<int64_t>(max_z, G.planes - p0);
+    launch("upfirdn2d_sep_kernel", upfirdn2d_sep_kernel<T, U, D>, dim3(gx, gy, gz), block, 0, x, f, y, G);
   }
 }
 
@@ -197,7 +196,7 @@ void upfirdn2d(const UpFirDn2dParams& p, const T* x, const T* f, T* y) {
 
   const bool sep_fast = p.separable && p.fh == p.fw && p.fw <= kMaxSepTaps && p.upx == p.upy && p.downx == p.downy &&
                         (p.upx == 1 || p.upx == 2) && (p.downx == 1 || p.downx == 2) &&
-                        (p.out_h + kTileH - 1) / kTileH <= kMaxGridYZ;
+                        (p.out_h + kTileH - 1) / kTileH <= launch_limits().max_grid_yz;
   if (sep_fast) {
     if (p.upx == 1 && p.downx == 1) launch_sep<T, 1, 1>(G, x, f, y);
     if (p.upx == 2 && p.downx == 1) launch_sep<T, 2, 1>(G, x, f, y);
@@ -207,9 +206,8 @@ void upfirdn2d(const UpFirDn2dParams& p, const T* x, const T* f, T* y) {
   }
   const size_t smem = (size_t)(p.fh * p.fw) * sizeof(T);
   const int use_smem = smem <= 16384 ? 1 : 0;
-  upfirdn2d_general_kernel<T><<<blocks_for(total, kThreads), kThreads, use_smem ? smem : 0, cu_stream()>>>(
-      x, f, y, G, use_smem);
-  check_launch("upfirdn2d_general_kernel");
+  launch("upfirdn2d_general_kernel", upfirdn2d_general_kernel<T>, blocks_for(total, kThreads), kThreads,
+         use_smem ? smem : 0, x, f, y, G, use_smem);
 }
 
 template void upfirdn2d<float>(const UpFirDn2dParams&, const float*, const float*, float*);
