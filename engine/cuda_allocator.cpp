@@ -9,6 +9,26 @@
 #include "kernels/cuda/runtime.h"
 #endif
 
+// On the CUDA emulator device memory is host memory, so AddressSanitizer can check kernels'
+// accesses: the allocator poisons the rounding slack of every block it hands out and whole
+// blocks while they sit in the cache, so a write past a tensor's end, or into a freed
+// tensor, is reported even though the block itself stays allocated.
+#if defined(__SANITIZE_ADDRESS__)
+#define SG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SG_ASAN 1
+#endif
+#endif
+#if defined(SG_CUDA_EMU) && defined(SG_ASAN)
+#include <sanitizer/asan_interface.h>
+#define SG_POISON(p, n) __asan_poison_memory_region((p), (n))
+#define SG_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define SG_POISON(p, n) ((void)(p), (void)(n))
+#define SG_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace sg {
 
 bool cuda_built() {
@@ -61,6 +81,8 @@ struct Allocator {
       free_blocks.erase(it);
       live[p] = sz;
       note_alloc(sz);
+      SG_UNPOISON(p, bytes);
+      SG_POISON(static_cast<char*>(p) + bytes, sz - bytes);
       return p;
     }
     void* p = kc::raw_malloc(want);
@@ -79,6 +101,7 @@ struct Allocator {
     stats.num_device_mallocs++;
     live[p] = want;
     note_alloc(want);
+    SG_POISON(static_cast<char*>(p) + bytes, want - bytes);
     return p;
   }
 
@@ -92,6 +115,7 @@ struct Allocator {
     auto it = live.find(p);
     if (it == live.end()) return;
     stats.allocated -= (int64_t)it->second;
+    SG_POISON(p, it->second);
     free_blocks.emplace(it->second, p);
     live.erase(it);
   }
@@ -100,6 +124,7 @@ struct Allocator {
     if (free_blocks.empty()) return;
     kc::synchronize();
     for (auto& [sz, p] : free_blocks) {
+      SG_UNPOISON(p, sz);
       kc::raw_free(p);
       stats.cached -= (int64_t)sz;
       stats.num_device_frees++;

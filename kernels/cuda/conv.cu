@@ -344,7 +344,7 @@ void launch_conv(ConvProblem<T> P, bool tf32, const char* name) {
     bool launched = false;
     if constexpr (std::is_same_v<T, float>) {
       if (tf32) {
-        launch(name, conv_gemm_kernel<float, true>, grid, kThreads, 0, P);
+        launch((std::string(name) + " <tf32>").c_str(), conv_gemm_kernel<float, true>, grid, kThreads, 0, P);
         launched = true;
       }
     }
@@ -589,7 +589,7 @@ void conv2d_weight_grad(const T* dy, const T* x, T* dw, T* workspace, int64_t N,
     bool launched = false;
     if constexpr (std::is_same_v<T, float>) {
       if (tf32) {
-        launch(name, conv_wgrad_kernel<float, true>, grid, kThreads, 0, P);
+        launch((std::string(name) + " <tf32>").c_str(), conv_wgrad_kernel<float, true>, grid, kThreads, 0, P);
         launched = true;
       }
     }

@@ -61,11 +61,12 @@ void run_copy(const char* what, const std::vector<int64_t>& shape, const T* a, c
                     " dims remain after coalescing; the CUDA kernels take at most " + std::to_string(kMaxDims));
   if (c.small) {
     auto k = kScatter ? scatter_kernel<T, int32_t> : gather_kernel<T, int32_t>;
-    launch(what, k, blocks_for(c.numel, kThreads), kThreads, 0, (int32_t)c.numel, a, out,
-           c.template indexer<int32_t>());
+    launch((std::string(what) + "<int32>").c_str(), k, blocks_for(c.numel, kThreads), kThreads, 0, (int32_t)c.numel, a,
+           out, c.template indexer<int32_t>());
   } else {
     auto k = kScatter ? scatter_kernel<T, int64_t> : gather_kernel<T, int64_t>;
-    launch(what, k, blocks_for(c.numel, kThreads), kThreads, 0, c.numel, a, out, c.template indexer<int64_t>());
+    launch((std::string(what) + "<int64>").c_str(), k, blocks_for(c.numel, kThreads), kThreads, 0, c.numel, a, out,
+           c.template indexer<int64_t>());
   }
 }
 

@@ -221,30 +221,31 @@ void run(const Plan& p, const T* in, T* out, double* ws) {
   const I O = (I)p.O, R = (I)p.R, S = (I)p.S, chunk = (I)ceil_div(p.R, p.S);
   switch (p.kind) {
     case Kind::thread:
-      launch("sum_thread_kernel", sum_thread_kernel<T, I>, blocks_for(p.O, kBlockThreads), kBlockThreads, 0, O, R, in,
-             out, kix, rix);
+      launch(sizeof(I) == 4 ? "sum_thread_kernel<int32>" : "sum_thread_kernel<int64>", sum_thread_kernel<T, I>,
+             blocks_for(p.O, kBlockThreads), kBlockThreads, 0, O, R, in, out, kix, rix);
       return;
     case Kind::warp:
-      launch("sum_warp_kernel", sum_warp_kernel<T, I>, blocks_for(p.O, kWarpsPerBlock), kBlockThreads, 0, O, R, in, out,
-             kix, rix);
+      launch(sizeof(I) == 4 ? "sum_warp_kernel<int32>" : "sum_warp_kernel<int64>", sum_warp_kernel<T, I>,
+             blocks_for(p.O, kWarpsPerBlock), kBlockThreads, 0, O, R, in, out, kix, rix);
       return;
     case Kind::block: {
       const dim3 grid((unsigned)clamp64(p.O, 1, 1 << 20), (unsigned)p.S);
-      launch("sum_block_kernel", sum_block_kernel<T, I>, grid, kBlockThreads, 0, O, R, chunk, in, out, ws, kix, rix);
+      launch(sizeof(I) == 4 ? "sum_block_kernel<int32>" : "sum_block_kernel<int64>", sum_block_kernel<T, I>, grid,
+             kBlockThreads, 0, O, R, chunk, in, out, ws, kix, rix);
       break;
     }
     case Kind::column: {
       const dim3 grid((unsigned)clamp64(ceil_div(p.O, 32), 1, 1 << 20), (unsigned)p.S);
-      launch("sum_column_kernel", sum_column_kernel<T, I>, grid, dim3(32, kColLanes), 0, O, R, chunk, in, out, ws, kix,
-             rix);
+      launch(sizeof(I) == 4 ? "sum_column_kernel<int32>" : "sum_column_kernel<int64>", sum_column_kernel<T, I>, grid,
+             dim3(32, kColLanes), 0, O, R, chunk, in, out, ws, kix, rix);
       break;
     }
     default:
       return;
   }
   if (p.S > 1) {
-    launch("sum_finalize_kernel", sum_finalize_kernel<T, I>, blocks_for(p.O, kBlockThreads), kBlockThreads, 0, O, S, ws,
-           out);
+    launch(sizeof(I) == 4 ? "sum_finalize_kernel<int32>" : "sum_finalize_kernel<int64>", sum_finalize_kernel<T, I>,
+           blocks_for(p.O, kBlockThreads), kBlockThreads, 0, O, S, ws, out);
   }
 }
 

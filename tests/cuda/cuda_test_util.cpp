@@ -69,4 +69,26 @@ oracle::Comparison compare_to_ref(const std::string& what, const Tensor& actual,
   return oracle::compare(what + note, actual, b, tol, DType::f32);
 }
 
+void expect_error(const std::function<void()>& f, std::initializer_list<std::string> pieces, bool any_exception) {
+  std::string msg;
+  try {
+    f();
+    FAIL_CHECK("no exception");
+    return;
+  } catch (const Error& e) {
+    msg = e.what();
+  } catch (const std::exception& e) {
+    msg = e.what();
+    if (!any_exception) {
+      FAIL_CHECK("threw something other than sg::Error: " << msg);
+      return;
+    }
+  }
+  INFO("message: " << msg);
+  for (const auto& p : pieces) {
+    INFO("should mention \"" << p << "\"");
+    CHECK(msg.find(p) != std::string::npos);
+  }
+}
+
 }  // namespace sgtest::cuda

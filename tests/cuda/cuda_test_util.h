@@ -9,6 +9,8 @@
 #pragma once
 #include <catch2/catch.hpp>
 
+#include <functional>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +48,11 @@ sg::oracle::Comparison compare_to_ref(const std::string& what, const sg::Tensor&
 double max_abs(const sg::Tensor& t);  // 0 for an undefined tensor
 
 using Named = std::vector<std::pair<std::string, sg::Tensor>>;
+
+// Runs f, which must throw an sg::Error (or, with any_exception, any std::exception: the
+// kernels' own CudaError) whose message contains every piece.
+void expect_error(const std::function<void()>& f, std::initializer_list<std::string> pieces,
+                  bool any_exception = false);
 
 }  // namespace sgtest::cuda
 

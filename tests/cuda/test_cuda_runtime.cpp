@@ -16,23 +16,6 @@ namespace {
 
 constexpr int64_t kMiB = int64_t(1) << 20;
 
-// Runs f, which must throw an sg::Error whose message contains every piece.
-void expect_error(const std::function<void()>& f, std::initializer_list<std::string> pieces) {
-  try {
-    f();
-    FAIL_CHECK("no exception");
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    INFO("message: " << msg);
-    for (const auto& p : pieces) {
-      INFO("should mention \"" << p << "\"");
-      CHECK(msg.find(p) != std::string::npos);
-    }
-  } catch (const std::exception& e) {
-    FAIL_CHECK("threw something other than sg::Error: " << e.what());
-  }
-}
-
 }  // namespace
 
 TEST_CASE("cuda: allocator counters follow tensors and freed blocks are reused", "[cuda][allocator][sanitize]") {

@@ -30,10 +30,12 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
+#include "launch_log.h"
 #include "mma.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -335,8 +337,15 @@ std::string run_block(Block& b, const std::vector<int>& order) {
 }
 
 uint64_t g_launches = 0;
+std::mutex g_log_mu;
+std::vector<std::string> g_log;
 
 }  // namespace
+
+std::vector<std::string> take_launch_log() {
+  std::lock_guard<std::mutex> lock(g_log_mu);
+  return std::exchange(g_log, {});
+}
 
 ThreadState& current_thread() { return fiber().ts; }
 LaunchState& current_launch() { return block().ls; }
@@ -391,6 +400,10 @@ void run_grid(const char* name, KernelThunk thunk, const void* closure, dim3 gri
     return bad("grid (" + std::to_string(grid.x) + ", " + std::to_string(grid.y) + ", " + std::to_string(grid.z) + ")");
   if (dynamic_smem > kMaxDynamicShared) return bad(std::to_string(dynamic_smem) + " bytes of dynamic shared memory");
   if (t_block) throw std::logic_error("CUDA emulator: a kernel launched from inside a kernel");
+  {
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    if (g_log.size() < 100000) g_log.emplace_back(name);
+  }
 
   static thread_local Block* blk_state = new Block();  // reused by every launch of this host thread
   Block& b = *blk_state;
