@@ -103,8 +103,13 @@ struct LaunchState {
   unsigned char* dynamic_shared;
   size_t dynamic_shared_bytes;
 };
-ThreadState& current_thread();
-LaunchState& current_launch();
+// Set by the scheduler at every switch (emu.cpp); null outside a kernel. Read with relaxed
+// atomic loads: under ThreadSanitizer the scheduler and each fiber are different TSan
+// threads, and these pointers are the emulator's state, not the kernel's.
+extern __thread ThreadState* t_thread;
+extern __thread LaunchState* t_launch;
+inline ThreadState& current_thread() { return *__atomic_load_n(&t_thread, __ATOMIC_RELAXED); }
+inline LaunchState& current_launch() { return *__atomic_load_n(&t_launch, __ATOMIC_RELAXED); }
 
 void syncthreads();
 void syncwarp();

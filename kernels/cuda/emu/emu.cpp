@@ -140,6 +140,7 @@ struct Block {
   std::atomic<unsigned> block_gen{0};
   std::unique_ptr<std::atomic<unsigned>[]> warp_gen{new std::atomic<unsigned>[kMaxThreads / 32]};
   std::string error;  // set by a fiber (then it ends) or by the scheduler
+  bool abandoned = false;  // the last block stopped on an error, its fibers unfinished
   const char* kernel = "";
   // TSan synchronisation objects: launch start / end, and two per barrier (alternating by
   // generation, so that an early arriver at barrier k+1 does not publish to a late leaver
@@ -180,6 +181,7 @@ cudaError_t set_error(cudaError_t e, const std::string& msg) {
 // ---- switching --------------------------------------------------------------------------------
 void switch_to(Block& b, Fiber& f) {
   b.cur.store(&f, std::memory_order_relaxed);
+  __atomic_store_n(&t_thread, &f.ts, __ATOMIC_RELAXED);
 #ifdef SGEMU_TSAN
   __tsan_switch_to_fiber(f.tsan, __tsan_switch_to_fiber_no_sync);
 #endif
@@ -243,10 +245,15 @@ unsigned char* new_stack() {
 }
 
 // The frame sgemu_switch pops: control words, r15..rbp, return address = the entry.
-void prepare_stack(Fiber& f) {
+// `abandoned`: the stack holds the frames of a block that stopped on an error.
+void prepare_stack(Fiber& f, bool abandoned) {
 #ifdef SGEMU_ASAN
-  __asan_unpoison_memory_region(f.stack + 4096, kStackBytes - 4096);  // frames of an abandoned run
+  // The frames that never return (the entry's and its last yield's, or every frame of an
+  // abandoned run) leave their redzones poisoned.
+  const size_t dirty = abandoned ? kStackBytes - 4096 : 16384;
+  __asan_unpoison_memory_region(f.stack + kStackBytes - dirty, dirty);
 #endif
+  (void)abandoned;
   uint64_t* top = reinterpret_cast<uint64_t*>(f.stack + kStackBytes);
   uint64_t* sp = top - 1;  // after the ret pops the entry address, rsp % 16 == 8, as after a call
   *--sp = reinterpret_cast<uint64_t>(&sgemu_fiber_entry);
@@ -284,13 +291,15 @@ std::string run_block(Block& b, const std::vector<int>& order) {
 #ifdef SGEMU_TSAN
     if (!f.tsan) f.tsan = __tsan_create_fiber(0);
 #endif
-    prepare_stack(f);
+    prepare_stack(f, b.abandoned);
     f.state.store(runnable, std::memory_order_relaxed);
   }
+  b.abandoned = false;
   b.error.clear();
 #ifdef SGEMU_TSAN
   __tsan_release(&b.start_sync);
 #endif
+  std::vector<int> wdone, wwait, wsize;  // per warp: exited, waiting at a warp barrier, lanes
   for (;;) {
     for (int i : order) {
       Fiber& f = b.fibers[i];
@@ -299,7 +308,7 @@ std::string run_block(Block& b, const std::vector<int>& order) {
     }
     // Everyone waits or has exited: open the barriers that everyone reached.
     int ndone = 0, nblock = 0;
-    std::vector<int> wdone(b.nwarps, 0), wwait(b.nwarps, 0), wsize(b.nwarps, 0);
+    wdone.assign(b.nwarps, 0), wwait.assign(b.nwarps, 0), wsize.assign(b.nwarps, 0);
     for (int i = 0; i < b.nthreads; ++i) {
       const Fiber& f = b.fibers[i];
       const int s = f.state.load(std::memory_order_relaxed);
@@ -347,8 +356,8 @@ std::vector<std::string> take_launch_log() {
   return std::exchange(g_log, {});
 }
 
-ThreadState& current_thread() { return fiber().ts; }
-LaunchState& current_launch() { return block().ls; }
+__thread ThreadState* t_thread = nullptr;
+__thread LaunchState* t_launch = nullptr;
 int lane_id() { return fiber().ts.linear & 31; }
 void* warp_scratch() { return block().scratch.data() + (size_t)fiber().warp * kWarpScratchBytes; }
 
@@ -427,17 +436,21 @@ void run_grid(const char* name, KernelThunk thunk, const void* closure, dim3 gri
   b.sched_tsan = __tsan_get_current_fiber();
 #endif
   t_block = &b;
+  __atomic_store_n(&t_launch, &b.ls, __ATOMIC_RELAXED);
   std::string err;
   for (unsigned z = 0; z < grid.z && err.empty(); ++z)
     for (unsigned y = 0; y < grid.y && err.empty(); ++y)
       for (unsigned x = 0; x < grid.x && err.empty(); ++x) {
         b.ls.block_idx = uint3{x, y, z};
         err = run_block(b, order);
+        b.abandoned = !err.empty();
         if (!err.empty())
           err = std::string(name) + ": block (" + std::to_string(x) + ", " + std::to_string(y) + ", " +
                 std::to_string(z) + "): " + err;
       }
   t_block = nullptr;
+  __atomic_store_n(&t_launch, nullptr, __ATOMIC_RELAXED);
+  __atomic_store_n(&t_thread, nullptr, __ATOMIC_RELAXED);
   if (!err.empty()) set_error(cudaErrorLaunchFailure, err);
 }
 
