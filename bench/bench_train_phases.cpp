@@ -1,8 +1,10 @@
-// CPU benchmark of the five phases of one StyleGAN2 training step, f32, config `seed32`
-// (the seed-002 notebook's 32x32 model: fmap 96, z 128, w 192), batch 32, random reals.
+// Benchmark of the five phases of one StyleGAN2 training step, f32. Default: the CPU, config
+// `seed32` (the seed-002 notebook's 32x32 model: fmap 96, z 128, w 192), batch 32, random reals.
 //
-// The twin of bench/torch_train_phases.py (the notebook's PyTorch model, same phases, same
-// protocol, same output format); bench/run_train_bench.sh runs both and prints the ratios.
+// The twin of bench/torch_train_phases.py (the same phases, same protocol, same output
+// format; for seed32 the notebook's PyTorch model, for paper256 stylegan2-ada's networks);
+// bench/run_train_bench.sh runs both on the CPU and prints the ratios, the GPU run kit's
+// run.sh (scripts/gpu-kit-run.sh) does the same on a GPU.
 //
 // Each phase is written as train/training_loop.cpp does it, without style mixing (seed32
 // has style_mixing_prob 0, and the notebook has none):
@@ -13,16 +15,24 @@
 //   R1_step    D(reals requiring grad); grad of sum(logits) wrt reals with create_graph
 //              (under NoWeightGradientsGuard); penalty sum of squares; grads wrt D params;
 //              Adam step                                                   (Dreg)
-//   PL_step    G on batch / pl_batch_shrink (16); pl_noise; grad of sum(img * noise) wrt ws
-//              with create_graph (NoWeightGradientsGuard); pl lengths, penalty; grads wrt G
-//              params; Adam step                                           (Greg)
+//   PL_step    G on batch / pl_batch_shrink (16 for batch 32); pl_noise; grad of
+//              sum(img * noise) wrt ws with create_graph (NoWeightGradientsGuard); pl lengths,
+//              penalty; grads wrt G params; Adam step                      (Greg)
 // Adam: sg::Adam, lr 2e-4, betas (0, 0.99) (the notebook's; the rate does not change the cost).
 // Protocol: `warmup` untimed runs, then the median of `reps` timed runs (steady_clock).
 // Every phase also records laps at its sub-steps (forward, inner grad, outer grad, Adam),
 // printed as `# breakdown` lines: the median of each lap over the timed reps.
+// On CUDA every lap (and so every phase) ends with cuda_synchronize(), and warmup is 2.
 // Threads: OMP_NUM_THREADS (printed as omp_get_max_threads()).
 //
-// Usage: build/bench_train_phases [--quick]
+// Usage: build/bench_train_phases [--quick] [--device cpu|cuda] [--cfg NAME] [--batch N]
+//                                 [--modconv grouped|act]
+//   --device   cpu (default) or cuda
+//   --cfg      a model config (models/config.cpp): seed32 (default), paper256, small, stylegan1
+//   --batch    minibatch size (default 32)
+//   --modconv  grouped: the fused grouped conv (the notebook's, stylegan2-ada's fused_modconv);
+//              act: the modulate-activations path stylegan2-ada trains with; default: the
+//              config's (Config::fused_modconv)
 // Output: one line per phase,  phase=<name> impl=stylegrad ms=<median ms>
 #include <omp.h>
 
@@ -37,6 +47,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/tensor.h"
@@ -54,11 +65,14 @@ double median(std::vector<double> t) {
   return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-// Sub-step laps of one run of a phase: lap("name") closes the interval since the last lap.
+// Sub-step laps of one run of a phase: lap("name") closes the interval since the last lap
+// (after waiting for the GPU when `sync` is set).
 struct Laps {
+  bool sync = false;
   Clock::time_point last = Clock::now();
   std::vector<std::pair<std::string, double>> laps;
   void lap(const char* name) {
+    if (sync) cuda_synchronize();
     const auto now = Clock::now();
     laps.push_back({name, std::chrono::duration<double, std::milli>(now - last).count()});
     last = now;
@@ -76,38 +90,83 @@ void apply(Adam& opt, const std::vector<Tensor>& params, const std::vector<Tenso
 
 }  // namespace
 
+int usage(const char* prog, FILE* f) {
+  std::fprintf(f, "usage: %s [--quick] [--device cpu|cuda] [--cfg NAME] [--batch N] [--modconv grouped|act]\n", prog);
+  return f == stdout ? 0 : 2;
+}
+
 int main(int argc, char** argv) {
   bool quick = false;
+  std::string device = "cpu", cfg_name = "seed32", modconv;
+  int64_t N = 32;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--quick") {
       quick = true;
+    } else if (a == "--help" || a == "-h") {
+      return usage(argv[0], stdout);
+    } else if (a == "--device" && has_value) {
+      device = argv[++i];
+    } else if (a == "--cfg" && has_value) {
+      cfg_name = argv[++i];
+    } else if (a == "--batch" && has_value) {
+      N = std::atoll(argv[++i]);
+    } else if (a == "--modconv" && has_value) {
+      modconv = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-      return 2;
+      return usage(argv[0], stderr);
     }
   }
-  const int warmup = 1, reps = quick ? 3 : 5;
-  const int64_t N = 32;
-  models::Config cfg = models::make_config("seed32", 32, 3);
+  const char* bad = device != "cpu" && device != "cuda"                               ? "--device: cpu or cuda"
+                    : N < 1                                                          ? "--batch: at least 1"
+                    : !modconv.empty() && modconv != "grouped" && modconv != "act" ? "--modconv: grouped or act"
+                                                                                     : nullptr;
+  if (bad) {
+    std::fprintf(stderr, "bench_train_phases: %s\n", bad);
+    return 2;
+  }
+  const bool cuda = device == "cuda";
+  if (cuda && !cuda_available()) {
+    std::fprintf(stderr, "bench_train_phases: --device cuda, but no CUDA device (%s)\n", cuda_device_name().c_str());
+    return 1;
+  }
+  const Device dev = cuda ? Device::cuda() : Device::cpu();
+  const int warmup = cuda ? 2 : 1, reps = quick ? 3 : 5;
+  models::Config cfg;
+  try {
+    cfg = models::make_config(cfg_name, 0, 3);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train_phases: %s\n", e.what());
+    return 2;
+  }
+  if (!modconv.empty()) cfg.fused_modconv = modconv == "grouped";
   Rng init(0);
   models::Generator G(cfg, init);
   models::Discriminator D(cfg, init);
+  if (cuda) {  // before the optimizers: to() makes new leaves
+    G.to(dev);
+    D.to(dev);
+  }
   AdamConfig ac;
   ac.lr = 2e-4, ac.beta1 = 0.0, ac.beta2 = 0.99;
   Adam opt_G(G.parameters().params, ac);
   Adam opt_D(D.parameters().params, ac);
   const std::vector<Tensor> G_params = G.parameters().tensors(), D_params = D.parameters().tensors();
-  std::printf("# stylegrad bench_train_phases: cfg seed32 32x32x3, batch %lld, f32, fused_modconv=%d, "
-              "G %lld params, D %lld params, omp_get_max_threads()=%d, warmup=%d, reps=%d (median)\n",
+  std::printf("# stylegrad bench_train_phases: cfg %s %lldx%lldx%lld, batch %lld, f32, fused_modconv=%d, "
+              "G %lld params, D %lld params, omp_get_max_threads()=%d, warmup=%d, reps=%d (median), device %s\n",
+              cfg.name.c_str(), (long long)cfg.resolution, (long long)cfg.resolution, (long long)cfg.img_channels,
               (long long)N, (int)cfg.fused_modconv, (long long)G.parameters().count(),
-              (long long)D.parameters().count(), omp_get_max_threads(), warmup, reps);
+              (long long)D.parameters().count(), omp_get_max_threads(), warmup, reps,
+              cuda ? ("cuda \"" + cuda_device_name() + "\"").c_str() : "cpu");
   std::fflush(stdout);
 
   Rng rng(1234);
   Tensor real;
   {
     NoGradGuard ng;
-    real = add(mul(rand({N, cfg.img_channels, cfg.resolution, cfg.resolution}, rng), 2.0), -1.0);  // U[-1, 1)
+    real = add(mul(rand({N, cfg.img_channels, cfg.resolution, cfg.resolution}, rng, DType::f32, dev), 2.0),
+               -1.0);  // U[-1, 1)
   }
   double pl_mean = 0.0;
 
@@ -116,7 +175,7 @@ int main(int argc, char** argv) {
 
   phases.push_back({"G_forward", [&](Laps& L) {
                       NoGradGuard ng;
-                      Tensor z = randn({N, cfg.z_dim}, rng);
+                      Tensor z = randn({N, cfg.z_dim}, rng, DType::f32, dev);
                       Tensor ws = G.mapping(z, 1.0, false);
                       L.lap("mapping");
                       Tensor img = G.synthesis(ws, NoiseMode::random, rng);
@@ -124,7 +183,7 @@ int main(int argc, char** argv) {
                     }});
 
   phases.push_back({"D_step", [&](Laps& L) {
-                      Tensor z = randn({N, cfg.z_dim}, rng);
+                      Tensor z = randn({N, cfg.z_dim}, rng, DType::f32, dev);
                       Tensor img;
                       {
                         NoGradGuard ng;
@@ -142,7 +201,7 @@ int main(int argc, char** argv) {
                     }});
 
   phases.push_back({"G_step", [&](Laps& L) {
-                      Tensor z = randn({N, cfg.z_dim}, rng);
+                      Tensor z = randn({N, cfg.z_dim}, rng, DType::f32, dev);
                       Tensor img = G.synthesis(G.mapping(z, 1.0, true), NoiseMode::random, rng);
                       L.lap("G_fwd");
                       Tensor loss = mean(softplus(neg(D.forward(img))));
@@ -173,12 +232,12 @@ int main(int argc, char** argv) {
 
   phases.push_back({"PL_step", [&](Laps& L) {
                       const int64_t bs = std::max<int64_t>(N / cfg.pl_batch_shrink, 1);
-                      Tensor z = randn({bs, cfg.z_dim}, rng);
+                      Tensor z = randn({bs, cfg.z_dim}, rng, DType::f32, dev);
                       Tensor ws = G.mapping(z, 1.0, true);
                       Tensor img = G.synthesis(ws, NoiseMode::random, rng);
                       L.lap("G_fwd");
-                      Tensor noise =
-                          mul(randn(img.shape(), rng), 1.0 / std::sqrt((double)(img.size(2) * img.size(3))));
+                      const double noise_gain = 1.0 / std::sqrt((double)(img.size(2) * img.size(3)));
+                      Tensor noise = mul(randn(img.shape(), rng, DType::f32, dev), noise_gain);
                       Tensor pl_grads;
                       {
                         NoWeightGradientsGuard nw;
@@ -198,6 +257,7 @@ int main(int argc, char** argv) {
   for (auto& [name, fn] : phases) {
     for (int i = 0; i < warmup; ++i) {
       Laps L;
+      L.sync = cuda;
       fn(L);
     }
     std::vector<double> total;
@@ -205,6 +265,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> order;
     for (int i = 0; i < reps; ++i) {
       Laps L;
+      L.sync = cuda;
       const auto a = Clock::now();
       L.last = a;
       fn(L);

@@ -2,24 +2,38 @@
 # CUDA kernel benchmark, stylegrad vs PyTorch 2.x, on the same GPU in the same run: builds
 # bench_cuda_kernels (CUDA build), runs it and bench/torch_cuda_kernels.py over the same case
 # list, and writes a table (ratio = torch_ms / stylegrad_ms, > 1: stylegrad faster) with the
-# device, the commit and the rooflines to bench/results/cuda_kernels_<date>.txt.
+# device, the commit, the command and the rooflines (cuBLAS f32 / TF32 GEMM and a device copy
+# from stylegrad's run; torch.matmul f32 / bf16 and a device copy from torch's) to
+# bench/results/cuda_kernels_<date>.txt.
 #
-# Usage: bench/run_cuda_bench.sh [--quick] [--build-dir DIR] [--python PYTHON]
+# Usage: bench/run_cuda_bench.sh [--quick] [--build-dir DIR | --bin-dir DIR] [--python PYTHON]
+#                                [--results DIR]
 #   --build-dir  the CUDA build directory (default build-gpu; configured here if missing,
 #                with -DCMAKE_CUDA_ARCHITECTURES=${SG_CUDA_ARCH:-90})
+#   --bin-dir    a directory holding a prebuilt bench_cuda_kernels (the GPU run kit's bin/):
+#                nothing is configured or built
 #   --python     a python with PyTorch built for CUDA (default $PYTHON, else python3)
+#   --results    where the table goes (default bench/results)
+# The commit in the table: $SG_COMMIT when set (the GPU run kit's COMMIT), else git's HEAD.
 # No GPU: says "no GPU: nothing measured" loudly and exits 0. Exits 1 when a case failed on
 # either side (the table is written all the same, with the error), or a program crashed.
 set -euo pipefail
+CMDLINE="bench/run_cuda_bench.sh $*"
+ORIG_PWD="$PWD"
+absolute() { case "$1" in /*) echo "$1" ;; *) echo "$ORIG_PWD/$1" ;; esac; }
 cd "$(dirname "$0")/.."
 QUICK=()
 BUILD=build-gpu
+BIN_DIR=""
+RESULTS=bench/results
 PY="${PYTHON:-python3}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=(--quick) ;;
     --build-dir) BUILD="$2"; shift ;;
+    --bin-dir) BIN_DIR="$(absolute "$2")"; shift ;;
     --python) PY="$2"; shift ;;
+    --results) RESULTS="$(absolute "$2")"; shift ;;
     *) echo "run_cuda_bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -39,25 +53,35 @@ fi
 echo "== GPU: $GPUS"
 
 # ---- build -----------------------------------------------------------------------------
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  echo "== configuring $BUILD"
-  cmake -S . -B "$BUILD" -DCMAKE_CUDA_ARCHITECTURES="${SG_CUDA_ARCH:-90}" | grep -E 'stylegrad|CUDA' || true
+if [ -n "$BIN_DIR" ]; then
+  BENCH="$BIN_DIR/bench_cuda_kernels"
+  if [ ! -x "$BENCH" ]; then
+    loud "FAILED: --bin-dir $BIN_DIR has no executable bench_cuda_kernels"
+    exit 1
+  fi
+  echo "== prebuilt $BENCH"
+else
+  BENCH="$BUILD/bench_cuda_kernels"
+  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    echo "== configuring $BUILD"
+    cmake -S . -B "$BUILD" -DCMAKE_CUDA_ARCHITECTURES="${SG_CUDA_ARCH:-90}" | grep -E 'stylegrad|CUDA' || true
+  fi
+  TARGETS="$(cmake --build "$BUILD" --target help 2>/dev/null || true)"
+  if ! grep -q bench_cuda_kernels <<<"$TARGETS"; then
+    loud "FAILED: $BUILD has no bench_cuda_kernels target: CMake found no CUDA compiler there (see 'stylegrad: CUDA backend' in its configure output)"
+    exit 1
+  fi
+  echo "== building bench_cuda_kernels in $BUILD"
+  cmake --build "$BUILD" --target bench_cuda_kernels -j"$(nproc)" 2>&1 | tail -3
 fi
-TARGETS="$(cmake --build "$BUILD" --target help 2>/dev/null || true)"
-if ! grep -q bench_cuda_kernels <<<"$TARGETS"; then
-  loud "FAILED: $BUILD has no bench_cuda_kernels target: CMake found no CUDA compiler there (see 'stylegrad: CUDA backend' in its configure output)"
-  exit 1
-fi
-echo "== building bench_cuda_kernels in $BUILD"
-cmake --build "$BUILD" --target bench_cuda_kernels -j"$(nproc)" 2>&1 | tail -3
 
 # ---- run ---------------------------------------------------------------------------------
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-"$BUILD/bench_cuda_kernels" --list > "$TMP/cases.txt"
+"$BENCH" --list > "$TMP/cases.txt"
 echo "== stylegrad ($(grep -c '^case=' "$TMP/cases.txt") cases)"
 set +e
-"$BUILD/bench_cuda_kernels" "${QUICK[@]}" | tee "$TMP/sg.txt"
+"$BENCH" "${QUICK[@]}" | tee "$TMP/sg.txt"
 RC_SG=${PIPESTATUS[0]}
 echo "== torch ($PY)"
 "$PY" bench/torch_cuda_kernels.py --cases "$TMP/cases.txt" "${QUICK[@]}" | tee "$TMP/torch.txt"
@@ -71,18 +95,24 @@ fi
 
 # ---- table ---------------------------------------------------------------------------------
 STAMP="$(date +%Y-%m-%d_%H%M%S)"
-mkdir -p bench/results
-OUTF="bench/results/cuda_kernels_${STAMP}.txt"
-COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-DIRTY="$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo ' (working tree has uncommitted changes)' || true)"
+mkdir -p "$RESULTS"
+OUTF="$RESULTS/cuda_kernels_${STAMP}.txt"
+if [ -n "${SG_COMMIT:-}" ]; then
+  COMMIT="$SG_COMMIT" DIRTY=""
+else
+  COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  DIRTY="$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo ' (working tree has uncommitted changes)' || true)"
+fi
 {
   echo "CUDA kernel benchmark: stylegrad vs PyTorch, f32, forward, same GPU, same run"
   echo "date:     $(date -Iseconds)"
   echo "commit:   ${COMMIT}${DIRTY}"
+  echo "command:  $CMDLINE (stylegrad: $BENCH ${QUICK[*]}; torch: $PY bench/torch_cuda_kernels.py ${QUICK[*]})"
   echo "device:   $(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | head -1)"
   echo "stylegrad: $(grep '^# stylegrad' "$TMP/sg.txt" | sed 's/^# //')"
   echo "torch:    $(grep '^# torch' "$TMP/torch.txt" | sed 's/^# //'); $(grep '^# device' "$TMP/torch.txt" | sed 's/^# //')"
-  echo "roofline (measured in the stylegrad run): $(grep '^roofline' "$TMP/sg.txt" | sed 's/^roofline //')"
+  echo "roofline (measured in the stylegrad run): $(grep '^roofline ' "$TMP/sg.txt" | sed 's/^roofline //')"
+  echo "roofline (measured in the torch run):     $(grep '^roofline_torch ' "$TMP/torch.txt" | sed 's/^roofline_torch //')"
   echo "protocol: warm-up, then timed calls each after writing 2 x L2 bytes; CUDA events; median ms"
   echo "ratio = torch_ms / stylegrad_ms (> 1: stylegrad faster); perf = TFLOP/s (conv, modconv) or GB/s;"
   echo "%roof = stylegrad perf / the roofline of its kind (sgemm_fp32, sgemm_tf32, d2d_copy);"

@@ -25,6 +25,10 @@ What each op is in PyTorch:
   add                         a + b
   adam                        torch.optim.Adam(lr 0.002, betas (0, 0.99), eps 1e-8), fused=True
                               where this torch has it (else foreach)
+Ceilings measured in the same run (before the cases), as the C++ side's rooflines:
+  roofline_torch matmul_f32_tflops=<> matmul_bf16_tflops=<> d2d_copy_gbs=<>
+  (torch.matmul 8192^3 in f32 with TF32 off and in bf16, both through cuBLAS; a 1 GiB
+  device-to-device copy, GB/s = 2 x bytes / t)
 Output: one line per case,
   case=<name> impl=torch median_ms=<> min_ms=<> reps=<> status=ok [note=<>]
   (or status=error msg=<...>); '#' lines are information.
@@ -85,9 +89,10 @@ def downsample2d(x, f):  # down 2, 4 taps: pad (1, 1, 1, 1), gain 1
 
 
 def conv_resample(x, w, f, up, groups):
-    """3x3, padding 1: up 1 a plain (grouped) conv; up 2 StyleGAN2's transposed conv + FIR."""
+    """k x k, same size (padding k // 2): up 1 a plain (grouped) conv; up 2 (3x3) StyleGAN2's
+    transposed conv + FIR."""
     if up == 1:
-        return F.conv2d(x, w, padding=1, groups=groups)
+        return F.conv2d(x, w, padding=w.shape[-1] // 2, groups=groups)
     O, Cg, kh, kw = w.shape
     if groups == 1:
         wt = w.transpose(0, 1)
@@ -97,15 +102,18 @@ def conv_resample(x, w, f, up, groups):
     return upfirdn2d_ref(y, f, 1, 1, (1, 1, 1, 1), 4.0)
 
 
-def modulated_conv2d(x, weight, styles, fused, up, f):
+def modulated_conv2d(x, weight, styles, fused, up, f, demodulate=True):
     N, C, H, W = x.shape
     O, _, kh, kw = weight.shape
     if fused:  # the seed notebook's ModulatedConv2d.forward (grouped conv)
         w = weight.unsqueeze(0) * styles.view(N, 1, C, 1, 1)
-        w = w * torch.rsqrt((w ** 2).sum(dim=[2, 3, 4], keepdim=True) + 1e-8)
-        y = conv_resample(x.view(1, N * C, H, W), w.view(N * O, C, kh, kw), f, up, N)
+        if demodulate:
+            w = w * torch.rsqrt((w ** 2).sum(dim=[2, 3, 4], keepdim=True) + 1e-8)
+        y = conv_resample(x.reshape(1, N * C, H, W), w.view(N * O, C, kh, kw), f, up, N)
         return y.view(N, O, y.shape[2], y.shape[3])
     y = conv_resample(x * styles.view(N, C, 1, 1), weight, f, up, 1)
+    if not demodulate:
+        return y
     d = torch.rsqrt(styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8)
     return y * d.view(N, O, 1, 1)
 
@@ -187,6 +195,22 @@ class Timer:
         return t
 
 
+def rooflines(timer, dev, reps):
+    """The ceilings of this GPU through cuBLAS and the copy engine (see the docstring)."""
+    n, r = 8192, {}
+    for name, dtype in (("matmul_f32_tflops", torch.float32), ("matmul_bf16_tflops", torch.bfloat16)):
+        a = torch.randn((n, n), dtype=dtype, device=dev)  # random: constant data can run faster
+        b = torch.randn((n, n), dtype=dtype, device=dev)
+        ms = statistics.median(timer.time(lambda: torch.matmul(a, b), 2, reps))
+        r[name] = 2.0 * n ** 3 / (ms * 1e-3) * 1e-12
+        del a, b
+    src = torch.ones(1 << 30, dtype=torch.uint8, device=dev)
+    dst = torch.empty_like(src)
+    ms = statistics.median(timer.time(lambda: dst.copy_(src), 2, reps))
+    r["d2d_copy_gbs"] = 2.0 * (1 << 30) / (ms * 1e-3) * 1e-9
+    return r
+
+
 def set_tf32(on):
     torch.backends.cuda.matmul.allow_tf32 = on
     torch.backends.cudnn.allow_tf32 = on
@@ -212,6 +236,13 @@ def main():
     timer = Timer(dev)
     print(f"# device=\"{torch.cuda.get_device_name(dev)}\" l2_bytes={timer.l2} flush_bytes={timer.flush_bytes} "
           f"warmup={warmup} reps={reps} (median) cudnn.benchmark=True", flush=True)
+    set_tf32(False)
+    try:
+        roof = rooflines(timer, dev, 3 if args.quick else 5)
+        print("roofline_torch " + " ".join(f"{k}={v:.2f}" for k, v in roof.items()), flush=True)
+    except Exception as e:  # the cases still run
+        print("roofline_torch FAILED: " + str(e).replace("\n", " "), flush=True)
+    torch.cuda.empty_cache()
     gen = torch.Generator(device=dev).manual_seed(1234)
     failed = 0
     with torch.no_grad():

@@ -1,14 +1,26 @@
 #!/usr/bin/python3
-"""PyTorch CPU twin of bench/bench_train_phases.cpp: the seed-002 notebook's model, f32,
-batch 32, the same five training phases, same protocol, same output format.
+"""PyTorch twin of bench/bench_train_phases.cpp: the same five training phases, same protocol,
+same output format. Default: the CPU, the seed-002 notebook's model, f32, batch 32.
 
-Run with Debian's python3 (python3-torch), not a pyenv/venv python:
+On the CPU run it with Debian's python3 (python3-torch), not a pyenv/venv python:
     OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_train_phases.py [--quick]
+On a GPU (the GPU run kit's run.sh, scripts/gpu-kit-run.sh):
+    python3 bench/torch_train_phases.py --device cuda --cfg paper256 --batch 8 --modconv act [--quick]
 
-Model: the notebook's Mapping (pixel norm + 4 x Linear/LeakyReLU), ModulatedConv2d (styles =
+Options: --device cpu|cuda (default cpu); --cfg seed32|paper256 (default seed32); --batch N
+(default 32); --modconv grouped|act: the modulated convs as one grouped conv (the notebook's
+ModulatedConv2d, stylegan2-ada's fused_modconv) or the modulate-activations path
+conv(x * styles, weight) * dcoefs that stylegan2-ada trains with (default: grouped for seed32,
+act for paper256).
+
+seed32: the notebook's Mapping (pixel norm + 4 x Linear/LeakyReLU), ModulatedConv2d (styles =
 Linear(w) + 1, nearest upsampling, demodulation, one grouped conv), SynthesisBlock, Generator
 (4 -> 32, skip toRGB, tanh), ResBlockD and Discriminator, with the notebook's final cfg:
 fmap 96, w_dim 192, z_dim 128, 3 image channels. Adam(lr 2e-4, betas (0, 0.99)).
+paper256: stylegan2-ada-pytorch's networks with its paper256 cfg (z/w 512, 8 mapping layers
+with lr x0.01, channel_base 16384, channel_max 512, skip G, resnet D with minibatch stddev
+group 8, conv_clamp 256), written with the reference (pure PyTorch) upfirdn2d and bias_act of
+bench/torch_cuda_kernels.py, not ada's custom CUDA kernels. Same Adam.
 
 Phases (as the stylegrad twin; gradients are taken with torch.autograd.grad wrt the stepped
 network's parameters only, set as .grad, then opt.step(), like the engine's training loop):
@@ -21,11 +33,14 @@ network's parameters only, set as .grad, then opt.step(), like the engine's trai
   PL_step    G on batch // 2 (= the notebook's min(16, batch)), return_w; the notebook's
              path_length_reg(img, w) (grad of sum(img * noise) wrt the mapping output w,
              create_graph); pl_pen = (pl - pl_ema)^2; grads wrt G params; Adam step
+             (paper256: ada's pl_lengths over ws [N, num_ws, w_dim], noise / sqrt(H * W))
 Protocol: `warmup` untimed runs, then the median of `reps` timed runs (time.perf_counter);
-`# breakdown` lines give the median of each sub-step lap.
+`# breakdown` lines give the median of each sub-step lap. On CUDA every lap ends with
+torch.cuda.synchronize(), warmup is 2, cudnn.benchmark is on and TF32 off (f32 as stylegrad).
 Output: one line per phase,  phase=<name> impl=torch ms=<median ms>
-Lines starting with '#' are information (threads, BLAS).
+Lines starting with '#' are information (threads, BLAS, device).
 """
+import argparse
 import math
 import os
 import statistics
@@ -37,9 +52,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-QUICK = "--quick" in sys.argv[1:]
-WARMUP, REPS = (1, 3) if QUICK else (1, 5)
-torch.set_num_threads(2)
+import torch_cuda_kernels as tck  # the reference upfirdn2d and modulated conv (bench/)
+
+DEV = torch.device("cpu")
 
 
 class Cfg:
@@ -78,9 +93,9 @@ class Mapping(nn.Module):
 
 
 class ModulatedConv2d(nn.Module):
-    def __init__(self, in_ch, out_ch, w_dim, k=3, up=False, demod=True):
+    def __init__(self, in_ch, out_ch, w_dim, k=3, up=False, demod=True, fused=True):
         super().__init__()
-        self.in_ch, self.out_ch, self.k, self.up, self.demod = in_ch, out_ch, k, up, demod
+        self.in_ch, self.out_ch, self.k, self.up, self.demod, self.fused = in_ch, out_ch, k, up, demod, fused
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, k, k) * 0.02)
         self.style = nn.Linear(w_dim, in_ch)
         self.bias = nn.Parameter(torch.zeros(out_ch))
@@ -91,6 +106,13 @@ class ModulatedConv2d(nn.Module):
         if self.up:
             x = F.interpolate(x, scale_factor=2, mode='nearest')
             H, W = x.shape[-2:]
+        if not self.fused:  # modulate-activations path (not the notebook's): conv(x * s, weight) * dcoefs
+            s = self.style(w) + 1.0
+            out = F.conv2d(x * s.view(B, self.in_ch, 1, 1), self.weight, padding=self.pad)
+            if self.demod:
+                d = torch.rsqrt(s.square() @ self.weight.square().sum(dim=[2, 3]).t() + 1e-8)
+                out = out * d.view(B, self.out_ch, 1, 1)
+            return out + self.bias.view(1, -1, 1, 1)
         s = self.style(w).view(B, 1, self.in_ch, 1, 1)
         w_mod = self.weight.unsqueeze(0) * (s + 1.0)
         if self.demod:
@@ -108,11 +130,11 @@ def lrelu(x):
 
 
 class SynthesisBlock(nn.Module):
-    def __init__(self, in_ch, out_ch, w_dim, up):
+    def __init__(self, in_ch, out_ch, w_dim, up, fused=True):
         super().__init__()
-        self.conv1 = ModulatedConv2d(in_ch, out_ch, w_dim, k=3, up=up, demod=True)
-        self.conv2 = ModulatedConv2d(out_ch, out_ch, w_dim, k=3, up=False, demod=True)
-        self.toRGB = ModulatedConv2d(out_ch, 3, w_dim, k=1, up=False, demod=False)
+        self.conv1 = ModulatedConv2d(in_ch, out_ch, w_dim, k=3, up=up, demod=True, fused=fused)
+        self.conv2 = ModulatedConv2d(out_ch, out_ch, w_dim, k=3, up=False, demod=True, fused=fused)
+        self.toRGB = ModulatedConv2d(out_ch, 3, w_dim, k=1, up=False, demod=False, fused=fused)
 
     def forward(self, x, w1, w2, rgb=None):
         x = lrelu(self.conv1(x, w1))
@@ -123,14 +145,14 @@ class SynthesisBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, z_dim, w_dim, fmap):
+    def __init__(self, z_dim, w_dim, fmap, fused=True):
         super().__init__()
         self.mapping = Mapping(z_dim, w_dim)
         self.const = nn.Parameter(torch.randn(1, fmap * 4, 4, 4))
-        self.b4 = SynthesisBlock(fmap * 4, fmap * 4, w_dim, up=False)
-        self.b8 = SynthesisBlock(fmap * 4, fmap * 2, w_dim, up=True)
-        self.b16 = SynthesisBlock(fmap * 2, fmap, w_dim, up=True)
-        self.b32 = SynthesisBlock(fmap, fmap // 2, w_dim, up=True)
+        self.b4 = SynthesisBlock(fmap * 4, fmap * 4, w_dim, up=False, fused=fused)
+        self.b8 = SynthesisBlock(fmap * 4, fmap * 2, w_dim, up=True, fused=fused)
+        self.b16 = SynthesisBlock(fmap * 2, fmap, w_dim, up=True, fused=fused)
+        self.b32 = SynthesisBlock(fmap, fmap // 2, w_dim, up=True, fused=fused)
 
     def forward(self, z, return_w=False):
         w = self.mapping(z)
@@ -198,6 +220,192 @@ def path_length_reg(img, w):
     return pl
 
 
+# ---- stylegan2-ada-pytorch's networks, cfg paper256 (training/networks.py) --------------------
+SQRT2 = math.sqrt(2.0)
+
+
+def bias_act(x, b, act="linear", gain=1.0, clamp=None):
+    """ada's bias_act, the reference way: x + b, lrelu(0.2) * sqrt(2) or linear, times gain, clamp."""
+    if b is not None:
+        x = x + (b.view(1, -1, 1, 1) if x.ndim == 4 else b.view(1, -1))
+    if act == "lrelu":
+        x = F.leaky_relu(x, 0.2) * (SQRT2 * gain)
+    elif gain != 1.0:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+class AdaFC(nn.Module):  # FullyConnectedLayer: equalized lr, lr_mul
+    def __init__(self, cin, cout, act="linear", lr_mul=1.0, bias_init=0.0):
+        super().__init__()
+        self.act, self.lr_mul, self.wg = act, lr_mul, lr_mul / math.sqrt(cin)
+        self.weight = nn.Parameter(torch.randn(cout, cin) / lr_mul)
+        self.bias = nn.Parameter(torch.full([cout], float(bias_init)))
+
+    def forward(self, x):
+        w, b = self.weight * self.wg, self.bias * self.lr_mul
+        if self.act == "linear":
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return bias_act(x.matmul(w.t()), b, self.act)
+
+
+class AdaMapping(nn.Module):
+    def __init__(self, z_dim, w_dim, num_ws, layers=8, lr_mul=0.01):
+        super().__init__()
+        self.num_ws = num_ws
+        self.fcs = nn.ModuleList([AdaFC(z_dim if i == 0 else w_dim, w_dim, "lrelu", lr_mul) for i in range(layers)])
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(self, z, update_w_avg=False):
+        x = z * (z.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+        for fc in self.fcs:
+            x = fc(x)
+        if update_w_avg:
+            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, 0.995))
+        return x.unsqueeze(1).repeat(1, self.num_ws, 1)
+
+
+class AdaSynthesisLayer(nn.Module):  # modulated 3x3 conv, random noise, bias + lrelu, clamp 256
+    def __init__(self, cin, cout, w_dim, res, up, fused, clamp):
+        super().__init__()
+        self.res, self.up, self.fused, self.clamp = res, up, fused, clamp
+        self.affine = AdaFC(w_dim, cin, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(cout, cin, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+
+    def forward(self, x, w):
+        x = tck.modulated_conv2d(x, self.weight, self.affine(w), self.fused, self.up, FIR[0])
+        x = x + torch.randn(x.shape[0], 1, self.res, self.res, device=x.device) * self.noise_strength
+        return bias_act(x, self.bias, "lrelu", clamp=self.clamp)
+
+
+class AdaToRGB(nn.Module):  # modulated 1x1 conv without demodulation
+    def __init__(self, cin, cout, w_dim, fused, clamp):
+        super().__init__()
+        self.fused, self.clamp, self.wg = fused, clamp, 1 / math.sqrt(cin)
+        self.affine = AdaFC(w_dim, cin, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(cout, cin, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(cout))
+
+    def forward(self, x, w):
+        x = tck.modulated_conv2d(x, self.weight, self.affine(w) * self.wg, self.fused, 1, FIR[0], demodulate=False)
+        return bias_act(x, self.bias, clamp=self.clamp)
+
+
+class AdaSynthesisBlock(nn.Module):  # skip architecture
+    def __init__(self, cin, cout, w_dim, res, img_ch, fused, clamp):
+        super().__init__()
+        self.res = res
+        if res == 4:
+            self.const = nn.Parameter(torch.randn(cout, 4, 4))
+        else:
+            self.conv0 = AdaSynthesisLayer(cin, cout, w_dim, res, 2, fused, clamp)
+        self.conv1 = AdaSynthesisLayer(cout, cout, w_dim, res, 1, fused, clamp)
+        self.torgb = AdaToRGB(cout, img_ch, w_dim, fused, clamp)
+        self.num_conv = 1 if res == 4 else 2
+
+    def forward(self, x, img, ws):  # ws: num_conv + 1 of them
+        if self.res == 4:
+            x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+        else:
+            x = self.conv0(x, ws[:, 0])
+        x = self.conv1(x, ws[:, self.num_conv - 1])
+        y = self.torgb(x, ws[:, self.num_conv])
+        return x, (y if img is None else tck.upsample2d(img, FIR[0]) + y)
+
+
+def ada_channels(res):
+    return min(16384 // res, 512)
+
+
+class AdaGenerator(nn.Module):
+    def __init__(self, z_dim, w_dim, res, img_ch, fused, clamp=256.0):
+        super().__init__()
+        log2 = int(math.log2(res))
+        self.blocks = nn.ModuleList([AdaSynthesisBlock(ada_channels(2**i // 2) if i > 2 else 0, ada_channels(2**i), w_dim,
+                                                       2**i, img_ch, fused, clamp) for i in range(2, log2 + 1)])
+        self.mapping = AdaMapping(z_dim, w_dim, sum(b.num_conv for b in self.blocks) + 1)
+
+    def synthesis(self, ws):
+        x = img = None
+        i = 0
+        for b in self.blocks:
+            x, img = b(x, img, ws[:, i:i + b.num_conv + 1])
+            i += b.num_conv
+        return img
+
+    def forward(self, z, return_w=False, update_w_avg=False):
+        ws = self.mapping(z, update_w_avg)
+        img = self.synthesis(ws)
+        return (img, ws) if return_w else img
+
+
+class AdaConv(nn.Module):  # Conv2dLayer: equalized lr, optional FIR down 2, bias_act with clamp
+    def __init__(self, cin, cout, k, act="lrelu", down=1, bias=True, clamp=None):
+        super().__init__()
+        self.act, self.down, self.clamp, self.wg = act, down, clamp, 1 / math.sqrt(cin * k * k)
+        self.weight = nn.Parameter(torch.randn(cout, cin, k, k))
+        self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
+
+    def forward(self, x, gain=1.0):
+        w, k = self.weight * self.wg, self.weight.shape[-1]
+        if self.down == 1:
+            x = F.conv2d(x, w, padding=k // 2)
+        elif k == 1:
+            x = F.conv2d(tck.downsample2d(x, FIR[0]), w)
+        else:  # conv2d_resample: FIR with padding 2, then the conv with stride 2
+            x = F.conv2d(tck.upfirdn2d_ref(x, FIR[0], 1, 1, (2, 2, 2, 2), 1.0), w, stride=2)
+        return bias_act(x, self.bias, self.act, gain, None if self.clamp is None else self.clamp * gain)
+
+
+class AdaDiscriminatorBlock(nn.Module):  # resnet architecture
+    def __init__(self, cin, ctmp, cout, img_ch, clamp):
+        super().__init__()
+        self.fromrgb = AdaConv(img_ch, ctmp, 1, clamp=clamp) if cin == 0 else None
+        self.conv0 = AdaConv(ctmp, ctmp, 3, clamp=clamp)
+        self.conv1 = AdaConv(ctmp, cout, 3, down=2, clamp=clamp)
+        self.skip = AdaConv(ctmp, cout, 1, act="linear", down=2, bias=False)
+
+    def forward(self, x, img):
+        if self.fromrgb is not None:
+            x = self.fromrgb(img)
+        y = self.skip(x, gain=math.sqrt(0.5))
+        x = self.conv1(self.conv0(x), gain=math.sqrt(0.5))
+        return y + x
+
+
+class AdaDiscriminator(nn.Module):
+    def __init__(self, res, img_ch, mbstd_group=8, clamp=256.0):
+        super().__init__()
+        log2 = int(math.log2(res))
+        self.blocks = nn.ModuleList([AdaDiscriminatorBlock(ada_channels(2**i) if i < log2 else 0, ada_channels(2**i),
+                                                           ada_channels(2**i // 2), img_ch, clamp)
+                                     for i in range(log2, 2, -1)])
+        c4 = ada_channels(4)
+        self.mbstd_group = mbstd_group
+        self.conv = AdaConv(c4 + 1, c4, 3, clamp=clamp)
+        self.fc = AdaFC(c4 * 16, c4, "lrelu")
+        self.out = AdaFC(c4, 1)
+
+    def forward(self, img):
+        x = None
+        for b in self.blocks:
+            x = b(x, img)
+        N, C, H, W = x.shape  # minibatch stddev, 1 channel
+        G = min(self.mbstd_group, N)
+        y = x.reshape(G, -1, 1, C, H, W)
+        y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt().mean(dim=[2, 3, 4])
+        x = torch.cat([x, y.reshape(-1, 1, 1, 1).repeat(G, 1, H, W)], dim=1)
+        x = self.fc(self.conv(x).flatten(1))
+        return self.out(x).squeeze(1)
+
+
+FIR = [None]  # the [1,3,3,1] filter on the device, set in main()
+
+
 # ---- benchmark -------------------------------------------------------------------------------
 class Laps:
     def __init__(self):
@@ -205,6 +413,8 @@ class Laps:
         self.laps = []
 
     def lap(self, name):
+        if DEV.type == "cuda":
+            torch.cuda.synchronize()
         now = time.perf_counter()
         self.laps.append((name, (now - self.last) * 1e3))
         self.last = now
@@ -241,30 +451,74 @@ def info():
         print(f"# update-alternatives: {e}")
 
 
+def parse_args():
+    ap = argparse.ArgumentParser(description="PyTorch twin of bench/bench_train_phases.cpp (see the file's docstring)")
+    ap.add_argument("--quick", action="store_true", help="3 timed runs per phase instead of 5")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--cfg", choices=["seed32", "paper256"], default="seed32")
+    ap.add_argument("--batch", type=int, default=cfg.batch)
+    ap.add_argument("--modconv", choices=["grouped", "act"], default=None,
+                    help="grouped conv or modulate-activations (default: grouped for seed32, act for paper256)")
+    return ap.parse_args()
+
+
 def main():
+    global DEV
+    args = parse_args()
+    DEV = torch.device(args.device)
+    cuda = DEV.type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        print(f"torch_train_phases.py: --device cuda, but torch {torch.__version__} sees no CUDA device", file=sys.stderr)
+        return 1
+    if cuda:  # f32 as stylegrad: no TF32 in cuBLAS or cuDNN
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+    else:
+        torch.set_num_threads(2)
+    warmup, reps = (2 if cuda else 1), (3 if args.quick else 5)
+    fused = (args.modconv or ("grouped" if args.cfg == "seed32" else "act")) == "grouped"
+    N = cfg.batch = args.batch
     torch.manual_seed(0)
-    G = Generator(cfg.z_dim, cfg.w_dim, cfg.fmap)
-    D = Discriminator(cfg.fmap)
+    if args.cfg == "seed32":
+        G = Generator(cfg.z_dim, cfg.w_dim, cfg.fmap, fused=fused)
+        D = Discriminator(cfg.fmap)
+        z_dim, res, gamma = cfg.z_dim, cfg.img, cfg.r1_gamma
+        what = f"notebook model fmap {cfg.fmap} z {cfg.z_dim} w {cfg.w_dim}"
+    else:
+        z_dim, res, gamma = 512, 256, 1.0
+        G = AdaGenerator(z_dim, 512, res, 3, fused)
+        D = AdaDiscriminator(res, 3)
+        what = "stylegan2-ada networks cfg paper256 (reference upfirdn2d / bias_act) z 512 w 512"
+    G, D = G.to(DEV), D.to(DEV)
+    FIR[0] = tck.fir(DEV)
     G_params, D_params = list(G.parameters()), list(D.parameters())
     opt_G = torch.optim.Adam(G_params, lr=cfg.lr, betas=cfg.betas)
     opt_D = torch.optim.Adam(D_params, lr=cfg.lr, betas=cfg.betas)
     info()
-    print(f"# torch train phases: notebook model fmap {cfg.fmap} z {cfg.z_dim} w {cfg.w_dim}, batch {cfg.batch}, f32, "
+    where = f"device cuda \"{torch.cuda.get_device_name(DEV)}\"" if cuda else "device cpu"
+    modconv = "" if args.cfg == "seed32" and fused else f", modconv {'grouped' if fused else 'act'}"
+    print(f"# torch train phases: {what}, batch {N}, f32{modconv}, "
           f"G {sum(p.numel() for p in G_params)} params, D {sum(p.numel() for p in D_params)} params, "
-          f"warmup={WARMUP} reps={REPS} (median)", flush=True)
-    N = cfg.batch
-    real = torch.rand(N, 3, cfg.img, cfg.img) * 2 - 1
+          f"warmup={warmup} reps={reps} (median){'' if not cuda else ', ' + where}", flush=True)
+    real = (torch.rand(N, 3, res, res) * 2 - 1).to(DEV)
     state = {"pl_ema": None}
+
+    def gen(z, return_w=False, update=False):
+        return G(z, return_w=return_w) if args.cfg == "seed32" else G(z, return_w=return_w, update_w_avg=update)
+
+    def randn(*shape):
+        return torch.randn(*shape, device=DEV)
 
     def g_forward(L):
         with torch.no_grad():
-            G(torch.randn(N, cfg.z_dim))
+            gen(randn(N, z_dim))
         L.lap("G")
 
     def d_step(L):
-        z = torch.randn(N, cfg.z_dim)
+        z = randn(N, z_dim)
         with torch.no_grad():
-            fake = G(z)
+            fake = gen(z, update=True)
         L.lap("G_nograd")
         real_logits = D(real)
         fake_logits = D(fake)
@@ -276,8 +530,8 @@ def main():
         L.lap("adam")
 
     def g_step(L):
-        z = torch.randn(N, cfg.z_dim)
-        img = G(z)
+        z = randn(N, z_dim)
+        img = gen(z, update=True)
         L.lap("G_fwd")
         g_loss = F.softplus(-D(img)).mean()
         L.lap("D_fwd")
@@ -293,7 +547,7 @@ def main():
         grad = torch.autograd.grad(outputs=logits.sum(), inputs=x, create_graph=True)[0]
         L.lap("grad_x_create_graph")
         r1 = grad.pow(2).view(grad.size(0), -1).sum(1).mean()  # = r1_regularizer(x, logits)
-        loss = (cfg.r1_gamma * 0.5) * r1
+        loss = (gamma * 0.5) * r1
         grads = torch.autograd.grad(loss, D_params, allow_unused=True)  # out.bias: no R1 gradient
         L.lap("double_backward")
         apply(opt_D, D_params, grads)
@@ -301,36 +555,42 @@ def main():
 
     def pl_step(L):
         mb = N // 2
-        img, w = G(torch.randn(mb, cfg.z_dim), return_w=True)
+        img, w = gen(randn(mb, z_dim), return_w=True, update=True)
         L.lap("G_fwd")
-        noise = torch.randn_like(img) / math.sqrt(img.numel() / img.size(0))
+        if args.cfg == "seed32":
+            noise = torch.randn_like(img) / math.sqrt(img.numel() / img.size(0))
+        else:
+            noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
         grad = torch.autograd.grad(outputs=(img * noise).sum(), inputs=w, create_graph=True)[0]
         L.lap("grad_ws_create_graph")
-        pl = grad.pow(2).sum(1).sqrt().mean()  # = path_length_reg(img, w)
+        if args.cfg == "seed32":
+            pl = grad.pow(2).sum(1).sqrt().mean()  # = path_length_reg(img, w)
+        else:
+            pl = grad.square().sum(2).mean(1).sqrt()  # ada: per-sample lengths over ws [N, num_ws, w_dim]
         if state["pl_ema"] is None:
-            state["pl_ema"] = pl.detach()
-        pl_pen = (pl - state["pl_ema"]).pow(2)
-        state["pl_ema"] = state["pl_ema"].lerp(pl.detach(), 0.01)
-        loss = cfg.pl_weight * pl_pen
+            state["pl_ema"] = pl.detach().mean()
+        pl_pen = (pl - state["pl_ema"]).pow(2).mean()
+        state["pl_ema"] = state["pl_ema"].lerp(pl.detach().mean(), 0.01)
+        loss = (cfg.pl_weight if args.cfg == "seed32" else 2.0) * pl_pen
         grads = torch.autograd.grad(loss, G_params, allow_unused=True)
         L.lap("double_backward")
         apply(opt_G, G_params, grads)
         L.lap("adam")
 
-    # sanity: the inlined R1 / PL equal the notebook's functions
-    x = real.detach().requires_grad_(True)
-    a = r1_regularizer(x, D(x)).item()
-    g = torch.autograd.grad(D(x).sum(), x)[0]
-    assert abs(a - g.pow(2).view(N, -1).sum(1).mean().item()) <= 1e-4 * max(1.0, abs(a))
-    img, w = G(torch.randn(4, cfg.z_dim), return_w=True)
-    assert torch.isfinite(path_length_reg(img, w))
+    if args.cfg == "seed32":  # sanity: the inlined R1 / PL equal the notebook's functions
+        x = real.detach().requires_grad_(True)
+        a = r1_regularizer(x, D(x)).item()
+        g = torch.autograd.grad(D(x).sum(), x)[0]
+        assert abs(a - g.pow(2).view(N, -1).sum(1).mean().item()) <= 1e-4 * max(1.0, abs(a))
+        img, w = G(randn(4, cfg.z_dim), return_w=True)
+        assert torch.isfinite(path_length_reg(img, w))
 
     for name, fn in [("G_forward", g_forward), ("D_step", d_step), ("G_step", g_step),
                      ("R1_step", r1_step), ("PL_step", pl_step)]:
-        for _ in range(WARMUP):
+        for _ in range(warmup):
             fn(Laps())
         total, laps, order = [], {}, []
-        for _ in range(REPS):
+        for _ in range(reps):
             L = Laps()
             a = time.perf_counter()
             L.last = a
@@ -344,7 +604,8 @@ def main():
         print(f"phase={name} impl=torch ms={statistics.median(total):.2f}")
         print(f"# breakdown phase={name} impl=torch " + " ".join(f"{k}={statistics.median(laps[k]):.2f}" for k in order),
               flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
