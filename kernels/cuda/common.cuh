@@ -57,7 +57,7 @@ void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_
 #ifdef SG_CUDA_EMU
   ::sgemu::launch(name, kernel, grid, block, dynamic_smem, std::forward<A>(args)...);
 #else
-  kernel<<<grid, block, dynamic_smem, cu_stream()> > >(std::forward<A>(args)...);
+  kernel<<<grid, block, dynamic_smem, cu_stream()>>>(std::forward<A>(args)...);
 #endif
   check_launch(name);
 }

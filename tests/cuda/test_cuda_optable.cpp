@@ -10,7 +10,8 @@
 // for device cuda") fails the test and the other samples still run.
 //
 // Tags: [sanitize] entries also run under compute-sanitizer memcheck, [racecheck] under
-// racecheck too (scripts/run-gpu-checks.sh).
+// racecheck too (the GPU run kit, scripts/gpu-kit.sh; on the emulator, ThreadSanitizer
+// checks the same kernels through sg_cuda_racecheck: docs/cuda-emulator.md).
 #include <algorithm>
 #include <deque>
 

@@ -139,7 +139,9 @@ struct Block {
   std::vector<unsigned char> dyn;
   std::atomic<unsigned> block_gen{0};
   std::unique_ptr<std::atomic<unsigned>[]> warp_gen{new std::atomic<unsigned>[kMaxThreads / 32]};
-  std::string error;  // set by a fiber (then it ends) or by the scheduler
+  std::mutex error_mu;        // a fiber's exception text, for the scheduler
+  std::atomic<bool> failed{false};
+  std::string error;
   bool abandoned = false;  // the last block stopped on an error, its fibers unfinished
   const char* kernel = "";
   // TSan synchronisation objects: launch start / end, and two per barrier (alternating by
@@ -156,11 +158,16 @@ struct Block {
 #endif
 };
 
-thread_local Block* t_block = nullptr;
+// The block running on this host thread. Emulator state that both the scheduler and the
+// fibers touch is read and written with relaxed atomics, so that ThreadSanitizer, which
+// sees each fiber as a thread, reports only the kernels' own races.
+__thread Block* t_block = nullptr;
 
+Block* active_block() { return __atomic_load_n(&t_block, __ATOMIC_RELAXED); }
 Block& block() {
-  if (!t_block) throw std::logic_error("CUDA emulator: a device built-in was used outside a kernel");
-  return *t_block;
+  Block* b = active_block();
+  if (!b) throw std::logic_error("CUDA emulator: a device built-in was used outside a kernel");
+  return *b;
 }
 Fiber& fiber() { return *block().cur.load(std::memory_order_relaxed); }
 
@@ -182,13 +189,14 @@ cudaError_t set_error(cudaError_t e, const std::string& msg) {
 void switch_to(Block& b, Fiber& f) {
   b.cur.store(&f, std::memory_order_relaxed);
   __atomic_store_n(&t_thread, &f.ts, __ATOMIC_RELAXED);
+  void* next = f.sp;  // read as the scheduler, before TSan is told of the switch
 #ifdef SGEMU_TSAN
   __tsan_switch_to_fiber(f.tsan, __tsan_switch_to_fiber_no_sync);
 #endif
 #ifdef SGEMU_ASAN
   __sanitizer_start_switch_fiber(&b.sched_fake_stack, f.stack, kStackBytes);
 #endif
-  sgemu_switch(&b.sched_sp, f.sp);
+  sgemu_switch(&b.sched_sp, next);
 #ifdef SGEMU_ASAN
   __sanitizer_finish_switch_fiber(b.sched_fake_stack, nullptr, nullptr);
 #endif
@@ -197,13 +205,14 @@ void switch_to(Block& b, Fiber& f) {
 // From a fiber back to the scheduler, leaving the fiber in state st.
 void yield(Block& b, Fiber& f, State st) {
   f.state.store(st, std::memory_order_relaxed);
+  void* next = __atomic_load_n(&b.sched_sp, __ATOMIC_RELAXED);  // emulator state: atomics for TSan
 #ifdef SGEMU_TSAN
-  __tsan_switch_to_fiber(b.sched_tsan, __tsan_switch_to_fiber_no_sync);
+  __tsan_switch_to_fiber(__atomic_load_n(&b.sched_tsan, __ATOMIC_RELAXED), __tsan_switch_to_fiber_no_sync);
 #endif
 #ifdef SGEMU_ASAN
   __sanitizer_start_switch_fiber(st == done ? nullptr : &f.fake_stack, b.sched_stack_bottom, b.sched_stack_size);
 #endif
-  sgemu_switch(&f.sp, b.sched_sp);
+  sgemu_switch(&f.sp, next);
 #ifdef SGEMU_ASAN
   __sanitizer_finish_switch_fiber(f.fake_stack, &b.sched_stack_bottom, &b.sched_stack_size);
 #endif
@@ -214,7 +223,7 @@ void yield(Block& b, Fiber& f, State st) {
 
 extern "C" void sgemu_fiber_entry() {
   using namespace sgemu;
-  Block& b = *t_block;
+  Block& b = *active_block();
   Fiber& f = *b.cur.load(std::memory_order_relaxed);
 #ifdef SGEMU_ASAN
   __sanitizer_finish_switch_fiber(nullptr, &b.sched_stack_bottom, &b.sched_stack_size);
@@ -225,7 +234,9 @@ extern "C" void sgemu_fiber_entry() {
   try {
     b.thunk(b.closure);
   } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lock(b.error_mu);
     if (b.error.empty()) b.error = std::string("exception in thread ") + std::to_string(f.ts.linear) + ": " + e.what();
+    b.failed.store(true, std::memory_order_relaxed);
   }
 #ifdef SGEMU_TSAN
   __tsan_release(&b.end_sync);
@@ -296,6 +307,7 @@ std::string run_block(Block& b, const std::vector<int>& order) {
   }
   b.abandoned = false;
   b.error.clear();
+  b.failed.store(false, std::memory_order_relaxed);
 #ifdef SGEMU_TSAN
   __tsan_release(&b.start_sync);
 #endif
@@ -304,7 +316,10 @@ std::string run_block(Block& b, const std::vector<int>& order) {
     for (int i : order) {
       Fiber& f = b.fibers[i];
       if (f.state.load(std::memory_order_relaxed) == runnable) switch_to(b, f);
-      if (!b.error.empty()) return b.error;
+      if (b.failed.load(std::memory_order_relaxed)) {
+        std::lock_guard<std::mutex> lock(b.error_mu);
+        return b.error;
+      }
     }
     // Everyone waits or has exited: open the barriers that everyone reached.
     int ndone = 0, nblock = 0;
@@ -408,7 +423,7 @@ void run_grid(const char* name, KernelThunk thunk, const void* closure, dim3 gri
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
     return bad("grid (" + std::to_string(grid.x) + ", " + std::to_string(grid.y) + ", " + std::to_string(grid.z) + ")");
   if (dynamic_smem > kMaxDynamicShared) return bad(std::to_string(dynamic_smem) + " bytes of dynamic shared memory");
-  if (t_block) throw std::logic_error("CUDA emulator: a kernel launched from inside a kernel");
+  if (active_block()) throw std::logic_error("CUDA emulator: a kernel launched from inside a kernel");
   {
     std::lock_guard<std::mutex> lock(g_log_mu);
     if (g_log.size() < 100000) g_log.emplace_back(name);
@@ -433,9 +448,9 @@ void run_grid(const char* name, KernelThunk thunk, const void* closure, dim3 gri
   if (order_kind == Order::reverse) std::reverse(order.begin(), order.end());
   if (order_kind == Order::shuffle) std::shuffle(order.begin(), order.end(), std::mt19937_64(++g_launches));
 #ifdef SGEMU_TSAN
-  b.sched_tsan = __tsan_get_current_fiber();
+  __atomic_store_n(&b.sched_tsan, __tsan_get_current_fiber(), __ATOMIC_RELAXED);
 #endif
-  t_block = &b;
+  __atomic_store_n(&t_block, &b, __ATOMIC_RELAXED);
   __atomic_store_n(&t_launch, &b.ls, __ATOMIC_RELAXED);
   std::string err;
   for (unsigned z = 0; z < grid.z && err.empty(); ++z)
@@ -448,7 +463,7 @@ void run_grid(const char* name, KernelThunk thunk, const void* closure, dim3 gri
           err = std::string(name) + ": block (" + std::to_string(x) + ", " + std::to_string(y) + ", " +
                 std::to_string(z) + "): " + err;
       }
-  t_block = nullptr;
+  __atomic_store_n(&t_block, nullptr, __ATOMIC_RELAXED);
   __atomic_store_n(&t_launch, nullptr, __ATOMIC_RELAXED);
   __atomic_store_n(&t_thread, nullptr, __ATOMIC_RELAXED);
   if (!err.empty()) set_error(cudaErrorLaunchFailure, err);
