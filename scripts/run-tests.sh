@@ -98,8 +98,8 @@ stage "2. nvcc compiles kernels/cuda for sm_90 (build-nvcc)" nvcc_build
 
 # ---- 3. AddressSanitizer + UBSan ----------------------------------------------------------------
 asan() {
-  configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSG_NATIVE=OFF -DSG_CUDA_EMU=ON \
-    -DSG_SANITIZE=address,undefined &&
+  configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -DSG_NATIVE=OFF \
+    -DSG_CUDA_EMU=ON -DSG_SANITIZE=address,undefined &&
     cmake --build build-asan -j"$JOBS" --target sg_cuda_tests sg_cuda_racecheck sg_cuda_mutant_tests_oob &&
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --output-on-failure -j"$JOBS" -L cuda)
@@ -108,7 +108,8 @@ stage "3. CUDA tests on the emulator under ASan + UBSan (build-asan)" asan
 
 # ---- 4. ThreadSanitizer -------------------------------------------------------------------------
 tsan() {
-  configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSG_NATIVE=OFF -DSG_CUDA_EMU=ON -DSG_SANITIZE=thread &&
+  configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -DSG_NATIVE=OFF \
+    -DSG_CUDA_EMU=ON -DSG_SANITIZE=thread &&
     cmake --build build-tsan -j"$JOBS" --target sg_cuda_racecheck sg_cuda_mutant_racecheck_sync &&
     (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j"$JOBS" -L racecheck)
 }

@@ -27,13 +27,15 @@ constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 constexpr int kMaxJsonDepth = 64;
 
 // ---- JSON ------------------------------------------------------------------------------------
+struct JsonMember;  // a named member of an object (after Json: it holds one)
+
 struct Json {
   enum class Kind { null, boolean, number, string, array, object };
   Kind kind = Kind::null;
   bool boolean = false;
   std::string text;  // string value, or the number's literal text
   std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members;  // in document order
+  std::vector<JsonMember> members;  // in document order
 
   const char* kind_name() const {
     switch (kind) {
@@ -46,6 +48,11 @@ struct Json {
     }
     return "?";
   }
+};
+
+struct JsonMember {
+  std::string first;
+  Json second;
 };
 
 struct JsonError {
@@ -113,7 +120,7 @@ class JsonParser {
         skip_ws();
         expect(':');
         skip_ws();
-        v.members.emplace_back(std::move(key), parse_value(depth + 1));
+        v.members.push_back(JsonMember{std::move(key), parse_value(depth + 1)});
         skip_ws();
         if (peek() == ',') {
           ++pos_;

@@ -56,9 +56,11 @@ Tensor upfirdn2d(const Tensor& x, const Tensor& f, const UpFirDn& p) {
   check_same(op, {x, f});
   SG_CHECK(p.upx >= 1 && p.upy >= 1 && p.downx >= 1 && p.downy >= 1, op, "up and down must be >= 1; ",
            params_str(p));
-  const auto [fh, fw] = filter_hw(f);
+  // Plain locals, not structured bindings: the lambdas below capture them (clang 14 cannot
+  // capture a structured binding).
+  const int64_t fh = filter_hw(f)[0], fw = filter_hw(f)[1];
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const auto [x0, x1, y0, y1] = p.pad;
+  const int64_t x0 = p.pad[0], x1 = p.pad[1], y0 = p.pad[2], y1 = p.pad[3];
   const int64_t num_w = W * p.upx + x0 + x1 - fw, num_h = H * p.upy + y0 + y1 - fh;
   SG_CHECK(num_w >= 0 && num_h >= 0, op, "empty output for x ", shape_str(x.shape()), ", f ",
            shape_str(f.shape()), ", ", params_str(p));
