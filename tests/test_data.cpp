@@ -333,6 +333,29 @@ TEST_CASE("idx dataset: plain and gzip, padded to 32, resized otherwise", "[data
   CHECK(std::equal(v.begin(), v.begin() + 256, v.begin() + 512));
 }
 
+TEST_CASE("idx reader: a header that claims more than the file holds allocates nothing", "[data][errors]") {
+  // 73 bytes whose header claims 3 million 28x28 images (2.35 GB), and a 1 KB file claiming
+  // 2^32 - 1 images of 4096x4096: refused by size (plain) or while reading (gzip), with the
+  // counts in the message, not a 2 GB allocation or a bare std::bad_alloc.
+  TempDir dir;
+  const std::string liar = idx_bytes(0, 28, 28).replace(4, 4, be32(3000000)) + std::string(57, '\x7f');
+  const std::string huge = idx_bytes(0, 4096, 4096).replace(4, 4, be32(0xffffffffu)) + std::string(1008, '\x01');
+  write_bytes(dir.file("liar-idx3-ubyte"), liar);
+  write_gz(dir.file("liar-idx3-ubyte.gz"), liar);
+  write_bytes(dir.file("huge-idx3-ubyte"), huge);
+  write_gz(dir.file("huge-idx3-ubyte.gz"), huge);
+  for (const char* name : {"liar-idx3-ubyte", "liar-idx3-ubyte.gz"}) {
+    INFO(name);
+    CHECK_THROWS_WITH(data::read_idx_images(dir.file(name)),
+                      Contains(name) && Contains("3000000 images") && Contains("holds only 57"));
+  }
+  for (const char* name : {"huge-idx3-ubyte", "huge-idx3-ubyte.gz"}) {
+    INFO(name);
+    CHECK_THROWS_WITH(data::read_idx_images(dir.file(name)),
+                      Contains(name) && Contains("4294967295 images") && Contains("holds only 1008"));
+  }
+}
+
 TEST_CASE("Fashion-MNIST from Debian's dataset-fashion-mnist", "[data]") {
   if (!fs::exists(kDefaultDatasetPath)) {
     WARN("dataset-fashion-mnist not installed: skipped");

@@ -150,23 +150,63 @@ TEST_CASE("training: resume continues bit-exactly", "[train]") {
   fs::remove_all(root);
 }
 
-TEST_CASE("training: Ctrl-C writes a snapshot and exits cleanly", "[train]") {
-  fs::path root = scratch("sigint");
-  fs::path data = make_image_folder(root / "data");
-  fs::path out = root / "runs";
-  std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train";
-  std::string cmd = "cd " + root.string() + " && (" + bin + " --data " + data.string() + " --outdir " + out.string() +
-                    " --cfg small --resolution 8 --channels 1 --batch 4 --kimg 1000 --snap 0 > log.txt 2>&1 & pid=$!;"
-                    " for i in $(seq 1 300); do ls " + out.string() + "/*/fakes_init.png >/dev/null 2>&1 && break; sleep 0.1; done;"
-                    " sleep 0.5; kill -INT $pid; wait $pid)";
-  int rc = std::system(cmd.c_str());
-  CHECK(WIFEXITED(rc));
-  CHECK(WEXITSTATUS(rc) == 0);
-  std::string log = read_all(root / "log.txt");
-  CHECK_THAT(log, Contains("interrupted"));
-  bool found = false;
-  for (auto& run : fs::directory_iterator(out)) found |= !last_snapshot(run.path().string()).empty();
-  CHECK(found);
+TEST_CASE("training: Ctrl-C, SIGTERM and SIGHUP write a snapshot and exit cleanly", "[train]") {
+  for (const char* sig : {"INT", "TERM", "HUP"}) {
+    INFO("kill -" << sig);
+    fs::path root = scratch(std::string("signal_") + sig);
+    fs::path data = make_image_folder(root / "data");
+    fs::path out = root / "runs";
+    std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train";
+    std::string cmd = "cd " + root.string() + " && (" + bin + " --data " + data.string() + " --outdir " + out.string() +
+                      " --cfg small --resolution 8 --channels 1 --batch 4 --kimg 1000 --snap 0 > log.txt 2>&1 & pid=$!;"
+                      " for i in $(seq 1 300); do ls " + out.string() + "/*/fakes_init.png >/dev/null 2>&1 && break; sleep 0.1; done;"
+                      " sleep 0.5; kill -" + sig + " $pid; wait $pid)";
+    int rc = std::system(cmd.c_str());
+    CHECK(WIFEXITED(rc));
+    CHECK(WEXITSTATUS(rc) == 0);
+    std::string log = read_all(root / "log.txt");
+    CHECK_THAT(log, Contains(std::string("interrupted by SIG") + sig));
+    bool found = false;
+    for (auto& run : fs::directory_iterator(out)) found |= !last_snapshot(run.path().string()).empty();
+    CHECK(found);
+    fs::remove_all(root);
+  }
+}
+
+TEST_CASE("training: bad flag values are refused up front, naming the flag, the value and the range", "[train]") {
+  struct Bad {
+    const char* flag;
+    const char* value;
+    const char* says;
+  };
+  const Bad cases[] = {{"batch", "0", "[1, 4096]"},        {"batch", "-8", "[1, 4096]"},
+                       {"resolution", "0", "[8, 1024]"},   {"resolution", "48", "power of two"},
+                       {"threads", "-2", "[1, 1024]"},     {"gamma", "-5", "finite number in [0"},
+                       {"gamma", "nan", "finite number"},  {"snap", "-3", "[0, 1000000]"},
+                       {"kimg", "inf", "finite number"},   {"tick", "inf", "finite number"},
+                       {"channels", "2", "1 or 3"},        {"device", "gpu", "cpu or cuda"},
+                       {"seed", "-1", "[0, "}};
+  fs::path root = scratch("badflags");
+  const std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train";
+  for (const Bad& b : cases) {
+    INFO("--" << b.flag << " " << b.value);
+    const fs::path out = root / "runs";
+    std::string cmd = bin + " --outdir " + out.string() + " --" + b.flag + " " + b.value + " > " +
+                      (root / "log.txt").string() + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    CHECK(WIFEXITED(rc));
+    CHECK(WEXITSTATUS(rc) == 1);
+    const std::string log = read_all(root / "log.txt");
+    CHECK_THAT(log, Contains(std::string("--") + b.flag) && Contains(b.value) && Contains(b.says));
+    CHECK_FALSE(fs::exists(out));  // nothing written
+  }
+  const std::string gen = std::string(SG_BIN_DIR) + "/stylegan2-generate";
+  for (const char* bad : {"--frames 0", "--trunc nan"}) {
+    INFO(bad);
+    int rc = std::system((gen + " --network none.safetensors " + bad + " > " + (root / "log.txt").string() + " 2>&1").c_str());
+    CHECK(WEXITSTATUS(rc) == 1);
+    CHECK_THAT(read_all(root / "log.txt"), Contains(std::string(bad).substr(0, std::string(bad).find(' '))));
+  }
   fs::remove_all(root);
 }
 

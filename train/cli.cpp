@@ -1,5 +1,6 @@
 #include "train/cli.h"
 
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -69,6 +70,19 @@ double to_double(const std::string& flag, const std::string& v) {
   } catch (...) {
   }
   throw Error(str("--", flag, ": expected a number, got '", v, "'"));
+}
+
+int64_t to_int_in(const std::string& flag, const std::string& v, int64_t lo, int64_t hi) {
+  const int64_t r = to_int(flag, v);
+  if (r < lo || r > hi) throw Error(str("--", flag, ": expected an integer in [", lo, ", ", hi, "], got '", v, "'"));
+  return r;
+}
+
+double to_double_in(const std::string& flag, const std::string& v, double lo, double hi) {
+  const double r = to_double(flag, v);
+  if (!std::isfinite(r) || r < lo || r > hi)
+    throw Error(str("--", flag, ": expected a finite number in [", lo, ", ", hi, "], got '", v, "'"));
+  return r;
 }
 
 bool to_bool(const std::string& flag, const std::string& v) {

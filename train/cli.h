@@ -31,6 +31,10 @@ class Parser {
 int64_t to_int(const std::string& flag, const std::string& v);
 double to_double(const std::string& flag, const std::string& v);
 bool to_bool(const std::string& flag, const std::string& v);
+// The same, checked against a range; the error names the flag, the value and the range.
+int64_t to_int_in(const std::string& flag, const std::string& v, int64_t lo, int64_t hi);
+// A finite number in [lo, hi] (inf and nan are refused).
+double to_double_in(const std::string& flag, const std::string& v, double lo, double hi);
 // "0-63" or "1,5,9" or "0-3,8" -> numbers.
 std::vector<int64_t> to_range_list(const std::string& flag, const std::string& v);
 

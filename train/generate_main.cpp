@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   using cli::Flag;
   p.add(Flag{"network", "network-snapshot-*.safetensors (required)", "", false, [&](auto v) { o.network = v; }});
   p.add(Flag{"seeds", "latent seeds, e.g. 0-63 or 1,5,9", "0-7", false, [&](auto v) { o.seeds = cli::to_range_list("seeds", v); }});
-  p.add(Flag{"trunc", "truncation psi (1: none)", "1", false, [&](auto v) { o.trunc = cli::to_double("trunc", v); }});
+  p.add(Flag{"trunc", "truncation psi (1: none)", "1", false, [&](auto v) { o.trunc = cli::to_double_in("trunc", v, -10, 10); }});
   p.add(Flag{"noise-mode", "const, random or none", "const", false, [&](auto v) { o.noise = v; }});
   p.add(Flag{"outdir", "output folder", "out", false, [&](auto v) { o.outdir = v; }});
   p.add(Flag{"mix-rows", "style mixing: row seeds (their coarse styles)", "", false,
@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
              [&](auto v) { o.mix_layers = cli::to_range_list("mix-layers", v); }});
   p.add(Flag{"interp", "interpolate in W through these seeds", "", false, [&](auto v) { o.interp = cli::to_range_list("interp", v); }});
   p.add(Flag{"frames", "interpolation frames between consecutive seeds", "16", false,
-             [&](auto v) { o.frames = cli::to_int("frames", v); }});
+             [&](auto v) { o.frames = cli::to_int_in("frames", v, 1, 100000); }});
   try {
     if (!p.parse(argc, argv)) return 0;
     SG_CHECK(!o.network.empty(), "stylegan2-generate", "--network is required (see --help)");

@@ -2,6 +2,9 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "engine/error.h"
 
 namespace sg::data {
@@ -32,8 +35,26 @@ IdxImages read_idx_images(const std::string& path, int64_t max_count) {
     throw Error(str("read_idx_images: '", path, "' has implausible image size ", r.rows, "x", r.cols));
   }
   if (max_count >= 0 && max_count < r.count) r.count = max_count;
-  r.pixels.resize((size_t)(r.count * r.rows * r.cols));
-  read_exact(r.pixels.data(), r.pixels.size(), "pixels");
+  // The header is not trusted with memory: a plain file must hold what it claims before
+  // anything is allocated, and a compressed one is read in chunks, growing as data arrives.
+  const uint64_t want = (uint64_t)r.count * (uint64_t)(r.rows * r.cols);  // < 2^32 * 2^24
+  auto short_file = [&](uint64_t have) {
+    gzclose(f);
+    return Error(str("read_idx_images: '", path, "' is truncated or corrupt: its header claims ", r.count,
+                     " images of ", r.rows, "x", r.cols, " (", want, " bytes of pixels) but it holds only ", have));
+  };
+  if (gzdirect(f)) {
+    std::error_code ec;
+    const uint64_t size = std::filesystem::file_size(path, ec);
+    if (!ec && size < 16 + want) throw short_file(size - 16);
+  }
+  constexpr uint64_t kChunk = uint64_t(1) << 24;
+  while (r.pixels.size() < want) {
+    const uint64_t at = r.pixels.size(), n = std::min<uint64_t>(kChunk, want - at);
+    r.pixels.resize(at + n);
+    const int got = gzread(f, r.pixels.data() + at, (unsigned)n);
+    if (got != (int)n) throw short_file(at + (got > 0 ? (uint64_t)got : 0));
+  }
   gzclose(f);
   return r;
 }

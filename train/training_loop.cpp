@@ -29,8 +29,29 @@ using models::NoiseMode;
 
 namespace {
 
-std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted = true; }
+// SIGINT (Ctrl-C), SIGTERM (docker stop, Slurm, systemd) and SIGHUP (a closed terminal) all
+// ask for the same clean stop: finish the minibatch, write a snapshot, exit 0.
+std::atomic<int> g_interrupted{0};  // the signal number, 0: none
+void on_stop_signal(int sig) { g_interrupted = sig; }
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+const char* signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
+// Installs on_stop_signal for kStopSignals; the destructor puts the previous handlers back.
+struct StopSignals {
+  struct sigaction old[3];
+  StopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; ++i) sigaction(kStopSignals[i], &sa, &old[i]);
+  }
+  ~StopSignals() {
+    for (int i = 0; i < 3; ++i) sigaction(kStopSignals[i], &old[i], nullptr);
+  }
+};
 
 double rss_gb() {
   std::ifstream f("/proc/self/statm");
@@ -140,11 +161,8 @@ std::string state_path_for(const std::string& snapshot) {
 
 int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
   TrainOptions opt = opt_in;
-  g_interrupted = false;
-  std::signal(SIGINT, on_sigint);  // Ctrl-C: finish the minibatch, write a snapshot, exit
-  struct RestoreSignal {
-    ~RestoreSignal() { std::signal(SIGINT, SIG_DFL); }
-  } restore_signal;
+  g_interrupted = 0;
+  StopSignals stop_signals;  // SIGINT, SIGTERM, SIGHUP: finish the minibatch, write a snapshot, exit
   if (opt.data.empty()) opt.data = data::kDefaultDatasetPath;
   if (opt.threads > 0) omp_set_num_threads(opt.threads);
   SG_CHECK(opt.device == "cpu" || opt.device == "cuda", "stylegan2-train", "--device must be cpu or cuda, got '",
@@ -430,8 +448,8 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
   }
   if (interrupted) {
     save_all();
-    std::printf("stylegan2-train: interrupted at kimg %.3f; snapshot and state written to %s\n", cur_nimg / 1000.0,
-                run_dir.c_str());
+    std::printf("stylegan2-train: interrupted by %s at kimg %.3f; snapshot and state written to %s\n",
+                signal_name(g_interrupted.load()), cur_nimg / 1000.0, run_dir.c_str());
     return 0;
   }
   if (!opt.quiet) std::printf("stylegan2-train: done, %.3f kimg; results in %s\n", cur_nimg / 1000.0, run_dir.c_str());
