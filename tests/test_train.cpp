@@ -5,12 +5,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "train/image_io.h"
+#include "train/snapshot.h"
 #include "train/training_loop.h"
 
 using namespace sg;
@@ -207,6 +209,42 @@ TEST_CASE("training: bad flag values are refused up front, naming the flag, the 
     CHECK(WEXITSTATUS(rc) == 1);
     CHECK_THAT(read_all(root / "log.txt"), Contains(std::string(bad).substr(0, std::string(bad).find(' '))));
   }
+  fs::remove_all(root);
+}
+
+TEST_CASE("training: a run that diverges stops before writing a non-finite snapshot", "[train][errors]") {
+  fs::path root = scratch("nan");
+  fs::path data = make_image_folder(root / "data");
+  auto o = tiny(data, root / "runs", 0.2);
+  o.snap = 1;                 // a snapshot every tick (4 minibatches)
+  o.test_nan_at_batch = 10;   // a G weight turns NaN before minibatch 10: the tick ending at 12 sees it
+  std::string run_dir;
+  REQUIRE_THROWS_WITH(train::run_training(o, &run_dir),
+                      Contains("diverged at kimg 0.048") && Contains(" is nan") && Contains("network-snapshot-000000"));
+  const std::string snap = last_snapshot(run_dir);
+  REQUIRE(!snap.empty());
+  std::map<std::string, std::string> meta;
+  train::Networks nets = train::load_snapshot(snap, &meta);
+  CHECK(train::first_non_finite(nets).empty());  // the snapshot on disk is the last good one
+  CHECK(std::stod(meta.at("kimg")) == Approx(0.032));
+  std::string log = read_all(fs::path(run_dir) / "log.jsonl");
+  CHECK(log.find("null") != std::string::npos);  // the bad tick is logged (NaN as null) before stopping
+
+  // stylegan2-generate refuses a snapshot with a NaN in it.
+  auto tensors = io::load_safetensors(snap, &meta);
+  for (auto& [name, t] : tensors)
+    if (name.rfind("G_ema.", 0) == 0) {
+      t = full(t.shape(), std::nan(""), t.dtype());
+      break;
+    }
+  const fs::path bad = root / "nan-snapshot.safetensors";
+  io::save_safetensors(bad.string(), tensors, meta);
+  const std::string cmd = std::string(SG_BIN_DIR) + "/stylegan2-generate --network " + bad.string() + " --outdir " +
+                          (root / "out").string() + " > " + (root / "gen.txt").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  CHECK(WEXITSTATUS(rc) == 1);
+  CHECK_THAT(read_all(root / "gen.txt"), Contains("non-finite") && Contains("G_ema."));
+  CHECK_FALSE(fs::exists(root / "out" / "seed0000.png"));
   fs::remove_all(root);
 }
 

@@ -60,11 +60,19 @@ int main(int argc, char** argv) {
                                       : throw Error("stylegan2-generate: --noise-mode must be const, random or none");
     NoGradGuard ng;
     train::Networks nets = train::load_snapshot(o.network);
+    if (std::string bad = train::first_non_finite(nets); !bad.empty())
+      throw Error(str("stylegan2-generate: '", o.network, "' holds non-finite values (tensor ", bad,
+                      "): the run diverged before this snapshot; use an earlier one"));
     models::Generator& G = *nets.G_ema;
     const int64_t z_dim = G.config().z_dim, num_ws = G.num_ws();
     std::filesystem::create_directories(o.outdir);
     Rng noise_rng(0);
-    auto ws_for = [&](int64_t seed) { return G.mapping(z_for_seed(seed, z_dim), o.trunc, false); };
+    auto ws_for = [&](int64_t seed) {
+      Tensor ws = G.mapping(z_for_seed(seed, z_dim), o.trunc, false);
+      SG_CHECK(std::isfinite(sum(abs(ws)).item()), "stylegan2-generate", "seed ", seed,
+               " maps to non-finite latents (w) in '", o.network, "'");
+      return ws;
+    };
 
     std::vector<Tensor> imgs;
     for (int64_t s : o.seeds) {

@@ -1,8 +1,10 @@
 #include "train/snapshot.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "engine/io/safetensors.h"
+#include "engine/ops.h"
 
 namespace sg::train {
 
@@ -36,6 +38,17 @@ void save_snapshot(const std::string& path, const Networks& nets, const std::map
   meta["resolution"] = std::to_string(nets.cfg.resolution);
   meta["img_channels"] = std::to_string(nets.cfg.img_channels);
   io::save_safetensors(path, all, meta);
+}
+
+std::string first_non_finite(const Networks& nets) {
+  std::vector<std::pair<std::string, Tensor>> all;
+  append(all, nets.G->parameters(), "G.");
+  append(all, nets.D->parameters(), "D.");
+  append(all, nets.G_ema->parameters(), "G_ema.");
+  NoGradGuard ng;
+  for (auto& [name, t] : all)
+    if (t.numel() > 0 && !std::isfinite(sum(abs(t)).item())) return name;  // a NaN or inf makes the sum so
+  return "";
 }
 
 void load_params(models::ParamList& dst, const std::map<std::string, Tensor>& src, const std::string& prefix,

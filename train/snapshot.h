@@ -25,6 +25,10 @@ void save_snapshot(const std::string& path, const Networks& nets, const std::map
 // Throws sg::Error naming the file on a missing tensor or a shape mismatch.
 Networks load_snapshot(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 
+// The name ("G.", "D.", "G_ema." prefixed) of the first tensor of the networks holding a NaN
+// or an infinity; "" when every value is finite.
+std::string first_non_finite(const Networks& nets);
+
 // Copies values from `src` (name -> tensor) into `dst` (params and buffers), with names
 // prefixed by `prefix`. Every destination tensor must be present with the same shape.
 void load_params(models::ParamList& dst, const std::map<std::string, Tensor>& src, const std::string& prefix,

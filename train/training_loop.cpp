@@ -280,7 +280,15 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
     write_fakes(run_dir + "/fakes_init.png", G_ema, grid_count, batch);
   }
 
+  // Non-finite guard: a snapshot is written only from finite networks, so the last one on disk
+  // is always a good one to resume from.
+  std::string last_snapshot_written = opt.resume.empty() ? "none" : opt.resume;
+  auto refuse_non_finite = [&](const std::string& what) {
+    throw Error(str("stylegan2-train: training diverged at kimg ", cur_nimg / 1000.0, ": ", what,
+                    "; no snapshot was written for it; the last good snapshot is ", last_snapshot_written));
+  };
   auto save_all = [&]() {
+    if (std::string bad = first_non_finite(nets); !bad.empty()) refuse_non_finite("tensor " + bad + " is not finite");
     std::string tag = kimg_tag(cur_nimg);
     std::map<std::string, std::string> extra = {{"kimg", std::to_string(cur_nimg / 1000.0)}};
     save_snapshot(run_dir + "/network-snapshot-" + tag + ".safetensors", nets, extra);
@@ -295,6 +303,7 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
         {"loader_position", std::to_string(loader.position())}, {"batch", std::to_string(batch)},
         {"cfg", cfg.name}};
     io::save_safetensors(run_dir + "/training-state-" + tag + ".safetensors", st, m);
+    last_snapshot_written = run_dir + "/network-snapshot-" + tag + ".safetensors";
   };
 
   // One G forward: mapping (with style mixing) and synthesis.
@@ -330,6 +339,10 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
     if (g_interrupted) {
       interrupted = true;
       break;
+    }
+    if (batch_idx == opt.test_nan_at_batch) {
+      Tensor w = G.parameters().params[0].second;
+      copy_into(w, full(w.shape(), std::nan(""), w.dtype(), w.device()));
     }
     Tensor real = loader.next().to(dev);
     const int64_t N = real.size(0);
@@ -437,6 +450,8 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
       std::printf("%s\n", line.str().c_str());
       std::fflush(stdout);
     }
+    for (auto& [k, v] : rec)
+      if (!std::isfinite(v)) refuse_non_finite(str(k, " is ", v, " (the tick's mean)"));
     stats.clear();
     cur_tick++;
     tick_start_nimg = cur_nimg;

@@ -28,6 +28,7 @@ struct TrainOptions {
   int64_t channels = 0;        // 0: from the dataset kind (idx: 1, otherwise 3)
   int threads = 0;             // 0: all cores
   bool quiet = false;          // no progress lines (tests)
+  int64_t test_nan_at_batch = -1;  // tests: a G weight becomes NaN before this minibatch (the guard's test)
 };
 
 // Returns the process exit code. Throws sg::Error on bad options or data.
