@@ -212,6 +212,60 @@ TEST_CASE("training: bad flag values are refused up front, naming the flag, the 
   fs::remove_all(root);
 }
 
+TEST_CASE("training: resume takes only complete snapshots and refuses what would not continue exactly",
+          "[train][errors]") {
+  fs::path root = scratch("resume_safety");
+  fs::path data = make_image_folder(root / "data");
+  std::string r24, r48;
+  REQUIRE(train::run_training(tiny(data, root / "a", 0.024), &r24) == 0);  // 6 steps: snapshot at 24 images
+  REQUIRE(train::run_training(tiny(data, root / "b", 0.048), &r48) == 0);  // 12 steps: at 48 images
+  const fs::path snap24 = last_snapshot(r24), snap48 = last_snapshot(r48);
+  const fs::path state24 = fs::path(r24) / "training-state-000000.safetensors";
+  auto resume_from = [&](const fs::path& from, double kimg) {
+    auto o = tiny(data, root / "resumed", kimg);
+    o.resume = from.string();
+    return o;
+  };
+
+  // A run directory: the newest complete pair; a newer network without its state is skipped.
+  fs::path mixed = root / "mixed";
+  fs::create_directories(mixed);
+  fs::copy_file(snap24, mixed / "network-snapshot-000000.safetensors");
+  fs::copy_file(state24, mixed / "training-state-000000.safetensors");
+  fs::copy_file(snap48, mixed / "network-snapshot-000001.safetensors");  // no state beside it
+  std::ofstream(mixed / "network-snapshot-000002.safetensors.tmp") << "half a file";  // kill -9 mid-write
+  // Already at 24 images of --kimg 0.024: nothing to do, and no new run directory.
+  REQUIRE(train::run_training(resume_from(mixed, 0.024)) == 0);
+  CHECK_FALSE(fs::exists(root / "resumed"));
+  CHECK_FALSE(fs::exists(mixed / "network-snapshot-000002.safetensors.tmp"));  // stale temporaries removed
+
+  // That stateless file named directly: refused, naming the complete one beside it.
+  REQUIRE_THROWS_WITH(train::run_training(resume_from(mixed / "network-snapshot-000001.safetensors", 1)),
+                      Contains("no training state") && Contains("network-snapshot-000000.safetensors"));
+  // A mixed pair (the network of step 48 beside the state of step 24): refused.
+  fs::copy_file(snap48, mixed / "network-snapshot-000000.safetensors", fs::copy_options::overwrite_existing);
+  REQUIRE_THROWS_WITH(train::run_training(resume_from(mixed / "network-snapshot-000000.safetensors", 1)),
+                      Contains("another step") && Contains("24 images") && Contains("48 images"));
+  REQUIRE_THROWS_WITH(train::run_training(resume_from(mixed, 1)), Contains("holds no complete snapshot"));
+
+  // A changed --seed would not continue the same data stream: refused unless asked.
+  auto changed = resume_from(r24, 0.024);
+  changed.seed = 6;
+  REQUIRE_THROWS_WITH(train::run_training(changed), Contains("--seed 5") && Contains("--resume-changed"));
+  changed.resume_changed = true;
+  CHECK(train::run_training(changed) == 0);
+
+  // A state whose counters are not counts: refused, naming the file and the key.
+  std::map<std::string, std::string> meta;
+  auto st = io::load_safetensors(state24.string(), &meta);
+  meta["cur_nimg"] = "-64000";
+  io::save_safetensors(state24.string(), st, meta);
+  REQUIRE_THROWS_WITH(train::run_training(resume_from(r24, 1)),
+                      Contains("training-state-000000.safetensors") && Contains("cur_nimg") && Contains("-64000"));
+  CHECK_FALSE(fs::exists(root / "resumed"));
+  fs::remove_all(root);
+}
+
 TEST_CASE("training: a run that diverges stops before writing a non-finite snapshot", "[train][errors]") {
   fs::path root = scratch("nan");
   fs::path data = make_image_folder(root / "data");

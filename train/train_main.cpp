@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
              }});
   p.add(Flag{"resume", "continue from a run directory or a network-snapshot file (with its training state)", "", false,
              [&](auto v) { o.resume = v; }});
+  p.add(Flag{"resume-changed", "with --resume: continue although --data, --seed or --mirror differ", "off", true,
+             [&](auto v) { o.resume_changed = cli::to_bool("resume-changed", v); }});
   p.add(Flag{"dry-run", "print the resolved options and exit", "off", true, [&](auto v) { o.dry_run = cli::to_bool("dry-run", v); }});
   p.add(Flag{"resolution", "image resolution (power of two, 8..1024)", "32; 256 for paper256", false,
              [&](auto v) {

@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -136,25 +137,100 @@ std::string kimg_tag(int64_t nimg) {
   return buf;
 }
 
-// Finds the newest network-snapshot-*.safetensors in a run directory (or takes the file).
-std::string find_snapshot(const std::string& resume) {
-  if (fs::is_regular_file(resume)) return resume;
-  SG_CHECK(fs::is_directory(resume), "stylegan2-train", "--resume: '", resume, "' is neither a run directory nor a snapshot file");
-  std::string best;
-  for (auto& e : fs::directory_iterator(resume)) {
-    std::string n = e.path().filename().string();
-    if (n.rfind("network-snapshot-", 0) == 0 && n.size() > 12 && n.substr(n.size() - 12) == ".safetensors" &&
-        e.path().string() > best)
-      best = e.path().string();
-  }
-  SG_CHECK(!best.empty(), "stylegan2-train", "--resume: no network-snapshot-*.safetensors in '", resume, "'");
-  return best;
-}
-
 std::string state_path_for(const std::string& snapshot) {
   fs::path p(snapshot);
   std::string n = p.filename().string();
   return (p.parent_path() / ("training-state-" + n.substr(std::string("network-snapshot-").size()))).string();
+}
+
+// A metadata value of a snapshot or state file as an integer >= 0; errors name the file and key.
+int64_t meta_count(const std::map<std::string, std::string>& m, const std::string& key, const std::string& file) {
+  auto it = m.find(key);
+  SG_CHECK(it != m.end(), "stylegan2-train", "--resume: '", file, "' has no '", key, "' in its metadata");
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(it->second, &used);
+    if (used == it->second.size() && v >= 0) return v;
+  } catch (...) {
+  }
+  throw Error(str("stylegan2-train: --resume: '", file, "' has a bad '", key, "' value '", it->second,
+                  "' (expected an integer >= 0)"));
+}
+
+// Whether a network snapshot and the training state beside it were written together: the
+// snapshot records the image count it was taken at (older ones: the kimg), the state its own.
+// Returns "" when they match, else what is wrong.
+std::string pair_problem(const std::string& snap) {
+  const std::string state = state_path_for(snap);
+  if (!fs::exists(state)) return "it has no training state (" + fs::path(state).filename().string() + ")";
+  try {
+    std::map<std::string, std::string> nm, sm;
+    io::load_safetensors(snap, &nm);
+    io::load_safetensors(state, &sm);
+    const int64_t state_nimg = meta_count(sm, "cur_nimg", state);
+    const bool same = nm.count("cur_nimg") ? meta_count(nm, "cur_nimg", snap) == state_nimg
+                                           : nm["kimg"] == std::to_string(state_nimg / 1000.0);
+    if (!same)
+      return str("its training state is from another step (the state says ", state_nimg, " images, the network ",
+                 nm.count("cur_nimg") ? nm["cur_nimg"] + " images" : "kimg " + nm["kimg"], ")");
+  } catch (const std::exception& e) {
+    return std::string("it cannot be read: ") + e.what();
+  }
+  return "";
+}
+
+// The snapshot to resume from: a complete pair (network + matching state). Given a run
+// directory, the newest complete one (newer incomplete ones are named on stderr); given a
+// file, that file, which must be complete — else an error naming what is wrong and the
+// newest complete snapshot beside it.
+std::string find_snapshot(const std::string& resume) {
+  const bool is_file = fs::is_regular_file(resume);
+  SG_CHECK(is_file || fs::is_directory(resume), "stylegan2-train", "--resume: '", resume,
+           "' is neither a run directory nor a snapshot file");
+  const fs::path dir = is_file ? fs::path(resume).parent_path() : fs::path(resume);
+  std::vector<std::string> snaps;  // newest first
+  for (auto& e : fs::directory_iterator(dir.empty() ? fs::path(".") : dir)) {
+    std::string n = e.path().filename().string();
+    if (n.rfind("network-snapshot-", 0) == 0 && n.size() > 12 && n.substr(n.size() - 12) == ".safetensors")
+      snaps.push_back(e.path().string());
+  }
+  std::sort(snaps.rbegin(), snaps.rend());
+  std::string complete, skipped;
+  for (auto& sn : snaps) {
+    if (is_file && fs::equivalent(sn, resume)) continue;
+    const std::string why = pair_problem(sn);
+    if (why.empty()) {
+      complete = sn;
+      break;
+    }
+    skipped += str("\n  ", sn, ": ", why);
+  }
+  if (is_file) {
+    const std::string why = pair_problem(resume);
+    SG_CHECK(why.empty(), "stylegan2-train", "--resume: '", resume, "' cannot be resumed exactly: ", why, "; ",
+             complete.empty() ? std::string("there is no complete snapshot beside it")
+                              : "the newest complete snapshot beside it is '" + complete + "'");
+    return resume;
+  }
+  SG_CHECK(!snaps.empty(), "stylegan2-train", "--resume: no network-snapshot-*.safetensors in '", resume, "'");
+  SG_CHECK(!complete.empty(), "stylegan2-train", "--resume: '", resume,
+           "' holds no complete snapshot (a network with the training state of the same step):", skipped);
+  if (!skipped.empty())
+    std::fprintf(stderr, "stylegan2-train: resuming from %s; newer snapshots are incomplete and skipped:%s\n",
+                 complete.c_str(), skipped.c_str());
+  return complete;
+}
+
+// Temporary files of an interrupted write (kill -9 during a snapshot) left in `dir`.
+void remove_stale_temporaries(const fs::path& dir) {
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.size() > 16 && n.substr(n.size() - 16) == ".safetensors.tmp") {
+      std::fprintf(stderr, "stylegan2-train: removing %s, left by an interrupted snapshot write\n", e.path().c_str());
+      fs::remove(e.path(), ec);
+    }
+  }
 }
 
 }  // namespace
@@ -212,6 +288,7 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
 
   if (!opt.resume.empty()) {
     std::string snap = find_snapshot(opt.resume);
+    remove_stale_temporaries(fs::path(snap).parent_path());
     std::map<std::string, std::string> meta;
     auto byname = io::load_safetensors_map(snap);
     io::load_safetensors(snap, &meta);
@@ -222,28 +299,37 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
     load_params(G.parameters(), byname, "G.", snap);
     load_params(D.parameters(), byname, "D.", snap);
     load_params(G_ema.parameters(), byname, "G_ema.", snap);
-    std::string state = state_path_for(snap);
-    if (fs::exists(state)) {
-      std::map<std::string, std::string> sm;
-      auto st = io::load_safetensors(state, &sm);
-      std::vector<std::pair<std::string, Tensor>> sg_state, sd_state;
-      for (auto& [n, t] : st) {
-        if (n.rfind("opt_G.", 0) == 0) sg_state.push_back({n.substr(6), t});
-        if (n.rfind("opt_D.", 0) == 0) sd_state.push_back({n.substr(6), t});
-        if (n == "pl_mean") pl_mean = t.item();
-      }
-      opt_G.load_state(sg_state);
-      opt_D.load_state(sd_state);
-      SG_CHECK(std::stoll(sm["batch"]) == batch, "stylegan2-train", "--resume: the state in '", state,
-               "' was trained with batch ", sm["batch"], "; resume with --batch ", sm["batch"]);
-      cur_nimg = std::stoll(sm["cur_nimg"]);
-      batch_idx = std::stoll(sm["batch_idx"]);
-      cur_tick = std::stoll(sm["cur_tick"]);
-      rng = Rng(std::stoull(sm["rng_seed"]), std::stoull(sm["rng_offset"]));
-      loader.seek(std::stoull(sm["loader_epoch"]), std::stoll(sm["loader_position"]));
-    } else {
-      std::fprintf(stderr, "stylegan2-train: warning: no training state next to %s; starting counters from zero\n",
-                   snap.c_str());
+    const std::string state = state_path_for(snap);  // complete: find_snapshot checked it
+    std::map<std::string, std::string> sm;
+    auto st = io::load_safetensors(state, &sm);
+    std::vector<std::pair<std::string, Tensor>> sg_state, sd_state;
+    for (auto& [n, t] : st) {
+      if (n.rfind("opt_G.", 0) == 0) sg_state.push_back({n.substr(6), t});
+      if (n.rfind("opt_D.", 0) == 0) sd_state.push_back({n.substr(6), t});
+      if (n == "pl_mean") pl_mean = t.item();
+    }
+    opt_G.load_state(sg_state);
+    opt_D.load_state(sd_state);
+    SG_CHECK(meta_count(sm, "batch", state) == batch, "stylegan2-train", "--resume: the state in '", state,
+             "' was trained with batch ", sm["batch"], "; resume with --batch ", sm["batch"]);
+    // The data stream continues only if it is the same stream.
+    for (const auto& [key, now] : {std::pair<std::string, std::string>{"data", fs::absolute(opt.data).lexically_normal().string()},
+                                   {"seed", std::to_string(opt.seed)},
+                                   {"mirror", opt.mirror ? "1" : "0"}}) {
+      auto it = sm.find(key);
+      if (it == sm.end() || it->second == now || opt.resume_changed) continue;
+      throw Error(str("stylegan2-train: --resume: the run was trained with --", key, " ", it->second, ", this one has ",
+                      now, "; the data order would not continue exactly (pass --resume-changed to resume anyway)"));
+    }
+    cur_nimg = meta_count(sm, "cur_nimg", state);
+    batch_idx = meta_count(sm, "batch_idx", state);
+    cur_tick = meta_count(sm, "cur_tick", state);
+    rng = Rng((uint64_t)meta_count(sm, "rng_seed", state), (uint64_t)meta_count(sm, "rng_offset", state));
+    loader.seek((uint64_t)meta_count(sm, "loader_epoch", state), meta_count(sm, "loader_position", state));
+    if (cur_nimg >= (int64_t)std::llround(opt.kimg * 1000)) {
+      std::printf("stylegan2-train: %s is already at kimg %.3f, not below --kimg %g: nothing to do\n", snap.c_str(),
+                  cur_nimg / 1000.0, opt.kimg);
+      return 0;
     }
   }
 
@@ -290,7 +376,8 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
   auto save_all = [&]() {
     if (std::string bad = first_non_finite(nets); !bad.empty()) refuse_non_finite("tensor " + bad + " is not finite");
     std::string tag = kimg_tag(cur_nimg);
-    std::map<std::string, std::string> extra = {{"kimg", std::to_string(cur_nimg / 1000.0)}};
+    std::map<std::string, std::string> extra = {{"kimg", std::to_string(cur_nimg / 1000.0)},
+                                                {"cur_nimg", std::to_string(cur_nimg)}};
     save_snapshot(run_dir + "/network-snapshot-" + tag + ".safetensors", nets, extra);
     std::vector<std::pair<std::string, Tensor>> st;
     for (auto& [n, t] : opt_G.state()) st.push_back({"opt_G." + n, t});
@@ -301,7 +388,10 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
         {"cur_tick", std::to_string(cur_tick)},       {"rng_seed", std::to_string(rng.seed)},
         {"rng_offset", std::to_string(rng.offset)},   {"loader_epoch", std::to_string(loader.epoch())},
         {"loader_position", std::to_string(loader.position())}, {"batch", std::to_string(batch)},
-        {"cfg", cfg.name}};
+        {"cfg", cfg.name},
+        {"data", fs::absolute(opt.data).lexically_normal().string()},
+        {"seed", std::to_string(opt.seed)},
+        {"mirror", opt.mirror ? "1" : "0"}};
     io::save_safetensors(run_dir + "/training-state-" + tag + ".safetensors", st, m);
     last_snapshot_written = run_dir + "/network-snapshot-" + tag + ".safetensors";
   };
