@@ -360,7 +360,7 @@ std::string run_block(Block& b, const std::vector<int>& order) {
   return "";
 }
 
-uint64_t g_launches = 0;
+std::atomic<uint64_t> g_launches{0};  // seeds the shuffle of each launch
 std::mutex g_log_mu;
 std::vector<std::string> g_log;
 
