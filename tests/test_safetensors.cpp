@@ -93,6 +93,7 @@ TEST_CASE("safetensors: round trip f32 and f64", "[safetensors]") {
       {"format", "pt"}, {"note", "quotes \" backslash \\ newline \n tab \t unicode \xc3\xa9"}, {"empty", ""}};
   io::save_safetensors(path, ts, meta);
   CHECK_FALSE(fs::exists(path + ".tmp"));
+  CHECK(io::load_safetensors_metadata(path) == meta);  // the header alone gives the same metadata
 
   // The header is padded so the data starts 8-byte aligned.
   std::string bytes = read_bytes(path);
@@ -288,5 +289,6 @@ TEST_CASE("safetensors: bad files throw sg::Error naming the file", "[safetensor
     CHECK(ts[0].first == "x/y");
     CHECK(ts[0].second.item() == -1.5);
     CHECK(meta.at("k\xc3\xa9y") == "a\"b");
+    CHECK(io::load_safetensors_metadata(p) == meta);
   }
 }

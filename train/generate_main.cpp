@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
     Rng noise_rng(0);
     auto ws_for = [&](int64_t seed) {
       Tensor ws = G.mapping(z_for_seed(seed, z_dim), o.trunc, false);
-      SG_CHECK(std::isfinite(sum(abs(ws)).item()), "stylegan2-generate", "seed ", seed,
+      SG_CHECK(train::all_finite(ws), "stylegan2-generate", "seed ", seed,
                " maps to non-finite latents (w) in '", o.network, "'");
       return ws;
     };

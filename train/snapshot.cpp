@@ -25,13 +25,19 @@ void append(std::vector<std::pair<std::string, Tensor>>& out, const models::Para
   for (auto& [name, t] : p.params) out.push_back({prefix + name, t});
   for (auto& [name, t] : p.buffers) out.push_back({prefix + name, t});
 }
-}  // namespace
 
-void save_snapshot(const std::string& path, const Networks& nets, const std::map<std::string, std::string>& extra) {
+// Every tensor of the three networks, named as in the snapshot file.
+std::vector<std::pair<std::string, Tensor>> named_tensors(const Networks& nets) {
   std::vector<std::pair<std::string, Tensor>> all;
   append(all, nets.G->parameters(), "G.");
   append(all, nets.D->parameters(), "D.");
   append(all, nets.G_ema->parameters(), "G_ema.");
+  return all;
+}
+}  // namespace
+
+void save_snapshot(const std::string& path, const Networks& nets, const std::map<std::string, std::string>& extra) {
+  const std::vector<std::pair<std::string, Tensor>> all = named_tensors(nets);
   std::map<std::string, std::string> meta = extra;
   meta["format"] = "stylegrad-snapshot-1";
   meta["cfg"] = nets.cfg.name;
@@ -41,14 +47,14 @@ void save_snapshot(const std::string& path, const Networks& nets, const std::map
 }
 
 std::string first_non_finite(const Networks& nets) {
-  std::vector<std::pair<std::string, Tensor>> all;
-  append(all, nets.G->parameters(), "G.");
-  append(all, nets.D->parameters(), "D.");
-  append(all, nets.G_ema->parameters(), "G_ema.");
-  NoGradGuard ng;
-  for (auto& [name, t] : all)
-    if (t.numel() > 0 && !std::isfinite(sum(abs(t)).item())) return name;  // a NaN or inf makes the sum so
+  for (auto& [name, t] : named_tensors(nets))
+    if (!all_finite(t)) return name;
   return "";
+}
+
+bool all_finite(const Tensor& t) {
+  NoGradGuard ng;
+  return t.numel() == 0 || std::isfinite(sum(abs(t)).item());  // a NaN or an inf makes the sum so
 }
 
 void load_params(models::ParamList& dst, const std::map<std::string, Tensor>& src, const std::string& prefix,

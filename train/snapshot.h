@@ -28,6 +28,8 @@ Networks load_snapshot(const std::string& path, std::map<std::string, std::strin
 // The name ("G.", "D.", "G_ema." prefixed) of the first tensor of the networks holding a NaN
 // or an infinity; "" when every value is finite.
 std::string first_non_finite(const Networks& nets);
+// Whether every value of t is finite (no NaN, no infinity).
+bool all_finite(const Tensor& t);
 
 // Copies values from `src` (name -> tensor) into `dst` (params and buffers), with names
 // prefixed by `prefix`. Every destination tensor must be present with the same shape.

@@ -164,9 +164,8 @@ std::string pair_problem(const std::string& snap) {
   const std::string state = state_path_for(snap);
   if (!fs::exists(state)) return "it has no training state (" + fs::path(state).filename().string() + ")";
   try {
-    std::map<std::string, std::string> nm, sm;
-    io::load_safetensors(snap, &nm);
-    io::load_safetensors(state, &sm);
+    std::map<std::string, std::string> nm = io::load_safetensors_metadata(snap),
+                                       sm = io::load_safetensors_metadata(state);
     const int64_t state_nimg = meta_count(sm, "cur_nimg", state);
     const bool same = nm.count("cur_nimg") ? meta_count(nm, "cur_nimg", snap) == state_nimg
                                            : nm["kimg"] == std::to_string(state_nimg / 1000.0);
@@ -289,9 +288,8 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
   if (!opt.resume.empty()) {
     std::string snap = find_snapshot(opt.resume);
     remove_stale_temporaries(fs::path(snap).parent_path());
-    std::map<std::string, std::string> meta;
     auto byname = io::load_safetensors_map(snap);
-    io::load_safetensors(snap, &meta);
+    std::map<std::string, std::string> meta = io::load_safetensors_metadata(snap);
     SG_CHECK(meta["cfg"] == cfg.name && meta["resolution"] == std::to_string(res) &&
                  meta["img_channels"] == std::to_string(channels),
              "stylegan2-train", "--resume: '", snap, "' is a ", meta["cfg"], " ", meta["resolution"], "px ",

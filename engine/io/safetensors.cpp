@@ -425,9 +425,11 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 }
 
 // ---- load ----------------------------------------------------------------------------------
-std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& path,
-                                                             std::map<std::string, std::string>* metadata) {
-  std::ifstream f(path, std::ios::binary);
+namespace {
+
+// Opens a safetensors file and parses its JSON header (checked: length, JSON, an object);
+// leaves f at the first data byte, at offset data_begin, with data_size bytes after it.
+Json read_header(const std::string& path, std::ifstream& f, uint64_t& data_begin, uint64_t& data_size) {
   if (!f) fail_load(path, str("cannot open file: ", std::strerror(errno)));
   f.seekg(0, std::ios::end);
   const auto end_pos = f.tellg();
@@ -447,7 +449,8 @@ std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& 
   std::string header((size_t)header_len, '\0');
   f.read(header.data(), (std::streamsize)header_len);
   if (!f) fail_load(path, "read error in the header");
-  const uint64_t data_size = file_size - 8 - header_len;
+  data_begin = 8 + header_len;
+  data_size = file_size - 8 - header_len;
 
   Json root;
   try {
@@ -456,17 +459,41 @@ std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& 
     fail_load(path, str("bad JSON header at byte ", e.pos, ": ", e.what));
   }
   if (root.kind != Json::Kind::object) fail_load(path, str("bad JSON header: expected an object, got ", root.kind_name()));
+  return root;
+}
 
+// The "__metadata__" member of a header (string values only) into *metadata.
+void read_metadata(const std::string& path, const Json& v, std::map<std::string, std::string>* metadata) {
+  if (v.kind != Json::Kind::object) fail_load(path, str("__metadata__ must be an object, got ", v.kind_name()));
+  for (const auto& [k, mv] : v.members) {
+    if (mv.kind != Json::Kind::string)
+      fail_load(path, str("__metadata__ value of \"", k, "\" must be a string, got ", mv.kind_name()));
+    if (metadata) (*metadata)[k] = mv.text;
+  }
+}
+
+}  // namespace
+
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  uint64_t data_begin = 0, data_size = 0;
+  const Json root = read_header(path, f, data_begin, data_size);
+  std::map<std::string, std::string> metadata;
+  for (const auto& [name, v] : root.members)
+    if (name == "__metadata__") read_metadata(path, v, &metadata);
+  return metadata;
+}
+
+std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& path,
+                                                             std::map<std::string, std::string>* metadata) {
+  std::ifstream f(path, std::ios::binary);
+  uint64_t data_begin = 0, data_size = 0;
+  const Json root = read_header(path, f, data_begin, data_size);
   if (metadata) metadata->clear();
   std::vector<Entry> entries;
   for (const auto& [name, v] : root.members) {
     if (name == "__metadata__") {
-      if (v.kind != Json::Kind::object) fail_load(path, str("__metadata__ must be an object, got ", v.kind_name()));
-      for (const auto& [k, mv] : v.members) {
-        if (mv.kind != Json::Kind::string)
-          fail_load(path, str("__metadata__ value of \"", k, "\" must be a string, got ", mv.kind_name()));
-        if (metadata) (*metadata)[k] = mv.text;
-      }
+      read_metadata(path, v, metadata);
       continue;
     }
     const std::string who = str("tensor \"", name, "\"");
@@ -524,7 +551,7 @@ std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& 
     Tensor t = empty(e.shape, e.dtype);
     uint64_t n = e.end - e.begin;
     if (n) {
-      f.seekg((std::streamoff)(8 + header_len + e.begin), std::ios::beg);
+      f.seekg((std::streamoff)(data_begin + e.begin), std::ios::beg);
       f.read(static_cast<char*>(t.raw_data()), (std::streamsize)n);
       if (!f || (uint64_t)f.gcount() != n) fail_load(path, str("tensor \"", e.name, "\": truncated data"));
     }

@@ -30,7 +30,10 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& path,
                                                              std::map<std::string, std::string>* metadata = nullptr);
 
-// The same, keyed by name.
+// Only the string metadata, read from the header (the tensor data is not read).
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
+
+// The same as load_safetensors, keyed by name.
 std::map<std::string, Tensor> load_safetensors_map(const std::string& path);
 
 }  // namespace sg::io

@@ -58,7 +58,8 @@ Tensor upfirdn2d(const Tensor& x, const Tensor& f, const UpFirDn& p) {
            params_str(p));
   // Plain locals, not structured bindings: the lambdas below capture them (clang 14 cannot
   // capture a structured binding).
-  const int64_t fh = filter_hw(f)[0], fw = filter_hw(f)[1];
+  const std::array<int64_t, 2> fhw = filter_hw(f);
+  const int64_t fh = fhw[0], fw = fhw[1];
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t x0 = p.pad[0], x1 = p.pad[1], y0 = p.pad[2], y1 = p.pad[3];
   const int64_t num_w = W * p.upx + x0 + x1 - fw, num_h = H * p.upy + y0 + y1 - fh;
