@@ -93,8 +93,8 @@ TEST_CASE("training: a tiny run hits every regularizer with finite losses", "[tr
   CHECK(values > 20);
   CHECK(fs::exists(fs::path(run_dir) / "options.json"));
   CHECK(fs::exists(fs::path(run_dir) / "reals.png"));
-  CHECK(fs::exists(fs::path(run_dir) / "fakes000000.png"));
-  CHECK(fs::exists(fs::path(run_dir) / "training-state-000000.safetensors"));
+  CHECK(fs::exists(fs::path(run_dir) / "fakes000000080.png"));  // named by image count
+  CHECK(fs::exists(fs::path(run_dir) / "training-state-000000080.safetensors"));
   std::string snap = last_snapshot(run_dir);
   REQUIRE(!snap.empty());
 
@@ -220,7 +220,7 @@ TEST_CASE("training: resume takes only complete snapshots and refuses what would
   REQUIRE(train::run_training(tiny(data, root / "a", 0.024), &r24) == 0);  // 6 steps: snapshot at 24 images
   REQUIRE(train::run_training(tiny(data, root / "b", 0.048), &r48) == 0);  // 12 steps: at 48 images
   const fs::path snap24 = last_snapshot(r24), snap48 = last_snapshot(r48);
-  const fs::path state24 = fs::path(r24) / "training-state-000000.safetensors";
+  const fs::path state24 = fs::path(r24) / "training-state-000000024.safetensors";
   auto resume_from = [&](const fs::path& from, double kimg) {
     auto o = tiny(data, root / "resumed", kimg);
     o.resume = from.string();
@@ -230,21 +230,23 @@ TEST_CASE("training: resume takes only complete snapshots and refuses what would
   // A run directory: the newest complete pair; a newer network without its state is skipped.
   fs::path mixed = root / "mixed";
   fs::create_directories(mixed);
-  fs::copy_file(snap24, mixed / "network-snapshot-000000.safetensors");
-  fs::copy_file(state24, mixed / "training-state-000000.safetensors");
-  fs::copy_file(snap48, mixed / "network-snapshot-000001.safetensors");  // no state beside it
-  std::ofstream(mixed / "network-snapshot-000002.safetensors.tmp") << "half a file";  // kill -9 mid-write
+  fs::copy_file(snap24, mixed / "network-snapshot-000000024.safetensors");
+  fs::copy_file(state24, mixed / "training-state-000000024.safetensors");
+  fs::copy_file(snap48, mixed / "network-snapshot-000000048.safetensors");  // no state beside it
+  std::ofstream(mixed / "network-snapshot-000000064.safetensors.tmp") << "half a file";  // kill -9 mid-write
+  std::ofstream(mixed / "fakes000000064.png.tmp") << "half a file";
   // Already at 24 images of --kimg 0.024: nothing to do, and no new run directory.
   REQUIRE(train::run_training(resume_from(mixed, 0.024)) == 0);
   CHECK_FALSE(fs::exists(root / "resumed"));
-  CHECK_FALSE(fs::exists(mixed / "network-snapshot-000002.safetensors.tmp"));  // stale temporaries removed
+  CHECK_FALSE(fs::exists(mixed / "network-snapshot-000000064.safetensors.tmp"));  // stale temporaries removed
+  CHECK_FALSE(fs::exists(mixed / "fakes000000064.png.tmp"));
 
   // That stateless file named directly: refused, naming the complete one beside it.
-  REQUIRE_THROWS_WITH(train::run_training(resume_from(mixed / "network-snapshot-000001.safetensors", 1)),
-                      Contains("no training state") && Contains("network-snapshot-000000.safetensors"));
+  REQUIRE_THROWS_WITH(train::run_training(resume_from(mixed / "network-snapshot-000000048.safetensors", 1)),
+                      Contains("no training state") && Contains("network-snapshot-000000024.safetensors"));
   // A mixed pair (the network of step 48 beside the state of step 24): refused.
-  fs::copy_file(snap48, mixed / "network-snapshot-000000.safetensors", fs::copy_options::overwrite_existing);
-  REQUIRE_THROWS_WITH(train::run_training(resume_from(mixed / "network-snapshot-000000.safetensors", 1)),
+  fs::copy_file(snap48, mixed / "network-snapshot-000000024.safetensors", fs::copy_options::overwrite_existing);
+  REQUIRE_THROWS_WITH(train::run_training(resume_from(mixed / "network-snapshot-000000024.safetensors", 1)),
                       Contains("another step") && Contains("24 images") && Contains("48 images"));
   REQUIRE_THROWS_WITH(train::run_training(resume_from(mixed, 1)), Contains("holds no complete snapshot"));
 
@@ -261,7 +263,7 @@ TEST_CASE("training: resume takes only complete snapshots and refuses what would
   meta["cur_nimg"] = "-64000";
   io::save_safetensors(state24.string(), st, meta);
   REQUIRE_THROWS_WITH(train::run_training(resume_from(r24, 1)),
-                      Contains("training-state-000000.safetensors") && Contains("cur_nimg") && Contains("-64000"));
+                      Contains("training-state-000000024.safetensors") && Contains("cur_nimg") && Contains("-64000"));
   CHECK_FALSE(fs::exists(root / "resumed"));
   fs::remove_all(root);
 }
@@ -274,7 +276,7 @@ TEST_CASE("training: a run that diverges stops before writing a non-finite snaps
   o.test_nan_at_batch = 10;   // a G weight turns NaN before minibatch 10: the tick ending at 12 sees it
   std::string run_dir;
   REQUIRE_THROWS_WITH(train::run_training(o, &run_dir),
-                      Contains("diverged at kimg 0.048") && Contains(" is nan") && Contains("network-snapshot-000000"));
+                      Contains("diverged at kimg 0.048") && Contains(" is nan") && Contains("network-snapshot-000000032"));
   const std::string snap = last_snapshot(run_dir);
   REQUIRE(!snap.empty());
   std::map<std::string, std::string> meta;
@@ -340,4 +342,129 @@ TEST_CASE("training: --dry-run prints the resolved options", "[train]") {
   for (const char* flag : {"--data", "--outdir", "--cfg", "--batch", "--gamma", "--kimg", "--snap", "--seed", "--mirror",
                            "--device", "--resume", "--dry-run"})
     CHECK_THAT(h, Contains(flag));
+}
+
+TEST_CASE("training: bad snapshot metadata or file names give errors naming the file and the key", "[train][errors]") {
+  fs::path root = scratch("badmeta");
+  fs::path data = make_image_folder(root / "data");
+  std::string run;
+  REQUIRE(train::run_training(tiny(data, root / "a", 0.016), &run) == 0);
+  const std::string snap = last_snapshot(run);
+  std::map<std::string, std::string> meta;
+  auto tensors = io::load_safetensors(snap, &meta);
+  for (const char* bad : {"abc", "", "99999999999999999999", "-8"}) {
+    INFO("resolution '" << bad << "'");
+    auto m = meta;
+    m["resolution"] = bad;
+    const std::string f = (root / "network-snapshot-000000016.safetensors").string();
+    io::save_safetensors(f, tensors, m);
+    REQUIRE_THROWS_WITH(train::load_snapshot(f), Contains(f) && Contains("'resolution'") && Contains(bad));
+  }
+  // A file not named network-snapshot-<images>.safetensors has no training state beside it.
+  fs::copy_file(snap, root / "model.safetensors");
+  auto o = tiny(data, root / "b", 1);
+  o.resume = (root / "model.safetensors").string();
+  REQUIRE_THROWS_WITH(train::run_training(o), Contains("model.safetensors") && Contains("network-snapshot-"));
+  // Unreadable state counters: the file and the key, not a bare std::stoll.
+  for (const char* key : {"rng_seed", "loader_position", "batch"}) {
+    INFO(key);
+    const fs::path state = fs::path(run) / "training-state-000000016.safetensors";
+    std::map<std::string, std::string> sm;
+    auto st = io::load_safetensors(state.string(), &sm);
+    const std::string keep = sm[key];
+    sm[key] = "12x";
+    io::save_safetensors(state.string(), st, sm);
+    o.resume = run;
+    REQUIRE_THROWS_WITH(train::run_training(o), Contains(std::string("'") + key + "'") && Contains("12x"));
+    sm[key] = keep;
+    io::save_safetensors(state.string(), st, sm);
+  }
+  // stylegan2-generate checks every request before it writes the first image.
+  for (const char* bad : {"--mix-rows 0", "--mix-cols 1", "--mix-rows 0 --mix-cols 1 --mix-layers 0,99", "--interp 3",
+                          "--noise-mode loud"}) {
+    INFO(bad);
+    const fs::path out = root / "gen";
+    const std::string cmd = std::string(SG_BIN_DIR) + "/stylegan2-generate --network " + snap + " --outdir " +
+                            out.string() + " " + bad + " > " + (root / "gen.txt").string() + " 2>&1";
+    const int rc = std::system(cmd.c_str());
+    CHECK(WEXITSTATUS(rc) == 1);
+    const std::string flag = std::string(bad).substr(2, std::string(bad).find(' ') - 2);
+    CHECK_THAT(read_all(root / "gen.txt"), Contains(flag == "mix-rows" || flag == "mix-cols" ? "mix-" : flag));
+    CHECK_FALSE(fs::exists(out));
+  }
+  fs::remove_all(root);
+}
+
+// The crash-consistency check: one run traces every step of its durable writes
+// (engine/io/write_steps.h); fresh runs are then killed (as by kill -9) right after each step
+// of the second snapshot's write, and each is resumed. The resumed run must end bit-exactly
+// where the uninterrupted one did, from the newest snapshot that was committed.
+TEST_CASE("training: a kill at any step of a snapshot write resumes exactly", "[train][faults]") {
+  fs::path root = scratch("faults");
+  fs::path data = make_image_folder(root / "data");
+  const std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train";
+  // 12 minibatches of 4, a tick (and a snapshot) every 16 images: snapshots at 16, 32, 48.
+  auto train_cmd = [&](const fs::path& out, const std::string& extra) {
+    return bin + " --data " + data.string() + " --outdir " + out.string() +
+           " --cfg small --resolution 8 --channels 1 --batch 4 --kimg 0.048 --tick 0.016 --snap 1 --seed 5 --threads 2 " +
+           extra;
+  };
+  auto final_tensors = [&](const fs::path& out) {
+    std::string dir;
+    for (auto& e : fs::directory_iterator(out)) dir = std::max(dir, e.path().string());
+    return io::load_safetensors_map(last_snapshot(dir));
+  };
+  const fs::path straight = root / "straight";
+  REQUIRE(std::system(("SG_WRITE_STEP_TRACE=1 " + train_cmd(straight, "") + " > " + (root / "trace.txt").string() +
+                       " 2>&1").c_str()) == 0);
+  // Steps that belong to the snapshot at 32 images (network, then state).
+  std::vector<std::pair<int, std::string>> steps;
+  std::istringstream trace(read_all(root / "trace.txt"));
+  for (std::string line; std::getline(trace, line);) {
+    std::istringstream l(line);
+    std::string tag, what, path;
+    int n = 0;
+    if (l >> tag >> n >> what >> path && tag == "sg-write-step" && path.find("-000000032.safetensors") != std::string::npos)
+      steps.push_back({n, what + " " + fs::path(path).filename().string()});
+  }
+  REQUIRE(steps.size() >= 12);  // open, header, data, fsync, close, rename, fsync-dir: twice
+  CHECK_THAT(steps.front().second, Contains("open network-snapshot"));
+  CHECK_THAT(steps.back().second, Contains("training-state"));
+  // Every snapshot of the straight run is kept: none overwrote another.
+  for (const char* n : {"000000016", "000000032", "000000048"}) {
+    std::string dir;
+    for (auto& e : fs::directory_iterator(straight)) dir = e.path().string();
+    CHECK(fs::exists(fs::path(dir) / (std::string("training-state-") + n + ".safetensors")));
+  }
+  const auto want = final_tensors(straight);
+
+  bool committed_seen = false;
+  for (auto& [n, what] : steps) {
+    INFO("killed after write step " << n << ": " << what);
+    const fs::path out = root / ("kill" + std::to_string(n));
+    const int rc = std::system(("SG_WRITE_STEP_KILL=" + std::to_string(n) + " " + train_cmd(out, "") + " > " +
+                                (root / "kill.txt").string() + " 2>&1").c_str());
+    REQUIRE(WIFEXITED(rc));
+    REQUIRE(WEXITSTATUS(rc) == 86);  // killed where asked, not earlier, not later
+    std::string killed_dir;
+    for (auto& e : fs::directory_iterator(out)) killed_dir = e.path().string();
+    // The state file's rename commits the pair; before it, --resume falls back to 16 images.
+    const bool committed = fs::exists(fs::path(killed_dir) / "training-state-000000032.safetensors");
+    committed_seen |= committed;
+    const fs::path resumed = root / ("resumed" + std::to_string(n));
+    REQUIRE(std::system((train_cmd(resumed, "--resume " + killed_dir) + " > " + (root / "resume.txt").string() +
+                         " 2>&1").c_str()) == 0);
+    const std::string log = read_all(root / "resume.txt");
+    CHECK_THAT(log, !Contains("error"));
+    for (auto& e : fs::directory_iterator(killed_dir)) CHECK(e.path().extension() != ".tmp");  // cleaned up
+    const auto got = final_tensors(resumed);
+    REQUIRE(got.size() == want.size());
+    for (auto& [name, t] : want) {
+      INFO(name);
+      REQUIRE(got.count(name));
+      CHECK(t.to_vector() == got.at(name).to_vector());
+    }
+  }
+  CHECK(committed_seen);  // the kill after the state's rename resumed from the newer snapshot
+  fs::remove_all(root);
 }

@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
     SG_CHECK(!o.network.empty(), "stylegan2-generate", "--network is required (see --help)");
     NoiseMode nm = o.noise == "const" ? NoiseMode::constant : o.noise == "random" ? NoiseMode::random
                  : o.noise == "none"  ? NoiseMode::none
-                                      : throw Error("stylegan2-generate: --noise-mode must be const, random or none");
+                                      : throw Error("stylegan2-generate: --noise-mode must be const, random or none, got '" +
+                                                    o.noise + "'");
     NoGradGuard ng;
     train::Networks nets = train::load_snapshot(o.network);
     if (std::string bad = train::first_non_finite(nets); !bad.empty())
@@ -65,6 +66,19 @@ int main(int argc, char** argv) {
                       "): the run diverged before this snapshot; use an earlier one"));
     models::Generator& G = *nets.G_ema;
     const int64_t z_dim = G.config().z_dim, num_ws = G.num_ws();
+    // Every request is checked before the first image is written.
+    const bool mixing = !o.mix_rows.empty() || !o.mix_cols.empty();
+    if (mixing) {
+      SG_CHECK(!o.mix_rows.empty() && !o.mix_cols.empty(), "stylegan2-generate",
+               "style mixing needs both --mix-rows and --mix-cols (got only --", o.mix_rows.empty() ? "mix-cols" : "mix-rows",
+               ")");
+      if (o.mix_layers.empty()) o.mix_layers = {0, 1, 2, 3};
+      for (auto l : o.mix_layers)
+        SG_CHECK(l >= 0 && l < num_ws, "stylegan2-generate", "--mix-layers: layer ", l, " is outside 0..", num_ws - 1,
+                 " (this ", G.config().resolution, "px network has ", num_ws, " style layers)");
+    }
+    SG_CHECK(o.interp.empty() || o.interp.size() >= 2, "stylegan2-generate",
+             "--interp needs at least two seeds to interpolate between, got ", o.interp.size());
     std::filesystem::create_directories(o.outdir);
     Rng noise_rng(0);
     auto ws_for = [&](int64_t seed) {
@@ -85,11 +99,7 @@ int main(int argc, char** argv) {
     save(o.outdir + "/grid.png", cat(imgs, 0), (int64_t)std::ceil(std::sqrt((double)imgs.size())));
     std::printf("stylegan2-generate: %zu images and grid.png in %s\n", imgs.size(), o.outdir.c_str());
 
-    if (!o.mix_rows.empty() || !o.mix_cols.empty()) {
-      SG_CHECK(!o.mix_rows.empty() && !o.mix_cols.empty(), "stylegan2-generate", "style mixing needs --mix-rows and --mix-cols");
-      if (o.mix_layers.empty()) o.mix_layers = {0, 1, 2, 3};
-      for (auto l : o.mix_layers)
-        SG_CHECK(l >= 0 && l < num_ws, "stylegan2-generate", "--mix-layers: layer ", l, " outside 0..", num_ws - 1);
+    if (mixing) {
       // Row 0: blank corner then the column images; each next row: the row image, then mixes.
       const int64_t C = G.config().img_channels, R = G.config().resolution;
       std::vector<Tensor> cells = {full({1, C, R, R}, -1.0)};
@@ -111,8 +121,7 @@ int main(int argc, char** argv) {
       std::printf("stylegan2-generate: stylemix.png (%zu x %zu)\n", o.mix_rows.size(), o.mix_cols.size());
     }
 
-    if (o.interp.size() >= 2) {
-      SG_CHECK(o.frames >= 1, "stylegan2-generate", "--frames must be >= 1");
+    if (!o.interp.empty()) {
       std::vector<Tensor> all;
       int64_t k = 0;
       for (size_t i = 0; i + 1 < o.interp.size(); ++i) {

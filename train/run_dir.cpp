@@ -1,6 +1,7 @@
 #include "train/run_dir.h"
 
 #include "engine/io/json.h"
+#include "engine/io/write_steps.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -49,6 +50,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t nbytes)
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   SG_CHECK(fd >= 0, "write_file_atomic", "cannot open '", tmp, "' for writing: ", std::strerror(errno));
+  io::write_step("open", tmp);
   auto fail = [&](const char* what) {
     const int err = errno;
     ::close(fd);
@@ -66,7 +68,9 @@ void write_file_atomic(const std::string& path, const void* data, size_t nbytes)
     p += w;
     left -= (size_t)w;
   }
+  io::write_step("write-data", tmp);
   if (::fsync(fd) != 0) fail("fsync of");
+  io::write_step("fsync", tmp);
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
@@ -77,6 +81,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t nbytes)
     ::unlink(tmp.c_str());
     throw Error(str("write_file_atomic: renaming '", tmp, "' to '", path, "' failed: ", std::strerror(err)));
   }
+  io::write_step("rename", path);
 }
 
 void write_text_atomic(const std::string& path, const std::string& text) {

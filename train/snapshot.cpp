@@ -1,12 +1,102 @@
 #include "train/snapshot.h"
 
+#include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 
 namespace sg::train {
+
+std::string snapshot_tag(int64_t nimg) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%09lld", (long long)nimg);
+  return buf;
+}
+
+std::string state_path_for(const std::string& network_snapshot) {
+  namespace fs = std::filesystem;
+  const fs::path p(network_snapshot);
+  const std::string n = p.filename().string(), prefix = "network-snapshot-";
+  SG_CHECK(n.rfind(prefix, 0) == 0, "snapshot", "'", network_snapshot, "' is not named ", prefix,
+           "<images>.safetensors");
+  return (p.parent_path() / ("training-state-" + n.substr(prefix.size()))).string();
+}
+
+namespace {
+constexpr int64_t kMaxCount = int64_t(1) << 62;
+
+// meta[key] as an integer in [lo, hi]; errors name the file, the key and the value.
+int64_t meta_int(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& file,
+                 int64_t lo = 0, int64_t hi = kMaxCount) {
+  auto it = meta.find(key);
+  SG_CHECK(it != meta.end(), "snapshot", "'", file, "' has no '", key, "' in its metadata");
+  const std::string& v = it->second;
+  bool ok = !v.empty() && v.size() <= 19 && (std::isdigit((unsigned char)v[0]) || (v[0] == '-' && v.size() > 1));
+  for (size_t i = 1; ok && i < v.size(); ++i) ok = std::isdigit((unsigned char)v[i]);
+  const long long x = ok ? std::strtoll(v.c_str(), nullptr, 10) : 0;
+  SG_CHECK(ok && x >= lo && x <= hi, "snapshot", "'", file, "' has a bad '", key, "' value '", v,
+           "' in its metadata (expected an integer in [", lo, ", ", hi, "])");
+  return x;
+}
+// meta[key] as an unsigned 64-bit integer (RNG seeds and offsets use every bit).
+uint64_t meta_u64(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& file) {
+  auto it = meta.find(key);
+  SG_CHECK(it != meta.end(), "snapshot", "'", file, "' has no '", key, "' in its metadata");
+  const std::string& v = it->second;
+  bool ok = !v.empty() && v.size() <= 20;
+  for (size_t i = 0; ok && i < v.size(); ++i) ok = std::isdigit((unsigned char)v[i]);
+  errno = 0;
+  const unsigned long long x = ok ? std::strtoull(v.c_str(), nullptr, 10) : 0;
+  SG_CHECK(ok && errno == 0, "snapshot", "'", file, "' has a bad '", key, "' value '", v,
+           "' in its metadata (expected an integer in [0, 2^64))");
+  return x;
+}
+}  // namespace
+
+models::Config snapshot_config(const std::map<std::string, std::string>& meta, const std::string& file) {
+  SG_CHECK(meta.count("cfg"), "snapshot", "'", file,
+           "' is not a stylegrad network snapshot (no 'cfg' in its metadata)");
+  const int64_t res = meta_int(meta, "resolution", file, 1, 1 << 20);
+  const int64_t channels = meta_int(meta, "img_channels", file, 1, 4);
+  try {
+    return models::make_config(meta.at("cfg"), res, channels);
+  } catch (const Error& e) {
+    throw Error(str("snapshot: '", file, "' names an architecture this build cannot make: ", e.what()));
+  }
+}
+
+int64_t snapshot_nimg(const std::map<std::string, std::string>& meta, const std::string& file) {
+  if (meta.count("cur_nimg")) return meta_int(meta, "cur_nimg", file);
+  auto it = meta.find("kimg");
+  SG_CHECK(it != meta.end(), "snapshot", "'", file, "' has neither 'cur_nimg' nor 'kimg' in its metadata");
+  char* end = nullptr;
+  const double k = std::strtod(it->second.c_str(), &end);
+  SG_CHECK(!it->second.empty() && *end == 0 && std::isfinite(k) && k >= 0 && k * 1000 <= (double)kMaxCount,
+           "snapshot", "'", file, "' has a bad 'kimg' value '", it->second, "' in its metadata");
+  return std::llround(k * 1000);
+}
+
+TrainingStateMeta parse_training_state_metadata(const std::map<std::string, std::string>& meta,
+                                                const std::string& file) {
+  TrainingStateMeta s;
+  s.cur_nimg = meta_int(meta, "cur_nimg", file);
+  s.batch_idx = meta_int(meta, "batch_idx", file);
+  s.cur_tick = meta_int(meta, "cur_tick", file);
+  s.batch = meta_int(meta, "batch", file, 1, 4096);
+  s.rng_seed = meta_u64(meta, "rng_seed", file);
+  s.rng_offset = meta_u64(meta, "rng_offset", file);
+  s.loader_epoch = meta_int(meta, "loader_epoch", file);
+  s.loader_position = meta_int(meta, "loader_position", file);
+  for (const char* k : {"data", "seed", "mirror"})
+    if (auto it = meta.find(k); it != meta.end()) s.stream[k] = it->second;
+  return s;
+}
 
 Networks make_networks(const models::Config& cfg, uint64_t seed) {
   Networks n;
@@ -75,11 +165,7 @@ Networks load_snapshot(const std::string& path, std::map<std::string, std::strin
   std::map<std::string, std::string> meta;
   auto list = io::load_safetensors(path, &meta);
   std::map<std::string, Tensor> byname(list.begin(), list.end());
-  SG_CHECK(meta.count("cfg") && meta.count("resolution") && meta.count("img_channels"), "load_snapshot", "'", path,
-           "' is not a stylegrad snapshot (no cfg / resolution / img_channels metadata)");
-  models::Config cfg =
-      models::make_config(meta["cfg"], std::stoll(meta["resolution"]), std::stoll(meta["img_channels"]));
-  Networks n = make_networks(cfg, 0);
+  Networks n = make_networks(snapshot_config(meta, path), 0);
   load_params(n.G->parameters(), byname, "G.", path);
   load_params(n.D->parameters(), byname, "D.", path);
   load_params(n.G_ema->parameters(), byname, "G_ema.", path);

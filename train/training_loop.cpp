@@ -131,32 +131,6 @@ void write_fakes(const std::string& path, models::Generator& G_ema, int64_t coun
   data::write_png(path, grid.pixels.data(), grid.w, grid.h, grid.channels);
 }
 
-std::string kimg_tag(int64_t nimg) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%06lld", (long long)(nimg / 1000));
-  return buf;
-}
-
-std::string state_path_for(const std::string& snapshot) {
-  fs::path p(snapshot);
-  std::string n = p.filename().string();
-  return (p.parent_path() / ("training-state-" + n.substr(std::string("network-snapshot-").size()))).string();
-}
-
-// A metadata value of a snapshot or state file as an integer >= 0; errors name the file and key.
-int64_t meta_count(const std::map<std::string, std::string>& m, const std::string& key, const std::string& file) {
-  auto it = m.find(key);
-  SG_CHECK(it != m.end(), "stylegan2-train", "--resume: '", file, "' has no '", key, "' in its metadata");
-  try {
-    size_t used = 0;
-    const long long v = std::stoll(it->second, &used);
-    if (used == it->second.size() && v >= 0) return v;
-  } catch (...) {
-  }
-  throw Error(str("stylegan2-train: --resume: '", file, "' has a bad '", key, "' value '", it->second,
-                  "' (expected an integer >= 0)"));
-}
-
 // Whether a network snapshot and the training state beside it were written together: the
 // snapshot records the image count it was taken at (older ones: the kimg), the state its own.
 // Returns "" when they match, else what is wrong.
@@ -164,14 +138,12 @@ std::string pair_problem(const std::string& snap) {
   const std::string state = state_path_for(snap);
   if (!fs::exists(state)) return "it has no training state (" + fs::path(state).filename().string() + ")";
   try {
-    std::map<std::string, std::string> nm = io::load_safetensors_metadata(snap),
-                                       sm = io::load_safetensors_metadata(state);
-    const int64_t state_nimg = meta_count(sm, "cur_nimg", state);
-    const bool same = nm.count("cur_nimg") ? meta_count(nm, "cur_nimg", snap) == state_nimg
-                                           : nm["kimg"] == std::to_string(state_nimg / 1000.0);
-    if (!same)
+    const int64_t state_nimg =
+        parse_training_state_metadata(io::load_safetensors_metadata(state), state).cur_nimg;
+    const int64_t net_nimg = snapshot_nimg(io::load_safetensors_metadata(snap), snap);
+    if (net_nimg != state_nimg)
       return str("its training state is from another step (the state says ", state_nimg, " images, the network ",
-                 nm.count("cur_nimg") ? nm["cur_nimg"] + " images" : "kimg " + nm["kimg"], ")");
+                 net_nimg, " images)");
   } catch (const std::exception& e) {
     return std::string("it cannot be read: ") + e.what();
   }
@@ -187,13 +159,22 @@ std::string find_snapshot(const std::string& resume) {
   SG_CHECK(is_file || fs::is_directory(resume), "stylegan2-train", "--resume: '", resume,
            "' is neither a run directory nor a snapshot file");
   const fs::path dir = is_file ? fs::path(resume).parent_path() : fs::path(resume);
-  std::vector<std::string> snaps;  // newest first
+  // Newest first, by the image count each network records (unreadable ones last: they are
+  // reported as skipped below when no complete snapshot comes before them).
+  std::vector<std::pair<int64_t, std::string>> by_nimg;
   for (auto& e : fs::directory_iterator(dir.empty() ? fs::path(".") : dir)) {
     std::string n = e.path().filename().string();
-    if (n.rfind("network-snapshot-", 0) == 0 && n.size() > 12 && n.substr(n.size() - 12) == ".safetensors")
-      snaps.push_back(e.path().string());
+    if (n.rfind("network-snapshot-", 0) != 0 || n.size() <= 12 || n.substr(n.size() - 12) != ".safetensors") continue;
+    int64_t nimg = -1;
+    try {
+      nimg = snapshot_nimg(io::load_safetensors_metadata(e.path().string()), e.path().string());
+    } catch (const std::exception&) {
+    }
+    by_nimg.push_back({nimg, e.path().string()});
   }
-  std::sort(snaps.rbegin(), snaps.rend());
+  std::sort(by_nimg.rbegin(), by_nimg.rend());
+  std::vector<std::string> snaps;
+  for (auto& [nimg, path] : by_nimg) snaps.push_back(path);
   std::string complete, skipped;
   for (auto& sn : snaps) {
     if (is_file && fs::equivalent(sn, resume)) continue;
@@ -220,13 +201,17 @@ std::string find_snapshot(const std::string& resume) {
   return complete;
 }
 
-// Temporary files of an interrupted write (kill -9 during a snapshot) left in `dir`.
+// Temporary files of an interrupted write (kill -9 during a snapshot or a sample grid) left
+// in `dir`: every write goes through a .tmp file renamed into place, so these are never data.
 void remove_stale_temporaries(const fs::path& dir) {
   std::error_code ec;
+  auto ends_with = [](const std::string& n, const std::string& end) {
+    return n.size() > end.size() && n.compare(n.size() - end.size(), end.size(), end) == 0;
+  };
   for (auto& e : fs::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();
-    if (n.size() > 16 && n.substr(n.size() - 16) == ".safetensors.tmp") {
-      std::fprintf(stderr, "stylegan2-train: removing %s, left by an interrupted snapshot write\n", e.path().c_str());
+    if (ends_with(n, ".safetensors.tmp") || ends_with(n, ".png.tmp") || ends_with(n, ".json.tmp")) {
+      std::fprintf(stderr, "stylegan2-train: removing %s, left by an interrupted write\n", e.path().c_str());
       fs::remove(e.path(), ec);
     }
   }
@@ -288,12 +273,13 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
   if (!opt.resume.empty()) {
     std::string snap = find_snapshot(opt.resume);
     remove_stale_temporaries(fs::path(snap).parent_path());
-    auto byname = io::load_safetensors_map(snap);
-    std::map<std::string, std::string> meta = io::load_safetensors_metadata(snap);
-    SG_CHECK(meta["cfg"] == cfg.name && meta["resolution"] == std::to_string(res) &&
-                 meta["img_channels"] == std::to_string(channels),
-             "stylegan2-train", "--resume: '", snap, "' is a ", meta["cfg"], " ", meta["resolution"], "px ",
-             meta["img_channels"], "-channel network, but this run is ", cfg.name, " ", res, "px ", channels, "-channel");
+    std::map<std::string, std::string> meta;
+    auto list = io::load_safetensors(snap, &meta);
+    std::map<std::string, Tensor> byname(list.begin(), list.end());
+    const models::Config sc = snapshot_config(meta, snap);
+    SG_CHECK(sc.name == cfg.name && sc.resolution == res && sc.img_channels == channels, "stylegan2-train",
+             "--resume: '", snap, "' is a ", sc.name, " ", sc.resolution, "px ", sc.img_channels,
+             "-channel network, but this run is ", cfg.name, " ", res, "px ", channels, "-channel");
     load_params(G.parameters(), byname, "G.", snap);
     load_params(D.parameters(), byname, "D.", snap);
     load_params(G_ema.parameters(), byname, "G_ema.", snap);
@@ -308,22 +294,23 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
     }
     opt_G.load_state(sg_state);
     opt_D.load_state(sd_state);
-    SG_CHECK(meta_count(sm, "batch", state) == batch, "stylegan2-train", "--resume: the state in '", state,
-             "' was trained with batch ", sm["batch"], "; resume with --batch ", sm["batch"]);
+    const TrainingStateMeta ts = parse_training_state_metadata(sm, state);
+    SG_CHECK(ts.batch == batch, "stylegan2-train", "--resume: the state in '", state, "' was trained with batch ",
+             ts.batch, "; resume with --batch ", ts.batch);
     // The data stream continues only if it is the same stream.
     for (const auto& [key, now] : {std::pair<std::string, std::string>{"data", fs::absolute(opt.data).lexically_normal().string()},
                                    {"seed", std::to_string(opt.seed)},
                                    {"mirror", opt.mirror ? "1" : "0"}}) {
-      auto it = sm.find(key);
-      if (it == sm.end() || it->second == now || opt.resume_changed) continue;
+      auto it = ts.stream.find(key);
+      if (it == ts.stream.end() || it->second == now || opt.resume_changed) continue;
       throw Error(str("stylegan2-train: --resume: the run was trained with --", key, " ", it->second, ", this one has ",
                       now, "; the data order would not continue exactly (pass --resume-changed to resume anyway)"));
     }
-    cur_nimg = meta_count(sm, "cur_nimg", state);
-    batch_idx = meta_count(sm, "batch_idx", state);
-    cur_tick = meta_count(sm, "cur_tick", state);
-    rng = Rng((uint64_t)meta_count(sm, "rng_seed", state), (uint64_t)meta_count(sm, "rng_offset", state));
-    loader.seek((uint64_t)meta_count(sm, "loader_epoch", state), meta_count(sm, "loader_position", state));
+    cur_nimg = ts.cur_nimg;
+    batch_idx = ts.batch_idx;
+    cur_tick = ts.cur_tick;
+    rng = Rng(ts.rng_seed, ts.rng_offset);
+    loader.seek((uint64_t)ts.loader_epoch, ts.loader_position);
     if (cur_nimg >= (int64_t)std::llround(opt.kimg * 1000)) {
       std::printf("stylegan2-train: %s is already at kimg %.3f, not below --kimg %g: nothing to do\n", snap.c_str(),
                   cur_nimg / 1000.0, opt.kimg);
@@ -371,9 +358,11 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
     throw Error(str("stylegan2-train: training diverged at kimg ", cur_nimg / 1000.0, ": ", what,
                     "; no snapshot was written for it; the last good snapshot is ", last_snapshot_written));
   };
+  int64_t last_saved_nimg = -1;
   auto save_all = [&]() {
+    if (cur_nimg == last_saved_nimg) return;  // a signal right after a tick's snapshot: it is on disk
     if (std::string bad = first_non_finite(nets); !bad.empty()) refuse_non_finite("tensor " + bad + " is not finite");
-    std::string tag = kimg_tag(cur_nimg);
+    const std::string tag = snapshot_tag(cur_nimg);
     std::map<std::string, std::string> extra = {{"kimg", std::to_string(cur_nimg / 1000.0)},
                                                 {"cur_nimg", std::to_string(cur_nimg)}};
     save_snapshot(run_dir + "/network-snapshot-" + tag + ".safetensors", nets, extra);
@@ -392,6 +381,7 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
         {"mirror", opt.mirror ? "1" : "0"}};
     io::save_safetensors(run_dir + "/training-state-" + tag + ".safetensors", st, m);
     last_snapshot_written = run_dir + "/network-snapshot-" + tag + ".safetensors";
+    last_saved_nimg = cur_nimg;
   };
 
   // One G forward: mapping (with style mixing) and synthesis.
@@ -546,7 +536,7 @@ int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
     t_tick = now;
     if (done || (opt.snap > 0 && cur_tick % opt.snap == 0)) {
       save_all();
-      write_fakes(run_dir + "/fakes" + kimg_tag(cur_nimg) + ".png", G_ema, grid_count, batch);
+      write_fakes(run_dir + "/fakes" + snapshot_tag(cur_nimg) + ".png", G_ema, grid_count, batch);
     }
   }
   if (interrupted) {

@@ -2,6 +2,7 @@
 // Format and guarantees: see engine/io/safetensors.h.
 #include "engine/io/safetensors.h"
 #include "engine/io/json.h"
+#include "engine/io/write_steps.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -374,6 +375,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail_save(path, str("cannot open ", tmp, " for writing: ", std::strerror(errno)));
+  write_step("open", tmp);
   auto write_all = [&](const void* p, size_t n) {
     const char* c = static_cast<const char*>(p);
     while (n > 0) {
@@ -394,26 +396,31 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   for (int i = 0; i < 8; ++i) len[i] = (uint8_t)(hl >> (8 * i));
   write_all(len, 8);
   write_all(header.data(), header.size());
+  write_step("write-header", tmp);
   for (const Tensor& t : host) {
     size_t nbytes = (size_t)t.numel() * dtype_size(t.dtype());
     if (nbytes) write_all(t.raw_data(), nbytes);
   }
+  write_step("write-data", tmp);
   if (::fsync(fd) != 0) {
     int e = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
     fail_save(path, str("fsync of ", tmp, " failed: ", std::strerror(e)));
   }
+  write_step("fsync", tmp);
   if (::close(fd) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
     fail_save(path, str("close of ", tmp, " failed: ", std::strerror(e)));
   }
+  write_step("close", tmp);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
     fail_save(path, str("cannot rename ", tmp, " to ", path, ": ", std::strerror(e)));
   }
+  write_step("rename", path);
   // Make the rename itself durable (best effort).
   std::string dir = ".";
   if (auto slash = path.find_last_of('/'); slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
@@ -422,33 +429,72 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     (void)::fsync(dfd);
     ::close(dfd);
   }
+  write_step("fsync-dir", dir);
 }
 
 // ---- load ----------------------------------------------------------------------------------
 namespace {
 
-// Opens a safetensors file and parses its JSON header (checked: length, JSON, an object);
-// leaves f at the first data byte, at offset data_begin, with data_size bytes after it.
-Json read_header(const std::string& path, std::ifstream& f, uint64_t& data_begin, uint64_t& data_size) {
-  if (!f) fail_load(path, str("cannot open file: ", std::strerror(errno)));
-  f.seekg(0, std::ios::end);
-  const auto end_pos = f.tellg();
-  if (end_pos < 0) fail_load(path, "cannot determine the file size (not a regular file?)");
-  const uint64_t file_size = (uint64_t)end_pos;
-  f.seekg(0, std::ios::beg);
+// Where the bytes come from: a file or a buffer in memory. Both loaders below work on a Source.
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual uint64_t size() const = 0;
+  // Reads n bytes at offset into dst; false on a read error or when they are not all there.
+  virtual bool read(uint64_t offset, void* dst, size_t n) = 0;
+};
+
+class FileSource final : public Source {
+ public:
+  explicit FileSource(const std::string& path) : f_(path, std::ios::binary) {
+    if (!f_) fail_load(path, str("cannot open file: ", std::strerror(errno)));
+    f_.seekg(0, std::ios::end);
+    const auto end_pos = f_.tellg();
+    if (end_pos < 0) fail_load(path, "cannot determine the file size (not a regular file?)");
+    size_ = (uint64_t)end_pos;
+  }
+  uint64_t size() const override { return size_; }
+  bool read(uint64_t offset, void* dst, size_t n) override {
+    f_.seekg((std::streamoff)offset, std::ios::beg);
+    f_.read(static_cast<char*>(dst), (std::streamsize)n);
+    return f_ && (uint64_t)f_.gcount() == n;
+  }
+
+ private:
+  std::ifstream f_;
+  uint64_t size_ = 0;
+};
+
+class MemorySource final : public Source {
+ public:
+  MemorySource(const void* data, size_t size) : data_(static_cast<const uint8_t*>(data)), size_(size) {}
+  uint64_t size() const override { return size_; }
+  bool read(uint64_t offset, void* dst, size_t n) override {
+    if (offset > size_ || n > size_ - offset) return false;
+    if (n) std::memcpy(dst, data_ + offset, n);
+    return true;
+  }
+
+ private:
+  const uint8_t* data_;
+  uint64_t size_;
+};
+
+// Parses the JSON header of a safetensors file (checked: length, JSON, an object); the data
+// section starts at data_begin and holds data_size bytes.
+Json read_header(const std::string& path, Source& src, uint64_t& data_begin, uint64_t& data_size) {
+  const uint64_t file_size = src.size();
   if (file_size < 8) fail_load(path, str("truncated: the file is ", file_size, " bytes, shorter than the 8-byte header length"));
 
   uint8_t len[8];
-  f.read(reinterpret_cast<char*>(len), 8);
-  if (!f) fail_load(path, "read error in the header length");
+  if (!src.read(0, len, 8)) fail_load(path, "read error in the header length");
   uint64_t header_len = 0;
   for (int i = 0; i < 8; ++i) header_len |= (uint64_t)len[i] << (8 * i);
   if (header_len < 2 || header_len > kMaxHeaderBytes || header_len > file_size - 8)
     fail_load(path, str("bad header length ", header_len, " (the file is ", file_size, " bytes",
                         header_len > file_size - 8 ? ": truncated or not a safetensors file)" : ")"));
   std::string header((size_t)header_len, '\0');
-  f.read(header.data(), (std::streamsize)header_len);
-  if (!f) fail_load(path, "read error in the header");
+  if (!src.read(8, header.data(), header.size())) fail_load(path, "read error in the header");
   data_begin = 8 + header_len;
   data_size = file_size - 8 - header_len;
 
@@ -475,20 +521,22 @@ void read_metadata(const std::string& path, const Json& v, std::map<std::string,
 }  // namespace
 
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  FileSource src(path);
   uint64_t data_begin = 0, data_size = 0;
-  const Json root = read_header(path, f, data_begin, data_size);
+  const Json root = read_header(path, src, data_begin, data_size);
   std::map<std::string, std::string> metadata;
   for (const auto& [name, v] : root.members)
     if (name == "__metadata__") read_metadata(path, v, &metadata);
   return metadata;
 }
 
-std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& path,
-                                                             std::map<std::string, std::string>* metadata) {
-  std::ifstream f(path, std::ios::binary);
+namespace {
+
+// The whole file: header checks, then every tensor read from src.
+std::vector<std::pair<std::string, Tensor>> load_from(const std::string& path, Source& src,
+                                                      std::map<std::string, std::string>* metadata) {
   uint64_t data_begin = 0, data_size = 0;
-  const Json root = read_header(path, f, data_begin, data_size);
+  const Json root = read_header(path, src, data_begin, data_size);
   if (metadata) metadata->clear();
   std::vector<Entry> entries;
   for (const auto& [name, v] : root.members) {
@@ -550,14 +598,26 @@ std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& 
   for (const Entry& e : entries) {
     Tensor t = empty(e.shape, e.dtype);
     uint64_t n = e.end - e.begin;
-    if (n) {
-      f.seekg((std::streamoff)(data_begin + e.begin), std::ios::beg);
-      f.read(static_cast<char*>(t.raw_data()), (std::streamsize)n);
-      if (!f || (uint64_t)f.gcount() != n) fail_load(path, str("tensor \"", e.name, "\": truncated data"));
-    }
+    if (n && !src.read(data_begin + e.begin, t.raw_data(), (size_t)n))
+      fail_load(path, str("tensor \"", e.name, "\": truncated data"));
     out.emplace_back(e.name, std::move(t));
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& path,
+                                                             std::map<std::string, std::string>* metadata) {
+  FileSource src(path);
+  return load_from(path, src, metadata);
+}
+
+std::vector<std::pair<std::string, Tensor>> load_safetensors_from_memory(const void* data, size_t size,
+                                                                         const std::string& name,
+                                                                         std::map<std::string, std::string>* metadata) {
+  MemorySource src(data, size);
+  return load_from(name, src, metadata);
 }
 
 std::map<std::string, Tensor> load_safetensors_map(const std::string& path) {
