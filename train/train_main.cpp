@@ -15,9 +15,10 @@ int main(int argc, char** argv) {
   train::TrainOptions o;
   cli::Parser p("stylegan2-train",
                 "Trains StyleGAN2 (non-saturating loss, lazy R1 and path-length regularization, style mixing, EMA)\n"
-                "and writes runs/NNNNN-<name>/ with options.json, log.jsonl, reals.png, fakes<kimg>.png,\n"
-                "network snapshots (safetensors: G, D, G_ema) and training state for --resume.\n"
-                "Ctrl-C writes a snapshot and exits cleanly.");
+                "and writes runs/NNNNN-<name>/ with options.json, log.jsonl, reals.png, fakes<N>.png,\n"
+                "network snapshots (safetensors: G, D, G_ema) and training state for --resume, named by\n"
+                "N, the number of images shown (000020000 = 20 kimg).\n"
+                "Ctrl-C, SIGTERM and SIGHUP write a snapshot and exit cleanly.");
   using cli::Flag;
   p.add(Flag{"data", "dataset: image folder, idx file (.gz), CIFAR-10 .bin file or folder", data::kDefaultDatasetPath, false,
              [&](auto v) { o.data = v; }});
