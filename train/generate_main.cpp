@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <new>
 
 #include "engine/ops.h"
 #include "train/cli.h"
@@ -138,6 +139,9 @@ int main(int argc, char** argv) {
       std::printf("stylegan2-generate: %lld interpolation frames and interp.png\n", (long long)k);
     }
     return 0;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "stylegan2-generate: error: out of memory (a smaller --batch or resolution may fit)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stylegan2-generate: error: %s\n", e.what());
     return 1;

@@ -2,6 +2,7 @@
 // or CIFAR-10 binary batches. Defaults: Debian's Fashion-MNIST, the `small` config.
 #include <cstdint>
 #include <cstdio>
+#include <new>
 
 #include "engine/error.h"
 
@@ -58,6 +59,9 @@ int main(int argc, char** argv) {
   try {
     if (!p.parse(argc, argv)) return 0;
     return train::run_training(o);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "stylegan2-train: error: out of memory (a smaller --batch or resolution may fit)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stylegan2-train: error: %s\n", e.what());
     return 1;
