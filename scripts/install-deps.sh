@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs stylegrad's dependencies from Debian's packages (idempotent: installs only what
 # is missing). Usage: scripts/install-deps.sh [--test] [--bench]
-#   always:  cmake gcc (gcov) g++ libeigen3-dev catch2 libstb-dev zlib1g-dev dataset-fashion-mnist
+#   always:  cmake gcc (gcov) g++ libeigen3-dev catch2 libstb-dev zlib1g-dev libpng-dev
+#            libjpeg62-turbo-dev dataset-fashion-mnist
 #   --test:  python3-torch (the PyTorch oracle; the tests fail without it, never skip)
 #   --bench: python3-torch libopenblas0-pthread (PyTorch CPU reference with an optimised BLAS)
 set -euo pipefail
-pkgs=(cmake gcc g++ make libeigen3-dev catch2 libstb-dev zlib1g-dev dataset-fashion-mnist)
+pkgs=(cmake gcc g++ make libeigen3-dev catch2 libstb-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev
+      dataset-fashion-mnist)
 for a in "$@"; do
   case "$a" in
     --test) pkgs+=(python3 python3-torch) ;;

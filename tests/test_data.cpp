@@ -6,6 +6,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cstdio>
+#include <jpeglib.h>  // after <cstdio>: the tests make their JPEGs with libjpeg's compressor
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -97,6 +100,79 @@ void write_gz(const std::string& path, const std::string& bytes) {
   gzclose(f);
 }
 
+// ---- hand-made PNG and JPEG files ------------------------------------------------------------
+std::string png_chunk(const char* type, const std::string& data) {
+  const std::string td = std::string(type, 4) + data;
+  const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(td.data()), (uInt)td.size());
+  return be32((uint32_t)data.size()) + td + be32((uint32_t)crc);
+}
+
+std::string png_ihdr(uint32_t w, uint32_t h, int depth, int color_type) {
+  return png_chunk("IHDR", be32(w) + be32(h) + std::string{(char)depth, (char)color_type, 0, 0, 0});
+}
+
+// A PNG from its header and its filtered rows (each row: filter byte 0, then the samples);
+// `extra` chunks go between IHDR and IDAT (PLTE, tRNS).
+std::string png_file(uint32_t w, uint32_t h, int depth, int color_type, const std::string& rows,
+                     const std::string& extra = "") {
+  uLongf n = compressBound((uLong)rows.size());
+  std::string z(n, '\0');
+  REQUIRE(compress(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(rows.data()),
+                   (uLong)rows.size()) == Z_OK);
+  z.resize(n);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + png_ihdr(w, h, depth, color_type) + extra + png_chunk("IDAT", z) +
+         png_chunk("IEND", "");
+}
+
+Image decode(const std::string& bytes, const std::string& name = "mem.img") {
+  return decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), name);
+}
+
+// A JPEG through libjpeg's compressor: `components` channels of color space cs.
+std::string jpeg_file(int w, int h, int components, J_COLOR_SPACE cs, const std::vector<uint8_t>& px,
+                      bool progressive = false) {
+  REQUIRE(px.size() == (size_t)w * h * components);
+  jpeg_compress_struct c;
+  jpeg_error_mgr err;
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &buf, &size);
+  c.image_width = (JDIMENSION)w, c.image_height = (JDIMENSION)h;
+  c.input_components = components, c.in_color_space = cs;
+  jpeg_set_defaults(&c);
+  jpeg_set_quality(&c, 100, TRUE);
+  c.comp_info[0].h_samp_factor = c.comp_info[0].v_samp_factor = 1;  // no chroma subsampling
+  if (progressive) jpeg_simple_progression(&c);
+  jpeg_start_compress(&c, TRUE);
+  while (c.next_scanline < c.image_height) {
+    JSAMPROW row = const_cast<JSAMPROW>(&px[(size_t)c.next_scanline * w * components]);
+    jpeg_write_scanlines(&c, &row, 1);
+  }
+  jpeg_finish_compress(&c);
+  std::string out(reinterpret_cast<char*>(buf), size);
+  jpeg_destroy_compress(&c);
+  std::free(buf);
+  return out;
+}
+
+// Smooth: JPEG at quality 100 without subsampling keeps it within a few levels.
+std::vector<uint8_t> gradient(int w, int h, int c) {
+  std::vector<uint8_t> px;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int k = 0; k < c; ++k) px.push_back((uint8_t)(k == 0 ? x * 255 / (w - 1) : k == 1 ? y * 255 / (h - 1) : 128));
+  return px;
+}
+
+int max_abs_diff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  REQUIRE(a.size() == b.size());
+  int m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs((int)a[i] - (int)b[i]));
+  return m;
+}
+
 // CIFAR-10 records: label, then CHW 32x32x3 with value (i + c * 40 + y + x) % 256.
 std::string cifar_bytes(int n, int first = 0) {
   std::string s;
@@ -144,7 +220,7 @@ std::vector<std::vector<float>> take(BatchLoader& l, int k) {
 
 TEST_CASE("write_png and load_image round trip", "[data]") {
   TempDir dir;
-  for (int c : {1, 3, 4}) {
+  for (int c : {1, 2, 3, 4}) {
     const Image img = pattern(5, 3, c);
     const std::string path = dir.file("img" + std::to_string(c) + ".png");
     write_png(path, img);
@@ -159,6 +235,156 @@ TEST_CASE("write_png and load_image round trip", "[data]") {
   write_bytes(dir.file("junk.png"), "this is not a png");
   CHECK_THROWS_WITH(load_image(dir.file("junk.png")), Contains("junk.png"));
   CHECK_THROWS_WITH(load_image(dir.file("missing.png")), Contains("missing.png"));
+}
+
+TEST_CASE("decode_image: PNG gray, 16-bit and palette files decode to what they hold", "[data]") {
+  SECTION("8-bit gray, and gray with tRNS gets an alpha channel") {
+    const std::string rows = std::string("\0\x00\x40", 3) + std::string("\0\x80\xff", 3);
+    const Image g = decode(png_file(2, 2, 8, 0, rows));
+    CHECK((g.w == 2 && g.h == 2 && g.channels == 1));
+    CHECK(g.pixels == std::vector<uint8_t>{0x00, 0x40, 0x80, 0xff});
+    const Image ga = decode(png_file(2, 2, 8, 0, rows, png_chunk("tRNS", std::string("\0\x40", 2))));
+    CHECK(ga.channels == 2);
+    CHECK(ga.pixels == std::vector<uint8_t>{0x00, 0xff, 0x40, 0x00, 0x80, 0xff, 0xff, 0xff});
+  }
+  SECTION("16-bit gray and RGBA become 8-bit (v * 257 -> v)") {
+    std::string rows;
+    const std::vector<int> v = {0, 1, 127, 128, 254, 255};
+    rows += '\0';
+    for (int x : v) rows += std::string{(char)x, (char)x};  // x * 257, big-endian
+    const Image g = decode(png_file(6, 1, 16, 0, rows));
+    CHECK(g.channels == 1);
+    CHECK(g.pixels == std::vector<uint8_t>{0, 1, 127, 128, 254, 255});
+    std::string rgba = std::string(1, '\0');
+    const std::vector<uint8_t> want = {10, 20, 30, 255, 200, 100, 0, 255};
+    for (uint8_t x : want) rgba += std::string{(char)x, (char)x};
+    const Image c = decode(png_file(2, 1, 16, 6, rgba));
+    CHECK(c.channels == 4);
+    CHECK(c.pixels == want);
+  }
+  SECTION("palette: expanded to RGB, to RGBA with tRNS, at bit depths 8 and 2") {
+    const std::string plte = png_chunk("PLTE", std::string("\xff\x00\x00\x00\xff\x00\x00\x00\xff\x10\x20\x30", 12));
+    const std::string rows = std::string("\0\x00\x01\x02\x03", 5);
+    const Image p = decode(png_file(4, 1, 8, 3, rows, plte));
+    CHECK(p.channels == 3);
+    CHECK(p.pixels == std::vector<uint8_t>{255, 0, 0, 0, 255, 0, 0, 0, 255, 16, 32, 48});
+    const Image pa = decode(png_file(4, 1, 8, 3, rows, plte + png_chunk("tRNS", std::string("\x80\x00", 2))));
+    CHECK(pa.channels == 4);
+    CHECK(pa.pixels == std::vector<uint8_t>{255, 0, 0, 128, 0, 255, 0, 0, 0, 0, 255, 255, 16, 32, 48, 255});
+    // 2 bits per index: 0b00011011 = indices 0, 1, 2, 3.
+    const Image p2 = decode(png_file(4, 1, 2, 3, std::string("\0\x1b", 2), plte));
+    CHECK(p2.pixels == p.pixels);
+  }
+  SECTION("the format is told by content, not by name") {
+    const std::string png = png_file(1, 1, 8, 0, std::string("\0\x7f", 2));
+    CHECK(decode(png, "photo.jpg").pixels == std::vector<uint8_t>{0x7f});
+    CHECK_THROWS_WITH(decode("BM" + std::string(60, '\0'), "old.bmp"), Contains("old.bmp") && Contains("not a PNG or JPEG"));
+    CHECK_THROWS_WITH(decode("GIF89a" + std::string(40, '\0'), "anim.gif"), Contains("not a PNG or JPEG"));
+    CHECK_THROWS_WITH(decode("", "empty.png"), Contains("empty.png"));
+  }
+}
+
+TEST_CASE("decode_image: JPEG through libjpeg-turbo, gray and RGB, baseline and progressive", "[data]") {
+  const std::vector<uint8_t> rgb = gradient(24, 16, 3), gray = gradient(24, 16, 1);
+  for (bool progressive : {false, true}) {
+    INFO("progressive " << progressive);
+    const Image c = decode(jpeg_file(24, 16, 3, JCS_RGB, rgb, progressive));
+    CHECK((c.w == 24 && c.h == 16 && c.channels == 3));
+    CHECK(max_abs_diff(c.pixels, rgb) <= 6);
+    const Image g = decode(jpeg_file(24, 16, 1, JCS_GRAYSCALE, gray, progressive));
+    CHECK((g.w == 24 && g.h == 16 && g.channels == 1));
+    CHECK(max_abs_diff(g.pixels, gray) <= 3);
+  }
+  // CMYK is refused, not converted.
+  const std::string cmyk = jpeg_file(8, 8, 4, JCS_CMYK, std::vector<uint8_t>(8 * 8 * 4, 100));
+  CHECK_THROWS_WITH(decode(cmyk, "print.jpg"), Contains("print.jpg") && Contains("CMYK"));
+  // And from a file, with probe_image agreeing.
+  TempDir dir;
+  write_bytes(dir.file("a.jpg"), jpeg_file(24, 16, 3, JCS_RGB, rgb));
+  int w = 0, h = 0, ch = 0;
+  CHECK(probe_image(dir.file("a.jpg"), &w, &h, &ch));
+  CHECK((w == 24 && h == 16 && ch == 3));
+  CHECK(load_image(dir.file("a.jpg")).channels == 3);
+}
+
+TEST_CASE("decode_image: truncated PNG and JPEG files are errors naming the file", "[data][errors]") {
+  TempDir dir;
+  // Noise compresses badly: half the file holds half the rows.
+  std::vector<uint8_t> noise(64 * 64 * 3);
+  for (size_t i = 0; i < noise.size(); ++i) noise[i] = (uint8_t)((i * 2654435761u) >> 13);
+  write_png(dir.file("full.png"), noise.data(), 64, 64, 3);
+  const std::string png = read_bytes(dir.file("full.png"));
+  const std::string jpg = jpeg_file(64, 64, 3, JCS_RGB, noise);
+  const std::string pjpg = jpeg_file(64, 64, 3, JCS_RGB, noise, /*progressive=*/true);
+  write_bytes(dir.file("cut.png"), png.substr(0, png.size() / 2));
+  write_bytes(dir.file("cut.jpg"), jpg.substr(0, jpg.size() / 2));
+  write_bytes(dir.file("cut-progressive.jpg"), pjpg.substr(0, pjpg.size() / 2));
+  write_bytes(dir.file("header-only.jpg"), jpg.substr(0, 200));
+  for (const char* name : {"cut.png", "cut.jpg", "cut-progressive.jpg", "header-only.jpg"}) {
+    INFO(name);
+    CHECK_THROWS_WITH(load_image(dir.file(name)), Contains(name) && Contains("truncated or corrupt"));
+  }
+  // The headers are whole: probe_image accepts them, as the on-demand dataset relies on.
+  CHECK(probe_image(dir.file("cut.png"), nullptr, nullptr, nullptr));
+  CHECK(probe_image(dir.file("cut.jpg"), nullptr, nullptr, nullptr));
+  // Corrupt entropy-coded data (libjpeg would only warn and fill in gray).
+  std::string bad = jpg;
+  for (size_t i = bad.size() / 2; i < bad.size() / 2 + 64; ++i) bad[i] = (char)0xff;
+  CHECK_THROWS_WITH(decode(bad, "bad.jpg"), Contains("bad.jpg"));
+}
+
+TEST_CASE("decode_image: dimensions over the limits are refused from the header", "[data][errors]") {
+  // A PNG whose IHDR claims 100000x100000 (10^10 pixels, 40 GB as RGBA) with 1 row of data.
+  const std::string huge = png_file(100000, 100000, 8, 6, std::string(1 + 4 * 100000, '\0'));
+  CHECK_THROWS_WITH(decode(huge, "huge.png"),
+                    Contains("huge.png") && Contains("100000x100000") && Contains("16384") && Contains("100000000"));
+  // One side too long, or too many pixels with both sides allowed.
+  CHECK_THROWS_WITH(decode(png_file(16385, 1, 8, 0, std::string(16386, '\0')), "wide.png"), Contains("16385x1"));
+  CHECK_THROWS_WITH(decode(png_file(12000, 12000, 1, 0, std::string(1501, '\0')), "big.png"),
+                    Contains("12000x12000") && Contains("over the limit"));
+  // The same for a JPEG: its SOF0 frame header patched to 30000x30000.
+  std::string jpg = jpeg_file(8, 8, 1, JCS_GRAYSCALE, std::vector<uint8_t>(64, 50));
+  const size_t sof = jpg.find("\xff\xc0");
+  REQUIRE(sof != std::string::npos);
+  jpg.replace(sof + 5, 4, std::string("\x75\x30\x75\x30", 4));  // height, width: 30000
+  CHECK_THROWS_WITH(decode(jpg, "huge.jpg"), Contains("huge.jpg") && Contains("30000x30000") && Contains("16384"));
+  // probe_image applies the same limits.
+  TempDir dir;
+  write_bytes(dir.file("huge.png"), huge);
+  std::string why;
+  CHECK_FALSE(probe_image(dir.file("huge.png"), nullptr, nullptr, nullptr, &why));
+  CHECK_THAT(why, Contains("100000x100000") && Contains("16384"));
+}
+
+TEST_CASE("decode_image: a JPEG with a bogus Huffman table is refused cleanly", "[data][errors]") {
+  // A DHT segment whose 16 code-length counts sum to 320 (a table holds at most 256 codes),
+  // in front of an otherwise valid JPEG: the shape of the file that made stb_image 2.27
+  // write past its 257-entry array.
+  const std::string jpg = jpeg_file(8, 8, 1, JCS_GRAYSCALE, std::vector<uint8_t>(64, 50));
+  std::string dht = std::string("\xff\xc4", 2);
+  const int len = 2 + 1 + 16 + 320;
+  dht += (char)(len >> 8), dht += (char)(len & 0xff), dht += '\x00';  // class 0 (DC), table 0
+  dht += std::string(16, (char)20) + std::string(320, '\x01');
+  const std::string bogus = jpg.substr(0, 2) + dht + jpg.substr(2);
+  CHECK_THROWS_WITH(decode(bogus, "bogus.jpg"), Contains("bogus.jpg") && Contains("Huffman"));
+}
+
+TEST_CASE("image folder: only .png .jpg .jpeg files are images; a JPEG named .png decodes", "[data]") {
+  TempDir dir;
+  write_png(dir.file("a.png"), solid(8, 8, {255, 0, 0}));
+  write_bytes(dir.file("b.png"), jpeg_file(8, 8, 3, JCS_RGB, solid(8, 8, {0, 255, 0}).pixels));
+  write_bytes(dir.file("c.bmp"), "BM" + std::string(200, '\0'));  // not counted, not skipped
+  write_bytes(dir.file("d.gif"), "GIF89a" + std::string(200, '\0'));
+  write_bytes(dir.file("e.jpeg"), "not a jpeg");  // counted, skipped
+  for (int64_t cache : {int64_t(1) << 30, int64_t(0)}) {
+    INFO("max_cache_bytes " << cache);
+    auto ds = open_dataset(dir.path.string(), 8, 3, cache);
+    CHECK(ds->size() == 2);
+    CHECK(ds->skipped() == 1);
+    const auto green = get_image(*ds, 1);
+    CHECK(green[0] < -0.9f);
+    CHECK(green[64] > 0.9f);
+  }
 }
 
 TEST_CASE("fit_image crops the centre, resizes and converts channels", "[data]") {

@@ -151,8 +151,7 @@ class CifarDataset final : public Dataset {
 bool has_image_extension(const fs::path& p) {
   std::string ext = p.extension().string();
   for (auto& c : ext) c = (char)std::tolower((unsigned char)c);
-  static const std::set<std::string> kExt = {".png", ".jpg", ".jpeg", ".bmp", ".gif",
-                                             ".tga", ".psd", ".pnm", ".ppm", ".pgm"};
+  static const std::set<std::string> kExt = {".png", ".jpg", ".jpeg"};  // what image_io decodes
   return kExt.count(ext) > 0;
 }
 
@@ -212,10 +211,11 @@ class ImageFolderDataset final : public Dataset {
     } else {
       for (const auto& f : files) {
         int w, h, c;
-        if (probe_image(f, &w, &h, &c))
+        std::string why;
+        if (probe_image(f, &w, &h, &c, &why))
           files_.push_back(f);
         else
-          warn_skip(f, "not a readable image");
+          warn_skip(f, why);
       }
     }
     SG_CHECK(!files_.empty(), "open_dataset", "image folder '", root, "' holds no readable images (",

@@ -6,10 +6,11 @@
 //   - CIFAR-10 binary batches: a directory holding data_batch_*.bin (or a
 //     cifar-10-batches-bin subdirectory that does), or one .bin file; records of 1 label
 //     byte + 3072 bytes (CHW, 32x32 RGB);
-//   - any other directory: an image folder, searched recursively for .png .jpg .jpeg .bmp
-//     .gif .tga .psd .pnm .ppm .pgm (case-insensitive; files with other extensions and
-//     dotfiles are ignored), in sorted path order. Each image is fitted with fit_image
-//     (centre crop, resize, 1 or 3 channels). When the fitted images fit in
+//   - any other directory: an image folder, searched recursively for .png .jpg .jpeg
+//     (case-insensitive; files with other extensions and dotfiles are ignored; PNG and JPEG
+//     are the only formats decoded, told apart by content, see train/image_io.h), in
+//     sorted path order. Each image is fitted with fit_image (centre crop, resize, 1 or 3
+//     channels). When the fitted images fit in
 //     max_cache_bytes they are all decoded at open (in parallel) and kept in memory;
 //     otherwise headers are checked at open and images decoded in get().
 //     An unreadable or corrupt image never stops training: at open it is skipped with a
