@@ -238,7 +238,8 @@ TEST_CASE("cuda paths: upfirdn2d past the first tile and the general kernel", "[
   UpFirDn big;
   big.pad = {33, 33, 32, 33};
   check_fn("upfirdn2d general, filter in global memory", [&](auto& in) { return upfirdn2d(in[0], in[1], big); },
-           {rnd({1, 2, 5, 4}, seed++), fbig}, seed++, 2e-4);
+           {rnd({1, 2, 5, 4}, seed), fbig}, seed + 1, 2e-4);
+  seed += 2;
   SG_CHECK_LAUNCHED(launched(), "upfirdn2d_general_kernel");
   {
     LimitsOverride lim;
@@ -246,11 +247,13 @@ TEST_CASE("cuda paths: upfirdn2d past the first tile and the general kernel", "[
     UpFirDn p;
     p.upx = p.upy = 2, p.pad = {2, 1, 2, 1};
     check_fn("upfirdn2d separable, planes chunked", [&](auto& in) { return upfirdn2d(in[0], in[1], p); },
-             {rnd({1, 3, 3, 4}, seed++), f4}, seed++);
+             {rnd({1, 3, 3, 4}, seed), f4}, seed + 1);
+    seed += 2;
     lim->max_grid_yz = 1;  // 2 row tiles do not fit in grid y: the general kernel takes it
     lim->max_blocks = 3;
     check_fn("upfirdn2d separable shape on the general kernel",
-             [&](auto& in) { return upfirdn2d(in[0], in[1], p); }, {rnd({1, 2, 9, 5}, seed++), f4}, seed++);
+             [&](auto& in) { return upfirdn2d(in[0], in[1], p); }, {rnd({1, 2, 9, 5}, seed), f4}, seed + 1);
+    seed += 2;
     SG_CHECK_LAUNCHED(launched(), "upfirdn2d_general_kernel");
   }
 }
