@@ -582,6 +582,34 @@ TEST_CASE("idx reader: a header that claims more than the file holds allocates n
   }
 }
 
+TEST_CASE("idx reader from memory: plain, gzip, gzip members, the same as from a file", "[data]") {
+  TempDir dir;
+  const std::string plain = idx_bytes(3, 4, 5);
+  write_gz(dir.file("a.gz"), plain);
+  const std::string gz = read_bytes(dir.file("a.gz"));
+  write_gz(dir.file("head.gz"), plain.substr(0, 30));
+  write_gz(dir.file("tail.gz"), plain.substr(30));
+  const std::string members = read_bytes(dir.file("head.gz")) + read_bytes(dir.file("tail.gz"));
+  write_bytes(dir.file("members.gz"), members);
+  const IdxImages want = read_idx_images(dir.file("a.gz"));
+  CHECK((want.count == 3 && want.rows == 4 && want.cols == 5));
+  CHECK(want.pixels == std::vector<uint8_t>(plain.begin() + 16, plain.end()));
+  for (const std::string& bytes : {plain, gz, members, gz + "trailing bytes, ignored like gzread does"}) {
+    const IdxImages r = read_idx_images_from_memory(bytes.data(), bytes.size(), "mem");
+    CHECK((r.count == 3 && r.rows == 4 && r.cols == 5));
+    CHECK(r.pixels == want.pixels);
+  }
+  CHECK(read_idx_images(dir.file("members.gz")).pixels == want.pixels);
+  CHECK(read_idx_images_from_memory(gz.data(), gz.size(), "mem", 2).pixels.size() == 40);
+  // Corrupt deflate data, a truncated member: errors naming the input.
+  std::string bad = gz;
+  for (size_t i = 12; i < 20; ++i) bad[i] = (char)0xff;
+  CHECK_THROWS_WITH(read_idx_images_from_memory(bad.data(), bad.size(), "bad.gz"), Contains("bad.gz"));
+  const std::string cut = gz.substr(0, gz.size() - 20);
+  CHECK_THROWS_WITH(read_idx_images_from_memory(cut.data(), cut.size(), "cut.gz"),
+                    Contains("cut.gz") && Contains("truncated"));
+}
+
 TEST_CASE("Fashion-MNIST from Debian's dataset-fashion-mnist", "[data]") {
   if (!fs::exists(kDefaultDatasetPath)) {
     WARN("dataset-fashion-mnist not installed: skipped");

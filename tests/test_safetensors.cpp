@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "engine/io/safetensors.h"
@@ -181,6 +182,29 @@ TEST_CASE("safetensors: reads the files the Python oracle writes", "[safetensors
   auto ts2 = io::load_safetensors(copy);
   REQUIRE(ts2.size() == ts.size());
   for (size_t i = 0; i < ts.size(); ++i) CHECK(same_bytes(ts[i].second, ts2[i].second));
+}
+
+TEST_CASE("safetensors: load_safetensors_from_memory reads what load_safetensors reads", "[safetensors]") {
+  TempDir dir;
+  const std::string p = dir.file("m.safetensors");
+  io::save_safetensors(p, {{"w", filled({2, 3}, DType::f32, 1.5)}, {"b", filled({4}, DType::f64, -2.0)}},
+                       {{"kimg", "7"}});
+  const std::string bytes = read_bytes(p);
+  std::map<std::string, std::string> meta;
+  const auto mem = io::load_safetensors_from_memory(bytes.data(), bytes.size(), "in-memory", &meta);
+  const auto file = io::load_safetensors(p);
+  REQUIRE(mem.size() == file.size());
+  for (size_t i = 0; i < mem.size(); ++i) {
+    CHECK(mem[i].first == file[i].first);
+    CHECK(mem[i].second.shape() == file[i].second.shape());
+    CHECK(std::memcmp(mem[i].second.raw_data(), file[i].second.raw_data(),
+                      (size_t)file[i].second.numel() * dtype_size(file[i].second.dtype())) == 0);
+  }
+  CHECK(meta == std::map<std::string, std::string>{{"kimg", "7"}});
+  // The same checks, naming what it was given.
+  CHECK_THROWS_WITH(io::load_safetensors_from_memory(bytes.data(), bytes.size() - 5, "short-buffer"),
+                    Contains("short-buffer") && Contains("out of range"));
+  CHECK_THROWS_WITH(io::load_safetensors_from_memory(nullptr, 0, "nothing"), Contains("nothing") && Contains("truncated"));
 }
 
 TEST_CASE("safetensors: bad files throw sg::Error naming the file", "[safetensors]") {

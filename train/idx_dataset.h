@@ -13,8 +13,17 @@ struct IdxImages {
 };
 
 // Reads at most max_count images (all when max_count < 0). Throws sg::Error naming the file
-// on a missing, truncated or malformed file.
+// on a missing, truncated or malformed file. The header is not trusted with memory: a plain
+// file must hold the pixels its header claims before they are allocated, a gzip one grows
+// its buffer as data arrives. Gzip is recognised by its magic bytes (zlib's inflate, reading
+// concatenated members like gzread), not by the file name.
 IdxImages read_idx_images(const std::string& path, int64_t max_count = -1);
+
+// The same on a file's bytes held in memory (plain or gzip; the same code after the bytes
+// are read); `name` stands for the path in messages. The fuzz target fuzz/fuzz_idx.cpp
+// uses it.
+IdxImages read_idx_images_from_memory(const void* data, size_t size, const std::string& name,
+                                      int64_t max_count = -1);
 
 // Debian's dataset-fashion-mnist training images.
 inline const char* kFashionMnistTrain = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";

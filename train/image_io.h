@@ -8,7 +8,7 @@
 // 532-byte PNG made it allocate 1.8 GB), reachable from any image-folder dataset; a guard in
 // front of it would have had to re-parse both formats, so stb_image decoding is gone.
 // stb_image_write (our own buffers to PNG) and stb_image_resize stay (their implementations
-// live in image_io.cpp).
+// live in image_io.cpp). Our fuzz target fuzz/fuzz_image.cpp runs decode_image.
 //
 // Limits, checked on the header before any pixel buffer is allocated: width and height at
 // most kMaxImageSide, width * height at most kMaxImagePixels, files at most kMaxImageFileBytes.

@@ -30,6 +30,11 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& path,
                                                              std::map<std::string, std::string>* metadata = nullptr);
 
+// The same as load_safetensors on a file's bytes held in memory (the fuzz target
+// fuzz/fuzz_safetensors.cpp uses it); `name` stands for the path in messages.
+std::vector<std::pair<std::string, Tensor>> load_safetensors_from_memory(
+    const void* data, size_t size, const std::string& name, std::map<std::string, std::string>* metadata = nullptr);
+
 // Only the string metadata, read from the header (the tensor data is not read).
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
 
