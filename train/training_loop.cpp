@@ -21,6 +21,7 @@
 #include "train/batch_loader.h"
 #include "train/dataset.h"
 #include "train/image_io.h"
+#include "train/loss.h"
 #include "train/run_dir.h"
 #include "train/snapshot.h"
 
@@ -93,25 +94,6 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
     << c.beta2 << "], \"eps\": 1e-8}"
     << ",\n  \"ema_kimg\": " << c.ema_kimg << ",\n  \"ema_rampup\": " << c.ema_rampup << "\n}\n";
   return s.str();
-}
-
-// Adam with the lazy-regularization correction: c = k / (k + 1).
-AdamConfig lazy_adam(double lr, double beta1, double beta2, int64_t interval) {
-  AdamConfig a;
-  double c = interval > 0 ? (double)interval / (double)(interval + 1) : 1.0;
-  a.lr = lr * c;
-  a.beta1 = std::pow(beta1, c);
-  a.beta2 = std::pow(beta2, c);
-  return a;
-}
-
-// Sets each parameter's .grad to nan_to_num(grad) (as stylegan2-ada) and steps.
-void apply(Adam& opt, const std::vector<Tensor>& params, const std::vector<Tensor>& grads) {
-  NoGradGuard ng;
-  for (size_t i = 0; i < params.size(); ++i)
-    params[i].set_grad(grads[i].defined() ? nan_to_num(grads[i], 0.0, 1e5, -1e5) : Tensor());
-  opt.step();
-  opt.zero_grad();
 }
 
 // Fixed-seed grid of G_ema samples (its own RNG: never touches the training stream).
@@ -217,335 +199,328 @@ void remove_stale_temporaries(const fs::path& dir) {
   }
 }
 
-}  // namespace
+// Everything a run is made of once the options are resolved: the data, the networks, the
+// loss with its phases, the optimizers, the counters and the streams that --resume restores.
+class Trainer {
+ public:
+  explicit Trainer(const TrainOptions& opt);
+  // --dry-run's output and options.json.
+  const std::string& options() const { return json_; }
+  // Restores a snapshot and its training state; false when it is already at --kimg.
+  bool resume();
+  // The run directory, options.json, log.jsonl, reals.png and fakes_init.png.
+  std::string start_run();
+  bool finished() const { return cur_nimg_ >= total_nimg_; }
+  // One minibatch: each phase due at this batch_idx, then the G EMA.
+  void step();
+  // After a step: progress line, log record and (every --snap ticks, and at the end) a
+  // snapshot with its sample grid, when a tick is due.
+  void maybe_tick();
+  // Writes a snapshot + training state at the current image count (checked finite first).
+  void save_snapshot();
+  double kimg() const { return cur_nimg_ / 1000.0; }
+  const std::string& run_dir() const { return run_dir_; }
 
-int run_training(const TrainOptions& opt_in, std::string* run_dir_out) {
-  TrainOptions opt = opt_in;
-  g_interrupted = 0;
-  StopSignals stop_signals;  // SIGINT, SIGTERM, SIGHUP: finish the minibatch, write a snapshot, exit
-  if (opt.data.empty()) opt.data = data::kDefaultDatasetPath;
-  if (opt.threads > 0) omp_set_num_threads(opt.threads);
-  SG_CHECK(opt.device == "cpu" || opt.device == "cuda", "stylegan2-train", "--device must be cpu or cuda, got '",
-           opt.device, "'");
-  Device dev = opt.device == "cuda" ? Device::cuda() : Device::cpu();
-  if (dev.type == DeviceType::cuda) (void)zeros({1}, DType::f32, dev);  // fails early, clearly, without CUDA
-  SG_CHECK(opt.kimg > 0 && opt.tick_kimg > 0, "stylegan2-train", "--kimg and --tick must be > 0");
+ private:
+  void update_ema(int64_t n);
+  [[noreturn]] void refuse_non_finite(const std::string& what) const;
 
-  // Data first: an empty dataset or an impossible resolution stops us before any training.
-  int64_t res = opt.resolution > 0 ? opt.resolution : (opt.cfg == "paper256" ? 256 : 32);
+  TrainOptions opt_;
+  Device dev_;
+  std::unique_ptr<data::Dataset> ds_;
+  models::Config cfg_;
+  int64_t batch_ = 0;
+  double gamma_ = 0;
+  std::string json_;
+  Networks nets_;
+  Adam opt_G_, opt_D_;
+  StyleGAN2Loss loss_;
+  std::vector<Phase> phases_;
+  Rng rng_;
+  data::BatchLoader loader_;
+  int64_t cur_nimg_ = 0, batch_idx_ = 0, cur_tick_ = 0, total_nimg_ = 0;
+  std::string run_dir_;
+  std::unique_ptr<data::JsonLog> log_;
+  int64_t grid_count_ = 0;
+  // Tick bookkeeping.
+  int64_t tick_start_nimg_ = 0;
+  std::chrono::steady_clock::time_point t_start_, t_tick_;
+  TickStats stats_;
+  // The non-finite guard's memory: the last snapshot written (or resumed from).
+  std::string last_snapshot_ = "none";
+  int64_t last_saved_nimg_ = -1;
+};
+
+// Resolution and channels from the options (defaults: by config and by dataset kind).
+models::Config resolve_config(const TrainOptions& opt) {
+  const int64_t res = opt.resolution > 0 ? opt.resolution : (opt.cfg == "paper256" ? 256 : 32);
   int64_t channels = opt.channels;
   if (channels == 0) {
     std::string lower = opt.data;
     for (auto& ch : lower) ch = (char)std::tolower(ch);
     channels = (lower.find("idx") != std::string::npos || lower.find("mnist") != std::string::npos) ? 1 : 3;
   }
-  std::unique_ptr<data::Dataset> ds = data::open_dataset(opt.data, res, channels);
-  models::Config cfg = models::make_config(opt.cfg, res, channels);
-  const int64_t batch = opt.batch > 0 ? opt.batch : cfg.batch;
-  const double gamma = opt.gamma >= 0 ? opt.gamma : cfg.gamma;
-  SG_CHECK(batch >= 1, "stylegan2-train", "--batch must be >= 1");
-  SG_CHECK(batch % std::min<int64_t>(cfg.mbstd_group, batch) == 0, "stylegan2-train", "--batch ", batch,
-           " must be divisible by the minibatch-stddev group size ", cfg.mbstd_group);
-  std::string json = options_json(opt, cfg, *ds, batch, gamma);
-  if (opt.dry_run) {
-    std::printf("%s", json.c_str());
-    return 0;
-  }
+  return models::make_config(opt.cfg, res, channels);
+}
 
-  // Networks, optimizers, state.
-  Networks nets = make_networks(cfg, opt.seed);
-  models::Generator& G = *nets.G;
-  models::Generator& G_ema = *nets.G_ema;
-  models::Discriminator& D = *nets.D;
-  if (dev != Device::cpu()) {
-    G.to(dev);
-    D.to(dev);
-    G_ema.to(dev);
-  }
-  Adam opt_G(G.parameters().params, lazy_adam(cfg.lr_g, cfg.beta1, cfg.beta2, cfg.pl_interval));
-  Adam opt_D(D.parameters().params, lazy_adam(cfg.lr_d, cfg.beta1, cfg.beta2, cfg.r1_interval));
-  const std::vector<Tensor> G_params = G.parameters().tensors(), D_params = D.parameters().tensors();
-  Rng rng(opt.seed * 2654435761ull + 1);
-  int64_t cur_nimg = 0, batch_idx = 0, cur_tick = 0;
-  double pl_mean = 0.0;
-  data::BatchLoader loader(*ds, batch, opt.seed, opt.mirror);
+TrainOptions checked(TrainOptions opt) {
+  if (opt.data.empty()) opt.data = data::kDefaultDatasetPath;
+  SG_CHECK(opt.device == "cpu" || opt.device == "cuda", "stylegan2-train", "--device must be cpu or cuda, got '",
+           opt.device, "'");
+  SG_CHECK(opt.kimg > 0 && opt.tick_kimg > 0, "stylegan2-train", "--kimg and --tick must be > 0");
+  return opt;
+}
 
-  if (!opt.resume.empty()) {
-    std::string snap = find_snapshot(opt.resume);
-    remove_stale_temporaries(fs::path(snap).parent_path());
-    std::map<std::string, std::string> meta;
-    auto list = io::load_safetensors(snap, &meta);
-    std::map<std::string, Tensor> byname(list.begin(), list.end());
-    const models::Config sc = snapshot_config(meta, snap);
-    SG_CHECK(sc.name == cfg.name && sc.resolution == res && sc.img_channels == channels, "stylegan2-train",
-             "--resume: '", snap, "' is a ", sc.name, " ", sc.resolution, "px ", sc.img_channels,
-             "-channel network, but this run is ", cfg.name, " ", res, "px ", channels, "-channel");
-    load_params(G.parameters(), byname, "G.", snap);
-    load_params(D.parameters(), byname, "D.", snap);
-    load_params(G_ema.parameters(), byname, "G_ema.", snap);
-    const std::string state = state_path_for(snap);  // complete: find_snapshot checked it
-    std::map<std::string, std::string> sm;
-    auto st = io::load_safetensors(state, &sm);
-    std::vector<std::pair<std::string, Tensor>> sg_state, sd_state;
-    for (auto& [n, t] : st) {
-      if (n.rfind("opt_G.", 0) == 0) sg_state.push_back({n.substr(6), t});
-      if (n.rfind("opt_D.", 0) == 0) sd_state.push_back({n.substr(6), t});
-      if (n == "pl_mean") pl_mean = t.item();
-    }
-    opt_G.load_state(sg_state);
-    opt_D.load_state(sd_state);
-    const TrainingStateMeta ts = parse_training_state_metadata(sm, state);
-    SG_CHECK(ts.batch == batch, "stylegan2-train", "--resume: the state in '", state, "' was trained with batch ",
-             ts.batch, "; resume with --batch ", ts.batch);
-    // The data stream continues only if it is the same stream.
-    for (const auto& [key, now] : {std::pair<std::string, std::string>{"data", fs::absolute(opt.data).lexically_normal().string()},
-                                   {"seed", std::to_string(opt.seed)},
-                                   {"mirror", opt.mirror ? "1" : "0"}}) {
-      auto it = ts.stream.find(key);
-      if (it == ts.stream.end() || it->second == now || opt.resume_changed) continue;
-      throw Error(str("stylegan2-train: --resume: the run was trained with --", key, " ", it->second, ", this one has ",
-                      now, "; the data order would not continue exactly (pass --resume-changed to resume anyway)"));
-    }
-    cur_nimg = ts.cur_nimg;
-    batch_idx = ts.batch_idx;
-    cur_tick = ts.cur_tick;
-    rng = Rng(ts.rng_seed, ts.rng_offset);
-    loader.seek((uint64_t)ts.loader_epoch, ts.loader_position);
-    if (cur_nimg >= (int64_t)std::llround(opt.kimg * 1000)) {
-      std::printf("stylegan2-train: %s is already at kimg %.3f, not below --kimg %g: nothing to do\n", snap.c_str(),
-                  cur_nimg / 1000.0, opt.kimg);
-      return 0;
-    }
-  }
+Trainer::Trainer(const TrainOptions& opt)
+    : opt_(checked(opt)),
+      dev_(opt_.device == "cuda" ? Device::cuda() : Device::cpu()),
+      // Data first: an empty dataset or an impossible resolution stops us before any training.
+      ds_([&] {
+        if (dev_.type == DeviceType::cuda) (void)zeros({1}, DType::f32, dev_);  // fails early, clearly, without CUDA
+        const models::Config c = resolve_config(opt_);
+        return data::open_dataset(opt_.data, c.resolution, c.img_channels);
+      }()),
+      cfg_(resolve_config(opt_)),
+      batch_(opt_.batch > 0 ? opt_.batch : cfg_.batch),
+      gamma_(opt_.gamma >= 0 ? opt_.gamma : cfg_.gamma),
+      json_([&] {
+        SG_CHECK(batch_ >= 1, "stylegan2-train", "--batch must be >= 1");
+        SG_CHECK(batch_ % std::min<int64_t>(cfg_.mbstd_group, batch_) == 0, "stylegan2-train", "--batch ", batch_,
+                 " must be divisible by the minibatch-stddev group size ", cfg_.mbstd_group);
+        return options_json(opt_, cfg_, *ds_, batch_, gamma_);
+      }()),
+      nets_([&] {
+        Networks n = make_networks(cfg_, opt_.seed);
+        if (dev_ != Device::cpu()) {  // before the optimizers take the parameters
+          n.G->to(dev_);
+          n.D->to(dev_);
+          n.G_ema->to(dev_);
+        }
+        return n;
+      }()),
+      opt_G_(nets_.G->parameters().params, lazy_adam(cfg_.lr_g, cfg_.beta1, cfg_.beta2, cfg_.pl_interval)),
+      opt_D_(nets_.D->parameters().params, lazy_adam(cfg_.lr_d, cfg_.beta1, cfg_.beta2, cfg_.r1_interval)),
+      loss_(*nets_.G, *nets_.D, cfg_, gamma_),
+      phases_(loss_.phases(opt_G_, opt_D_)),
+      rng_(opt_.seed * 2654435761ull + 1),
+      loader_(*ds_, batch_, opt_.seed, opt_.mirror),
+      total_nimg_((int64_t)std::llround(opt_.kimg * 1000)),
+      grid_count_(cfg_.resolution <= 64 ? 64 : 16) {}
 
-  std::string name = opt.name;
+bool Trainer::resume() {
+  const std::string snap = find_snapshot(opt_.resume);
+  remove_stale_temporaries(fs::path(snap).parent_path());
+  std::map<std::string, std::string> meta;
+  auto list = io::load_safetensors(snap, &meta);
+  std::map<std::string, Tensor> byname(list.begin(), list.end());
+  const models::Config sc = snapshot_config(meta, snap);
+  SG_CHECK(sc.name == cfg_.name && sc.resolution == cfg_.resolution && sc.img_channels == cfg_.img_channels,
+           "stylegan2-train", "--resume: '", snap, "' is a ", sc.name, " ", sc.resolution, "px ", sc.img_channels,
+           "-channel network, but this run is ", cfg_.name, " ", cfg_.resolution, "px ", cfg_.img_channels,
+           "-channel");
+  load_params(nets_.G->parameters(), byname, "G.", snap);
+  load_params(nets_.D->parameters(), byname, "D.", snap);
+  load_params(nets_.G_ema->parameters(), byname, "G_ema.", snap);
+  const std::string state = state_path_for(snap);  // complete: find_snapshot checked it
+  std::map<std::string, std::string> sm;
+  auto st = io::load_safetensors(state, &sm);
+  std::vector<std::pair<std::string, Tensor>> sg_state, sd_state;
+  for (auto& [n, t] : st) {
+    if (n.rfind("opt_G.", 0) == 0) sg_state.push_back({n.substr(6), t});
+    if (n.rfind("opt_D.", 0) == 0) sd_state.push_back({n.substr(6), t});
+    if (n == "pl_mean") loss_.pl_mean = t.item();
+  }
+  opt_G_.load_state(sg_state);
+  opt_D_.load_state(sd_state);
+  const TrainingStateMeta ts = parse_training_state_metadata(sm, state);
+  SG_CHECK(ts.batch == batch_, "stylegan2-train", "--resume: the state in '", state, "' was trained with batch ",
+           ts.batch, "; resume with --batch ", ts.batch);
+  // The data stream continues only if it is the same stream.
+  for (const auto& [key, now] :
+       {std::pair<std::string, std::string>{"data", fs::absolute(opt_.data).lexically_normal().string()},
+        {"seed", std::to_string(opt_.seed)},
+        {"mirror", opt_.mirror ? "1" : "0"}}) {
+    auto it = ts.stream.find(key);
+    if (it == ts.stream.end() || it->second == now || opt_.resume_changed) continue;
+    throw Error(str("stylegan2-train: --resume: the run was trained with --", key, " ", it->second, ", this one has ",
+                    now, "; the data order would not continue exactly (pass --resume-changed to resume anyway)"));
+  }
+  cur_nimg_ = ts.cur_nimg;
+  batch_idx_ = ts.batch_idx;
+  cur_tick_ = ts.cur_tick;
+  rng_ = Rng(ts.rng_seed, ts.rng_offset);
+  loader_.seek((uint64_t)ts.loader_epoch, ts.loader_position);
+  last_snapshot_ = snap;
+  if (cur_nimg_ >= total_nimg_) {
+    std::printf("stylegan2-train: %s is already at kimg %.3f, not below --kimg %g: nothing to do\n", snap.c_str(),
+                kimg(), opt_.kimg);
+    return false;
+  }
+  return true;
+}
+
+std::string Trainer::start_run() {
+  std::string name = opt_.name;
   if (name.empty()) {
     // Debian's MNIST-style files are named train-images-...: the folder names the dataset.
-    fs::path dp = fs::absolute(opt.data).lexically_normal();
+    fs::path dp = fs::absolute(opt_.data).lexically_normal();
     std::string stem = dp.filename().string();
     if (stem.empty()) stem = dp.parent_path().filename().string();
     if (stem.rfind("train-", 0) == 0 || stem.rfind("t10k-", 0) == 0 || stem.rfind("data_batch", 0) == 0)
       stem = dp.parent_path().filename().string();
     stem = fs::path(stem).stem().stem().string();
-    name = stem + "-" + cfg.name;
+    name = stem + "-" + cfg_.name;
   }
-  std::string run_dir = data::create_run_dir(opt.outdir, name);
-  if (run_dir_out) *run_dir_out = run_dir;
-  data::write_text_atomic(run_dir + "/options.json", json);
-  data::JsonLog log(run_dir + "/log.jsonl");
-  if (!opt.quiet)
+  run_dir_ = data::create_run_dir(opt_.outdir, name);
+  data::write_text_atomic(run_dir_ + "/options.json", json_);
+  log_ = std::make_unique<data::JsonLog>(run_dir_ + "/log.jsonl");
+  const int64_t res = cfg_.resolution, channels = cfg_.img_channels;
+  if (!opt_.quiet)
     std::printf("stylegan2-train: %s, %lld images (%lld skipped), cfg %s %lldpx x%lld, G %lld params, D %lld params, "
                 "%d threads\nrun directory: %s\n",
-                ds->description().c_str(), (long long)ds->size(), (long long)ds->skipped(), cfg.name.c_str(),
-                (long long)res, (long long)channels, (long long)G.parameters().count(),
-                (long long)D.parameters().count(), omp_get_max_threads(), run_dir.c_str());
+                ds_->description().c_str(), (long long)ds_->size(), (long long)ds_->skipped(), cfg_.name.c_str(),
+                (long long)res, (long long)channels, (long long)nets_.G->parameters().count(),
+                (long long)nets_.D->parameters().count(), omp_get_max_threads(), run_dir_.c_str());
+  // reals.png: the first images of the dataset.
+  const int64_t n = std::min<int64_t>(grid_count_, ds_->size());
+  Tensor reals = empty({n, channels, res, res});
+  for (int64_t i = 0; i < n; ++i) ds_->get(i, reals.data<float>() + i * channels * res * res);
+  data::Image g = data::make_grid(reals, (int64_t)std::ceil(std::sqrt((double)n)));
+  data::write_png(run_dir_ + "/reals.png", g.pixels.data(), g.w, g.h, g.channels);
+  write_fakes(run_dir_ + "/fakes_init.png", *nets_.G_ema, grid_count_, batch_);
+  t_start_ = t_tick_ = std::chrono::steady_clock::now();
+  tick_start_nimg_ = cur_nimg_;
+  return run_dir_;
+}
 
-  const int64_t grid_count = res <= 64 ? 64 : 16;
-  {
-    // reals.png: the first images of the dataset.
-    const int64_t n = std::min<int64_t>(grid_count, ds->size());
-    Tensor reals = empty({n, channels, res, res});
-    for (int64_t i = 0; i < n; ++i) ds->get(i, reals.data<float>() + i * channels * res * res);
-    data::Image g = data::make_grid(reals, (int64_t)std::ceil(std::sqrt((double)n)));
-    data::write_png(run_dir + "/reals.png", g.pixels.data(), g.w, g.h, g.channels);
-    write_fakes(run_dir + "/fakes_init.png", G_ema, grid_count, batch);
+void Trainer::refuse_non_finite(const std::string& what) const {
+  throw Error(str("stylegan2-train: training diverged at kimg ", kimg(), ": ", what,
+                  "; no snapshot was written for it; the last good snapshot is ", last_snapshot_));
+}
+
+// The non-finite guard: a snapshot is written only from finite networks, so the last one on
+// disk is always a good one to resume from.
+void Trainer::save_snapshot() {
+  if (cur_nimg_ == last_saved_nimg_) return;  // a signal right after a tick's snapshot: it is on disk
+  if (std::string bad = first_non_finite(nets_); !bad.empty()) refuse_non_finite("tensor " + bad + " is not finite");
+  const std::string tag = snapshot_tag(cur_nimg_);
+  train::save_snapshot(run_dir_ + "/network-snapshot-" + tag + ".safetensors", nets_,
+                       {{"kimg", std::to_string(kimg())}, {"cur_nimg", std::to_string(cur_nimg_)}});
+  std::vector<std::pair<std::string, Tensor>> st;
+  for (auto& [n, t] : opt_G_.state()) st.push_back({"opt_G." + n, t});
+  for (auto& [n, t] : opt_D_.state()) st.push_back({"opt_D." + n, t});
+  st.push_back({"pl_mean", scalar(loss_.pl_mean, DType::f64)});
+  const std::map<std::string, std::string> m = {
+      {"cur_nimg", std::to_string(cur_nimg_)},       {"batch_idx", std::to_string(batch_idx_)},
+      {"cur_tick", std::to_string(cur_tick_)},       {"rng_seed", std::to_string(rng_.seed)},
+      {"rng_offset", std::to_string(rng_.offset)},   {"loader_epoch", std::to_string(loader_.epoch())},
+      {"loader_position", std::to_string(loader_.position())}, {"batch", std::to_string(batch_)},
+      {"cfg", cfg_.name},
+      {"data", fs::absolute(opt_.data).lexically_normal().string()},
+      {"seed", std::to_string(opt_.seed)},
+      {"mirror", opt_.mirror ? "1" : "0"}};
+  // The state last: its rename commits the pair (train/snapshot.h).
+  io::save_safetensors(run_dir_ + "/training-state-" + tag + ".safetensors", st, m);
+  last_snapshot_ = run_dir_ + "/network-snapshot-" + tag + ".safetensors";
+  last_saved_nimg_ = cur_nimg_;
+}
+
+void Trainer::step() {
+  if (batch_idx_ == opt_.test_nan_at_batch) {
+    Tensor w = nets_.G->parameters().params[0].second;
+    copy_into(w, full(w.shape(), std::nan(""), w.dtype(), w.device()));
   }
+  Tensor real = loader_.next().to(dev_);
+  for (const Phase& phase : phases_)
+    if (batch_idx_ % phase.interval == 0) step_phase(phase, loss_.phase_loss(phase.kind, real, rng_, stats_));
+  update_ema(real.size(0));
+  cur_nimg_ += real.size(0);
+  batch_idx_++;
+}
 
-  // Non-finite guard: a snapshot is written only from finite networks, so the last one on disk
-  // is always a good one to resume from.
-  std::string last_snapshot_written = opt.resume.empty() ? "none" : opt.resume;
-  auto refuse_non_finite = [&](const std::string& what) {
-    throw Error(str("stylegan2-train: training diverged at kimg ", cur_nimg / 1000.0, ": ", what,
-                    "; no snapshot was written for it; the last good snapshot is ", last_snapshot_written));
-  };
-  int64_t last_saved_nimg = -1;
-  auto save_all = [&]() {
-    if (cur_nimg == last_saved_nimg) return;  // a signal right after a tick's snapshot: it is on disk
-    if (std::string bad = first_non_finite(nets); !bad.empty()) refuse_non_finite("tensor " + bad + " is not finite");
-    const std::string tag = snapshot_tag(cur_nimg);
-    std::map<std::string, std::string> extra = {{"kimg", std::to_string(cur_nimg / 1000.0)},
-                                                {"cur_nimg", std::to_string(cur_nimg)}};
-    save_snapshot(run_dir + "/network-snapshot-" + tag + ".safetensors", nets, extra);
-    std::vector<std::pair<std::string, Tensor>> st;
-    for (auto& [n, t] : opt_G.state()) st.push_back({"opt_G." + n, t});
-    for (auto& [n, t] : opt_D.state()) st.push_back({"opt_D." + n, t});
-    st.push_back({"pl_mean", scalar(pl_mean, DType::f64)});
-    std::map<std::string, std::string> m = {
-        {"cur_nimg", std::to_string(cur_nimg)},       {"batch_idx", std::to_string(batch_idx)},
-        {"cur_tick", std::to_string(cur_tick)},       {"rng_seed", std::to_string(rng.seed)},
-        {"rng_offset", std::to_string(rng.offset)},   {"loader_epoch", std::to_string(loader.epoch())},
-        {"loader_position", std::to_string(loader.position())}, {"batch", std::to_string(batch)},
-        {"cfg", cfg.name},
-        {"data", fs::absolute(opt.data).lexically_normal().string()},
-        {"seed", std::to_string(opt.seed)},
-        {"mirror", opt.mirror ? "1" : "0"}};
-    io::save_safetensors(run_dir + "/training-state-" + tag + ".safetensors", st, m);
-    last_snapshot_written = run_dir + "/network-snapshot-" + tag + ".safetensors";
-    last_saved_nimg = cur_nimg;
-  };
+// G_ema = lerp(G, G_ema, beta), beta = 0.5 ** (batch / ema_nimg): a half-life of ema_kimg,
+// ramped up over the first images; buffers (w_avg, const noise) are copied.
+void Trainer::update_ema(int64_t n) {
+  NoGradGuard ng;
+  double ema_nimg = cfg_.ema_kimg * 1000;
+  if (cfg_.ema_rampup > 0) ema_nimg = std::min(ema_nimg, (double)cur_nimg_ * cfg_.ema_rampup);
+  const double beta = std::pow(0.5, (double)n / std::max(ema_nimg, 1e-8));
+  auto& src = nets_.G->parameters();
+  auto& dst = nets_.G_ema->parameters();
+  for (size_t i = 0; i < src.params.size(); ++i)
+    copy_into(dst.params[i].second, lerp(src.params[i].second, dst.params[i].second, beta));
+  for (size_t i = 0; i < src.buffers.size(); ++i) copy_into(dst.buffers[i].second, src.buffers[i].second);
+}
 
-  // One G forward: mapping (with style mixing) and synthesis.
-  const int64_t num_ws = G.num_ws();
-  auto run_G = [&](const Tensor& z, bool update_w_avg) {
-    Tensor ws = G.mapping(z, 1.0, update_w_avg);
-    if (cfg.style_mixing_prob > 0 && num_ws > 1) {
-      const double u = rand({}, rng, DType::f64).item(), v = rand({}, rng, DType::f64).item();
-      int64_t cutoff = 1 + std::min<int64_t>((int64_t)(v * (double)(num_ws - 1)), num_ws - 2);
-      Tensor z2 = randn(z.shape(), rng, z.dtype(), z.device());
-      if (u < cfg.style_mixing_prob) {
-        Tensor ws2 = G.mapping(z2, 1.0, false);
-        ws = cat({slice(ws, 1, 0, cutoff), slice(ws2, 1, cutoff, num_ws)}, 1);
-      }
-    }
-    Tensor img = G.synthesis(ws, NoiseMode::random, rng);
-    return std::make_pair(img, ws);
-  };
-
-  const int64_t total_nimg = (int64_t)std::llround(opt.kimg * 1000);
-  const auto t_start = std::chrono::steady_clock::now();
-  auto t_tick = t_start;
-  int64_t tick_start_nimg = cur_nimg;
-  std::map<std::string, std::pair<double, int64_t>> stats;  // name -> (sum, count) over the tick
-  auto stat = [&](const char* k, double v) {
-    auto& s = stats[k];
-    s.first += v;
-    s.second++;
-  };
-  bool interrupted = false;
-
-  while (cur_nimg < total_nimg) {
-    if (g_interrupted) {
-      interrupted = true;
-      break;
-    }
-    if (batch_idx == opt.test_nan_at_batch) {
-      Tensor w = G.parameters().params[0].second;
-      copy_into(w, full(w.shape(), std::nan(""), w.dtype(), w.device()));
-    }
-    Tensor real = loader.next().to(dev);
-    const int64_t N = real.size(0);
-
-    // Gmain: non-saturating loss softplus(-D(G(z))).
-    {
-      Tensor z = randn({N, cfg.z_dim}, rng, DType::f32, dev);
-      auto [img, ws] = run_G(z, true);
-      Tensor loss = mean(softplus(neg(D.forward(img))));
-      apply(opt_G, G_params, autograd::grad({loss}, G_params, {}, false, true));
-      stat("loss/G", loss.item());
-    }
-    // Greg: lazy path length.
-    if (cfg.pl_interval > 0 && cfg.pl_weight > 0 && batch_idx % cfg.pl_interval == 0) {
-      const int64_t bs = std::max<int64_t>(N / cfg.pl_batch_shrink, 1);
-      Tensor z = randn({bs, cfg.z_dim}, rng, DType::f32, dev);
-      auto [img, ws] = run_G(z, true);
-      Tensor noise = mul(randn(img.shape(), rng, DType::f32, dev), 1.0 / std::sqrt((double)(img.size(2) * img.size(3))));
-      Tensor pl_grads;
-      {
-        NoWeightGradientsGuard nw;
-        pl_grads = autograd::grad({sum(mul(img, noise))}, {ws}, {}, true)[0];
-      }
-      Tensor pl_lengths = sqrt(mean(sum(square(pl_grads), {2}), {1}));
-      pl_mean += (mean(pl_lengths).item() - pl_mean) * cfg.pl_decay;
-      Tensor pl_penalty = square(add(pl_lengths, -pl_mean));
-      Tensor loss = mul(mean(pl_penalty), cfg.pl_weight * (double)cfg.pl_interval);
-      apply(opt_G, G_params, autograd::grad({loss}, G_params, {}, false, true));
-      stat("loss/G_pl", mean(pl_penalty).item() * cfg.pl_weight);
-      stat("pl_mean", pl_mean);
-    }
-    // Dmain: softplus(D(G(z))) + softplus(-D(x)).
-    {
-      Tensor z = randn({N, cfg.z_dim}, rng, DType::f32, dev);
-      Tensor img;
-      {
-        NoGradGuard ng;
-        img = run_G(z, true).first;
-      }
-      Tensor loss_fake = mean(softplus(D.forward(img)));
-      Tensor loss_real = mean(softplus(neg(D.forward(real))));
-      Tensor loss = add(loss_fake, loss_real);
-      apply(opt_D, D_params, autograd::grad({loss}, D_params, {}, false, true));
-      stat("loss/D", loss.item());
-    }
-    // Dreg: lazy R1 on reals.
-    if (cfg.r1_interval > 0 && gamma > 0 && batch_idx % cfg.r1_interval == 0) {
-      Tensor x = real.detach().set_requires_grad(true);
-      Tensor logits = D.forward(x);
-      Tensor r1_grads;
-      {
-        NoWeightGradientsGuard nw;
-        r1_grads = autograd::grad({sum(logits)}, {x}, {}, true)[0];
-      }
-      Tensor r1_penalty = sum(square(r1_grads), {1, 2, 3});
-      Tensor loss = mul(mean(r1_penalty), gamma / 2 * (double)cfg.r1_interval);
-      apply(opt_D, D_params, autograd::grad({loss}, D_params, {}, false, true));
-      stat("r1_penalty", mean(r1_penalty).item());
-    }
-    // G EMA.
-    {
-      NoGradGuard ng;
-      double ema_nimg = cfg.ema_kimg * 1000;
-      if (cfg.ema_rampup > 0) ema_nimg = std::min(ema_nimg, (double)cur_nimg * cfg.ema_rampup);
-      const double beta = std::pow(0.5, (double)N / std::max(ema_nimg, 1e-8));
-      auto& src = G.parameters();
-      auto& dst = G_ema.parameters();
-      for (size_t i = 0; i < src.params.size(); ++i) {
-        copy_into(dst.params[i].second, lerp(src.params[i].second, dst.params[i].second, beta));
-      }
-      for (size_t i = 0; i < src.buffers.size(); ++i) copy_into(dst.buffers[i].second, src.buffers[i].second);
-    }
-    cur_nimg += N;
-    batch_idx++;
-
-    // Tick: progress line, log record, snapshot.
-    const bool done = cur_nimg >= total_nimg;
-    if (!done && cur_nimg < tick_start_nimg + (int64_t)(opt.tick_kimg * 1000)) continue;
-    auto now = std::chrono::steady_clock::now();
-    const double tick_s = std::chrono::duration<double>(now - t_tick).count();
-    const double total_s = std::chrono::duration<double>(now - t_start).count();
-    const double tick_kimg = (cur_nimg - tick_start_nimg) / 1000.0;
-    const double sec_per_kimg = tick_kimg > 0 ? tick_s / tick_kimg : 0;
-    const double eta = std::max<int64_t>(total_nimg - cur_nimg, 0) / 1000.0 * sec_per_kimg;
-    std::vector<std::pair<std::string, double>> rec = {{"tick", (double)cur_tick},
-                                                       {"kimg", cur_nimg / 1000.0},
-                                                       {"sec_per_kimg", sec_per_kimg},
-                                                       {"total_sec", total_s},
-                                                       {"mem_rss_gb", rss_gb()}};
-    std::ostringstream line;
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "tick %-4lld kimg %-8.2f sec/kimg %-7.2f ETA %s", (long long)cur_tick,
-                  cur_nimg / 1000.0, sec_per_kimg, fmt_duration(eta).c_str());
+void Trainer::maybe_tick() {
+  const bool done = finished();
+  if (!done && cur_nimg_ < tick_start_nimg_ + (int64_t)(opt_.tick_kimg * 1000)) return;
+  auto now = std::chrono::steady_clock::now();
+  const double tick_s = std::chrono::duration<double>(now - t_tick_).count();
+  const double total_s = std::chrono::duration<double>(now - t_start_).count();
+  const double tick_kimg = (cur_nimg_ - tick_start_nimg_) / 1000.0;
+  const double sec_per_kimg = tick_kimg > 0 ? tick_s / tick_kimg : 0;
+  const double eta = std::max<int64_t>(total_nimg_ - cur_nimg_, 0) / 1000.0 * sec_per_kimg;
+  std::vector<std::pair<std::string, double>> rec = {{"tick", (double)cur_tick_},
+                                                     {"kimg", kimg()},
+                                                     {"sec_per_kimg", sec_per_kimg},
+                                                     {"total_sec", total_s},
+                                                     {"mem_rss_gb", rss_gb()}};
+  std::ostringstream line;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "tick %-4lld kimg %-8.2f sec/kimg %-7.2f ETA %s", (long long)cur_tick_, kimg(),
+                sec_per_kimg, fmt_duration(eta).c_str());
+  line << buf;
+  for (auto& [k, v] : stats_) {
+    const double m = v.first / (double)std::max<int64_t>(v.second, 1);
+    rec.push_back({k, m});
+    std::snprintf(buf, sizeof buf, "  %s %.4f", k.c_str(), m);
     line << buf;
-    for (auto& [k, v] : stats) {
-      double m = v.first / (double)std::max<int64_t>(v.second, 1);
-      rec.push_back({k, m});
-      std::snprintf(buf, sizeof buf, "  %s %.4f", k.c_str(), m);
-      line << buf;
-    }
-    std::snprintf(buf, sizeof buf, "  mem %.2fGB", rss_gb());
-    line << buf;
-    log.write(rec);
-    if (!opt.quiet) {
-      std::printf("%s\n", line.str().c_str());
-      std::fflush(stdout);
-    }
-    for (auto& [k, v] : rec)
-      if (!std::isfinite(v)) refuse_non_finite(str(k, " is ", v, " (the tick's mean)"));
-    stats.clear();
-    cur_tick++;
-    tick_start_nimg = cur_nimg;
-    t_tick = now;
-    if (done || (opt.snap > 0 && cur_tick % opt.snap == 0)) {
-      save_all();
-      write_fakes(run_dir + "/fakes" + snapshot_tag(cur_nimg) + ".png", G_ema, grid_count, batch);
-    }
   }
-  if (interrupted) {
-    save_all();
-    std::printf("stylegan2-train: interrupted by %s at kimg %.3f; snapshot and state written to %s\n",
-                signal_name(g_interrupted.load()), cur_nimg / 1000.0, run_dir.c_str());
+  std::snprintf(buf, sizeof buf, "  mem %.2fGB", rss_gb());
+  line << buf;
+  log_->write(rec);
+  if (!opt_.quiet) {
+    std::printf("%s\n", line.str().c_str());
+    std::fflush(stdout);
+  }
+  for (auto& [k, v] : rec)
+    if (!std::isfinite(v)) refuse_non_finite(str(k, " is ", v, " (the tick's mean)"));
+  stats_.clear();
+  cur_tick_++;
+  tick_start_nimg_ = cur_nimg_;
+  t_tick_ = now;
+  if (done || (opt_.snap > 0 && cur_tick_ % opt_.snap == 0)) {
+    save_snapshot();
+    write_fakes(run_dir_ + "/fakes" + snapshot_tag(cur_nimg_) + ".png", *nets_.G_ema, grid_count_, batch_);
+  }
+}
+
+}  // namespace
+
+int run_training(const TrainOptions& opt, std::string* run_dir_out) {
+  g_interrupted = 0;
+  StopSignals stop_signals;  // SIGINT, SIGTERM, SIGHUP: finish the minibatch, write a snapshot, exit
+  if (opt.threads > 0) omp_set_num_threads(opt.threads);
+  Trainer t(opt);
+  if (opt.dry_run) {
+    std::printf("%s", t.options().c_str());
     return 0;
   }
-  if (!opt.quiet) std::printf("stylegan2-train: done, %.3f kimg; results in %s\n", cur_nimg / 1000.0, run_dir.c_str());
+  if (!opt.resume.empty() && !t.resume()) return 0;
+  const std::string run_dir = t.start_run();
+  if (run_dir_out) *run_dir_out = run_dir;
+  while (!t.finished()) {
+    if (g_interrupted) {
+      t.save_snapshot();
+      std::printf("stylegan2-train: interrupted by %s at kimg %.3f; snapshot and state written to %s\n",
+                  signal_name(g_interrupted.load()), t.kimg(), run_dir.c_str());
+      return 0;
+    }
+    t.step();
+    t.maybe_tick();
+  }
+  if (!opt.quiet) std::printf("stylegan2-train: done, %.3f kimg; results in %s\n", t.kimg(), run_dir.c_str());
   return 0;
 }
 
