@@ -6,8 +6,12 @@
 #                  test (CPU, the `cuda`-labelled ones, sg_cuda_racecheck, the planted bugs),
 #                  then the kernels' line coverage (scripts/cuda-coverage.py, at least 95%)
 #   2. build-nvcc  the CUDA backend compiled by nvcc for sm_90 (compile only: no GPU here)
-#   3. build-asan  the CUDA tests on the emulator under AddressSanitizer + UBSan, and the
-#                  planted out-of-bounds write
+#   3. build-clang the whole project compiled by clang 14 under AddressSanitizer + UBSan
+#                  (CUDA on the emulator): every test, CPU and CUDA, and the planted
+#                  out-of-bounds write, except the fault-injection test (30 trainer runs:
+#                  3 minutes under ASan, and stage 1 runs it); then each libFuzzer target
+#                  (fuzz/, docs/fuzzing.md) for FUZZ_SECONDS (default 40) from its seed
+#                  corpus; a finding fails
 #   4. build-tsan  the shared-memory kernels (sg_cuda_racecheck) on the emulator under
 #                  ThreadSanitizer, and the planted missing __syncthreads
 # Every stage runs; the command fails if any failed, and ends with a summary of each stage
@@ -29,6 +33,7 @@ done
 scripts/install-deps.sh --test || exit 1
 /usr/bin/python3 -c "import torch" || { echo "run-tests: python3-torch is required for the oracle tests" >&2; exit 1; }
 command -v gcov >/dev/null || { echo "run-tests: gcov is required for the kernel coverage (Debian: gcc)" >&2; exit 1; }
+command -v clang++-14 >/dev/null || { echo "run-tests: clang++-14 is required for stage 3 (Debian: clang-14)" >&2; exit 1; }
 
 T0=$SECONDS
 RESULTS=()
@@ -96,15 +101,17 @@ nvcc_build() {
 }
 stage "2. nvcc compiles kernels/cuda for sm_90 (build-nvcc)" nvcc_build
 
-# ---- 3. AddressSanitizer + UBSan ----------------------------------------------------------------
-asan() {
-  configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -DSG_NATIVE=OFF \
-    -DSG_CUDA_EMU=ON -DSG_SANITIZE=address,undefined &&
-    cmake --build build-asan -j"$JOBS" --target sg_cuda_tests sg_cuda_racecheck sg_cuda_mutant_tests_oob &&
-    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      ctest --output-on-failure -j"$JOBS" -L cuda)
+# ---- 3. clang, AddressSanitizer + UBSan, fuzzing -------------------------------------------------
+clang_asan() {
+  configure build-clang -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -DSG_NATIVE=OFF -DSG_CUDA_EMU=ON -DSG_SANITIZE=address,undefined \
+    -DSG_FUZZ=ON &&
+    cmake --build build-clang -j"$JOBS" &&
+    (cd build-clang && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      ctest --output-on-failure -j"$JOBS" -E "a kill at any step") &&
+    scripts/fuzz.sh build-clang "${FUZZ_SECONDS:-40}"
 }
-stage "3. CUDA tests on the emulator under ASan + UBSan (build-asan)" asan
+stage "3. clang: all tests under ASan + UBSan, then the fuzz targets (build-clang)" clang_asan
 
 # ---- 4. ThreadSanitizer -------------------------------------------------------------------------
 tsan() {
