@@ -17,7 +17,7 @@
 # With nvcc's backend (stylegrad_CUDA_BACKEND nvcc) it also builds r1_penalty_cuda, the same
 # program against the `cuda` component (stylegrad::engine_cuda), and checks that it does
 # link cuBLAS (it is not run: that needs a GPU). Prints one line per check; exits 1 on the
-# first failure. About 10 s on 2 cores, most of it compiling the example.
+# first failure. 6 to 20 s on 2 cores, most of it compiling the example.
 set -euo pipefail
 if [ $# -ne 1 ] || [ ! -f "$1/CMakeCache.txt" ]; then
   sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
