@@ -3,6 +3,7 @@
 // same ops, so every gradient is differentiable again.
 #pragma once
 #include <array>
+#include <optional>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -42,7 +43,10 @@ Tensor lt(const Tensor& a, double b);
 // where(cond, a, b): cond != 0 picks a. Differentiable in a and b.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 // Replaces NaN by nan, +inf by posinf, -inf by neginf; gradient is zero where a is not finite.
-Tensor nan_to_num(const Tensor& a, double nan = 0.0, double posinf = 0.0, double neginf = 0.0);
+// Defaults as torch.nan_to_num: NaN -> 0, +inf / -inf -> the dtype's largest / lowest
+// finite value.
+Tensor nan_to_num(const Tensor& a, double nan = 0.0, std::optional<double> posinf = std::nullopt,
+                  std::optional<double> neginf = std::nullopt);
 // a + (b - a) * t
 Tensor lerp(const Tensor& a, const Tensor& b, const Tensor& t);
 Tensor lerp(const Tensor& a, const Tensor& b, double t);
@@ -156,6 +160,11 @@ Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& sty
                         const ModConv& p = {});
 // conv2d with FIR up/down as in StyleGAN2 (conv2d_resample): groups, up 2 via transposed
 // conv + filter, down 2 via filter + strided conv.
+// Weight orientation: with up = 1 (and for 1x1 weights) the result is conv2d's
+// cross-correlation with w. With up = 2 and k > 1 it is conv_transpose2d with w as given,
+// which is a true convolution (w flipped) of the zero-upsampled input: what
+// stylegan2-ada-pytorch's modulated_conv2d does (flip_weight = (up == 1)). Learned weights
+// absorb the difference; weights copied between the two paths must be flipped.
 Tensor conv2d_resample(const Tensor& x, const Tensor& w, const Tensor& f, int64_t up, int64_t down,
                        int64_t padding, int64_t groups);
 

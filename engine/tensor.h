@@ -89,7 +89,6 @@ class Tensor {
   Tensor cuda() const { return to(Device::cuda()); }
   Tensor clone() const;                   // differentiable copy
   Tensor reshape(const Shape& s) const;   // free; one dim may be -1
-  Tensor view(const Shape& s) const { return reshape(s); }
   Tensor permute(const std::vector<int64_t>& dims) const;
   Tensor transpose(int64_t a, int64_t b) const;
   Tensor expand(const Shape& s) const;

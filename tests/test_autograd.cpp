@@ -2,6 +2,7 @@
 // saved-output mechanism, and derivatives of order two and three.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 
 #include "engine/ops.h"
 
@@ -128,4 +129,14 @@ TEST_CASE("reshape is free: it shares the storage", "[tensor]") {
   Tensor y = x.reshape({2, 3});
   CHECK(y.raw_data() == x.raw_data());
   CHECK(y.shape() == Shape{2, 3});
+}
+
+TEST_CASE("nan_to_num: torch's defaults (NaN -> 0, +-inf -> the dtype's largest finite values)", "[autograd]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dt : {DType::f32, DType::f64}) {
+    const double big = dt == DType::f32 ? (double)std::numeric_limits<float>::max() : std::numeric_limits<double>::max();
+    Tensor x = from_vector({std::nan(""), inf, -inf, 2.5}, {4}, dt);
+    CHECK(nan_to_num(x).to_vector() == std::vector<double>{0, big, -big, 2.5});
+    CHECK(nan_to_num(x, 1, 2, 3).to_vector() == std::vector<double>{1, 2, 3, 2.5});
+  }
 }

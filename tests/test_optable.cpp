@@ -69,7 +69,7 @@ const bool registered = register_all();
 }  // namespace
 
 TEST_CASE("op table covers the op set", "[optable]") {
-  // Every op the engine promises has an entry (DESIGN.md's minimum op set).
+  // Every op the engine promises has an entry (the minimum op set of docs/architecture.md).
   const char* required[] = {"add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "rsqrt", "pow", "square", "abs",
                             "tanh", "sigmoid", "softplus", "leaky_relu", "where", "sum", "mean", "reshape", "permute",
                             "expand", "slice", "cat", "stack", "repeat", "matmul", "linear", "conv2d",

@@ -51,10 +51,8 @@ Tensor bias_act_grad(const Tensor& dy, const Tensor& y, Act act, double alpha, d
   Tensor dx = empty(dy.shape(), dy.dtype(), dy.device());
   if (ops::is_cuda({dy, y})) {
 #ifdef SG_HAVE_CUDA
-    // First-derivative mode (the second derivative in y is zero: see the header comment).
     dispatch_dtype(dy.dtype(), [&]<class T>() {
-      kcu::bias_act_grad<T>(kp, dy.numel(), dy.data<T>(), y.data<T>(), dx.data<T>(),
-                            kcu::BiasActMode::grad);
+      kcu::bias_act_grad<T>(kp, dy.numel(), dy.data<T>(), y.data<T>(), dx.data<T>());
     });
 #else
     check_cpu(op, {dy, y});

@@ -12,7 +12,8 @@ namespace sg::ops {
 void check_defined(const char* op, const Tensor& t, const char* what);
 // Same dtype and device for all given tensors (undefined ones are ignored).
 void check_same(const char* op, const std::vector<Tensor>& ts);
-// Only the CPU backend exists for this op right now.
+// Throws unless every defined tensor is on the CPU: the fallback of an op's CUDA branch in a
+// build without the CUDA backend (the error names the op and the device).
 void check_cpu(const char* op, const std::vector<Tensor>& ts);
 // True when the first defined tensor lives on CUDA (call check_same first so all agree).
 bool is_cuda(const std::vector<Tensor>& ts);

@@ -310,7 +310,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return y;
 }
 
-Tensor nan_to_num(const Tensor& a, double nan, double posinf, double neginf) {
+Tensor nan_to_num(const Tensor& a, double nan, std::optional<double> posinf_or, std::optional<double> neginf_or) {
+  const double big = a.dtype() == DType::f32 ? (double)std::numeric_limits<float>::max()
+                                             : std::numeric_limits<double>::max();
+  const double posinf = posinf_or.value_or(big), neginf = neginf_or.value_or(-big);
   Tensor y = unary_op("nan_to_num", a, [=](auto x) {
     using T = decltype(x);
     if (std::isnan(x)) return (T)nan;

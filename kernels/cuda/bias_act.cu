@@ -45,12 +45,8 @@ __global__ void __launch_bounds__(kThreads)
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     bias_act_grad_kernel(const T* __restrict__ dy, const T* __restrict__ y, T* __restrict__ dx, int64_t n,
-                         const Act<T> a, int mode) {
+                         const Act<T> a) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    if (mode == 2) {  // act'' = 0 for linear, relu, lrelu
-      dx[i] = T(0);
-      continue;
-    }
     const T yi = y[i];
     T d = a.gain;
     if (a.kind == 1) d = yi > T(0) ? d : T(0);
@@ -91,20 +87,17 @@ void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t 
 }
 
 template <class T>
-void bias_act_grad(const BiasActParams& p, int64_t n, const T* dy, const T* y, T* dx, BiasActMode mode) {
-  if (mode == BiasActMode::forward) throw CudaError("bias_act_grad: mode must be grad or grad2");
+void bias_act_grad(const BiasActParams& p, int64_t n, const T* dy, const T* y, T* dx) {
   if (n == 0) return;
   const Act<T> a = make_act<T>(p);
-  launch("bias_act_grad_kernel", bias_act_grad_kernel<T>, blocks_for(n, kThreads), kThreads, 0, dy, y, dx, n, a,
-         mode == BiasActMode::grad2 ? 2 : 1);
+  launch("bias_act_grad_kernel", bias_act_grad_kernel<T>, blocks_for(n, kThreads), kThreads, 0, dy, y, dx, n, a);
 }
 
 template void bias_act_forward<float>(const BiasActParams&, int64_t, int64_t, int64_t, const float*, const float*,
                                       float*);
 template void bias_act_forward<double>(const BiasActParams&, int64_t, int64_t, int64_t, const double*,
                                        const double*, double*);
-template void bias_act_grad<float>(const BiasActParams&, int64_t, const float*, const float*, float*, BiasActMode);
-template void bias_act_grad<double>(const BiasActParams&, int64_t, const double*, const double*, double*,
-                                    BiasActMode);
+template void bias_act_grad<float>(const BiasActParams&, int64_t, const float*, const float*, float*);
+template void bias_act_grad<double>(const BiasActParams&, int64_t, const double*, const double*, double*);
 
 }  // namespace sg::kernels::cuda

@@ -4,10 +4,8 @@
 // Formula (as kernels/cpu/bias_act.h).
 //   forward:  y = clamp(act(x + b[c]) * gain, -clamp, clamp)      (clamp < 0: no clamping)
 //   grad:     dx = dy * gain * act'(y) * (|y| < clamp)             (the mask only when clamping)
-//   grad2:    the second derivative, d(dx)/dy' of the first mode's mask in y: act'' = 0 almost
-//             everywhere for linear, relu and lrelu, so this mode writes zeros. The engine
-//             never needs it (bias_act_grad's derivative in y is zero by construction) but it
-//             is here so that the kernel covers every derivative order of the op.
+// Higher orders need no kernel: grad is linear in dy and piecewise constant in y, so its own
+// derivative is grad again (in dy) and zero (in y) — engine/ops/bias_act.cpp.
 // act: linear (act' = 1), relu (act' = [y > 0]), lrelu(alpha) (act' = 1 if y > 0 else alpha).
 // The gradient reads the forward's output y, not x: for gain > 0 and alpha >= 0, y > 0 iff
 // x + b > 0, and |y| < clamp iff the clamp did not bite.
@@ -33,17 +31,14 @@ namespace sg::kernels::cuda {
 // The same parameters as the CPU kernels (kernels/cpu/bias_act.h).
 using cpu::BiasActKind;
 using cpu::BiasActParams;
-enum class BiasActMode { forward, grad, grad2 };
 
 // y = forward(x, b); all pointers on the device.
 template <class T>
 void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b,
                       T* y);
 
-// n elements. mode grad: dx = dy * act'(y)...; mode grad2: dx = 0 (act'' of the supported
-// activations). mode forward is not accepted here.
+// n elements: dx = dy * gain * act'(y) * (|y| < clamp).
 template <class T>
-void bias_act_grad(const BiasActParams& p, int64_t n, const T* dy, const T* y, T* dx,
-                   BiasActMode mode = BiasActMode::grad);
+void bias_act_grad(const BiasActParams& p, int64_t n, const T* dy, const T* y, T* dx);
 
 }  // namespace sg::kernels::cuda
