@@ -4,7 +4,9 @@
 #   1. build-emu   the whole project with the CUDA backend on the CPU emulator
 #                  (-DSG_CUDA_EMU=ON, docs/cuda-emulator.md) and gcov on kernels/cuda/: every
 #                  test (CPU, the `cuda`-labelled ones, sg_cuda_racecheck, the planted bugs),
-#                  then the kernels' line coverage (scripts/cuda-coverage.py, at least 95%)
+#                  then the kernels' line coverage (scripts/cuda-coverage.py, at least 95%),
+#                  then `cmake --install` and examples/ built against the installed package
+#                  (scripts/check-install.sh)
 #   2. build-nvcc  the CUDA backend compiled by nvcc for sm_90 (compile only: no GPU here)
 #   3. build-clang the whole project compiled by clang 14 under AddressSanitizer + UBSan
 #                  (CUDA on the emulator): every test, CPU and CUDA, and the planted
@@ -75,7 +77,8 @@ emu() {
     find build-emu -name '*.gcda' -delete &&
     (cd build-emu && ctest --output-on-failure -j"$JOBS") &&
     /usr/bin/python3 scripts/cuda-coverage.py build-emu --min 95 --out build-emu/cuda-coverage.txt |
-      sed -n '1,/^lines never run/p'
+      sed -n '1,/^lines never run/p' &&
+    scripts/check-install.sh build-emu
 }
 stage "1. all tests, CUDA on the emulator, kernel coverage (build-emu)" emu
 
