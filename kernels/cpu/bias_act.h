@@ -15,8 +15,8 @@
 // Variants: forward (bias_act_forward), first derivative (bias_act_grad). Both are
 // elementwise, OpenMP + simd over elements.
 //
-// Benchmark: memory bound; time [32, 512, 32, 32] f32 lrelu with bias, gain sqrt(2) and
-// clamp 256 and compare GB/s (x + y, or dy + y + dx) with a plain memcpy of the same size.
+// Benchmark: no CPU benchmark yet. (study/bias_act.cu uses this kernel as the reference
+// for the CUDA versions; it does not time it.)
 #pragma once
 #include <cstdint>
 

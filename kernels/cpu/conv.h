@@ -43,8 +43,10 @@
 // weight flip costs as much as the 4x4 conv itself).
 // Outputs are fully overwritten (no need to zero them first).
 //
-// Benchmark: build/bench_cpu_conv (OMP_NUM_THREADS to vary threads); compare the GFLOP/s
-// (2 * N * Cout * Ho * Wo * Cin/groups * kh * kw) with the raw GEMM of kernels/cpu/gemm.h.
+// Benchmark: build/bench_cpu_conv (bench/bench_cpu_conv.cpp; OMP_NUM_THREADS to vary threads;
+// bench/run_cpu_bench.sh runs it next to PyTorch): conv2d and modulated_conv2d through the
+// engine, forward and forward + backward, with the GFLOP count
+// 2 * N * Cout * Ho * Wo * Cin/groups * kh * kw. There is no GEMM-alone benchmark to compare with.
 #pragma once
 #include <cstdint>
 

@@ -2,7 +2,8 @@
 // OpenMP when called outside a parallel region, single-threaded inside one).
 //   op(A) is [M, K] (A stored [M, K] with leading dim lda, or [K, M] when trans_a)
 //   op(B) is [K, N] (B stored [K, N] with leading dim ldb, or [N, K] when trans_b)
-// Benchmark: bench/bench_cpu_conv (conv2d is im2col + this GEMM).
+// Benchmark: no benchmark of the GEMM alone; build/bench_cpu_conv (bench/bench_cpu_conv.cpp)
+// times conv2d, which is im2col + this GEMM.
 #pragma once
 #include <cstdint>
 

@@ -5,8 +5,8 @@
 //                                                              repeats an input along that dim)
 //   reduce_sum: out[idx . so] += a[idx]                       (so has 0 for reduced dims)
 //
-// Layout: row-major; strides are in elements. Benchmark: bench/ (elementwise are
-// memory-bound: compare GB/s with a plain memcpy).
+// Layout: row-major; strides are in elements.
+// Benchmark: no benchmark yet.
 #pragma once
 #include <omp.h>
 

@@ -17,10 +17,8 @@
 // zeros and the zero padding cost nothing. The tap ranges are precomputed per output row and
 // column once and shared by all planes. OpenMP over (plane, output row).
 //
-// Benchmark: time upfirdn2d on [N, C, H, W] = [4, 512, 64, 64] with the 4-tap [1,3,3,1]
-// filter for up=2 (upsample2d) and down=2 (downsample2d) against torch's
-// upfirdn2d reference path (conv2d with groups=C) on the same machine; report GB/s of
-// x + y traffic, the kernel is memory/latency bound for 4x4 filters.
+// Benchmark: no CPU benchmark yet. (study/upfirdn2d.cu uses this kernel as the reference
+// for the CUDA versions; it does not time it.)
 #pragma once
 #include <cstdint>
 

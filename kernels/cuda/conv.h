@@ -35,11 +35,13 @@
 //     modulated convolution (kernels/cuda/modconv.h) is this kernel with groups = batch.
 // All kernels run on kernels::cuda::stream(), asynchronously; outputs are fully overwritten.
 //
-// Benchmark: time each call after a warm-up with cudaEvents on the stream for StyleGAN2
-// shapes ([32, 512, 32, 32] x [512, 512, 3, 3], pad 1; the fused modulated conv with groups =
-// 32; the stride-2 transposed 3x3 of the up layers) and report GFLOP/s
-// (2 * N * Cout * Ho * Wo * Cin/groups * kh * kw) next to cuDNN (torch.nn.functional.conv2d
-// on the same GPU) and the peak of the path (FMA ~ 60 TFLOP/s f32, tf32 tensor cores more).
+// Benchmark: build/study/study_conv (study/conv.cu, on a GPU): [32, 512, 32, 32] x
+// [512, 512, 3, 3] pad 1 and [32, 256, 64, 64] stride 2, forward, data grad
+// (conv_transpose2d_forward) and weight grad, naive and tiled versions next to these kernels
+// (FMA and TF32), TFLOP/s (2 * N * Cout * Ho * Wo * Cin/groups * kh * kw), each checked
+// against kernels/cpu/conv.h. bench/run_cuda_bench.sh (build/bench_cuda_kernels --filter
+// conv): conv2d, conv_transpose2d and conv2d_weight_grad over StyleGAN2 shapes through the
+// engine, fma and tf32, next to PyTorch and the cuBLAS SGEMM roofline of the same run.
 #pragma once
 #include <cstdint>
 

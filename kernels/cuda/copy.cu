@@ -15,8 +15,7 @@
 //     shows up in profiles).
 //   - copy_rows: cudaMemcpy2DAsync (a plain cudaMemcpyAsync when the rows are adjacent).
 //
-// Benchmark: permute a [64, 512, 32, 32] f32 tensor with dims (0, 2, 3, 1) and slice its
-// last dim in half; report GB/s (read + write bytes) next to cudaMemcpy d2d.
+// Benchmark: no benchmark yet.
 #include <string>
 
 #include "kernels/cuda/common.cuh"

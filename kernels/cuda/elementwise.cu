@@ -18,9 +18,9 @@
 // --use_fast_math); transcendental functions (exp, log, tanh, log1p, pow) are CUDA's
 // libdevice versions, within a few ulp of glibc's.
 //
-// Benchmark: memory bound. Time add() of two [64, 512, 32, 32] f32 tensors (contiguous),
-// then with b [1, 512, 1, 1] (broadcast), and compare GB/s (3 or 2 x 4 bytes per element)
-// with cudaMemcpy device-to-device of the same bytes; the H100's ~3 TB/s is the ceiling.
+// Benchmark: bench/run_cuda_bench.sh (build/bench_cuda_kernels --filter add): add() of two
+// same-shape f32 tensors through the engine, GB/s next to PyTorch and the d2d copy roofline
+// of the same run. No benchmark of the broadcast or unary paths yet.
 #include <cmath>
 #include <string>
 

@@ -19,10 +19,13 @@
 // This is a forward-only fast path: the engine's modulated_conv2d records a backward made of
 // differentiable ops (conv_transpose2d, conv2d_weight_grad, mul, sum), as the composite.
 //
-// Benchmark: time modconv_dcoefs + modconv_forward on x [32, 512, 32, 32], weight
-// [512, 512, 3, 3], pad 1 (and at 4x4 .. 256x256) with cudaEvents after a warm-up, against
-// the composite (materialised w' of [32, 512, 512, 3, 3], then the grouped conv), and report
-// GFLOP/s (2 * N * O * Ho * Wo * C * kh * kw).
+// Benchmark: build/study/study_modconv (study/modconv.cu, on a GPU): modconv_dcoefs +
+// modconv_forward on x [32, 512, 32, 32], weight [512, 512, 3, 3], pad 1 (and [32, 128,
+// 128, 128]), and the data gradient, naive and tiled versions next to these kernels (FMA and
+// TF32), TFLOP/s (2 * N * O * Ho * Wo * C * kh * kw), checked against the CPU conv kernels on
+// the materialised weight. bench/run_cuda_bench.sh (build/bench_cuda_kernels --filter
+// modconv): the fused path against the modulate-activations path through the engine, next
+// to PyTorch.
 #pragma once
 #include <cstdint>
 

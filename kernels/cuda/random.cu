@@ -9,7 +9,7 @@
 // element computes its own Philox block: 10 rounds of two 32x32->64 multiplies, cheap next
 // to the double log / cos).
 //
-// Benchmark: randn of 64M f32 elements; report elements/s and GB/s of the store.
+// Benchmark: no benchmark yet.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/random.h"
 #include "kernels/philox.h"

@@ -24,9 +24,7 @@
 //   finalize kernel adds an output's S partials in order. No atomics anywhere.
 //   Index math is int32 when the input has at most 2^30 elements, int64 otherwise.
 //
-// Benchmark: sum a [64, 512, 32, 32] f32 tensor over {0, 2, 3} (bias gradient: column + row
-// mix), over {1, 2, 3} (per-sample loss: block, split) and over everything (one output:
-// block, split); report GB/s of input read against cudaMemcpy d2d.
+// Benchmark: no benchmark yet.
 #include <string>
 
 #include "kernels/cuda/common.cuh"

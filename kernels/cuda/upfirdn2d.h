@@ -25,10 +25,12 @@
 //     when it is too large), and only the taps that land on real input samples are visited.
 // Both run on kernels::cuda::stream(); the output is fully overwritten.
 //
-// Benchmark: time upfirdn2d on [N, C, H, W] = [32, 512, 64, 64] f32 with the 4-tap [1,3,3,1]
-// filter for up=2 (upsample2d) and down=2 (downsample2d) with cudaEvents after a warm-up, and
-// report GB/s of x + y traffic against cudaMemcpy's device-to-device bandwidth (the kernel
-// should be memory bound), and against torch's upfirdn2d CUDA op on the same GPU.
+// Benchmark: build/study/study_upfirdn2d (study/upfirdn2d.cu, on a GPU): upsample2d of
+// [32*512 planes, 64, 64] and downsample2d of [32*512, 128, 128] with [1,3,3,1], forward and
+// backward, naive and tiled versions next to this kernel, GB/s of x + y beside cudaMemcpy
+// d2d in the same run, each checked against kernels/cpu/upfirdn2d.h.
+// bench/run_cuda_bench.sh (build/bench_cuda_kernels --filter upfirdn2d): up2 and down2
+// forward through the engine, next to PyTorch (bench/torch_cuda_kernels.py).
 #pragma once
 #include <cstdint>
 
