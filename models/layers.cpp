@@ -45,18 +45,32 @@ int64_t log2_exact(int64_t v) {
   return l;
 }
 
-// ---- Builder -----------------------------------------------------------------------------
-int Builder::param(const std::string& name, Tensor init) {
+// ---- handles and Builder -----------------------------------------------------------------
+namespace {
+const Tensor& lookup(const std::vector<std::pair<std::string, Tensor>>& list, int index, const std::string& name,
+                     const char* kind) {
+  SG_CHECK(index >= 0, "models", "read of an undefined ", kind, " handle",
+           name.empty() ? std::string() : " '" + name + "'", " (the layer was built without it)");
+  SG_CHECK((size_t)index < list.size() && list[(size_t)index].first == name, "models", kind, " '", name,
+           "' (index ", index, ") is not in this ParamList");
+  return list[(size_t)index].second;
+}
+}  // namespace
+
+const Tensor& Param::operator()(const ParamList& P) const { return lookup(P.params, index, name, "parameter"); }
+const Tensor& Buffer::operator()(const ParamList& P) const { return lookup(P.buffers, index, name, "buffer"); }
+
+Param Builder::param(const std::string& name, Tensor init) {
   SG_CHECK(!P.has(name), "models", "parameter '", name, "' registered twice");
   init.set_requires_grad(true);
   P.params.emplace_back(name, init);
-  return (int)P.params.size() - 1;
+  return Param{(int)P.params.size() - 1, name};
 }
 
-int Builder::buffer(const std::string& name, Tensor init) {
+Buffer Builder::buffer(const std::string& name, Tensor init) {
   SG_CHECK(!P.has(name), "models", "buffer '", name, "' registered twice");
   P.buffers.emplace_back(name, init);
-  return (int)P.buffers.size() - 1;
+  return Buffer{(int)P.buffers.size() - 1, name};
 }
 
 Tensor Builder::uniform(const Shape& s, double bound) {
@@ -75,47 +89,45 @@ std::vector<Tensor> unbind_ws(const Tensor& ws, int64_t num_ws, int64_t w_dim, c
 }
 
 // ---- equalized layers --------------------------------------------------------------------
-EqFC EqFC::make(Builder& B, const std::string& name, int64_t in, int64_t out, Act act, double lr_mul,
-                double bias_init, bool bias) {
+EqFC EqFC::make(Builder& B, const std::string& name, const Options& o) {
   EqFC f;
-  f.in = in, f.out = out, f.act = act, f.lr_mul = lr_mul;
-  f.weight_gain = lr_mul / std::sqrt((double)in);
-  Tensor w = B.randn({out, in});
-  if (lr_mul != 1.0) {
+  f.opt = o;
+  f.weight_gain = o.lr_mul / std::sqrt((double)o.in);
+  Tensor w = B.randn({o.out, o.in});
+  if (o.lr_mul != 1.0) {
     NoGradGuard ng;
-    w = mul(w, 1.0 / lr_mul);
+    w = mul(w, 1.0 / o.lr_mul);
   }
-  f.w = B.param(name + ".weight", w);
-  if (bias) f.b = B.param(name + ".bias", B.full({out}, bias_init));
+  f.weight = B.param(name + ".weight", w);
+  if (o.bias) f.bias = B.param(name + ".bias", B.full({o.out}, o.bias_init));
   return f;
 }
 
 Tensor EqFC::forward(const ParamList& P, const Tensor& x) const {
-  Tensor w = mul(P_at(P, this->w), weight_gain);
+  Tensor w = mul(weight(P), weight_gain);
   Tensor b;
-  if (this->b >= 0) b = lr_mul != 1.0 ? mul(P_at(P, this->b), lr_mul) : P_at(P, this->b);
-  if (act == Act::linear) return linear(x, w, b);
-  return bias_act(linear(x, w), b, act, 0.2, act_gain(act), -1.0, 1);
+  if (bias.defined()) b = opt.lr_mul != 1.0 ? mul(bias(P), opt.lr_mul) : bias(P);
+  if (opt.act == Act::linear) return linear(x, w, b);
+  return bias_act(linear(x, w), b, opt.act, 0.2, act_gain(opt.act), -1.0, 1);
 }
 
-EqConv EqConv::make(Builder& B, const std::string& name, int64_t in, int64_t out, int64_t k, Act act, int64_t up,
-                    int64_t down, double clamp, bool bias) {
+EqConv EqConv::make(Builder& B, const std::string& name, const Options& o) {
   EqConv c;
-  c.in = in, c.out = out, c.k = k, c.up = up, c.down = down, c.act = act, c.clamp = clamp;
-  c.weight_gain = 1.0 / std::sqrt((double)(in * k * k));
-  c.w = B.param(name + ".weight", B.randn({out, in, k, k}));
-  if (bias) c.b = B.param(name + ".bias", B.zeros({out}));
+  c.opt = o;
+  c.weight_gain = 1.0 / std::sqrt((double)(o.in * o.k * o.k));
+  c.weight = B.param(name + ".weight", B.randn({o.out, o.in, o.k, o.k}));
+  if (o.bias) c.bias = B.param(name + ".bias", B.zeros({o.out}));
   return c;
 }
 
 Tensor EqConv::forward(const ParamList& P, const Tensor& x, const Tensor& filter, double gain) const {
-  Tensor w = mul(P_at(P, this->w), weight_gain);
-  Tensor y = conv2d_resample(x, w, filter, up, down, k / 2, 1);
-  Tensor b = this->b >= 0 ? P_at(P, this->b) : Tensor();
-  const double g = act_gain(act) * gain;
-  const double cl = clamp >= 0 ? clamp * gain : -1.0;
-  if (!b.defined() && act == Act::linear && cl < 0) return g == 1.0 ? y : mul(y, g);
-  return bias_act(y, b, act, 0.2, g, cl, 1);
+  Tensor w = mul(weight(P), weight_gain);
+  Tensor y = conv2d_resample(x, w, filter, opt.up, opt.down, opt.k / 2, 1);
+  Tensor b = bias.defined() ? bias(P) : Tensor();
+  const double g = act_gain(opt.act) * gain;
+  const double cl = opt.clamp >= 0 ? opt.clamp * gain : -1.0;
+  if (!b.defined() && opt.act == Act::linear && cl < 0) return g == 1.0 ? y : mul(y, g);
+  return bias_act(y, b, opt.act, 0.2, g, cl, 1);
 }
 
 // ---- mapping -----------------------------------------------------------------------------
@@ -123,7 +135,8 @@ EqMapping EqMapping::make(const Config& c, Builder& B) {
   EqMapping m;
   for (int64_t i = 0; i < c.mapping_layers; ++i) {
     const int64_t in = i == 0 ? c.z_dim : c.w_dim;
-    m.fcs.push_back(EqFC::make(B, "mapping.fc" + std::to_string(i), in, c.w_dim, Act::lrelu, c.mapping_lr_mul));
+    m.fcs.push_back(EqFC::make(B, "mapping.fc" + std::to_string(i),
+                               {.in = in, .out = c.w_dim, .act = Act::lrelu, .lr_mul = c.mapping_lr_mul}));
   }
   return m;
 }

@@ -1,8 +1,16 @@
 // Internal building blocks of the model families (not part of the public API).
 //
-// Layers are plain structs holding indices into a ParamList plus their hyperparameters; a
-// forward reads the current tensors from the list. Builder registers parameters in order,
-// with their dotted names, drawing initial values from one sg::Rng.
+// Parameters live in a ParamList (models/stylegan2.h), not in the layers. A layer holds
+// named handles (Param, Buffer) into that list plus its hyperparameters, and reads the
+// current tensor through the handle at every forward: `weight(P)`. So an optimizer or a
+// checkpoint loader may write into the tensors in place or replace them in the list, and
+// the layers see the new values without being told. Builder registers the parameters in
+// order, with their dotted names (those of the PyTorch state_dict), drawing initial values
+// from one sg::Rng; the order of registration is the order of the draws.
+//
+// Layer builders take an Options struct, written at the call site with designated
+// initializers (members in declaration order, as C++20 requires):
+//   EqConv::make(B, "b8.conv1", {.in = 256, .out = 512, .k = 3, .act = Act::lrelu, .down = 2})
 #pragma once
 #include <cmath>
 #include <string>
@@ -12,20 +20,35 @@
 
 namespace sg::models::detail {
 
+// A named handle to one parameter of a ParamList: its position in P.params and its name.
+// weight(P) is the tensor there now. Reading an undefined handle (a layer built without
+// that parameter) or a handle on another ParamList throws sg::Error naming the parameter.
+struct Param {
+  int index = -1;
+  std::string name;
+  bool defined() const { return index >= 0; }
+  const Tensor& operator()(const ParamList& P) const;
+};
+
+// The same for a buffer (P.buffers: tensors without grad, e.g. a noise_const).
+struct Buffer {
+  int index = -1;
+  std::string name;
+  bool defined() const { return index >= 0; }
+  const Tensor& operator()(const ParamList& P) const;
+};
+
 struct Builder {
   ParamList& P;
   Rng& rng;
   DType dt;
-  int param(const std::string& name, Tensor init);   // registers a leaf that requires grad
-  int buffer(const std::string& name, Tensor init);  // registers a buffer (no grad)
+  Param param(const std::string& name, Tensor init);    // registers a leaf that requires grad
+  Buffer buffer(const std::string& name, Tensor init);  // registers a buffer (no grad)
   Tensor randn(const Shape& s) { return sg::randn(s, rng, dt); }
   Tensor uniform(const Shape& s, double bound);  // U(-bound, bound)
   Tensor zeros(const Shape& s) { return sg::zeros(s, dt); }
   Tensor full(const Shape& s, double v) { return sg::full(s, v, dt); }
 };
-
-inline const Tensor& P_at(const ParamList& P, int i) { return P.params[(size_t)i].second; }
-inline const Tensor& B_at(const ParamList& P, int i) { return P.buffers[(size_t)i].second; }
 
 // ws [N, num_ws, w_dim] -> num_ws tensors [N, w_dim].
 std::vector<Tensor> unbind_ws(const Tensor& ws, int64_t num_ws, int64_t w_dim, const char* who);
@@ -33,25 +56,37 @@ std::vector<Tensor> unbind_ws(const Tensor& ws, int64_t num_ws, int64_t w_dim, c
 // Equalized-lr fully connected layer (stylegan2-ada FullyConnectedLayer): the weight is
 // drawn N(0,1)/lr_mul and used as weight * lr_mul/sqrt(in); the bias starts at bias_init and
 // is used as bias * lr_mul. y = act(x W'^T + b') * gain (gain sqrt 2 for lrelu).
+// Registers name.weight [out, in] and (if bias) name.bias [out].
 struct EqFC {
-  int w = -1, b = -1;
-  int64_t in = 0, out = 0;
-  double lr_mul = 1, weight_gain = 1;
-  Act act = Act::linear;
-  static EqFC make(Builder& B, const std::string& name, int64_t in, int64_t out, Act act, double lr_mul = 1,
-                   double bias_init = 0, bool bias = true);
+  struct Options {
+    int64_t in = 0, out = 0;
+    Act act = Act::linear;
+    double lr_mul = 1, bias_init = 0;
+    bool bias = true;
+  };
+  Options opt;
+  Param weight, bias;
+  double weight_gain = 1;  // lr_mul / sqrt(in)
+  static EqFC make(Builder& B, const std::string& name, const Options& o);
   Tensor forward(const ParamList& P, const Tensor& x) const;
 };
 
 // Equalized-lr conv (stylegan2-ada Conv2dLayer): weight N(0,1) used as w / sqrt(in*k*k),
 // conv2d_resample with FIR up/down, bias + activation (+ gain, clamp) through bias_act.
+// Registers name.weight [out, in, k, k] and (if bias) name.bias [out], zero.
 struct EqConv {
-  int w = -1, b = -1;
-  int64_t in = 0, out = 0, k = 3, up = 1, down = 1;
-  double weight_gain = 1, clamp = -1;
-  Act act = Act::linear;
-  static EqConv make(Builder& B, const std::string& name, int64_t in, int64_t out, int64_t k, Act act, int64_t up,
-                     int64_t down, double clamp, bool bias = true);
+  struct Options {
+    int64_t in = 0, out = 0, k = 3;
+    Act act = Act::linear;
+    int64_t up = 1, down = 1;  // 1 or 2
+    double clamp = -1;         // < 0: no clamping
+    bool bias = true;
+  };
+  Options opt;
+  Param weight, bias;
+  double weight_gain = 1;  // 1 / sqrt(in k k)
+  static EqConv make(Builder& B, const std::string& name, const Options& o);
+  // gain multiplies the activation gain and the clamp (the D's residual sqrt(1/2)).
   Tensor forward(const ParamList& P, const Tensor& x, const Tensor& filter, double gain = 1.0) const;
 };
 

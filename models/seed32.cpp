@@ -44,71 +44,78 @@ Tensor avg_pool2(const Tensor& x) {
 // nn.Linear / nn.Conv2d default init: kaiming_uniform(a = sqrt 5) = U(+-1/sqrt(fan_in)) for the
 // weight, and U(+-1/sqrt(fan_in)) for the bias.
 struct TorchLinear {
-  int w = -1, b = -1;
+  Param weight, bias;
   static TorchLinear make(Builder& B, const std::string& name, int64_t in, int64_t out) {
     TorchLinear l;
     const double bound = 1.0 / std::sqrt((double)in);
-    l.w = B.param(name + ".weight", B.uniform({out, in}, bound));
-    l.b = B.param(name + ".bias", B.uniform({out}, bound));
+    l.weight = B.param(name + ".weight", B.uniform({out, in}, bound));
+    l.bias = B.param(name + ".bias", B.uniform({out}, bound));
     return l;
   }
-  Tensor forward(const ParamList& P, const Tensor& x) const { return linear(x, P_at(P, w), P_at(P, b)); }
+  Tensor forward(const ParamList& P, const Tensor& x) const { return linear(x, weight(P), bias(P)); }
 };
 
 struct TorchConv {
-  int w = -1, b = -1;
+  struct Options {
+    int64_t in = 0, out = 0, k = 3;
+  };
+  Param weight, bias;
   int64_t k = 3;
-  static TorchConv make(Builder& B, const std::string& name, int64_t in, int64_t out, int64_t k) {
+  static TorchConv make(Builder& B, const std::string& name, const Options& o) {
     TorchConv c;
-    c.k = k;
-    const double bound = 1.0 / std::sqrt((double)(in * k * k));
-    c.w = B.param(name + ".weight", B.uniform({out, in, k, k}, bound));
-    c.b = B.param(name + ".bias", B.uniform({out}, bound));
+    c.k = o.k;
+    const double bound = 1.0 / std::sqrt((double)(o.in * o.k * o.k));
+    c.weight = B.param(name + ".weight", B.uniform({o.out, o.in, o.k, o.k}, bound));
+    c.bias = B.param(name + ".bias", B.uniform({o.out}, bound));
     return c;
   }
   // act(conv(x) + bias), LeakyReLU without gain
   Tensor forward(const ParamList& P, const Tensor& x, Act act) const {
-    Tensor y = conv2d(x, P_at(P, w), {1, 1}, {k / 2, k / 2}, 1);
-    return bias_act(y, P_at(P, b), act, 0.2, 1.0, -1.0, 1);
+    Tensor y = conv2d(x, weight(P), {1, 1}, {k / 2, k / 2}, 1);
+    return bias_act(y, bias(P), act, 0.2, 1.0, -1.0, 1);
   }
 };
 
 struct NotebookModConv {
-  int weight = -1, bias = -1;
+  struct Options {
+    int64_t in = 0, out = 0, k = 3;
+    bool up = false;  // nearest 2x before the conv
+    bool demod = true;
+  };
+  Options opt;
+  Param weight, bias;
   TorchLinear style;
-  int64_t k = 3;
-  bool up = false, demod = true, fused = false;
-  static NotebookModConv make(Builder& B, const Config& c, const std::string& name, int64_t in, int64_t out,
-                              int64_t k, bool up, bool demod) {
+  bool fused = false;
+  static NotebookModConv make(Builder& B, const Config& c, const std::string& name, const Options& o) {
     NotebookModConv m;
-    m.k = k, m.up = up, m.demod = demod, m.fused = c.fused_modconv;
-    Tensor w = B.randn({out, in, k, k});
+    m.opt = o, m.fused = c.fused_modconv;
+    Tensor w = B.randn({o.out, o.in, o.k, o.k});
     {
       NoGradGuard ng;
       w = mul(w, 0.02);
     }
     m.weight = B.param(name + ".weight", w);
-    m.bias = B.param(name + ".bias", B.zeros({out}));
-    m.style = TorchLinear::make(B, name + ".style", c.w_dim, in);
+    m.bias = B.param(name + ".bias", B.zeros({o.out}));
+    m.style = TorchLinear::make(B, name + ".style", c.w_dim, o.in);
     return m;
   }
   Tensor forward(const ParamList& P, Tensor x, const Tensor& w, Act act) const {
-    if (up) x = nearest_up2(x);
+    if (opt.up) x = nearest_up2(x);
     Tensor s = add(style.forward(P, w), 1.0);
     ModConv p;
-    p.demodulate = demod;
-    p.padding = k / 2;
+    p.demodulate = opt.demod;
+    p.padding = opt.k / 2;
     p.fused = fused;
     p.eps = 1e-8;
-    Tensor y = modulated_conv2d(x, P_at(P, weight), s, p);
-    return bias_act(y, P_at(P, bias), act, 0.2, 1.0, -1.0, 1);
+    Tensor y = modulated_conv2d(x, weight(P), s, p);
+    return bias_act(y, bias(P), act, 0.2, 1.0, -1.0, 1);
   }
 };
 
 struct Seed32Generator : GeneratorNet {
   Config cfg;
   std::vector<TorchLinear> map;
-  int cnst = -1;
+  Param cnst;  // "const"
   struct Block {
     NotebookModConv conv1, conv2, torgb;
   };
@@ -124,7 +131,7 @@ struct Seed32Generator : GeneratorNet {
 
   Tensor synthesis(const ParamList& P, const std::vector<Tensor>& ws, NoiseMode, Rng&) const override {
     const int64_t N = ws[0].size(0);
-    const Tensor& c = P_at(P, cnst);  // [1, C, 4, 4]
+    const Tensor& c = cnst(P);  // [1, C, 4, 4]
     Tensor x = expand(c, {N, c.size(1), 4, 4});
     Tensor rgb;
     for (size_t i = 0; i < blocks.size(); ++i) {
@@ -177,9 +184,9 @@ std::unique_ptr<GeneratorNet> make_seed32_generator(const Config& c, Builder& B)
     const std::string name = res_name("b", r);
     const int64_t in = r == 4 ? c4 : channels_at(c, r / 2), out = channels_at(c, r);
     Seed32Generator::Block b;
-    b.conv1 = NotebookModConv::make(B, c, name + ".conv1", in, out, 3, r > 4, true);
-    b.conv2 = NotebookModConv::make(B, c, name + ".conv2", out, out, 3, false, true);
-    b.torgb = NotebookModConv::make(B, c, name + ".toRGB", out, c.img_channels, 1, false, false);
+    b.conv1 = NotebookModConv::make(B, c, name + ".conv1", {.in = in, .out = out, .k = 3, .up = r > 4});
+    b.conv2 = NotebookModConv::make(B, c, name + ".conv2", {.in = out, .out = out, .k = 3});
+    b.torgb = NotebookModConv::make(B, c, name + ".toRGB", {.in = out, .out = c.img_channels, .k = 1, .demod = false});
     g->blocks.push_back(b);
   }
   return g;
@@ -187,13 +194,13 @@ std::unique_ptr<GeneratorNet> make_seed32_generator(const Config& c, Builder& B)
 
 std::unique_ptr<DiscriminatorNet> make_seed32_discriminator(const Config& c, Builder& B) {
   auto d = std::make_unique<Seed32Discriminator>();
-  d->fromrgb = TorchConv::make(B, "fromRGB", c.img_channels, channels_at(c, c.resolution), 1);
+  d->fromrgb = TorchConv::make(B, "fromRGB", {.in = c.img_channels, .out = channels_at(c, c.resolution), .k = 1});
   auto block = [&](const std::string& name, int64_t in, int64_t out, bool down) {
     Seed32Discriminator::Block b;
     b.down = down;
-    b.conv1 = TorchConv::make(B, name + ".conv1", in, out, 3);
-    b.conv2 = TorchConv::make(B, name + ".conv2", out, out, 3);
-    b.skip = TorchConv::make(B, name + ".skip", in, out, 1);
+    b.conv1 = TorchConv::make(B, name + ".conv1", {.in = in, .out = out, .k = 3});
+    b.conv2 = TorchConv::make(B, name + ".conv2", {.in = out, .out = out, .k = 3});
+    b.skip = TorchConv::make(B, name + ".skip", {.in = in, .out = out, .k = 1});
     d->blocks.push_back(b);
   };
   for (int64_t r = c.resolution; r >= 8; r /= 2)

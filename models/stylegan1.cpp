@@ -21,35 +21,40 @@ namespace sg::models::detail {
 namespace {
 
 struct AdaINLayer {
-  bool has_conv = true;
-  EqConv conv;  // linear, no bias (the bias comes after the noise)
-  int noise_strength = -1, bias = -1, noise_const = -1;
+  struct Options {
+    int64_t in = 0, out = 0;
+    int64_t res = 4;       // output resolution (of the noise)
+    int64_t up = 1;        // 1 or 2
+    bool has_conv = true;  // false: b4.style0, on the const
+  };
+  Options opt;
+  EqConv conv;  // linear, no bias (the bias comes after the noise); its weight is name.weight
+  Param noise_strength, bias;
   EqFC affine;
-  int64_t ch = 0, res = 0;
+  Buffer noise_const;
   double clamp = -1;
 
-  static AdaINLayer make(Builder& B, const Config& c, const std::string& name, int64_t in, int64_t out, int64_t res,
-                         int64_t up, bool has_conv) {
+  static AdaINLayer make(Builder& B, const Config& c, const std::string& name, const Options& o) {
     AdaINLayer l;
-    l.has_conv = has_conv, l.ch = out, l.res = res, l.clamp = c.conv_clamp;
-    if (has_conv) l.conv = EqConv::make(B, name, in, out, 3, Act::linear, up, 1, -1, /*bias=*/false);
-    l.noise_strength = B.param(name + ".noise_strength", B.zeros({out}));
-    l.bias = B.param(name + ".bias", B.zeros({out}));
-    l.affine = EqFC::make(B, name + ".affine", c.w_dim, 2 * out, Act::linear, 1.0, 0.0);
-    l.noise_const = B.buffer(name + ".noise_const", B.randn({res, res}));
+    l.opt = o, l.clamp = c.conv_clamp;
+    if (o.has_conv) l.conv = EqConv::make(B, name, {.in = o.in, .out = o.out, .k = 3, .up = o.up, .bias = false});
+    l.noise_strength = B.param(name + ".noise_strength", B.zeros({o.out}));
+    l.bias = B.param(name + ".bias", B.zeros({o.out}));
+    l.affine = EqFC::make(B, name + ".affine", {.in = c.w_dim, .out = 2 * o.out, .bias_init = 0.0});
+    l.noise_const = B.buffer(name + ".noise_const", B.randn({o.res, o.res}));
     return l;
   }
 
   Tensor forward(const ParamList& P, Tensor x, const Tensor& w, NoiseMode noise, Rng& rng,
                  const Tensor& filter) const {
-    const int64_t N = x.size(0);
-    if (has_conv) x = conv.forward(P, x, filter);
-    const Tensor s = reshape(P_at(P, noise_strength), {1, ch, 1, 1});
+    const int64_t N = x.size(0), ch = opt.out, res = opt.res;
+    if (opt.has_conv) x = conv.forward(P, x, filter);
+    const Tensor s = reshape(noise_strength(P), {1, ch, 1, 1});
     if (noise == NoiseMode::random)
       x = add(x, mul(sg::randn({N, 1, res, res}, rng, x.dtype(), x.device()), s));
     else if (noise == NoiseMode::constant)
-      x = add(x, mul(reshape(B_at(P, noise_const), {1, 1, res, res}), s));
-    x = bias_act(x, P_at(P, bias), Act::lrelu, 0.2, std::sqrt(2.0), clamp, 1);
+      x = add(x, mul(reshape(noise_const(P), {1, 1, res, res}), s));
+    x = bias_act(x, bias(P), Act::lrelu, 0.2, std::sqrt(2.0), clamp, 1);
     x = sub(x, mean(x, {2, 3}, true));
     x = mul(x, rsqrt(add(mean(square(x), {2, 3}, true), 1e-8)));
     Tensor st = affine.forward(P, w);  // [N, 2C]
@@ -62,7 +67,7 @@ struct AdaINLayer {
 struct StyleGAN1Generator : GeneratorNet {
   Config cfg;
   EqMapping map;
-  int cnst = -1;
+  Param cnst;  // synthesis.b4.const
   std::vector<AdaINLayer> layers;  // in order, one w each
   EqConv torgb;
   Tensor filter;
@@ -73,7 +78,7 @@ struct StyleGAN1Generator : GeneratorNet {
 
   Tensor synthesis(const ParamList& P, const std::vector<Tensor>& ws, NoiseMode noise, Rng& rng) const override {
     const int64_t N = ws[0].size(0);
-    const Tensor& c = P_at(P, cnst);
+    const Tensor& c = cnst(P);
     Tensor x = expand(unsqueeze(c, 0), {N, c.size(0), c.size(1), c.size(2)});
     for (size_t i = 0; i < layers.size(); ++i) x = layers[i].forward(P, x, ws[i], noise, rng, filter);
     return torgb.forward(P, x, filter);
@@ -89,16 +94,17 @@ std::unique_ptr<GeneratorNet> make_stylegan1_generator(const Config& c, Builder&
   g->map = EqMapping::make(c, B);
   const int64_t c4 = channels_at(c, 4);
   g->cnst = B.param("synthesis.b4.const", B.randn({c4, 4, 4}));
-  g->layers.push_back(AdaINLayer::make(B, c, "synthesis.b4.style0", c4, c4, 4, 1, /*has_conv=*/false));
-  g->layers.push_back(AdaINLayer::make(B, c, "synthesis.b4.conv1", c4, c4, 4, 1, true));
+  g->layers.push_back(
+      AdaINLayer::make(B, c, "synthesis.b4.style0", {.in = c4, .out = c4, .res = 4, .has_conv = false}));
+  g->layers.push_back(AdaINLayer::make(B, c, "synthesis.b4.conv1", {.in = c4, .out = c4, .res = 4}));
   for (int64_t r = 8; r <= c.resolution; r *= 2) {
     const std::string name = res_name("synthesis.b", r);
     const int64_t in = channels_at(c, r / 2), out = channels_at(c, r);
-    g->layers.push_back(AdaINLayer::make(B, c, name + ".conv0", in, out, r, 2, true));
-    g->layers.push_back(AdaINLayer::make(B, c, name + ".conv1", out, out, r, 1, true));
+    g->layers.push_back(AdaINLayer::make(B, c, name + ".conv0", {.in = in, .out = out, .res = r, .up = 2}));
+    g->layers.push_back(AdaINLayer::make(B, c, name + ".conv1", {.in = out, .out = out, .res = r}));
   }
-  g->torgb = EqConv::make(B, res_name("synthesis.b", c.resolution) + ".torgb", channels_at(c, c.resolution),
-                          c.img_channels, 1, Act::linear, 1, 1, c.conv_clamp);
+  g->torgb = EqConv::make(B, res_name("synthesis.b", c.resolution) + ".torgb",
+                          {.in = channels_at(c, c.resolution), .out = c.img_channels, .k = 1, .clamp = c.conv_clamp});
   return g;
 }
 

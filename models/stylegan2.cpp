@@ -30,22 +30,28 @@ namespace sg::models::detail {
 
 namespace {
 
+// A styled 3x3 conv (ada's SynthesisLayer). clamp and fused come from the Config.
 struct SynthesisLayer {
+  struct Options {
+    int64_t in = 0, out = 0;
+    int64_t res = 4;  // output resolution (of the noise)
+    int64_t up = 1;   // 1 or 2
+  };
+  Options opt;
+  Param weight, noise_strength, bias;
   EqFC affine;
-  int weight = -1, bias = -1, noise_strength = -1, noise_const = -1;
-  int64_t in = 0, out = 0, res = 0, up = 1;
+  Buffer noise_const;
   double clamp = -1;
   bool fused = false;
 
-  static SynthesisLayer make(Builder& B, const Config& c, const std::string& name, int64_t in, int64_t out,
-                             int64_t res, int64_t up) {
+  static SynthesisLayer make(Builder& B, const Config& c, const std::string& name, const Options& o) {
     SynthesisLayer l;
-    l.in = in, l.out = out, l.res = res, l.up = up, l.clamp = c.conv_clamp, l.fused = c.fused_modconv;
-    l.weight = B.param(name + ".weight", B.randn({out, in, 3, 3}));
+    l.opt = o, l.clamp = c.conv_clamp, l.fused = c.fused_modconv;
+    l.weight = B.param(name + ".weight", B.randn({o.out, o.in, 3, 3}));
     l.noise_strength = B.param(name + ".noise_strength", B.zeros({}));
-    l.bias = B.param(name + ".bias", B.zeros({out}));
-    l.affine = EqFC::make(B, name + ".affine", c.w_dim, in, Act::linear, 1.0, 1.0);
-    l.noise_const = B.buffer(name + ".noise_const", B.randn({res, res}));
+    l.bias = B.param(name + ".bias", B.zeros({o.out}));
+    l.affine = EqFC::make(B, name + ".affine", {.in = c.w_dim, .out = o.in, .bias_init = 1.0});
+    l.noise_const = B.buffer(name + ".noise_const", B.randn({o.res, o.res}));
     return l;
   }
 
@@ -54,23 +60,24 @@ struct SynthesisLayer {
     Tensor styles = affine.forward(P, w);
     ModConv p;
     p.demodulate = true;
-    p.up = up;
+    p.up = opt.up;
     p.padding = 1;
     p.fused = fused;
     p.resample_filter = filter;
-    Tensor y = modulated_conv2d(x, P_at(P, weight), styles, p);
-    const Tensor& s = P_at(P, noise_strength);
+    Tensor y = modulated_conv2d(x, weight(P), styles, p);
+    const Tensor& s = noise_strength(P);
+    const int64_t res = opt.res;
     if (noise == NoiseMode::random)
       y = add(y, mul(sg::randn({x.size(0), 1, res, res}, rng, x.dtype(), x.device()), s));
     else if (noise == NoiseMode::constant)
-      y = add(y, mul(B_at(P, noise_const), s));  // [res,res] broadcasts over [N,C]
-    return bias_act(y, P_at(P, bias), Act::lrelu, 0.2, std::sqrt(2.0), clamp, 1);
+      y = add(y, mul(noise_const(P), s));  // [res,res] broadcasts over [N,C]
+    return bias_act(y, bias(P), Act::lrelu, 0.2, std::sqrt(2.0), clamp, 1);
   }
 };
 
 struct ToRGBLayer {
+  Param weight, bias;
   EqFC affine;
-  int weight = -1, bias = -1;
   int64_t in = 0;
   double clamp = -1;
   bool fused = false;
@@ -80,7 +87,7 @@ struct ToRGBLayer {
     t.in = in, t.clamp = c.conv_clamp, t.fused = c.fused_modconv;
     t.weight = B.param(name + ".weight", B.randn({c.img_channels, in, 1, 1}));
     t.bias = B.param(name + ".bias", B.zeros({c.img_channels}));
-    t.affine = EqFC::make(B, name + ".affine", c.w_dim, in, Act::linear, 1.0, 1.0);
+    t.affine = EqFC::make(B, name + ".affine", {.in = c.w_dim, .out = in, .bias_init = 1.0});
     return t;
   }
 
@@ -89,14 +96,14 @@ struct ToRGBLayer {
     ModConv p;
     p.demodulate = false;
     p.fused = fused;
-    Tensor y = modulated_conv2d(x, P_at(P, weight), styles, p);
-    return bias_act(y, P_at(P, bias), Act::linear, 0.2, 1.0, clamp, 1);
+    Tensor y = modulated_conv2d(x, weight(P), styles, p);
+    return bias_act(y, bias(P), Act::linear, 0.2, 1.0, clamp, 1);
   }
 };
 
 struct SynthesisBlock {
   int64_t res = 4, in = 0, out = 0;
-  int cnst = -1;  // b4 only
+  Param cnst;  // b4 only: synthesis.b4.const
   bool has_conv0 = false;
   SynthesisLayer conv0, conv1;
   ToRGBLayer torgb;
@@ -120,7 +127,7 @@ struct StyleGAN2Generator : GeneratorNet {
     size_t wi = 0;
     for (const auto& b : blocks) {
       if (!b.has_conv0) {
-        const Tensor& c = P_at(P, b.cnst);
+        const Tensor& c = b.cnst(P);
         x = expand(unsqueeze(c, 0), {N, c.size(0), c.size(1), c.size(2)});
         x = b.conv1.forward(P, x, ws[wi], noise, rng, filter);
         wi += 1;
@@ -185,10 +192,10 @@ std::unique_ptr<GeneratorNet> make_stylegan2_generator(const Config& c, Builder&
       b.cnst = B.param(name + ".const", B.randn({b.out, 4, 4}));
     } else {
       b.has_conv0 = true;
-      b.conv0 = SynthesisLayer::make(B, c, name + ".conv0", b.in, b.out, r, 2);
+      b.conv0 = SynthesisLayer::make(B, c, name + ".conv0", {.in = b.in, .out = b.out, .res = r, .up = 2});
       g->nws += 1;
     }
-    b.conv1 = SynthesisLayer::make(B, c, name + ".conv1", b.out, b.out, r, 1);
+    b.conv1 = SynthesisLayer::make(B, c, name + ".conv1", {.in = b.out, .out = b.out, .res = r});
     b.torgb = ToRGBLayer::make(B, c, name + ".torgb", b.out);
     g->nws += 1;
     g->blocks.push_back(std::move(b));
@@ -209,19 +216,22 @@ std::unique_ptr<DiscriminatorNet> make_stylegan2_discriminator(const Config& c, 
     b.res = r;
     if (r == c.resolution) {
       b.has_fromrgb = true;
-      b.fromrgb = EqConv::make(B, name + ".fromrgb", c.img_channels, tmp, 1, Act::lrelu, 1, 1, cl);
+      b.fromrgb = EqConv::make(B, name + ".fromrgb",
+                               {.in = c.img_channels, .out = tmp, .k = 1, .act = Act::lrelu, .clamp = cl});
     }
-    b.conv0 = EqConv::make(B, name + ".conv0", tmp, tmp, 3, Act::lrelu, 1, 1, cl);
-    b.conv1 = EqConv::make(B, name + ".conv1", tmp, out, 3, Act::lrelu, 1, 2, cl);
-    b.skip = EqConv::make(B, name + ".skip", tmp, out, 1, Act::linear, 1, 2, -1, /*bias=*/false);
+    b.conv0 = EqConv::make(B, name + ".conv0", {.in = tmp, .out = tmp, .k = 3, .act = Act::lrelu, .clamp = cl});
+    b.conv1 =
+        EqConv::make(B, name + ".conv1", {.in = tmp, .out = out, .k = 3, .act = Act::lrelu, .down = 2, .clamp = cl});
+    b.skip = EqConv::make(B, name + ".skip", {.in = tmp, .out = out, .k = 1, .down = 2, .bias = false});
     d->blocks.push_back(std::move(b));
   }
   const int64_t c4 = channels_at(c, 4);
   SG_CHECK(c.mbstd_channels == 0 || c.mbstd_group >= 1, "Discriminator", "mbstd_group must be >= 1, got ",
            c.mbstd_group);
-  d->conv = EqConv::make(B, "b4.conv", c4 + c.mbstd_channels, c4, 3, Act::lrelu, 1, 1, cl);
-  d->fc = EqFC::make(B, "b4.fc", c4 * 16, c4, Act::lrelu);
-  d->out = EqFC::make(B, "b4.out", c4, 1, Act::linear);
+  d->conv =
+      EqConv::make(B, "b4.conv", {.in = c4 + c.mbstd_channels, .out = c4, .k = 3, .act = Act::lrelu, .clamp = cl});
+  d->fc = EqFC::make(B, "b4.fc", {.in = c4 * 16, .out = c4, .act = Act::lrelu});
+  d->out = EqFC::make(B, "b4.out", {.in = c4, .out = 1, .act = Act::linear});
   return d;
 }
 

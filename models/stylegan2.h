@@ -10,8 +10,9 @@
 // Configs, channel counts and the closed-form parameter counts: models/config.cpp.
 //
 // Parameters live in a ParamList (ordered, named like the PyTorch state_dict). The layers
-// hold indices into it and read the tensor at every forward, so an optimizer or a
-// checkpoint loader may either write into the tensors in place or replace them in the list.
+// hold named handles into it (models/layers.h: Param, Buffer) and read the tensor at every
+// forward, so an optimizer or a checkpoint loader may either write into the tensors in
+// place or replace them in the list.
 #pragma once
 #include <cstdint>
 #include <memory>
