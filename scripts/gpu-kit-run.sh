@@ -19,6 +19,8 @@
 #                    (the notebook's) and the modulate-activations path (stylegan2-ada's)
 #   6 train 2 kimg   bin/stylegan2-train --device cuda on data/ (cfg small): a grid, a
 #                    snapshot, s/kimg
+#   7 kernel study   bin/study_{bias_act,upfirdn2d,conv,modconv} (study/README.md): every
+#                    version validated against the CPU kernel, then timed (GB/s, TFLOP/s)
 # Then a summary: each step PASS / FAIL / SKIPPED. Exit 0 when nothing FAILED.
 #
 # Usage: bash .gpu-kit/run.sh [--dry-run] [--only STEPS] [--budget SECONDS]
@@ -31,9 +33,10 @@
 #   sits in, else results/ next to run.sh); PYTHON (a python with PyTorch for CUDA; default
 #   /opt/torch/.venv/bin/python3 when it exists, else python3); SG_CUBLAS_DIR (the directory
 #   of libcublas.so.13, when the search below does not find it); COMPUTE_SANITIZER (the tool).
-# Results (at most 6 files, each naming the device, the commit and the command): the log
+# Results (at most 7 files, each naming the device, the commit and the command): the log
 # gpu_kit_<date>.log, gpu_kit_<date>_summary.txt, cuda_kernels_<date>.txt,
-# train_phases_gpu_<date>.txt, train_run_<date>.txt and train_fakes_<date>.png.
+# train_phases_gpu_<date>.txt, train_run_<date>.txt, train_fakes_<date>.png and
+# kernel_study_<date>.txt.
 set -uo pipefail
 KIT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -386,6 +389,28 @@ step6() {
   [ $rc -eq 0 ] && [ -n "$fakes" ] && [ -n "$snap" ]
 }
 
+# ---- step 7: the kernel study programs ------------------------------------------------------------------
+step7() {
+  local rc=0 p r
+  {
+    echo "stylegrad kernel study programs (study/README.md): each version against the CPU kernel, then timed"
+    echo "date:     $(date -Iseconds)"
+    echo "commit:   $COMMIT"
+    echo "device:   $DEVICE"
+    for p in bias_act upfirdn2d conv modconv; do
+      echo
+      echo "\$ bin/study_$p"
+      t 11 "$KIT/bin/study_$p"
+      r=$?
+      echo "exit: $r"
+      [ $r -eq 0 ] || rc=1
+    done
+  } 2>&1 | tee "$RES/kernel_study_${STAMP}.txt"
+  rc=$(grep -c '^exit: [1-9]' "$RES/kernel_study_${STAMP}.txt")
+  why "$((4 - rc)) of 4 programs passed"
+  [ "$rc" -eq 0 ]
+}
+
 # ---- main ------------------------------------------------------------------------------------------------
 export PYTHONDONTWRITEBYTECODE=1
 if [ "${1:-}" = --step ]; then  # internal: one step, in its own process under timeout; the parent exported the rest
@@ -484,8 +509,9 @@ else
   step 2 "cuda tests" 90 55 30
   step 3 "sanitizer" 100 65 35
   step 4 "kernel bench" 90
-  step 5 "train phases" 150
+  step 5 "train phases" 130
   step 6 "train 2 kimg" 60
+  step 7 "kernel study" 45
 fi
 
 printf '\n==================== summary  (%d s)\n' $((BUDGET - (RUN_END - $(now))))

@@ -12,7 +12,8 @@
 #          .gpu-kit/run.sh --dry-run
 #        scripts/gpu-kit.sh check
 #          .gpu-kit/run.sh --dry-run: the kit is complete and every binary starts
-# The kit: run.sh; bin/ sg_cuda_tests, bench_cuda_kernels, bench_train_phases, stylegan2-train
+# The kit: run.sh; bin/ sg_cuda_tests, bench_cuda_kernels, bench_train_phases, stylegan2-train,
+# study_{bias_act,upfirdn2d,conv,modconv}
 # (stripped; cuBLAS is the one shared CUDA library they need, found on the GPU machine);
 # lib/libgomp.so.1 (used there only if the machine lacks it); bench/ run_cuda_bench.sh,
 # torch_cuda_kernels.py, torch_train_phases.py; data/ the first 512 Fashion-MNIST training
@@ -31,7 +32,8 @@ KIT="$ROOT/.gpu-kit"
 BUILD="$ROOT/build-kit"
 MAX_MB=60
 SAMPLE=512
-TARGETS=(sg_cuda_tests bench_cuda_kernels bench_train_phases stylegan2-train)
+TARGETS=(sg_cuda_tests bench_cuda_kernels bench_train_phases stylegan2-train
+         study_bias_act study_upfirdn2d study_conv study_modconv)
 
 die() { printf '\ngpu-kit.sh: error: %s\n' "$*" >&2; exit 1; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -64,7 +66,10 @@ pack() {
   rm -rf "$KIT"
   mkdir -p "$KIT/bin" "$KIT/lib" "$KIT/bench" "$KIT/data"
   for b in "${TARGETS[@]}"; do
-    if [ -x "$BUILD/$b" ]; then cp "$BUILD/$b" "$KIT/bin/"; else cp "$BUILD/tests/$b" "$KIT/bin/"; fi
+    for d in "$BUILD" "$BUILD/tests" "$BUILD/study"; do
+      if [ -x "$d/$b" ]; then cp "$d/$b" "$KIT/bin/"; break; fi
+    done
+    [ -x "$KIT/bin/$b" ] || die "$b was not built"
     strip --strip-unneeded "$KIT/bin/$b"
   done
   for b in "$KIT"/bin/*; do
