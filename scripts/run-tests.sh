@@ -12,7 +12,7 @@
 #                  (CUDA on the emulator): every test, CPU and CUDA, and the planted
 #                  out-of-bounds write, except the fault-injection test (30 trainer runs:
 #                  3 minutes under ASan, and stage 1 runs it); then each libFuzzer target
-#                  (fuzz/, docs/fuzzing.md) for FUZZ_SECONDS (default 30) from its seed
+#                  (fuzz/, docs/fuzzing.md) for FUZZ_SECONDS (default 20) from its seed
 #                  corpus; a finding fails
 #   4. build-tsan  the shared-memory kernels (sg_cuda_racecheck) on the emulator under
 #                  ThreadSanitizer, and the planted missing __syncthreads
@@ -112,7 +112,7 @@ clang_asan() {
     cmake --build build-clang -j"$JOBS" &&
     (cd build-clang && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --output-on-failure -j"$JOBS" -E "a kill at any step") &&
-    scripts/fuzz.sh build-clang "${FUZZ_SECONDS:-30}"
+    scripts/fuzz.sh build-clang "${FUZZ_SECONDS:-20}"
 }
 stage "3. clang: all tests under ASan + UBSan, then the fuzz targets (build-clang)" clang_asan
 
