@@ -4,14 +4,15 @@
 #   always:  cmake gcc (gcov) g++ libeigen3-dev catch2 libstb-dev zlib1g-dev libpng-dev
 #            libjpeg62-turbo-dev dataset-fashion-mnist
 #   --test:  python3-torch (the PyTorch oracle; the tests fail without it, never skip),
-#            clang-14 libclang-rt-14-dev libomp-14-dev (the clang ASan + UBSan build, libFuzzer)
+#            clang-14 libclang-rt-14-dev libomp-14-dev (the clang ASan + UBSan build, libFuzzer),
+#            clang-format-14 (the format check)
 #   --bench: python3-torch libopenblas0-pthread (PyTorch CPU reference with an optimised BLAS)
 set -euo pipefail
 pkgs=(cmake gcc g++ make libeigen3-dev catch2 libstb-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev
       dataset-fashion-mnist)
 for a in "$@"; do
   case "$a" in
-    --test) pkgs+=(python3 python3-torch clang-14 libclang-rt-14-dev libomp-14-dev) ;;
+    --test) pkgs+=(python3 python3-torch clang-14 libclang-rt-14-dev libomp-14-dev clang-format-14) ;;
     --bench) pkgs+=(python3 python3-torch libopenblas0-pthread) ;;
     *) echo "install-deps.sh: unknown option $a" >&2; exit 2 ;;
   esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README; .ci/run calls it). Installs the dependencies (python3-torch for
-# the oracle included), then builds and tests, each stage in its own build directory:
+# the oracle included), checks the formatting (scripts/check-format.sh, a few seconds), then
+# builds and tests, each stage in its own build directory:
 #   1. build-emu   the whole project with the CUDA backend on the CPU emulator
 #                  (-DSG_CUDA_EMU=ON, docs/cuda-emulator.md) and gcov on kernels/cuda/: every
 #                  test (CPU, the `cuda`-labelled ones, sg_cuda_racecheck, the planted bugs),
@@ -36,6 +37,8 @@ scripts/install-deps.sh --test || exit 1
 /usr/bin/python3 -c "import torch" || { echo "run-tests: python3-torch is required for the oracle tests" >&2; exit 1; }
 command -v gcov >/dev/null || { echo "run-tests: gcov is required for the kernel coverage (Debian: gcc)" >&2; exit 1; }
 command -v clang++-14 >/dev/null || { echo "run-tests: clang++-14 is required for stage 3 (Debian: clang-14)" >&2; exit 1; }
+
+scripts/check-format.sh || exit 1
 
 T0=$SECONDS
 RESULTS=()

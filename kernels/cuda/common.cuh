@@ -57,7 +57,10 @@ void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_
 #ifdef SG_CUDA_EMU
   ::sgemu::launch(name, kernel, grid, block, dynamic_smem, std::forward<A>(args)...);
 #else
+  // clang-format 14 would split >>> into > > >, which nvcc rejects.
+  // clang-format off
   kernel<<<grid, block, dynamic_smem, cu_stream()>>>(std::forward<A>(args)...);
+  // clang-format on
 #endif
   check_launch(name);
 }
