@@ -55,14 +55,14 @@ namespace {
 
 using namespace sg;
 
-#define BENCH_CUDA(call)                                                                              \
-  do {                                                                                               \
-    cudaError_t e_ = (call);                                                                         \
-    if (e_ != cudaSuccess) throw Error(str("bench: ", #call, ": ", cudaGetErrorString(e_)));         \
+#define BENCH_CUDA(call)                                                                     \
+  do {                                                                                       \
+    cudaError_t e_ = (call);                                                                 \
+    if (e_ != cudaSuccess) throw Error(str("bench: ", #call, ": ", cudaGetErrorString(e_))); \
   } while (0)
 #define BENCH_CUBLAS(call)                                                                            \
-  do {                                                                                               \
-    cublasStatus_t s_ = (call);                                                                      \
+  do {                                                                                                \
+    cublasStatus_t s_ = (call);                                                                       \
     if (s_ != CUBLAS_STATUS_SUCCESS) throw Error(str("bench: ", #call, ": cuBLAS status ", (int)s_)); \
   } while (0)
 
@@ -341,9 +341,12 @@ int main(int argc, char** argv) {
   bool quick = false, list = false;
   std::string filter;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
-    else if (std::strcmp(argv[i], "--list") == 0) list = true;
-    else if (std::strcmp(argv[i], "--filter") == 0 && i + 1 < argc) filter = argv[++i];
+    if (std::strcmp(argv[i], "--quick") == 0)
+      quick = true;
+    else if (std::strcmp(argv[i], "--list") == 0)
+      list = true;
+    else if (std::strcmp(argv[i], "--filter") == 0 && i + 1 < argc)
+      filter = argv[++i];
     else {
       std::fprintf(stderr, "usage: %s [--quick] [--list] [--filter SUBSTRING]\n", argv[0]);
       return 2;
@@ -354,9 +357,10 @@ int main(int argc, char** argv) {
     if (filter.empty() || c.name.find(filter) != std::string::npos) all.push_back(c);
   if (list) {  // the case list bench/torch_cuda_kernels.py reads; needs no GPU
     for (const Case& c : all)
-      std::printf("case=%s op=%s variant=%s N=%lld C=%lld H=%lld W=%lld stride=%lld up=%lld gflop=%.6g gbytes=%.6g roof=%s\n",
-                  c.name.c_str(), c.op.c_str(), c.variant.c_str(), (long long)c.N, (long long)c.C, (long long)c.H,
-                  (long long)c.W, (long long)c.stride, (long long)c.up, c.gflop, c.gbytes, c.roof.c_str());
+      std::printf(
+          "case=%s op=%s variant=%s N=%lld C=%lld H=%lld W=%lld stride=%lld up=%lld gflop=%.6g gbytes=%.6g roof=%s\n",
+          c.name.c_str(), c.op.c_str(), c.variant.c_str(), (long long)c.N, (long long)c.C, (long long)c.H,
+          (long long)c.W, (long long)c.stride, (long long)c.up, c.gflop, c.gbytes, c.roof.c_str());
     return 0;
   }
   if (!cuda_available()) {
@@ -369,8 +373,9 @@ int main(int argc, char** argv) {
     EventTimer timer;
     set_cuda_tf32(false);
     const Rooflines roof = measure_rooflines(timer, quick ? 3 : 5);
-    std::printf("# stylegrad bench_cuda_kernels: device=\"%s\" l2_bytes=%d flush_bytes=%zu warmup=%d reps=%d (median)\n",
-                cuda_device_name().c_str(), timer.l2_bytes(), timer.flush_bytes(), warmup, reps);
+    std::printf(
+        "# stylegrad bench_cuda_kernels: device=\"%s\" l2_bytes=%d flush_bytes=%zu warmup=%d reps=%d (median)\n",
+        cuda_device_name().c_str(), timer.l2_bytes(), timer.flush_bytes(), warmup, reps);
     std::printf("roofline sgemm_fp32_tflops=%.2f sgemm_tf32_tflops=%.2f d2d_copy_gbs=%.1f\n", roof.sgemm_fp32_tflops,
                 roof.sgemm_tf32_tflops, roof.d2d_copy_gbs);
     std::fflush(stdout);

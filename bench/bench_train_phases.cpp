@@ -118,10 +118,10 @@ int main(int argc, char** argv) {
       return usage(argv[0], stderr);
     }
   }
-  const char* bad = device != "cpu" && device != "cuda"                               ? "--device: cpu or cuda"
-                    : N < 1                                                          ? "--batch: at least 1"
+  const char* bad = device != "cpu" && device != "cuda"                            ? "--device: cpu or cuda"
+                    : N < 1                                                        ? "--batch: at least 1"
                     : !modconv.empty() && modconv != "grouped" && modconv != "act" ? "--modconv: grouped or act"
-                                                                                     : nullptr;
+                                                                                   : nullptr;
   if (bad) {
     std::fprintf(stderr, "bench_train_phases: %s\n", bad);
     return 2;
@@ -153,12 +153,12 @@ int main(int argc, char** argv) {
   Adam opt_G(G.parameters().params, ac);
   Adam opt_D(D.parameters().params, ac);
   const std::vector<Tensor> G_params = G.parameters().tensors(), D_params = D.parameters().tensors();
-  std::printf("# stylegrad bench_train_phases: cfg %s %lldx%lldx%lld, batch %lld, f32, fused_modconv=%d, "
-              "G %lld params, D %lld params, omp_get_max_threads()=%d, warmup=%d, reps=%d (median), device %s\n",
-              cfg.name.c_str(), (long long)cfg.resolution, (long long)cfg.resolution, (long long)cfg.img_channels,
-              (long long)N, (int)cfg.fused_modconv, (long long)G.parameters().count(),
-              (long long)D.parameters().count(), omp_get_max_threads(), warmup, reps,
-              cuda ? ("cuda \"" + cuda_device_name() + "\"").c_str() : "cpu");
+  std::printf(
+      "# stylegrad bench_train_phases: cfg %s %lldx%lldx%lld, batch %lld, f32, fused_modconv=%d, "
+      "G %lld params, D %lld params, omp_get_max_threads()=%d, warmup=%d, reps=%d (median), device %s\n",
+      cfg.name.c_str(), (long long)cfg.resolution, (long long)cfg.resolution, (long long)cfg.img_channels, (long long)N,
+      (int)cfg.fused_modconv, (long long)G.parameters().count(), (long long)D.parameters().count(),
+      omp_get_max_threads(), warmup, reps, cuda ? ("cuda \"" + cuda_device_name() + "\"").c_str() : "cpu");
   std::fflush(stdout);
 
   Rng rng(1234);

@@ -100,8 +100,8 @@ struct NodeState {
 std::vector<Tensor> run(const char* api, const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
                         const std::vector<Tensor>& inputs, bool create_graph, bool allow_unused,
                         bool accumulate_leaves) {
-  SG_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), api, outputs.size(),
-           " outputs but ", grad_outputs.size(), " grad_outputs");
+  SG_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), api, outputs.size(), " outputs but ",
+           grad_outputs.size(), " grad_outputs");
   EnableGradGuard mode(create_graph);
 
   // Root gradients.
@@ -112,12 +112,12 @@ std::vector<Tensor> run(const char* api, const std::vector<Tensor>& outputs, con
     SG_CHECK(y.requires_grad(), api, "output ", k, " ", y.str(), " does not require grad (no graph)");
     Tensor g = grad_outputs.empty() ? Tensor() : grad_outputs[k];
     if (!g.defined()) {
-      SG_CHECK(y.numel() == 1, api, "grad can be implied only for one-element outputs; output ", k,
-               " has shape ", shape_str(y.shape()));
+      SG_CHECK(y.numel() == 1, api, "grad can be implied only for one-element outputs; output ", k, " has shape ",
+               shape_str(y.shape()));
       g = ones(y.shape(), y.dtype(), y.device());
     }
-    SG_CHECK(g.shape() == y.shape() && g.dtype() == y.dtype() && g.device() == y.device(), api,
-             "grad_output ", k, " ", g.str(), " does not match output ", y.str());
+    SG_CHECK(g.shape() == y.shape() && g.dtype() == y.dtype() && g.device() == y.device(), api, "grad_output ", k, " ",
+             g.str(), " does not match output ", y.str());
     root_grads.push_back(g);
   }
 
@@ -168,8 +168,10 @@ std::vector<Tensor> run(const char* api, const std::vector<Tensor>& outputs, con
   for (auto& x : inputs) {
     SG_CHECK(x.defined(), api, "an input is undefined");
     SG_CHECK(x.requires_grad(), api, "input ", x.str(), " does not require grad");
-    if (x.grad_fn()) node_targets[x.grad_fn().get()].push_back(x.output_nr());
-    else leaf_grads[x.impl()];
+    if (x.grad_fn())
+      node_targets[x.grad_fn().get()].push_back(x.output_nr());
+    else
+      leaf_grads[x.impl()];
   }
   auto is_leaf_target = [&](TensorImpl* p) { return accumulate_leaves || leaf_grads.count(p) > 0; };
 

@@ -47,8 +47,7 @@ struct Node : std::enable_shared_from_this<Node> {
   // During backward: does input `input` need a gradient? False for inputs that do not
   // require grad and for those that lead to none of the tensors the caller asked for.
   bool needs_grad(size_t input) const {
-    return input < next_edges.size() && next_edges[input].valid() &&
-           (edge_needed.empty() || edge_needed[input]);
+    return input < next_edges.size() && next_edges[input].valid() && (edge_needed.empty() || edge_needed[input]);
   }
   // Is input `input` a leaf (a parameter or an input the user made), not an op's result?
   bool input_is_leaf(size_t input) const { return input < next_edges.size() && next_edges[input].leaf != nullptr; }
@@ -91,8 +90,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          bool allow_unused = false);
 
 // Used by Tensor::backward: accumulates into every reachable leaf's .grad.
-void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
-              bool create_graph);
+void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, bool create_graph);
 
 // ---- helpers for op implementations ----------------------------------------------------
 // True when grad mode is on and some input requires grad.

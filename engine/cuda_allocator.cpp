@@ -67,8 +67,8 @@ size_t round_size(size_t n) {
 
 struct Allocator {
   std::mutex mu;
-  std::multimap<size_t, void*> free_blocks;     // rounded size -> block
-  std::unordered_map<void*, size_t> live;       // block -> rounded size
+  std::multimap<size_t, void*> free_blocks;  // rounded size -> block
+  std::unordered_map<void*, size_t> live;    // block -> rounded size
   CudaMemoryStats stats;
 
   void* alloc(size_t bytes) {

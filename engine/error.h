@@ -32,7 +32,7 @@ std::string str(const A&... a) {
 }  // namespace sg
 
 // SG_CHECK(cond, "op_name", pieces...): throws sg::Error("op_name: pieces...") if !cond.
-#define SG_CHECK(cond, op, ...)                                          \
-  do {                                                                   \
-    if (!(cond)) throw ::sg::Error(::sg::str(op, ": ", __VA_ARGS__));   \
+#define SG_CHECK(cond, op, ...)                                       \
+  do {                                                                \
+    if (!(cond)) throw ::sg::Error(::sg::str(op, ": ", __VA_ARGS__)); \
   } while (0)

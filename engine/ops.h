@@ -81,8 +81,7 @@ Tensor squeeze(const Tensor& a, int64_t dim);
 // Elements start, start+step, ... < end along dim (end clipped to the size).
 Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
 // The adjoint of slice: zeros of `shape` with `a` written at the slice positions.
-Tensor slice_backward(const Tensor& a, const Shape& shape, int64_t dim, int64_t start, int64_t end,
-                      int64_t step);
+Tensor slice_backward(const Tensor& a, const Shape& shape, int64_t dim, int64_t start, int64_t end, int64_t step);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
 Tensor repeat(const Tensor& a, const std::vector<int64_t>& repeats);
@@ -108,14 +107,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, std::array<int64_t, 2> stride = 
 // x [N, Cin, H, W], w [Cin, Cout/groups, kh, kw] -> [N, Cout, Ho, Wo],
 // Ho = (H-1)*stride - 2*padding + kh + output_padding.
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, std::array<int64_t, 2> stride = {1, 1},
-                        std::array<int64_t, 2> padding = {0, 0},
-                        std::array<int64_t, 2> output_padding = {0, 0}, int64_t groups = 1);
+                        std::array<int64_t, 2> padding = {0, 0}, std::array<int64_t, 2> output_padding = {0, 0},
+                        int64_t groups = 1);
 // The weight gradient of conv2d: dw[co, ci, i, j] = sum dy[n, co, y, x] * x[n, g*Cin/g + ci,
 // y*s - p + i, x*s - p + j]. Bilinear in (dy, x); its own backward is conv2d and
 // conv_transpose2d again.
-Tensor conv2d_weight_grad(const Tensor& dy, const Tensor& x, const Shape& weight_shape,
-                          std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
-                          int64_t groups);
+Tensor conv2d_weight_grad(const Tensor& dy, const Tensor& x, const Shape& weight_shape, std::array<int64_t, 2> stride,
+                          std::array<int64_t, 2> padding, int64_t groups);
 
 // ---- upfirdn2d (engine/ops/upfirdn2d.cpp) --------------------------------------------------
 // Upsample (insert zeros), pad (negative crops), FIR filter, downsample, times gain.
@@ -139,25 +137,23 @@ Tensor fir_filter(const std::vector<double>& taps = {1, 3, 3, 1}, DType t = DTyp
 enum class Act { linear, relu, lrelu };
 // y = clamp(act(x + b) * gain, -clamp, clamp); b [C] broadcast along dim (undefined: none);
 // clamp < 0 disables clamping.
-Tensor bias_act(const Tensor& x, const Tensor& b, Act act = Act::linear, double alpha = 0.2,
-                double gain = 1.0, double clamp = -1.0, int64_t dim = 1);
+Tensor bias_act(const Tensor& x, const Tensor& b, Act act = Act::linear, double alpha = 0.2, double gain = 1.0,
+                double clamp = -1.0, int64_t dim = 1);
 // dx = dy * gain * act'(y) * (|y| < clamp) — y the forward's output. Linear in dy; the mask
 // is piecewise constant, so its backward is itself (in dy) and zero (in y).
-Tensor bias_act_grad(const Tensor& dy, const Tensor& y, Act act, double alpha, double gain,
-                     double clamp);
+Tensor bias_act_grad(const Tensor& dy, const Tensor& y, Act act, double alpha, double gain, double clamp);
 
 // ---- modulated convolution (engine/ops/modulated_conv.cpp) ---------------------------------
 struct ModConv {
   bool demodulate = true;
   int64_t up = 1, down = 1;  // 1 or 2
   int64_t padding = 0;
-  bool fused = true;  // grouped ("fused") path, or modulate-activations path
+  bool fused = true;       // grouped ("fused") path, or modulate-activations path
   Tensor resample_filter;  // used when up or down is 2 (default: fir_filter())
   double eps = 1e-8;
 };
 // x [N, Cin, H, W], weight [Cout, Cin, k, k], styles [N, Cin].
-Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& styles,
-                        const ModConv& p = {});
+Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& p = {});
 // conv2d with FIR up/down as in StyleGAN2 (conv2d_resample): groups, up 2 via transposed
 // conv + filter, down 2 via filter + strided conv.
 // Weight orientation: with up = 1 (and for 1x1 weights) the result is conv2d's
@@ -165,8 +161,8 @@ Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& sty
 // which is a true convolution (w flipped) of the zero-upsampled input: what
 // stylegan2-ada-pytorch's modulated_conv2d does (flip_weight = (up == 1)). Learned weights
 // absorb the difference; weights copied between the two paths must be flipped.
-Tensor conv2d_resample(const Tensor& x, const Tensor& w, const Tensor& f, int64_t up, int64_t down,
-                       int64_t padding, int64_t groups);
+Tensor conv2d_resample(const Tensor& x, const Tensor& w, const Tensor& f, int64_t up, int64_t down, int64_t padding,
+                       int64_t groups);
 
 // ---- normalisation and GAN utilities (engine/ops/gan.cpp) -----------------------------------
 // x * rsqrt(mean(x^2, dim) + eps)

@@ -18,8 +18,10 @@ Tensor draw(const char* op, const Shape& s, Rng& g, DType t, Device d, uint64_t 
     const int64_t n = y.numel();
 #ifdef SG_HAVE_CUDA
     dispatch_dtype(t, [&]<class T>() {
-      if (normal) kernels::cuda::philox_normal<T>(n, y.data<T>(), seed, offset);
-      else kernels::cuda::philox_uniform<T>(n, y.data<T>(), seed, offset);
+      if (normal)
+        kernels::cuda::philox_normal<T>(n, y.data<T>(), seed, offset);
+      else
+        kernels::cuda::philox_uniform<T>(n, y.data<T>(), seed, offset);
     });
 #endif
     g.offset += ((uint64_t)n + per_block - 1) / per_block;

@@ -23,9 +23,7 @@ int64_t numel_of(const Shape& s) {
 }
 const char* dtype_name(DType t) { return t == DType::f32 ? "f32" : "f64"; }
 size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 8; }
-std::string device_name(Device d) {
-  return d.type == DeviceType::cpu ? "cpu" : "cuda:" + std::to_string(d.index);
-}
+std::string device_name(Device d) { return d.type == DeviceType::cpu ? "cpu" : "cuda:" + std::to_string(d.index); }
 std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }
 std::ostream& operator<<(std::ostream& os, Device d) { return os << device_name(d); }
 
@@ -40,8 +38,10 @@ Storage::Storage(size_t n, Device d) : nbytes(n), device(d) {
   if (!data) throw Error(str("Storage: out of host memory allocating ", n, " bytes"));
 }
 Storage::~Storage() {
-  if (device.type == DeviceType::cuda) detail::cuda_free(data);
-  else std::free(data);
+  if (device.type == DeviceType::cuda)
+    detail::cuda_free(data);
+  else
+    std::free(data);
 }
 
 // ---- Tensor accessors -----------------------------------------------------------------
@@ -83,9 +83,7 @@ void Tensor::zero_grad() const { need(impl_)->grad = Tensor(); }
 const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const { return need(impl_)->grad_fn; }
 int Tensor::output_nr() const { return need(impl_)->output_nr; }
 
-void Tensor::backward(const Tensor& g, bool create_graph) const {
-  autograd::backward({*this}, {g}, create_graph);
-}
+void Tensor::backward(const Tensor& g, bool create_graph) const { autograd::backward({*this}, {g}, create_graph); }
 
 Tensor Tensor::detach() const {
   auto p = std::make_shared<TensorImpl>();

@@ -46,7 +46,9 @@ struct Storage {
   Storage& operator=(const Storage&) = delete;
 };
 
-namespace autograd { struct Node; }
+namespace autograd {
+struct Node;
+}
 struct TensorImpl;
 
 class Tensor {
@@ -64,7 +66,8 @@ class Tensor {
   bool is_cpu() const { return device().type == DeviceType::cpu; }
 
   void* raw_data() const;
-  template <class T> T* data() const;  // checks the dtype
+  template <class T>
+  T* data() const;  // checks the dtype
 
   // autograd
   bool requires_grad() const;
@@ -81,14 +84,14 @@ class Tensor {
   Tensor detach() const;  // shares the storage, no history
 
   // conversions and helpers
-  double item() const;  // one element, as double
+  double item() const;                    // one element, as double
   std::vector<double> to_vector() const;  // all elements as double (copies to host)
   Tensor to(DType t) const;               // differentiable cast
   Tensor to(Device d) const;
   Tensor cpu() const { return to(Device::cpu()); }
   Tensor cuda() const { return to(Device::cuda()); }
-  Tensor clone() const;                   // differentiable copy
-  Tensor reshape(const Shape& s) const;   // free; one dim may be -1
+  Tensor clone() const;                  // differentiable copy
+  Tensor reshape(const Shape& s) const;  // free; one dim may be -1
   Tensor permute(const std::vector<int64_t>& dims) const;
   Tensor transpose(int64_t a, int64_t b) const;
   Tensor expand(const Shape& s) const;

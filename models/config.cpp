@@ -38,10 +38,9 @@ Config make_config(const std::string& name, int64_t resolution, int64_t img_chan
   c.name = name;
   const int64_t default_res = name == "paper256" ? 256 : 32;
   if (resolution == 0) resolution = default_res;
-  SG_CHECK(pow2_in_range(resolution), "make_config",
-           "resolution must be a power of two in [8, 1024], got ", resolution, " (config '", name, "')");
-  SG_CHECK(img_channels == 1 || img_channels == 3, "make_config", "img_channels must be 1 or 3, got ",
-           img_channels);
+  SG_CHECK(pow2_in_range(resolution), "make_config", "resolution must be a power of two in [8, 1024], got ", resolution,
+           " (config '", name, "')");
+  SG_CHECK(img_channels == 1 || img_channels == 3, "make_config", "img_channels must be 1 or 3, got ", img_channels);
   c.resolution = resolution;
   c.img_channels = img_channels;
   // Common stylegan2-ada defaults (StyleGAN2Loss, training_loop, Adam betas).
@@ -88,7 +87,7 @@ Config make_config(const std::string& name, int64_t resolution, int64_t img_chan
     c.batch = 32;
     c.gamma = 0.5;
     c.lr_g = c.lr_d = 2e-4;
-    c.ema_kimg = 0, c.ema_rampup = 0;  // no G_ema in the notebook
+    c.ema_kimg = 0, c.ema_rampup = 0;                                                 // no G_ema in the notebook
     c.pl_weight = 1.0, c.pl_interval = 16, c.pl_decay = 0.01, c.pl_batch_shrink = 2;  // PL on min(16, batch)
     c.r1_interval = 64;
     c.style_mixing_prob = 0.0;
@@ -129,7 +128,7 @@ int64_t expected_param_count_G(const Config& c) {
     n += 16 * C(4) + epi(C(4)) + conv(C(4), C(4));
     for (int64_t r = 8; r <= R; r *= 2) n += conv(C(r / 2), C(r)) + conv(C(r), C(r));
     n += k * C(R) + k;  // final 1x1 toRGB, unstyled
-  } else {  // seed32
+  } else {              // seed32
     // ModulatedConv2d in->out, kernel kk: weight, style Linear(w->in), bias
     auto mconv = [&](int64_t in, int64_t out, int64_t kk) { return out * in * kk * kk + (w * in + in) + out; };
     n += 16 * C(4);
@@ -146,10 +145,10 @@ int64_t expected_param_count_D(const Config& c) {
   if (c.arch == Arch::seed32) {
     auto conv = [](int64_t in, int64_t out, int64_t kk) { return out * in * kk * kk + out; };
     auto resblock = [&](int64_t in, int64_t out) { return conv(in, out, 3) + conv(out, out, 3) + conv(in, out, 1); };
-    n += conv(k, C(R), 1);                                    // fromRGB
+    n += conv(k, C(R), 1);  // fromRGB
     for (int64_t r = R; r >= 8; r /= 2) n += resblock(C(r), C(r / 2));
-    n += resblock(C(4), C(4));                                // b4, no downsampling
-    n += 16 * C(4) + 1;                                       // out Linear
+    n += resblock(C(4), C(4));  // b4, no downsampling
+    n += 16 * C(4) + 1;         // out Linear
     return n;
   }
   // stylegan2 residual D

@@ -51,8 +51,8 @@ const Tensor& lookup(const std::vector<std::pair<std::string, Tensor>>& list, in
                      const char* kind) {
   SG_CHECK(index >= 0, "models", "read of an undefined ", kind, " handle",
            name.empty() ? std::string() : " '" + name + "'", " (the layer was built without it)");
-  SG_CHECK((size_t)index < list.size() && list[(size_t)index].first == name, "models", kind, " '", name,
-           "' (index ", index, ") is not in this ParamList");
+  SG_CHECK((size_t)index < list.size() && list[(size_t)index].first == name, "models", kind, " '", name, "' (index ",
+           index, ") is not in this ParamList");
   return list[(size_t)index].second;
 }
 }  // namespace
@@ -80,8 +80,8 @@ Tensor Builder::uniform(const Shape& s, double bound) {
 }
 
 std::vector<Tensor> unbind_ws(const Tensor& ws, int64_t num_ws, int64_t w_dim, const char* who) {
-  SG_CHECK(ws.defined() && ws.dim() == 3 && ws.size(1) == num_ws && ws.size(2) == w_dim, who,
-           "expects ws [N, ", num_ws, ", ", w_dim, "], got ", ws.defined() ? ws.str() : std::string("undefined"));
+  SG_CHECK(ws.defined() && ws.dim() == 3 && ws.size(1) == num_ws && ws.size(2) == w_dim, who, "expects ws [N, ", num_ws,
+           ", ", w_dim, "], got ", ws.defined() ? ws.str() : std::string("undefined"));
   std::vector<Tensor> r;
   const int64_t N = ws.size(0);
   for (int64_t i = 0; i < num_ws; ++i) r.push_back(reshape(slice(ws, 1, i, i + 1), {N, w_dim}));
@@ -155,8 +155,8 @@ void check_config(const Config& c, const char* who) {
   SG_CHECK(c.resolution >= 8 && c.resolution <= 1024 && (c.resolution & (c.resolution - 1)) == 0, who,
            "resolution must be a power of two in [8, 1024], got ", c.resolution);
   SG_CHECK(c.img_channels == 1 || c.img_channels == 3, who, "img_channels must be 1 or 3, got ", c.img_channels);
-  SG_CHECK(c.z_dim > 0 && c.w_dim > 0 && c.mapping_layers >= 1, who, "bad z_dim/w_dim/mapping_layers ", c.z_dim,
-           "/", c.w_dim, "/", c.mapping_layers);
+  SG_CHECK(c.z_dim > 0 && c.w_dim > 0 && c.mapping_layers >= 1, who, "bad z_dim/w_dim/mapping_layers ", c.z_dim, "/",
+           c.w_dim, "/", c.mapping_layers);
   SG_CHECK(c.channel_base > 0 && c.channel_max > 0 && channels_at(c, c.resolution) >= 1, who,
            "channel_base/channel_max give no channels at resolution ", c.resolution);
 }
@@ -173,9 +173,15 @@ Generator::Generator(const Config& c, Rng& rng) : cfg_(c) {
   detail::Builder B{params_, rng, c.dtype};
   B.buffer("mapping.w_avg", sg::zeros({c.w_dim}, c.dtype));  // buffer 0
   switch (c.arch) {
-    case Arch::stylegan2: net_ = detail::make_stylegan2_generator(c, B); break;
-    case Arch::stylegan1: net_ = detail::make_stylegan1_generator(c, B); break;
-    case Arch::seed32: net_ = detail::make_seed32_generator(c, B); break;
+    case Arch::stylegan2:
+      net_ = detail::make_stylegan2_generator(c, B);
+      break;
+    case Arch::stylegan1:
+      net_ = detail::make_stylegan1_generator(c, B);
+      break;
+    case Arch::seed32:
+      net_ = detail::make_seed32_generator(c, B);
+      break;
   }
   SG_CHECK(net_ != nullptr, "Generator", "unknown architecture");
 }
@@ -187,8 +193,8 @@ Generator& Generator::operator=(Generator&&) noexcept = default;
 int64_t Generator::num_ws() const { return net_->num_ws(); }
 
 Tensor Generator::mapping(const Tensor& z, double truncation_psi, bool update_w_avg) {
-  SG_CHECK(z.defined() && z.dim() == 2 && z.size(1) == cfg_.z_dim, "Generator::mapping", "expects z [N, ",
-           cfg_.z_dim, "], got ", z.defined() ? z.str() : std::string("undefined"));
+  SG_CHECK(z.defined() && z.dim() == 2 && z.size(1) == cfg_.z_dim, "Generator::mapping", "expects z [N, ", cfg_.z_dim,
+           "], got ", z.defined() ? z.str() : std::string("undefined"));
   SG_CHECK(z.dtype() == cfg_.dtype, "Generator::mapping", "z is ", dtype_name(z.dtype()), ", the model ",
            dtype_name(cfg_.dtype));
   Tensor w = net_->mapping(params_, z);  // [N, w_dim]
@@ -235,8 +241,12 @@ Discriminator::Discriminator(const Config& c, Rng& rng) : cfg_(c) {
   detail::Builder B{params_, rng, c.dtype};
   switch (c.arch) {
     case Arch::stylegan2:
-    case Arch::stylegan1: net_ = detail::make_stylegan2_discriminator(c, B); break;
-    case Arch::seed32: net_ = detail::make_seed32_discriminator(c, B); break;
+    case Arch::stylegan1:
+      net_ = detail::make_stylegan2_discriminator(c, B);
+      break;
+    case Arch::seed32:
+      net_ = detail::make_seed32_discriminator(c, B);
+      break;
   }
   SG_CHECK(net_ != nullptr, "Discriminator", "unknown architecture");
 }
@@ -247,12 +257,11 @@ Discriminator& Discriminator::operator=(Discriminator&&) noexcept = default;
 
 Tensor Discriminator::forward(const Tensor& img) {
   const int64_t R = cfg_.resolution;
-  SG_CHECK(img.defined() && img.dim() == 4 && img.size(1) == cfg_.img_channels && img.size(2) == R &&
-               img.size(3) == R,
+  SG_CHECK(img.defined() && img.dim() == 4 && img.size(1) == cfg_.img_channels && img.size(2) == R && img.size(3) == R,
            "Discriminator::forward", "expects img [N, ", cfg_.img_channels, ", ", R, ", ", R, "], got ",
            img.defined() ? img.str() : std::string("undefined"));
-  SG_CHECK(img.dtype() == cfg_.dtype, "Discriminator::forward", "img is ", dtype_name(img.dtype()),
-           ", the model ", dtype_name(cfg_.dtype));
+  SG_CHECK(img.dtype() == cfg_.dtype, "Discriminator::forward", "img is ", dtype_name(img.dtype()), ", the model ",
+           dtype_name(cfg_.dtype));
   return net_->forward(params_, img);
 }
 

@@ -97,8 +97,7 @@ struct GeneratorNet {
   virtual ~GeneratorNet() = default;
   virtual int64_t num_ws() const = 0;
   virtual Tensor mapping(const ParamList& P, const Tensor& z) const = 0;  // -> w [N, w_dim]
-  virtual Tensor synthesis(const ParamList& P, const std::vector<Tensor>& ws, NoiseMode noise,
-                           Rng& rng) const = 0;
+  virtual Tensor synthesis(const ParamList& P, const std::vector<Tensor>& ws, NoiseMode noise, Rng& rng) const = 0;
   virtual void to(Device d) {}  // moves non-parameter constants (the FIR filter)
 };
 struct DiscriminatorNet {

@@ -178,8 +178,8 @@ std::unique_ptr<GeneratorNet> make_seed32_generator(const Config& c, Builder& B)
   const int64_t c4 = channels_at(c, 4);
   g->cnst = B.param("const", B.randn({1, c4, 4, 4}));
   for (int64_t i = 0; i < c.mapping_layers; ++i)
-    g->map.push_back(TorchLinear::make(B, "mapping.net." + std::to_string(2 * i + 1), i == 0 ? c.z_dim : c.w_dim,
-                                       c.w_dim));
+    g->map.push_back(
+        TorchLinear::make(B, "mapping.net." + std::to_string(2 * i + 1), i == 0 ? c.z_dim : c.w_dim, c.w_dim));
   for (int64_t r = 4; r <= c.resolution; r *= 2) {
     const std::string name = res_name("b", r);
     const int64_t in = r == 4 ? c4 : channels_at(c, r / 2), out = channels_at(c, r);

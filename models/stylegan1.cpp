@@ -45,8 +45,7 @@ struct AdaINLayer {
     return l;
   }
 
-  Tensor forward(const ParamList& P, Tensor x, const Tensor& w, NoiseMode noise, Rng& rng,
-                 const Tensor& filter) const {
+  Tensor forward(const ParamList& P, Tensor x, const Tensor& w, NoiseMode noise, Rng& rng, const Tensor& filter) const {
     const int64_t N = x.size(0), ch = opt.out, res = opt.res;
     if (opt.has_conv) x = conv.forward(P, x, filter);
     const Tensor s = reshape(noise_strength(P), {1, ch, 1, 1});
@@ -67,7 +66,7 @@ struct AdaINLayer {
 struct StyleGAN1Generator : GeneratorNet {
   Config cfg;
   EqMapping map;
-  Param cnst;  // synthesis.b4.const
+  Param cnst;                      // synthesis.b4.const
   std::vector<AdaINLayer> layers;  // in order, one w each
   EqConv torgb;
   Tensor filter;

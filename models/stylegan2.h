@@ -25,7 +25,7 @@
 
 namespace sg::models {
 
-struct ParamList {  // ordered, named
+struct ParamList {                                      // ordered, named
   std::vector<std::pair<std::string, Tensor>> params;   // leaves with requires_grad
   std::vector<std::pair<std::string, Tensor>> buffers;  // no grad: w_avg, const noise
   std::vector<Tensor> tensors() const;                  // params only, in order
@@ -44,10 +44,10 @@ struct Config {
   int64_t resolution = 32, img_channels = 3, z_dim = 512, w_dim = 512, mapping_layers = 8;
   double mapping_lr_mul = 0.01;
   int64_t channel_base = 16384, channel_max = 512;
-  double conv_clamp = -1;  // < 0: no clamping
+  double conv_clamp = -1;                       // < 0: no clamping
   int64_t mbstd_group = 4, mbstd_channels = 1;  // mbstd_channels 0: no minibatch-stddev layer
-  DType dtype = DType::f32;                    // of every parameter and buffer
-  bool fused_modconv = false;  // modulated convs: grouped conv (true) or modulate-activations path
+  DType dtype = DType::f32;                     // of every parameter and buffer
+  bool fused_modconv = false;                   // modulated convs: grouped conv (true) or modulate-activations path
   // training defaults (read by the trainer)
   int64_t batch = 32;
   double gamma = 1, lr_g = 0.0025, lr_d = 0.0025, beta1 = 0, beta2 = 0.99;

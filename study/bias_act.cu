@@ -151,7 +151,7 @@ void run(const Args& args, Shape s) {
 int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv, "study_bias_act [version 1..3] [--validate]");
   if (args.validate) {
-    run(args, {2, 5, 37});   // inner not a multiple of the block: the tails
+    run(args, {2, 5, 37});  // inner not a multiple of the block: the tails
     run(args, {3, 16, 64});
   } else {
     run(args, {32, 512, 32 * 32});  // a StyleGAN2 layer: [32, 512, 32, 32]

@@ -163,8 +163,10 @@ inline void report_tflops(const char* what, double ms, double flop) {
 }
 
 inline int finish() {
-  if (failures()) std::printf("%d validation(s) FAILED\n", failures());
-  else std::printf("all validations PASSED\n");
+  if (failures())
+    std::printf("%d validation(s) FAILED\n", failures());
+  else
+    std::printf("all validations PASSED\n");
   return failures() ? 1 : 0;
 }
 

@@ -135,10 +135,10 @@ void run(const Args& args, const Geometry& g) {
   cpu::conv2d_forward(hx.data(), hw.data(), ref_y.data(), g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p,
                       g.p, 1);
   // The data grad is the transposed conv of dy with the same weight, read as [Cin_t = Cout, Cout_t = Cin, kh, kw].
-  cpu::conv_transpose2d_forward(hdy.data(), hw.data(), ref_dx.data(), g.batch, g.Cout, Ho, Wo, g.Cin, g.kh, g.kw,
-                                g.s, g.s, g.p, g.p, opy, opx, 1);
-  cpu::conv2d_weight_grad(hdy.data(), hx.data(), ref_dw.data(), g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s,
-                          g.s, g.p, g.p, 1);
+  cpu::conv_transpose2d_forward(hdy.data(), hw.data(), ref_dx.data(), g.batch, g.Cout, Ho, Wo, g.Cin, g.kh, g.kw, g.s,
+                                g.s, g.p, g.p, opy, opx, 1);
+  cpu::conv2d_weight_grad(hdy.data(), hx.data(), ref_dw.data(), g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s,
+                          g.p, g.p, 1);
 
   DeviceBuffer x(hx), w(hw), dy(hdy), y(ny), dx(nx), dw(nw);
   DeviceBuffer ws(std::max<int64_t>(
@@ -155,8 +155,8 @@ void run(const Args& args, const Geometry& g) {
       kc::conv_transpose2d_forward<float>(dy.p, w.p, dx.p, g.batch, g.Cout, Ho, Wo, g.Cin, g.kh, g.kw, g.s, g.s, g.p,
                                           g.p, opy, opx, 1, tf32);
     else
-      kc::conv2d_weight_grad<float>(dy.p, x.p, dw.p, ws.p, g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s,
-                                    g.p, g.p, 1, tf32);
+      kc::conv2d_weight_grad<float>(dy.p, x.p, dw.p, ws.p, g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p,
+                                    g.p, 1, tf32);
   };
   // calls[which][version - 1]; which: 0 forward, 1 data grad, 2 weight grad
   const std::function<void()> calls[3][4] = {
@@ -196,8 +196,8 @@ void run(const Args& args, const Geometry& g) {
 int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv, "study_conv [version 1..4] [--validate]");
   if (args.validate) {
-    run(args, {2, 8, 9, 9, 12, 3, 3, 1, 1});  // 3x3 same padding; sizes not multiples of the tiles
-    run(args, {2, 6, 10, 9, 5, 3, 3, 2, 1});  // stride 2: the data grad's phases, output padding
+    run(args, {2, 8, 9, 9, 12, 3, 3, 1, 1});   // 3x3 same padding; sizes not multiples of the tiles
+    run(args, {2, 6, 10, 9, 5, 3, 3, 2, 1});   // stride 2: the data grad's phases, output padding
     run(args, {3, 20, 4, 4, 17, 1, 1, 1, 0});  // 1x1
   } else {
     run(args, {32, 512, 32, 32, 512, 3, 3, 1, 1});  // a StyleGAN2 layer at 32x32

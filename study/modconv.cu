@@ -99,9 +99,7 @@ struct Forward {  // y[z] = d[z] * (w * s[z]) @ im2col(x[z])
     if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return 0.0f;
     return x[(((size_t)z * g.C + i) * g.H + iy) * g.W + ix];
   }
-  __device__ void store(int z, int m, int n, float v) const {
-    y[((size_t)z * g.O + m) * N + n] = v * d[z * g.O + m];
-  }
+  __device__ void store(int z, int m, int n, float v) const { y[((size_t)z * g.O + m) * N + n] = v * d[z * g.O + m]; }
 };
 
 struct DataGrad {  // dx[z] = s[z] * (w^T as [C, O*kk]) @ transposed gather of d[z] * dy[z]
@@ -119,9 +117,7 @@ struct DataGrad {  // dx[z] = s[z] * (w^T as [C, O*kk]) @ transposed gather of d
     if (oy < 0 || oy >= g.Ho() || ox < 0 || ox >= g.Wo()) return 0.0f;
     return dy[(((size_t)z * g.O + o) * g.Ho() + oy) * g.Wo() + ox];
   }
-  __device__ void store(int z, int m, int n, float v) const {
-    dx[((size_t)z * g.C + m) * N + n] = v * s[z * g.C + m];
-  }
+  __device__ void store(int z, int m, int n, float v) const { dx[((size_t)z * g.C + m) * N + n] = v * s[z * g.C + m]; }
 };
 
 // w'd[n, o, i, t] = w[o, i, t] * s[n, i] * d[n, o]: what the engine's backward materialises.
@@ -134,8 +130,8 @@ __global__ void materialise(const float* w, const float* s, const float* d, floa
 
 void run(const Args& args, const Geometry& g) {
   const int Ho = g.Ho(), Wo = g.Wo(), kk = g.k * g.k;
-  std::printf("modconv x [%d, %d, %d, %d] w [%d, %d, %d, %d] pad %d, demodulated -> [%d, %d, %d, %d], f32\n", g.N,
-              g.C, g.H, g.W, g.O, g.C, g.k, g.k, g.pad, g.N, g.O, Ho, Wo);
+  std::printf("modconv x [%d, %d, %d, %d] w [%d, %d, %d, %d] pad %d, demodulated -> [%d, %d, %d, %d], f32\n", g.N, g.C,
+              g.H, g.W, g.O, g.C, g.k, g.k, g.pad, g.N, g.O, Ho, Wo);
   const size_t nx = (size_t)g.N * g.C * g.H * g.W, ny = (size_t)g.N * g.O * Ho * Wo, nw = (size_t)g.O * g.C * kk;
   const std::vector<float> hx = randn(nx, 1), hw = randn(nw, 2), hs = randn((size_t)g.N * g.C, 3), hdy = randn(ny, 4);
   // Reference: d in f64, then the CPU conv kernels on the materialised w * s * d, groups = N.
@@ -156,10 +152,10 @@ void run(const Args& args, const Geometry& g) {
     }
   std::vector<float> ref_y(ny), ref_dx(nx);
   namespace cpu = sg::kernels::cpu;
-  cpu::conv2d_forward(hx.data(), wd.data(), ref_y.data(), 1, (int64_t)g.N * g.C, g.H, g.W, (int64_t)g.N * g.O, g.k,
-                      g.k, 1, 1, g.pad, g.pad, g.N);
-  cpu::conv_transpose2d_forward(hdy.data(), wd.data(), ref_dx.data(), 1, (int64_t)g.N * g.O, Ho, Wo,
-                                (int64_t)g.N * g.C, g.k, g.k, 1, 1, g.pad, g.pad, 0, 0, g.N);
+  cpu::conv2d_forward(hx.data(), wd.data(), ref_y.data(), 1, (int64_t)g.N * g.C, g.H, g.W, (int64_t)g.N * g.O, g.k, g.k,
+                      1, 1, g.pad, g.pad, g.N);
+  cpu::conv_transpose2d_forward(hdy.data(), wd.data(), ref_dx.data(), 1, (int64_t)g.N * g.O, Ho, Wo, (int64_t)g.N * g.C,
+                                g.k, g.k, 1, 1, g.pad, g.pad, 0, 0, g.N);
 
   DeviceBuffer x(hx), w(hw), s(hs), dy(hdy), d(ref_d.size()), y(ny), dx(nx), wdd(wd.size());
   const Forward fp{g, x.p, w.p, s.p, d.p, y.p, g.O, Ho * Wo, g.C * kk};
@@ -168,15 +164,18 @@ void run(const Args& args, const Geometry& g) {
   auto prod_dx = [&](bool tf32) {
     kc::launch("materialise", materialise, dim3((unsigned)((wd.size() + 255) / 256)), dim3(256), 0, w.p, s.p, d.p,
                wdd.p, g.N, g.O, g.C, kk);
-    kc::conv_transpose2d_forward<float>(dy.p, wdd.p, dx.p, 1, (int64_t)g.N * g.O, Ho, Wo, (int64_t)g.N * g.C, g.k,
-                                        g.k, 1, 1, g.pad, g.pad, 0, 0, g.N, tf32);
+    kc::conv_transpose2d_forward<float>(dy.p, wdd.p, dx.p, 1, (int64_t)g.N * g.O, Ho, Wo, (int64_t)g.N * g.C, g.k, g.k,
+                                        1, 1, g.pad, g.pad, 0, 0, g.N, tf32);
   };
   // calls[which][version - 1]; which: 0 dcoefs, 1 forward (reads d), 2 data grad (reads d)
   const std::function<void()> calls[3][4] = {
-      {[&] { kc::launch("dcoefs_v1", dcoefs_v1, dim3((nd + 127) / 128), dim3(128), 0, w.p, s.p, d.p, g.N, g.O, g.C,
-                        kk, (float)kEps); },
-       [&] { kc::launch("dcoefs_v2", dcoefs_v2, dim3(g.O, g.N), dim3(256), 0, w.p, s.p, d.p, g.O, g.C, kk,
-                        (float)kEps); },
+      {[&] {
+         kc::launch("dcoefs_v1", dcoefs_v1, dim3((nd + 127) / 128), dim3(128), 0, w.p, s.p, d.p, g.N, g.O, g.C, kk,
+                    (float)kEps);
+       },
+       [&] {
+         kc::launch("dcoefs_v2", dcoefs_v2, dim3(g.O, g.N), dim3(256), 0, w.p, s.p, d.p, g.O, g.C, kk, (float)kEps);
+       },
        [&] { kc::modconv_dcoefs<float>(w.p, s.p, d.p, g.N, g.O, g.C, kk, kEps); },
        [&] { kc::modconv_dcoefs<float>(w.p, s.p, d.p, g.N, g.O, g.C, kk, kEps); }},
       {[&] { launch_gemm_naive(fp, g.N); }, [&] { launch_gemm_tiled(fp, g.N); },
@@ -207,10 +206,13 @@ void run(const Args& args, const Geometry& g) {
   const double flop = 2.0 * g.N * g.O * Ho * Wo * g.C * kk;
   for (int v = 1; v <= 4; ++v) {
     if (!args.wants(v)) continue;
-    report_tflops((std::string("dcoefs + forward v") + versions[v - 1]).c_str(), time_ms([&] {
-                    calls[0][v - 1]();
-                    calls[1][v - 1]();
-                  }, 2, 10),
+    report_tflops((std::string("dcoefs + forward v") + versions[v - 1]).c_str(),
+                  time_ms(
+                      [&] {
+                        calls[0][v - 1]();
+                        calls[1][v - 1]();
+                      },
+                      2, 10),
                   flop);
     report_tflops((std::string("data grad v") + versions[v - 1]).c_str(), time_ms(calls[2][v - 1], 2, 10), flop);
   }

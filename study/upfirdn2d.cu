@@ -114,8 +114,8 @@ __global__ void upfirdn_v2(Params p, const float* x, const float* f, float* y) {
 
 void launch_v2(const Params& p, const float* x, const float* f, float* y) {
   const size_t smem = sizeof(float) * (p.fh * p.fw + window(p.fh, p.up, p.down) * window(p.fw, p.up, p.down));
-  kc::launch("upfirdn_v2", upfirdn_v2, dim3((p.Wo + T - 1) / T, (p.Ho + T - 1) / T, p.planes), dim3(T, T), smem, p,
-             x, f, y);
+  kc::launch("upfirdn_v2", upfirdn_v2, dim3((p.Wo + T - 1) / T, (p.Ho + T - 1) / T, p.planes), dim3(T, T), smem, p, x,
+             f, y);
 }
 
 // ---- the cases -------------------------------------------------------------------------

@@ -29,8 +29,10 @@ CheckResult check_scalar(const Scalar& h, const std::vector<Tensor>& leaves, con
     if (diff[i]) wrt.push_back(leaves[i]);
   Tensor out = h(leaves);
   std::vector<Tensor> analytic;
-  if (out.requires_grad()) analytic = sg::autograd::grad({out}, wrt, {}, false, true);
-  else analytic.resize(wrt.size());
+  if (out.requires_grad())
+    analytic = sg::autograd::grad({out}, wrt, {}, false, true);
+  else
+    analytic.resize(wrt.size());
   size_t k = 0;
   for (size_t i = 0; i < leaves.size(); ++i) {
     if (!diff[i]) continue;
@@ -80,8 +82,8 @@ CheckResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const std:
   return check_scalar(h, leaves, diff, tol);
 }
 
-CheckResult gradgradcheck(const Fn& f, const std::vector<Tensor>& inputs, const std::vector<bool>& diff,
-                          uint64_t seed, Tolerance tol) {
+CheckResult gradgradcheck(const Fn& f, const std::vector<Tensor>& inputs, const std::vector<bool>& diff, uint64_t seed,
+                          Tolerance tol) {
   std::vector<Tensor> leaves = leaves_of(inputs, diff);
   Tensor y0;
   {

@@ -30,8 +30,8 @@ struct Tolerance {
 };
 
 // inputs: f64 CPU tensors; diff[i] says whether input i is differentiated.
-CheckResult gradcheck(const Fn& f, const std::vector<sg::Tensor>& inputs, const std::vector<bool>& diff,
-                      uint64_t seed, Tolerance tol = {});
+CheckResult gradcheck(const Fn& f, const std::vector<sg::Tensor>& inputs, const std::vector<bool>& diff, uint64_t seed,
+                      Tolerance tol = {});
 CheckResult gradgradcheck(const Fn& f, const std::vector<sg::Tensor>& inputs, const std::vector<bool>& diff,
                           uint64_t seed, Tolerance tol = {});
 

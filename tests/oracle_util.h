@@ -97,8 +97,8 @@ inline Comparison compare(const std::string& what, const Tensor& actual, const T
   }
   c.err = ref_zero ? dmax : dmax / std::max(bmax, 1e-12);
   c.ok = finite && c.err <= tol;
-  c.text = str(what, " [", dtype_name(want_dtype), " ", shape_str(expected.shape()), "]: ",
-               ref_zero ? "max abs error " : "max rel error ", c.err, " (tol ", tol, "), max|ref| ", bmax,
+  c.text = str(what, " [", dtype_name(want_dtype), " ", shape_str(expected.shape()),
+               "]: ", ref_zero ? "max abs error " : "max rel error ", c.err, " (tol ", tol, "), max|ref| ", bmax,
                a.empty() ? std::string() : str(", worst at flat index ", worst, ": got ", a[worst], " want ", b[worst]),
                finite ? "" : ", NON-FINITE values");
   return c;
@@ -108,10 +108,9 @@ inline Comparison compare(const std::string& what, const Tensor& actual, const T
 
 // CHECK that `actual` matches fixture tensor `key` of Fixture `fx` for dtype `dt`; prints the
 // error either way on failure.
-#define SG_ORACLE_CHECK(fx, key, actual, dt)                                                        \
-  do {                                                                                              \
-    auto sg_cmp_ = ::sg::oracle::compare((key), (actual), (fx).ref(key), ::sg::oracle::tolerance(dt), \
-                                         (dt));                                                     \
-    INFO((fx).name() << ": " << sg_cmp_.text);                                                      \
-    CHECK(sg_cmp_.ok);                                                                              \
+#define SG_ORACLE_CHECK(fx, key, actual, dt)                                                                 \
+  do {                                                                                                       \
+    auto sg_cmp_ = ::sg::oracle::compare((key), (actual), (fx).ref(key), ::sg::oracle::tolerance(dt), (dt)); \
+    INFO((fx).name() << ": " << sg_cmp_.text);                                                               \
+    CHECK(sg_cmp_.ok);                                                                                       \
   } while (0)

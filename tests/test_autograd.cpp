@@ -79,9 +79,9 @@ TEST_CASE("third derivative of tanh", "[autograd]") {
 
 TEST_CASE("third-order mixed derivative of a product chain", "[autograd]") {
   Tensor x = f64({1.5}, {1}), y = f64({-2.0}, {1}), z = f64({0.5}, {1});
-  Tensor f = sum(mul(mul(mul(x, y), z), x));  // x^2 y z
-  Tensor fx = autograd::grad({f}, {x}, {}, true)[0];     // 2 x y z
-  Tensor fxy = autograd::grad({sum(fx)}, {y}, {}, true)[0];  // 2 x z
+  Tensor f = sum(mul(mul(mul(x, y), z), x));                    // x^2 y z
+  Tensor fx = autograd::grad({f}, {x}, {}, true)[0];            // 2 x y z
+  Tensor fxy = autograd::grad({sum(fx)}, {y}, {}, true)[0];     // 2 x z
   Tensor fxyx = autograd::grad({sum(fxy)}, {x}, {}, false)[0];  // 2 z
   CHECK(fx.item() == Approx(2 * 1.5 * -2.0 * 0.5));
   CHECK(fxy.item() == Approx(2 * 1.5 * 0.5));
@@ -134,7 +134,8 @@ TEST_CASE("reshape is free: it shares the storage", "[tensor]") {
 TEST_CASE("nan_to_num: torch's defaults (NaN -> 0, +-inf -> the dtype's largest finite values)", "[autograd]") {
   const double inf = std::numeric_limits<double>::infinity();
   for (DType dt : {DType::f32, DType::f64}) {
-    const double big = dt == DType::f32 ? (double)std::numeric_limits<float>::max() : std::numeric_limits<double>::max();
+    const double big =
+        dt == DType::f32 ? (double)std::numeric_limits<float>::max() : std::numeric_limits<double>::max();
     Tensor x = from_vector({std::nan(""), inf, -inf, 2.5}, {4}, dt);
     CHECK(nan_to_num(x).to_vector() == std::vector<double>{0, big, -big, 2.5});
     CHECK(nan_to_num(x, 1, 2, 3).to_vector() == std::vector<double>{1, 2, 3, 2.5});

@@ -35,8 +35,7 @@ struct TempDir {
   fs::path path;
   TempDir() {
     static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("sg_data_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    path = fs::temp_directory_path() / ("sg_data_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -81,9 +80,7 @@ void check_range(const std::vector<float>& v) {
   for (float x : v) REQUIRE((x >= -1.0f && x <= 1.0f));
 }
 
-std::string be32(uint32_t v) {
-  return std::string{(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v};
-}
+std::string be32(uint32_t v) { return std::string{(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v}; }
 
 // An idx3 file of n images rows x cols: image i pixel p = (i * 50 + p) % 256.
 std::string idx_bytes(int n, int rows, int cols) {
@@ -162,7 +159,8 @@ std::vector<uint8_t> gradient(int w, int h, int c) {
   std::vector<uint8_t> px;
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
-      for (int k = 0; k < c; ++k) px.push_back((uint8_t)(k == 0 ? x * 255 / (w - 1) : k == 1 ? y * 255 / (h - 1) : 128));
+      for (int k = 0; k < c; ++k)
+        px.push_back((uint8_t)(k == 0 ? x * 255 / (w - 1) : k == 1 ? y * 255 / (h - 1) : 128));
   return px;
 }
 
@@ -278,7 +276,8 @@ TEST_CASE("decode_image: PNG gray, 16-bit and palette files decode to what they 
   SECTION("the format is told by content, not by name") {
     const std::string png = png_file(1, 1, 8, 0, std::string("\0\x7f", 2));
     CHECK(decode(png, "photo.jpg").pixels == std::vector<uint8_t>{0x7f});
-    CHECK_THROWS_WITH(decode("BM" + std::string(60, '\0'), "old.bmp"), Contains("old.bmp") && Contains("not a PNG or JPEG"));
+    CHECK_THROWS_WITH(decode("BM" + std::string(60, '\0'), "old.bmp"),
+                      Contains("old.bmp") && Contains("not a PNG or JPEG"));
     CHECK_THROWS_WITH(decode("GIF89a" + std::string(40, '\0'), "anim.gif"), Contains("not a PNG or JPEG"));
     CHECK_THROWS_WITH(decode("", "empty.png"), Contains("empty.png"));
   }
@@ -444,9 +443,9 @@ TEST_CASE("make_grid lays out images like torchvision", "[data]") {
         for (int x = 0; x < 3; ++x)
           for (int c = 0; c < 3; ++c) CHECK(px(ox + x, oy + y, c) == expect[k]);
     }
-    CHECK(px(0, 0, 0) == 0);    // padding
-    CHECK(px(10, 5, 1) == 0);   // the empty sixth cell
-    CHECK(px(12, 1, 2) == 0);   // right border
+    CHECK(px(0, 0, 0) == 0);   // padding
+    CHECK(px(10, 5, 1) == 0);  // the empty sixth cell
+    CHECK(px(12, 1, 2) == 0);  // right border
   }
   // Clamping, gray.
   const Image c = make_grid(from_vector({-3.0, 3.0}, {2, 1, 1, 1}), 1, 0);
@@ -543,7 +542,7 @@ TEST_CASE("idx dataset: plain and gzip, padded to 32, resized otherwise", "[data
     const auto v = get_image(*ds, 2);
     check_range(v);
     for (int x = 0; x < 32; ++x) {
-      CHECK(v[x] == -1.0f);             // rows 0, 1, 30, 31 and columns 0, 1, 30, 31: padding
+      CHECK(v[x] == -1.0f);  // rows 0, 1, 30, 31 and columns 0, 1, 30, 31: padding
       CHECK(v[31 * 32 + x] == -1.0f);
       CHECK(v[x * 32 + 1] == -1.0f);
       CHECK(v[x * 32 + 30] == -1.0f);
@@ -681,7 +680,7 @@ TEST_CASE("BatchLoader: same seed, same batches; epochs; seek resumes exactly", 
   const auto ba = take(a, 7), bb = take(b, 7), bc = take(c, 7);
   CHECK(ba == bb);
   CHECK(ba != bc);
-  CHECK(a.epoch() == 2);     // 28 images = 2 epochs of 10 + 8
+  CHECK(a.epoch() == 2);  // 28 images = 2 epochs of 10 + 8
   CHECK(a.position() == 8);
   // The first 10 images are epoch 0's permutation, in order; each image once per epoch.
   const auto perm0 = BatchLoader::permutation(10, 42, 0);

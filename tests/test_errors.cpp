@@ -18,8 +18,8 @@ TEST_CASE("elementwise: shapes that do not broadcast", "[errors]") {
 }
 
 TEST_CASE("elementwise: dtype mismatch", "[errors]") {
-  REQUIRE_THROWS_WITH(add(t({2}), t({2}, DType::f64)), Contains("add") && Contains("dtype") && Contains("f32") &&
-                                                           Contains("f64"));
+  REQUIRE_THROWS_WITH(add(t({2}), t({2}, DType::f64)),
+                      Contains("add") && Contains("dtype") && Contains("f32") && Contains("f64"));
 }
 
 TEST_CASE("devices: no CUDA device is an error, not a crash", "[errors]") {
@@ -57,7 +57,8 @@ TEST_CASE("conv2d: invalid parameters", "[errors]") {
   REQUIRE_THROWS_WITH(conv2d(t({1, 3, 8, 8}), t({4, 2, 3, 3})), Contains("conv2d") && Contains("(4, 2, 3, 3)"));
   REQUIRE_THROWS_WITH(conv2d(t({1, 4, 8, 8}), t({3, 2, 3, 3}), {1, 1}, {0, 0}, 2), Contains("conv2d"));
   REQUIRE_THROWS_WITH(conv2d(t({1, 3, 8, 8}), t({4, 3, 3, 3}), {0, 1}), Contains("conv2d") && Contains("stride"));
-  REQUIRE_THROWS_WITH(conv2d(t({1, 3, 8, 8}), t({4, 3, 3, 3}), {1, 1}, {-1, 0}), Contains("conv2d") && Contains("padding"));
+  REQUIRE_THROWS_WITH(conv2d(t({1, 3, 8, 8}), t({4, 3, 3, 3}), {1, 1}, {-1, 0}),
+                      Contains("conv2d") && Contains("padding"));
   REQUIRE_THROWS_WITH(conv2d(t({1, 3, 2, 2}), t({4, 3, 3, 3})), Contains("conv2d") && Contains("(1, 3, 2, 2)"));
   REQUIRE_THROWS_WITH(conv2d(t({3, 8, 8}), t({4, 3, 3, 3})), Contains("conv2d") && Contains("(3, 8, 8)"));
   REQUIRE_THROWS_WITH(conv2d(t({1, 3, 8, 8}), t({4, 3, 3, 3}, DType::f64)), Contains("conv2d") && Contains("dtype"));

@@ -160,7 +160,7 @@ TEST_CASE("models: closed-form parameter counts match the networks", "[models]")
     std::string name;
     int64_t res, ch;
   };
-  std::vector<Case> cases = {{"small", 8, 3},  {"small", 32, 1},  {"seed32", 32, 3},   {"seed32", 16, 1},
+  std::vector<Case> cases = {{"small", 8, 3},     {"small", 32, 1},     {"seed32", 32, 3},  {"seed32", 16, 1},
                              {"stylegan1", 8, 1}, {"stylegan1", 32, 3}, {"paper256", 8, 3}, {"paper256", 16, 1}};
   for (const auto& k : cases) {
     Config c = make_config(k.name, k.res, k.ch);
@@ -192,9 +192,10 @@ TEST_CASE("models: closed-form parameter counts match the networks", "[models]")
   Config c = make_config("small", 32, 3);
   Generator G(c, rng);
   Discriminator D(c, rng);
-  for (const char* n : {"mapping.fc0.weight", "mapping.fc1.bias", "mapping.w_avg", "synthesis.b4.const",
-                        "synthesis.b4.conv1.weight", "synthesis.b4.conv1.noise_strength", "synthesis.b4.conv1.noise_const",
-                        "synthesis.b8.conv0.affine.weight", "synthesis.b8.conv0.affine.bias", "synthesis.b32.torgb.weight"})
+  for (const char* n :
+       {"mapping.fc0.weight", "mapping.fc1.bias", "mapping.w_avg", "synthesis.b4.const", "synthesis.b4.conv1.weight",
+        "synthesis.b4.conv1.noise_strength", "synthesis.b4.conv1.noise_const", "synthesis.b8.conv0.affine.weight",
+        "synthesis.b8.conv0.affine.bias", "synthesis.b32.torgb.weight"})
     CHECK(G.parameters().has(n));
   for (const char* n : {"b32.fromrgb.weight", "b32.conv0.weight", "b32.conv1.bias", "b32.skip.weight", "b8.skip.weight",
                         "b4.conv.weight", "b4.fc.weight", "b4.out.bias"})
@@ -219,8 +220,8 @@ TEST_CASE("models: output shapes, RGB and grayscale, f32 and f64", "[models]") {
     int64_t res, ch;
     DType dt;
   };
-  std::vector<Case> cases = {{"small", 32, 3, DType::f32},    {"small", 16, 1, DType::f64},
-                             {"seed32", 32, 3, DType::f32},   {"seed32", 16, 1, DType::f32},
+  std::vector<Case> cases = {{"small", 32, 3, DType::f32},     {"small", 16, 1, DType::f64},
+                             {"seed32", 32, 3, DType::f32},    {"seed32", 16, 1, DType::f32},
                              {"stylegan1", 16, 3, DType::f32}, {"stylegan1", 8, 1, DType::f64},
                              {"paper256", 8, 3, DType::f32}};
   for (const auto& k : cases) {
@@ -380,14 +381,22 @@ TEST_CASE("models: path-length penalty double backward through G matches finite 
     };
     std::vector<std::string> names;
     if (c.arch == Arch::seed32)
-      names = {"const", "mapping.net.1.weight", "b4.conv1.weight", "b8.conv1.style.weight", "b8.conv2.bias",
-               "b8.toRGB.weight"};
+      names = {"const",         "mapping.net.1.weight", "b4.conv1.weight", "b8.conv1.style.weight",
+               "b8.conv2.bias", "b8.toRGB.weight"};
     else if (c.arch == Arch::stylegan1)
-      names = {"synthesis.b4.const", "mapping.fc0.weight", "synthesis.b4.style0.affine.weight",
-               "synthesis.b8.conv0.weight", "synthesis.b8.conv1.noise_strength", "synthesis.b8.torgb.weight"};
+      names = {"synthesis.b4.const",
+               "mapping.fc0.weight",
+               "synthesis.b4.style0.affine.weight",
+               "synthesis.b8.conv0.weight",
+               "synthesis.b8.conv1.noise_strength",
+               "synthesis.b8.torgb.weight"};
     else
-      names = {"synthesis.b4.const", "mapping.fc1.weight", "synthesis.b8.conv0.weight",
-               "synthesis.b8.conv1.affine.weight", "synthesis.b8.conv0.noise_strength", "synthesis.b8.conv1.bias",
+      names = {"synthesis.b4.const",
+               "mapping.fc1.weight",
+               "synthesis.b8.conv0.weight",
+               "synthesis.b8.conv1.affine.weight",
+               "synthesis.b8.conv0.noise_strength",
+               "synthesis.b8.conv1.bias",
                "synthesis.b4.torgb.affine.bias"};
     check_param_grads(G.parameters(), loss, names, 3, 21);
   }
@@ -412,8 +421,8 @@ TEST_CASE("models: R1 penalty double backward through D matches finite differenc
       if (c.arch == Arch::seed32)
         names = {"fromRGB.weight", "b8.conv1.weight", "b8.skip.weight", "b4.conv2.bias", "out.weight"};
       else
-        names = {"b8.fromrgb.weight", "b8.conv0.weight", "b8.conv1.bias", "b8.skip.weight", "b4.conv.weight",
-                 "b4.fc.weight", "b4.out.weight"};
+        names = {"b8.fromrgb.weight", "b8.conv0.weight", "b8.conv1.bias", "b8.skip.weight",
+                 "b4.conv.weight",    "b4.fc.weight",    "b4.out.weight"};
       check_param_grads(D.parameters(), loss, names, 3, 31);
     }
   }

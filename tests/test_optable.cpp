@@ -41,7 +41,8 @@ struct EntryInvoker : Catch::ITestInvoker {
         CHECK(err < 1e-5);
         continue;
       }
-      auto r = check == Check::grad ? sgtest::gradcheck(s.fn, in, diff, seed) : sgtest::gradgradcheck(s.fn, in, diff, seed);
+      auto r =
+          check == Check::grad ? sgtest::gradcheck(s.fn, in, diff, seed) : sgtest::gradgradcheck(s.fn, in, diff, seed);
       INFO(r.detail << " (" << r.checked << " elements checked)");
       CHECK(r.checked > 0);
       CHECK(r.ok);
@@ -57,7 +58,9 @@ bool register_all() {
         {Check::grad, "gradcheck: "}, {Check::gradgrad, "gradgradcheck: "}, {Check::f32, "f32 vs f64: "}};
     for (auto [c, prefix] : kinds) {
       names.push_back(prefix + t[i].name);
-      const char* tag = c == Check::grad ? "[optable][gradcheck]" : c == Check::gradgrad ? "[optable][gradgradcheck]" : "[optable][f32]";
+      const char* tag = c == Check::grad       ? "[optable][gradcheck]"
+                        : c == Check::gradgrad ? "[optable][gradgradcheck]"
+                                               : "[optable][f32]";
       Catch::AutoReg(new EntryInvoker(i, c), CATCH_INTERNAL_LINEINFO, Catch::StringRef(),
                      Catch::NameAndTags{Catch::StringRef(names.back()), Catch::StringRef(tag)});
     }
@@ -70,12 +73,46 @@ const bool registered = register_all();
 
 TEST_CASE("op table covers the op set", "[optable]") {
   // Every op the engine promises has an entry (the minimum op set of docs/architecture.md).
-  const char* required[] = {"add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "rsqrt", "pow", "square", "abs",
-                            "tanh", "sigmoid", "softplus", "leaky_relu", "where", "sum", "mean", "reshape", "permute",
-                            "expand", "slice", "cat", "stack", "repeat", "matmul", "linear", "conv2d",
-                            "conv_transpose2d", "conv2d_weight_grad", "upfirdn2d", "bias_act", "bias_act_grad",
-                            "modulated_conv2d (fused)", "modulated_conv2d (modulate activations)", "pixel_norm",
-                            "minibatch_stddev", "lerp", "nan_to_num"};
+  const char* required[] = {"add",
+                            "sub",
+                            "mul",
+                            "div",
+                            "neg",
+                            "exp",
+                            "log",
+                            "sqrt",
+                            "rsqrt",
+                            "pow",
+                            "square",
+                            "abs",
+                            "tanh",
+                            "sigmoid",
+                            "softplus",
+                            "leaky_relu",
+                            "where",
+                            "sum",
+                            "mean",
+                            "reshape",
+                            "permute",
+                            "expand",
+                            "slice",
+                            "cat",
+                            "stack",
+                            "repeat",
+                            "matmul",
+                            "linear",
+                            "conv2d",
+                            "conv_transpose2d",
+                            "conv2d_weight_grad",
+                            "upfirdn2d",
+                            "bias_act",
+                            "bias_act_grad",
+                            "modulated_conv2d (fused)",
+                            "modulated_conv2d (modulate activations)",
+                            "pixel_norm",
+                            "minibatch_stddev",
+                            "lerp",
+                            "nan_to_num"};
   for (const char* r : required) {
     bool found = false;
     for (auto& e : table()) found |= e.name == r;

@@ -53,8 +53,7 @@ std::vector<double> grads_for(int which, size_t n, int s) {
 
 // Runs `steps` steps of our Adam and of the reference; p1 gets no gradient at steps in skip.
 // Returns our final parameters (p0 then p1) and checks them against the reference.
-std::vector<double> run_scenario(const AdamConfig& c, int steps, const std::vector<int>& skip, DType dt,
-                                 double tol) {
+std::vector<double> run_scenario(const AdamConfig& c, int steps, const std::vector<int>& skip, DType dt, double tol) {
   Tensor p0 = from_vector(kP0, {2, 3}, dt).set_requires_grad();
   Tensor p1 = from_vector(kP1, {4}, dt).set_requires_grad();
   Adam opt({{"p0", p0}, {"p1", p1}}, c);
@@ -95,8 +94,8 @@ TEST_CASE("Adam matches torch.optim.Adam (f64, beta1 0.9, a parameter without gr
   // torch.optim.Adam([p0, p1], lr=0.01, betas=(0.9, 0.99), eps=1e-8), 4 steps, p1.grad None at
   // step 3, run with Debian's torch 1.13 (/usr/bin/python3) in float64:
   const std::vector<double> torch_values = {
-      0.4792317050092821,  -1.0104255526284496, 2.0028295027125793, 0.2788259412663143, -0.7254054260474041,
-      1.5159785760990565,  0.08967815377583034, 0.18263036208110817, -0.320970809527955, 0.37665189606509336};
+      0.4792317050092821, -1.0104255526284496, 2.0028295027125793,  0.2788259412663143, -0.7254054260474041,
+      1.5159785760990565, 0.08967815377583034, 0.18263036208110817, -0.320970809527955, 0.37665189606509336};
   const auto ours = run_scenario({0.01, 0.9, 0.99, 1e-8}, 4, {3}, DType::f64, 1e-13);
   for (size_t k = 0; k < ours.size(); ++k) CHECK(ours[k] == Approx(torch_values[k]).epsilon(1e-12).margin(1e-14));
 }
@@ -104,8 +103,8 @@ TEST_CASE("Adam matches torch.optim.Adam (f64, beta1 0.9, a parameter without gr
 TEST_CASE("Adam matches torch.optim.Adam (f64, StyleGAN2 defaults)", "[optim]") {
   // torch.optim.Adam([p0, p1], lr=0.002, betas=(0, 0.99), eps=1e-8), 3 steps, float64:
   const std::vector<double> torch_values = {
-      0.4985115811307386,  -0.9989782689741148, 2.0028512786637798, 0.2556395604048646, -0.7472323327074215,
-      1.500209489772815,   0.10176318918340596, 0.1995338710290095, -0.30239740845850055, 0.3959559133163391};
+      0.4985115811307386, -0.9989782689741148, 2.0028512786637798, 0.2556395604048646,   -0.7472323327074215,
+      1.500209489772815,  0.10176318918340596, 0.1995338710290095, -0.30239740845850055, 0.3959559133163391};
   const auto ours = run_scenario(AdamConfig{}, 3, {}, DType::f64, 1e-13);
   for (size_t k = 0; k < ours.size(); ++k) CHECK(ours[k] == Approx(torch_values[k]).epsilon(1e-12).margin(1e-14));
 }
@@ -204,7 +203,5 @@ TEST_CASE("Adam: bad state and bad gradients are sg::Error", "[optim]") {
     p.set_grad(zeros({6}, DType::f64));
     CHECK_THROWS_AS(opt.step(), Error);
   }
-  SECTION("duplicate names") {
-    CHECK_THROWS_WITH(Adam({{"p", p}, {"p", p}}, {}), Contains("duplicate"));
-  }
+  SECTION("duplicate names") { CHECK_THROWS_WITH(Adam({{"p", p}, {"p", p}}, {}), Contains("duplicate")); }
 }

@@ -125,8 +125,7 @@ void run_modconv(const std::string& name, bool demodulate, int64_t up) {
 
 // ---- convolution -------------------------------------------------------------------------------
 TEST_CASE("oracle: conv2d grouped strided", "[oracle]") {
-  run_conv_like("conv2d_grouped",
-                [](const Tensor& x, const Tensor& w) { return conv2d(x, w, {2, 2}, {1, 1}, 2); });
+  run_conv_like("conv2d_grouped", [](const Tensor& x, const Tensor& w) { return conv2d(x, w, {2, 2}, {1, 1}, 2); });
 }
 
 TEST_CASE("oracle: conv2d ungrouped stride 1", "[oracle]") {
@@ -229,8 +228,7 @@ TEST_CASE("oracle: R1 penalty second order", "[oracle]") {
 // ---- path length: second order through a small modulated-conv generator -------------------------
 TEST_CASE("oracle: path length second order", "[oracle]") {
   Fixture fx("path_length");
-  const char* names[] = {"affine_w", "affine_b", "const",        "conv_w",
-                         "conv_b",   "rgb_affine_w", "rgb_affine_b", "rgb_w"};
+  const char* names[] = {"affine_w", "affine_b", "const", "conv_w", "conv_b", "rgb_affine_w", "rgb_affine_b", "rgb_w"};
   for (bool fused : {true, false}) {
     INFO("fused=" << fused);
     for (bool use_bias_act : {false, true}) {
@@ -256,8 +254,10 @@ TEST_CASE("oracle: path length second order", "[oracle]") {
             conv.padding = 1;
             conv.fused = fused;
             x = modulated_conv2d(x, p["conv_w"], styles, conv);
-            if (use_bias_act) x = bias_act(x, p["conv_b"], Act::lrelu, 0.2, kSqrt2);
-            else x = leaky_relu(x + reshape(p["conv_b"], {1, -1, 1, 1}), 0.2) * kSqrt2;
+            if (use_bias_act)
+              x = bias_act(x, p["conv_b"], Act::lrelu, 0.2, kSqrt2);
+            else
+              x = leaky_relu(x + reshape(p["conv_b"], {1, -1, 1, 1}), 0.2) * kSqrt2;
             Tensor rgb_styles = linear(ws, p["rgb_affine_w"], p["rgb_affine_b"]);
             ModConv torgb;
             torgb.demodulate = false;
@@ -281,8 +281,7 @@ TEST_CASE("oracle: path length second order", "[oracle]") {
           std::vector<Tensor> inputs = params;
           inputs.push_back(w);
           auto g = autograd::grad({loss}, inputs, {}, false, /*allow_unused=*/true);
-          for (size_t i = 0; i < params.size(); ++i)
-            SG_ORACLE_CHECK(fx, std::string("d_loss_d_") + names[i], g[i], dt);
+          for (size_t i = 0; i < params.size(); ++i) SG_ORACLE_CHECK(fx, std::string("d_loss_d_") + names[i], g[i], dt);
           SG_ORACLE_CHECK(fx, "d_loss_d_w", g.back(), dt);
         }
       }

@@ -72,9 +72,9 @@ bool same_bytes(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 // Both: it throws an sg::Error, and the message names the file and the problem.
-#define REQUIRE_LOAD_FAILS(path, phrase)                                                  \
-  do {                                                                                    \
-    REQUIRE_THROWS_AS(io::load_safetensors(path), sg::Error);                             \
+#define REQUIRE_LOAD_FAILS(path, phrase)                                                 \
+  do {                                                                                   \
+    REQUIRE_THROWS_AS(io::load_safetensors(path), sg::Error);                            \
     REQUIRE_THROWS_WITH(io::load_safetensors(path), Contains(path) && Contains(phrase)); \
   } while (0)
 
@@ -204,7 +204,8 @@ TEST_CASE("safetensors: load_safetensors_from_memory reads what load_safetensors
   // The same checks, naming what it was given.
   CHECK_THROWS_WITH(io::load_safetensors_from_memory(bytes.data(), bytes.size() - 5, "short-buffer"),
                     Contains("short-buffer") && Contains("out of range"));
-  CHECK_THROWS_WITH(io::load_safetensors_from_memory(nullptr, 0, "nothing"), Contains("nothing") && Contains("truncated"));
+  CHECK_THROWS_WITH(io::load_safetensors_from_memory(nullptr, 0, "nothing"),
+                    Contains("nothing") && Contains("truncated"));
 }
 
 TEST_CASE("safetensors: bad files throw sg::Error naming the file", "[safetensors]") {
@@ -304,8 +305,9 @@ TEST_CASE("safetensors: bad files throw sg::Error naming the file", "[safetensor
     std::string data(8, '\0');
     double v = -1.5;
     std::memcpy(data.data(), &v, 8);
-    write_raw(p, "{\"__metadata__\":{\"k\\u00e9y\":\"a\\\"b\"}, \"x\\/y\" : {\"dtype\":\"F64\",\"shape\":[],"
-                 "\"data_offsets\":[0,8]}}    ",
+    write_raw(p,
+              "{\"__metadata__\":{\"k\\u00e9y\":\"a\\\"b\"}, \"x\\/y\" : {\"dtype\":\"F64\",\"shape\":[],"
+              "\"data_offsets\":[0,8]}}    ",
               data);
     std::map<std::string, std::string> meta;
     auto ts = io::load_safetensors(p, &meta);

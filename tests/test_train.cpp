@@ -104,7 +104,8 @@ TEST_CASE("training: a tiny run hits every regularizer with finite losses", "[tr
   expected << "{";
   for (size_t i = 0; i < tensors.size(); ++i) {
     expected << (i ? ", " : "") << "\"" << tensors[i].first << "\": [";
-    for (size_t d = 0; d < tensors[i].second.shape().size(); ++d) expected << (d ? ", " : "") << tensors[i].second.shape()[d];
+    for (size_t d = 0; d < tensors[i].second.shape().size(); ++d)
+      expected << (d ? ", " : "") << tensors[i].second.shape()[d];
     expected << "]";
   }
   expected << "}";
@@ -116,8 +117,9 @@ TEST_CASE("training: a tiny run hits every regularizer with finite losses", "[tr
 
   // stylegan2-generate renders from it: per-seed PNGs, a grid, style mixing, interpolation.
   fs::path out = root / "gen";
-  std::string gen = std::string(SG_BIN_DIR) + "/stylegan2-generate --network " + snap + " --seeds 0-3 --trunc 0.7 --outdir " +
-                    out.string() + " --mix-rows 0,1 --mix-cols 2,3 --mix-layers 0-2 --interp 0,1 --frames 3 > /dev/null";
+  std::string gen = std::string(SG_BIN_DIR) + "/stylegan2-generate --network " + snap +
+                    " --seeds 0-3 --trunc 0.7 --outdir " + out.string() +
+                    " --mix-rows 0,1 --mix-cols 2,3 --mix-layers 0-2 --interp 0,1 --frames 3 > /dev/null";
   REQUIRE(std::system(gen.c_str()) == 0);
   for (const char* f : {"seed0000.png", "seed0003.png", "grid.png", "stylemix.png", "interp.png", "frame0002.png"})
     CHECK(fs::exists(out / f));
@@ -133,7 +135,7 @@ TEST_CASE("training: resume continues bit-exactly", "[train]") {
   std::string straight, first, second;
   REQUIRE(train::run_training(tiny(data, root / "a", 0.048), &straight) == 0);  // 12 steps
   REQUIRE(train::run_training(tiny(data, root / "b", 0.024), &first) == 0);     // 6 steps
-  train::TrainOptions o = tiny(data, root / "b", 0.048);                       // 6 more
+  train::TrainOptions o = tiny(data, root / "b", 0.048);                        // 6 more
   o.resume = first;
   REQUIRE(train::run_training(o, &second) == 0);
   auto a = io::load_safetensors_map(last_snapshot(straight));
@@ -161,8 +163,11 @@ TEST_CASE("training: Ctrl-C, SIGTERM and SIGHUP write a snapshot and exit cleanl
     std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train";
     std::string cmd = "cd " + root.string() + " && (" + bin + " --data " + data.string() + " --outdir " + out.string() +
                       " --cfg small --resolution 8 --channels 1 --batch 4 --kimg 1000 --snap 0 > log.txt 2>&1 & pid=$!;"
-                      " for i in $(seq 1 300); do ls " + out.string() + "/*/fakes_init.png >/dev/null 2>&1 && break; sleep 0.1; done;"
-                      " sleep 0.5; kill -" + sig + " $pid; wait $pid)";
+                      " for i in $(seq 1 300); do ls " +
+                      out.string() +
+                      "/*/fakes_init.png >/dev/null 2>&1 && break; sleep 0.1; done;"
+                      " sleep 0.5; kill -" +
+                      sig + " $pid; wait $pid)";
     int rc = std::system(cmd.c_str());
     CHECK(WIFEXITED(rc));
     CHECK(WEXITSTATUS(rc) == 0);
@@ -181,12 +186,18 @@ TEST_CASE("training: bad flag values are refused up front, naming the flag, the 
     const char* value;
     const char* says;
   };
-  const Bad cases[] = {{"batch", "0", "[1, 4096]"},        {"batch", "-8", "[1, 4096]"},
-                       {"resolution", "0", "[8, 1024]"},   {"resolution", "48", "power of two"},
-                       {"threads", "-2", "[1, 1024]"},     {"gamma", "-5", "finite number in [0"},
-                       {"gamma", "nan", "finite number"},  {"snap", "-3", "[0, 1000000]"},
-                       {"kimg", "inf", "finite number"},   {"tick", "inf", "finite number"},
-                       {"channels", "2", "1 or 3"},        {"device", "gpu", "cpu or cuda"},
+  const Bad cases[] = {{"batch", "0", "[1, 4096]"},
+                       {"batch", "-8", "[1, 4096]"},
+                       {"resolution", "0", "[8, 1024]"},
+                       {"resolution", "48", "power of two"},
+                       {"threads", "-2", "[1, 1024]"},
+                       {"gamma", "-5", "finite number in [0"},
+                       {"gamma", "nan", "finite number"},
+                       {"snap", "-3", "[0, 1000000]"},
+                       {"kimg", "inf", "finite number"},
+                       {"tick", "inf", "finite number"},
+                       {"channels", "2", "1 or 3"},
+                       {"device", "gpu", "cpu or cuda"},
                        {"seed", "-1", "[0, "}};
   fs::path root = scratch("badflags");
   const std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train";
@@ -205,7 +216,8 @@ TEST_CASE("training: bad flag values are refused up front, naming the flag, the 
   const std::string gen = std::string(SG_BIN_DIR) + "/stylegan2-generate";
   for (const char* bad : {"--frames 0", "--trunc nan"}) {
     INFO(bad);
-    int rc = std::system((gen + " --network none.safetensors " + bad + " > " + (root / "log.txt").string() + " 2>&1").c_str());
+    int rc = std::system(
+        (gen + " --network none.safetensors " + bad + " > " + (root / "log.txt").string() + " 2>&1").c_str());
     CHECK(WEXITSTATUS(rc) == 1);
     CHECK_THAT(read_all(root / "log.txt"), Contains(std::string(bad).substr(0, std::string(bad).find(' '))));
   }
@@ -232,7 +244,7 @@ TEST_CASE("training: resume takes only complete snapshots and refuses what would
   fs::create_directories(mixed);
   fs::copy_file(snap24, mixed / "network-snapshot-000000024.safetensors");
   fs::copy_file(state24, mixed / "training-state-000000024.safetensors");
-  fs::copy_file(snap48, mixed / "network-snapshot-000000048.safetensors");  // no state beside it
+  fs::copy_file(snap48, mixed / "network-snapshot-000000048.safetensors");               // no state beside it
   std::ofstream(mixed / "network-snapshot-000000064.safetensors.tmp") << "half a file";  // kill -9 mid-write
   std::ofstream(mixed / "fakes000000064.png.tmp") << "half a file";
   // Already at 24 images of --kimg 0.024: nothing to do, and no new run directory.
@@ -272,11 +284,11 @@ TEST_CASE("training: a run that diverges stops before writing a non-finite snaps
   fs::path root = scratch("nan");
   fs::path data = make_image_folder(root / "data");
   auto o = tiny(data, root / "runs", 0.2);
-  o.snap = 1;                 // a snapshot every tick (4 minibatches)
-  o.test_nan_at_batch = 10;   // a G weight turns NaN before minibatch 10: the tick ending at 12 sees it
+  o.snap = 1;                // a snapshot every tick (4 minibatches)
+  o.test_nan_at_batch = 10;  // a G weight turns NaN before minibatch 10: the tick ending at 12 sees it
   std::string run_dir;
-  REQUIRE_THROWS_WITH(train::run_training(o, &run_dir),
-                      Contains("diverged at kimg 0.048") && Contains(" is nan") && Contains("network-snapshot-000000032"));
+  REQUIRE_THROWS_WITH(train::run_training(o, &run_dir), Contains("diverged at kimg 0.048") && Contains(" is nan") &&
+                                                            Contains("network-snapshot-000000032"));
   const std::string snap = last_snapshot(run_dir);
   REQUIRE(!snap.empty());
   std::map<std::string, std::string> meta;
@@ -336,11 +348,12 @@ TEST_CASE("training: --dry-run prints the resolved options", "[train]") {
   std::string s = read_all(fs::temp_directory_path() / "sg_dry.txt");
   CHECK_THAT(s, Contains("\"kimg\": 3") && Contains("\"seed\": 9") && Contains("\"cfg\": \"small\"") &&
                     Contains("fashion-mnist"));
-  std::string help = std::string(SG_BIN_DIR) + "/stylegan2-train --help > " + (fs::temp_directory_path() / "sg_help.txt").string();
+  std::string help =
+      std::string(SG_BIN_DIR) + "/stylegan2-train --help > " + (fs::temp_directory_path() / "sg_help.txt").string();
   REQUIRE(std::system(help.c_str()) == 0);
   std::string h = read_all(fs::temp_directory_path() / "sg_help.txt");
-  for (const char* flag : {"--data", "--outdir", "--cfg", "--batch", "--gamma", "--kimg", "--snap", "--seed", "--mirror",
-                           "--device", "--resume", "--dry-run"})
+  for (const char* flag : {"--data", "--outdir", "--cfg", "--batch", "--gamma", "--kimg", "--snap", "--seed",
+                           "--mirror", "--device", "--resume", "--dry-run"})
     CHECK_THAT(h, Contains(flag));
 }
 
@@ -406,7 +419,8 @@ TEST_CASE("training: a kill at any step of a snapshot write resumes exactly", "[
   // 12 minibatches of 4, a tick (and a snapshot) every 16 images: snapshots at 16, 32, 48.
   auto train_cmd = [&](const fs::path& out, const std::string& extra) {
     return bin + " --data " + data.string() + " --outdir " + out.string() +
-           " --cfg small --resolution 8 --channels 1 --batch 4 --kimg 0.048 --tick 0.016 --snap 1 --seed 5 --threads 2 " +
+           " --cfg small --resolution 8 --channels 1 --batch 4 --kimg 0.048 --tick 0.016 --snap 1 --seed 5 --threads "
+           "2 " +
            extra;
   };
   auto final_tensors = [&](const fs::path& out) {
@@ -415,8 +429,9 @@ TEST_CASE("training: a kill at any step of a snapshot write resumes exactly", "[
     return io::load_safetensors_map(last_snapshot(dir));
   };
   const fs::path straight = root / "straight";
-  REQUIRE(std::system(("SG_WRITE_STEP_TRACE=1 " + train_cmd(straight, "") + " > " + (root / "trace.txt").string() +
-                       " 2>&1").c_str()) == 0);
+  REQUIRE(
+      std::system(("SG_WRITE_STEP_TRACE=1 " + train_cmd(straight, "") + " > " + (root / "trace.txt").string() + " 2>&1")
+                      .c_str()) == 0);
   // Steps that belong to the snapshot at 32 images (network, then state).
   std::vector<std::pair<int, std::string>> steps;
   std::istringstream trace(read_all(root / "trace.txt"));
@@ -424,7 +439,8 @@ TEST_CASE("training: a kill at any step of a snapshot write resumes exactly", "[
     std::istringstream l(line);
     std::string tag, what, path;
     int n = 0;
-    if (l >> tag >> n >> what >> path && tag == "sg-write-step" && path.find("-000000032.safetensors") != std::string::npos)
+    if (l >> tag >> n >> what >> path && tag == "sg-write-step" &&
+        path.find("-000000032.safetensors") != std::string::npos)
       steps.push_back({n, what + " " + fs::path(path).filename().string()});
   }
   REQUIRE(steps.size() >= 12);  // open, header, data, fsync, close, rename, fsync-dir: twice
@@ -443,7 +459,8 @@ TEST_CASE("training: a kill at any step of a snapshot write resumes exactly", "[
     INFO("killed after write step " << n << ": " << what);
     const fs::path out = root / ("kill" + std::to_string(n));
     const int rc = std::system(("SG_WRITE_STEP_KILL=" + std::to_string(n) + " " + train_cmd(out, "") + " > " +
-                                (root / "kill.txt").string() + " 2>&1").c_str());
+                                (root / "kill.txt").string() + " 2>&1")
+                                   .c_str());
     REQUIRE(WIFEXITED(rc));
     REQUIRE(WEXITSTATUS(rc) == 86);  // killed where asked, not earlier, not later
     std::string killed_dir;
@@ -452,8 +469,9 @@ TEST_CASE("training: a kill at any step of a snapshot write resumes exactly", "[
     const bool committed = fs::exists(fs::path(killed_dir) / "training-state-000000032.safetensors");
     committed_seen |= committed;
     const fs::path resumed = root / ("resumed" + std::to_string(n));
-    REQUIRE(std::system((train_cmd(resumed, "--resume " + killed_dir) + " > " + (root / "resume.txt").string() +
-                         " 2>&1").c_str()) == 0);
+    REQUIRE(
+        std::system((train_cmd(resumed, "--resume " + killed_dir) + " > " + (root / "resume.txt").string() + " 2>&1")
+                        .c_str()) == 0);
     const std::string log = read_all(root / "resume.txt");
     CHECK_THAT(log, !Contains("error"));
     for (auto& e : fs::directory_iterator(killed_dir)) CHECK(e.path().extension() != ".tmp");  // cleaned up

@@ -80,9 +80,8 @@ BatchLoader::Entry BatchLoader::make_batch(Cursor c) {
 void BatchLoader::worker_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] {
-      return stop_ || ((int)queue_.size() < prefetch_ && (queue_.empty() || !queue_.back().error));
-    });
+    cv_.wait(lock,
+             [&] { return stop_ || ((int)queue_.size() < prefetch_ && (queue_.empty() || !queue_.back().error)); });
     if (stop_) return;
     const uint64_t gen = generation_;
     const Cursor c = producer_;

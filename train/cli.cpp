@@ -28,7 +28,8 @@ bool Parser::parse(int argc, char** argv) {
       if (x.name == name) f = &x;
     SG_CHECK(f != nullptr, program_, "unknown option --", name, " (see --help)");
     if (!has_value) {
-      if (f->boolean) value.push_back('1');  // (not value = "1": a GCC 12 -Wrestrict false positive)
+      if (f->boolean)
+        value.push_back('1');  // (not value = "1": a GCC 12 -Wrestrict false positive)
       else {
         SG_CHECK(i + 1 < argc, program_, "--", name, " needs a value");
         value = argv[++i];
@@ -48,7 +49,8 @@ std::string Parser::help() const {
     if (!f.default_text.empty()) s << " (default: " << f.default_text << ")";
     s << "\n";
   }
-  s << "  --help                " << "print this help and exit\n";
+  s << "  --help                "
+    << "print this help and exit\n";
   return s.str();
 }
 

@@ -22,16 +22,14 @@ namespace sg::data {
 Dataset::~Dataset() = default;
 
 void Dataset::check_index(int64_t i) const {
-  SG_CHECK(i >= 0 && i < size(), "Dataset::get", "index ", i, " out of range for ", size(), " images (",
-           description_, ")");
+  SG_CHECK(i >= 0 && i < size(), "Dataset::get", "index ", i, " out of range for ", size(), " images (", description_,
+           ")");
 }
 
 void check_dataset_shape(const std::string& path, int64_t resolution, int64_t channels) {
   const bool pow2 = resolution >= 8 && resolution <= 1024 && (resolution & (resolution - 1)) == 0;
-  SG_CHECK(pow2, "open_dataset", "resolution ", resolution, " for '", path,
-           "' is not a power of two in 8..1024");
-  SG_CHECK(channels == 1 || channels == 3, "open_dataset", "channels must be 1 or 3 for '", path, "', got ",
-           channels);
+  SG_CHECK(pow2, "open_dataset", "resolution ", resolution, " for '", path, "' is not a power of two in 8..1024");
+  SG_CHECK(channels == 1 || channels == 3, "open_dataset", "channels must be 1 or 3 for '", path, "', got ", channels);
 }
 
 namespace {
@@ -105,8 +103,8 @@ class CifarDataset final : public Dataset {
       std::error_code ec;
       const auto bytes = fs::file_size(f, ec);
       SG_CHECK(!ec, "open_dataset", "cannot read CIFAR-10 batch '", f, "': ", ec.message());
-      SG_CHECK(bytes > 0 && bytes % kCifarRecord == 0, "open_dataset", "'", f,
-               "' is not a CIFAR-10 binary batch (", bytes, " bytes, not a multiple of ", kCifarRecord, ")");
+      SG_CHECK(bytes > 0 && bytes % kCifarRecord == 0, "open_dataset", "'", f, "' is not a CIFAR-10 binary batch (",
+               bytes, " bytes, not a multiple of ", kCifarRecord, ")");
       std::ifstream in(f, std::ios::binary);
       SG_CHECK(in, "open_dataset", "cannot open CIFAR-10 batch '", f, "'");
       const int64_t n = (int64_t)bytes / kCifarRecord;
@@ -121,9 +119,9 @@ class CifarDataset final : public Dataset {
       count_ += n;
     }
     SG_CHECK(count_ > 0, "open_dataset", "'", path, "' holds no CIFAR-10 images");
-    description_ = str("CIFAR-10 binary '", path, "' (", files.size(), " file", files.size() == 1 ? "" : "s", ", ",
-                       count_, " images 32x32x3, ", res == 32 ? "as is" : "fitted", " to ", res, "x", res, "x", ch,
-                       ")");
+    description_ =
+        str("CIFAR-10 binary '", path, "' (", files.size(), " file", files.size() == 1 ? "" : "s", ", ", count_,
+            " images 32x32x3, ", res == 32 ? "as is" : "fitted", " to ", res, "x", res, "x", ch, ")");
   }
   int64_t size() const override { return count_; }
   void get(int64_t i, float* out) const override {
@@ -218,11 +216,10 @@ class ImageFolderDataset final : public Dataset {
           warn_skip(f, why);
       }
     }
-    SG_CHECK(!files_.empty(), "open_dataset", "image folder '", root, "' holds no readable images (",
-             files.size(), " image files found, ", skipped_.load(), " skipped)");
+    SG_CHECK(!files_.empty(), "open_dataset", "image folder '", root, "' holds no readable images (", files.size(),
+             " image files found, ", skipped_.load(), " skipped)");
     description_ = str("image folder '", root, "' (", files_.size(), " images, ", skipped_.load(), " skipped, ",
-                       cached_ ? "decoded at open" : "decoded on demand", ", fitted to ", res, "x", res, "x", ch,
-                       ")");
+                       cached_ ? "decoded at open" : "decoded on demand", ", fitted to ", res, "x", res, "x", ch, ")");
   }
 
   int64_t size() const override { return (int64_t)files_.size(); }

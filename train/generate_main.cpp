@@ -41,25 +41,31 @@ int main(int argc, char** argv) {
   cli::Parser p("stylegan2-generate", "Renders images from a stylegan2-train network snapshot (its G_ema).");
   using cli::Flag;
   p.add(Flag{"network", "network-snapshot-*.safetensors (required)", "", false, [&](auto v) { o.network = v; }});
-  p.add(Flag{"seeds", "latent seeds, e.g. 0-63 or 1,5,9", "0-7", false, [&](auto v) { o.seeds = cli::to_range_list("seeds", v); }});
-  p.add(Flag{"trunc", "truncation psi (1: none)", "1", false, [&](auto v) { o.trunc = cli::to_double_in("trunc", v, -10, 10); }});
+  p.add(Flag{"seeds", "latent seeds, e.g. 0-63 or 1,5,9", "0-7", false,
+             [&](auto v) { o.seeds = cli::to_range_list("seeds", v); }});
+  p.add(Flag{"trunc", "truncation psi (1: none)", "1", false,
+             [&](auto v) { o.trunc = cli::to_double_in("trunc", v, -10, 10); }});
   p.add(Flag{"noise-mode", "const, random or none", "const", false, [&](auto v) { o.noise = v; }});
   p.add(Flag{"outdir", "output folder", "out", false, [&](auto v) { o.outdir = v; }});
   p.add(Flag{"mix-rows", "style mixing: row seeds (their coarse styles)", "", false,
              [&](auto v) { o.mix_rows = cli::to_range_list("mix-rows", v); }});
-  p.add(Flag{"mix-cols", "style mixing: column seeds", "", false, [&](auto v) { o.mix_cols = cli::to_range_list("mix-cols", v); }});
+  p.add(Flag{"mix-cols", "style mixing: column seeds", "", false,
+             [&](auto v) { o.mix_cols = cli::to_range_list("mix-cols", v); }});
   p.add(Flag{"mix-layers", "style mixing: layers taken from the column seed", "0-3", false,
              [&](auto v) { o.mix_layers = cli::to_range_list("mix-layers", v); }});
-  p.add(Flag{"interp", "interpolate in W through these seeds", "", false, [&](auto v) { o.interp = cli::to_range_list("interp", v); }});
+  p.add(Flag{"interp", "interpolate in W through these seeds", "", false,
+             [&](auto v) { o.interp = cli::to_range_list("interp", v); }});
   p.add(Flag{"frames", "interpolation frames between consecutive seeds", "16", false,
              [&](auto v) { o.frames = cli::to_int_in("frames", v, 1, 100000); }});
   try {
     if (!p.parse(argc, argv)) return 0;
     SG_CHECK(!o.network.empty(), "stylegan2-generate", "--network is required (see --help)");
-    NoiseMode nm = o.noise == "const" ? NoiseMode::constant : o.noise == "random" ? NoiseMode::random
-                 : o.noise == "none"  ? NoiseMode::none
-                                      : throw Error("stylegan2-generate: --noise-mode must be const, random or none, got '" +
-                                                    o.noise + "'");
+    NoiseMode nm =
+        o.noise == "const"    ? NoiseMode::constant
+        : o.noise == "random" ? NoiseMode::random
+        : o.noise == "none"
+            ? NoiseMode::none
+            : throw Error("stylegan2-generate: --noise-mode must be const, random or none, got '" + o.noise + "'");
     NoGradGuard ng;
     train::Networks nets = train::load_snapshot(o.network);
     if (std::string bad = train::first_non_finite(nets); !bad.empty())
@@ -71,8 +77,8 @@ int main(int argc, char** argv) {
     const bool mixing = !o.mix_rows.empty() || !o.mix_cols.empty();
     if (mixing) {
       SG_CHECK(!o.mix_rows.empty() && !o.mix_cols.empty(), "stylegan2-generate",
-               "style mixing needs both --mix-rows and --mix-cols (got only --", o.mix_rows.empty() ? "mix-cols" : "mix-rows",
-               ")");
+               "style mixing needs both --mix-rows and --mix-cols (got only --",
+               o.mix_rows.empty() ? "mix-cols" : "mix-rows", ")");
       if (o.mix_layers.empty()) o.mix_layers = {0, 1, 2, 3};
       for (auto l : o.mix_layers)
         SG_CHECK(l >= 0 && l < num_ws, "stylegan2-generate", "--mix-layers: layer ", l, " is outside 0..", num_ws - 1,
@@ -84,8 +90,8 @@ int main(int argc, char** argv) {
     Rng noise_rng(0);
     auto ws_for = [&](int64_t seed) {
       Tensor ws = G.mapping(z_for_seed(seed, z_dim), o.trunc, false);
-      SG_CHECK(train::all_finite(ws), "stylegan2-generate", "seed ", seed,
-               " maps to non-finite latents (w) in '", o.network, "'");
+      SG_CHECK(train::all_finite(ws), "stylegan2-generate", "seed ", seed, " maps to non-finite latents (w) in '",
+               o.network, "'");
       return ws;
     };
 

@@ -32,7 +32,8 @@ class FileSource final : public RawSource {
       const long end = std::ftell(f_.get());
       size_ = end > 0 ? (uint64_t)end : 0;
     }
-    SG_CHECK(std::fseek(f_.get(), 0, SEEK_SET) == 0, "read_idx_images", "cannot read '", path, "' (not a regular file?)");
+    SG_CHECK(std::fseek(f_.get(), 0, SEEK_SET) == 0, "read_idx_images", "cannot read '", path,
+             "' (not a regular file?)");
   }
   size_t read(uint8_t* dst, size_t n) override {
     const size_t got = std::fread(dst, 1, n, f_.get());

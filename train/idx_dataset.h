@@ -22,8 +22,7 @@ IdxImages read_idx_images(const std::string& path, int64_t max_count = -1);
 // The same on a file's bytes held in memory (plain or gzip; the same code after the bytes
 // are read); `name` stands for the path in messages. The fuzz target fuzz/fuzz_idx.cpp
 // uses it.
-IdxImages read_idx_images_from_memory(const void* data, size_t size, const std::string& name,
-                                      int64_t max_count = -1);
+IdxImages read_idx_images_from_memory(const void* data, size_t size, const std::string& name, int64_t max_count = -1);
 
 // Debian's dataset-fashion-mnist training images.
 inline const char* kFashionMnistTrain = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";

@@ -60,7 +60,7 @@ void write_png(const std::string& path, const uint8_t* pixels, int w, int h, int
 // ---- reading: PNG through libpng, JPEG through libjpeg-turbo -------------------------------
 namespace {
 
-constexpr int kMaxJpegScans = 500;             // TurboJPEG's TJFLAG_LIMITSCANS limit
+constexpr int kMaxJpegScans = 500;                // TurboJPEG's TJFLAG_LIMITSCANS limit
 constexpr size_t kProbeBytes = size_t(64) << 10;  // what probe_image reads first
 
 enum class Format { png, jpeg, unknown };
@@ -81,8 +81,8 @@ Format sniff(const uint8_t* d, size_t n) {
 std::string dimension_problem(const char* format, int64_t w, int64_t h, int64_t max_pixels) {
   if (w <= 0 || h <= 0) return str(format, " header gives an empty image (", w, "x", h, ")");
   if (w > kMaxImageSide || h > kMaxImageSide || w * h > max_pixels)
-    return str(format, " image of ", w, "x", h, " pixels is over the limit of ", kMaxImageSide,
-               " pixels per side and ", max_pixels, " pixels in all");
+    return str(format, " image of ", w, "x", h, " pixels is over the limit of ", kMaxImageSide, " pixels per side and ",
+               max_pixels, " pixels in all");
   return "";
 }
 
@@ -169,7 +169,8 @@ void jpeg_on_message(j_common_ptr cinfo, int msg_level) {
     case JWRN_BOGUS_ICC:
       cinfo->err->num_warnings++;
       return;
-    default: jpeg_on_error(cinfo);
+    default:
+      jpeg_on_error(cinfo);
   }
 }
 
@@ -240,9 +241,13 @@ bool jpeg_header(JpegReader& r, const uint8_t* data, size_t size, int64_t max_pi
   }
   jpeg_decompress_struct& ci = r.st.cinfo;
   switch (ci.jpeg_color_space) {
-    case JCS_GRAYSCALE: ci.out_color_space = JCS_GRAYSCALE; break;
+    case JCS_GRAYSCALE:
+      ci.out_color_space = JCS_GRAYSCALE;
+      break;
     case JCS_YCbCr:
-    case JCS_RGB: ci.out_color_space = JCS_RGB; break;
+    case JCS_RGB:
+      ci.out_color_space = JCS_RGB;
+      break;
     case JCS_CMYK:
     case JCS_YCCK:
       *why = "CMYK JPEGs are not supported (convert the file to RGB)";
@@ -311,7 +316,9 @@ bool probe_memory(const uint8_t* data, size_t size, Header* hdr, std::string* wh
       *why = dimension_problem("JPEG", r.st.cinfo.image_width, r.st.cinfo.image_height, kMaxImagePixels);
       return why->empty();
     }
-    case Format::unknown: *why = "not a PNG or JPEG file"; return false;
+    case Format::unknown:
+      *why = "not a PNG or JPEG file";
+      return false;
   }
   return false;
 }
@@ -322,9 +329,12 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name, in
   if (data == nullptr || size == 0) fail_decode(name, "empty file");
   max_pixels = std::min(max_pixels, kMaxImagePixels);
   switch (sniff(data, size)) {
-    case Format::png: return decode_png(data, size, name, max_pixels);
-    case Format::jpeg: return decode_jpeg(data, size, name, max_pixels);
-    case Format::unknown: break;
+    case Format::png:
+      return decode_png(data, size, name, max_pixels);
+    case Format::jpeg:
+      return decode_jpeg(data, size, name, max_pixels);
+    case Format::unknown:
+      break;
   }
   fail_decode(name, "not a PNG or JPEG file (only those are read; the format is told by the first bytes)");
 }
@@ -333,7 +343,8 @@ Image load_image(const std::string& path) {
   bool complete = false;
   const std::vector<uint8_t> bytes = read_file_prefix(path, (size_t)kMaxImageFileBytes, &complete, "load_image");
   if (!complete)
-    throw Error(str("load_image: '", path, "' is larger than the limit of ", kMaxImageFileBytes, " bytes for an image"));
+    throw Error(
+        str("load_image: '", path, "' is larger than the limit of ", kMaxImageFileBytes, " bytes for an image"));
   return decode_image(bytes.data(), bytes.size(), path);
 }
 
@@ -347,8 +358,10 @@ bool probe_image(const std::string& path, int* w, int* h, int* channels, std::st
     ok = probe_memory(bytes.data(), bytes.size(), &hdr, &reason);
     if (!ok && !complete) {  // the header may lie past the first bytes
       bytes = read_file_prefix(path, (size_t)kMaxImageFileBytes, &complete, "probe_image");
-      if (!complete) reason = str("larger than the limit of ", kMaxImageFileBytes, " bytes for an image");
-      else ok = probe_memory(bytes.data(), bytes.size(), &hdr, &reason);
+      if (!complete)
+        reason = str("larger than the limit of ", kMaxImageFileBytes, " bytes for an image");
+      else
+        ok = probe_memory(bytes.data(), bytes.size(), &hdr, &reason);
     }
   } catch (const std::exception& e) {
     reason = e.what();
@@ -410,8 +423,8 @@ Image fit_image(const Image& img, int resolution, int channels) {
   Image out;
   out.w = out.h = resolution, out.channels = channels;
   out.pixels.resize((size_t)resolution * resolution * channels);
-  const int ok = stbir_resize_uint8(src.pixels.data(), side, side, 0, out.pixels.data(), resolution, resolution, 0,
-                                    channels);
+  const int ok =
+      stbir_resize_uint8(src.pixels.data(), side, side, 0, out.pixels.data(), resolution, resolution, 0, channels);
   SG_CHECK(ok, "fit_image", "resize ", side, "x", side, " -> ", resolution, "x", resolution, " failed");
   return out;
 }

@@ -24,8 +24,7 @@ AdamConfig lazy_adam(double lr, double beta1, double beta2, int64_t interval) {
   return a;
 }
 
-StyleGAN2Loss::StyleGAN2Loss(models::Generator& G, models::Discriminator& D, const models::Config& cfg,
-                             double r1_gamma)
+StyleGAN2Loss::StyleGAN2Loss(models::Generator& G, models::Discriminator& D, const models::Config& cfg, double r1_gamma)
     : G_(G), D_(D), cfg_(cfg), gamma_(r1_gamma) {}
 
 std::vector<Phase> StyleGAN2Loss::phases(Adam& opt_G, Adam& opt_D) const {

@@ -31,11 +31,11 @@ void add_stat(TickStats& stats, const std::string& name, double value);
 enum class PhaseKind { Gmain, Greg, Dmain, Dreg };
 
 struct Phase {
-  std::string name;             // "Gmain", "Greg", "Dmain", "Dreg"
+  std::string name;  // "Gmain", "Greg", "Dmain", "Dreg"
   PhaseKind kind;
-  Adam* opt;                    // the optimizer of the phase's network
-  std::vector<Tensor> params;   // what the phase's loss is differentiated for
-  int64_t interval;             // runs when batch_idx % interval == 0
+  Adam* opt;                   // the optimizer of the phase's network
+  std::vector<Tensor> params;  // what the phase's loss is differentiated for
+  int64_t interval;            // runs when batch_idx % interval == 0
 };
 
 // Adam with the lazy-regularization correction c = k / (k + 1): lr * c, beta ** c.

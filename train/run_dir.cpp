@@ -40,8 +40,8 @@ std::string create_run_dir(const std::string& outdir, const std::string& name) {
     std::snprintf(prefix, sizeof prefix, "%05lld", (long long)id);
     const fs::path dir = fs::path(outdir) / (std::string(prefix) + "-" + name);
     if (fs::create_directory(dir, ec)) return dir.string();
-    SG_CHECK(!ec || ec == std::errc::file_exists, "create_run_dir", "cannot create '", dir.string(), "': ",
-             ec.message());
+    SG_CHECK(!ec || ec == std::errc::file_exists, "create_run_dir", "cannot create '", dir.string(),
+             "': ", ec.message());
   }
   throw Error(str("create_run_dir: cannot find a free run number in '", outdir, "'"));
 }

@@ -77,8 +77,8 @@ int64_t snapshot_nimg(const std::map<std::string, std::string>& meta, const std:
   SG_CHECK(it != meta.end(), "snapshot", "'", file, "' has neither 'cur_nimg' nor 'kimg' in its metadata");
   char* end = nullptr;
   const double k = std::strtod(it->second.c_str(), &end);
-  SG_CHECK(!it->second.empty() && *end == 0 && std::isfinite(k) && k >= 0 && k * 1000 <= (double)kMaxCount,
-           "snapshot", "'", file, "' has a bad 'kimg' value '", it->second, "' in its metadata");
+  SG_CHECK(!it->second.empty() && *end == 0 && std::isfinite(k) && k >= 0 && k * 1000 <= (double)kMaxCount, "snapshot",
+           "'", file, "' has a bad 'kimg' value '", it->second, "' in its metadata");
   return std::llround(k * 1000);
 }
 

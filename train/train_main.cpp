@@ -21,14 +21,18 @@ int main(int argc, char** argv) {
                 "N, the number of images shown (000020000 = 20 kimg).\n"
                 "Ctrl-C, SIGTERM and SIGHUP write a snapshot and exit cleanly.");
   using cli::Flag;
-  p.add(Flag{"data", "dataset: image folder, idx file (.gz), CIFAR-10 .bin file or folder", data::kDefaultDatasetPath, false,
-             [&](auto v) { o.data = v; }});
+  p.add(Flag{"data", "dataset: image folder, idx file (.gz), CIFAR-10 .bin file or folder", data::kDefaultDatasetPath,
+             false, [&](auto v) { o.data = v; }});
   p.add(Flag{"outdir", "where run directories are created", "runs", false, [&](auto v) { o.outdir = v; }});
   p.add(Flag{"cfg", "model config: small, seed32, paper256, stylegan1", "small", false, [&](auto v) { o.cfg = v; }});
-  p.add(Flag{"batch", "minibatch size", "the config's", false, [&](auto v) { o.batch = cli::to_int_in("batch", v, 1, 4096); }});
-  p.add(Flag{"gamma", "R1 regularization weight", "the config's", false, [&](auto v) { o.gamma = cli::to_double_in("gamma", v, 0, 1e6); }});
-  p.add(Flag{"kimg", "training length in thousands of real images", "20", false, [&](auto v) { o.kimg = cli::to_double_in("kimg", v, 1e-3, 1e7); }});
-  p.add(Flag{"tick", "progress / log interval in kimg", "0.5", false, [&](auto v) { o.tick_kimg = cli::to_double_in("tick", v, 1e-3, 1e7); }});
+  p.add(Flag{"batch", "minibatch size", "the config's", false,
+             [&](auto v) { o.batch = cli::to_int_in("batch", v, 1, 4096); }});
+  p.add(Flag{"gamma", "R1 regularization weight", "the config's", false,
+             [&](auto v) { o.gamma = cli::to_double_in("gamma", v, 0, 1e6); }});
+  p.add(Flag{"kimg", "training length in thousands of real images", "20", false,
+             [&](auto v) { o.kimg = cli::to_double_in("kimg", v, 1e-3, 1e7); }});
+  p.add(Flag{"tick", "progress / log interval in kimg", "0.5", false,
+             [&](auto v) { o.tick_kimg = cli::to_double_in("tick", v, 1e-3, 1e7); }});
   p.add(Flag{"snap", "snapshot and sample-grid interval in ticks (0: only at the end)", "4", false,
              [&](auto v) { o.snap = cli::to_int_in("snap", v, 0, 1000000); }});
   p.add(Flag{"seed", "random seed (weights, latents, noise, data order)", "0", false,
@@ -42,19 +46,19 @@ int main(int argc, char** argv) {
              [&](auto v) { o.resume = v; }});
   p.add(Flag{"resume-changed", "with --resume: continue although --data, --seed or --mirror differ", "off", true,
              [&](auto v) { o.resume_changed = cli::to_bool("resume-changed", v); }});
-  p.add(Flag{"dry-run", "print the resolved options and exit", "off", true, [&](auto v) { o.dry_run = cli::to_bool("dry-run", v); }});
-  p.add(Flag{"resolution", "image resolution (power of two, 8..1024)", "32; 256 for paper256", false,
-             [&](auto v) {
+  p.add(Flag{"dry-run", "print the resolved options and exit", "off", true,
+             [&](auto v) { o.dry_run = cli::to_bool("dry-run", v); }});
+  p.add(Flag{"resolution", "image resolution (power of two, 8..1024)", "32; 256 for paper256", false, [&](auto v) {
                o.resolution = cli::to_int_in("resolution", v, 8, 1024);
                SG_CHECK((o.resolution & (o.resolution - 1)) == 0, "--resolution",
                         "expected a power of two in [8, 1024], got '", v, "'");
              }});
-  p.add(Flag{"channels", "image channels, 1 or 3", "1 for idx files, else 3", false,
-             [&](auto v) {
+  p.add(Flag{"channels", "image channels, 1 or 3", "1 for idx files, else 3", false, [&](auto v) {
                o.channels = cli::to_int_in("channels", v, 1, 3);
                SG_CHECK(o.channels != 2, "--channels", "expected 1 or 3, got '", v, "'");
              }});
-  p.add(Flag{"threads", "CPU threads", "all cores", false, [&](auto v) { o.threads = (int)cli::to_int_in("threads", v, 1, 1024); }});
+  p.add(Flag{"threads", "CPU threads", "all cores", false,
+             [&](auto v) { o.threads = (int)cli::to_int_in("threads", v, 1, 1024); }});
   p.add(Flag{"name", "run name", "<dataset>-<cfg>", false, [&](auto v) { o.name = v; }});
   try {
     if (!p.parse(argc, argv)) return 0;

@@ -76,20 +76,21 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
   std::ostringstream s;
   auto q = [](const std::string& v) { return "\"" + data::json_escape(v) + "\""; };
   s << "{\n"
-    << "  \"data\": " << q(o.data) << ",\n  \"dataset\": " << q(ds.description()) << ",\n  \"dataset_size\": "
-    << ds.size() << ",\n  \"outdir\": " << q(o.outdir) << ",\n  \"cfg\": " << q(c.name)
+    << "  \"data\": " << q(o.data) << ",\n  \"dataset\": " << q(ds.description())
+    << ",\n  \"dataset_size\": " << ds.size() << ",\n  \"outdir\": " << q(o.outdir) << ",\n  \"cfg\": " << q(c.name)
     << ",\n  \"resolution\": " << c.resolution << ",\n  \"img_channels\": " << c.img_channels
     << ",\n  \"batch\": " << batch << ",\n  \"gamma\": " << gamma << ",\n  \"kimg\": " << o.kimg
     << ",\n  \"tick_kimg\": " << o.tick_kimg << ",\n  \"snap\": " << o.snap << ",\n  \"seed\": " << o.seed
     << ",\n  \"mirror\": " << (o.mirror ? "true" : "false") << ",\n  \"device\": " << q(o.device)
     << ",\n  \"resume\": " << q(o.resume) << ",\n  \"threads\": " << omp_get_max_threads()
-    << ",\n  \"G\": {\"z_dim\": " << c.z_dim << ", \"w_dim\": " << c.w_dim << ", \"mapping_layers\": " << c.mapping_layers
-    << ", \"mapping_lr_mul\": " << c.mapping_lr_mul << ", \"channel_base\": " << c.channel_base
-    << ", \"channel_max\": " << c.channel_max << ", \"conv_clamp\": " << c.conv_clamp << "}"
+    << ",\n  \"G\": {\"z_dim\": " << c.z_dim << ", \"w_dim\": " << c.w_dim
+    << ", \"mapping_layers\": " << c.mapping_layers << ", \"mapping_lr_mul\": " << c.mapping_lr_mul
+    << ", \"channel_base\": " << c.channel_base << ", \"channel_max\": " << c.channel_max
+    << ", \"conv_clamp\": " << c.conv_clamp << "}"
     << ",\n  \"D\": {\"mbstd_group\": " << c.mbstd_group << ", \"mbstd_channels\": " << c.mbstd_channels << "}"
     << ",\n  \"loss\": {\"r1_interval\": " << c.r1_interval << ", \"pl_interval\": " << c.pl_interval
-    << ", \"pl_weight\": " << c.pl_weight << ", \"pl_decay\": " << c.pl_decay << ", \"pl_batch_shrink\": "
-    << c.pl_batch_shrink << ", \"style_mixing_prob\": " << c.style_mixing_prob << "}"
+    << ", \"pl_weight\": " << c.pl_weight << ", \"pl_decay\": " << c.pl_decay
+    << ", \"pl_batch_shrink\": " << c.pl_batch_shrink << ", \"style_mixing_prob\": " << c.style_mixing_prob << "}"
     << ",\n  \"opt\": {\"lr_g\": " << c.lr_g << ", \"lr_d\": " << c.lr_d << ", \"betas\": [" << c.beta1 << ", "
     << c.beta2 << "], \"eps\": 1e-8}"
     << ",\n  \"ema_kimg\": " << c.ema_kimg << ",\n  \"ema_rampup\": " << c.ema_rampup << "\n}\n";
@@ -120,8 +121,7 @@ std::string pair_problem(const std::string& snap) {
   const std::string state = state_path_for(snap);
   if (!fs::exists(state)) return "it has no training state (" + fs::path(state).filename().string() + ")";
   try {
-    const int64_t state_nimg =
-        parse_training_state_metadata(io::load_safetensors_metadata(state), state).cur_nimg;
+    const int64_t state_nimg = parse_training_state_metadata(io::load_safetensors_metadata(state), state).cur_nimg;
     const int64_t net_nimg = snapshot_nimg(io::load_safetensors_metadata(snap), snap);
     if (net_nimg != state_nimg)
       return str("its training state is from another step (the state says ", state_nimg, " images, the network ",
@@ -316,8 +316,7 @@ bool Trainer::resume() {
   const models::Config sc = snapshot_config(meta, snap);
   SG_CHECK(sc.name == cfg_.name && sc.resolution == cfg_.resolution && sc.img_channels == cfg_.img_channels,
            "stylegan2-train", "--resume: '", snap, "' is a ", sc.name, " ", sc.resolution, "px ", sc.img_channels,
-           "-channel network, but this run is ", cfg_.name, " ", cfg_.resolution, "px ", cfg_.img_channels,
-           "-channel");
+           "-channel network, but this run is ", cfg_.name, " ", cfg_.resolution, "px ", cfg_.img_channels, "-channel");
   load_params(nets_.G->parameters(), byname, "G.", snap);
   load_params(nets_.D->parameters(), byname, "D.", snap);
   load_params(nets_.G_ema->parameters(), byname, "G_ema.", snap);
@@ -376,11 +375,12 @@ std::string Trainer::start_run() {
   log_ = std::make_unique<data::JsonLog>(run_dir_ + "/log.jsonl");
   const int64_t res = cfg_.resolution, channels = cfg_.img_channels;
   if (!opt_.quiet)
-    std::printf("stylegan2-train: %s, %lld images (%lld skipped), cfg %s %lldpx x%lld, G %lld params, D %lld params, "
-                "%d threads\nrun directory: %s\n",
-                ds_->description().c_str(), (long long)ds_->size(), (long long)ds_->skipped(), cfg_.name.c_str(),
-                (long long)res, (long long)channels, (long long)nets_.G->parameters().count(),
-                (long long)nets_.D->parameters().count(), omp_get_max_threads(), run_dir_.c_str());
+    std::printf(
+        "stylegan2-train: %s, %lld images (%lld skipped), cfg %s %lldpx x%lld, G %lld params, D %lld params, "
+        "%d threads\nrun directory: %s\n",
+        ds_->description().c_str(), (long long)ds_->size(), (long long)ds_->skipped(), cfg_.name.c_str(),
+        (long long)res, (long long)channels, (long long)nets_.G->parameters().count(),
+        (long long)nets_.D->parameters().count(), omp_get_max_threads(), run_dir_.c_str());
   // reals.png: the first images of the dataset.
   const int64_t n = std::min<int64_t>(grid_count_, ds_->size());
   Tensor reals = empty({n, channels, res, res});
@@ -410,15 +410,18 @@ void Trainer::save_snapshot() {
   for (auto& [n, t] : opt_G_.state()) st.push_back({"opt_G." + n, t});
   for (auto& [n, t] : opt_D_.state()) st.push_back({"opt_D." + n, t});
   st.push_back({"pl_mean", scalar(loss_.pl_mean, DType::f64)});
-  const std::map<std::string, std::string> m = {
-      {"cur_nimg", std::to_string(cur_nimg_)},       {"batch_idx", std::to_string(batch_idx_)},
-      {"cur_tick", std::to_string(cur_tick_)},       {"rng_seed", std::to_string(rng_.seed)},
-      {"rng_offset", std::to_string(rng_.offset)},   {"loader_epoch", std::to_string(loader_.epoch())},
-      {"loader_position", std::to_string(loader_.position())}, {"batch", std::to_string(batch_)},
-      {"cfg", cfg_.name},
-      {"data", fs::absolute(opt_.data).lexically_normal().string()},
-      {"seed", std::to_string(opt_.seed)},
-      {"mirror", opt_.mirror ? "1" : "0"}};
+  const std::map<std::string, std::string> m = {{"cur_nimg", std::to_string(cur_nimg_)},
+                                                {"batch_idx", std::to_string(batch_idx_)},
+                                                {"cur_tick", std::to_string(cur_tick_)},
+                                                {"rng_seed", std::to_string(rng_.seed)},
+                                                {"rng_offset", std::to_string(rng_.offset)},
+                                                {"loader_epoch", std::to_string(loader_.epoch())},
+                                                {"loader_position", std::to_string(loader_.position())},
+                                                {"batch", std::to_string(batch_)},
+                                                {"cfg", cfg_.name},
+                                                {"data", fs::absolute(opt_.data).lexically_normal().string()},
+                                                {"seed", std::to_string(opt_.seed)},
+                                                {"mirror", opt_.mirror ? "1" : "0"}};
   // The state last: its rename commits the pair (train/snapshot.h).
   io::save_safetensors(run_dir_ + "/training-state-" + tag + ".safetensors", st, m);
   last_snapshot_ = run_dir_ + "/network-snapshot-" + tag + ".safetensors";

@@ -10,25 +10,25 @@
 namespace sg::train {
 
 struct TrainOptions {
-  std::string data;            // dataset path (default: Debian's Fashion-MNIST)
+  std::string data;  // dataset path (default: Debian's Fashion-MNIST)
   std::string outdir = "runs";
   std::string cfg = "small";
-  std::string name;            // run name (default: <dataset>-<cfg>)
-  int64_t batch = 0;           // 0: the config's default
-  double gamma = -1;           // R1 weight; < 0: the config's default
-  double kimg = 20;            // total length, thousands of real images shown to D
-  double tick_kimg = 0.5;      // progress + log record every tick
-  int64_t snap = 4;            // ticks between snapshots / sample grids (0: only at the end)
+  std::string name;        // run name (default: <dataset>-<cfg>)
+  int64_t batch = 0;       // 0: the config's default
+  double gamma = -1;       // R1 weight; < 0: the config's default
+  double kimg = 20;        // total length, thousands of real images shown to D
+  double tick_kimg = 0.5;  // progress + log record every tick
+  int64_t snap = 4;        // ticks between snapshots / sample grids (0: only at the end)
   uint64_t seed = 0;
   bool mirror = false;
   std::string device = "cpu";
-  std::string resume;          // a run directory or a network-snapshot file
-  bool resume_changed = false; // resume although --data, --seed or --mirror differ from the run's
+  std::string resume;           // a run directory or a network-snapshot file
+  bool resume_changed = false;  // resume although --data, --seed or --mirror differ from the run's
   bool dry_run = false;
-  int64_t resolution = 0;      // 0: 32, or 256 for paper256
-  int64_t channels = 0;        // 0: from the dataset kind (idx: 1, otherwise 3)
-  int threads = 0;             // 0: all cores
-  bool quiet = false;          // no progress lines (tests)
+  int64_t resolution = 0;          // 0: 32, or 256 for paper256
+  int64_t channels = 0;            // 0: from the dataset kind (idx: 1, otherwise 3)
+  int threads = 0;                 // 0: all cores
+  bool quiet = false;              // no progress lines (tests)
   int64_t test_nan_at_batch = -1;  // tests: a G weight becomes NaN before this minibatch (the guard's test)
 };
 

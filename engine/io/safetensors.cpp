@@ -40,12 +40,18 @@ struct Json {
 
   const char* kind_name() const {
     switch (kind) {
-      case Kind::null: return "null";
-      case Kind::boolean: return "a boolean";
-      case Kind::number: return "a number";
-      case Kind::string: return "a string";
-      case Kind::array: return "an array";
-      case Kind::object: return "an object";
+      case Kind::null:
+        return "null";
+      case Kind::boolean:
+        return "a boolean";
+      case Kind::number:
+        return "a number";
+      case Kind::string:
+        return "a string";
+      case Kind::array:
+        return "an array";
+      case Kind::object:
+        return "an object";
     }
     return "?";
   }
@@ -209,10 +215,14 @@ class JsonParser {
     for (int i = 0; i < 4; ++i) {
       char c = s_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-      else fail("bad hex digit in \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= (unsigned)(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= (unsigned)(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= (unsigned)(c - 'A' + 10);
+      else
+        fail("bad hex digit in \\u escape");
     }
     return v;
   }
@@ -253,14 +263,30 @@ class JsonParser {
       if (pos_ >= s_.size()) fail("unterminated escape");
       char e = s_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           uint32_t cp = hex4();
           if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -275,7 +301,9 @@ class JsonParser {
           put_utf8(out, cp);
           break;
         }
-        default: --pos_; fail(str("bad escape '\\", printable(e), "'"));
+        default:
+          --pos_;
+          fail(str("bad escape '\\", printable(e), "'"));
       }
     }
   }
@@ -312,8 +340,10 @@ uint64_t json_uint(const std::string& path, const Json& v, const std::string& wh
 
 const char* safetensors_dtype(DType t) {
   switch (t) {
-    case DType::f32: return "F32";
-    case DType::f64: return "F64";
+    case DType::f32:
+      return "F32";
+    case DType::f64:
+      return "F64";
   }
   return "?";
 }
@@ -484,7 +514,8 @@ class MemorySource final : public Source {
 // section starts at data_begin and holds data_size bytes.
 Json read_header(const std::string& path, Source& src, uint64_t& data_begin, uint64_t& data_size) {
   const uint64_t file_size = src.size();
-  if (file_size < 8) fail_load(path, str("truncated: the file is ", file_size, " bytes, shorter than the 8-byte header length"));
+  if (file_size < 8)
+    fail_load(path, str("truncated: the file is ", file_size, " bytes, shorter than the 8-byte header length"));
 
   uint8_t len[8];
   if (!src.read(0, len, 8)) fail_load(path, "read error in the header length");
@@ -504,7 +535,8 @@ Json read_header(const std::string& path, Source& src, uint64_t& data_begin, uin
   } catch (const JsonError& e) {
     fail_load(path, str("bad JSON header at byte ", e.pos, ": ", e.what));
   }
-  if (root.kind != Json::Kind::object) fail_load(path, str("bad JSON header: expected an object, got ", root.kind_name()));
+  if (root.kind != Json::Kind::object)
+    fail_load(path, str("bad JSON header: expected an object, got ", root.kind_name()));
   return root;
 }
 
@@ -548,17 +580,23 @@ std::vector<std::pair<std::string, Tensor>> load_from(const std::string& path, S
     if (v.kind != Json::Kind::object) fail_load(path, str(who, ": expected an object, got ", v.kind_name()));
     const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
     for (const auto& [k, mv] : v.members) {
-      if (k == "dtype") dtype = &mv;
-      else if (k == "shape") shape = &mv;
-      else if (k == "data_offsets") offsets = &mv;
+      if (k == "dtype")
+        dtype = &mv;
+      else if (k == "shape")
+        shape = &mv;
+      else if (k == "data_offsets")
+        offsets = &mv;
     }
     if (!dtype || !shape || !offsets) fail_load(path, str(who, ": needs \"dtype\", \"shape\" and \"data_offsets\""));
     Entry e;
     e.name = name;
     if (dtype->kind != Json::Kind::string) fail_load(path, str(who, ": dtype must be a string"));
-    if (dtype->text == "F32") e.dtype = DType::f32;
-    else if (dtype->text == "F64") e.dtype = DType::f64;
-    else fail_load(path, str(who, ": unsupported dtype ", dtype->text, " (only F32 and F64 are supported)"));
+    if (dtype->text == "F32")
+      e.dtype = DType::f32;
+    else if (dtype->text == "F64")
+      e.dtype = DType::f64;
+    else
+      fail_load(path, str(who, ": unsupported dtype ", dtype->text, " (only F32 and F64 are supported)"));
     if (shape->kind != Json::Kind::array) fail_load(path, str(who, ": shape must be an array"));
     uint64_t numel = 1;
     bool overflow = false;

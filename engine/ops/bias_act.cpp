@@ -31,7 +31,9 @@ kc::BiasActParams kernel_params(const char* op, Act act, double alpha, double ga
   SG_CHECK(gain > 0, op, "gain must be > 0, got ", gain);
   SG_CHECK(act != Act::lrelu || alpha >= 0, op, "lrelu alpha must be >= 0, got ", alpha);
   kc::BiasActParams p;
-  p.act = act == Act::linear ? kc::BiasActKind::linear : act == Act::relu ? kc::BiasActKind::relu : kc::BiasActKind::lrelu;
+  p.act = act == Act::linear ? kc::BiasActKind::linear
+          : act == Act::relu ? kc::BiasActKind::relu
+                             : kc::BiasActKind::lrelu;
   p.alpha = alpha;
   p.gain = gain;
   p.clamp = clamp;
@@ -51,18 +53,17 @@ Tensor bias_act_grad(const Tensor& dy, const Tensor& y, Act act, double alpha, d
   Tensor dx = empty(dy.shape(), dy.dtype(), dy.device());
   if (ops::is_cuda({dy, y})) {
 #ifdef SG_HAVE_CUDA
-    dispatch_dtype(dy.dtype(), [&]<class T>() {
-      kcu::bias_act_grad<T>(kp, dy.numel(), dy.data<T>(), y.data<T>(), dx.data<T>());
-    });
+    dispatch_dtype(dy.dtype(),
+                   [&]<class T>() { kcu::bias_act_grad<T>(kp, dy.numel(), dy.data<T>(), y.data<T>(), dx.data<T>()); });
 #else
     check_cpu(op, {dy, y});
 #endif
   } else {
-    dispatch_dtype(dy.dtype(), [&]<class T>() { kc::bias_act_grad<T>(kp, dy.numel(), dy.data<T>(), y.data<T>(), dx.data<T>()); });
+    dispatch_dtype(dy.dtype(),
+                   [&]<class T>() { kc::bias_act_grad<T>(kp, dy.numel(), dy.data<T>(), y.data<T>(), dx.data<T>()); });
   }
   record(op, {dy, y}, {dx}, [yd = y.detach(), act, alpha, gain, clamp](const std::vector<Tensor>& g, const Node& n) {
-    return std::vector<Tensor>{n.needs_grad(0) ? bias_act_grad(g[0], yd, act, alpha, gain, clamp) : Tensor(),
-                               Tensor()};
+    return std::vector<Tensor>{n.needs_grad(0) ? bias_act_grad(g[0], yd, act, alpha, gain, clamp) : Tensor(), Tensor()};
   });
   return dx;
 }
@@ -76,8 +77,8 @@ Tensor bias_act(const Tensor& x, const Tensor& b, Act act, double alpha, double 
   if (b.defined()) {
     SG_CHECK(x.dim() >= 1, op, "x ", shape_str(x.shape()), " has no dim for the bias ", shape_str(b.shape()));
     d = ops::wrap_dim(op, dim, x.dim());
-    SG_CHECK(b.dim() == 1 && b.size(0) == x.size(d), op, "b ", shape_str(b.shape()), " must be 1-D with x.shape[",
-             d, "] = ", x.size(d), " elements (x ", shape_str(x.shape()), ")");
+    SG_CHECK(b.dim() == 1 && b.size(0) == x.size(d), op, "b ", shape_str(b.shape()), " must be 1-D with x.shape[", d,
+             "] = ", x.size(d), " elements (x ", shape_str(x.shape()), ")");
     outer = 1;
     for (int64_t i = 0; i < d; ++i) outer *= x.size(i);
     C = x.size(d);
@@ -88,8 +89,7 @@ Tensor bias_act(const Tensor& x, const Tensor& b, Act act, double alpha, double 
   if (ops::is_cuda({x, b})) {
 #ifdef SG_HAVE_CUDA
     dispatch_dtype(x.dtype(), [&]<class T>() {
-      kcu::bias_act_forward<T>(kp, outer, C, inner, x.data<T>(), b.defined() ? b.data<T>() : nullptr,
-                               y.data<T>());
+      kcu::bias_act_forward<T>(kp, outer, C, inner, x.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>());
     });
 #else
     check_cpu(op, {x, b});
@@ -99,19 +99,20 @@ Tensor bias_act(const Tensor& x, const Tensor& b, Act act, double alpha, double 
       kc::bias_act_forward<T>(kp, outer, C, inner, x.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>());
     });
   }
-  record(op, {x, b}, {y}, [yd = y.detach(), act, alpha, gain, clamp, d, rank = x.dim(), bshape = b.defined() ? b.shape() : Shape{}](
-                              const std::vector<Tensor>& g, const Node& n) {
-    Tensor dx = bias_act_grad(g[0], yd, act, alpha, gain, clamp);
-    Tensor db;
-    if (n.needs_grad(1)) {
-      std::vector<int64_t> dims;
-      for (int64_t i = 0; i < rank; ++i)
-        if (i != d) dims.push_back(i);
-      db = dims.empty() ? dx : sum(dx, dims);
-      db = reshape(db, bshape);
-    }
-    return std::vector<Tensor>{n.needs_grad(0) ? dx : Tensor(), db};
-  });
+  record(op, {x, b}, {y},
+         [yd = y.detach(), act, alpha, gain, clamp, d, rank = x.dim(), bshape = b.defined() ? b.shape() : Shape{}](
+             const std::vector<Tensor>& g, const Node& n) {
+           Tensor dx = bias_act_grad(g[0], yd, act, alpha, gain, clamp);
+           Tensor db;
+           if (n.needs_grad(1)) {
+             std::vector<int64_t> dims;
+             for (int64_t i = 0; i < rank; ++i)
+               if (i != d) dims.push_back(i);
+             db = dims.empty() ? dx : sum(dx, dims);
+             db = reshape(db, bshape);
+           }
+           return std::vector<Tensor>{n.needs_grad(0) ? dx : Tensor(), db};
+         });
   return y;
 }
 

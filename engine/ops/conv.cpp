@@ -125,8 +125,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, Pair stride, Pair padd
   const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t kh = w.size(2), kw = w.size(3), Cout = w.size(1) * groups;
   SG_CHECK(Cin % groups == 0, op, "input channels of x ", shape_str(x.shape()), " not divisible by groups=", groups);
-  SG_CHECK(w.size(0) == Cin, op, "w ", shape_str(w.shape()), " expects ", w.size(0),
-           " input channels but x ", shape_str(x.shape()), " has ", Cin);
+  SG_CHECK(w.size(0) == Cin, op, "w ", shape_str(w.shape()), " expects ", w.size(0), " input channels but x ",
+           shape_str(x.shape()), " has ", Cin);
   SG_CHECK(kh >= 1 && kw >= 1 && w.size(1) >= 1, op, "empty kernel w ", shape_str(w.shape()));
   const int64_t Ho = (H - 1) * stride[0] - 2 * padding[0] + kh + output_padding[0];
   const int64_t Wo = (W - 1) * stride[1] - 2 * padding[1] + kw + output_padding[1];
@@ -139,8 +139,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, Pair stride, Pair padd
 #ifdef SG_HAVE_CUDA
     dispatch_dtype(x.dtype(), [&]<class T>() {
       kcu::conv_transpose2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0],
-                                       stride[1], padding[0], padding[1], output_padding[0], output_padding[1],
-                                       groups, cuda_tf32());
+                                       stride[1], padding[0], padding[1], output_padding[0], output_padding[1], groups,
+                                       cuda_tf32());
     });
 #else
     check_cpu(op, {x, w});
@@ -148,8 +148,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, Pair stride, Pair padd
   } else {
     dispatch_dtype(x.dtype(), [&]<class T>() {
       kc::conv_transpose2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0],
-                                      stride[1], padding[0], padding[1], output_padding[0], output_padding[1],
-                                      groups);
+                                      stride[1], padding[0], padding[1], output_padding[0], output_padding[1], groups);
     });
   }
   record(op, {x, w}, {y}, [x, w, stride, padding, groups](const std::vector<Tensor>& g, const Node& n) {
@@ -185,8 +184,8 @@ Tensor conv2d_weight_grad(const Tensor& dy, const Tensor& x, const Shape& weight
            " is smaller than the kernel ", shape_str(weight_shape));
   SG_CHECK(dy.size(0) == N && dy.size(1) == Cout && dy.size(2) == Ho && dy.size(3) == Wo, op, "dy ",
            shape_str(dy.shape()), " is not the conv2d output shape ", shape_str(Shape{N, Cout, Ho, Wo}), " of x ",
-           shape_str(x.shape()), " and weight ", shape_str(weight_shape), " (stride ", pair_str(stride),
-           ", padding ", pair_str(padding), ")");
+           shape_str(x.shape()), " and weight ", shape_str(weight_shape), " (stride ", pair_str(stride), ", padding ",
+           pair_str(padding), ")");
 
   Tensor dw = empty(weight_shape, x.dtype(), x.device());
   if (ops::is_cuda({dy, x})) {
@@ -197,9 +196,8 @@ Tensor conv2d_weight_grad(const Tensor& dy, const Tensor& x, const Shape& weight
                                                                padding[0], padding[1], groups);
     Tensor ws = ws_elems > 0 ? empty({ws_elems}, x.dtype(), x.device()) : Tensor();
     dispatch_dtype(x.dtype(), [&]<class T>() {
-      kcu::conv2d_weight_grad<T>(dy.data<T>(), x.data<T>(), dw.data<T>(), ws.defined() ? ws.data<T>() : nullptr, N,
-                                 Cin, H, W, Cout, kh, kw, stride[0], stride[1], padding[0], padding[1], groups,
-                                 cuda_tf32());
+      kcu::conv2d_weight_grad<T>(dy.data<T>(), x.data<T>(), dw.data<T>(), ws.defined() ? ws.data<T>() : nullptr, N, Cin,
+                                 H, W, Cout, kh, kw, stride[0], stride[1], padding[0], padding[1], groups, cuda_tf32());
     });
 #else
     check_cpu(op, {dy, x});

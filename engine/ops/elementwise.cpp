@@ -31,9 +31,8 @@ Tensor binary_op(const char* op, const Tensor& a, const Tensor& b, BinaryOp code
   auto sa = ops::broadcast_strides(a.shape(), out), sb = ops::broadcast_strides(b.shape(), out);
   if (ops::is_cuda({a, b})) {
 #ifdef SG_HAVE_CUDA
-    dispatch_dtype(a.dtype(), [&]<class T>() {
-      kcu::binary<T>(code, out, a.data<T>(), sa, b.data<T>(), sb, y.data<T>());
-    });
+    dispatch_dtype(a.dtype(),
+                   [&]<class T>() { kcu::binary<T>(code, out, a.data<T>(), sa, b.data<T>(), sb, y.data<T>()); });
 #endif
   } else {
     dispatch_dtype(a.dtype(), [&]<class T>() { kc::binary<T>(out, a.data<T>(), sa, b.data<T>(), sb, y.data<T>(), f); });
@@ -121,42 +120,50 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add(const Tensor& a, double s) {
-  Tensor y = unary_op("add", a, [s](auto x) { return x + (decltype(x))s; }, UnaryOp::add_scalar, s);
+  Tensor y = unary_op(
+      "add", a, [s](auto x) { return x + (decltype(x))s; }, UnaryOp::add_scalar, s);
   record("add_scalar", {a}, {y}, [](const std::vector<Tensor>& g, const Node&) { return std::vector<Tensor>{g[0]}; });
   return y;
 }
 
 Tensor mul(const Tensor& a, double s) {
-  Tensor y = unary_op("mul", a, [s](auto x) { return x * (decltype(x))s; }, UnaryOp::mul_scalar, s);
-  record("mul_scalar", {a}, {y}, [s](const std::vector<Tensor>& g, const Node&) { return std::vector<Tensor>{mul(g[0], s)}; });
+  Tensor y = unary_op(
+      "mul", a, [s](auto x) { return x * (decltype(x))s; }, UnaryOp::mul_scalar, s);
+  record("mul_scalar", {a}, {y},
+         [s](const std::vector<Tensor>& g, const Node&) { return std::vector<Tensor>{mul(g[0], s)}; });
   return y;
 }
 
 Tensor neg(const Tensor& a) {
-  Tensor y = unary_op("neg", a, [](auto x) { return -x; }, UnaryOp::neg);
+  Tensor y = unary_op(
+      "neg", a, [](auto x) { return -x; }, UnaryOp::neg);
   record("neg", {a}, {y}, [](const std::vector<Tensor>& g, const Node&) { return std::vector<Tensor>{neg(g[0])}; });
   return y;
 }
 
 Tensor exp(const Tensor& a) {
-  Tensor y = unary_op("exp", a, [](auto x) { return std::exp(x); }, UnaryOp::exp);
+  Tensor y = unary_op(
+      "exp", a, [](auto x) { return std::exp(x); }, UnaryOp::exp);
   return with_output_grad("exp", a, y, [](const Tensor& g, const Tensor&, const Tensor& y) { return mul(g, y); });
 }
 
 Tensor log(const Tensor& a) {
-  Tensor y = unary_op("log", a, [](auto x) { return std::log(x); }, UnaryOp::log);
+  Tensor y = unary_op(
+      "log", a, [](auto x) { return std::log(x); }, UnaryOp::log);
   record("log", {a}, {y}, [a](const std::vector<Tensor>& g, const Node&) { return std::vector<Tensor>{div(g[0], a)}; });
   return y;
 }
 
 Tensor sqrt(const Tensor& a) {
-  Tensor y = unary_op("sqrt", a, [](auto x) { return std::sqrt(x); }, UnaryOp::sqrt);
+  Tensor y = unary_op(
+      "sqrt", a, [](auto x) { return std::sqrt(x); }, UnaryOp::sqrt);
   return with_output_grad("sqrt", a, y,
                           [](const Tensor& g, const Tensor&, const Tensor& y) { return div(mul(g, 0.5), y); });
 }
 
 Tensor rsqrt(const Tensor& a) {
-  Tensor y = unary_op("rsqrt", a, [](auto x) { return decltype(x)(1) / std::sqrt(x); }, UnaryOp::rsqrt);
+  Tensor y = unary_op(
+      "rsqrt", a, [](auto x) { return decltype(x)(1) / std::sqrt(x); }, UnaryOp::rsqrt);
   // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
   return with_output_grad("rsqrt", a, y, [](const Tensor& g, const Tensor&, const Tensor& y) {
     return mul(mul(g, mul(y, mul(y, y))), -0.5);
@@ -164,7 +171,8 @@ Tensor rsqrt(const Tensor& a) {
 }
 
 Tensor pow(const Tensor& a, double p) {
-  Tensor y = unary_op("pow", a, [p](auto x) { return (decltype(x))std::pow(x, (decltype(x))p); }, UnaryOp::pow, p);
+  Tensor y = unary_op(
+      "pow", a, [p](auto x) { return (decltype(x))std::pow(x, (decltype(x))p); }, UnaryOp::pow, p);
   record("pow", {a}, {y}, [a, p](const std::vector<Tensor>& g, const Node&) {
     if (p == 0.0) return std::vector<Tensor>{zeros_like(g[0])};
     if (p == 1.0) return std::vector<Tensor>{g[0]};
@@ -174,19 +182,21 @@ Tensor pow(const Tensor& a, double p) {
 }
 
 Tensor square(const Tensor& a) {
-  Tensor y = unary_op("square", a, [](auto x) { return x * x; }, UnaryOp::square);
-  record("square", {a}, {y}, [a](const std::vector<Tensor>& g, const Node&) {
-    return std::vector<Tensor>{mul(g[0], mul(a, 2.0))};
-  });
+  Tensor y = unary_op(
+      "square", a, [](auto x) { return x * x; }, UnaryOp::square);
+  record("square", {a}, {y},
+         [a](const std::vector<Tensor>& g, const Node&) { return std::vector<Tensor>{mul(g[0], mul(a, 2.0))}; });
   return y;
 }
 
 Tensor sign(const Tensor& a) {
-  return unary_op("sign", a, [](auto x) { return (decltype(x))((x > 0) - (x < 0)); }, UnaryOp::sign);
+  return unary_op(
+      "sign", a, [](auto x) { return (decltype(x))((x > 0) - (x < 0)); }, UnaryOp::sign);
 }
 
 Tensor abs(const Tensor& a) {
-  Tensor y = unary_op("abs", a, [](auto x) { return std::abs(x); }, UnaryOp::abs);
+  Tensor y = unary_op(
+      "abs", a, [](auto x) { return std::abs(x); }, UnaryOp::abs);
   record("abs", {a}, {y}, [a](const std::vector<Tensor>& g, const Node&) {
     Tensor s;
     {
@@ -199,10 +209,10 @@ Tensor abs(const Tensor& a) {
 }
 
 Tensor tanh(const Tensor& a) {
-  Tensor y = unary_op("tanh", a, [](auto x) { return std::tanh(x); }, UnaryOp::tanh);
-  return with_output_grad("tanh", a, y, [](const Tensor& g, const Tensor&, const Tensor& y) {
-    return mul(g, add(neg(mul(y, y)), 1.0));
-  });
+  Tensor y = unary_op(
+      "tanh", a, [](auto x) { return std::tanh(x); }, UnaryOp::tanh);
+  return with_output_grad(
+      "tanh", a, y, [](const Tensor& g, const Tensor&, const Tensor& y) { return mul(g, add(neg(mul(y, y)), 1.0)); });
 }
 
 Tensor sigmoid(const Tensor& a) {
@@ -218,7 +228,8 @@ Tensor softplus(const Tensor& a) {
   Tensor y = unary_op(
       "softplus", a, [](auto x) { return std::max(x, decltype(x)(0)) + std::log1p(std::exp(-std::abs(x))); },
       UnaryOp::softplus);
-  record("softplus", {a}, {y}, [a](const std::vector<Tensor>& g, const Node&) { return std::vector<Tensor>{mul(g[0], sigmoid(a))}; });
+  record("softplus", {a}, {y},
+         [a](const std::vector<Tensor>& g, const Node&) { return std::vector<Tensor>{mul(g[0], sigmoid(a))}; });
   return y;
 }
 
@@ -243,8 +254,8 @@ Tensor relu(const Tensor& a) { return leaky_relu(a, 0.0); }
 Tensor clamp(const Tensor& a, double lo, double hi) {
   SG_CHECK(lo <= hi, "clamp", "lo ", lo, " > hi ", hi);
   Tensor y = unary_op(
-      "clamp", a, [lo, hi](auto x) { return std::min(std::max(x, (decltype(x))lo), (decltype(x))hi); },
-      UnaryOp::clamp, lo, hi);
+      "clamp", a, [lo, hi](auto x) { return std::min(std::max(x, (decltype(x))lo), (decltype(x))hi); }, UnaryOp::clamp,
+      lo, hi);
   record("clamp", {a}, {y}, [a, lo, hi](const std::vector<Tensor>& g, const Node&) {
     Tensor m;
     {
@@ -270,10 +281,12 @@ Tensor le(const Tensor& a, const Tensor& b) {
   return binary_op("le", a, b, BinaryOp::le, [](auto x, auto z) { return (decltype(x))(x <= z); });
 }
 Tensor gt(const Tensor& a, double b) {
-  return unary_op("gt", a, [b](auto x) { return (decltype(x))(x > b); }, UnaryOp::gt_scalar, b);
+  return unary_op(
+      "gt", a, [b](auto x) { return (decltype(x))(x > b); }, UnaryOp::gt_scalar, b);
 }
 Tensor lt(const Tensor& a, double b) {
-  return unary_op("lt", a, [b](auto x) { return (decltype(x))(x < b); }, UnaryOp::lt_scalar, b);
+  return unary_op(
+      "lt", a, [b](auto x) { return (decltype(x))(x < b); }, UnaryOp::lt_scalar, b);
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
@@ -311,20 +324,24 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 Tensor nan_to_num(const Tensor& a, double nan, std::optional<double> posinf_or, std::optional<double> neginf_or) {
-  const double big = a.dtype() == DType::f32 ? (double)std::numeric_limits<float>::max()
-                                             : std::numeric_limits<double>::max();
+  const double big =
+      a.dtype() == DType::f32 ? (double)std::numeric_limits<float>::max() : std::numeric_limits<double>::max();
   const double posinf = posinf_or.value_or(big), neginf = neginf_or.value_or(-big);
-  Tensor y = unary_op("nan_to_num", a, [=](auto x) {
-    using T = decltype(x);
-    if (std::isnan(x)) return (T)nan;
-    if (std::isinf(x)) return x > 0 ? (T)posinf : (T)neginf;
-    return x;
-  }, UnaryOp::nan_to_num, nan, posinf, neginf);
+  Tensor y = unary_op(
+      "nan_to_num", a,
+      [=](auto x) {
+        using T = decltype(x);
+        if (std::isnan(x)) return (T)nan;
+        if (std::isinf(x)) return x > 0 ? (T)posinf : (T)neginf;
+        return x;
+      },
+      UnaryOp::nan_to_num, nan, posinf, neginf);
   record("nan_to_num", {a}, {y}, [a](const std::vector<Tensor>& g, const Node&) {
     Tensor m;
     {
       NoGradGuard ng;
-      m = unary_op("nan_to_num", a, [](auto x) { return (decltype(x))std::isfinite(x); }, UnaryOp::isfinite_mask);
+      m = unary_op(
+          "nan_to_num", a, [](auto x) { return (decltype(x))std::isfinite(x); }, UnaryOp::isfinite_mask);
     }
     return std::vector<Tensor>{masked(g[0], m)};
   });

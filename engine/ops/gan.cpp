@@ -19,12 +19,12 @@ Tensor minibatch_stddev(const Tensor& x, int64_t group_size, int64_t num_channel
   SG_CHECK(N % G == 0, op, "batch ", N, " is not divisible by group size ", G, " (x ", shape_str(x.shape()), ")");
   SG_CHECK(C % F == 0, op, "channels ", C, " not divisible by num_channels ", F);
   Tensor y = reshape(x, {G, -1, F, C / F, H, W});  // [G, n, F, c, H, W]
-  y = sub(y, mean(y, {0}, true));                   // deviation from the group mean
-  y = mean(square(y), {0});                         // variance over the group [n,F,c,H,W]
+  y = sub(y, mean(y, {0}, true));                  // deviation from the group mean
+  y = mean(square(y), {0});                        // variance over the group [n,F,c,H,W]
   y = sqrt(add(y, 1e-8));
-  y = mean(y, {2, 3, 4});                           // [n, F]
+  y = mean(y, {2, 3, 4});  // [n, F]
   y = reshape(y, {-1, F, 1, 1});
-  y = repeat(y, {G, 1, H, W});                      // [N, F, H, W]
+  y = repeat(y, {G, 1, H, W});  // [N, F, H, W]
   return cat({x, y}, 1);
 }
 

@@ -50,8 +50,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   } else {
     dispatch_dtype(a.dtype(), [&]<class T>() {
       for (int64_t i = 0; i < B; ++i)
-        kernels::cpu::gemm<T>(false, false, M, N, K, T(1), a.data<T>() + i * M * K, K, b.data<T>() + i * K * N, N,
-                              T(0), y.data<T>() + i * M * N, N);
+        kernels::cpu::gemm<T>(false, false, M, N, K, T(1), a.data<T>() + i * M * K, K, b.data<T>() + i * K * N, N, T(0),
+                              y.data<T>() + i * M * N, N);
     });
   }
   autograd::record("matmul", {a, b}, {y}, [a, b](const Grads& g, const Node& n) {

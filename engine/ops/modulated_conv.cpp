@@ -62,8 +62,8 @@ std::vector<Tensor> fused_modconv_backward(const Tensor& dy, const Tensor& x, co
     out[0] = reshape(dx, {N, C, H, W});
   }
   if (need_weight || need_styles) {
-    Tensor dwd = conv2d_weight_grad(dyg, reshape(x, {1, N * C, H, W}), {N * O, C, kh, kw}, {1, 1},
-                                    {p.padding, p.padding}, N);
+    Tensor dwd =
+        conv2d_weight_grad(dyg, reshape(x, {1, N * C, H, W}), {N * O, C, kh, kw}, {1, 1}, {p.padding, p.padding}, N);
     dwd = reshape(dwd, {N, O, C, kh, kw});
     Tensor dws = dwd;
     if (p.demodulate) {
@@ -83,29 +83,27 @@ Tensor fused_modconv_cuda(const Tensor& x, const Tensor& weight, const Tensor& s
   const int64_t O = weight.size(0), kh = weight.size(2), kw = weight.size(3);
   SG_CHECK(p.padding >= 0, op, "padding must be >= 0, got ", p.padding);
   const int64_t Ho = H + 2 * p.padding - kh + 1, Wo = W + 2 * p.padding - kw + 1;
-  SG_CHECK(kh >= 1 && kw >= 1 && Ho >= 1 && Wo >= 1, op, "input x ", shape_str(x.shape()), " with padding ",
-           p.padding, " is smaller than the kernel ", shape_str(weight.shape()));
+  SG_CHECK(kh >= 1 && kw >= 1 && Ho >= 1 && Wo >= 1, op, "input x ", shape_str(x.shape()), " with padding ", p.padding,
+           " is smaller than the kernel ", shape_str(weight.shape()));
   Tensor y = empty({N, O, Ho, Wo}, x.dtype(), x.device());
   if (y.numel() > 0) {
     dispatch_dtype(x.dtype(), [&]<class T>() {
       Tensor dcoefs;
       if (p.demodulate) {
         dcoefs = empty({N, O}, x.dtype(), x.device());
-        kernels::cuda::modconv_dcoefs<T>(weight.data<T>(), styles.data<T>(), dcoefs.data<T>(), N, O, C, kh * kw,
-                                         p.eps);
+        kernels::cuda::modconv_dcoefs<T>(weight.data<T>(), styles.data<T>(), dcoefs.data<T>(), N, O, C, kh * kw, p.eps);
       }
       kernels::cuda::modconv_forward<T>(x.data<T>(), weight.data<T>(), styles.data<T>(),
-                                        dcoefs.defined() ? dcoefs.data<T>() : nullptr, y.data<T>(), N, C, H, W, O,
-                                        kh, kw, p.padding, cuda_tf32());
+                                        dcoefs.defined() ? dcoefs.data<T>() : nullptr, y.data<T>(), N, C, H, W, O, kh,
+                                        kw, p.padding, cuda_tf32());
     });
   }
   ModConv q = p;
   q.resample_filter = Tensor();  // unused without up / down; keep no tensor alive through it
-  autograd::record(op, {x, weight, styles}, {y},
-                   [x, weight, styles, q](const std::vector<Tensor>& g, const autograd::Node& n) {
-                     return fused_modconv_backward(g[0], x, weight, styles, q, n.needs_grad(0), n.needs_grad(1),
-                                                   n.needs_grad(2));
-                   });
+  autograd::record(
+      op, {x, weight, styles}, {y}, [x, weight, styles, q](const std::vector<Tensor>& g, const autograd::Node& n) {
+        return fused_modconv_backward(g[0], x, weight, styles, q, n.needs_grad(0), n.needs_grad(1), n.needs_grad(2));
+      });
   return y;
 }
 #endif
@@ -172,8 +170,9 @@ Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& sty
   ops::check_defined(op, weight, "weight");
   ops::check_defined(op, styles, "styles");
   ops::check_same(op, {x, weight, styles, p.resample_filter});
-  SG_CHECK(x.dim() == 4 && weight.dim() == 4 && styles.dim() == 2, op, "expects x [N,C,H,W], weight [O,C,k,k], styles [N,C]; got x ",
-           shape_str(x.shape()), ", weight ", shape_str(weight.shape()), ", styles ", shape_str(styles.shape()));
+  SG_CHECK(x.dim() == 4 && weight.dim() == 4 && styles.dim() == 2, op,
+           "expects x [N,C,H,W], weight [O,C,k,k], styles [N,C]; got x ", shape_str(x.shape()), ", weight ",
+           shape_str(weight.shape()), ", styles ", shape_str(styles.shape()));
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t O = weight.size(0), kh = weight.size(2), kw = weight.size(3);
   SG_CHECK(weight.size(1) == C && styles.size(0) == N && styles.size(1) == C, op, "channel mismatch: x ",
@@ -194,14 +193,14 @@ Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& sty
       Tensor d = rsqrt(add(sum(square(w), {2, 3, 4}), p.eps));  // [N,O]
       w = mul(w, reshape(d, {N, O, 1, 1, 1}));
     }
-    Tensor y = conv2d_resample(reshape(x, {1, N * C, H, W}), reshape(w, {N * O, C, kh, kw}), f, p.up, p.down,
-                               p.padding, N);
+    Tensor y =
+        conv2d_resample(reshape(x, {1, N * C, H, W}), reshape(w, {N * O, C, kh, kw}), f, p.up, p.down, p.padding, N);
     return reshape(y, {N, O, y.size(2), y.size(3)});
   }
   Tensor y = conv2d_resample(mul(x, reshape(styles, {N, C, 1, 1})), weight, f, p.up, p.down, p.padding, 1);
   if (p.demodulate) {
     Tensor wsq = transpose(sum(square(weight), {2, 3}), 0, 1);  // [C,O]
-    Tensor d = rsqrt(add(matmul(square(styles), wsq), p.eps));    // [N,O]
+    Tensor d = rsqrt(add(matmul(square(styles), wsq), p.eps));  // [N,O]
     y = mul(y, reshape(d, {N, O, 1, 1}));
   }
   return y;

@@ -28,14 +28,12 @@ Tensor strided_view_copy(const char* op, const Tensor& a, const Shape& shape, co
   Tensor y = empty(shape, a.dtype(), a.device());
   if (ops::is_cuda({a})) {
 #ifdef SG_HAVE_CUDA
-    dispatch_dtype(a.dtype(), [&]<class T>() {
-      kcu::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>());
-    });
+    dispatch_dtype(a.dtype(),
+                   [&]<class T>() { kcu::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>()); });
 #endif
   } else {
-    dispatch_dtype(a.dtype(), [&]<class T>() {
-      kc::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>());
-    });
+    dispatch_dtype(a.dtype(),
+                   [&]<class T>() { kc::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>()); });
   }
   return y;
 }
@@ -96,7 +94,8 @@ Tensor transpose(const Tensor& a, int64_t d0, int64_t d1) {
 
 Tensor expand(const Tensor& a, const Shape& shape) {
   ops::check_defined("expand", a, "input");
-  SG_CHECK(shape.size() >= a.shape().size(), "expand", "cannot expand ", shape_str(a.shape()), " to ", shape_str(shape));
+  SG_CHECK(shape.size() >= a.shape().size(), "expand", "cannot expand ", shape_str(a.shape()), " to ",
+           shape_str(shape));
   size_t off = shape.size() - a.shape().size();
   for (size_t i = 0; i < a.shape().size(); ++i)
     SG_CHECK(a.shape()[i] == shape[off + i] || a.shape()[i] == 1, "expand", "cannot expand ", shape_str(a.shape()),
@@ -137,8 +136,8 @@ SliceGeom slice_geom(const char* op, const Shape& shape, int64_t& dim, int64_t& 
   if (start < 0) start += n;
   if (end < 0) end += n;
   end = std::min(end, n);
-  SG_CHECK(start >= 0 && start <= n && end >= start, op, "range [", start, ", ", end, ") invalid for dim ", dim,
-           " of ", shape_str(shape));
+  SG_CHECK(start >= 0 && start <= n && end >= start, op, "range [", start, ", ", end, ") invalid for dim ", dim, " of ",
+           shape_str(shape));
   SliceGeom g;
   g.out = shape;
   g.out[dim] = (end - start + step - 1) / step;
@@ -167,18 +166,15 @@ Tensor slice_backward(const Tensor& a, const Shape& shape, int64_t dim, int64_t 
   Tensor y = zeros(shape, a.dtype(), a.device());
   if (ops::is_cuda({a})) {
 #ifdef SG_HAVE_CUDA
-    dispatch_dtype(a.dtype(), [&]<class T>() {
-      kcu::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides);
-    });
+    dispatch_dtype(a.dtype(),
+                   [&]<class T>() { kcu::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides); });
 #endif
   } else {
-    dispatch_dtype(a.dtype(), [&]<class T>() {
-      kc::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides);
-    });
+    dispatch_dtype(a.dtype(),
+                   [&]<class T>() { kc::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides); });
   }
-  record("slice_backward", {a}, {y}, [dim, start, end, step](const Grads& gr, const Node&) {
-    return Grads{slice(gr[0], dim, start, end, step)};
-  });
+  record("slice_backward", {a}, {y},
+         [dim, start, end, step](const Grads& gr, const Node&) { return Grads{slice(gr[0], dim, start, end, step)}; });
   return y;
 }
 

@@ -18,9 +18,12 @@ Tensor to_device(const Tensor& a, Device d) {
   Tensor y = empty(a.shape(), a.dtype(), d);
   const size_t n = (size_t)a.numel() * dtype_size(a.dtype());
   if (n > 0) {
-    if (a.is_cpu()) kernels::cuda::memcpy_h2d(y.raw_data(), a.raw_data(), n);
-    else if (d.type == DeviceType::cpu) kernels::cuda::memcpy_d2h(y.raw_data(), a.raw_data(), n);
-    else kernels::cuda::memcpy_d2d(y.raw_data(), a.raw_data(), n);
+    if (a.is_cpu())
+      kernels::cuda::memcpy_h2d(y.raw_data(), a.raw_data(), n);
+    else if (d.type == DeviceType::cpu)
+      kernels::cuda::memcpy_d2h(y.raw_data(), a.raw_data(), n);
+    else
+      kernels::cuda::memcpy_d2d(y.raw_data(), a.raw_data(), n);
   }
   autograd::record("to_device", {a}, {y}, [src = a.device()](const std::vector<Tensor>& g, const autograd::Node&) {
     return std::vector<Tensor>{to_device(g[0], src)};
@@ -41,9 +44,12 @@ void copy_into(const Tensor& dst, const Tensor& src) {
     return;
   }
 #ifdef SG_HAVE_CUDA
-  if (dst.is_cpu()) kernels::cuda::memcpy_d2h(dst.raw_data(), src.raw_data(), n);
-  else if (src.is_cpu()) kernels::cuda::memcpy_h2d(dst.raw_data(), src.raw_data(), n);
-  else kernels::cuda::memcpy_d2d(dst.raw_data(), src.raw_data(), n);
+  if (dst.is_cpu())
+    kernels::cuda::memcpy_d2h(dst.raw_data(), src.raw_data(), n);
+  else if (src.is_cpu())
+    kernels::cuda::memcpy_h2d(dst.raw_data(), src.raw_data(), n);
+  else
+    kernels::cuda::memcpy_d2d(dst.raw_data(), src.raw_data(), n);
 #endif
 }
 

@@ -54,8 +54,7 @@ Tensor upfirdn2d(const Tensor& x, const Tensor& f, const UpFirDn& p) {
   SG_CHECK(f.dim() == 1 || f.dim() == 2, op, "f must be 1-D [k] or 2-D [fh, fw], got ", shape_str(f.shape()));
   SG_CHECK(f.numel() >= 1, op, "empty filter ", shape_str(f.shape()));
   check_same(op, {x, f});
-  SG_CHECK(p.upx >= 1 && p.upy >= 1 && p.downx >= 1 && p.downy >= 1, op, "up and down must be >= 1; ",
-           params_str(p));
+  SG_CHECK(p.upx >= 1 && p.upy >= 1 && p.downx >= 1 && p.downy >= 1, op, "up and down must be >= 1; ", params_str(p));
   // Plain locals, not structured bindings: the lambdas below capture them (clang 14 cannot
   // capture a structured binding).
   const std::array<int64_t, 2> fhw = filter_hw(f);
@@ -63,8 +62,8 @@ Tensor upfirdn2d(const Tensor& x, const Tensor& f, const UpFirDn& p) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t x0 = p.pad[0], x1 = p.pad[1], y0 = p.pad[2], y1 = p.pad[3];
   const int64_t num_w = W * p.upx + x0 + x1 - fw, num_h = H * p.upy + y0 + y1 - fh;
-  SG_CHECK(num_w >= 0 && num_h >= 0, op, "empty output for x ", shape_str(x.shape()), ", f ",
-           shape_str(f.shape()), ", ", params_str(p));
+  SG_CHECK(num_w >= 0 && num_h >= 0, op, "empty output for x ", shape_str(x.shape()), ", f ", shape_str(f.shape()),
+           ", ", params_str(p));
   const int64_t Wo = num_w / p.downx + 1, Ho = num_h / p.downy + 1;
 
   Tensor y = empty({N, C, Ho, Wo}, x.dtype(), x.device());
@@ -105,18 +104,19 @@ Tensor upfirdn2d(const Tensor& x, const Tensor& f, const UpFirDn& p) {
   }
 
   Tensor fc = f.detach();  // constant: no gradient, and no graph kept alive through it
-  record("upfirdn2d", {x}, {y}, [fc, p, xs = x.shape(), H, W, Ho, Wo, fh, fw](const std::vector<Tensor>& g, const Node&) {
-    UpFirDn q;
-    q.upx = p.downx, q.upy = p.downy, q.downx = p.upx, q.downy = p.upy;
-    q.pad = {fw - p.pad[0] - 1, W * p.upx - Wo * p.downx + p.pad[0] - p.upx + 1, fh - p.pad[2] - 1,
-             H * p.upy - Ho * p.downy + p.pad[2] - p.upy + 1};
-    q.gain = p.gain;
-    q.flip_filter = !p.flip_filter;
-    Tensor dx = upfirdn2d(g[0], fc, q);
-    SG_CHECK(dx.shape() == xs, "upfirdn2d backward", "gradient shape ", shape_str(dx.shape()), " != input shape ",
-             shape_str(xs), " (", params_str(p), ")");
-    return std::vector<Tensor>{dx};
-  });
+  record("upfirdn2d", {x}, {y},
+         [fc, p, xs = x.shape(), H, W, Ho, Wo, fh, fw](const std::vector<Tensor>& g, const Node&) {
+           UpFirDn q;
+           q.upx = p.downx, q.upy = p.downy, q.downx = p.upx, q.downy = p.upy;
+           q.pad = {fw - p.pad[0] - 1, W * p.upx - Wo * p.downx + p.pad[0] - p.upx + 1, fh - p.pad[2] - 1,
+                    H * p.upy - Ho * p.downy + p.pad[2] - p.upy + 1};
+           q.gain = p.gain;
+           q.flip_filter = !p.flip_filter;
+           Tensor dx = upfirdn2d(g[0], fc, q);
+           SG_CHECK(dx.shape() == xs, "upfirdn2d backward", "gradient shape ", shape_str(dx.shape()),
+                    " != input shape ", shape_str(xs), " (", params_str(p), ")");
+           return std::vector<Tensor>{dx};
+         });
   return y;
 }
 

@@ -62,8 +62,7 @@ void dispatch(const BiasActParams& p, F&& f) {
 }  // namespace
 
 template <class T>
-void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b,
-                      T* y) {
+void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b, T* y) {
   dispatch(p, [&]<BiasActKind K, bool kClamp>() { forward_impl<T, K, kClamp>(p, outer, C, inner, x, b, y); });
 }
 
@@ -74,8 +73,8 @@ void bias_act_grad(const BiasActParams& p, int64_t n, const T* dy, const T* y, T
 
 template void bias_act_forward<float>(const BiasActParams&, int64_t, int64_t, int64_t, const float*, const float*,
                                       float*);
-template void bias_act_forward<double>(const BiasActParams&, int64_t, int64_t, int64_t, const double*,
-                                       const double*, double*);
+template void bias_act_forward<double>(const BiasActParams&, int64_t, int64_t, int64_t, const double*, const double*,
+                                       double*);
 template void bias_act_grad<float>(const BiasActParams&, int64_t, const float*, const float*, float*);
 template void bias_act_grad<double>(const BiasActParams&, int64_t, const double*, const double*, double*);
 

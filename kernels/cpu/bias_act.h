@@ -32,8 +32,7 @@ struct BiasActParams {
 };
 
 template <class T>
-void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b,
-                      T* y);
+void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b, T* y);
 
 // n elements.
 template <class T>

@@ -156,8 +156,8 @@ bool is_pointwise(int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, in
 }  // namespace
 
 template <class T>
-void im2col(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx,
-            int64_t py, int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* col, bool parallel) {
+void im2col(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py,
+            int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* col, bool parallel) {
   const int64_t cols = (oy1 - oy0) * Wo;
 #pragma omp parallel for if (parallel && C > 1 && !omp_in_parallel())
   for (int64_t c = 0; c < C; ++c)
@@ -165,8 +165,8 @@ void im2col(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t k
 }
 
 template <class T>
-void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx,
-            int64_t py, int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* img, bool parallel) {
+void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py,
+            int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* img, bool parallel) {
   const int64_t cols = (oy1 - oy0) * Wo;
 #pragma omp parallel for if (parallel && C > 1 && !omp_in_parallel())
   for (int64_t c = 0; c < C; ++c)
@@ -222,8 +222,10 @@ void scatter_slab(T* packed, T* img, int64_t img_stride, int64_t ld_img, int64_t
     for (int64_t r = 0; r < rows; ++r) {
       T* p = packed + r * nb * per + n * per;
       T* q = img + n * img_stride + r * ld_img;
-      if (to_packed) std::memcpy(p, q, sizeof(T) * per);
-      else std::memcpy(q, p, sizeof(T) * per);
+      if (to_packed)
+        std::memcpy(p, q, sizeof(T) * per);
+      else
+        std::memcpy(q, p, sizeof(T) * per);
     }
 }
 
@@ -236,14 +238,15 @@ bool use_batched(int64_t N, int64_t HoWo, int64_t kh, int64_t kw, int64_t sy, in
 
 template <class T>
 void conv2d_forward_batched(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                    int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
+                            int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
   const int64_t Cg = Cin / groups, Cgo = Cout / groups, K = Cg * kh * kw;
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   const int64_t HW = H * W, HoWo = Ho * Wo;
   if (N * groups * HoWo == 0) return;
   const bool pointwise = is_pointwise(kh, kw, sy, sx, py, px);  // then Ho == H, Wo == W
   const auto slabs = make_slabs(N, Ho, Wo, K);
-  const int64_t max_cols = slabs[0].n1 - slabs[0].n0 == 1 ? (slabs[0].oy1 - slabs[0].oy0) * Wo : (slabs[0].n1 - slabs[0].n0) * HoWo;
+  const int64_t max_cols =
+      slabs[0].n1 - slabs[0].n0 == 1 ? (slabs[0].oy1 - slabs[0].oy0) * Wo : (slabs[0].n1 - slabs[0].n0) * HoWo;
   T* colp = scratch<T>(0, K * max_cols);
   T* outp = scratch<T>(1, slabs[0].n1 - slabs[0].n0 > 1 ? Cgo * max_cols : 0);
   for (int64_t g = 0; g < groups; ++g) {
@@ -253,8 +256,10 @@ void conv2d_forward_batched(const T* x, const T* w, T* y, int64_t N, int64_t Cin
       const T* xg = x + (s.n0 * Cin + g * Cg) * HW;
       T* yg = y + (s.n0 * Cout + g * Cgo) * HoWo + s.oy0 * Wo;
       const T* b = colp;
-      if (pointwise && nb == 1) b = xg + s.oy0 * Wo;  // the image is the column matrix
-      else im2col_slab(xg, Cin * HW, {0, nb, s.oy0, s.oy1}, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, colp);
+      if (pointwise && nb == 1)
+        b = xg + s.oy0 * Wo;  // the image is the column matrix
+      else
+        im2col_slab(xg, Cin * HW, {0, nb, s.oy0, s.oy1}, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, colp);
       if (nb == 1) {
         gemm<T>(false, false, Cgo, cols, K, T(1), wg, K, b, nb == 1 && pointwise ? HW : cols, T(0), yg, HoWo);
       } else {
@@ -267,7 +272,7 @@ void conv2d_forward_batched(const T* x, const T* w, T* y, int64_t N, int64_t Cin
 
 template <class T>
 void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                    int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
+                          int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
   const int64_t Cg = Cin / groups, Cgo = Cout / groups, K = Cg * kh * kw;
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   const int64_t HW = H * W, HoWo = Ho * Wo;
@@ -311,16 +316,15 @@ void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_
 }
 
 template <class T>
-void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W,
-                              int64_t Cout, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px,
-                              int64_t opy, int64_t opx, int64_t groups) {
+void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                              int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t opy,
+                              int64_t opx, int64_t groups) {
   const int64_t Cg = Cin / groups, Cgo = Cout / groups, K = Cgo * kh * kw, khw = kh * kw;
   const int64_t Ho = (H - 1) * sy - 2 * py + kh + opy, Wo = (W - 1) * sx - 2 * px + kw + opx;
   const int64_t HW = H * W, HoWo = Ho * Wo;
   if (N * groups * HoWo == 0) return;
   const bool pointwise = is_pointwise(kh, kw, sy, sx, py, px);  // then Ho == H, Wo == W
-  if (use_batched(N, HW, kh, kw, sy, sx, py, px) && (int64_t)Cg * N * HW <= kSlabBudget &&
-      K * N * HW <= kSlabBudget) {
+  if (use_batched(N, HW, kh, kw, sy, sx, py, px) && (int64_t)Cg * N * HW <= kSlabBudget && K * N * HW <= kSlabBudget) {
     // Small input grids: per group one GEMM over all images, col [K, N*H*W] = W_g^T @ X_g,
     // X_g packed [Cg, N*H*W]; then col2im per (image, output channel).
     T* xp = scratch<T>(1, Cg * N * HW);

@@ -60,9 +60,9 @@ void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_
 // x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo],
 // Ho = (H-1)*sy - 2*py + kh + opy (0 <= opy < sy; likewise Wo).
 template <class T>
-void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W,
-                              int64_t Cout, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px,
-                              int64_t opy, int64_t opx, int64_t groups);
+void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                              int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t opy,
+                              int64_t opx, int64_t groups);
 
 // dy [N,Cout,Ho,Wo], x [N,Cin,H,W] -> dw [Cout,Cin/groups,kh,kw], Ho = (H+2*py-kh)/sy+1.
 template <class T>
@@ -74,10 +74,10 @@ void conv2d_weight_grad(const T* dy, const T* x, T* dw, int64_t N, int64_t Cin, 
 //   col2im: img[c, oy*sy-py+i, ox*sx-px+j] += col[...]   (img not cleared)
 // parallel: split the channels over OpenMP threads (only when not already in a parallel region).
 template <class T>
-void im2col(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx,
-            int64_t py, int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* col, bool parallel);
+void im2col(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py,
+            int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* col, bool parallel);
 template <class T>
-void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx,
-            int64_t py, int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* img, bool parallel);
+void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py,
+            int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* img, bool parallel);
 
 }  // namespace sg::kernels::cpu

@@ -110,13 +110,16 @@ void binary(const std::vector<int64_t>& shape, const T* a, const std::vector<int
   int64_t s = 1;
   for (int d = (int)shape.size() - 1; d >= 0; --d) so[d] = s, s *= shape[d];
   const std::vector<int64_t> strides[3] = {sa, sb, so};
-  strided_loop<3>(shape, strides, [&](const int64_t* off, int64_t inner, const std::vector<int64_t>(&st)[3]) {
-    const int64_t ia = st[0].empty() ? 0 : st[0].back(), ib = st[1].empty() ? 0 : st[1].back();
-    const T* pa = a + off[0];
-    const T* pb = b + off[1];
-    T* po = out + off[2];
-    for (int64_t i = 0; i < inner; ++i) po[i] = f(pa[i * ia], pb[i * ib]);
-  }, true);
+  strided_loop<3>(
+      shape, strides,
+      [&](const int64_t* off, int64_t inner, const std::vector<int64_t>(&st)[3]) {
+        const int64_t ia = st[0].empty() ? 0 : st[0].back(), ib = st[1].empty() ? 0 : st[1].back();
+        const T* pa = a + off[0];
+        const T* pb = b + off[1];
+        T* po = out + off[2];
+        for (int64_t i = 0; i < inner; ++i) po[i] = f(pa[i * ia], pb[i * ib]);
+      },
+      true);
 }
 
 // out (already zeroed, accumulated in double) += a, with `so` mapping input index -> output.
@@ -147,12 +150,15 @@ void strided_copy(const std::vector<int64_t>& shape, const T* a, const std::vect
   int64_t s = 1;
   for (int d = (int)shape.size() - 1; d >= 0; --d) so[d] = s, s *= shape[d];
   const std::vector<int64_t> strides[2] = {sa, so};
-  strided_loop<2>(shape, strides, [&](const int64_t* off, int64_t inner, const std::vector<int64_t>(&st)[2]) {
-    const int64_t ia = st[0].empty() ? 0 : st[0].back();
-    const T* pa = a + off[0];
-    T* po = out + off[1];
-    for (int64_t i = 0; i < inner; ++i) po[i] = pa[i * ia];
-  }, true);
+  strided_loop<2>(
+      shape, strides,
+      [&](const int64_t* off, int64_t inner, const std::vector<int64_t>(&st)[2]) {
+        const int64_t ia = st[0].empty() ? 0 : st[0].back();
+        const T* pa = a + off[0];
+        T* po = out + off[1];
+        for (int64_t i = 0; i < inner; ++i) po[i] = pa[i * ia];
+      },
+      true);
 }
 
 }  // namespace sg::kernels::cpu
@@ -166,12 +172,15 @@ void strided_scatter(const std::vector<int64_t>& shape, const T* a, T* out, cons
   int64_t s = 1;
   for (int d = (int)shape.size() - 1; d >= 0; --d) sa[d] = s, s *= shape[d];
   const std::vector<int64_t> strides[2] = {sa, so};
-  strided_loop<2>(shape, strides, [&](const int64_t* off, int64_t inner, const std::vector<int64_t>(&st)[2]) {
-    const int64_t io = st[1].empty() ? 0 : st[1].back();
-    const T* pa = a + off[0];
-    T* po = out + off[1];
-    for (int64_t i = 0; i < inner; ++i) po[i * io] = pa[i];
-  }, true);
+  strided_loop<2>(
+      shape, strides,
+      [&](const int64_t* off, int64_t inner, const std::vector<int64_t>(&st)[2]) {
+        const int64_t io = st[1].empty() ? 0 : st[1].back();
+        const T* pa = a + off[0];
+        T* po = out + off[1];
+        for (int64_t i = 0; i < inner; ++i) po[i * io] = pa[i];
+      },
+      true);
 }
 
 }  // namespace sg::kernels::cpu

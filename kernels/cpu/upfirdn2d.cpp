@@ -18,8 +18,7 @@ struct TapRange {
 
 // Output o reads upsampled position k = o*down + i - pad0 for tap i; k must be a multiple
 // of up in [0, in*up).
-std::vector<TapRange> tap_ranges(int64_t out, int64_t in, int64_t up, int64_t down, int64_t pad0,
-                                 int64_t taps) {
+std::vector<TapRange> tap_ranges(int64_t out, int64_t in, int64_t up, int64_t down, int64_t pad0, int64_t taps) {
   std::vector<TapRange> r(out);
   for (int64_t o = 0; o < out; ++o) {
     const int64_t base = o * down - pad0;

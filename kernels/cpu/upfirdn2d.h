@@ -25,7 +25,7 @@
 namespace sg::kernels::cpu {
 
 struct UpFirDn2dParams {
-  int64_t planes = 1;         // N * C
+  int64_t planes = 1;  // N * C
   int64_t in_h = 1, in_w = 1;
   int64_t out_h = 1, out_w = 1;  // must equal the formula above
   int64_t fh = 1, fw = 1;

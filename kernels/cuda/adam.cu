@@ -77,7 +77,7 @@ bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
 template <class T>
 void adam_step(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, const cpu::AdamStepParams& p) {
   if (n <= 0) return;
-  const Consts<T> c{(T)p.beta1, (T)(1.0 - p.beta1), (T)p.beta2, (T)(1.0 - p.beta2),
+  const Consts<T> c{(T)p.beta1, (T)(1.0 - p.beta1), (T)p.beta2,   (T)(1.0 - p.beta2),
                     (T)p.eps,   (T)(-p.step_size),  (T)p.bc2_sqrt};
   const bool vec = aligned16(param) && aligned16(grad) && aligned16(exp_avg) && aligned16(exp_avg_sq);
   const int64_t work = vec ? (n + Pack<T>::N - 1) / Pack<T>::N : n;

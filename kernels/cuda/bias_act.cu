@@ -43,9 +43,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <class T>
-__global__ void __launch_bounds__(kThreads)
-    bias_act_grad_kernel(const T* __restrict__ dy, const T* __restrict__ y, T* __restrict__ dx, int64_t n,
-                         const Act<T> a) {
+__global__ void __launch_bounds__(kThreads) bias_act_grad_kernel(const T* __restrict__ dy, const T* __restrict__ y,
+                                                                 T* __restrict__ dx, int64_t n, const Act<T> a) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const T yi = y[i];
     T d = a.gain;
@@ -70,8 +69,7 @@ Act<T> make_act(const BiasActParams& p) {
 }  // namespace
 
 template <class T>
-void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b,
-                      T* y) {
+void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b, T* y) {
   const int64_t n = outer * C * inner;
   if (n == 0) return;
   const Act<T> a = make_act<T>(p);
@@ -95,8 +93,8 @@ void bias_act_grad(const BiasActParams& p, int64_t n, const T* dy, const T* y, T
 
 template void bias_act_forward<float>(const BiasActParams&, int64_t, int64_t, int64_t, const float*, const float*,
                                       float*);
-template void bias_act_forward<double>(const BiasActParams&, int64_t, int64_t, int64_t, const double*,
-                                       const double*, double*);
+template void bias_act_forward<double>(const BiasActParams&, int64_t, int64_t, int64_t, const double*, const double*,
+                                       double*);
 template void bias_act_grad<float>(const BiasActParams&, int64_t, const float*, const float*, float*);
 template void bias_act_grad<double>(const BiasActParams&, int64_t, const double*, const double*, double*);
 

@@ -36,8 +36,7 @@ using cpu::BiasActParams;
 
 // y = forward(x, b); all pointers on the device.
 template <class T>
-void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b,
-                      T* y);
+void bias_act_forward(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b, T* y);
 
 // n elements: dx = dy * gain * act'(y) * (|y| < clamp).
 template <class T>

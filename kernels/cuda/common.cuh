@@ -14,22 +14,20 @@
 
 #include "kernels/cuda/runtime.h"
 
-#define SG_CUDA_CHECK(call)                                                                            \
-  do {                                                                                                 \
-    cudaError_t err_ = (call);                                                                         \
-    if (err_ != cudaSuccess)                                                                           \
-      throw ::sg::kernels::cuda::CudaError(std::string("CUDA error: ") + #call + ": " +              \
-                                           cudaGetErrorString(err_) + " at " + __FILE__ + ":" +       \
-                                           std::to_string(__LINE__));                                 \
+#define SG_CUDA_CHECK(call)                                                                                        \
+  do {                                                                                                             \
+    cudaError_t err_ = (call);                                                                                     \
+    if (err_ != cudaSuccess)                                                                                       \
+      throw ::sg::kernels::cuda::CudaError(std::string("CUDA error: ") + #call + ": " + cudaGetErrorString(err_) + \
+                                           " at " + __FILE__ + ":" + std::to_string(__LINE__));                    \
   } while (0)
 
-#define SG_CUBLAS_CHECK(call)                                                                          \
-  do {                                                                                                 \
-    cublasStatus_t st_ = (call);                                                                       \
-    if (st_ != CUBLAS_STATUS_SUCCESS)                                                                  \
-      throw ::sg::kernels::cuda::CudaError(std::string("cuBLAS error ") + std::to_string((int)st_) +  \
-                                           ": " + #call + " at " + __FILE__ + ":" +                    \
-                                           std::to_string(__LINE__));                                 \
+#define SG_CUBLAS_CHECK(call)                                                                                       \
+  do {                                                                                                              \
+    cublasStatus_t st_ = (call);                                                                                    \
+    if (st_ != CUBLAS_STATUS_SUCCESS)                                                                               \
+      throw ::sg::kernels::cuda::CudaError(std::string("cuBLAS error ") + std::to_string((int)st_) + ": " + #call + \
+                                           " at " + __FILE__ + ":" + std::to_string(__LINE__));                     \
   } while (0)
 
 // The dynamically sized shared-memory array of a kernel (the launch's dynamic_smem bytes).

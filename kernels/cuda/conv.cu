@@ -122,9 +122,9 @@ struct ConvProblem {
   const T* w;
   T* y;
   int N, Cin, H, W, Cout, Ho, Wo, kh, kw, sy, sx, py, px, groups, Cg, Cgo;
-  int transposed;  // 0: conv2d, 1: conv_transpose2d (gather form, one phase per blockIdx.z)
-  int phases;      // 1, or sy*sx for the transposed conv
-  int group0;      // first group of this launch (grids of more than 65535 groups are split)
+  int transposed;          // 0: conv2d, 1: conv_transpose2d (gather form, one phase per blockIdx.z)
+  int phases;              // 1, or sy*sx for the transposed conv
+  int group0;              // first group of this launch (grids of more than 65535 groups are split)
   int64_t w_group_stride;  // elements between the weights of consecutive groups (0: shared)
   // fusion (conv2d only)
   const T* a_scale;
@@ -422,9 +422,8 @@ struct WgradLoader {
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
         const int iy = oy * P.sy - P.py + ki[q], ix = ox * P.sx - P.px + kj[q];
-        rb[q] = kvalid[q] && (unsigned)iy < (unsigned)P.H && (unsigned)ix < (unsigned)P.W
-                    ? xb[xoff[q] + iy * P.W + ix]
-                    : T(0);
+        rb[q] = kvalid[q] && (unsigned)iy < (unsigned)P.H && (unsigned)ix < (unsigned)P.W ? xb[xoff[q] + iy * P.W + ix]
+                                                                                          : T(0);
       }
     } else {
 #pragma unroll
@@ -536,9 +535,9 @@ void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_
 }
 
 template <class T>
-void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W,
-                              int64_t Cout, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px,
-                              int64_t opy, int64_t opx, int64_t groups, bool tf32) {
+void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                              int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t opy,
+                              int64_t opx, int64_t groups, bool tf32) {
   const char* name = "conv_transpose2d_forward";
   const int64_t Ho = (H - 1) * sy - 2 * py + kh + opy, Wo = (W - 1) * sx - 2 * px + kw + opx;
   if (N == 0 || Cout == 0 || Ho <= 0 || Wo <= 0) return;
@@ -549,8 +548,8 @@ void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t C
   launch_conv(P, tf32, name);
 }
 
-int64_t conv2d_weight_grad_workspace(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t kh,
-                                     int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
+int64_t conv2d_weight_grad_workspace(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t kh, int64_t kw,
+                                     int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   if (N == 0 || Cout == 0 || groups <= 0 || Ho <= 0 || Wo <= 0) return 0;
   const int64_t Kw = Cin / groups * kh * kw;

@@ -76,13 +76,13 @@ void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_
 // x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo],
 // Ho = (H-1)*sy - 2*py + kh + opy (0 <= opy < sy; likewise Wo).
 template <class T>
-void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W,
-                              int64_t Cout, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px,
-                              int64_t opy, int64_t opx, int64_t groups, bool tf32);
+void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                              int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t opy,
+                              int64_t opx, int64_t groups, bool tf32);
 
 // Elements of workspace conv2d_weight_grad needs for these sizes (0: none; pass nullptr).
-int64_t conv2d_weight_grad_workspace(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t kh,
-                                     int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups);
+int64_t conv2d_weight_grad_workspace(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t kh, int64_t kw,
+                                     int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups);
 
 // dy [N,Cout,Ho,Wo], x [N,Cin,H,W] -> dw [Cout,Cin/groups,kh,kw], Ho = (H+2*py-kh)/sy+1.
 // workspace: conv2d_weight_grad_workspace(...) elements of T on the device.

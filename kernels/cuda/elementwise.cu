@@ -74,26 +74,46 @@ struct Params {
 
 template <UnaryOp OP, class T>
 __device__ __forceinline__ T apply_unary(T x, const Params& p) {
-  if constexpr (OP == UnaryOp::neg) return -x;
-  else if constexpr (OP == UnaryOp::exp) return m_exp(x);
-  else if constexpr (OP == UnaryOp::log) return m_log(x);
-  else if constexpr (OP == UnaryOp::sqrt) return m_sqrt(x);
-  else if constexpr (OP == UnaryOp::rsqrt) return T(1) / m_sqrt(x);
-  else if constexpr (OP == UnaryOp::pow) return m_pow(x, (T)p.p0);
-  else if constexpr (OP == UnaryOp::square) return x * x;
-  else if constexpr (OP == UnaryOp::abs) return m_abs(x);
-  else if constexpr (OP == UnaryOp::sign) return (T)((x > T(0)) - (x < T(0)));
-  else if constexpr (OP == UnaryOp::tanh) return m_tanh(x);
-  else if constexpr (OP == UnaryOp::sigmoid) return T(1) / (T(1) + m_exp(-x));
-  else if constexpr (OP == UnaryOp::softplus) return s_max(x, T(0)) + m_log1p(m_exp(-m_abs(x)));
-  else if constexpr (OP == UnaryOp::leaky_relu) return x > T(0) ? x : x * (T)p.p0;
-  else if constexpr (OP == UnaryOp::leaky_relu_mask) return x > T(0) ? T(1) : (T)p.p0;
-  else if constexpr (OP == UnaryOp::clamp) return s_min(s_max(x, (T)p.p0), (T)p.p1);
-  else if constexpr (OP == UnaryOp::clamp_mask) return (T)((double)x > p.p0 && (double)x < p.p1);
-  else if constexpr (OP == UnaryOp::add_scalar) return x + (T)p.p0;
-  else if constexpr (OP == UnaryOp::mul_scalar) return x * (T)p.p0;
-  else if constexpr (OP == UnaryOp::gt_scalar) return (T)((double)x > p.p0);
-  else if constexpr (OP == UnaryOp::lt_scalar) return (T)((double)x < p.p0);
+  if constexpr (OP == UnaryOp::neg)
+    return -x;
+  else if constexpr (OP == UnaryOp::exp)
+    return m_exp(x);
+  else if constexpr (OP == UnaryOp::log)
+    return m_log(x);
+  else if constexpr (OP == UnaryOp::sqrt)
+    return m_sqrt(x);
+  else if constexpr (OP == UnaryOp::rsqrt)
+    return T(1) / m_sqrt(x);
+  else if constexpr (OP == UnaryOp::pow)
+    return m_pow(x, (T)p.p0);
+  else if constexpr (OP == UnaryOp::square)
+    return x * x;
+  else if constexpr (OP == UnaryOp::abs)
+    return m_abs(x);
+  else if constexpr (OP == UnaryOp::sign)
+    return (T)((x > T(0)) - (x < T(0)));
+  else if constexpr (OP == UnaryOp::tanh)
+    return m_tanh(x);
+  else if constexpr (OP == UnaryOp::sigmoid)
+    return T(1) / (T(1) + m_exp(-x));
+  else if constexpr (OP == UnaryOp::softplus)
+    return s_max(x, T(0)) + m_log1p(m_exp(-m_abs(x)));
+  else if constexpr (OP == UnaryOp::leaky_relu)
+    return x > T(0) ? x : x * (T)p.p0;
+  else if constexpr (OP == UnaryOp::leaky_relu_mask)
+    return x > T(0) ? T(1) : (T)p.p0;
+  else if constexpr (OP == UnaryOp::clamp)
+    return s_min(s_max(x, (T)p.p0), (T)p.p1);
+  else if constexpr (OP == UnaryOp::clamp_mask)
+    return (T)((double)x > p.p0 && (double)x < p.p1);
+  else if constexpr (OP == UnaryOp::add_scalar)
+    return x + (T)p.p0;
+  else if constexpr (OP == UnaryOp::mul_scalar)
+    return x * (T)p.p0;
+  else if constexpr (OP == UnaryOp::gt_scalar)
+    return (T)((double)x > p.p0);
+  else if constexpr (OP == UnaryOp::lt_scalar)
+    return (T)((double)x < p.p0);
   else if constexpr (OP == UnaryOp::nan_to_num) {
     if (x != x) return (T)p.p0;
     if (m_abs(x) == m_inf<T>()) return x > T(0) ? (T)p.p1 : (T)p.p2;
@@ -106,13 +126,20 @@ __device__ __forceinline__ T apply_unary(T x, const Params& p) {
 
 template <BinaryOp OP, class T>
 __device__ __forceinline__ T apply_binary(T x, T z) {
-  if constexpr (OP == BinaryOp::add) return x + z;
-  else if constexpr (OP == BinaryOp::sub) return x - z;
-  else if constexpr (OP == BinaryOp::mul) return x * z;
-  else if constexpr (OP == BinaryOp::div) return x / z;
-  else if constexpr (OP == BinaryOp::gt) return (T)(x > z);
-  else if constexpr (OP == BinaryOp::lt) return (T)(x < z);
-  else if constexpr (OP == BinaryOp::ge) return (T)(x >= z);
+  if constexpr (OP == BinaryOp::add)
+    return x + z;
+  else if constexpr (OP == BinaryOp::sub)
+    return x - z;
+  else if constexpr (OP == BinaryOp::mul)
+    return x * z;
+  else if constexpr (OP == BinaryOp::div)
+    return x / z;
+  else if constexpr (OP == BinaryOp::gt)
+    return (T)(x > z);
+  else if constexpr (OP == BinaryOp::lt)
+    return (T)(x < z);
+  else if constexpr (OP == BinaryOp::ge)
+    return (T)(x >= z);
   else {
     static_assert(OP == BinaryOp::le, "unhandled binary op");
     return (T)(x <= z);
@@ -185,8 +212,8 @@ __global__ void binary_strided_kernel(I n, const T* __restrict__ a, const T* __r
 }
 
 std::string too_many_dims(const char* what, int ndim) {
-  return std::string(what) + ": " + std::to_string(ndim) + " dims remain after coalescing; the CUDA kernels take at most " +
-         std::to_string(kMaxDims);
+  return std::string(what) + ": " + std::to_string(ndim) +
+         " dims remain after coalescing; the CUDA kernels take at most " + std::to_string(kMaxDims);
 }
 
 template <BinaryOp OP, class T>
@@ -285,14 +312,22 @@ template <class T>
 void binary(BinaryOp op, const std::vector<int64_t>& shape, const T* a, const std::vector<int64_t>& sa, const T* b,
             const std::vector<int64_t>& sb, T* out) {
   switch (op) {
-    case BinaryOp::add: return launch_binary<BinaryOp::add, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::sub: return launch_binary<BinaryOp::sub, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::mul: return launch_binary<BinaryOp::mul, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::div: return launch_binary<BinaryOp::div, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::gt: return launch_binary<BinaryOp::gt, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::lt: return launch_binary<BinaryOp::lt, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::ge: return launch_binary<BinaryOp::ge, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::le: return launch_binary<BinaryOp::le, T>(shape, a, sa, b, sb, out);
+    case BinaryOp::add:
+      return launch_binary<BinaryOp::add, T>(shape, a, sa, b, sb, out);
+    case BinaryOp::sub:
+      return launch_binary<BinaryOp::sub, T>(shape, a, sa, b, sb, out);
+    case BinaryOp::mul:
+      return launch_binary<BinaryOp::mul, T>(shape, a, sa, b, sb, out);
+    case BinaryOp::div:
+      return launch_binary<BinaryOp::div, T>(shape, a, sa, b, sb, out);
+    case BinaryOp::gt:
+      return launch_binary<BinaryOp::gt, T>(shape, a, sa, b, sb, out);
+    case BinaryOp::lt:
+      return launch_binary<BinaryOp::lt, T>(shape, a, sa, b, sb, out);
+    case BinaryOp::ge:
+      return launch_binary<BinaryOp::ge, T>(shape, a, sa, b, sb, out);
+    case BinaryOp::le:
+      return launch_binary<BinaryOp::le, T>(shape, a, sa, b, sb, out);
   }
   throw CudaError("binary: unknown op code " + std::to_string((int)op));
 }

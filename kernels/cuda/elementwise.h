@@ -93,19 +93,19 @@ struct StridedIndexer {
   I stride[K][kMaxDims] = {};
 
   SG_CUDA_HD void offsets(I linear, I (&off)[K]) const {
-SG_CUDA_UNROLL
+    SG_CUDA_UNROLL
     for (int k = 0; k < K; ++k) off[k] = 0;
-SG_CUDA_UNROLL
+    SG_CUDA_UNROLL
     for (int d = 0; d < kMaxDims - 1; ++d) {
       if (d >= ndim - 1) break;
       const I q = linear / size[d];
       const I c = linear - q * size[d];
       linear = q;
-SG_CUDA_UNROLL
+      SG_CUDA_UNROLL
       for (int k = 0; k < K; ++k) off[k] += c * stride[k][d];
     }
     if (ndim > 0) {
-SG_CUDA_UNROLL
+      SG_CUDA_UNROLL
       for (int k = 0; k < K; ++k) off[k] += linear * stride[k][ndim - 1];
     }
   }
@@ -142,7 +142,8 @@ struct Coalesced {
     small = numel <= launch_limits().index32_elements;
     for (int k = 0; k < K; ++k) {
       int64_t span = 0;
-      for (std::size_t d = 0; d < size.size(); ++d) span += (stride[k][d] < 0 ? -stride[k][d] : stride[k][d]) * (size[d] - 1);
+      for (std::size_t d = 0; d < size.size(); ++d)
+        span += (stride[k][d] < 0 ? -stride[k][d] : stride[k][d]) * (size[d] - 1);
       if (span >= lim) small = false;
     }
   }

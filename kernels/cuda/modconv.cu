@@ -73,8 +73,7 @@ void modconv_forward(const T* x, const T* weight, const T* styles, const T* dcoe
 }
 
 template void modconv_dcoefs<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, double);
-template void modconv_dcoefs<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, int64_t,
-                                     double);
+template void modconv_dcoefs<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, int64_t, double);
 template void modconv_forward<float>(const float*, const float*, const float*, const float*, float*, int64_t, int64_t,
                                      int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool,
                                      const ModConvEpilogue<float>*);

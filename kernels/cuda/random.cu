@@ -23,8 +23,10 @@ constexpr int kThreads = 256;
 template <class T, bool kNormal>
 __global__ void philox_kernel(int64_t n, T* __restrict__ out, uint64_t seed, uint64_t offset) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    if constexpr (kNormal) out[i] = (T)::sg::kernels::philox_normal(seed, offset, i);
-    else out[i] = (T)::sg::kernels::philox_uniform(seed, offset, i);
+    if constexpr (kNormal)
+      out[i] = (T)::sg::kernels::philox_normal(seed, offset, i);
+    else
+      out[i] = (T)::sg::kernels::philox_uniform(seed, offset, i);
   }
 }
 

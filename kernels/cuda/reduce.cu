@@ -62,13 +62,17 @@ Plan make_plan(const std::vector<int64_t>& shape, const std::vector<bool>& reduc
   for (auto s : shape) numel *= s;
   for (int d = (int)shape.size() - 1; d >= 0; --d) {
     const int64_t n = shape[d];
-    if (reduced[d]) p.R *= n;
-    else p.O *= n;
+    if (reduced[d])
+      p.R *= n;
+    else
+      p.O *= n;
     if (n != 1) {
       auto& sz = reduced[d] ? p.rsize : p.ksize;
       auto& st = reduced[d] ? p.rstride : p.kstride;
-      if (!sz.empty() && stride == st.back() * sz.back()) sz.back() *= n;
-      else sz.push_back(n), st.push_back(stride);
+      if (!sz.empty() && stride == st.back() * sz.back())
+        sz.back() *= n;
+      else
+        sz.push_back(n), st.push_back(stride);
     }
     stride *= n;
   }
@@ -169,8 +173,10 @@ __global__ void sum_block_kernel(I O, I R, I chunk, const T* __restrict__ in, T*
     for (I r = r0 + (I)threadIdx.x; r < r1; r += kBlockThreads) acc += (double)base[offset_of(rix, r)];
     acc = block_sum(acc);
     if (threadIdx.x == 0) {
-      if (S == 1) out[o] = (T)acc;
-      else partial[(int64_t)o * S + s] = acc;
+      if (S == 1)
+        out[o] = (T)acc;
+      else
+        partial[(int64_t)o * S + s] = acc;
     }
   }
 }
@@ -196,8 +202,10 @@ __global__ void sum_column_kernel(I O, I R, I chunk, const T* __restrict__ in, T
       double t = 0;
 #pragma unroll
       for (int l = 0; l < kColLanes; ++l) t += lanes[l][tx];
-      if (S == 1) out[o] = (T)t;
-      else partial[(int64_t)o * S + s] = t;
+      if (S == 1)
+        out[o] = (T)t;
+      else
+        partial[(int64_t)o * S + s] = t;
     }
     __syncthreads();
   }
@@ -261,8 +269,10 @@ void sum(const std::vector<int64_t>& shape, const std::vector<bool>& reduced, co
   if (p.workspace_bytes() > 0 && workspace == nullptr)
     throw CudaError("sum: a workspace of " + std::to_string(p.workspace_bytes()) + " bytes is needed");
   double* ws = static_cast<double*>(workspace);
-  if (p.small) run<T, int32_t>(p, in, out, ws);
-  else run<T, int64_t>(p, in, out, ws);
+  if (p.small)
+    run<T, int32_t>(p, in, out, ws);
+  else
+    run<T, int64_t>(p, in, out, ws);
 }
 
 template void sum<float>(const std::vector<int64_t>&, const std::vector<bool>&, const float*, float*, void*);

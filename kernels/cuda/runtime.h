@@ -17,10 +17,10 @@ struct CudaError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-int device_count();        // 0 when there is no driver or no device (never throws)
+int device_count();         // 0 when there is no driver or no device (never throws)
 std::string device_name();  // of device 0
-void* stream();            // the cudaStream_t kernels are launched on
-void* cublas_handle();     // cublasHandle_t bound to stream()
+void* stream();             // the cudaStream_t kernels are launched on
+void* cublas_handle();      // cublasHandle_t bound to stream()
 
 // cudaMalloc / cudaFree; raw_malloc returns nullptr on out-of-memory (other errors throw).
 void* raw_malloc(size_t bytes);
@@ -41,11 +41,11 @@ void check_launch(const char* kernel);
 // (LaunchLimitsOverride in tests/cuda/test_cuda_paths.cpp) to reach grid chunking, multi-pass
 // grid-stride loops and the 64-bit-index kernels with small tensors; results must not change.
 struct LaunchLimits {
-  int64_t max_grid_yz = 65535;                   // gridDim.y and gridDim.z
-  int64_t max_blocks = int64_t(1) << 20;         // blocks_for's cap on 1-D grids
-  int64_t index32_elements = int64_t(1) << 30;   // more elements: 64-bit indices
+  int64_t max_grid_yz = 65535;                    // gridDim.y and gridDim.z
+  int64_t max_blocks = int64_t(1) << 20;          // blocks_for's cap on 1-D grids
+  int64_t index32_elements = int64_t(1) << 30;    // more elements: 64-bit indices
   int64_t index32_span = (int64_t(1) << 31) - 1;  // an operand's offset span at least this: 64-bit
-  int64_t uint32_span = int64_t(1) << 32;        // bias_act: n + grid threads below this: uint32
+  int64_t uint32_span = int64_t(1) << 32;         // bias_act: n + grid threads below this: uint32
 };
 LaunchLimits& launch_limits();
 

@@ -67,9 +67,8 @@ __device__ __forceinline__ TapRange tap_range(int o, int in, int up, int down, i
 }
 
 template <class T>
-__global__ void __launch_bounds__(kThreads)
-    upfirdn2d_general_kernel(const T* __restrict__ x, const T* __restrict__ f, T* __restrict__ y, const Geom G,
-                             int use_smem) {
+__global__ void __launch_bounds__(kThreads) upfirdn2d_general_kernel(const T* __restrict__ x, const T* __restrict__ f,
+                                                                     T* __restrict__ y, const Geom G, int use_smem) {
   SG_DYNAMIC_SHARED(unsigned char, smem_raw);
   T* wsm = reinterpret_cast<T*>(smem_raw);
   if (use_smem) {  // uniform over the block

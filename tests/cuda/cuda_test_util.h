@@ -56,9 +56,9 @@ void expect_error(const std::function<void()>& f, std::initializer_list<std::str
 
 }  // namespace sgtest::cuda
 
-#define SG_DEVICE_CHECK(what, actual, ref, ...)                                           \
-  do {                                                                                    \
-    auto sg_dc_ = ::sgtest::cuda::compare_to_ref((what), (actual), (ref) __VA_OPT__(, ) __VA_ARGS__); \
-    INFO(sg_dc_.text);                                                                    \
-    CHECK(sg_dc_.ok);                                                                     \
+#define SG_DEVICE_CHECK(what, actual, ref, ...)                                                      \
+  do {                                                                                               \
+    auto sg_dc_ = ::sgtest::cuda::compare_to_ref((what), (actual), (ref)__VA_OPT__(, ) __VA_ARGS__); \
+    INFO(sg_dc_.text);                                                                               \
+    CHECK(sg_dc_.ok);                                                                                \
   } while (0)

@@ -29,8 +29,9 @@ int main(int argc, char** argv) {
   const bool listing = cd.listTests || cd.listTestNamesOnly || cd.listTags || cd.listReporters || cd.showHelp;
   if (!listing) {
     if (sgtest::cuda::self_check()) {
-      std::printf("HARNESS SELF-CHECK (SG_CUDA_TESTS_DEVICE=cpu): the device under test is the CPU in f32; "
-                  "nothing here tests CUDA\n");
+      std::printf(
+          "HARNESS SELF-CHECK (SG_CUDA_TESTS_DEVICE=cpu): the device under test is the CPU in f32; "
+          "nothing here tests CUDA\n");
     } else if (!sg::cuda_available()) {
       std::printf("SKIPPED: no CUDA device (%s)\n", sgtest::cuda::no_device_reason().c_str());
       std::fflush(stdout);

@@ -50,9 +50,12 @@ void finish_step(const Tensor& loss, RegNet& net, Adam& opt, StepRecord& r) {
 RegNet make_r1_net(uint64_t seed) {
   Rng g(seed);
   RegNet n;
-  n.params = {{"w1", draw(g, {16, 3, 3, 3}, 1 / std::sqrt(27.0))},  {"b1", draw(g, {16}, 0.1)},
-              {"w2", draw(g, {16, 16, 3, 3}, 1 / std::sqrt(144.0))}, {"b2", draw(g, {16}, 0.1)},
-              {"w3", draw(g, {1, 16 * 8 * 8}, 1 / 32.0)},            {"b3", draw(g, {1}, 0.1)}};
+  n.params = {{"w1", draw(g, {16, 3, 3, 3}, 1 / std::sqrt(27.0))},
+              {"b1", draw(g, {16}, 0.1)},
+              {"w2", draw(g, {16, 16, 3, 3}, 1 / std::sqrt(144.0))},
+              {"b2", draw(g, {16}, 0.1)},
+              {"w3", draw(g, {1, 16 * 8 * 8}, 1 / 32.0)},
+              {"b3", draw(g, {1}, 0.1)}};
   for (auto& [k, p] : n.params) p.set_requires_grad(true);
   n.inputs = {{"x", draw(g, {4, 3, 16, 16}, 1.0)}};
   return n;
@@ -62,13 +65,20 @@ RegNet make_pl_net(uint64_t seed) {
   Rng g(seed);
   RegNet n;
   const int64_t C = 8, zdim = 16;
-  n.params = {{"map_w", draw(g, {zdim, zdim}, 0.25)},           {"map_b", draw(g, {zdim}, 0.1)},
-              {"affine_w", draw(g, {C, zdim}, 0.25)},           {"affine_b", draw(g, {C}, 0.1, 1.0)},
-              {"const", draw(g, {1, C, 4, 4}, 1.0)},            {"conv_w", draw(g, {C, C, 3, 3}, 1.0)},
-              {"conv_b", draw(g, {C}, 0.1)},                    {"up_affine_w", draw(g, {C, zdim}, 0.25)},
-              {"up_affine_b", draw(g, {C}, 0.1, 1.0)},          {"up_w", draw(g, {C, C, 3, 3}, 1.0)},
-              {"up_b", draw(g, {C}, 0.1)},                      {"rgb_affine_w", draw(g, {C, zdim}, 0.25)},
-              {"rgb_affine_b", draw(g, {C}, 0.1, 1.0)},         {"rgb_w", draw(g, {3, C, 1, 1}, 1 / std::sqrt(8.0))}};
+  n.params = {{"map_w", draw(g, {zdim, zdim}, 0.25)},
+              {"map_b", draw(g, {zdim}, 0.1)},
+              {"affine_w", draw(g, {C, zdim}, 0.25)},
+              {"affine_b", draw(g, {C}, 0.1, 1.0)},
+              {"const", draw(g, {1, C, 4, 4}, 1.0)},
+              {"conv_w", draw(g, {C, C, 3, 3}, 1.0)},
+              {"conv_b", draw(g, {C}, 0.1)},
+              {"up_affine_w", draw(g, {C, zdim}, 0.25)},
+              {"up_affine_b", draw(g, {C}, 0.1, 1.0)},
+              {"up_w", draw(g, {C, C, 3, 3}, 1.0)},
+              {"up_b", draw(g, {C}, 0.1)},
+              {"rgb_affine_w", draw(g, {C, zdim}, 0.25)},
+              {"rgb_affine_b", draw(g, {C}, 0.1, 1.0)},
+              {"rgb_w", draw(g, {3, C, 1, 1}, 1 / std::sqrt(8.0))}};
   for (auto& [k, p] : n.params) p.set_requires_grad(true);
   n.inputs = {{"z", draw(g, {4, zdim}, 1.0)}};
   return n;
@@ -131,8 +141,8 @@ StepRecord pl_step(RegNet& net, Adam& opt, bool use_bias_act, bool fused, Tensor
   Tensor ws = mul(leaky_relu(linear(z, get(P, "map_w"), get(P, "map_b")), 0.2), kSqrt2);
   Tensor img = G(ws);
   Rng noise_rng(noise_seed);
-  Tensor pl_noise = mul(randn(img.shape(), noise_rng, img.dtype(), img.device()),
-                        1.0 / std::sqrt(double(img.size(2) * img.size(3))));
+  Tensor pl_noise =
+      mul(randn(img.shape(), noise_rng, img.dtype(), img.device()), 1.0 / std::sqrt(double(img.size(2) * img.size(3))));
   Tensor pl_grads;
   {
     NoWeightGradientsGuard guard;

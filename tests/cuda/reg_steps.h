@@ -45,8 +45,7 @@ struct StepRecord {
 
 StepRecord r1_step(RegNet& net, sg::Adam& opt, bool use_bias_act);
 // pl_mean: a 0-dim tensor (dtype and device of the net), updated.
-StepRecord pl_step(RegNet& net, sg::Adam& opt, bool use_bias_act, bool fused, sg::Tensor& pl_mean,
-                   uint64_t noise_seed);
+StepRecord pl_step(RegNet& net, sg::Adam& opt, bool use_bias_act, bool fused, sg::Tensor& pl_mean, uint64_t noise_seed);
 
 // CHECKs every entry of `dut` against `ref` (SG_DEVICE_CHECK, 1e-4), naming the entries; the
 // Adam update (deltas) to 1e-3 of its size plus one f32 ulp of the parameter (see there).

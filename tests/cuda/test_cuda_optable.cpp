@@ -24,9 +24,19 @@ using namespace sgtest::cuda;
 
 namespace {
 
-const char* const kSanitize[] = {"add", "sum", "mean", "cat", "matmul", "conv2d", "conv_transpose2d",
-                                 "conv2d_weight_grad", "upfirdn2d", "bias_act", "bias_act_grad",
-                                 "modulated_conv2d (fused)", "minibatch_stddev"};
+const char* const kSanitize[] = {"add",
+                                 "sum",
+                                 "mean",
+                                 "cat",
+                                 "matmul",
+                                 "conv2d",
+                                 "conv_transpose2d",
+                                 "conv2d_weight_grad",
+                                 "upfirdn2d",
+                                 "bias_act",
+                                 "bias_act_grad",
+                                 "modulated_conv2d (fused)",
+                                 "minibatch_stddev"};
 const char* const kRacecheck[] = {"sum", "conv2d", "conv2d_weight_grad", "upfirdn2d", "modulated_conv2d (fused)"};
 
 template <size_t N>

@@ -64,15 +64,15 @@ constexpr bool kHaveLog =
 #endif
 
 // Checks that a kernel whose name starts with `prefix` is in the log.
-#define SG_CHECK_LAUNCHED(log, prefix)                                                                    \
-  do {                                                                                                    \
-    if (kHaveLog) {                                                                                       \
-      const auto& l_ = (log);                                                                             \
-      const bool found_ = std::any_of(l_.begin(), l_.end(),                                               \
-                                      [&](const std::string& n) { return n.rfind((prefix), 0) == 0; }); \
-      INFO("expected a launch of " << (prefix));                                                          \
-      CHECK(found_);                                                                                      \
-    }                                                                                                     \
+#define SG_CHECK_LAUNCHED(log, prefix)                                                                        \
+  do {                                                                                                        \
+    if (kHaveLog) {                                                                                           \
+      const auto& l_ = (log);                                                                                 \
+      const bool found_ =                                                                                     \
+          std::any_of(l_.begin(), l_.end(), [&](const std::string& n) { return n.rfind((prefix), 0) == 0; }); \
+      INFO("expected a launch of " << (prefix));                                                              \
+      CHECK(found_);                                                                                          \
+    }                                                                                                         \
   } while (0)
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
@@ -109,19 +109,32 @@ TEST_CASE("cuda paths: conv family past the first tile, split-K, phases", "[cuda
   // 70 output channels: two 64-row tiles; N*H*W = 1024 pixels: 16 column tiles and, in the
   // weight gradient (K = 1024 >= 2 x 512 rows), two split-K slices; Cin*9 = 72 weight columns.
   Tensor x = rnd({4, 8, 16, 16}, 1), w = rnd({70, 8, 3, 3}, 2);
-  check_fn("conv2d 70 x 72, 1024 pixels", [](auto& in) { return conv2d(in[0], in[1], {1, 1}, {1, 1}); }, {x, w}, 3);
+  check_fn(
+      "conv2d 70 x 72, 1024 pixels",
+      [](auto& in) {
+        return conv2d(in[0], in[1], {1, 1}, {1, 1});
+      },
+      {x, w}, 3);
   auto log = launched();
   SG_CHECK_LAUNCHED(log, "conv2d_forward");
   SG_CHECK_LAUNCHED(log, "conv_transpose2d_forward");
   SG_CHECK_LAUNCHED(log, "conv2d_weight_grad (split-K reduction)");
   // Grouped, strided, odd sizes.
   Tensor xg = rnd({3, 6, 11, 9}, 4), wg = rnd({66, 2, 3, 3}, 5);
-  check_fn("conv2d groups 3 stride 2", [](auto& in) { return conv2d(in[0], in[1], {2, 2}, {1, 0}, 3); }, {xg, wg},
-           6);
+  check_fn(
+      "conv2d groups 3 stride 2",
+      [](auto& in) {
+        return conv2d(in[0], in[1], {2, 2}, {1, 0}, 3);
+      },
+      {xg, wg}, 6);
   // Transposed stride 2 (four output phases), more than 64 output channels.
   Tensor xt = rnd({2, 5, 7, 6}, 7), wt = rnd({5, 68, 3, 3}, 8);
-  check_fn("conv_transpose2d stride 2 Cout 68",
-           [](auto& in) { return conv_transpose2d(in[0], in[1], {2, 2}, {1, 1}, {1, 0}); }, {xt, wt}, 9);
+  check_fn(
+      "conv_transpose2d stride 2 Cout 68",
+      [](auto& in) {
+        return conv_transpose2d(in[0], in[1], {2, 2}, {1, 1}, {1, 0});
+      },
+      {xt, wt}, 9);
 }
 
 TEST_CASE("cuda paths: conv grid chunking over groups", "[cuda][paths]") {
@@ -130,10 +143,18 @@ TEST_CASE("cuda paths: conv grid chunking over groups", "[cuda][paths]") {
   lim->max_grid_yz = 4;  // transposed stride 2 has 4 phases: one group per launch
   Tensor x = rnd({2, 6, 7, 7}, 11), w = rnd({9, 2, 3, 3}, 12), wt = rnd({6, 3, 3, 3}, 13);
   launched();
-  check_fn("conv2d groups 3, grid z <= 4", [](auto& in) { return conv2d(in[0], in[1], {1, 1}, {1, 1}, 3); }, {x, w},
-           14);
-  check_fn("conv_transpose2d groups 3, grid z <= 4",
-           [](auto& in) { return conv_transpose2d(in[0], in[1], {2, 2}, {1, 1}, {1, 1}, 3); }, {x, wt}, 15);
+  check_fn(
+      "conv2d groups 3, grid z <= 4",
+      [](auto& in) {
+        return conv2d(in[0], in[1], {1, 1}, {1, 1}, 3);
+      },
+      {x, w}, 14);
+  check_fn(
+      "conv_transpose2d groups 3, grid z <= 4",
+      [](auto& in) {
+        return conv_transpose2d(in[0], in[1], {2, 2}, {1, 1}, {1, 1}, 3);
+      },
+      {x, wt}, 15);
   // Count the launches: chunked grids launch once per chunk.
   if (kHaveLog) {
     auto log = launched();
@@ -143,7 +164,11 @@ TEST_CASE("cuda paths: conv grid chunking over groups", "[cuda][paths]") {
   Tensor xb = to_dut(rnd({1, 2, 4, 4}, 16)), wb = to_dut(rnd({70, 2, 3, 3}, 17));
   expect_error([&] { conv2d(xb, wb, {1, 1}, {1, 1}); }, {"conv2d_forward", "too many output channels"}, true);
   Tensor wtb = to_dut(rnd({2, 3, 3, 3}, 18));
-  expect_error([&] { conv_transpose2d(xb, wtb, {2, 2}, {1, 1}, {1, 1}); }, {"conv_transpose2d_forward", "stride"}, true);
+  expect_error(
+      [&] {
+        conv_transpose2d(xb, wtb, {2, 2}, {1, 1}, {1, 1});
+      },
+      {"conv_transpose2d_forward", "stride"}, true);
 }
 
 TEST_CASE("cuda paths: sum in every mode", "[cuda][paths][sanitize][racecheck]") {
@@ -167,10 +192,12 @@ TEST_CASE("cuda paths: sum in every mode", "[cuda][paths][sanitize][racecheck]")
   };
   uint64_t seed = 100;
   for (const Case& c : cases) {
-    INFO("sum of a " << c.shape.size() << "-d tensor of " << shape_numel(c.shape) << " elements over " << c.dims.size() << " dims, expecting " << c.kernel);
+    INFO("sum of a " << c.shape.size() << "-d tensor of " << shape_numel(c.shape) << " elements over " << c.dims.size()
+                     << " dims, expecting " << c.kernel);
     launched();
     Tensor a = rnd(c.shape, seed++);
-    check_fn("sum", [&](auto& in) { return sum(in[0], c.dims); }, {a}, seed++);
+    check_fn(
+        "sum", [&](auto& in) { return sum(in[0], c.dims); }, {a}, seed++);
     auto log = launched();
     SG_CHECK_LAUNCHED(log, c.kernel);
     if (c.split) SG_CHECK_LAUNCHED(log, "sum_finalize_kernel");
@@ -190,20 +217,35 @@ TEST_CASE("cuda paths: 64-bit indices and multi-pass grid-stride loops", "[cuda]
   lim->max_blocks = 2;  // grid-stride loops go round several times
   launched();
   Tensor a = rnd({3, 5, 7, 11}, 200), b = rnd({1, 5, 1, 11}, 201), c = rnd({3, 1, 7, 1}, 202);
-  check_fn("add with broadcast", [](auto& in) { return add(in[0], in[1]); }, {a, b}, 203);
-  check_fn("where with broadcast", [](auto& in) { return where(gt(in[2], 0.0), in[0], in[1]); }, {a, b, c}, 204);
-  check_fn("permute", [](auto& in) { return permute(in[0], {2, 0, 3, 1}); }, {a}, 205);
-  check_fn("slice (scatter in the backward)", [](auto& in) { return slice(in[0], 3, 1, 10, 2); }, {a}, 206);
-  check_fn("sum over {0, 2}", [](auto& in) { return sum(in[0], {0, 2}); }, {a}, 207);
-  check_fn("sum over 3 (warp)", [](auto& in) { return sum(mul(in[0], in[0]), {1}); }, {rnd({9, 300}, 208)}, 209);
-  check_fn("bias_act lrelu clamp",
-           [](auto& in) { return bias_act(in[0], in[1], Act::lrelu, 0.2, 1.4, 1.5, 1); },
-           {a, rnd({5}, 210)}, 211);
-  check_fn("unary chain", [](auto& in) { return tanh(exp(mul(in[0], 0.3))); }, {a}, 212);
+  check_fn(
+      "add with broadcast", [](auto& in) { return add(in[0], in[1]); }, {a, b}, 203);
+  check_fn(
+      "where with broadcast", [](auto& in) { return where(gt(in[2], 0.0), in[0], in[1]); }, {a, b, c}, 204);
+  check_fn(
+      "permute",
+      [](auto& in) {
+        return permute(in[0], {2, 0, 3, 1});
+      },
+      {a}, 205);
+  check_fn(
+      "slice (scatter in the backward)", [](auto& in) { return slice(in[0], 3, 1, 10, 2); }, {a}, 206);
+  check_fn(
+      "sum over {0, 2}",
+      [](auto& in) {
+        return sum(in[0], {0, 2});
+      },
+      {a}, 207);
+  check_fn(
+      "sum over 3 (warp)", [](auto& in) { return sum(mul(in[0], in[0]), {1}); }, {rnd({9, 300}, 208)}, 209);
+  check_fn(
+      "bias_act lrelu clamp", [](auto& in) { return bias_act(in[0], in[1], Act::lrelu, 0.2, 1.4, 1.5, 1); },
+      {a, rnd({5}, 210)}, 211);
+  check_fn(
+      "unary chain", [](auto& in) { return tanh(exp(mul(in[0], 0.3))); }, {a}, 212);
   auto log = launched();
   for (const char* k : {"binary_strided_kernel<int64>", "where_kernel<int64>", "strided_copy (gather_kernel)<int64>",
-                        "strided_scatter (scatter_kernel)<int64>", "sum_column_kernel<int64>",
-                        "sum_warp_kernel<int64>", "bias_act_forward_kernel<uint64>"})
+                        "strided_scatter (scatter_kernel)<int64>", "sum_column_kernel<int64>", "sum_warp_kernel<int64>",
+                        "bias_act_forward_kernel<uint64>"})
     SG_CHECK_LAUNCHED(log, k);
 }
 
@@ -216,7 +258,9 @@ TEST_CASE("cuda paths: upfirdn2d past the first tile and the general kernel", "[
     std::array<int64_t, 4> pad;
     bool eight;
   };
-  const Case sep[] = {{2, 1, {2, 1, 2, 1}, false}, {1, 2, {1, 1, 1, 1}, false}, {2, 2, {1, 2, 2, 1}, false},
+  const Case sep[] = {{2, 1, {2, 1, 2, 1}, false},
+                      {1, 2, {1, 1, 1, 1}, false},
+                      {2, 2, {1, 2, 2, 1}, false},
                       {1, 1, {4, 3, 3, 4}, true}};
   uint64_t seed = 301;
   launched();
@@ -225,20 +269,23 @@ TEST_CASE("cuda paths: upfirdn2d past the first tile and the general kernel", "[
     UpFirDn p;
     p.upx = p.upy = c.up, p.downx = p.downy = c.down, p.pad = c.pad, p.gain = 1.5;
     Tensor f = c.eight ? f8 : f4;  // the filter travels as an input (it has no gradient)
-    check_fn("upfirdn2d separable", [&](auto& in) { return upfirdn2d(in[0], in[1], p); }, {x, f}, seed++);
+    check_fn(
+        "upfirdn2d separable", [&](auto& in) { return upfirdn2d(in[0], in[1], p); }, {x, f}, seed++);
   }
   SG_CHECK_LAUNCHED(launched(), "upfirdn2d_sep_kernel");
   // General kernel: a 2-D filter, up 3, down 2, uneven and negative pads, flipped.
   Tensor f2 = rnd({3, 5}, seed++);
   UpFirDn g;
   g.upx = 3, g.upy = 2, g.downx = 2, g.downy = 3, g.pad = {2, -1, 1, 3}, g.flip_filter = true;
-  check_fn("upfirdn2d general", [&](auto& in) { return upfirdn2d(in[0], in[1], g); }, {x, f2}, seed++);
+  check_fn(
+      "upfirdn2d general", [&](auto& in) { return upfirdn2d(in[0], in[1], g); }, {x, f2}, seed++);
   // A 2-D filter too large for shared memory (66 x 66 f32 = 17 KB): read from global memory.
   Tensor fbig = rnd({66, 66}, seed++);
   UpFirDn big;
   big.pad = {33, 33, 32, 33};
-  check_fn("upfirdn2d general, filter in global memory", [&](auto& in) { return upfirdn2d(in[0], in[1], big); },
-           {rnd({1, 2, 5, 4}, seed), fbig}, seed + 1, 2e-4);
+  check_fn(
+      "upfirdn2d general, filter in global memory", [&](auto& in) { return upfirdn2d(in[0], in[1], big); },
+      {rnd({1, 2, 5, 4}, seed), fbig}, seed + 1, 2e-4);
   seed += 2;
   SG_CHECK_LAUNCHED(launched(), "upfirdn2d_general_kernel");
   {
@@ -246,13 +293,15 @@ TEST_CASE("cuda paths: upfirdn2d past the first tile and the general kernel", "[
     lim->max_grid_yz = 2;  // 3 planes: two launches of the separable kernel
     UpFirDn p;
     p.upx = p.upy = 2, p.pad = {2, 1, 2, 1};
-    check_fn("upfirdn2d separable, planes chunked", [&](auto& in) { return upfirdn2d(in[0], in[1], p); },
-             {rnd({1, 3, 3, 4}, seed), f4}, seed + 1);
+    check_fn(
+        "upfirdn2d separable, planes chunked", [&](auto& in) { return upfirdn2d(in[0], in[1], p); },
+        {rnd({1, 3, 3, 4}, seed), f4}, seed + 1);
     seed += 2;
     lim->max_grid_yz = 1;  // 2 row tiles do not fit in grid y: the general kernel takes it
     lim->max_blocks = 3;
-    check_fn("upfirdn2d separable shape on the general kernel",
-             [&](auto& in) { return upfirdn2d(in[0], in[1], p); }, {rnd({1, 2, 9, 5}, seed), f4}, seed + 1);
+    check_fn(
+        "upfirdn2d separable shape on the general kernel", [&](auto& in) { return upfirdn2d(in[0], in[1], p); },
+        {rnd({1, 2, 9, 5}, seed), f4}, seed + 1);
     seed += 2;
     SG_CHECK_LAUNCHED(launched(), "upfirdn2d_general_kernel");
   }
@@ -337,8 +386,8 @@ TEST_CASE("cuda paths: TF32 kernels within TF32's error bound", "[cuda][paths][t
   set_cuda_tf32(true);
   Tensor ym = modulated_conv2d(xd, wd, to_dut(s), mc);
   set_cuda_tf32(false);
-  check_bound("modulated_conv2d (fused)", ym, modulated_conv2d(x, w, s, mc), modulated_conv2d(abs(x), abs(w), abs(s), mc),
-              24 * 9);
+  check_bound("modulated_conv2d (fused)", ym, modulated_conv2d(x, w, s, mc),
+              modulated_conv2d(abs(x), abs(w), abs(s), mc), 24 * 9);
 }
 
 TEST_CASE("cuda paths: the fused conv epilogues", "[cuda][paths][sanitize]") {
@@ -350,8 +399,8 @@ TEST_CASE("cuda paths: the fused conv epilogues", "[cuda][paths][sanitize]") {
   Tensor a_scale = rnd({Cin}, 602), row_scale = rnd({Cout}, 603), noise = rnd({N * G, H * W}, 604);
   Tensor bias = rnd({Cout}, 605);
   // w'[co, ci] = w[co, ci] * a_scale[g(co) * Cg + ci]
-  Tensor a_of_co = reshape(expand(reshape(a_scale, {G, 1, Cin / G, 1, 1}), {G, Cout / G, Cin / G, 1, 1}),
-                           {Cout, Cin / G, 1, 1});
+  Tensor a_of_co =
+      reshape(expand(reshape(a_scale, {G, 1, Cin / G, 1, 1}), {G, Cout / G, Cin / G, 1, 1}), {Cout, Cin / G, 1, 1});
   Tensor ref = conv2d(x, mul(w, a_of_co), {1, 1}, {1, 1}, G);
   ref = mul(ref, reshape(row_scale, {1, Cout, 1, 1}));
   Tensor noise_nc = reshape(expand(reshape(noise, {N, G, 1, H, W}), {N, G, Cout / G, H, W}), {N, Cout, H, W});
@@ -394,22 +443,27 @@ TEST_CASE("cuda paths: host-side errors name the kernel and the limit", "[cuda][
   Tensor x = to_dut(rnd({2, 3}, 700));
   // More than 8 dims after coalescing.
   Tensor big = to_dut(rnd({2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2}, 701));
-  expect_error([&] { permute(big, {18, 16, 14, 12, 10, 8, 6, 4, 2, 0, 1, 3, 5, 7, 9, 11, 13, 15, 17}); }, {"strided_copy", "dims remain after coalescing"}, true);
+  expect_error(
+      [&] {
+        permute(big, {18, 16, 14, 12, 10, 8, 6, 4, 2, 0, 1, 3, 5, 7, 9, 11, 13, 15, 17});
+      },
+      {"strided_copy", "dims remain after coalescing"}, true);
   std::vector<float> host(4);
   float* dev = x.data<float>();
   CHECK_THROWS_WITH(kc::sum<float>({2, 3}, {true}, dev, dev, nullptr), Catch::Contains("reduce flags"));
   CHECK_THROWS_WITH(kc::sum<float>({2, 40000}, {false, true}, dev, dev, nullptr), Catch::Contains("workspace"));
-  CHECK_THROWS_WITH(kc::gemm<float>(false, false, (int64_t)1 << 32, 1, 1, 1.0f, dev, 1, dev, 1, 0.0f, dev, 1, 1, 0, 0, 0),
-                    Catch::Contains("out of cuBLAS's int range"));
+  CHECK_THROWS_WITH(
+      kc::gemm<float>(false, false, (int64_t)1 << 32, 1, 1, 1.0f, dev, 1, dev, 1, 0.0f, dev, 1, 1, 0, 0, 0),
+      Catch::Contains("out of cuBLAS's int range"));
   CHECK_THROWS_WITH(kc::modconv_dcoefs<float>(dev, dev, dev, 1, 1, (int64_t)1 << 31, 2, 1e-8),
                     Catch::Contains("32-bit"));
   kc::UpFirDn2dParams up{};
   up.planes = 1, up.in_h = up.in_w = (int64_t)1 << 20, up.out_h = up.out_w = 1, up.fh = up.fw = 1;
   up.upx = up.upy = up.downx = up.downy = 1;
   CHECK_THROWS_WITH(kc::upfirdn2d<float>(up, dev, dev, dev), Catch::Contains("32-bit"));
-  CHECK_THROWS_WITH(kc::conv2d_forward<float>(dev, dev, dev, 1, 1, (int64_t)1 << 16, (int64_t)1 << 16, 1, 1, 1, 1, 1,
-                                              0, 0, 1, false),
-                    Catch::Contains("32-bit"));
+  CHECK_THROWS_WITH(
+      kc::conv2d_forward<float>(dev, dev, dev, 1, 1, (int64_t)1 << 16, (int64_t)1 << 16, 1, 1, 1, 1, 1, 0, 0, 1, false),
+      Catch::Contains("32-bit"));
   CHECK_THROWS_WITH(kc::conv2d_weight_grad<float>(dev, dev, dev, nullptr, 4, 8, 64, 64, 8, 3, 3, 1, 1, 1, 1, 1, false),
                     Catch::Contains("split-K needs the workspace"));
   (void)host;

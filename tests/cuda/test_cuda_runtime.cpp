@@ -151,8 +151,9 @@ TEST_CASE("cuda: Philox on CUDA equals the CPU for the same seed and offset", "[
           for (size_t i = 0; i < cv.size(); ++i) {
             const double diff = std::abs(cv[i] - dv[i]);
             if (diff != 0) ++differ;
-            const double allowed = !normal ? 0.0 : dt == DType::f64 ? 1e-14 * std::max(1.0, std::abs(cv[i]))
-                                                                    : std::ldexp(std::max(1.0, std::abs(cv[i])), -23);
+            const double allowed = !normal            ? 0.0
+                                   : dt == DType::f64 ? 1e-14 * std::max(1.0, std::abs(cv[i]))
+                                                      : std::ldexp(std::max(1.0, std::abs(cv[i])), -23);
             if (diff > allowed) ++beyond;
             worst = std::max(worst, diff);
           }

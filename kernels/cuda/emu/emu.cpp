@@ -138,8 +138,8 @@ struct Block {
   std::vector<unsigned char> scratch = std::vector<unsigned char>(kMaxThreads / 32 * kWarpScratchBytes);
   std::vector<unsigned char> dyn;
   std::atomic<unsigned> block_gen{0};
-  std::unique_ptr<std::atomic<unsigned>[]> warp_gen{new std::atomic<unsigned>[kMaxThreads / 32]};
-  std::mutex error_mu;        // a fiber's exception text, for the scheduler
+  std::unique_ptr<std::atomic<unsigned>[]> warp_gen { new std::atomic<unsigned>[ kMaxThreads / 32 ] };
+  std::mutex error_mu;  // a fiber's exception text, for the scheduler
   std::atomic<bool> failed{false};
   std::string error;
   bool abandoned = false;  // the last block stopped on an error, its fibers unfinished
@@ -419,7 +419,8 @@ void run_grid(const char* name, KernelThunk thunk, const void* closure, dim3 gri
   auto bad = [&](const std::string& why) {
     set_error(cudaErrorInvalidConfiguration, std::string(name) + ": invalid launch configuration: " + why);
   };
-  if (threads == 0 || threads > (uint64_t)kMaxThreads || blk.z > 64) return bad(std::to_string(threads) + " threads per block");
+  if (threads == 0 || threads > (uint64_t)kMaxThreads || blk.z > 64)
+    return bad(std::to_string(threads) + " threads per block");
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
     return bad("grid (" + std::to_string(grid.x) + ", " + std::to_string(grid.y) + ", " + std::to_string(grid.z) + ")");
   if (dynamic_smem > kMaxDynamicShared) return bad(std::to_string(dynamic_smem) + " bytes of dynamic shared memory");
@@ -504,7 +505,8 @@ cudaError_t cudaGetDeviceCount(int* n) {
 }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
-  if (device != 0) return sgemu::set_error(cudaErrorInvalidValue, "cudaGetDeviceProperties: no device " + std::to_string(device));
+  if (device != 0)
+    return sgemu::set_error(cudaErrorInvalidValue, "cudaGetDeviceProperties: no device " + std::to_string(device));
   std::memset(p, 0, sizeof(*p));
   std::snprintf(p->name, sizeof(p->name), "stylegrad CUDA emulator (CPU)");
   p->totalGlobalMem = device_bytes();
@@ -562,7 +564,8 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind
 
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
                               cudaMemcpyKind, cudaStream_t) {
-  if (width > dpitch || width > spitch) return sgemu::set_error(cudaErrorInvalidValue, "cudaMemcpy2DAsync: width > pitch");
+  if (width > dpitch || width > spitch)
+    return sgemu::set_error(cudaErrorInvalidValue, "cudaMemcpy2DAsync: width > pitch");
   for (size_t r = 0; r < height; ++r)
     std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
   return cudaSuccess;
@@ -583,13 +586,24 @@ cudaError_t cudaGetLastError() {
 const char* cudaGetErrorString(cudaError_t e) {
   static thread_local std::string text;
   switch (e) {
-    case cudaSuccess: return "no error";
-    case cudaErrorInvalidValue: text = "invalid argument"; break;
-    case cudaErrorMemoryAllocation: return "out of memory";
-    case cudaErrorInvalidConfiguration: text = "invalid configuration argument"; break;
-    case cudaErrorInvalidDevicePointer: text = "invalid device pointer"; break;
-    case cudaErrorLaunchFailure: text = "unspecified launch failure"; break;
-    default: return "unknown error";
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorInvalidValue:
+      text = "invalid argument";
+      break;
+    case cudaErrorMemoryAllocation:
+      return "out of memory";
+    case cudaErrorInvalidConfiguration:
+      text = "invalid configuration argument";
+      break;
+    case cudaErrorInvalidDevicePointer:
+      text = "invalid device pointer";
+      break;
+    case cudaErrorLaunchFailure:
+      text = "unspecified launch failure";
+      break;
+    default:
+      return "unknown error";
   }
   std::lock_guard<std::mutex> lock(sgemu::g_err_mu);
   if (!sgemu::g_last_message.empty()) text += " (CUDA emulator: " + sgemu::g_last_message + ")";
@@ -635,14 +649,21 @@ cublasStatus_t gemm(bool tf32, cublasOperation_t ta, cublasOperation_t tb, int m
       for (Eigen::Index j = 0; j < bm.size(); ++j) bm.data()[j] = (T)nvcuda::wmma::__float_to_tf32((float)bm.data()[j]);
     }
     Mat prod(m, n);
-    if (k == 0) prod.setZero();
-    else if (ta == CUBLAS_OP_N && tb == CUBLAS_OP_N) prod.noalias() = a * bm;
-    else if (ta == CUBLAS_OP_N) prod.noalias() = a * bm.transpose();
-    else if (tb == CUBLAS_OP_N) prod.noalias() = a.transpose() * bm;
-    else prod.noalias() = a.transpose() * bm.transpose();
+    if (k == 0)
+      prod.setZero();
+    else if (ta == CUBLAS_OP_N && tb == CUBLAS_OP_N)
+      prod.noalias() = a * bm;
+    else if (ta == CUBLAS_OP_N)
+      prod.noalias() = a * bm.transpose();
+    else if (tb == CUBLAS_OP_N)
+      prod.noalias() = a.transpose() * bm;
+    else
+      prod.noalias() = a.transpose() * bm.transpose();
     MMap c(C + i * sc, m, n, Eigen::OuterStride<>(ldc));
-    if (beta == T(0)) c = alpha * prod;
-    else c = alpha * prod + beta * c;
+    if (beta == T(0))
+      c = alpha * prod;
+    else
+      c = alpha * prod + beta * c;
   }
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -656,20 +677,20 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                      ldc, 0, 1);
 }
 cublasStatus_t cublasDgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                           const double* alpha, const double* A, int lda, const double* B, int ldb,
-                           const double* beta, double* C, int ldc) {
+                           const double* alpha, const double* A, int lda, const double* B, int ldb, const double* beta,
+                           double* C, int ldc) {
   return gemm<double>(false, ta, tb, m, n, k, *alpha, A, lda, 0, B, ldb, 0, *beta, C, ldc, 0, 1);
 }
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                                          int k, const float* alpha, const float* A, int lda, long long sa,
                                          const float* B, int ldb, long long sb, const float* beta, float* C, int ldc,
                                          long long sc, int batch) {
-  return gemm<float>(h->mode == CUBLAS_TF32_TENSOR_OP_MATH, ta, tb, m, n, k, *alpha, A, lda, sa, B, ldb, sb, *beta,
-                     C, ldc, sc, batch);
+  return gemm<float>(h->mode == CUBLAS_TF32_TENSOR_OP_MATH, ta, tb, m, n, k, *alpha, A, lda, sa, B, ldb, sb, *beta, C,
+                     ldc, sc, batch);
 }
 cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                                          int k, const double* alpha, const double* A, int lda, long long sa,
-                                         const double* B, int ldb, long long sb, const double* beta, double* C,
-                                         int ldc, long long sc, int batch) {
+                                         const double* B, int ldb, long long sb, const double* beta, double* C, int ldc,
+                                         long long sc, int batch) {
   return gemm<double>(false, ta, tb, m, n, k, *alpha, A, lda, sa, B, ldb, sb, *beta, C, ldc, sc, batch);
 }

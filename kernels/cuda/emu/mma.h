@@ -91,8 +91,10 @@ template <int M, int N, int K, class T>
 void store_matrix_sync(float* p, const fragment<accumulator, M, N, K, T>& f, unsigned ldm, layout_t layout) {
   for (int t = 0; t < f.num_elements; ++t) {
     const int r = f.row(t), c = f.col(t);
-    if (layout == mem_row_major) p[(size_t)r * ldm + c] = f.x[t];
-    else p[(size_t)c * ldm + r] = f.x[t];
+    if (layout == mem_row_major)
+      p[(size_t)r * ldm + c] = f.x[t];
+    else
+      p[(size_t)c * ldm + r] = f.x[t];
   }
 }
 
