@@ -227,8 +227,8 @@ class Trainer {
 
   TrainOptions opt_;
   Device dev_;
-  std::unique_ptr<data::Dataset> ds_;
   models::Config cfg_;
+  std::unique_ptr<data::Dataset> ds_;
   int64_t batch_ = 0;
   double gamma_ = 0;
   std::string json_;
@@ -273,14 +273,14 @@ TrainOptions checked(TrainOptions opt) {
 
 Trainer::Trainer(const TrainOptions& opt)
     : opt_(checked(opt)),
-      dev_(opt_.device == "cuda" ? Device::cuda() : Device::cpu()),
-      // Data first: an empty dataset or an impossible resolution stops us before any training.
-      ds_([&] {
-        if (dev_.type == DeviceType::cuda) (void)zeros({1}, DType::f32, dev_);  // fails early, clearly, without CUDA
-        const models::Config c = resolve_config(opt_);
-        return data::open_dataset(opt_.data, c.resolution, c.img_channels);
+      dev_([&] {
+        const Device d = opt_.device == "cuda" ? Device::cuda() : Device::cpu();
+        if (d.type == DeviceType::cuda) (void)zeros({1}, DType::f32, d);  // fails early, clearly, without CUDA
+        return d;
       }()),
       cfg_(resolve_config(opt_)),
+      // The data before anything is built: an empty dataset stops us before any training.
+      ds_(data::open_dataset(opt_.data, cfg_.resolution, cfg_.img_channels)),
       batch_(opt_.batch > 0 ? opt_.batch : cfg_.batch),
       gamma_(opt_.gamma >= 0 ? opt_.gamma : cfg_.gamma),
       json_([&] {
