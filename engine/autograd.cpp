@@ -85,6 +85,28 @@ void record(const char* op, const std::vector<Tensor>& inputs, const std::vector
 }
 
 namespace {
+struct OutputRuleNode : Node {
+  std::string op;
+  Tensor y;  // detached
+  std::function<std::vector<Tensor>(const Tensor&, const std::vector<Tensor>&, const Node&)> fn;
+  std::string name() const override { return op; }
+  std::vector<Tensor> backward(const std::vector<Tensor>& grads) override {
+    return fn(saved_output(y, 0), grads, *this);
+  }
+};
+}  // namespace
+
+void record_with_output(const char* op, const std::vector<Tensor>& inputs, const Tensor& output,
+                        std::function<std::vector<Tensor>(const Tensor&, const std::vector<Tensor>&, const Node&)> fn) {
+  if (!any_requires_grad(inputs)) return;
+  auto node = std::make_shared<OutputRuleNode>();
+  node->op = op;
+  node->y = output.detach();
+  node->fn = std::move(fn);
+  set_history(node, inputs, {output});
+}
+
+namespace {
 
 Tensor accumulate(const Tensor& acc, const Tensor& g) { return acc.defined() ? add(acc, g) : g; }
 

@@ -108,9 +108,14 @@ struct LambdaNode : Node {
   std::vector<Tensor> backward(const std::vector<Tensor>& grads) override { return fn(grads, *this); }
 };
 // Records `fn` as the backward of outputs w.r.t. inputs if any input requires grad.
-// fn must not capture the outputs (use Node::saved_output through a custom Node instead).
+// fn must not capture the outputs (use record_with_output for a backward that reads them).
 void record(const char* op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
             std::function<std::vector<Tensor>(const std::vector<Tensor>&, const Node&)> fn);
+// The same for a one-output op whose backward reads its output y (exp, tanh, ...): the node
+// keeps y detached and hands fn(y, grads, node) the output re-attached to itself
+// (Node::saved_output), so the backward stays differentiable without a reference cycle.
+void record_with_output(const char* op, const std::vector<Tensor>& inputs, const Tensor& output,
+                        std::function<std::vector<Tensor>(const Tensor&, const std::vector<Tensor>&, const Node&)> fn);
 
 }  // namespace autograd
 

@@ -99,8 +99,8 @@ void run(const Args& args, Shape s) {
   const int64_t n = s.n();
   std::printf("bias_act lrelu, [outer, C, inner] = [%lld, %lld, %lld], f32\n", (long long)s.outer, (long long)s.C,
               (long long)s.inner);
-  sg::kernels::cpu::BiasActParams p;
-  p.act = sg::kernels::cpu::BiasActKind::lrelu;
+  sg::kernels::BiasActParams p;
+  p.act = sg::kernels::BiasActKind::lrelu;
   p.alpha = 0.2, p.gain = std::sqrt(2.0), p.clamp = 1.5;  // a small clamp, so it bites on randn inputs
   const Act a{(float)p.alpha, (float)p.gain, (float)p.clamp};
 

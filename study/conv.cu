@@ -132,31 +132,38 @@ void run(const Args& args, const Geometry& g) {
   const std::vector<float> hx = randn(nx, 1), hw = randn(nw, 2), hdy = randn(ny, 3);
   std::vector<float> ref_y(ny), ref_dx(nx), ref_dw(nw);
   namespace cpu = sg::kernels::cpu;
-  cpu::conv2d_forward(hx.data(), hw.data(), ref_y.data(), g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p,
-                      g.p, 1);
+  cpu::conv2d_forward(
+      sg::kernels::Conv2dParams{g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p, g.p, 0, 0, 1}, hx.data(),
+      hw.data(), ref_y.data());
   // The data grad is the transposed conv of dy with the same weight, read as [Cin_t = Cout, Cout_t = Cin, kh, kw].
-  cpu::conv_transpose2d_forward(hdy.data(), hw.data(), ref_dx.data(), g.batch, g.Cout, Ho, Wo, g.Cin, g.kh, g.kw, g.s,
-                                g.s, g.p, g.p, opy, opx, 1);
-  cpu::conv2d_weight_grad(hdy.data(), hx.data(), ref_dw.data(), g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s,
-                          g.p, g.p, 1);
+  cpu::conv_transpose2d_forward(
+      sg::kernels::Conv2dParams{g.batch, g.Cout, Ho, Wo, g.Cin, g.kh, g.kw, g.s, g.s, g.p, g.p, opy, opx, 1},
+      hdy.data(), hw.data(), ref_dx.data());
+  cpu::conv2d_weight_grad(
+      sg::kernels::Conv2dParams{g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p, g.p, 0, 0, 1}, hdy.data(),
+      hx.data(), ref_dw.data());
 
   DeviceBuffer x(hx), w(hw), dy(hdy), y(ny), dx(nx), dw(nw);
-  DeviceBuffer ws(std::max<int64_t>(
-      1, kc::conv2d_weight_grad_workspace(g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p, g.p, 1)));
+  DeviceBuffer ws(
+      std::max<int64_t>(1, kc::conv2d_weight_grad_workspace(sg::kernels::Conv2dParams{
+                               g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p, g.p, 0, 0, 1})));
   const Forward fp{g, x.p, w.p, y.p, g.Cout, g.batch * Ho * Wo, g.Cin * kk};
   const DataGrad dp{g, dy.p, w.p, dx.p, g.Cin, g.batch * g.H * g.W, g.Cout * kk};
   const WeightGrad wp{g, dy.p, x.p, dw.p, g.Cout, g.Cin * kk, g.batch * Ho * Wo};
 
   auto production = [&](int which, bool tf32) {
     if (which == 0)
-      kc::conv2d_forward<float>(x.p, w.p, y.p, g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p, g.p, 1,
-                                tf32);
+      kc::conv2d_forward<float>(
+          sg::kernels::Conv2dParams{g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p, g.p, 0, 0, 1}, x.p,
+          w.p, y.p, tf32);
     else if (which == 1)
-      kc::conv_transpose2d_forward<float>(dy.p, w.p, dx.p, g.batch, g.Cout, Ho, Wo, g.Cin, g.kh, g.kw, g.s, g.s, g.p,
-                                          g.p, opy, opx, 1, tf32);
+      kc::conv_transpose2d_forward<float>(
+          sg::kernels::Conv2dParams{g.batch, g.Cout, Ho, Wo, g.Cin, g.kh, g.kw, g.s, g.s, g.p, g.p, opy, opx, 1}, dy.p,
+          w.p, dx.p, tf32);
     else
-      kc::conv2d_weight_grad<float>(dy.p, x.p, dw.p, ws.p, g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p,
-                                    g.p, 1, tf32);
+      kc::conv2d_weight_grad<float>(
+          sg::kernels::Conv2dParams{g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p, g.p, 0, 0, 1}, dy.p,
+          x.p, dw.p, ws.p, tf32);
   };
   // calls[which][version - 1]; which: 0 forward, 1 data grad, 2 weight grad
   const std::function<void()> calls[3][4] = {

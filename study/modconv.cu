@@ -152,10 +152,12 @@ void run(const Args& args, const Geometry& g) {
     }
   std::vector<float> ref_y(ny), ref_dx(nx);
   namespace cpu = sg::kernels::cpu;
-  cpu::conv2d_forward(hx.data(), wd.data(), ref_y.data(), 1, (int64_t)g.N * g.C, g.H, g.W, (int64_t)g.N * g.O, g.k, g.k,
-                      1, 1, g.pad, g.pad, g.N);
-  cpu::conv_transpose2d_forward(hdy.data(), wd.data(), ref_dx.data(), 1, (int64_t)g.N * g.O, Ho, Wo, (int64_t)g.N * g.C,
-                                g.k, g.k, 1, 1, g.pad, g.pad, 0, 0, g.N);
+  cpu::conv2d_forward(sg::kernels::Conv2dParams{1, (int64_t)g.N * g.C, g.H, g.W, (int64_t)g.N * g.O, g.k, g.k, 1, 1,
+                                                g.pad, g.pad, 0, 0, g.N},
+                      hx.data(), wd.data(), ref_y.data());
+  cpu::conv_transpose2d_forward(sg::kernels::Conv2dParams{1, (int64_t)g.N * g.O, Ho, Wo, (int64_t)g.N * g.C, g.k, g.k,
+                                                          1, 1, g.pad, g.pad, 0, 0, g.N},
+                                hdy.data(), wd.data(), ref_dx.data());
 
   DeviceBuffer x(hx), w(hw), s(hs), dy(hdy), d(ref_d.size()), y(ny), dx(nx), wdd(wd.size());
   const Forward fp{g, x.p, w.p, s.p, d.p, y.p, g.O, Ho * Wo, g.C * kk};
@@ -164,8 +166,9 @@ void run(const Args& args, const Geometry& g) {
   auto prod_dx = [&](bool tf32) {
     kc::launch("materialise", materialise, dim3((unsigned)((wd.size() + 255) / 256)), dim3(256), 0, w.p, s.p, d.p,
                wdd.p, g.N, g.O, g.C, kk);
-    kc::conv_transpose2d_forward<float>(dy.p, wdd.p, dx.p, 1, (int64_t)g.N * g.O, Ho, Wo, (int64_t)g.N * g.C, g.k, g.k,
-                                        1, 1, g.pad, g.pad, 0, 0, g.N, tf32);
+    kc::conv_transpose2d_forward<float>(sg::kernels::Conv2dParams{1, (int64_t)g.N * g.O, Ho, Wo, (int64_t)g.N * g.C,
+                                                                  g.k, g.k, 1, 1, g.pad, g.pad, 0, 0, g.N},
+                                        dy.p, wdd.p, dx.p, tf32);
   };
   // calls[which][version - 1]; which: 0 dcoefs, 1 forward (reads d), 2 data grad (reads d)
   const std::function<void()> calls[3][4] = {

@@ -132,21 +132,13 @@ Params backward_of(const Params& p) {
   return make(p.planes, p.Ho, p.Wo, p.fh, p.down, p.up, pad0, pad1, !p.flip, p.gain);
 }
 
-sg::kernels::cpu::UpFirDn2dParams to_cpu(const Params& p) {
-  sg::kernels::cpu::UpFirDn2dParams q;
+// The kernels' parameters (kernels/upfirdn2d.h) for p with a 2-D filter, or the 1-D separable one.
+sg::kernels::UpFirDn2dParams params(const Params& p, bool separable) {
+  sg::kernels::UpFirDn2dParams q;
   q.planes = p.planes, q.in_h = p.H, q.in_w = p.W, q.out_h = p.Ho, q.out_w = p.Wo, q.fh = p.fh, q.fw = p.fw;
+  q.separable = separable;
   q.upx = q.upy = p.up, q.downx = q.downy = p.down, q.padx0 = p.pad0x, q.pady0 = p.pad0y;
   q.flip_filter = p.flip, q.gain = p.gain;
-  return q;
-}
-
-kc::UpFirDn2dParams to_cuda_separable(const Params& p) {
-  const auto c = to_cpu(p);
-  kc::UpFirDn2dParams q;
-  q.planes = c.planes, q.in_h = c.in_h, q.in_w = c.in_w, q.out_h = c.out_h, q.out_w = c.out_w, q.fh = c.fh, q.fw = c.fw;
-  q.separable = true;
-  q.upx = c.upx, q.upy = c.upy, q.downx = c.downx, q.downy = c.downy, q.padx0 = c.padx0, q.pady0 = c.pady0;
-  q.flip_filter = c.flip_filter, q.gain = c.gain;
   return q;
 }
 
@@ -161,8 +153,8 @@ void run(const Args& args, const char* name, const Params& fwd) {
   const size_t nx = (size_t)fwd.planes * fwd.H * fwd.W, ny = (size_t)fwd.planes * fwd.Ho * fwd.Wo;
   const std::vector<float> hx = randn(nx, 1), hdy = randn(ny, 2);
   std::vector<float> ref_y(ny), ref_dx(nx);
-  sg::kernels::cpu::upfirdn2d(to_cpu(fwd), hx.data(), f2.data(), ref_y.data());
-  sg::kernels::cpu::upfirdn2d(to_cpu(bwd), hdy.data(), f2.data(), ref_dx.data());
+  sg::kernels::cpu::upfirdn2d(params(fwd, false), hx.data(), f2.data(), ref_y.data());
+  sg::kernels::cpu::upfirdn2d(params(bwd, false), hdy.data(), f2.data(), ref_dx.data());
   // The adjoint identity <y, dy> == <x, dx> checks backward_of's pads on the reference itself.
   double lhs = 0, rhs = 0;
   for (size_t i = 0; i < ny; ++i) lhs += (double)ref_y[i] * hdy[i];
@@ -174,11 +166,10 @@ void run(const Args& args, const char* name, const Params& fwd) {
   const unsigned by = (unsigned)((ny + 255) / 256), bx = (unsigned)((nx + 255) / 256);
   const std::function<void()> calls[2][3] = {
       {[&] { kc::launch("upfirdn_v1", upfirdn_v1, dim3(by), dim3(256), 0, fwd, x.p, d_f2.p, y.p); },
-       [&] { launch_v2(fwd, x.p, d_f2.p, y.p); },
-       [&] { kc::upfirdn2d<float>(to_cuda_separable(fwd), x.p, d_f1.p, y.p); }},
+       [&] { launch_v2(fwd, x.p, d_f2.p, y.p); }, [&] { kc::upfirdn2d<float>(params(fwd, true), x.p, d_f1.p, y.p); }},
       {[&] { kc::launch("upfirdn_v1", upfirdn_v1, dim3(bx), dim3(256), 0, bwd, dy.p, d_f2.p, dx.p); },
        [&] { launch_v2(bwd, dy.p, d_f2.p, dx.p); },
-       [&] { kc::upfirdn2d<float>(to_cuda_separable(bwd), dy.p, d_f1.p, dx.p); }},
+       [&] { kc::upfirdn2d<float>(params(bwd, true), dy.p, d_f1.p, dx.p); }},
   };
   const char* versions[] = {"1 naive", "2 tiled 16x16 in shared memory", "3 production separable"};
   for (int v = 1; v <= 3; ++v) {

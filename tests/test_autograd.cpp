@@ -141,3 +141,17 @@ TEST_CASE("nan_to_num: torch's defaults (NaN -> 0, +-inf -> the dtype's largest 
     CHECK(nan_to_num(x, 1, 2, 3).to_vector() == std::vector<double>{1, 2, 3, 2.5});
   }
 }
+
+TEST_CASE("cast: the gradient is cast back to the input's dtype, to every order", "[autograd]") {
+  // f64 -> f32 -> f64: the op table's f64 gradcheck cannot check cast, so it is checked here.
+  Tensor x = from_vector({0.1, -2.5, 3.0}, {3}, DType::f64).set_requires_grad(true);
+  Tensor y = cast(square(cast(x, DType::f32)), DType::f64);  // y = (float)x^2 in f32
+  REQUIRE(y.dtype() == DType::f64);
+  Tensor g = autograd::grad({sum(y)}, {x}, {}, true)[0];
+  REQUIRE(g.dtype() == DType::f64);
+  const std::vector<double> xv = x.to_vector(), gv = g.to_vector();
+  for (size_t i = 0; i < 3; ++i) CHECK(gv[i] == (double)(2.0f * (float)xv[i]));
+  // d/dx sum(g) = d/dx sum(2x) = 2, through cast's backward of cast's backward.
+  Tensor gg = autograd::grad({sum(g)}, {x})[0];
+  CHECK(gg.to_vector() == std::vector<double>{2, 2, 2});
+}

@@ -488,7 +488,8 @@ void Trainer::maybe_tick() {
     std::fflush(stdout);
   }
   for (auto& [k, v] : rec)
-    if (!std::isfinite(v)) refuse_non_finite(str(k, " is ", v, " (the tick's mean)"));
+    if (!std::isfinite(v))  // (a NaN's sign bit means nothing: it is printed as nan)
+      refuse_non_finite(str(k, " is ", std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", " (the tick's mean)"));
   stats_.clear();
   cur_tick_++;
   tick_start_nimg_ = cur_nimg_;

@@ -1,30 +1,21 @@
-// The convolution family: conv2d, conv_transpose2d and conv2d_weight_grad. Dispatch to
-// kernels/cpu/conv.h and the backward formulas side by side. The three are closed under
-// differentiation (the double-backward rule):
-//   conv2d(x, w)               dx = conv_transpose2d(dy, w)   dw = conv2d_weight_grad(dy, x)
-//   conv_transpose2d(x, w)     dx = conv2d(dy, w)             dw = conv2d_weight_grad(x, dy)
-//   conv2d_weight_grad(dy, x)  bilinear; with G the gradient of dw:
-//                              d(dy) = conv2d(x, G)           d(x) = conv_transpose2d(dy, G)
-// Inside a NoWeightGradientsGuard the backwards of conv2d and conv_transpose2d skip dw.
-// Devices: CPU tensors go to kernels/cpu/conv.h, CUDA tensors to kernels/cuda/conv.h (FMA,
-// or TF32 tensor cores for f32 when sg::set_cuda_tf32(true)).
+// The convolution family: conv2d, conv_transpose2d and conv2d_weight_grad: checks and
+// dispatch. The three are closed under differentiation; their rules are in
+// engine/derivatives.cpp. Devices: CPU tensors go to kernels/cpu/conv.h, CUDA tensors to
+// kernels/cuda/conv.h (FMA, or TF32 tensor cores for f32 when sg::set_cuda_tf32(true)).
+#include <functional>
+
+#include "engine/derivatives.h"
 #include "engine/device.h"
 #include "engine/ops/common.h"
 #include "kernels/cpu/conv.h"
-#ifdef SG_HAVE_CUDA
 #include "kernels/cuda/conv.h"
-#endif
 
 namespace sg {
-using autograd::Node;
 using autograd::record;
-using ops::check_cpu;
 using ops::check_defined;
 using ops::check_same;
 namespace kc = kernels::cpu;
-#ifdef SG_HAVE_CUDA
 namespace kcu = kernels::cuda;
-#endif
 
 namespace {
 
@@ -49,12 +40,16 @@ int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p) {
   return span < 0 ? 0 : span / s + 1;
 }
 
-// The output_padding that makes conv_transpose2d(grid `out`) land exactly on size `in`,
-// where out = conv_out(in, k, s, p). Always in [0, s).
-Pair matching_output_padding(const Shape& in_shape, const Shape& out_shape, int64_t kh, int64_t kw, const Pair& s,
-                             const Pair& p) {
-  return {in_shape[2] - ((out_shape[2] - 1) * s[0] - 2 * p[0] + kh),
-          in_shape[3] - ((out_shape[3] - 1) * s[1] - 2 * p[1] + kw)};
+// The kernels' parameters (kernels/conv.h).
+kernels::Conv2dParams kernel_params(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t kh, int64_t kw,
+                                    const Pair& stride, const Pair& padding, const Pair& output_padding,
+                                    int64_t groups) {
+  kernels::Conv2dParams p;
+  p.N = N, p.Cin = Cin, p.H = H, p.W = W, p.Cout = Cout, p.kh = kh, p.kw = kw;
+  p.sy = stride[0], p.sx = stride[1], p.py = padding[0], p.px = padding[1];
+  p.opy = output_padding[0], p.opx = output_padding[1];
+  p.groups = groups;
+  return p;
 }
 
 }  // namespace
@@ -79,33 +74,12 @@ Tensor conv2d(const Tensor& x, const Tensor& w, Pair stride, Pair padding, int64
   SG_CHECK(Ho >= 1 && Wo >= 1, op, "input x ", shape_str(x.shape()), " with padding ", pair_str(padding),
            " is smaller than the kernel w ", shape_str(w.shape()));
 
+  const kernels::Conv2dParams kp = kernel_params(N, Cin, H, W, Cout, kh, kw, stride, padding, {0, 0}, groups);
   Tensor y = empty({N, Cout, Ho, Wo}, x.dtype(), x.device());
-  if (ops::is_cuda({x, w})) {
-#ifdef SG_HAVE_CUDA
-    dispatch_dtype(x.dtype(), [&]<class T>() {
-      kcu::conv2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0], stride[1],
-                             padding[0], padding[1], groups, cuda_tf32());
-    });
-#else
-    check_cpu(op, {x, w});
-#endif
-  } else {
-    dispatch_dtype(x.dtype(), [&]<class T>() {
-      kc::conv2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0], stride[1],
-                            padding[0], padding[1], groups);
-    });
-  }
-  record(op, {x, w}, {y}, [x, w, stride, padding, groups](const std::vector<Tensor>& g, const Node& n) {
-    const Tensor& dy = g[0];
-    Tensor dx, dw;
-    if (n.needs_grad(0)) {
-      Pair op_pad = matching_output_padding(x.shape(), dy.shape(), w.size(2), w.size(3), stride, padding);
-      dx = conv_transpose2d(dy, w, stride, padding, op_pad, groups);
-    }
-    if (n.needs_grad(1) && !(autograd::weight_gradients_disabled() && n.input_is_leaf(1)))
-      dw = conv2d_weight_grad(dy, x, w.shape(), stride, padding, groups);
-    return std::vector<Tensor>{dx, dw};
-  });
+  ops::run_kernel(
+      op, x.dtype(), {x, w}, [&]<class T>() { kc::conv2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>()); },
+      [&]<class T>() { kcu::conv2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>(), cuda_tf32()); });
+  record(op, {x, w}, {y}, std::bind_front(derivatives::conv2d, x, w, stride, padding, groups));
   return y;
 }
 
@@ -134,32 +108,13 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, Pair stride, Pair padd
            shape_str(x.shape()), ", w ", shape_str(w.shape()), ", stride ", pair_str(stride), ", padding ",
            pair_str(padding), ", output_padding ", pair_str(output_padding));
 
+  const kernels::Conv2dParams kp = kernel_params(N, Cin, H, W, Cout, kh, kw, stride, padding, output_padding, groups);
   Tensor y = empty({N, Cout, Ho, Wo}, x.dtype(), x.device());
-  if (ops::is_cuda({x, w})) {
-#ifdef SG_HAVE_CUDA
-    dispatch_dtype(x.dtype(), [&]<class T>() {
-      kcu::conv_transpose2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0],
-                                       stride[1], padding[0], padding[1], output_padding[0], output_padding[1], groups,
-                                       cuda_tf32());
-    });
-#else
-    check_cpu(op, {x, w});
-#endif
-  } else {
-    dispatch_dtype(x.dtype(), [&]<class T>() {
-      kc::conv_transpose2d_forward<T>(x.data<T>(), w.data<T>(), y.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0],
-                                      stride[1], padding[0], padding[1], output_padding[0], output_padding[1], groups);
-    });
-  }
-  record(op, {x, w}, {y}, [x, w, stride, padding, groups](const std::vector<Tensor>& g, const Node& n) {
-    const Tensor& dy = g[0];
-    Tensor dx, dw;
-    // conv_transpose2d is the adjoint (in x) of conv2d(., w) from dy's grid to x's grid.
-    if (n.needs_grad(0)) dx = conv2d(dy, w, stride, padding, groups);
-    if (n.needs_grad(1) && !(autograd::weight_gradients_disabled() && n.input_is_leaf(1)))
-      dw = conv2d_weight_grad(x, dy, w.shape(), stride, padding, groups);
-    return std::vector<Tensor>{dx, dw};
-  });
+  ops::run_kernel(
+      op, x.dtype(), {x, w},
+      [&]<class T>() { kc::conv_transpose2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>()); },
+      [&]<class T>() { kcu::conv_transpose2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>(), cuda_tf32()); });
+  record(op, {x, w}, {y}, std::bind_front(derivatives::conv_transpose2d, x, w, stride, padding, groups));
   return y;
 }
 
@@ -187,37 +142,20 @@ Tensor conv2d_weight_grad(const Tensor& dy, const Tensor& x, const Shape& weight
            shape_str(x.shape()), " and weight ", shape_str(weight_shape), " (stride ", pair_str(stride), ", padding ",
            pair_str(padding), ")");
 
+  const kernels::Conv2dParams kp = kernel_params(N, Cin, H, W, Cout, kh, kw, stride, padding, {0, 0}, groups);
   Tensor dw = empty(weight_shape, x.dtype(), x.device());
-  if (ops::is_cuda({dy, x})) {
-#ifdef SG_HAVE_CUDA
-    // Split-K partial sums live in a workspace tensor (freed back to the caching allocator
-    // when this scope ends; the stream orders its reuse after the reduction).
-    const int64_t ws_elems = kcu::conv2d_weight_grad_workspace(N, Cin, H, W, Cout, kh, kw, stride[0], stride[1],
-                                                               padding[0], padding[1], groups);
-    Tensor ws = ws_elems > 0 ? empty({ws_elems}, x.dtype(), x.device()) : Tensor();
-    dispatch_dtype(x.dtype(), [&]<class T>() {
-      kcu::conv2d_weight_grad<T>(dy.data<T>(), x.data<T>(), dw.data<T>(), ws.defined() ? ws.data<T>() : nullptr, N, Cin,
-                                 H, W, Cout, kh, kw, stride[0], stride[1], padding[0], padding[1], groups, cuda_tf32());
-    });
-#else
-    check_cpu(op, {dy, x});
-#endif
-  } else {
-    dispatch_dtype(x.dtype(), [&]<class T>() {
-      kc::conv2d_weight_grad<T>(dy.data<T>(), x.data<T>(), dw.data<T>(), N, Cin, H, W, Cout, kh, kw, stride[0],
-                                stride[1], padding[0], padding[1], groups);
-    });
-  }
-  record(op, {dy, x}, {dw}, [dy, x, stride, padding, groups](const std::vector<Tensor>& g, const Node& n) {
-    const Tensor& G = g[0];  // gradient of dw, shaped like the weight
-    Tensor gdy, gx;
-    if (n.needs_grad(0)) gdy = conv2d(x, G, stride, padding, groups);
-    if (n.needs_grad(1)) {
-      Pair op_pad = matching_output_padding(x.shape(), dy.shape(), G.size(2), G.size(3), stride, padding);
-      gx = conv_transpose2d(dy, G, stride, padding, op_pad, groups);
-    }
-    return std::vector<Tensor>{gdy, gx};
-  });
+  ops::run_kernel(
+      op, x.dtype(), {dy, x},
+      [&]<class T>() { kc::conv2d_weight_grad<T>(kp, dy.data<T>(), x.data<T>(), dw.data<T>()); },
+      [&]<class T>() {
+        // Split-K partial sums live in a workspace tensor (freed back to the caching allocator
+        // when this scope ends; the stream orders its reuse after the reduction).
+        const int64_t ws_elems = kcu::conv2d_weight_grad_workspace(kp);
+        Tensor ws = ws_elems > 0 ? empty({ws_elems}, x.dtype(), x.device()) : Tensor();
+        kcu::conv2d_weight_grad<T>(kp, dy.data<T>(), x.data<T>(), dw.data<T>(), ws.defined() ? ws.data<T>() : nullptr,
+                                   cuda_tf32());
+      });
+  record(op, {dy, x}, {dw}, std::bind_front(derivatives::conv2d_weight_grad, dy, x, stride, padding, groups));
   return dw;
 }
 

@@ -1,16 +1,16 @@
 // matmul ([M,K]x[K,N] and batched [B,M,K]x[B,K,N]) through the Eigen GEMM in
 // kernels/cpu/gemm.h or cuBLAS (kernels/cuda/gemm.h, strided-batched for 3-D), and linear.
-// dA = dC B^T, dB = A^T dC (matmuls again).
+// Backward (engine/derivatives.cpp): dA = dC B^T, dB = A^T dC, matmuls again.
 #include <atomic>
+#include <functional>
 
+#include "engine/derivatives.h"
 #include "engine/device.h"
 #include "engine/ops/common.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cuda/gemm.h"
 
 namespace sg {
-using autograd::Node;
-using Grads = std::vector<Tensor>;
 
 #ifdef SG_HAVE_CUDA
 void set_cuda_tf32(bool on) { kernels::cuda::set_tf32(on); }
@@ -36,28 +36,22 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
            shape_str(b.shape()), " do not multiply");
   Shape out = batched ? Shape{B, M, N} : Shape{M, N};
   Tensor y = empty(out, a.dtype(), a.device());
-  if (ops::is_cuda({a, b})) {
-#ifdef SG_HAVE_CUDA
-    if (K == 0) {
-      y = zeros(out, a.dtype(), a.device());  // an empty sum; cuBLAS is not needed
-    } else {
-      dispatch_dtype(a.dtype(), [&]<class T>() {
-        kernels::cuda::gemm<T>(false, false, M, N, K, T(1), a.data<T>(), K, b.data<T>(), N, T(0), y.data<T>(), N, B,
-                               M * K, K * N, M * N);
+  ops::run_kernel(
+      "matmul", a.dtype(), {a, b},
+      [&]<class T>() {
+        for (int64_t i = 0; i < B; ++i)
+          kernels::cpu::gemm<T>(false, false, M, N, K, T(1), a.data<T>() + i * M * K, K, b.data<T>() + i * K * N, N,
+                                T(0), y.data<T>() + i * M * N, N);
+      },
+      [&]<class T>() {
+        if (K == 0) {
+          y = zeros(out, a.dtype(), a.device());  // an empty sum; cuBLAS is not needed
+        } else {
+          kernels::cuda::gemm<T>(false, false, M, N, K, T(1), a.data<T>(), K, b.data<T>(), N, T(0), y.data<T>(), N, B,
+                                 M * K, K * N, M * N);
+        }
       });
-    }
-#endif
-  } else {
-    dispatch_dtype(a.dtype(), [&]<class T>() {
-      for (int64_t i = 0; i < B; ++i)
-        kernels::cpu::gemm<T>(false, false, M, N, K, T(1), a.data<T>() + i * M * K, K, b.data<T>() + i * K * N, N, T(0),
-                              y.data<T>() + i * M * N, N);
-    });
-  }
-  autograd::record("matmul", {a, b}, {y}, [a, b](const Grads& g, const Node& n) {
-    return Grads{n.needs_grad(0) ? matmul(g[0], transpose(b, -1, -2)) : Tensor(),
-                 n.needs_grad(1) ? matmul(transpose(a, -1, -2), g[0]) : Tensor()};
-  });
+  autograd::record("matmul", {a, b}, {y}, std::bind_front(derivatives::matmul, a, b));
   return y;
 }
 

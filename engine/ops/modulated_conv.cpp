@@ -13,12 +13,14 @@
 // dcoefs with one small kernel and y with one implicit-GEMM kernel that modulates the weight
 // as it loads it and demodulates in its epilogue (w' is never materialised). Its node's
 // backward is the composite's gradient written with differentiable ops, so every order of
-// derivative is the composite's (see fused_modconv_backward); CPU always runs the composite.
+// derivative is the composite's (derivatives::modulated_conv2d_fused); CPU always runs the
+// composite.
+#include <functional>
+
+#include "engine/derivatives.h"
 #include "engine/device.h"
 #include "engine/ops/common.h"
-#ifdef SG_HAVE_CUDA
 #include "kernels/cuda/modconv.h"
-#endif
 
 namespace sg {
 
@@ -26,54 +28,6 @@ namespace {
 std::pair<int64_t, int64_t> filter_size(const Tensor& f) {
   if (f.dim() == 1) return {f.size(0), f.size(0)};
   return {f.size(1), f.size(0)};  // (fw, fh)
-}
-
-#ifdef SG_HAVE_CUDA
-// The gradient of the fused composite
-//   ws = weight[None] * styles[:, None, :, None, None]             [N, O, C, kh, kw]
-//   d  = rsqrt(sum_{2,3,4} ws^2 + eps)   (demodulate)              [N, O]
-//   wd = ws * d[:, :, None, None, None]
-//   y  = conv2d(x as [1, N*C, H, W], wd as [N*O, C, kh, kw], padding, groups = N)
-// for the cotangent dy, with sg:: ops only (so it is differentiable again):
-//   dx   = conv_transpose2d(dy, wd, groups = N)
-//   dwd  = conv2d_weight_grad(dy, x, groups = N)
-//   dws  = dwd * d - ws * (sum_{2,3,4}(dwd * ws) * d^3)      (d(d)/d(ws) = -d^3 ws)
-//   dweight = sum_n dws * styles,   dstyles = sum_{o,a,b} dws * weight.
-// Returns {dx, dweight, dstyles}; entries the node does not need stay undefined.
-std::vector<Tensor> fused_modconv_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
-                                           const Tensor& styles, const ModConv& p, bool need_x, bool need_weight,
-                                           bool need_styles) {
-  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const int64_t O = weight.size(0), kh = weight.size(2), kw = weight.size(3);
-  const int64_t Ho = dy.size(2), Wo = dy.size(3);
-  const Tensor s5 = reshape(styles, {N, 1, C, 1, 1});
-  const Tensor ws = mul(unsqueeze(weight, 0), s5);
-  Tensor d, d5, wd = ws;
-  if (p.demodulate) {
-    d = rsqrt(add(sum(square(ws), {2, 3, 4}), p.eps));
-    d5 = reshape(d, {N, O, 1, 1, 1});
-    wd = mul(ws, d5);
-  }
-  const Tensor dyg = reshape(dy, {1, N * O, Ho, Wo});
-  std::vector<Tensor> out(3);
-  if (need_x) {
-    // stride 1: the output_padding that lands on H x W is 0
-    Tensor dx = conv_transpose2d(dyg, reshape(wd, {N * O, C, kh, kw}), {1, 1}, {p.padding, p.padding}, {0, 0}, N);
-    out[0] = reshape(dx, {N, C, H, W});
-  }
-  if (need_weight || need_styles) {
-    Tensor dwd =
-        conv2d_weight_grad(dyg, reshape(x, {1, N * C, H, W}), {N * O, C, kh, kw}, {1, 1}, {p.padding, p.padding}, N);
-    dwd = reshape(dwd, {N, O, C, kh, kw});
-    Tensor dws = dwd;
-    if (p.demodulate) {
-      const Tensor t = mul(sum(mul(dwd, ws), {2, 3, 4}), mul(d, square(d)));  // [N, O]
-      dws = sub(mul(dwd, d5), mul(ws, reshape(t, {N, O, 1, 1, 1})));
-    }
-    if (need_weight) out[1] = sum(mul(dws, s5), {0});
-    if (need_styles) out[2] = sum(mul(dws, unsqueeze(weight, 0)), {1, 3, 4});
-  }
-  return out;
 }
 
 // The CUDA fast path (fused, up = down = 1). Inputs already checked.
@@ -87,7 +41,7 @@ Tensor fused_modconv_cuda(const Tensor& x, const Tensor& weight, const Tensor& s
            " is smaller than the kernel ", shape_str(weight.shape()));
   Tensor y = empty({N, O, Ho, Wo}, x.dtype(), x.device());
   if (y.numel() > 0) {
-    dispatch_dtype(x.dtype(), [&]<class T>() {
+    ops::run_cuda_kernel(op, x.dtype(), {x, weight, styles}, [&]<class T>() {
       Tensor dcoefs;
       if (p.demodulate) {
         dcoefs = empty({N, O}, x.dtype(), x.device());
@@ -100,13 +54,10 @@ Tensor fused_modconv_cuda(const Tensor& x, const Tensor& weight, const Tensor& s
   }
   ModConv q = p;
   q.resample_filter = Tensor();  // unused without up / down; keep no tensor alive through it
-  autograd::record(
-      op, {x, weight, styles}, {y}, [x, weight, styles, q](const std::vector<Tensor>& g, const autograd::Node& n) {
-        return fused_modconv_backward(g[0], x, weight, styles, q, n.needs_grad(0), n.needs_grad(1), n.needs_grad(2));
-      });
+  autograd::record(op, {x, weight, styles}, {y},
+                   std::bind_front(derivatives::modulated_conv2d_fused, x, weight, styles, q));
   return y;
 }
-#endif
 }  // namespace
 
 Tensor conv2d_resample(const Tensor& x, const Tensor& w, const Tensor& f, int64_t up, int64_t down, int64_t padding,
@@ -182,11 +133,8 @@ Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& sty
     f = fir_filter({1, 3, 3, 1}, x.dtype());
     if (ops::is_cuda({x})) f = to_device(f, x.device());
   }
-  if (ops::is_cuda({x}) && p.fused && p.up == 1 && p.down == 1) {
-#ifdef SG_HAVE_CUDA
+  if (ops::kHaveCuda && ops::is_cuda({x}) && p.fused && p.up == 1 && p.down == 1)
     return fused_modconv_cuda(x, weight, styles, p);
-#endif
-  }
   if (p.fused) {
     Tensor w = mul(unsqueeze(weight, 0), reshape(styles, {N, 1, C, 1, 1}));  // [N,O,C,kh,kw]
     if (p.demodulate) {

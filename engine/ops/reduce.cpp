@@ -2,13 +2,14 @@
 // Accumulation is in double for both dtypes, on the CPU and on CUDA (kernels/cuda/reduce.h,
 // deterministic: no atomics).
 #include <algorithm>
+#include <functional>
 
+#include "engine/derivatives.h"
 #include "engine/ops/common.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cuda/reduce.h"
 
 namespace sg {
-using autograd::Node;
 namespace kc = kernels::cpu;
 
 namespace {
@@ -34,31 +35,26 @@ Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   for (int64_t i = 0; i < a.dim(); ++i)
     if (keepdim || !std::binary_search(rd.begin(), rd.end(), i)) out.push_back(keep[i]);
   Tensor y = empty(out, a.dtype(), a.device());
-  if (ops::is_cuda({a})) {
-#ifdef SG_HAVE_CUDA
-    std::vector<bool> reduced((size_t)a.dim(), false);
-    for (auto d : rd) reduced[d] = true;
-    // Split reductions keep their partial sums (double) in a workspace from the allocator.
-    const size_t ws_bytes = kernels::cuda::sum_workspace_bytes(a.shape(), reduced);
-    Tensor ws;
-    if (ws_bytes > 0) ws = empty({(int64_t)((ws_bytes + 7) / 8)}, DType::f64, a.device());
-    dispatch_dtype(a.dtype(), [&]<class T>() {
-      kernels::cuda::sum<T>(a.shape(), reduced, a.data<T>(), y.data<T>(), ws.defined() ? ws.raw_data() : nullptr);
-    });
-#endif
-  } else {
-    std::vector<double> acc((size_t)numel_of(keep), 0.0);
-    std::vector<int64_t> so = ops::broadcast_strides(keep, a.shape());
-    for (auto d : rd) so[d] = 0;
-    dispatch_dtype(a.dtype(), [&]<class T>() {
-      kc::reduce_sum<T>(a.shape(), a.data<T>(), so, acc.data());
-      T* py = y.data<T>();
-      for (size_t i = 0; i < acc.size(); ++i) py[i] = (T)acc[i];
-    });
-  }
-  autograd::record("sum", {a}, {y}, [keep, sa = a.shape()](const std::vector<Tensor>& g, const Node&) {
-    return std::vector<Tensor>{expand(reshape(g[0], keep), sa)};
-  });
+  ops::run_kernel(
+      "sum", a.dtype(), {a},
+      [&]<class T>() {
+        std::vector<double> acc((size_t)numel_of(keep), 0.0);
+        std::vector<int64_t> so = ops::broadcast_strides(keep, a.shape());
+        for (auto d : rd) so[d] = 0;
+        kc::reduce_sum<T>(a.shape(), a.data<T>(), so, acc.data());
+        T* py = y.data<T>();
+        for (size_t i = 0; i < acc.size(); ++i) py[i] = (T)acc[i];
+      },
+      [&]<class T>() {
+        std::vector<bool> reduced((size_t)a.dim(), false);
+        for (auto d : rd) reduced[d] = true;
+        // Split reductions keep their partial sums (double) in a workspace from the allocator.
+        const size_t ws_bytes = kernels::cuda::sum_workspace_bytes(a.shape(), reduced);
+        Tensor ws;
+        if (ws_bytes > 0) ws = empty({(int64_t)((ws_bytes + 7) / 8)}, DType::f64, a.device());
+        kernels::cuda::sum<T>(a.shape(), reduced, a.data<T>(), y.data<T>(), ws.defined() ? ws.raw_data() : nullptr);
+      });
+  autograd::record("sum", {a}, {y}, std::bind_front(derivatives::sum, keep, a.shape()));
   return y;
 }
 

@@ -5,36 +5,29 @@
 #include <cstring>
 #include <numeric>
 
+#include <functional>
+
+#include "engine/derivatives.h"
 #include "engine/ops/common.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cuda/copy.h"
 #include "kernels/cuda/elementwise.h"
-#ifdef SG_HAVE_CUDA
 #include "kernels/cuda/runtime.h"
-#endif
 
 namespace sg {
-using autograd::Node;
 using autograd::record;
 namespace kc = kernels::cpu;
 namespace kcu = kernels::cuda;
 
 namespace {
-using Grads = std::vector<Tensor>;
 
 // out = view of a with the given shape, element strides and element offset, copied.
 Tensor strided_view_copy(const char* op, const Tensor& a, const Shape& shape, const std::vector<int64_t>& strides,
                          int64_t offset) {
   Tensor y = empty(shape, a.dtype(), a.device());
-  if (ops::is_cuda({a})) {
-#ifdef SG_HAVE_CUDA
-    dispatch_dtype(a.dtype(),
-                   [&]<class T>() { kcu::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>()); });
-#endif
-  } else {
-    dispatch_dtype(a.dtype(),
-                   [&]<class T>() { kc::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>()); });
-  }
+  ops::run_kernel(
+      op, a.dtype(), {a}, [&]<class T>() { kc::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>()); },
+      [&]<class T>() { kcu::strided_copy<T>(shape, a.data<T>() + offset, strides, y.data<T>()); });
   return y;
 }
 }  // namespace
@@ -61,7 +54,7 @@ Tensor reshape(const Tensor& a, const Shape& shape) {
            " elements) to ", shape_str(shape));
   Tensor y = a.detach();
   y.impl()->shape = s;
-  record("reshape", {a}, {y}, [sa = a.shape()](const Grads& g, const Node&) { return Grads{reshape(g[0], sa)}; });
+  record("reshape", {a}, {y}, std::bind_front(derivatives::reshape, a.shape()));
   return y;
 }
 
@@ -80,7 +73,7 @@ Tensor permute(const Tensor& a, const std::vector<int64_t>& dims) {
   std::vector<int64_t> st(n);
   for (int64_t i = 0; i < n; ++i) out[i] = a.shape()[p[i]], st[i] = cs[p[i]];
   Tensor y = strided_view_copy("permute", a, out, st, 0);
-  record("permute", {a}, {y}, [inv](const Grads& g, const Node&) { return Grads{permute(g[0], inv)}; });
+  record("permute", {a}, {y}, std::bind_front(derivatives::permute, inv));
   return y;
 }
 
@@ -102,7 +95,7 @@ Tensor expand(const Tensor& a, const Shape& shape) {
              " to ", shape_str(shape));
   if (a.shape() == shape) return reshape(a, shape);
   Tensor y = strided_view_copy("expand", a, shape, ops::broadcast_strides(a.shape(), shape), 0);
-  record("expand", {a}, {y}, [sa = a.shape()](const Grads& g, const Node&) { return Grads{sum_to(g[0], sa)}; });
+  record("expand", {a}, {y}, std::bind_front(derivatives::expand, a.shape()));
   return y;
 }
 
@@ -152,9 +145,7 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t s
   ops::check_defined("slice", a, "input");
   SliceGeom g = slice_geom("slice", a.shape(), dim, start, end, step);
   Tensor y = strided_view_copy("slice", a, g.out, g.strides, g.offset);
-  record("slice", {a}, {y}, [sa = a.shape(), dim, start, end, step](const Grads& gr, const Node&) {
-    return Grads{slice_backward(gr[0], sa, dim, start, end, step)};
-  });
+  record("slice", {a}, {y}, std::bind_front(derivatives::slice, a.shape(), dim, start, end, step));
   return y;
 }
 
@@ -164,17 +155,11 @@ Tensor slice_backward(const Tensor& a, const Shape& shape, int64_t dim, int64_t 
   SG_CHECK(g.out == a.shape(), "slice_backward", "gradient ", shape_str(a.shape()), " does not match slice ",
            shape_str(g.out), " of ", shape_str(shape));
   Tensor y = zeros(shape, a.dtype(), a.device());
-  if (ops::is_cuda({a})) {
-#ifdef SG_HAVE_CUDA
-    dispatch_dtype(a.dtype(),
-                   [&]<class T>() { kcu::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides); });
-#endif
-  } else {
-    dispatch_dtype(a.dtype(),
-                   [&]<class T>() { kc::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides); });
-  }
-  record("slice_backward", {a}, {y},
-         [dim, start, end, step](const Grads& gr, const Node&) { return Grads{slice(gr[0], dim, start, end, step)}; });
+  ops::run_kernel(
+      "slice_backward", a.dtype(), {a},
+      [&]<class T>() { kc::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides); },
+      [&]<class T>() { kcu::strided_scatter<T>(g.out, a.data<T>(), y.data<T>() + g.offset, g.strides); });
+  record("slice_backward", {a}, {y}, std::bind_front(derivatives::slice_backward, dim, start, end, step));
   return y;
 }
 
@@ -198,35 +183,27 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   for (int64_t i = 0; i < d; ++i) outer *= out[i];
   for (int64_t i = d + 1; i < (int64_t)out.size(); ++i) inner *= out[i];
   const size_t es = dtype_size(y.dtype());
-  const bool on_cuda = ops::is_cuda(xs);
   int64_t at = 0;
   std::vector<int64_t> sizes;
   for (auto& x : xs) {
     const int64_t rows = x.shape()[d] * inner;
     const char* src = (const char*)x.raw_data();
     char* dst = (char*)y.raw_data();
-    if (on_cuda) {
-      // One 2-D copy per input: `outer` rows of rows*es bytes into the output slab.
-#ifdef SG_HAVE_CUDA
-      kcu::copy_rows(dst + at * inner * es, (size_t)(out[d] * inner) * es, src, (size_t)rows * es, (size_t)rows * es,
-                     (size_t)outer);
-#endif
-    } else {
-      for (int64_t o = 0; o < outer; ++o)
-        std::memcpy(dst + (o * out[d] * inner + at * inner) * es, src + o * rows * es, rows * es);
-    }
+    ops::run_kernel(
+        "cat", x.dtype(), xs,
+        [&]<class T>() {
+          for (int64_t o = 0; o < outer; ++o)
+            std::memcpy(dst + (o * out[d] * inner + at * inner) * es, src + o * rows * es, rows * es);
+        },
+        [&]<class T>() {
+          // One 2-D copy per input: `outer` rows of rows*es bytes into the output slab.
+          kcu::copy_rows(dst + at * inner * es, (size_t)(out[d] * inner) * es, src, (size_t)rows * es,
+                         (size_t)rows * es, (size_t)outer);
+        });
     at += x.shape()[d];
     sizes.push_back(x.shape()[d]);
   }
-  record("cat", xs, {y}, [d, sizes](const Grads& g, const Node& n) {
-    Grads r;
-    int64_t at = 0;
-    for (size_t i = 0; i < sizes.size(); ++i) {
-      r.push_back(n.needs_grad(i) ? slice(g[0], d, at, at + sizes[i]) : Tensor());
-      at += sizes[i];
-    }
-    return r;
-  });
+  record("cat", xs, {y}, std::bind_front(derivatives::cat, d, sizes));
   return y;
 }
 
@@ -270,7 +247,7 @@ Tensor flip(const Tensor& a, const std::vector<int64_t>& dims) {
     st[d] = -st[d];
   }
   Tensor y = strided_view_copy("flip", a, a.shape(), st, offset);
-  record("flip", {a}, {y}, [dims](const Grads& g, const Node&) { return Grads{flip(g[0], dims)}; });
+  record("flip", {a}, {y}, std::bind_front(derivatives::flip, dims));
   return y;
 }
 
@@ -278,35 +255,30 @@ Tensor cast(const Tensor& a, DType t) {
   ops::check_defined("cast", a, "input");
   if (a.dtype() == t) return reshape(a, a.shape());
   Tensor y = empty(a.shape(), t, a.device());
-  const bool on_cuda = ops::is_cuda({a});
-  dispatch_dtype(a.dtype(), [&]<class S>() {
-    dispatch_dtype(t, [&]<class D>() {
-      if (on_cuda) {
-#ifdef SG_HAVE_CUDA
-        kcu::cast<S, D>(a.numel(), a.data<S>(), y.data<D>());
-#endif
-        return;
-      }
-      const S* p = a.data<S>();
-      D* q = y.data<D>();
-      for (int64_t i = 0; i < a.numel(); ++i) q[i] = (D)p[i];
-    });
-  });
-  record("cast", {a}, {y}, [src = a.dtype()](const Grads& g, const Node&) { return Grads{cast(g[0], src)}; });
+  ops::run_kernel(
+      "cast", a.dtype(), {a},
+      [&]<class S>() {
+        dispatch_dtype(t, [&]<class D>() {
+          const S* p = a.data<S>();
+          D* q = y.data<D>();
+          for (int64_t i = 0; i < a.numel(); ++i) q[i] = (D)p[i];
+        });
+      },
+      [&]<class S>() { dispatch_dtype(t, [&]<class D>() { kcu::cast<S, D>(a.numel(), a.data<S>(), y.data<D>()); }); });
+  record("cast", {a}, {y}, std::bind_front(derivatives::cast, a.dtype()));
   return y;
 }
 
 Tensor contiguous_copy(const Tensor& a) {
   ops::check_defined("clone", a, "input");
   Tensor y = empty(a.shape(), a.dtype(), a.device());
-  if (ops::is_cuda({a})) {
-#ifdef SG_HAVE_CUDA
-    if (a.numel() > 0) kernels::cuda::memcpy_d2d(y.raw_data(), a.raw_data(), a.numel() * dtype_size(a.dtype()));
-#endif
-  } else {
-    std::memcpy(y.raw_data(), a.raw_data(), a.numel() * dtype_size(a.dtype()));
-  }
-  record("clone", {a}, {y}, [](const Grads& g, const Node&) { return Grads{g[0]}; });
+  ops::run_kernel(
+      "clone", a.dtype(), {a},
+      [&]<class T>() { std::memcpy(y.raw_data(), a.raw_data(), a.numel() * dtype_size(a.dtype())); },
+      [&]<class T>() {
+        if (a.numel() > 0) kcu::memcpy_d2d(y.raw_data(), a.raw_data(), a.numel() * dtype_size(a.dtype()));
+      });
+  record("clone", {a}, {y}, derivatives::clone);
   return y;
 }
 

@@ -1,6 +1,8 @@
 // to_device: host <-> device copies. Differentiable: the backward copies the gradient back.
 #include <cstring>
+#include <functional>
 
+#include "engine/derivatives.h"
 #include "engine/ops/common.h"
 #ifdef SG_HAVE_CUDA
 #include "kernels/cuda/runtime.h"
@@ -25,9 +27,7 @@ Tensor to_device(const Tensor& a, Device d) {
     else
       kernels::cuda::memcpy_d2d(y.raw_data(), a.raw_data(), n);
   }
-  autograd::record("to_device", {a}, {y}, [src = a.device()](const std::vector<Tensor>& g, const autograd::Node&) {
-    return std::vector<Tensor>{to_device(g[0], src)};
-  });
+  autograd::record("to_device", {a}, {y}, std::bind_front(derivatives::to_device, a.device()));
   return y;
 #endif
 }

@@ -306,8 +306,9 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
 }
 
 template <class T>
-void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                    int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y) {
+  const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
+  const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, groups = p.groups;
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   if (use_batched(N, Ho * Wo, kh, kw, sy, sx, py, px))
     conv2d_forward_batched(x, w, y, N, Cin, H, W, Cout, kh, kw, sy, sx, py, px, groups);
@@ -316,9 +317,9 @@ void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_
 }
 
 template <class T>
-void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                              int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t opy,
-                              int64_t opx, int64_t groups) {
+void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y) {
+  const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
+  const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, opy = p.opy, opx = p.opx, groups = p.groups;
   const int64_t Cg = Cin / groups, Cgo = Cout / groups, K = Cgo * kh * kw, khw = kh * kw;
   const int64_t Ho = (H - 1) * sy - 2 * py + kh + opy, Wo = (W - 1) * sx - 2 * px + kw + opx;
   const int64_t HW = H * W, HoWo = Ho * Wo;
@@ -378,8 +379,9 @@ void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t C
 }
 
 template <class T>
-void conv2d_weight_grad(const T* dy, const T* x, T* dw, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                        int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
+void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
+  const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, groups = p.groups;
   const int64_t Cg = Cin / groups, Cgo = Cout / groups, K = Cg * kh * kw;
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   const int64_t HW = H * W, HoWo = Ho * Wo, dw_size = Cout * K;
@@ -463,13 +465,9 @@ void conv2d_weight_grad(const T* dy, const T* x, T* dw, int64_t N, int64_t Cin, 
                           int64_t, int64_t, int64_t, int64_t, T*, bool);                                             \
   template void col2im<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
                           int64_t, int64_t, int64_t, int64_t, T*, bool);                                             \
-  template void conv2d_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,      \
-                                  int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);                             \
-  template void conv_transpose2d_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t,     \
-                                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                                            int64_t);                                                                \
-  template void conv2d_weight_grad<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                                      int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
+  template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, T*);                                      \
+  template void conv_transpose2d_forward<T>(const Conv2dParams&, const T*, const T*, T*);                            \
+  template void conv2d_weight_grad<T>(const Conv2dParams&, const T*, const T*, T*);
 
 SG_INSTANTIATE_CONV(float)
 SG_INSTANTIATE_CONV(double)

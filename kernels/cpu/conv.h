@@ -50,24 +50,23 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/conv.h"
+
 namespace sg::kernels::cpu {
 
-// x [N,Cin,H,W], w [Cout,Cin/groups,kh,kw] -> y [N,Cout,Ho,Wo], Ho = (H+2*py-kh)/sy+1.
-template <class T>
-void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                    int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups);
+// Sizes, strides and padding: p (kernels/conv.h, with the output sizes).
 
-// x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo],
-// Ho = (H-1)*sy - 2*py + kh + opy (0 <= opy < sy; likewise Wo).
+// x [N,Cin,H,W], w [Cout,Cin/groups,kh,kw] -> y [N,Cout,Ho,Wo].
 template <class T>
-void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                              int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t opy,
-                              int64_t opx, int64_t groups);
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y);
 
-// dy [N,Cout,Ho,Wo], x [N,Cin,H,W] -> dw [Cout,Cin/groups,kh,kw], Ho = (H+2*py-kh)/sy+1.
+// x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo].
 template <class T>
-void conv2d_weight_grad(const T* dy, const T* x, T* dw, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                        int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups);
+void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y);
+
+// dy [N,Cout,Ho,Wo], x [N,Cin,H,W] -> dw [Cout,Cin/groups,kh,kw].
+template <class T>
+void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 
 // The building blocks, exposed for tests and benchmarks. Rows [oy0, oy1) of the output grid.
 //   im2col: col[(c*kh+i)*kw+j, (oy-oy0)*Wo+ox] = img[c, oy*sy-py+i, ox*sx-px+j] (0 outside)

@@ -44,6 +44,14 @@ std::vector<TapRange> tap_ranges(int64_t out, int64_t in, int64_t up, int64_t do
 
 template <class T>
 void upfirdn2d(const UpFirDn2dParams& p, const T* x, const T* f, T* y) {
+  if (p.separable) {  // expand to outer(f, f): the loop below takes a 2-D filter
+    std::vector<T> f2(p.fh * p.fw);
+    for (int64_t i = 0; i < p.fh; ++i)
+      for (int64_t j = 0; j < p.fw; ++j) f2[i * p.fw + j] = f[i] * f[j];
+    UpFirDn2dParams q = p;
+    q.separable = false;
+    return upfirdn2d(q, x, f2.data(), y);
+  }
   const int64_t H = p.in_h, W = p.in_w, Ho = p.out_h, Wo = p.out_w, fh = p.fh, fw = p.fw;
   // Oriented, gain-scaled weights: w[i][j] multiplies u[oy*downy + i][ox*downx + j].
   std::vector<T> w(fh * fw);

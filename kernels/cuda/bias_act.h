@@ -1,22 +1,17 @@
 // bias_act on CUDA: bias, activation, gain and clamp in one pass, and its derivatives.
 // Implementation: kernels/cuda/bias_act.cu.
 //
-// Formula (as kernels/cpu/bias_act.h).
-//   forward:  y = clamp(act(x + b[c]) * gain, -clamp, clamp)      (clamp < 0: no clamping)
-//   grad:     dx = dy * gain * act'(y) * (|y| < clamp)             (the mask only when clamping)
-// Higher orders need no kernel: grad is linear in dy and piecewise constant in y, so its own
-// derivative is grad again (in dy) and zero (in y) — engine/ops/bias_act.cpp.
-// act: linear (act' = 1), relu (act' = [y > 0]), lrelu(alpha) (act' = 1 if y > 0 else alpha).
-// The gradient reads the forward's output y, not x: for gain > 0 and alpha >= 0, y > 0 iff
-// x + b > 0, and |y| < clamp iff the clamp did not bite.
+// Formula and parameters: kernels/bias_act.h (shared with the CPU kernels). Higher orders
+// need no kernel: grad is linear in dy and piecewise constant in y, so its own derivative is
+// grad again (in dy) and zero (in y) — engine/derivatives.cpp.
 //
 // Layout: x, y, dy, dx contiguous, viewed as [outer, C, inner]; b has C elements (nullptr:
 // no bias). For a bias along dim d of shape s: outer = prod(s[:d]), C = s[d],
 // inner = prod(s[d+1:]).
 //
-// Variants: elementwise grid-stride kernels; the forward's channel index c = (i / inner) % C
-// is computed in 32-bit when the tensor has fewer than 2^31 elements (64-bit otherwise).
-// Activation and clamp are uniform runtime branches (no per-element divergence).
+// Variants: elementwise grid-stride kernels, one instantiation per (activation, clamp) pair;
+// the forward's channel index c = (i / inner) % C is computed in 32-bit when the tensor has
+// fewer than 2^31 elements (64-bit otherwise).
 //
 // Benchmark: build/study/study_bias_act (study/bias_act.cu, on a GPU): forward and grad on
 // [32, 512, 32, 32] f32 lrelu, naive and improved versions next to this kernel, GB/s
@@ -26,13 +21,9 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/cpu/bias_act.h"
+#include "kernels/bias_act.h"
 
 namespace sg::kernels::cuda {
-
-// The same parameters as the CPU kernels (kernels/cpu/bias_act.h).
-using cpu::BiasActKind;
-using cpu::BiasActParams;
 
 // y = forward(x, b); all pointers on the device.
 template <class T>

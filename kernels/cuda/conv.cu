@@ -509,9 +509,9 @@ WgradPlan wgrad_plan(int64_t N, int64_t Cout, int64_t Ho, int64_t Wo, int64_t Kw
 // ---- host API --------------------------------------------------------------------------
 
 template <class T>
-void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                    int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups, bool tf32,
-                    const ConvFusion<T>* fusion) {
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool tf32, const ConvFusion<T>* fusion) {
+  const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
+  const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, groups = p.groups;
   const char* name = fusion ? "conv2d_forward (fused)" : "conv2d_forward";
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   if (N == 0 || Cout == 0 || Ho <= 0 || Wo <= 0) return;
@@ -535,9 +535,9 @@ void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_
 }
 
 template <class T>
-void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                              int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t opy,
-                              int64_t opx, int64_t groups, bool tf32) {
+void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool tf32) {
+  const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
+  const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, opy = p.opy, opx = p.opx, groups = p.groups;
   const char* name = "conv_transpose2d_forward";
   const int64_t Ho = (H - 1) * sy - 2 * py + kh + opy, Wo = (W - 1) * sx - 2 * px + kw + opx;
   if (N == 0 || Cout == 0 || Ho <= 0 || Wo <= 0) return;
@@ -548,19 +548,20 @@ void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t C
   launch_conv(P, tf32, name);
 }
 
-int64_t conv2d_weight_grad_workspace(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t kh, int64_t kw,
-                                     int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups) {
+int64_t conv2d_weight_grad_workspace(const Conv2dParams& p) {
+  const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
+  const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, groups = p.groups;
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   if (N == 0 || Cout == 0 || groups <= 0 || Ho <= 0 || Wo <= 0) return 0;
   const int64_t Kw = Cin / groups * kh * kw;
-  const WgradPlan p = wgrad_plan(N, Cout, Ho, Wo, Kw, groups);
-  return p.splits > 1 ? p.splits * Cout * Kw : 0;
+  const WgradPlan plan = wgrad_plan(N, Cout, Ho, Wo, Kw, groups);
+  return plan.splits > 1 ? plan.splits * Cout * Kw : 0;
 }
 
 template <class T>
-void conv2d_weight_grad(const T* dy, const T* x, T* dw, T* workspace, int64_t N, int64_t Cin, int64_t H, int64_t W,
-                        int64_t Cout, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px,
-                        int64_t groups, bool tf32) {
+void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T* workspace, bool tf32) {
+  const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
+  const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, groups = p.groups;
   const char* name = "conv2d_weight_grad";
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   const int64_t Cg = Cin / groups, Cgo = Cout / groups, Kw = Cg * kh * kw;
@@ -601,14 +602,10 @@ void conv2d_weight_grad(const T* dy, const T* x, T* dw, T* workspace, int64_t N,
   }
 }
 
-#define SG_INSTANTIATE_CUDA_CONV(T)                                                                                  \
-  template void conv2d_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,      \
-                                  int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, const ConvFusion<T>*); \
-  template void conv_transpose2d_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t,     \
-                                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                                            int64_t, bool);                                                          \
-  template void conv2d_weight_grad<T>(const T*, const T*, T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t,       \
-                                      int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool);
+#define SG_INSTANTIATE_CUDA_CONV(T)                                                                         \
+  template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, T*, bool, const ConvFusion<T>*); \
+  template void conv_transpose2d_forward<T>(const Conv2dParams&, const T*, const T*, T*, bool);             \
+  template void conv2d_weight_grad<T>(const Conv2dParams&, const T*, const T*, T*, T*, bool);
 
 SG_INSTANTIATE_CUDA_CONV(float)
 SG_INSTANTIATE_CUDA_CONV(double)

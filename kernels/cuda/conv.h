@@ -45,6 +45,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/conv.h"
+
 namespace sg::kernels::cuda {
 
 // Optional fusions for conv2d_forward. Every pointer may be null (that stage is skipped).
@@ -67,28 +69,24 @@ struct ConvFusion {
   double clamp = -1.0;  // < 0: none
 };
 
-// x [N,Cin,H,W], w [Cout,Cin/groups,kh,kw] -> y [N,Cout,Ho,Wo], Ho = (H+2*py-kh)/sy+1.
+// Sizes, strides and padding: p (kernels/conv.h, with the output sizes). tf32: the
+// tensor-core variant (f32 only).
+
+// x [N,Cin,H,W], w [Cout,Cin/groups,kh,kw] -> y [N,Cout,Ho,Wo].
 template <class T>
-void conv2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                    int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups, bool tf32,
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool tf32,
                     const ConvFusion<T>* fusion = nullptr);
 
-// x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo],
-// Ho = (H-1)*sy - 2*py + kh + opy (0 <= opy < sy; likewise Wo).
+// x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo].
 template <class T>
-void conv_transpose2d_forward(const T* x, const T* w, T* y, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
-                              int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t opy,
-                              int64_t opx, int64_t groups, bool tf32);
+void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool tf32);
 
 // Elements of workspace conv2d_weight_grad needs for these sizes (0: none; pass nullptr).
-int64_t conv2d_weight_grad_workspace(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t kh, int64_t kw,
-                                     int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t groups);
+int64_t conv2d_weight_grad_workspace(const Conv2dParams& p);
 
-// dy [N,Cout,Ho,Wo], x [N,Cin,H,W] -> dw [Cout,Cin/groups,kh,kw], Ho = (H+2*py-kh)/sy+1.
-// workspace: conv2d_weight_grad_workspace(...) elements of T on the device.
+// dy [N,Cout,Ho,Wo], x [N,Cin,H,W] -> dw [Cout,Cin/groups,kh,kw].
+// workspace: conv2d_weight_grad_workspace(p) elements of T on the device.
 template <class T>
-void conv2d_weight_grad(const T* dy, const T* x, T* dw, T* workspace, int64_t N, int64_t Cin, int64_t H, int64_t W,
-                        int64_t Cout, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px,
-                        int64_t groups, bool tf32);
+void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T* workspace, bool tf32);
 
 }  // namespace sg::kernels::cuda

@@ -1,5 +1,6 @@
-// CUDA elementwise kernels: unary ops by op code, binary ops and where() with numpy
-// broadcasting, f32 <-> f64 cast, fill. Declarations and op formulas: elementwise.h.
+// CUDA elementwise kernels: unary and binary ops, where() with numpy broadcasting, f32 <-> f64
+// cast, fill. Declarations: elementwise.h; the ops' math: kernels/elementwise.h (the functors
+// the CPU loops call too).
 //
 // Formula: out[i] = f(a[i . sa], b[i . sb]) over the output's row-major index i (out is
 // contiguous); a broadcast dim has stride 0.
@@ -11,10 +12,11 @@
 //   - broadcast / strided: dims coalesced on the host, then one thread per output element
 //     maps its index to input offsets (StridedIndexer), in int32 when every offset fits
 //     (far cheaper divisions) and int64 otherwise.
-// Unary ops are one kernel template per op code (the op is a compile-time constant, so the
-// loop body is straight-line code); the host switch picks the instantiation.
+// Each op is its own kernel instantiation (the functor is a template argument, so the loop
+// body is straight-line code); the list at the end instantiates every functor of
+// kernels/elementwise.h.
 //
-// Numerics: the same expressions as the CPU loops (IEEE division and sqrt; nvcc is not given
+// Numerics: the same functors as the CPU loops (IEEE division and sqrt; nvcc is not given
 // --use_fast_math); transcendental functions (exp, log, tanh, log1p, pow) are CUDA's
 // libdevice versions, within a few ulp of glibc's.
 //
@@ -40,120 +42,14 @@ struct alignas(16) Pack {
   T v[N];
 };
 
-__device__ __forceinline__ float m_exp(float x) { return expf(x); }
-__device__ __forceinline__ double m_exp(double x) { return ::exp(x); }
-__device__ __forceinline__ float m_log(float x) { return logf(x); }
-__device__ __forceinline__ double m_log(double x) { return ::log(x); }
-__device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double m_sqrt(double x) { return ::sqrt(x); }
-__device__ __forceinline__ float m_tanh(float x) { return tanhf(x); }
-__device__ __forceinline__ double m_tanh(double x) { return ::tanh(x); }
-__device__ __forceinline__ float m_log1p(float x) { return log1pf(x); }
-__device__ __forceinline__ double m_log1p(double x) { return ::log1p(x); }
-__device__ __forceinline__ float m_pow(float x, float p) { return powf(x, p); }
-__device__ __forceinline__ double m_pow(double x, double p) { return ::pow(x, p); }
-__device__ __forceinline__ float m_abs(float x) { return fabsf(x); }
-__device__ __forceinline__ double m_abs(double x) { return ::fabs(x); }
-template <class T>
-__device__ __forceinline__ T m_inf() {
-  return (T)INFINITY;
-}
-// std::max / std::min semantics: (a < b) ? b : a, so a NaN first argument propagates.
-template <class T>
-__device__ __forceinline__ T s_max(T a, T b) {
-  return (a < b) ? b : a;
-}
-template <class T>
-__device__ __forceinline__ T s_min(T a, T b) {
-  return (b < a) ? b : a;
-}
-
-struct Params {
-  double p0, p1, p2;
-};
-
-template <UnaryOp OP, class T>
-__device__ __forceinline__ T apply_unary(T x, const Params& p) {
-  if constexpr (OP == UnaryOp::neg)
-    return -x;
-  else if constexpr (OP == UnaryOp::exp)
-    return m_exp(x);
-  else if constexpr (OP == UnaryOp::log)
-    return m_log(x);
-  else if constexpr (OP == UnaryOp::sqrt)
-    return m_sqrt(x);
-  else if constexpr (OP == UnaryOp::rsqrt)
-    return T(1) / m_sqrt(x);
-  else if constexpr (OP == UnaryOp::pow)
-    return m_pow(x, (T)p.p0);
-  else if constexpr (OP == UnaryOp::square)
-    return x * x;
-  else if constexpr (OP == UnaryOp::abs)
-    return m_abs(x);
-  else if constexpr (OP == UnaryOp::sign)
-    return (T)((x > T(0)) - (x < T(0)));
-  else if constexpr (OP == UnaryOp::tanh)
-    return m_tanh(x);
-  else if constexpr (OP == UnaryOp::sigmoid)
-    return T(1) / (T(1) + m_exp(-x));
-  else if constexpr (OP == UnaryOp::softplus)
-    return s_max(x, T(0)) + m_log1p(m_exp(-m_abs(x)));
-  else if constexpr (OP == UnaryOp::leaky_relu)
-    return x > T(0) ? x : x * (T)p.p0;
-  else if constexpr (OP == UnaryOp::leaky_relu_mask)
-    return x > T(0) ? T(1) : (T)p.p0;
-  else if constexpr (OP == UnaryOp::clamp)
-    return s_min(s_max(x, (T)p.p0), (T)p.p1);
-  else if constexpr (OP == UnaryOp::clamp_mask)
-    return (T)((double)x > p.p0 && (double)x < p.p1);
-  else if constexpr (OP == UnaryOp::add_scalar)
-    return x + (T)p.p0;
-  else if constexpr (OP == UnaryOp::mul_scalar)
-    return x * (T)p.p0;
-  else if constexpr (OP == UnaryOp::gt_scalar)
-    return (T)((double)x > p.p0);
-  else if constexpr (OP == UnaryOp::lt_scalar)
-    return (T)((double)x < p.p0);
-  else if constexpr (OP == UnaryOp::nan_to_num) {
-    if (x != x) return (T)p.p0;
-    if (m_abs(x) == m_inf<T>()) return x > T(0) ? (T)p.p1 : (T)p.p2;
-    return x;
-  } else {
-    static_assert(OP == UnaryOp::isfinite_mask, "unhandled unary op");
-    return (T)(m_abs(x) < m_inf<T>());  // false for NaN and +-inf
-  }
-}
-
-template <BinaryOp OP, class T>
-__device__ __forceinline__ T apply_binary(T x, T z) {
-  if constexpr (OP == BinaryOp::add)
-    return x + z;
-  else if constexpr (OP == BinaryOp::sub)
-    return x - z;
-  else if constexpr (OP == BinaryOp::mul)
-    return x * z;
-  else if constexpr (OP == BinaryOp::div)
-    return x / z;
-  else if constexpr (OP == BinaryOp::gt)
-    return (T)(x > z);
-  else if constexpr (OP == BinaryOp::lt)
-    return (T)(x < z);
-  else if constexpr (OP == BinaryOp::ge)
-    return (T)(x >= z);
-  else {
-    static_assert(OP == BinaryOp::le, "unhandled binary op");
-    return (T)(x <= z);
-  }
-}
-
 __device__ __forceinline__ int64_t grid_start() { return (int64_t)blockIdx.x * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ int64_t grid_step() { return (int64_t)gridDim.x * blockDim.x; }
 
 bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
 
 // ---- unary -----------------------------------------------------------------------------------
-template <UnaryOp OP, class T>
-__global__ void unary_kernel(int64_t n, const T* __restrict__ a, T* __restrict__ out, Params p, bool vec) {
+template <class T, class F>
+__global__ void unary_kernel(int64_t n, const T* __restrict__ a, T* __restrict__ out, F f, bool vec) {
   int64_t start = 0;
   if (vec) {
     constexpr int N = Pack<T>::N;
@@ -163,25 +59,30 @@ __global__ void unary_kernel(int64_t n, const T* __restrict__ a, T* __restrict__
     for (int64_t i = grid_start(); i < nv; i += grid_step()) {
       Pack<T> v = av[i];
 #pragma unroll
-      for (int j = 0; j < N; ++j) v.v[j] = apply_unary<OP>(v.v[j], p);
+      for (int j = 0; j < N; ++j) v.v[j] = f(v.v[j]);
       ov[i] = v;
     }
     start = nv * N;
   }
-  for (int64_t i = start + grid_start(); i < n; i += grid_step()) out[i] = apply_unary<OP>(a[i], p);
+  for (int64_t i = start + grid_start(); i < n; i += grid_step()) out[i] = f(a[i]);
 }
 
-template <UnaryOp OP, class T>
-void launch_unary(int64_t n, const T* a, T* out, Params p) {
+}  // namespace
+
+template <class T, class F>
+void unary(int64_t n, const T* a, T* out, F f) {
+  if (n <= 0) return;
   const bool vec = aligned16(a) && aligned16(out);
   const int64_t work = vec ? (n + Pack<T>::N - 1) / Pack<T>::N : n;
-  launch("unary_kernel", unary_kernel<OP, T>, blocks_for(work, kThreads), kThreads, 0, n, a, out, p, vec);
+  launch("unary_kernel", unary_kernel<T, F>, blocks_for(work, kThreads), kThreads, 0, n, a, out, f, vec);
 }
 
+namespace {
+
 // ---- binary ----------------------------------------------------------------------------------
-template <BinaryOp OP, class T>
+template <class T, class F>
 __global__ void binary_contig_kernel(int64_t n, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
-                                     bool vec) {
+                                     F f, bool vec) {
   int64_t start = 0;
   if (vec) {
     constexpr int N = Pack<T>::N;
@@ -193,21 +94,21 @@ __global__ void binary_contig_kernel(int64_t n, const T* __restrict__ a, const T
       const Pack<T> x = av[i], z = bv[i];
       Pack<T> r;
 #pragma unroll
-      for (int j = 0; j < N; ++j) r.v[j] = apply_binary<OP>(x.v[j], z.v[j]);
+      for (int j = 0; j < N; ++j) r.v[j] = f(x.v[j], z.v[j]);
       ov[i] = r;
     }
     start = nv * N;
   }
-  for (int64_t i = start + grid_start(); i < n; i += grid_step()) out[i] = apply_binary<OP>(a[i], b[i]);
+  for (int64_t i = start + grid_start(); i < n; i += grid_step()) out[i] = f(a[i], b[i]);
 }
 
-template <BinaryOp OP, class T, class I>
-__global__ void binary_strided_kernel(I n, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
+template <class T, class F, class I>
+__global__ void binary_strided_kernel(I n, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out, F f,
                                       StridedIndexer<2, I> ix) {
   for (I i = (I)(blockIdx.x * blockDim.x + threadIdx.x); i < n; i += (I)(gridDim.x * blockDim.x)) {
     I off[2];
     ix.offsets(i, off);
-    out[i] = apply_binary<OP>(a[off[0]], b[off[1]]);
+    out[i] = f(a[off[0]], b[off[1]]);
   }
 }
 
@@ -216,9 +117,11 @@ std::string too_many_dims(const char* what, int ndim) {
          " dims remain after coalescing; the CUDA kernels take at most " + std::to_string(kMaxDims);
 }
 
-template <BinaryOp OP, class T>
-void launch_binary(const std::vector<int64_t>& shape, const T* a, const std::vector<int64_t>& sa, const T* b,
-                   const std::vector<int64_t>& sb, T* out) {
+}  // namespace
+
+template <class T, class F>
+void binary(const std::vector<int64_t>& shape, const T* a, const std::vector<int64_t>& sa, const T* b,
+            const std::vector<int64_t>& sb, T* out, F f) {
   const std::vector<int64_t>* strides[2] = {&sa, &sb};
   Coalesced<2> c(shape, strides);
   if (c.numel == 0) return;
@@ -227,16 +130,18 @@ void launch_binary(const std::vector<int64_t>& shape, const T* a, const std::vec
   if (contig) {
     const bool vec = aligned16(a) && aligned16(b) && aligned16(out);
     const int64_t work = vec ? (c.numel + Pack<T>::N - 1) / Pack<T>::N : c.numel;
-    launch("binary_contig_kernel", binary_contig_kernel<OP, T>, blocks_for(work, kThreads), kThreads, 0, c.numel, a, b,
-           out, vec);
+    launch("binary_contig_kernel", binary_contig_kernel<T, F>, blocks_for(work, kThreads), kThreads, 0, c.numel, a, b,
+           out, f, vec);
   } else if (c.small) {
-    launch("binary_strided_kernel<int32>", binary_strided_kernel<OP, T, int32_t>, blocks_for(c.numel, kThreads),
-           kThreads, 0, (int32_t)c.numel, a, b, out, c.template indexer<int32_t>());
+    launch("binary_strided_kernel<int32>", binary_strided_kernel<T, F, int32_t>, blocks_for(c.numel, kThreads),
+           kThreads, 0, (int32_t)c.numel, a, b, out, f, c.template indexer<int32_t>());
   } else {
-    launch("binary_strided_kernel<int64>", binary_strided_kernel<OP, T, int64_t>, blocks_for(c.numel, kThreads),
-           kThreads, 0, c.numel, a, b, out, c.template indexer<int64_t>());
+    launch("binary_strided_kernel<int64>", binary_strided_kernel<T, F, int64_t>, blocks_for(c.numel, kThreads),
+           kThreads, 0, c.numel, a, b, out, f, c.template indexer<int64_t>());
   }
 }
+
+namespace {
 
 // ---- where -----------------------------------------------------------------------------------
 template <class T, class I>
@@ -274,65 +179,6 @@ __global__ void fill_kernel(int64_t n, T* __restrict__ out, T value, bool vec) {
 }  // namespace
 
 template <class T>
-void unary(UnaryOp op, int64_t n, const T* a, T* out, double p0, double p1, double p2) {
-  if (n <= 0) return;
-  const Params p{p0, p1, p2};
-  switch (op) {
-#define SG_UNARY_CASE(name) \
-  case UnaryOp::name:       \
-    return launch_unary<UnaryOp::name, T>(n, a, out, p);
-    SG_UNARY_CASE(neg)
-    SG_UNARY_CASE(exp)
-    SG_UNARY_CASE(log)
-    SG_UNARY_CASE(sqrt)
-    SG_UNARY_CASE(rsqrt)
-    SG_UNARY_CASE(pow)
-    SG_UNARY_CASE(square)
-    SG_UNARY_CASE(abs)
-    SG_UNARY_CASE(sign)
-    SG_UNARY_CASE(tanh)
-    SG_UNARY_CASE(sigmoid)
-    SG_UNARY_CASE(softplus)
-    SG_UNARY_CASE(leaky_relu)
-    SG_UNARY_CASE(leaky_relu_mask)
-    SG_UNARY_CASE(clamp)
-    SG_UNARY_CASE(clamp_mask)
-    SG_UNARY_CASE(add_scalar)
-    SG_UNARY_CASE(mul_scalar)
-    SG_UNARY_CASE(gt_scalar)
-    SG_UNARY_CASE(lt_scalar)
-    SG_UNARY_CASE(nan_to_num)
-    SG_UNARY_CASE(isfinite_mask)
-#undef SG_UNARY_CASE
-  }
-  throw CudaError("unary: unknown op code " + std::to_string((int)op));
-}
-
-template <class T>
-void binary(BinaryOp op, const std::vector<int64_t>& shape, const T* a, const std::vector<int64_t>& sa, const T* b,
-            const std::vector<int64_t>& sb, T* out) {
-  switch (op) {
-    case BinaryOp::add:
-      return launch_binary<BinaryOp::add, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::sub:
-      return launch_binary<BinaryOp::sub, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::mul:
-      return launch_binary<BinaryOp::mul, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::div:
-      return launch_binary<BinaryOp::div, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::gt:
-      return launch_binary<BinaryOp::gt, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::lt:
-      return launch_binary<BinaryOp::lt, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::ge:
-      return launch_binary<BinaryOp::ge, T>(shape, a, sa, b, sb, out);
-    case BinaryOp::le:
-      return launch_binary<BinaryOp::le, T>(shape, a, sa, b, sb, out);
-  }
-  throw CudaError("binary: unknown op code " + std::to_string((int)op));
-}
-
-template <class T>
 void where(const std::vector<int64_t>& shape, const T* cond, const std::vector<int64_t>& sc, const T* a,
            const std::vector<int64_t>& sa, const T* b, const std::vector<int64_t>& sb, T* out) {
   const std::vector<int64_t>* strides[3] = {&sc, &sa, &sb};
@@ -362,12 +208,18 @@ void fill(int64_t n, T* out, double value) {
   launch("fill_kernel", fill_kernel<T>, blocks_for(work, kThreads), kThreads, 0, n, out, (T)value, vec);
 }
 
-template void unary<float>(UnaryOp, int64_t, const float*, float*, double, double, double);
-template void unary<double>(UnaryOp, int64_t, const double*, double*, double, double, double);
-template void binary<float>(BinaryOp, const std::vector<int64_t>&, const float*, const std::vector<int64_t>&,
-                            const float*, const std::vector<int64_t>&, float*);
-template void binary<double>(BinaryOp, const std::vector<int64_t>&, const double*, const std::vector<int64_t>&,
-                             const double*, const std::vector<int64_t>&, double*);
+#define SG_INSTANTIATE_UNARY(F)                                    \
+  template void unary<float, F>(int64_t, const float*, float*, F); \
+  template void unary<double, F>(int64_t, const double*, double*, F);
+SG_UNARY_FUNCTORS(SG_INSTANTIATE_UNARY)
+#undef SG_INSTANTIATE_UNARY
+#define SG_INSTANTIATE_BINARY(F)                                                                                       \
+  template void binary<float, F>(const std::vector<int64_t>&, const float*, const std::vector<int64_t>&, const float*, \
+                                 const std::vector<int64_t>&, float*, F);                                              \
+  template void binary<double, F>(const std::vector<int64_t>&, const double*, const std::vector<int64_t>&,             \
+                                  const double*, const std::vector<int64_t>&, double*, F);
+SG_BINARY_FUNCTORS(SG_INSTANTIATE_BINARY)
+#undef SG_INSTANTIATE_BINARY
 template void where<float>(const std::vector<int64_t>&, const float*, const std::vector<int64_t>&, const float*,
                            const std::vector<int64_t>&, const float*, const std::vector<int64_t>&, float*);
 template void where<double>(const std::vector<int64_t>&, const double*, const std::vector<int64_t>&, const double*,

@@ -1,8 +1,9 @@
-// CUDA elementwise kernels (kernels/cuda/elementwise.cu): unary ops by op code, binary ops
-// and where() with numpy broadcasting, f32 <-> f64 casts, fill.
+// CUDA elementwise kernels (kernels/cuda/elementwise.cu): unary and binary ops (the functors
+// of kernels/elementwise.h, shared with the CPU loops), where() with numpy broadcasting,
+// f32 <-> f64 casts, fill.
 //
-//   unary:   out[i] = f_op(a[i]; p0, p1, p2)                 (contiguous)
-//   binary:  out[i] = f_op(a[i . sa], b[i . sb])              (out contiguous; broadcast dims
+//   unary:   out[i] = f(a[i])                                 (contiguous)
+//   binary:  out[i] = f(a[i . sa], b[i . sb])                 (out contiguous; broadcast dims
 //                                                              of a/b have stride 0)
 //   where:   out[i] = c[i . sc] != 0 ? a[i . sa] : b[i . sb]
 //   cast:    out[i] = (D)in[i];   fill: out[i] = (T)value
@@ -12,19 +13,15 @@
 // operand (coalesce below); at most kMaxDims dims may remain.
 //
 // This header is plain C++ (no CUDA types): engine/ includes it. The StridedIndexer below is
-// shared by the .cu files (elementwise, copy) and is marked host+device when nvcc sees it.
+// shared by the .cu files (elementwise, copy) and is host+device (SG_HD) when nvcc sees it.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 #include "kernels/cuda/runtime.h"
+#include "kernels/elementwise.h"
 
-#ifdef __CUDACC__
-#define SG_CUDA_HD __host__ __device__ __forceinline__
-#else
-#define SG_CUDA_HD inline
-#endif
 #ifdef __CUDA_ARCH__
 #define SG_CUDA_UNROLL _Pragma("unroll")
 #else
@@ -33,44 +30,17 @@
 
 namespace sg::kernels::cuda {
 
-// Unary op codes. p0..p2 are the scalar parameters named in each comment; every op computes
-// exactly what engine/ops/elementwise.cpp computes on the CPU (in T, except where noted).
-enum class UnaryOp : int {
-  neg,              // -x
-  exp,              // e^x
-  log,              // ln x
-  sqrt,             // sqrt x
-  rsqrt,            // 1 / sqrt x   (IEEE division and sqrt, not the approximate rsqrt)
-  pow,              // x ^ (T)p0
-  square,           // x * x
-  abs,              // |x|
-  sign,             // (x > 0) - (x < 0)
-  tanh,             // tanh x
-  sigmoid,          // 1 / (1 + e^-x)
-  softplus,         // max(x, 0) + log1p(e^-|x|)
-  leaky_relu,       // x > 0 ? x : x * (T)p0
-  leaky_relu_mask,  // x > 0 ? 1 : (T)p0
-  clamp,            // min(max(x, (T)p0), (T)p1)   (NaN propagates, as std::min/std::max)
-  clamp_mask,       // p0 < x < p1 (compared in double, as the CPU does)
-  add_scalar,       // x + (T)p0
-  mul_scalar,       // x * (T)p0
-  gt_scalar,        // x > p0 (compared in double)
-  lt_scalar,        // x < p0 (compared in double)
-  nan_to_num,       // NaN -> (T)p0, +inf -> (T)p1, -inf -> (T)p2
-  isfinite_mask,    // x is finite ? 1 : 0
-};
-
-enum class BinaryOp : int { add, sub, mul, div, gt, lt, ge, le };
-
 constexpr int kMaxDims = 8;
 
-template <class T>
-void unary(UnaryOp op, int64_t n, const T* a, T* out, double p0 = 0, double p1 = 0, double p2 = 0);
+// out[i] = f(a[i]); F is one of the functors of kernels/elementwise.h (SG_UNARY_FUNCTORS).
+template <class T, class F>
+void unary(int64_t n, const T* a, T* out, F f);
 
-// shape: the output (broadcast) shape; sa / sb: element strides of a / b viewed as that shape.
-template <class T>
-void binary(BinaryOp op, const std::vector<int64_t>& shape, const T* a, const std::vector<int64_t>& sa, const T* b,
-            const std::vector<int64_t>& sb, T* out);
+// out = f(a, b) with broadcasting; F is in SG_BINARY_FUNCTORS. shape: the output (broadcast)
+// shape; sa / sb: element strides of a / b viewed as that shape.
+template <class T, class F>
+void binary(const std::vector<int64_t>& shape, const T* a, const std::vector<int64_t>& sa, const T* b,
+            const std::vector<int64_t>& sb, T* out, F f);
 
 template <class T>
 void where(const std::vector<int64_t>& shape, const T* cond, const std::vector<int64_t>& sc, const T* a,
@@ -92,7 +62,7 @@ struct StridedIndexer {
   I size[kMaxDims] = {};
   I stride[K][kMaxDims] = {};
 
-  SG_CUDA_HD void offsets(I linear, I (&off)[K]) const {
+  SG_HD void offsets(I linear, I (&off)[K]) const {
     SG_CUDA_UNROLL
     for (int k = 0; k < K; ++k) off[k] = 0;
     SG_CUDA_UNROLL

@@ -69,7 +69,8 @@ void modconv_forward(const T* x, const T* weight, const T* styles, const T* dcoe
     fu.clamp = epilogue->clamp;
   }
   // x [N, C, H, W] viewed as [1, N*C, H, W]; y [N, O, Ho, Wo] as [1, N*O, Ho, Wo].
-  conv2d_forward<T>(x, weight, y, 1, N * C, H, W, N * O, kh, kw, 1, 1, padding, padding, N, tf32, &fu);
+  conv2d_forward<T>(Conv2dParams{1, N * C, H, W, N * O, kh, kw, 1, 1, padding, padding, 0, 0, N}, x, weight, y, tf32,
+                    &fu);
 }
 
 template void modconv_dcoefs<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, double);

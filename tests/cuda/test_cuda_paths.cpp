@@ -316,10 +316,10 @@ TEST_CASE("cuda paths: the scalar paths of the vectorised kernels (unaligned poi
   const float* pb = b.data<float>() + 1;
   float* po = out.data<float>() + 1;
   const std::vector<double> va = a.to_vector(), vb = b.to_vector();
-  kc::binary<float>(kc::BinaryOp::mul, {n}, pa, {1}, pb, {1}, po);
+  kc::binary<float>({n}, pa, {1}, pb, {1}, po, sg::kernels::Mul{});
   std::vector<double> vo = out.to_vector();
   for (int64_t i = 0; i < n; i += 97) CHECK(vo[i + 1] == (double)((float)va[i + 1] * (float)vb[i + 1]));
-  kc::unary<float>(kc::UnaryOp::square, n, pa, po);
+  kc::unary<float>(n, pa, po, sg::kernels::Square{});
   vo = out.to_vector();
   for (int64_t i = 0; i < n; i += 97) CHECK(vo[i + 1] == (double)((float)va[i + 1] * (float)va[i + 1]));
   kc::fill<float>(n, po, 2.5);
@@ -410,12 +410,12 @@ TEST_CASE("cuda paths: the fused conv epilogues", "[cuda][paths][sanitize]") {
   kc::ConvFusion<float> fu;
   fu.a_scale = ad.data<float>(), fu.row_scale = rd.data<float>(), fu.noise = nd.data<float>();
   fu.bias = bd.data<float>(), fu.act = 2, fu.alpha = 0.2, fu.gain = 1.4, fu.clamp = 2.0;
-  kc::conv2d_forward<float>(xd.data<float>(), wd.data<float>(), yd.data<float>(), N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1,
-                            G, false, &fu);
+  kc::conv2d_forward<float>(sg::kernels::Conv2dParams{N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 0, 0, G}, xd.data<float>(),
+                            wd.data<float>(), yd.data<float>(), false, &fu);
   SG_DEVICE_CHECK("ConvFusion: modulate, row scale, noise, bias, lrelu, gain, clamp", yd, ref);
   fu.act = 1, fu.clamp = -1, fu.a_scale = nullptr, fu.row_scale = nullptr, fu.noise = nullptr;
-  kc::conv2d_forward<float>(xd.data<float>(), wd.data<float>(), yd.data<float>(), N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1,
-                            G, false, &fu);
+  kc::conv2d_forward<float>(sg::kernels::Conv2dParams{N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 0, 0, G}, xd.data<float>(),
+                            wd.data<float>(), yd.data<float>(), false, &fu);
   SG_DEVICE_CHECK("ConvFusion: bias, relu, gain", yd,
                   bias_act(conv2d(x, w, {1, 1}, {1, 1}, G), bias, Act::relu, 0.2, 1.4, -1.0, 1));
 
@@ -457,14 +457,16 @@ TEST_CASE("cuda paths: host-side errors name the kernel and the limit", "[cuda][
       Catch::Contains("out of cuBLAS's int range"));
   CHECK_THROWS_WITH(kc::modconv_dcoefs<float>(dev, dev, dev, 1, 1, (int64_t)1 << 31, 2, 1e-8),
                     Catch::Contains("32-bit"));
-  kc::UpFirDn2dParams up{};
+  sg::kernels::UpFirDn2dParams up{};
   up.planes = 1, up.in_h = up.in_w = (int64_t)1 << 20, up.out_h = up.out_w = 1, up.fh = up.fw = 1;
   up.upx = up.upy = up.downx = up.downy = 1;
   CHECK_THROWS_WITH(kc::upfirdn2d<float>(up, dev, dev, dev), Catch::Contains("32-bit"));
-  CHECK_THROWS_WITH(
-      kc::conv2d_forward<float>(dev, dev, dev, 1, 1, (int64_t)1 << 16, (int64_t)1 << 16, 1, 1, 1, 1, 1, 0, 0, 1, false),
-      Catch::Contains("32-bit"));
-  CHECK_THROWS_WITH(kc::conv2d_weight_grad<float>(dev, dev, dev, nullptr, 4, 8, 64, 64, 8, 3, 3, 1, 1, 1, 1, 1, false),
+  CHECK_THROWS_WITH(kc::conv2d_forward<float>(sg::kernels::Conv2dParams{1, 1, (int64_t)1 << 16, (int64_t)1 << 16, 1, 1,
+                                                                        1, 1, 1, 0, 0, 0, 0, 1},
+                                              dev, dev, dev, false),
+                    Catch::Contains("32-bit"));
+  CHECK_THROWS_WITH(kc::conv2d_weight_grad<float>(sg::kernels::Conv2dParams{4, 8, 64, 64, 8, 3, 3, 1, 1, 1, 1, 0, 0, 1},
+                                                  dev, dev, dev, nullptr, false),
                     Catch::Contains("split-K needs the workspace"));
   (void)host;
 }
@@ -516,14 +518,12 @@ TEST_CASE("cuda paths: f64 on the device, comparisons, casts and empty reduction
   // A weight gradient over an empty batch is zero.
   Tensor dy0 = zeros({0, 4, 5, 5}, DType::f32, Device::cuda()), x0 = zeros({0, 3, 5, 5}, DType::f32, Device::cuda());
   Tensor dw0 = full({4, 3, 3, 3}, 1.0, DType::f32, Device::cuda());
-  kc::conv2d_weight_grad<float>(dy0.data<float>(), x0.data<float>(), dw0.data<float>(), nullptr, 0, 3, 5, 5, 4, 3, 3, 1,
-                                1, 1, 1, 1, false);
+  kc::conv2d_weight_grad<float>(sg::kernels::Conv2dParams{0, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0, 1}, dy0.data<float>(),
+                                x0.data<float>(), dw0.data<float>(), nullptr, false);
   CHECK(max_abs(dw0) == 0.0);
-  // Op codes outside the enums and reductions with too many dims are errors, not launches.
+  // Broadcasts and reductions with too many dims are errors, not launches.
   Tensor z = full({300}, 5.0, DType::f32, Device::cuda());
   float* p = z.data<float>();
-  CHECK_THROWS_WITH(kc::unary<float>((kc::UnaryOp)999, 4, p, p), Catch::Contains("unknown op code"));
-  CHECK_THROWS_WITH(kc::binary<float>((kc::BinaryOp)999, {4}, p, {1}, p, {1}, p), Catch::Contains("unknown op code"));
   Shape many(18, 2);  // reduced and kept dims alternate: 9 of each remain, one more than kMaxDims
   std::vector<bool> every_other(18);
   for (size_t i = 0; i < 18; ++i) every_other[i] = i % 2 == 0;

@@ -73,29 +73,34 @@ void conv_family(bool tf32) {
   const int64_t N = 2, Cin = 8, H = 12, W = 12, Cout = 70;
   const Vec x = random_vec(N * Cin * H * W, 1), w = random_vec(Cout * Cin * 9, 2);
   Vec y(N * Cout * H * W);
-  cpu::conv2d_forward(x.data(), w.data(), y.data(), N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 1);
+  cpu::conv2d_forward(sg::kernels::Conv2dParams{N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, x.data(), w.data(),
+                      y.data());
   Dev xd(x), wd(w), yd(y.size());
-  kc::conv2d_forward(xd.p, wd.p, yd.p, N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 1, tf32);
+  kc::conv2d_forward(sg::kernels::Conv2dParams{N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, xd.p, wd.p, yd.p, tf32);
   report(std::string("conv2d_forward 70 x 72 x 288") + tag, yd.host(), y, tol);
 
   // Transposed, stride 2: four output phases.
   const int64_t Co = 68, Ho = 2 * H;
   const Vec wt = random_vec(Cin * Co * 9, 3);
   Vec yt(N * Co * Ho * Ho);
-  cpu::conv_transpose2d_forward(x.data(), wt.data(), yt.data(), N, Cin, H, W, Co, 3, 3, 2, 2, 1, 1, 1, 1, 1);
+  cpu::conv_transpose2d_forward(sg::kernels::Conv2dParams{N, Cin, H, W, Co, 3, 3, 2, 2, 1, 1, 1, 1, 1}, x.data(),
+                                wt.data(), yt.data());
   Dev wtd(wt), ytd(yt.size());
-  kc::conv_transpose2d_forward(xd.p, wtd.p, ytd.p, N, Cin, H, W, Co, 3, 3, 2, 2, 1, 1, 1, 1, 1, tf32);
+  kc::conv_transpose2d_forward(sg::kernels::Conv2dParams{N, Cin, H, W, Co, 3, 3, 2, 2, 1, 1, 1, 1, 1}, xd.p, wtd.p,
+                               ytd.p, tf32);
   report(std::string("conv_transpose2d_forward stride 2, 68 channels") + tag, ytd.host(), yt, tol);
 
   // Weight gradient with split-K: 4 x 16 x 16 = 1024 reduction rows.
   const int64_t Nb = 4, Hb = 16;
   const Vec xb = random_vec(Nb * Cin * Hb * Hb, 4), dy = random_vec(Nb * Cout * Hb * Hb, 5);
   Vec dw(Cout * Cin * 9);
-  cpu::conv2d_weight_grad(dy.data(), xb.data(), dw.data(), Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 1);
-  const int64_t ws = kc::conv2d_weight_grad_workspace(Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 1);
+  cpu::conv2d_weight_grad(sg::kernels::Conv2dParams{Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, dy.data(),
+                          xb.data(), dw.data());
+  const int64_t ws =
+      kc::conv2d_weight_grad_workspace(sg::kernels::Conv2dParams{Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1});
   Dev xbd(xb), dyd(dy), dwd(dw.size()), wsd(ws > 0 ? ws : 1);
-  kc::conv2d_weight_grad(dyd.p, xbd.p, dwd.p, ws > 0 ? wsd.p : nullptr, Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 1,
-                         tf32);
+  kc::conv2d_weight_grad(sg::kernels::Conv2dParams{Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, dyd.p, xbd.p,
+                         dwd.p, ws > 0 ? wsd.p : nullptr, tf32);
   report(std::string("conv2d_weight_grad split-K (") + std::to_string(ws > 0) + ")" + tag, dwd.host(), dw, tol);
 
   // The fused modulated conv: demodulation coefficients (warp shuffles), then the grouped
@@ -112,7 +117,8 @@ void conv_family(bool tf32) {
       for (int64_t c = 0; c < C; ++c)
         for (int t = 0; t < 9; ++t) wmod[((n * O + o) * C + c) * 9 + t] = wm[(o * C + c) * 9 + t] * s[n * C + c] * d;
     }
-  cpu::conv2d_forward(xm.data(), wmod.data(), ym.data(), 1, N * C, H, W, N * O, 3, 3, 1, 1, 1, 1, N);
+  cpu::conv2d_forward(sg::kernels::Conv2dParams{1, N * C, H, W, N * O, 3, 3, 1, 1, 1, 1, 0, 0, N}, xm.data(),
+                      wmod.data(), ym.data());
   Dev xmd(xm), wmd(wm), sd(s), dd(N * O), ymd(ym.size());
   kc::modconv_dcoefs(wmd.p, sd.p, dd.p, N, O, C, 9, 1e-8);
   kc::modconv_forward(xmd.p, wmd.p, sd.p, dd.p, ymd.p, N, C, H, W, O, 3, 3, 1, tf32);
@@ -164,16 +170,14 @@ void upfirdn() {
     Vec f2(k * k);
     for (int64_t i = 0; i < k; ++i)
       for (int64_t j = 0; j < k; ++j) f2[i * k + j] = f1[i] * f1[j] * (c.separable ? 1.0 : 1.0 + 0.1 * j);
-    cpu::UpFirDn2dParams p;
+    sg::kernels::UpFirDn2dParams p;
     p.planes = planes, p.in_h = H, p.in_w = W, p.fh = p.fw = k;
     p.upx = p.upy = c.up, p.downx = p.downy = c.down, p.padx0 = p.pady0 = 2, p.gain = 2.0;
     p.out_h = (H * c.up + 2 + 1 - k) / c.down + 1, p.out_w = (W * c.up + 2 + 1 - k) / c.down + 1;
     Vec y(planes * p.out_h * p.out_w);
     cpu::upfirdn2d(p, x.data(), f2.data(), y.data());
-    kc::UpFirDn2dParams q;
-    q.planes = p.planes, q.in_h = H, q.in_w = W, q.out_h = p.out_h, q.out_w = p.out_w, q.fh = q.fw = k;
-    q.separable = c.separable, q.upx = q.upy = c.up, q.downx = q.downy = c.down, q.padx0 = q.pady0 = 2;
-    q.gain = 2.0;
+    sg::kernels::UpFirDn2dParams q = p;  // the same parameters, with the 1-D filter when separable
+    q.separable = c.separable;
     Dev xd(x), fd(c.separable ? f1 : f2), yd(y.size());
     kc::upfirdn2d(q, xd.p, fd.p, yd.p);
     report(c.what, yd.host(), y, 1e-5);
