@@ -14,6 +14,7 @@
 #include "train/image_io.h"
 #include "train/snapshot.h"
 #include "train/training_loop.h"
+#include "train_util.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
@@ -21,42 +22,10 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-fs::path scratch(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("sg_test_train_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-// 16 grayscale 8x8 PNGs with some structure, plus one corrupt file.
-fs::path make_image_folder(const fs::path& dir) {
-  fs::create_directories(dir);
-  Rng rng(11);
-  for (int i = 0; i < 16; ++i) {
-    auto v = rand({64}, rng, DType::f64).to_vector();
-    std::vector<uint8_t> px(64);
-    for (int j = 0; j < 64; ++j) px[j] = (uint8_t)(((j % 8) + (j / 8) + i) % 8 * 28 + v[j] * 30);
-    data::write_png((dir / ("img" + std::to_string(i) + ".png")).string(), px.data(), 8, 8, 1);
-  }
-  std::ofstream(dir / "broken.png") << "this is not a png";
-  return dir;
-}
-
-train::TrainOptions tiny(const fs::path& data, const fs::path& out, double kimg) {
-  train::TrainOptions o;
-  o.data = data.string();
-  o.outdir = out.string();
-  o.cfg = "small";
-  o.resolution = 8;
-  o.channels = 1;
-  o.batch = 4;
-  o.kimg = kimg;
-  o.tick_kimg = 0.016;
-  o.snap = 0;
-  o.seed = 5;
-  o.quiet = true;
-  return o;
-}
+fs::path scratch(const std::string& name) { return testing::scratch_dir("sg_test_train_", name); }
+using testing::make_image_folder;
+using testing::read_all;
+using testing::tiny;
 
 std::string last_snapshot(const std::string& run_dir) {
   std::string best;
@@ -65,13 +34,6 @@ std::string last_snapshot(const std::string& run_dir) {
     if (n.rfind("network-snapshot-", 0) == 0 && e.path().string() > best) best = e.path().string();
   }
   return best;
-}
-
-std::string read_all(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 }  // namespace

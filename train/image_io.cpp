@@ -46,14 +46,25 @@ void append_bytes(void* context, void* data, int size) {
   out->insert(out->end(), p, p + size);
 }
 
-}  // namespace
-
-void write_png(const std::string& path, const uint8_t* pixels, int w, int h, int channels) {
-  SG_CHECK(pixels != nullptr && w > 0 && h > 0 && channels >= 1 && channels <= 4, "write_png", "'", path,
-           "': bad image ", w, "x", h, "x", channels);
+// The PNG bytes of an image; `op` and `name` are for the messages.
+std::vector<uint8_t> encode_png_named(const char* op, const std::string& name, const uint8_t* pixels, int w, int h,
+                                      int channels) {
+  SG_CHECK(pixels != nullptr && w > 0 && h > 0 && channels >= 1 && channels <= 4, op, "'", name, "': bad image ", w,
+           "x", h, "x", channels);
   std::vector<uint8_t> png;
   const int ok = stbi_write_png_to_func(append_bytes, &png, w, h, channels, pixels, w * channels);
-  SG_CHECK(ok && !png.empty(), "write_png", "encoding '", path, "' failed");
+  SG_CHECK(ok && !png.empty(), op, "encoding '", name, "' failed");
+  return png;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_png(const uint8_t* pixels, int w, int h, int channels, const std::string& name) {
+  return encode_png_named("encode_png", name, pixels, w, h, channels);
+}
+
+void write_png(const std::string& path, const uint8_t* pixels, int w, int h, int channels) {
+  const std::vector<uint8_t> png = encode_png_named("write_png", path, pixels, w, h, channels);
   write_file_atomic(path, png.data(), png.size());
 }
 

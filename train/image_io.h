@@ -35,6 +35,11 @@ void write_png(const std::string& path, const uint8_t* pixels, int w, int h, int
 inline void write_png(const std::string& path, const Image& img) {
   write_png(path, img.pixels.data(), img.w, img.h, img.channels);
 }
+// The same PNG bytes, in memory (TensorBoard's image summaries); `name` is for messages.
+std::vector<uint8_t> encode_png(const uint8_t* pixels, int w, int h, int channels, const std::string& name = "image");
+inline std::vector<uint8_t> encode_png(const Image& img, const std::string& name = "image") {
+  return encode_png(img.pixels.data(), img.w, img.h, img.channels, name);
+}
 
 constexpr int kMaxImageSide = 16384;
 constexpr int64_t kMaxImagePixels = 100'000'000;

@@ -16,9 +16,9 @@ int main(int argc, char** argv) {
   train::TrainOptions o;
   cli::Parser p("stylegan2-train",
                 "Trains StyleGAN2 (non-saturating loss, lazy R1 and path-length regularization, style mixing, EMA)\n"
-                "and writes runs/NNNNN-<name>/ with options.json, log.jsonl, reals.png, fakes<N>.png,\n"
-                "network snapshots (safetensors: G, D, G_ema) and training state for --resume, named by\n"
-                "N, the number of images shown (000020000 = 20 kimg).\n"
+                "and writes runs/NNNNN-<name>/ with options.json, log.jsonl, TensorBoard event files,\n"
+                "reals.png, fakes<N>.png, network snapshots (safetensors: G, D, G_ema) and training state\n"
+                "for --resume, named by N, the number of images shown (000020000 = 20 kimg).\n"
                 "Ctrl-C, SIGTERM and SIGHUP write a snapshot and exit cleanly.");
   using cli::Flag;
   p.add(Flag{"data", "dataset: image folder, idx file (.gz), CIFAR-10 .bin file or folder", data::kDefaultDatasetPath,
@@ -59,6 +59,8 @@ int main(int argc, char** argv) {
              }});
   p.add(Flag{"threads", "CPU threads", "all cores", false,
              [&](auto v) { o.threads = (int)cli::to_int_in("threads", v, 1, 1024); }});
+  p.add(Flag{"tensorboard", "write TensorBoard event files into the run directory (--tensorboard=0: off)", "on", true,
+             [&](auto v) { o.tensorboard = cli::to_bool("tensorboard", v); }});
   p.add(Flag{"name", "run name", "<dataset>-<cfg>", false, [&](auto v) { o.name = v; }});
   try {
     if (!p.parse(argc, argv)) return 0;

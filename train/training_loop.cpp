@@ -24,6 +24,7 @@
 #include "train/loss.h"
 #include "train/run_dir.h"
 #include "train/snapshot.h"
+#include "train/tensorboard.h"
 
 namespace sg::train {
 namespace fs = std::filesystem;
@@ -97,8 +98,9 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
   return s.str();
 }
 
-// Fixed-seed grid of G_ema samples (its own RNG: never touches the training stream).
-void write_fakes(const std::string& path, models::Generator& G_ema, int64_t count, int64_t batch) {
+// Fixed-seed grid of G_ema samples (its own RNG: never touches the training stream); returns
+// the grid written.
+data::Image write_fakes(const std::string& path, models::Generator& G_ema, int64_t count, int64_t batch) {
   NoGradGuard ng;
   Rng zr(123456789);
   const auto& c = G_ema.config();
@@ -112,6 +114,7 @@ void write_fakes(const std::string& path, models::Generator& G_ema, int64_t coun
   Tensor imgs = cat(parts, 0).cpu();
   data::Image grid = data::make_grid(imgs, (int64_t)std::ceil(std::sqrt((double)count)));
   data::write_png(path, grid.pixels.data(), grid.w, grid.h, grid.channels);
+  return grid;
 }
 
 // Whether a network snapshot and the training state beside it were written together: the
@@ -219,6 +222,10 @@ class Trainer {
   // Writes a snapshot + training state at the current image count (checked finite first).
   void save_snapshot();
   double kimg() const { return cur_nimg_ / 1000.0; }
+  // Closes the TensorBoard events file (every record is already flushed when written).
+  void close_tensorboard() {
+    if (tb_) tb_->close();
+  }
   const std::string& run_dir() const { return run_dir_; }
 
  private:
@@ -241,6 +248,8 @@ class Trainer {
   int64_t cur_nimg_ = 0, batch_idx_ = 0, cur_tick_ = 0, total_nimg_ = 0;
   std::string run_dir_;
   std::unique_ptr<data::JsonLog> log_;
+  // TensorBoard (--tensorboard): the tick's scalars and the sample grids, step = images shown.
+  std::unique_ptr<tensorboard::EventWriter> tb_;
   int64_t grid_count_ = 0;
   // Tick bookkeeping.
   int64_t tick_start_nimg_ = 0;
@@ -373,6 +382,7 @@ std::string Trainer::start_run() {
   run_dir_ = data::create_run_dir(opt_.outdir, name);
   data::write_text_atomic(run_dir_ + "/options.json", json_);
   log_ = std::make_unique<data::JsonLog>(run_dir_ + "/log.jsonl");
+  if (opt_.tensorboard) tb_ = std::make_unique<tensorboard::EventWriter>(run_dir_);
   const int64_t res = cfg_.resolution, channels = cfg_.img_channels;
   if (!opt_.quiet)
     std::printf(
@@ -387,7 +397,11 @@ std::string Trainer::start_run() {
   for (int64_t i = 0; i < n; ++i) ds_->get(i, reals.data<float>() + i * channels * res * res);
   data::Image g = data::make_grid(reals, (int64_t)std::ceil(std::sqrt((double)n)));
   data::write_png(run_dir_ + "/reals.png", g.pixels.data(), g.w, g.h, g.channels);
-  write_fakes(run_dir_ + "/fakes_init.png", *nets_.G_ema, grid_count_, batch_);
+  const data::Image fakes = write_fakes(run_dir_ + "/fakes_init.png", *nets_.G_ema, grid_count_, batch_);
+  if (tb_) {
+    tb_->add_image("reals", g, cur_nimg_, 0.0);
+    tb_->add_image("fakes", fakes, cur_nimg_, 0.0);
+  }
   t_start_ = t_tick_ = std::chrono::steady_clock::now();
   tick_start_nimg_ = cur_nimg_;
   return run_dir_;
@@ -483,6 +497,9 @@ void Trainer::maybe_tick() {
   std::snprintf(buf, sizeof buf, "  mem %.2fGB", rss_gb());
   line << buf;
   log_->write(rec);
+  // As stylegan2-ada-pytorch: wall time in seconds since the start; the step is the image count
+  // (ada's integer kimg would put two of our 0.5-kimg ticks on one step).
+  if (tb_) tb_->add_scalars(rec, cur_nimg_, total_s);
   if (!opt_.quiet) {
     std::printf("%s\n", line.str().c_str());
     std::fflush(stdout);
@@ -496,7 +513,9 @@ void Trainer::maybe_tick() {
   t_tick_ = now;
   if (done || (opt_.snap > 0 && cur_tick_ % opt_.snap == 0)) {
     save_snapshot();
-    write_fakes(run_dir_ + "/fakes" + snapshot_tag(cur_nimg_) + ".png", *nets_.G_ema, grid_count_, batch_);
+    const data::Image fakes =
+        write_fakes(run_dir_ + "/fakes" + snapshot_tag(cur_nimg_) + ".png", *nets_.G_ema, grid_count_, batch_);
+    if (tb_) tb_->add_image("fakes", fakes, cur_nimg_, total_s);
   }
 }
 
@@ -517,6 +536,7 @@ int run_training(const TrainOptions& opt, std::string* run_dir_out) {
   while (!t.finished()) {
     if (g_interrupted) {
       t.save_snapshot();
+      t.close_tensorboard();
       std::printf("stylegan2-train: interrupted by %s at kimg %.3f; snapshot and state written to %s\n",
                   signal_name(g_interrupted.load()), t.kimg(), run_dir.c_str());
       return 0;
@@ -524,6 +544,7 @@ int run_training(const TrainOptions& opt, std::string* run_dir_out) {
     t.step();
     t.maybe_tick();
   }
+  t.close_tensorboard();
   if (!opt.quiet) std::printf("stylegan2-train: done, %.3f kimg; results in %s\n", t.kimg(), run_dir.c_str());
   return 0;
 }

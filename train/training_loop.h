@@ -29,6 +29,7 @@ struct TrainOptions {
   int64_t channels = 0;            // 0: from the dataset kind (idx: 1, otherwise 3)
   int threads = 0;                 // 0: all cores
   bool quiet = false;              // no progress lines (tests)
+  bool tensorboard = true;         // TensorBoard event files in the run directory (train/tensorboard.h)
   int64_t test_nan_at_batch = -1;  // tests: a G weight becomes NaN before this minibatch (the guard's test)
 };
 
