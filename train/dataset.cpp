@@ -26,6 +26,15 @@ void Dataset::check_index(int64_t i) const {
            ")");
 }
 
+std::string dataset_name(const std::string& path) {
+  const fs::path dp = fs::absolute(path).lexically_normal();
+  std::string stem = dp.filename().string();
+  if (stem.empty()) stem = dp.parent_path().filename().string();
+  if (stem.rfind("train-", 0) == 0 || stem.rfind("t10k-", 0) == 0 || stem.rfind("data_batch", 0) == 0)
+    stem = dp.parent_path().filename().string();
+  return fs::path(stem).stem().stem().string();
+}
+
 void check_dataset_shape(const std::string& path, int64_t resolution, int64_t channels) {
   const bool pow2 = resolution >= 8 && resolution <= 1024 && (resolution & (resolution - 1)) == 0;
   SG_CHECK(pow2, "open_dataset", "resolution ", resolution, " for '", path, "' is not a power of two in 8..1024");

@@ -54,6 +54,11 @@ class Dataset {
   mutable std::atomic<int64_t> skipped_{0};
 };
 
+// A short name for the dataset at `path`, for run directories and cache files: the file or
+// folder name without extensions, or the parent folder's name for files named train-*,
+// t10k-* or data_batch* (Debian's Fashion-MNIST: "fashion-mnist").
+std::string dataset_name(const std::string& path);
+
 // Checks resolution and channels (sg::Error naming `path` when impossible).
 void check_dataset_shape(const std::string& path, int64_t resolution, int64_t channels);
 

@@ -176,6 +176,26 @@ IdxImages read_idx(RawSource& src, const std::string& name, int64_t max_count) {
 
 }  // namespace
 
+std::vector<uint8_t> read_idx_labels(const std::string& path) {
+  FileSource src(path);
+  IdxStream in(src, path);
+  uint8_t hdr[8];
+  SG_CHECK(in.read(hdr, 8) == 8, "read_idx_labels", "'", path, "' is truncated or corrupt (reading header)");
+  auto be32 = [&](int at) {
+    return (int64_t)((uint32_t)hdr[at] << 24 | (uint32_t)hdr[at + 1] << 16 | (uint32_t)hdr[at + 2] << 8 | hdr[at + 3]);
+  };
+  SG_CHECK(be32(0) == 0x801, "read_idx_labels", "'", path, "' is not an idx1 label file (magic ", be32(0), ")");
+  const int64_t count = be32(4);
+  SG_CHECK(count < (int64_t(1) << 28), "read_idx_labels", "'", path, "' claims an implausible ", count, " labels");
+  SG_CHECK(in.compressed() || src.size() >= 8 + (uint64_t)count, "read_idx_labels", "'", path,
+           "' is truncated: its header claims ", count, " labels");
+  std::vector<uint8_t> labels((size_t)count);
+  const size_t got = in.read(labels.data(), labels.size());
+  SG_CHECK(got == labels.size(), "read_idx_labels", "'", path, "' is truncated: its header claims ", count,
+           " labels but it holds ", got);
+  return labels;
+}
+
 IdxImages read_idx_images(const std::string& path, int64_t max_count) {
   FileSource src(path);
   return read_idx(src, path, max_count);

@@ -24,6 +24,11 @@ IdxImages read_idx_images(const std::string& path, int64_t max_count = -1);
 // uses it.
 IdxImages read_idx_images_from_memory(const void* data, size_t size, const std::string& name, int64_t max_count = -1);
 
+// Reads an idx1 label file (magic 0x00000801, count, then count bytes; plain or gzip), as
+// MNIST / Fashion-MNIST ship beside their images (train-labels-idx1-ubyte.gz). Throws
+// sg::Error naming the file when it is missing, truncated or not an idx1 file.
+std::vector<uint8_t> read_idx_labels(const std::string& path);
+
 // Debian's dataset-fashion-mnist training images.
 inline const char* kFashionMnistTrain = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 

@@ -62,6 +62,15 @@ int main(int argc, char** argv) {
   p.add(Flag{"tensorboard", "write TensorBoard event files into the run directory (--tensorboard=0: off)", "on", true,
              [&](auto v) { o.tensorboard = cli::to_bool("tensorboard", v); }});
   p.add(Flag{"name", "run name", "<dataset>-<cfg>", false, [&](auto v) { o.name = v; }});
+  o.metrics = -1;  // the default: every kDefaultMetricsTicks ticks when the dataset has labels
+  p.add(Flag{"metrics",
+             "metrics (FD, classifier score, coverage; docs/metrics.md) every N ticks and at the end; 0: off",
+             std::to_string(train::kDefaultMetricsTicks) + " when the dataset has labels", false,
+             [&](auto v) { o.metrics = cli::to_int_in("metrics", v, 0, 1000000); }});
+  p.add(Flag{"metrics-num", "samples per metrics evaluation", "5000", false,
+             [&](auto v) { o.metrics_num = cli::to_int_in("metrics-num", v, 2, 10000000); }});
+  p.add(Flag{"classifier", "the metrics' classifier: loaded if present, else trained and saved there",
+             "<outdir>/classifier-<dataset>-<R>x<C>.safetensors", false, [&](auto v) { o.classifier = v; }});
   try {
     if (!p.parse(argc, argv)) return 0;
     return train::run_training(o);

@@ -22,6 +22,7 @@
 #include "train/dataset.h"
 #include "train/image_io.h"
 #include "train/loss.h"
+#include "train/metrics.h"
 #include "train/run_dir.h"
 #include "train/snapshot.h"
 #include "train/tensorboard.h"
@@ -84,6 +85,7 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
     << ",\n  \"tick_kimg\": " << o.tick_kimg << ",\n  \"snap\": " << o.snap << ",\n  \"seed\": " << o.seed
     << ",\n  \"mirror\": " << (o.mirror ? "true" : "false") << ",\n  \"device\": " << q(o.device)
     << ",\n  \"resume\": " << q(o.resume) << ",\n  \"threads\": " << omp_get_max_threads()
+    << ",\n  \"metrics\": " << o.metrics << ",\n  \"metrics_num\": " << o.metrics_num
     << ",\n  \"G\": {\"z_dim\": " << c.z_dim << ", \"w_dim\": " << c.w_dim
     << ", \"mapping_layers\": " << c.mapping_layers << ", \"mapping_lr_mul\": " << c.mapping_lr_mul
     << ", \"channel_base\": " << c.channel_base << ", \"channel_max\": " << c.channel_max
@@ -230,6 +232,7 @@ class Trainer {
 
  private:
   void update_ema(int64_t n);
+  void start_metrics();
   [[noreturn]] void refuse_non_finite(const std::string& what) const;
 
   TrainOptions opt_;
@@ -250,6 +253,9 @@ class Trainer {
   std::unique_ptr<data::JsonLog> log_;
   // TensorBoard (--tensorboard): the tick's scalars and the sample grids, step = images shown.
   std::unique_ptr<tensorboard::EventWriter> tb_;
+  // --metrics: the evaluator (classifier, test-split statistics), made by start_metrics().
+  std::unique_ptr<metrics::Evaluator> metrics_;
+  int64_t metrics_every_ = 0;
   int64_t grid_count_ = 0;
   // Tick bookkeeping.
   int64_t tick_start_nimg_ = 0;
@@ -368,17 +374,9 @@ bool Trainer::resume() {
 }
 
 std::string Trainer::start_run() {
+  start_metrics();  // first: a dataset without labels under --metrics N stops before the run directory is made
   std::string name = opt_.name;
-  if (name.empty()) {
-    // Debian's MNIST-style files are named train-images-...: the folder names the dataset.
-    fs::path dp = fs::absolute(opt_.data).lexically_normal();
-    std::string stem = dp.filename().string();
-    if (stem.empty()) stem = dp.parent_path().filename().string();
-    if (stem.rfind("train-", 0) == 0 || stem.rfind("t10k-", 0) == 0 || stem.rfind("data_batch", 0) == 0)
-      stem = dp.parent_path().filename().string();
-    stem = fs::path(stem).stem().stem().string();
-    name = stem + "-" + cfg_.name;
-  }
+  if (name.empty()) name = data::dataset_name(opt_.data) + "-" + cfg_.name;
   run_dir_ = data::create_run_dir(opt_.outdir, name);
   data::write_text_atomic(run_dir_ + "/options.json", json_);
   log_ = std::make_unique<data::JsonLog>(run_dir_ + "/log.jsonl");
@@ -405,6 +403,33 @@ std::string Trainer::start_run() {
   t_start_ = t_tick_ = std::chrono::steady_clock::now();
   tick_start_nimg_ = cur_nimg_;
   return run_dir_;
+}
+
+// Loads (or trains and caches) the metrics' classifier and fits the test split, before the
+// first minibatch. Its streams are its own: a run with metrics trains exactly as one without.
+void Trainer::start_metrics() {
+  if (opt_.metrics == 0) return;
+  metrics::EvalOptions e;
+  e.data = opt_.data;
+  e.resolution = cfg_.resolution;
+  e.channels = cfg_.img_channels;
+  e.classifier = !opt_.classifier.empty()
+                     ? opt_.classifier
+                     : metrics::default_classifier_path(opt_.outdir, opt_.data, e.resolution, e.channels);
+  e.num = opt_.metrics_num;
+  e.device = dev_;
+  if (!opt_.quiet) e.log = [](const std::string& s) { std::printf("metrics: %s\n", s.c_str()), std::fflush(stdout); };
+  if (opt_.metrics > 0) {
+    metrics_ = std::make_unique<metrics::Evaluator>(e);
+    metrics_every_ = opt_.metrics;
+    return;
+  }
+  try {  // the default: on when the dataset has labels
+    metrics_ = std::make_unique<metrics::Evaluator>(e);
+    metrics_every_ = kDefaultMetricsTicks;
+  } catch (const Error& err) {
+    if (!opt_.quiet) std::printf("stylegan2-train: metrics off (--metrics 0 silences this): %s\n", err.what());
+  }
 }
 
 void Trainer::refuse_non_finite(const std::string& what) const {
@@ -496,6 +521,17 @@ void Trainer::maybe_tick() {
   }
   std::snprintf(buf, sizeof buf, "  mem %.2fGB", rss_gb());
   line << buf;
+  // Metrics every --metrics ticks and at the end, on G_ema, unless the run diverged (the guard
+  // below stops it); their time is left out of the next tick's sec/kimg.
+  if (metrics_ && (done || (cur_tick_ + 1) % metrics_every_ == 0) &&
+      std::all_of(rec.begin(), rec.end(), [](auto& kv) { return std::isfinite(kv.second); }) &&
+      first_non_finite(nets_).empty()) {
+    const metrics::Result r = metrics_->evaluate(*nets_.G_ema);
+    for (auto& kv : r.records()) rec.push_back(kv);
+    std::snprintf(buf, sizeof buf, "  FD %.2f classes %lld (%.0f s)", r.fd, (long long)r.classes_above_2pct, r.seconds);
+    line << buf;
+    now = std::chrono::steady_clock::now();
+  }
   log_->write(rec);
   // As stylegan2-ada-pytorch: wall time in seconds since the start; the step is the image count
   // (ada's integer kimg would put two of our 0.5-kimg ticks on one step).

@@ -25,13 +25,21 @@ struct TrainOptions {
   std::string resume;           // a run directory or a network-snapshot file
   bool resume_changed = false;  // resume although --data, --seed or --mirror differ from the run's
   bool dry_run = false;
-  int64_t resolution = 0;          // 0: 32, or 256 for paper256
-  int64_t channels = 0;            // 0: from the dataset kind (idx: 1, otherwise 3)
-  int threads = 0;                 // 0: all cores
-  bool quiet = false;              // no progress lines (tests)
-  bool tensorboard = true;         // TensorBoard event files in the run directory (train/tensorboard.h)
+  int64_t resolution = 0;   // 0: 32, or 256 for paper256
+  int64_t channels = 0;     // 0: from the dataset kind (idx: 1, otherwise 3)
+  int threads = 0;          // 0: all cores
+  bool quiet = false;       // no progress lines (tests)
+  bool tensorboard = true;  // TensorBoard event files in the run directory (train/tensorboard.h)
+  // Metrics (train/metrics.h, docs/metrics.md) every `metrics` ticks and at the end, in log.jsonl:
+  // 0 off; < 0 every kDefaultMetricsTicks when the dataset has labels (else off, with a note).
+  int64_t metrics = 0;
+  int64_t metrics_num = 5000;      // samples per evaluation
+  std::string classifier;          // the metrics' classifier file (default: in outdir, by dataset)
   int64_t test_nan_at_batch = -1;  // tests: a G weight becomes NaN before this minibatch (the guard's test)
 };
+
+// stylegan2-train's --metrics default, in ticks (docs/metrics.md: its cost on the main job).
+inline constexpr int64_t kDefaultMetricsTicks = 10;
 
 // Returns the process exit code. Throws sg::Error on bad options or data.
 int run_training(const TrainOptions& opt, std::string* run_dir_out = nullptr);
