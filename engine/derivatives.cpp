@@ -123,6 +123,11 @@ Grads sigmoid(const Tensor& y, const Grads& g, const Node&) {
 // y = ln(1 + e^a):  da = g sigmoid(a)
 Grads softplus(const Tensor& a, const Grads& g, const Node&) { return {sg::mul(g[0], sg::sigmoid(a))}; }
 
+// y = a / (1 + |a|):  da = g / (1 + |a|)^2
+Grads softsign(const Tensor& a, const Grads& g, const Node&) {
+  return {sg::div(g[0], sg::square(sg::add(sg::abs(a), 1.0)))};
+}
+
 // y = a > 0 ? a : alpha a:  da = g (a > 0 ? 1 : alpha)
 Grads leaky_relu(const Tensor& a, double alpha, const Grads& g, const Node&) {
   return {masked(g[0], a, k::LeakyReluSlope{alpha})};

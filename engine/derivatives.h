@@ -43,6 +43,7 @@ Grads abs(const Tensor& a, const Grads& g, const Node& n);
 Grads tanh(const Tensor& y, const Grads& g, const Node& n);
 Grads sigmoid(const Tensor& y, const Grads& g, const Node& n);
 Grads softplus(const Tensor& a, const Grads& g, const Node& n);
+Grads softsign(const Tensor& a, const Grads& g, const Node& n);
 Grads leaky_relu(const Tensor& a, double alpha, const Grads& g, const Node& n);
 Grads clamp(const Tensor& a, double lo, double hi, const Grads& g, const Node& n);
 Grads where(const Tensor& cond, const Shape& sa, const Shape& sb, const Grads& g, const Node& n);

@@ -30,6 +30,7 @@ Tensor sign(const Tensor& a);  // not differentiable (zero gradient)
 Tensor tanh(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
 Tensor softplus(const Tensor& a);
+Tensor softsign(const Tensor& a);  // a / (1 + |a|)
 Tensor leaky_relu(const Tensor& a, double alpha = 0.2);
 Tensor relu(const Tensor& a);
 Tensor clamp(const Tensor& a, double lo, double hi);  // gradient passes where lo < a < hi

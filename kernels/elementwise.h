@@ -4,7 +4,7 @@
 // math library does (glibc's expf against CUDA's libdevice expf: a few ulp).
 //
 //   unary   y = f(x; params)      Neg Exp Log Sqrt Rsqrt Pow Square Abs Sign Tanh Sigmoid
-//                                 Softplus LeakyRelu LeakyReluSlope Clamp ClampMask AddScalar
+//                                 Softplus Softsign LeakyRelu LeakyReluSlope Clamp ClampMask AddScalar
 //                                 MulScalar GtScalar LtScalar NanToNum IsFinite
 //   binary  y = f(a, b)           Add Sub Mul Div Gt Lt Ge Le
 //
@@ -130,6 +130,12 @@ struct Softplus {  // log(1 + e^x), computed stably
   template <class T>
   SG_HD T operator()(T x) const {
     return m_max(x, T(0)) + m_log1p(m_exp(-m_abs(x)));
+  }
+};
+struct Softsign {  // x / (1 + |x|)
+  template <class T>
+  SG_HD T operator()(T x) const {
+    return x / (T(1) + m_abs(x));
   }
 };
 struct LeakyRelu {  // alpha = 0: relu
@@ -259,7 +265,7 @@ struct Le {
 // clang-format off
 #define SG_UNARY_FUNCTORS(X)                                                                   \
   X(Neg) X(Exp) X(Log) X(Sqrt) X(Rsqrt) X(Pow) X(Square) X(Abs) X(Sign) X(Tanh) X(Sigmoid)     \
-  X(Softplus) X(LeakyRelu) X(LeakyReluSlope) X(Clamp) X(ClampMask) X(AddScalar) X(MulScalar)   \
+  X(Softplus) X(Softsign) X(LeakyRelu) X(LeakyReluSlope) X(Clamp) X(ClampMask) X(AddScalar) X(MulScalar)   \
   X(GtScalar) X(LtScalar) X(NanToNum) X(IsFinite)
 // clang-format on
 #define SG_BINARY_FUNCTORS(X) X(Add) X(Sub) X(Mul) X(Div) X(Gt) X(Lt) X(Ge) X(Le)

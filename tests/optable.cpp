@@ -75,6 +75,8 @@ std::vector<OpEntry> build_table() {
   unary(
       "softplus", [](V x) { return softplus(x[0]); }, Kind::normal);
   unary(
+      "softsign", [](V x) { return softsign(x[0]); }, Kind::away_from_zero);
+  unary(
       "leaky_relu", [](V x) { return leaky_relu(x[0], 0.2); }, Kind::away_from_zero);
   unary(
       "relu", [](V x) { return relu(x[0]); }, Kind::away_from_zero);

@@ -118,6 +118,12 @@ Tensor softplus(const Tensor& a) {
   return y;
 }
 
+Tensor softsign(const Tensor& a) {
+  Tensor y = pointwise("softsign", a, k::Softsign{});
+  record("softsign", {a}, {y}, std::bind_front(derivatives::softsign, a));
+  return y;
+}
+
 Tensor leaky_relu(const Tensor& a, double alpha) {
   Tensor y = pointwise("leaky_relu", a, k::LeakyRelu{alpha});
   record("leaky_relu", {a}, {y}, std::bind_front(derivatives::leaky_relu, a, alpha));
