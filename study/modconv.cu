@@ -1,5 +1,5 @@
-// study/modconv.cu: StyleGAN2's modulated convolution with demodulation, fused, and its data
-// gradient.
+// study/modconv.cu: StyleGAN2's modulated convolution with demodulation, fused, and its
+// backward: the data gradient and the GEMM of the weight-side gradient.
 //
 // Build and run (study/README.md):
 //   GPU:       cmake -S . -B build -DCMAKE_CUDA_ARCHITECTURES=90 && cmake --build build --target study_modconv
@@ -17,8 +17,12 @@
 // Backward, data gradient (d depends on w and s only, so this is the whole dL/dx):
 //   dx[n,i,q] = s[n,i] * sum_{o,a,b} w[o,i,a,b] * d[n,o] * dy[n,o,q - (a,b) + pad]
 // a transposed conv of dy with the demodulated weight, GEMM M = C, N = H*W, K = O*kh*kw.
-// (The weight and style gradients go through conv2d_weight_grad, as in study/conv.cu, then
-// elementwise products and sums: engine/ops/modulated_conv.cpp records them as ops.)
+// Backward, weight side: the weight and style gradients both start from the gradient of the
+// per-sample weight w'd = w' * d, a GEMM per sample M = O, N = C*kh*kw, K = Ho*Wo:
+//   dwd[n,o,i,a,b] = sum_p dy[n,o,p] * x[n,i,p + (a,b) - pad]
+// (conv2d_weight_grad with groups = N). The rest is elementwise products and sums, which the
+// engine records as ops (engine/derivatives.cpp, modulated_conv2d_fused):
+//   dws = dwd * d - ws * (sum_{i,a,b} dwd * ws) * d^3,  dw = sum_n dws * s,  ds = sum_{o,a,b} dws * w.
 // Layout: x [N, C, H, W], w [O, C, kh, kw], s [N, C], d [N, O], y [N, O, Ho, Wo].
 //
 // Versions:
@@ -33,9 +37,13 @@
 //      one grouped conv, modulation on load, demodulation in the epilogue). dx: the engine's
 //      backward path, w'd materialised [N*O, C, kh, kw], then kernels::cuda::
 //      conv_transpose2d_forward with groups = N.
+//      dwd: kernels::cuda::conv2d_weight_grad with groups = N (split-K when the grid is small).
 //   4  production, TF32 tensor cores (tf32 = true); looser tolerance.
+// Versions 1 and 2 of dwd are the same naive and tiled GEMMs with dy as A and the im2col of
+// x, transposed, as B.
 // Reference: d in f64 on the host; y and dx from the CPU conv kernels (kernels/cpu/conv.h)
-// with the materialised weight w*s*d and groups = N (x viewed as [1, N*C, H, W]). Tolerance
+// with the materialised weight w*s*d and groups = N (x viewed as [1, N*C, H, W]); dwd from
+// the CPU conv2d_weight_grad with groups = N. Tolerance
 // |got - ref| <= atol + rtol*|ref|: d rtol 1e-5; y and dx as in study/conv.cu, atol 1e-6*K and
 // rtol 1e-4 in f32, atol 5e-3*sqrt(K)*max|w*s*d| and rtol 1e-2 for TF32.
 #include "kernels/cpu/conv.h"
@@ -120,6 +128,21 @@ struct DataGrad {  // dx[z] = s[z] * (w^T as [C, O*kk]) @ transposed gather of d
   __device__ void store(int z, int m, int n, float v) const { dx[((size_t)z * g.C + m) * N + n] = v * s[z * g.C + m]; }
 };
 
+struct WeightGrad {  // dwd[z] = dy[z] ([O, Ho*Wo]) @ im2col(x[z])^T ([Ho*Wo, C*kk])
+  Geometry g;
+  const float *dy, *x;
+  float* dwd;
+  int M, N, K;
+  __device__ float a(int z, int m, int k) const { return dy[((size_t)z * g.O + m) * K + k]; }
+  __device__ float b(int z, int k, int n) const {
+    const int kk = g.k * g.k, i = n / kk, a = (n % kk) / g.k, bb = n % g.k;
+    const int iy = k / g.Wo() + a - g.pad, ix = k % g.Wo() + bb - g.pad;
+    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return 0.0f;
+    return x[(((size_t)z * g.C + i) * g.H + iy) * g.W + ix];
+  }
+  __device__ void store(int z, int m, int n, float v) const { dwd[((size_t)z * g.O + m) * N + n] = v; }
+};
+
 // w'd[n, o, i, t] = w[o, i, t] * s[n, i] * d[n, o]: what the engine's backward materialises.
 __global__ void materialise(const float* w, const float* s, const float* d, float* wd, int N, int O, int C, int kk) {
   const int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -150,18 +173,26 @@ void run(const Args& args, const Geometry& g) {
       wd[n * nw + e] = (float)((double)hw[e] * hs[n * g.C + i] * ref_d[n * g.O + o]);
       wscale = std::max(wscale, std::fabs(wd[n * nw + e]));
     }
-  std::vector<float> ref_y(ny), ref_dx(nx);
+  std::vector<float> ref_y(ny), ref_dx(nx), ref_dwd((size_t)g.N * nw);
   namespace cpu = sg::kernels::cpu;
-  cpu::conv2d_forward(sg::kernels::Conv2dParams{1, (int64_t)g.N * g.C, g.H, g.W, (int64_t)g.N * g.O, g.k, g.k, 1, 1,
-                                                g.pad, g.pad, 0, 0, g.N},
-                      hx.data(), wd.data(), ref_y.data());
+  // x viewed as [1, N*C, H, W], a grouped conv with groups = N, for both conv2d and its weight grad.
+  const sg::kernels::Conv2dParams grouped{
+      1, (int64_t)g.N * g.C, g.H, g.W, (int64_t)g.N * g.O, g.k, g.k, 1, 1, g.pad, g.pad, 0, 0, g.N};
+  cpu::conv2d_weight_grad(grouped, hdy.data(), hx.data(), ref_dwd.data());
+  cpu::conv2d_forward(grouped, hx.data(), wd.data(), ref_y.data());
   cpu::conv_transpose2d_forward(sg::kernels::Conv2dParams{1, (int64_t)g.N * g.O, Ho, Wo, (int64_t)g.N * g.C, g.k, g.k,
                                                           1, 1, g.pad, g.pad, 0, 0, g.N},
                                 hdy.data(), wd.data(), ref_dx.data());
 
-  DeviceBuffer x(hx), w(hw), s(hs), dy(hdy), d(ref_d.size()), y(ny), dx(nx), wdd(wd.size());
+  DeviceBuffer x(hx), w(hw), s(hs), dy(hdy), d(ref_d.size()), y(ny), dx(nx), wdd(wd.size()), dwd(wd.size());
+  DeviceBuffer ws((size_t)std::max<int64_t>(1, kc::conv2d_weight_grad_workspace(grouped)));
   const Forward fp{g, x.p, w.p, s.p, d.p, y.p, g.O, Ho * Wo, g.C * kk};
   const DataGrad dp{g, dy.p, w.p, s.p, d.p, dx.p, g.C, g.H * g.W, g.O * kk};
+  const WeightGrad wp{g, dy.p, x.p, dwd.p, g.O, g.C * kk, Ho * Wo};
+  auto prod_dwd = [&](bool tf32) {
+    kc::conv2d_weight_grad<float>(grouped, dy.p, x.p, dwd.p,
+                                  kc::conv2d_weight_grad_workspace(grouped) > 0 ? ws.p : nullptr, tf32);
+  };
   const int nd = g.N * g.O;
   auto prod_dx = [&](bool tf32) {
     kc::launch("materialise", materialise, dim3((unsigned)((wd.size() + 255) / 256)), dim3(256), 0, w.p, s.p, d.p,
@@ -170,8 +201,9 @@ void run(const Args& args, const Geometry& g) {
                                                                   g.k, g.k, 1, 1, g.pad, g.pad, 0, 0, g.N},
                                         dy.p, wdd.p, dx.p, tf32);
   };
-  // calls[which][version - 1]; which: 0 dcoefs, 1 forward (reads d), 2 data grad (reads d)
-  const std::function<void()> calls[3][4] = {
+  // calls[which][version - 1]; which: 0 dcoefs, 1 forward (reads d), 2 data grad (reads d),
+  // 3 the weight-side GEMM dwd
+  const std::function<void()> calls[4][4] = {
       {[&] {
          kc::launch("dcoefs_v1", dcoefs_v1, dim3((nd + 127) / 128), dim3(128), 0, w.p, s.p, d.p, g.N, g.O, g.C, kk,
                     (float)kEps);
@@ -186,22 +218,26 @@ void run(const Args& args, const Geometry& g) {
        [&] { kc::modconv_forward<float>(x.p, w.p, s.p, d.p, y.p, g.N, g.C, g.H, g.W, g.O, g.k, g.k, g.pad, true); }},
       {[&] { launch_gemm_naive(dp, g.N); }, [&] { launch_gemm_tiled(dp, g.N); }, [&] { prod_dx(false); },
        [&] { prod_dx(true); }},
+      {[&] { launch_gemm_naive(wp, g.N); }, [&] { launch_gemm_tiled(wp, g.N); }, [&] { prod_dwd(false); },
+       [&] { prod_dwd(true); }},
   };
   const char* versions[] = {"1 naive", "2 tiled", "3 production fma", "4 production tf32"};
-  const char* ops[] = {"dcoefs", "forward", "data grad"};
-  DeviceBuffer* outs[] = {&d, &y, &dx};
-  const std::vector<float>* refs[] = {&ref_d, &ref_y, &ref_dx};
-  const int Ks[] = {g.C * kk, fp.K, dp.K};
+  const char* ops[] = {"dcoefs", "forward", "data grad", "weight-side grad"};
+  DeviceBuffer* outs[] = {&d, &y, &dx, &dwd};
+  const std::vector<float>* refs[] = {&ref_d, &ref_y, &ref_dx, &ref_dwd};
+  const int Ks[] = {g.C * kk, fp.K, dp.K, wp.K};
+  float xscale = 0;  // dwd's terms are dy * x, with |dy| about 1
+  for (float v : hx) xscale = std::max(xscale, std::fabs(v));
   for (int v = 1; v <= 4; ++v) {
     if (!args.wants(v)) continue;
-    for (int op = 0; op < 3; ++op) {
+    for (int op = 0; op < 4; ++op) {
       if (op > 0) d.upload(ref_d);  // the GEMMs of every version read the same d
       kc::memset_async(outs[op]->p, 0xff, outs[op]->bytes());
       calls[op][v - 1]();
       const double K = Ks[op];
       double atol = 1e-6 * K, rtol = 1e-4;
       if (op == 0) atol = 0, rtol = 1e-5;  // a sum of squares: relative error only
-      if (v == 4 && op > 0) atol = 5e-3 * std::sqrt(K) * wscale, rtol = 1e-2;
+      if (v == 4 && op > 0) atol = 5e-3 * std::sqrt(K) * (op == 3 ? xscale : wscale), rtol = 1e-2;
       check((std::string(ops[op]) + " v" + versions[v - 1]).c_str(), outs[op]->download(), *refs[op], atol, rtol);
     }
   }
@@ -218,6 +254,7 @@ void run(const Args& args, const Geometry& g) {
                       2, 10),
                   flop);
     report_tflops((std::string("data grad v") + versions[v - 1]).c_str(), time_ms(calls[2][v - 1], 2, 10), flop);
+    report_tflops((std::string("weight-side grad v") + versions[v - 1]).c_str(), time_ms(calls[3][v - 1], 2, 10), flop);
   }
 }
 

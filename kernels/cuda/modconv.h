@@ -21,7 +21,7 @@
 //
 // Benchmark: build/study/study_modconv (study/modconv.cu, on a GPU): modconv_dcoefs +
 // modconv_forward on x [32, 512, 32, 32], weight [512, 512, 3, 3], pad 1 (and [32, 128,
-// 128, 128]), and the data gradient, naive and tiled versions next to these kernels (FMA and
+// 128, 128]), the data gradient and the weight-side GEMM, naive and tiled versions next to these kernels (FMA and
 // TF32), TFLOP/s (2 * N * O * Ho * Wo * C * kh * kw), checked against the CPU conv kernels on
 // the materialised weight. bench/run_cuda_bench.sh (build/bench_cuda_kernels --filter
 // modconv): the fused path against the modulate-activations path through the engine, next
