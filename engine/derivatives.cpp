@@ -265,6 +265,31 @@ Grads upfirdn2d(const Tensor& f, const UpFirDn& p, const Shape& x_shape, const S
   return {dx};
 }
 
+// ---- pooling --------------------------------------------------------------------------
+
+// avg_pool2d is linear:  dx = avg_pool2d_backward(g)  (its adjoint)
+Grads avg_pool2d(const Shape& x_shape, Pair kernel, Pair stride, Pair padding, bool count_include_pad, const Grads& g,
+                 const Node&) {
+  return {sg::avg_pool2d_backward(g[0], x_shape, kernel, stride, padding, count_include_pad)};
+}
+
+// avg_pool2d_backward is linear:  d dy = avg_pool2d(g)  (the adjoint of the adjoint)
+Grads avg_pool2d_backward(Pair kernel, Pair stride, Pair padding, bool count_include_pad, const Grads& g, const Node&) {
+  return {sg::avg_pool2d(g[0], kernel, stride, padding, count_include_pad)};
+}
+
+// y = the element each window of x chooses (x's max), of x or of `values`; the choice is
+// piecewise constant:  d(picked) = max_pool2d_backward(g, x)  (g scattered to the choices)
+Grads max_pool2d(const Tensor& x, Pair kernel, Pair stride, Pair padding, const Grads& g, const Node&) {
+  return {sg::max_pool2d_backward(g[0], x, kernel, stride, padding)};
+}
+
+// dx = dy scattered to x's choices, linear in dy:  d dy = g gathered at the same choices,
+// max_pool2d(x, values = g); x gets none (a constant)
+Grads max_pool2d_backward(const Tensor& x, Pair kernel, Pair stride, Pair padding, const Grads& g, const Node&) {
+  return {sg::max_pool2d(x, kernel, stride, padding, g[0])};
+}
+
 // ---- bias_act ----------------------------------------------------------------------------
 
 // y = clamp(act(x + b) gain):  dx = bias_act_grad(g, y),  db = dx summed over every dim but

@@ -79,6 +79,14 @@ Grads conv2d_weight_grad(const Tensor& dy, const Tensor& x, Pair stride, Pair pa
 Grads upfirdn2d(const Tensor& f, const UpFirDn& p, const Shape& x_shape, const Shape& y_shape, const Grads& g,
                 const Node& n);
 
+// ---- pooling (engine/ops/pool.cpp): x is saved detached (it only chooses) --------------
+Grads avg_pool2d(const Shape& x_shape, Pair kernel, Pair stride, Pair padding, bool count_include_pad, const Grads& g,
+                 const Node& n);
+Grads avg_pool2d_backward(Pair kernel, Pair stride, Pair padding, bool count_include_pad, const Grads& g,
+                          const Node& n);
+Grads max_pool2d(const Tensor& x, Pair kernel, Pair stride, Pair padding, const Grads& g, const Node& n);
+Grads max_pool2d_backward(const Tensor& x, Pair kernel, Pair stride, Pair padding, const Grads& g, const Node& n);
+
 // ---- bias_act (engine/ops/bias_act.cpp): y is saved detached (its gradient is zero) ------
 Grads bias_act(const Tensor& y, Act act, double alpha, double gain, double clamp, int64_t dim, const Shape& b_shape,
                const Grads& g, const Node& n);

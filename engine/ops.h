@@ -134,6 +134,25 @@ Tensor downsample2d(const Tensor& x, const Tensor& f, int64_t down = 2);
 // The separable [1,3,3,1] filter normalised to sum 1 (1-D, 4 taps).
 Tensor fir_filter(const std::vector<double>& taps = {1, 3, 3, 1}, DType t = DType::f32);
 
+// ---- pooling (engine/ops/pool.cpp): PyTorch's max_pool2d / avg_pool2d (ceil_mode=False) ----
+// x [N, C, H, W] -> [N, C, Ho, Wo], Ho = (H + 2 padding - kernel) / stride + 1; padding at
+// most half the kernel. Kernels for the CPU and CUDA (kernels/pool2d.h).
+// The max of each window (padding never wins; ties: the first in row-major order). With
+// `values` (x's shape): the element of values at that position, the gradient going to values
+// (x only chooses) — the adjoint of max_pool2d_backward in dy.
+Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                  std::array<int64_t, 2> padding = {0, 0}, const Tensor& values = Tensor());
+// dy [N, C, Ho, Wo] scattered to the positions max_pool2d chose in x (a constant: no gradient).
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& x, std::array<int64_t, 2> kernel,
+                           std::array<int64_t, 2> stride, std::array<int64_t, 2> padding);
+// The mean of each window: divided by kernel[0] * kernel[1] (count_include_pad) or by the
+// number of in-image positions (count_include_pad = false: TensorFlow's average pooling).
+Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                  std::array<int64_t, 2> padding = {0, 0}, bool count_include_pad = true);
+// The adjoint of avg_pool2d: dy [N, C, Ho, Wo] -> x_shape.
+Tensor avg_pool2d_backward(const Tensor& dy, const Shape& x_shape, std::array<int64_t, 2> kernel,
+                           std::array<int64_t, 2> stride, std::array<int64_t, 2> padding, bool count_include_pad);
+
 // ---- bias_act (engine/ops/bias_act.cpp) -----------------------------------------------------
 enum class Act { linear, relu, lrelu };
 // y = clamp(act(x + b) * gain, -clamp, clamp); b [C] broadcast along dim (undefined: none);

@@ -16,6 +16,13 @@ Input K(Tensor t) { return {t.shape(), Kind::constant, t}; }
 
 Tensor fir4(DType t = DType::f64) { return fir_filter({1, 3, 3, 1}, t); }
 Tensor fir4(const Tensor& like) { return fir4(like.dtype()).to(like.device()); }
+// Distinct values (a permutation of a grid, no ties for max_pool2d to break).
+Tensor distinct(Shape s) {
+  const int64_t n = numel_of(s);
+  std::vector<double> v((size_t)n);
+  for (int64_t i = 0; i < n; ++i) v[(size_t)i] = 0.1 * (double)((i * 37) % n) - 0.05 * (double)n;
+  return from_vector(v, s, DType::f64);
+}
 Tensor cond_mask(Shape s) {
   std::vector<double> v(numel_of(s));
   for (size_t i = 0; i < v.size(); ++i) v[i] = (i * 7 % 3) == 0;
@@ -225,6 +232,60 @@ std::vector<OpEntry> build_table() {
                  }}}});
   t.push_back({"upsample2d", {{"fir4", {X({2, 2, 3, 4})}, [](V x) { return upsample2d(x[0], fir4(x[0])); }}}});
   t.push_back({"downsample2d", {{"fir4", {X({1, 2, 6, 4})}, [](V x) { return downsample2d(x[0], fir4(x[0])); }}}});
+
+  // pooling (the random samples of max_pool2d have no near-ties: gradcheck's steps never
+  // change which element a window picks)
+  t.push_back({"avg_pool2d",
+               {{"3x3 pad 1 exclude pad",
+                 {X({1, 2, 5, 6})},
+                 [](V x) {
+                   return avg_pool2d(x[0], {3, 3}, {1, 1}, {1, 1}, false);
+                 }},
+                {"3x3 pad 1 include pad",
+                 {X({2, 1, 4, 5})},
+                 [](V x) {
+                   return avg_pool2d(x[0], {3, 3}, {1, 1}, {1, 1}, true);
+                 }},
+                {"(2,3) stride (2,1) pad (1,0)", {X({1, 2, 5, 4})}, [](V x) {
+                   return avg_pool2d(x[0], {2, 3}, {2, 1}, {1, 0}, false);
+                 }}}});
+  t.push_back({"avg_pool2d_backward",
+               {{"3x3 pad 1 exclude pad",
+                 {X({1, 2, 5, 6})},
+                 [](V x) {
+                   return avg_pool2d_backward(x[0], {1, 2, 5, 6}, {3, 3}, {1, 1}, {1, 1}, false);
+                 }},
+                {"3x3 stride 2", {X({1, 1, 3, 2})}, [](V x) {
+                   return avg_pool2d_backward(x[0], {1, 1, 7, 5}, {3, 3}, {2, 2}, {0, 0}, true);
+                 }}}});
+  t.push_back({"max_pool2d",
+               {{"3x3 stride 1 pad 1",
+                 {X({1, 2, 5, 6})},
+                 [](V x) {
+                   return max_pool2d(x[0], {3, 3}, {1, 1}, {1, 1});
+                 }},
+                {"3x3 stride 2",
+                 {X({2, 1, 7, 5})},
+                 [](V x) {
+                   return max_pool2d(x[0], {3, 3}, {2, 2});
+                 }},
+                {"(2,3) stride (2,1) pad 1",
+                 {X({1, 2, 4, 6})},
+                 [](V x) {
+                   return max_pool2d(x[0], {2, 3}, {2, 1}, {1, 1});
+                 }},
+                {"values", {K(distinct({1, 2, 5, 6})), X({1, 2, 5, 6})}, [](V x) {
+                   return max_pool2d(x[0], {3, 3}, {1, 1}, {1, 1}, x[1]);
+                 }}}});
+  t.push_back({"max_pool2d_backward",
+               {{"3x3 stride 1 pad 1",
+                 {X({1, 2, 5, 6}), K(distinct({1, 2, 5, 6}))},
+                 [](V x) {
+                   return max_pool2d_backward(x[0], x[1], {3, 3}, {1, 1}, {1, 1});
+                 }},
+                {"3x3 stride 2", {X({1, 1, 3, 2}), K(distinct({1, 1, 7, 5}))}, [](V x) {
+                   return max_pool2d_backward(x[0], x[1], {3, 3}, {2, 2}, {0, 0});
+                 }}}});
 
   // bias_act
   t.push_back({"bias_act",
