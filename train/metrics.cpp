@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/ops.h"
+#include "models/inception.h"
 #include "models/stylegan2.h"
 #include "train/classifier.h"
 #include "train/run_dir.h"
@@ -156,6 +157,11 @@ std::vector<std::pair<std::string, double>> Result::records() const {
                                                    {"metrics/cls_score", cls_score},
                                                    {"metrics/classes_above_2pct", (double)classes_above_2pct}};
   if (has_kid) r.push_back({"metrics/kid", kid});
+  if (has_fid) {
+    r.push_back({"metrics/fid", fid});
+    if (has_kid) r.push_back({"metrics/kid_inception", kid_inception});
+    r.push_back({"metrics/fid_ref", (double)inception_ref});
+  }
   for (size_t c = 0; c < coverage.size(); ++c) r.push_back({"metrics/coverage/" + std::to_string(c), coverage[c]});
   r.push_back({"metrics/classifier_accuracy", classifier_accuracy});
   r.push_back({"metrics/sec", seconds});
@@ -166,8 +172,10 @@ std::string Result::json() const {
   std::ostringstream s;
   s << "{\"num\": " << num << ", \"fd\": " << data::json_number(fd)
     << ", \"kid\": " << (has_kid ? data::json_number(kid) : "null")
-    << ", \"cls_score\": " << data::json_number(cls_score) << ", \"classes_above_2pct\": " << classes_above_2pct
-    << ", \"coverage\": [";
+    << ", \"fid\": " << (has_fid ? data::json_number(fid) : "null")
+    << ", \"kid_inception\": " << (has_fid && has_kid ? data::json_number(kid_inception) : "null")
+    << ", \"fid_ref\": " << inception_ref << ", \"cls_score\": " << data::json_number(cls_score)
+    << ", \"classes_above_2pct\": " << classes_above_2pct << ", \"coverage\": [";
   for (size_t c = 0; c < coverage.size(); ++c) s << (c ? ", " : "") << data::json_number(coverage[c]);
   s << "], \"classifier_accuracy\": " << data::json_number(classifier_accuracy)
     << ", \"seconds\": " << data::json_number(seconds) << "}";
@@ -182,6 +190,11 @@ std::string Result::text() const {
                 has_kid ? str(kid).c_str() : "-", cls_score, (long long)classes_above_2pct, coverage.size(),
                 (long long)num, seconds);
   out += buf;
+  if (has_fid) {
+    std::snprintf(buf, sizeof buf, "FID %.3f  KID %s  (FID Inception-v3 features; %lld reference images)\n", fid,
+                  has_kid ? str(kid_inception).c_str() : "-", (long long)inception_ref);
+    out += buf;
+  }
   out += "coverage:";
   for (size_t c = 0; c < coverage.size(); ++c) {
     std::snprintf(buf, sizeof buf, " %zu:%.3f", c, coverage[c]);
@@ -199,6 +212,18 @@ struct Evaluator::Impl {
   double accuracy = 0;
   std::vector<float> test_feats;
   Gaussian test;
+  std::unique_ptr<models::FidInception> inception;
+  std::vector<float> test_inception;
+  Gaussian test_inception_fit;
+
+  // FID Inception-v3 features of images [N, C, R, R] (CPU), in batches on its device.
+  void extract_inception(const Tensor& images, int64_t batch, std::vector<float>& feats) const {
+    NoGradGuard ng;
+    const int64_t n = images.size(0);
+    for (int64_t i = 0; i < n; i += batch)
+      for (double v : inception->features(slice(images, 0, i, std::min(n, i + batch))).to_vector())
+        feats.push_back((float)v);
+  }
 
   // Features and logits of images [N, C, R, R] (CPU, f32), in batches on the classifier's device.
   void extract(const Tensor& images, int64_t batch, std::vector<float>& feats, std::vector<float>& logits) const {
@@ -264,7 +289,8 @@ Evaluator::Evaluator(const EvalOptions& o) : o_(o), impl_(std::make_unique<Impl>
   std::vector<int64_t> all((size_t)n_test);
   std::iota(all.begin(), all.end(), 0);
   std::vector<float> logits;
-  m.extract(split_images(m.data.test, all), 256, m.test_feats, logits);
+  const Tensor test_images = split_images(m.data.test, all);
+  m.extract(test_images, 256, m.test_feats, logits);
   const int64_t k = m.data.num_classes;
   int64_t correct = 0;
   for (int64_t i = 0; i < n_test; ++i) {
@@ -274,6 +300,17 @@ Evaluator::Evaluator(const EvalOptions& o) : o_(o), impl_(std::make_unique<Impl>
   m.accuracy = (double)correct / (double)n_test;
   m.test = fit_gaussian(m.test_feats, n_test, Classifier::kFeatures);
   log(str("classifier: test accuracy ", m.accuracy, " on ", n_test, " images (", m.data.test.files, ")"));
+  if (!o.inception.empty()) {
+    m.inception = std::make_unique<models::FidInception>(o.inception);
+    m.inception->to(o.device);
+    const int64_t n_ref = o.inception_ref < 0 ? n_test : std::min(o.inception_ref, n_test);
+    SG_CHECK(n_ref >= 2, "metrics", "--inception-ref must be at least 2, got ", n_ref);
+    const auto t0 = std::chrono::steady_clock::now();
+    log(str("inception: features of ", n_ref, " test images (", o.inception, ")"));
+    m.extract_inception(slice(test_images, 0, 0, n_ref), std::max<int64_t>(o.inception_batch, 1), m.test_inception);
+    m.test_inception_fit = fit_gaussian(m.test_inception, n_ref, models::FidInception::kFeatures);
+    log(str("inception: done in ", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), " s"));
+  }
 }
 
 Evaluator::~Evaluator() = default;
@@ -297,6 +334,17 @@ Result Evaluator::evaluate_images(const Tensor& images) const {
   r.cls_score = classifier_score(probs, n, k);
   r.coverage = class_coverage(probs, n, k);
   r.classes_above_2pct = classes_above(r.coverage, 0.02);
+  if (m.inception) {
+    const int64_t di = models::FidInception::kFeatures;
+    std::vector<float> fi;
+    m.extract_inception(images.cpu().to(DType::f32), std::max<int64_t>(o_.inception_batch, 1), fi);
+    r.has_fid = true;
+    r.inception_ref = (int64_t)m.test_inception.size() / di;
+    r.fid = frechet_distance(fit_gaussian(fi, n, di), m.test_inception_fit);
+    if (r.has_kid)
+      r.kid_inception =
+          kernel_inception_distance(fi, n, m.test_inception, r.inception_ref, di, o_.kid_subsets, 1000, o_.seed);
+  }
   r.classifier_accuracy = m.accuracy;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;

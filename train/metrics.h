@@ -70,6 +70,11 @@ struct EvalOptions {
   int64_t kid_subsets = 100;       // 0: no KID
   int64_t batch = 64;              // generator / classifier batch
   uint64_t seed = 0;               // latents and noise of the samples
+  // FID Inception-v3 weights (scripts/convert_inception.py; models/inception.h): FID and KID
+  // in its 2048 pool3 features too. "" (the default): off.
+  std::string inception;
+  int64_t inception_ref = -1;  // test-split images whose Inception features are the reference (< 0: all)
+  int64_t inception_batch = 16;
   Device device = Device::cpu();
   std::function<void(const std::string&)> log;  // progress lines (classifier training, accuracy)
 };
@@ -78,6 +83,10 @@ struct Result {
   int64_t num = 0;
   double fd = 0, kid = 0, cls_score = 0;
   bool has_kid = false;  // KID was computed (EvalOptions::kid_subsets > 0)
+  // FID and KID in the FID Inception-v3's features (EvalOptions::inception set).
+  bool has_fid = false;
+  double fid = 0, kid_inception = 0;
+  int64_t inception_ref = 0;  // reference images (the test split's first ones)
   std::vector<double> coverage;
   int64_t classes_above_2pct = 0;
   double seconds = 0;              // this evaluation (samples, features, statistics)

@@ -1,7 +1,8 @@
 // stylegan2-metrics: FD, KID, a classifier score and per-class coverage of a network
 // snapshot's samples (its G_ema), in the features of a classifier stylegrad trains on the
 // dataset's labels (docs/metrics.md). With --reals, the same on real training images (the
-// noise floor), optionally blurred.
+// noise floor), optionally blurred. With --inception, also FID and KID in the FID
+// Inception-v3's features (weights converted by scripts/convert_inception.py).
 #include <omp.h>
 
 #include <cstdio>
@@ -21,7 +22,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Opts {
-  std::string network, data, classifier, device = "cpu";
+  std::string network, data, classifier, inception, device = "cpu";
+  int64_t inception_ref = -1;
   int64_t num = 5000, classifier_images = -1, kid_subsets = 100, batch = 64, resolution = 32, channels = 0;
   uint64_t seed = 0;
   int threads = 0;
@@ -59,6 +61,11 @@ int main(int argc, char** argv) {
              [&](auto v) { o.classifier = v; }});
   p.add(Flag{"classifier-images", "images a new classifier trains on", "120000 (2 epochs of Fashion-MNIST)", false,
              [&](auto v) { o.classifier_images = cli::to_int_in("classifier-images", v, 1, 100000000); }});
+  p.add(Flag{"inception",
+             "FID Inception-v3 weights converted by scripts/convert_inception.py: adds FID and KID in its features",
+             "off", false, [&](auto v) { o.inception = v; }});
+  p.add(Flag{"inception-ref", "test-split images whose Inception features are the FID reference", "all", false,
+             [&](auto v) { o.inception_ref = cli::to_int_in("inception-ref", v, 2, 100000000); }});
   p.add(Flag{"kid-subsets", "KID subsets of 1000 (0: no KID)", "100", false,
              [&](auto v) { o.kid_subsets = cli::to_int_in("kid-subsets", v, 0, 100000); }});
   p.add(Flag{"batch", "generator / classifier batch", "64", false,
@@ -125,6 +132,11 @@ int main(int argc, char** argv) {
     e.kid_subsets = o.kid_subsets;
     e.batch = o.batch;
     e.seed = o.seed;
+    e.inception = o.inception;
+    e.inception_ref = o.inception_ref;
+    if (!o.inception.empty())
+      SG_CHECK(fs::is_regular_file(o.inception), "stylegan2-metrics", "--inception: '", o.inception,
+               "' is not a file (convert the FID weights with scripts/convert_inception.py; docs/metrics.md)");
     e.device = dev;
     e.log = [](const std::string& s) {
       std::printf("%s\n", s.c_str());
