@@ -24,11 +24,55 @@ AdamConfig lazy_adam(double lr, double beta1, double beta2, int64_t interval) {
   return a;
 }
 
-StyleGAN2Loss::StyleGAN2Loss(models::Generator& G, models::Discriminator& D, const models::Config& cfg, double r1_gamma)
-    : G_(G), D_(D), cfg_(cfg), gamma_(r1_gamma) {}
+const char* schedule_name(Schedule s) { return s == Schedule::notebook ? "notebook" : "stylegan2"; }
+
+Schedule resolve_schedule(const std::string& name, const std::string& cfg_name) {
+  if (name == "auto") return cfg_name == "seed32" ? Schedule::notebook : Schedule::stylegan2;
+  if (name == "stylegan2") return Schedule::stylegan2;
+  if (name == "notebook") return Schedule::notebook;
+  throw Error("--schedule: expected auto, stylegan2 or notebook, got '" + name + "'");
+}
+
+void apply_schedule(models::Config& c, Schedule s) {
+  if (s != Schedule::notebook) return;
+  // The notebook's Cfg after its overrides (batch 32, r1 0.5 / 64, pl 1.0 / 16).
+  c.batch = 32;
+  c.lr_g = c.lr_d = 2e-4;
+  c.beta1 = 0.0, c.beta2 = 0.99;
+  c.gamma = 0.5;
+  c.r1_interval = 64;
+  c.pl_weight = 1.0, c.pl_interval = 16, c.pl_decay = 0.01;
+  c.pl_batch_shrink = 1;  // the loop it runs: the path length on Gmain's whole batch
+  c.style_mixing_prob = 0.0;
+  c.ema_kimg = 0, c.ema_rampup = 0;  // no G_ema: G_ema is a copy of G after every step
+}
+
+std::vector<std::vector<const Phase*>> steps_at(const std::vector<Phase>& phases, int64_t batch_idx) {
+  std::vector<std::vector<const Phase*>> steps;
+  for (const Phase& p : phases) {
+    if (batch_idx % p.interval != 0) continue;
+    if (p.joins_previous && !steps.empty())
+      steps.back().push_back(&p);
+    else
+      steps.push_back({&p});
+  }
+  return steps;
+}
+
+StyleGAN2Loss::StyleGAN2Loss(models::Generator& G, models::Discriminator& D, const models::Config& cfg, double r1_gamma,
+                             Schedule schedule)
+    : G_(G), D_(D), cfg_(cfg), gamma_(r1_gamma), schedule_(schedule) {}
 
 std::vector<Phase> StyleGAN2Loss::phases(Adam& opt_G, Adam& opt_D) const {
   const std::vector<Tensor> g = G_.parameters().tensors(), d = D_.parameters().tensors();
+  if (schedule_ == Schedule::notebook) {
+    std::vector<Phase> p = {{"Dmain", PhaseKind::Dmain, &opt_D, d, 1}};
+    if (cfg_.r1_interval > 0 && gamma_ > 0) p.push_back({"Dreg", PhaseKind::Dreg, &opt_D, d, cfg_.r1_interval, true});
+    p.push_back({"Gmain", PhaseKind::Gmain, &opt_G, g, 1});
+    if (cfg_.pl_interval > 0 && cfg_.pl_weight > 0)
+      p.push_back({"Greg", PhaseKind::Greg, &opt_G, g, cfg_.pl_interval, true});
+    return p;
+  }
   std::vector<Phase> p = {{"Gmain", PhaseKind::Gmain, &opt_G, g, 1}};
   if (cfg_.pl_interval > 0 && cfg_.pl_weight > 0) p.push_back({"Greg", PhaseKind::Greg, &opt_G, g, cfg_.pl_interval});
   p.push_back({"Dmain", PhaseKind::Dmain, &opt_D, d, 1});
@@ -53,18 +97,55 @@ std::pair<Tensor, Tensor> StyleGAN2Loss::run_G(const Tensor& z, bool update_w_av
   return {img, ws};
 }
 
+Tensor StyleGAN2Loss::step_loss(const std::vector<const Phase*>& group, const Tensor& real, Rng& rng,
+                                TickStats& stats) {
+  Tensor total;
+  for (const Phase* p : group) {
+    Tensor l = phase_loss(p->kind, real, rng, stats);
+    total = total.defined() ? add(total, l) : l;
+  }
+  gmain_img_ = gmain_ws_ = Tensor();  // the step's graph is not kept past it
+  return total;
+}
+
+Tensor StyleGAN2Loss::notebook_pl_penalty(const Tensor& img, const Tensor& ws, Rng& rng) {
+  const Device dev = img.device();
+  const double chw = (double)(img.size(1) * img.size(2) * img.size(3));
+  Tensor y = mul(randn(img.shape(), rng, DType::f32, dev), 1.0 / std::sqrt(chw));
+  Tensor ws_grads;
+  {
+    NoWeightGradientsGuard nw;  // only d/dws is wanted here
+    ws_grads = autograd::grad({sum(mul(img, y))}, {ws}, {}, true)[0];
+  }
+  Tensor w_grads = sum(ws_grads, {1});  // every layer reads the same w
+  Tensor pl = mean(sqrt(sum(square(w_grads), {1})));
+  const double pl_now = pl.item();
+  if (pl_mean == 0) pl_mean = pl_now;
+  Tensor penalty = square(add(pl, -pl_mean));
+  pl_mean += (pl_now - pl_mean) * cfg_.pl_decay;
+  return penalty;
+}
+
 Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, TickStats& stats) {
   const int64_t N = real.size(0);
   const Device dev = real.device();
   switch (kind) {
     case PhaseKind::Gmain: {
       Tensor z = randn({N, cfg_.z_dim}, rng, DType::f32, dev);
-      Tensor img = run_G(z, true, rng).first;
+      auto [img, ws] = run_G(z, true, rng);
+      if (schedule_ == Schedule::notebook) gmain_img_ = img, gmain_ws_ = ws;  // for Greg's penalty
       Tensor loss = mean(softplus(neg(D_.forward(img))));
       add_stat(stats, "loss/G", loss.item());
       return loss;
     }
     case PhaseKind::Greg: {
+      if (schedule_ == Schedule::notebook) {
+        SG_CHECK(gmain_img_.defined(), "StyleGAN2Loss", "the notebook's Greg runs in Gmain's step");
+        Tensor penalty = notebook_pl_penalty(gmain_img_, gmain_ws_, rng);
+        add_stat(stats, "loss/G_pl", penalty.item() * cfg_.pl_weight);
+        add_stat(stats, "pl_mean", pl_mean);
+        return mul(penalty, cfg_.pl_weight);
+      }
       const int64_t bs = std::max<int64_t>(N / cfg_.pl_batch_shrink, 1);
       Tensor z = randn({bs, cfg_.z_dim}, rng, DType::f32, dev);
       auto [img, ws] = run_G(z, true, rng);
@@ -104,7 +185,9 @@ Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, T
       }
       Tensor r1_penalty = sum(square(r1_grads), {1, 2, 3});
       add_stat(stats, "r1_penalty", mean(r1_penalty).item());
-      return mul(mean(r1_penalty), gamma_ / 2 * (double)cfg_.r1_interval);
+      // Lazy R1 weighs as if it ran every step; the notebook adds gamma/2 * r1 as it is.
+      const double scale = schedule_ == Schedule::notebook ? 1.0 : (double)cfg_.r1_interval;
+      return mul(mean(r1_penalty), gamma_ / 2 * scale);
     }
   }
   throw Error("StyleGAN2Loss: unknown phase");

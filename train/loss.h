@@ -12,6 +12,12 @@
 // adjusted to match (lazy_adam). G(z) draws style-mixing cutoffs and noise from the training
 // RNG; the regularizers differentiate through G or D twice (create_graph), which is why the
 // engine has double backward.
+//
+// Schedule::notebook is the loop of the seed notebook (models/seed32.cpp; docs/training.md,
+// "seed32 and the schedules"): per minibatch one D step (Dmain, plus R1 every r1_interval
+// added to the same loss, not scaled by the interval), then one G step (Gmain, plus every
+// pl_interval the notebook's simplified path length on Gmain's own images, not scaled);
+// plain Adam (no lazy correction), no style mixing, no EMA.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -30,30 +36,60 @@ void add_stat(TickStats& stats, const std::string& name, double value);
 
 enum class PhaseKind { Gmain, Greg, Dmain, Dreg };
 
+// The training schedule (stylegan2-train --schedule).
+enum class Schedule { stylegan2, notebook };
+const char* schedule_name(Schedule s);
+// "stylegan2", "notebook", or "auto": notebook for the seed32 config, stylegan2 otherwise.
+// sg::Error naming the value otherwise.
+Schedule resolve_schedule(const std::string& name, const std::string& cfg_name);
+// The notebook's hyperparameters on top of a config (lr 2e-4, betas (0, 0.99), R1 gamma 0.5
+// every 64, path length 1.0 every 16 on the whole batch, no style mixing, no EMA, batch 32);
+// stylegan2 leaves the config as it is.
+void apply_schedule(models::Config& cfg, Schedule s);
+
 struct Phase {
   std::string name;  // "Gmain", "Greg", "Dmain", "Dreg"
   PhaseKind kind;
   Adam* opt;                   // the optimizer of the phase's network
   std::vector<Tensor> params;  // what the phase's loss is differentiated for
   int64_t interval;            // runs when batch_idx % interval == 0
+  // Its loss is added to the previous due phase's and the two take one optimizer step
+  // (the notebook's D and G steps); otherwise each phase is a step of its own.
+  bool joins_previous = false;
 };
+
+// The optimizer steps of minibatch batch_idx, in order: the due phases, grouped by
+// joins_previous (each group's losses are summed into one step).
+std::vector<std::vector<const Phase*>> steps_at(const std::vector<Phase>& phases, int64_t batch_idx);
 
 // Adam with the lazy-regularization correction c = k / (k + 1): lr * c, beta ** c.
 AdamConfig lazy_adam(double lr, double beta1, double beta2, int64_t interval);
 
 class StyleGAN2Loss {
  public:
-  StyleGAN2Loss(models::Generator& G, models::Discriminator& D, const models::Config& cfg, double r1_gamma);
+  StyleGAN2Loss(models::Generator& G, models::Discriminator& D, const models::Config& cfg, double r1_gamma,
+                Schedule schedule = Schedule::stylegan2);
 
   // The phases to run, in order: Gmain, Greg (when pl_weight > 0), Dmain, Dreg (when
-  // gamma > 0), with the optimizers of G and D.
+  // gamma > 0), with the optimizers of G and D. Notebook: Dmain, Dreg joining it, Gmain,
+  // Greg joining it.
   std::vector<Phase> phases(Adam& opt_G, Adam& opt_D) const;
+
+  // The loss of one optimizer step (a group of steps_at): the sum of its phases' losses.
+  Tensor step_loss(const std::vector<const Phase*>& group, const Tensor& real, Rng& rng, TickStats& stats);
 
   // The loss of one phase on this minibatch of reals (already scaled by its interval);
   // latents, mixing and noise come from rng. Adds the phase's statistics to stats.
   Tensor phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, TickStats& stats);
 
   double pl_mean = 0;  // the path-length running mean (part of the training state)
+
+  // The notebook's path-length penalty on images `img` made from `ws` [N, num_ws, w_dim] (the
+  // one w of each image, broadcast): pl = mean_i |d sum(img * y) / d w_i|, y ~ N(0, 1/(C H W)),
+  // w_i's gradient the sum over the layers; penalty (pl - pl_mean)^2, then pl_mean lerps
+  // toward pl by pl_decay. pl_mean 0 means not yet measured (the notebook's None): it is set
+  // to the first pl, whose penalty is 0. Not scaled by pl_weight.
+  Tensor notebook_pl_penalty(const Tensor& img, const Tensor& ws, Rng& rng);
 
  private:
   // G(z) with style mixing: the images and the ws they came from.
@@ -63,6 +99,9 @@ class StyleGAN2Loss {
   models::Discriminator& D_;
   const models::Config& cfg_;
   double gamma_;
+  Schedule schedule_;
+  // Notebook: Gmain's images and ws, for the Greg of the same step.
+  Tensor gmain_img_, gmain_ws_;
 };
 
 // One optimizer step of a phase: .grad of each parameter = nan_to_num(d loss / d param) (as

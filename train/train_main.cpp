@@ -25,6 +25,13 @@ int main(int argc, char** argv) {
              false, [&](auto v) { o.data = v; }});
   p.add(Flag{"outdir", "where run directories are created", "runs", false, [&](auto v) { o.outdir = v; }});
   p.add(Flag{"cfg", "model config: small, seed32, paper256, stylegan1", "small", false, [&](auto v) { o.cfg = v; }});
+  p.add(Flag{"schedule",
+             "training schedule: stylegan2 (stylegan2-ada-pytorch's), notebook (the seed notebook's loop), auto",
+             "auto: notebook for seed32, else stylegan2", false, [&](auto v) {
+               SG_CHECK(v == "auto" || v == "stylegan2" || v == "notebook", "--schedule",
+                        "expected auto, stylegan2 or notebook, got '", v, "'");
+               o.schedule = v;
+             }});
   p.add(Flag{"batch", "minibatch size", "the config's", false,
              [&](auto v) { o.batch = cli::to_int_in("batch", v, 1, 4096); }});
   p.add(Flag{"gamma", "R1 regularization weight", "the config's", false,

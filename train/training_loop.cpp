@@ -74,7 +74,7 @@ std::string fmt_duration(double s) {
 
 // The resolved options, as written to options.json and printed by --dry-run.
 std::string options_json(const TrainOptions& o, const models::Config& c, const data::Dataset& ds, int64_t batch,
-                         double gamma) {
+                         double gamma, Schedule schedule) {
   std::ostringstream s;
   auto q = [](const std::string& v) { return "\"" + data::json_escape(v) + "\""; };
   s << "{\n"
@@ -96,7 +96,8 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
     << ", \"pl_batch_shrink\": " << c.pl_batch_shrink << ", \"style_mixing_prob\": " << c.style_mixing_prob << "}"
     << ",\n  \"opt\": {\"lr_g\": " << c.lr_g << ", \"lr_d\": " << c.lr_d << ", \"betas\": [" << c.beta1 << ", "
     << c.beta2 << "], \"eps\": 1e-8}"
-    << ",\n  \"ema_kimg\": " << c.ema_kimg << ",\n  \"ema_rampup\": " << c.ema_rampup << "\n}\n";
+    << ",\n  \"schedule\": " << q(schedule_name(schedule)) << ",\n  \"ema_kimg\": " << c.ema_kimg
+    << ",\n  \"ema_rampup\": " << c.ema_rampup << "\n}\n";
   return s.str();
 }
 
@@ -237,6 +238,7 @@ class Trainer {
 
   TrainOptions opt_;
   Device dev_;
+  Schedule schedule_;
   models::Config cfg_;
   std::unique_ptr<data::Dataset> ds_;
   int64_t batch_ = 0;
@@ -267,7 +269,7 @@ class Trainer {
 };
 
 // Resolution and channels from the options (defaults: by config and by dataset kind).
-models::Config resolve_config(const TrainOptions& opt) {
+models::Config resolve_config(const TrainOptions& opt, Schedule schedule) {
   const int64_t res = opt.resolution > 0 ? opt.resolution : (opt.cfg == "paper256" ? 256 : 32);
   int64_t channels = opt.channels;
   if (channels == 0) {
@@ -275,7 +277,9 @@ models::Config resolve_config(const TrainOptions& opt) {
     for (auto& ch : lower) ch = (char)std::tolower(ch);
     channels = (lower.find("idx") != std::string::npos || lower.find("mnist") != std::string::npos) ? 1 : 3;
   }
-  return models::make_config(opt.cfg, res, channels);
+  models::Config c = models::make_config(opt.cfg, res, channels);
+  apply_schedule(c, schedule);
+  return c;
 }
 
 TrainOptions checked(TrainOptions opt) {
@@ -293,7 +297,8 @@ Trainer::Trainer(const TrainOptions& opt)
         if (d.type == DeviceType::cuda) (void)zeros({1}, DType::f32, d);  // fails early, clearly, without CUDA
         return d;
       }()),
-      cfg_(resolve_config(opt_)),
+      schedule_(resolve_schedule(opt_.schedule, opt_.cfg)),
+      cfg_(resolve_config(opt_, schedule_)),
       // The data before anything is built: an empty dataset stops us before any training.
       ds_(data::open_dataset(opt_.data, cfg_.resolution, cfg_.img_channels)),
       batch_(opt_.batch > 0 ? opt_.batch : cfg_.batch),
@@ -302,7 +307,7 @@ Trainer::Trainer(const TrainOptions& opt)
         SG_CHECK(batch_ >= 1, "stylegan2-train", "--batch must be >= 1");
         SG_CHECK(batch_ % std::min<int64_t>(cfg_.mbstd_group, batch_) == 0, "stylegan2-train", "--batch ", batch_,
                  " must be divisible by the minibatch-stddev group size ", cfg_.mbstd_group);
-        return options_json(opt_, cfg_, *ds_, batch_, gamma_);
+        return options_json(opt_, cfg_, *ds_, batch_, gamma_, schedule_);
       }()),
       nets_([&] {
         Networks n = make_networks(cfg_, opt_.seed);
@@ -313,9 +318,12 @@ Trainer::Trainer(const TrainOptions& opt)
         }
         return n;
       }()),
-      opt_G_(nets_.G->parameters().params, lazy_adam(cfg_.lr_g, cfg_.beta1, cfg_.beta2, cfg_.pl_interval)),
-      opt_D_(nets_.D->parameters().params, lazy_adam(cfg_.lr_d, cfg_.beta1, cfg_.beta2, cfg_.r1_interval)),
-      loss_(*nets_.G, *nets_.D, cfg_, gamma_),
+      // The notebook's Adam has no lazy-regularization correction (interval 0: c = 1).
+      opt_G_(nets_.G->parameters().params,
+             lazy_adam(cfg_.lr_g, cfg_.beta1, cfg_.beta2, schedule_ == Schedule::notebook ? 0 : cfg_.pl_interval)),
+      opt_D_(nets_.D->parameters().params,
+             lazy_adam(cfg_.lr_d, cfg_.beta1, cfg_.beta2, schedule_ == Schedule::notebook ? 0 : cfg_.r1_interval)),
+      loss_(*nets_.G, *nets_.D, cfg_, gamma_, schedule_),
       phases_(loss_.phases(opt_G_, opt_D_)),
       rng_(opt_.seed * 2654435761ull + 1),
       loader_(*ds_, batch_, opt_.seed, opt_.mirror),
@@ -349,6 +357,12 @@ bool Trainer::resume() {
   const TrainingStateMeta ts = parse_training_state_metadata(sm, state);
   SG_CHECK(ts.batch == batch_, "stylegan2-train", "--resume: the state in '", state, "' was trained with batch ",
            ts.batch, "; resume with --batch ", ts.batch);
+  // The schedule (absent: stylegan2, which writes none, as older states) must be the same.
+  const std::string run_schedule = sm.count("schedule") ? sm.at("schedule") : "stylegan2";
+  SG_CHECK(run_schedule == schedule_name(schedule_), "stylegan2-train", "--resume: the run in '", state,
+           "' was trained with --schedule ", run_schedule, ", this one has --schedule ", schedule_name(schedule_),
+           opt_.schedule == "auto" ? " (auto for " + cfg_.name + ")" : std::string(), "; resume with --schedule ",
+           run_schedule);
   // The data stream continues only if it is the same stream.
   for (const auto& [key, now] :
        {std::pair<std::string, std::string>{"data", fs::absolute(opt_.data).lexically_normal().string()},
@@ -461,8 +475,10 @@ void Trainer::save_snapshot() {
                                                 {"data", fs::absolute(opt_.data).lexically_normal().string()},
                                                 {"seed", std::to_string(opt_.seed)},
                                                 {"mirror", opt_.mirror ? "1" : "0"}};
+  std::map<std::string, std::string> meta = m;
+  if (schedule_ != Schedule::stylegan2) meta["schedule"] = schedule_name(schedule_);  // absent: stylegan2
   // The state last: its rename commits the pair (train/snapshot.h).
-  io::save_safetensors(run_dir_ + "/training-state-" + tag + ".safetensors", st, m);
+  io::save_safetensors(run_dir_ + "/training-state-" + tag + ".safetensors", st, meta);
   last_snapshot_ = run_dir_ + "/network-snapshot-" + tag + ".safetensors";
   last_saved_nimg_ = cur_nimg_;
 }
@@ -473,8 +489,8 @@ void Trainer::step() {
     copy_into(w, full(w.shape(), std::nan(""), w.dtype(), w.device()));
   }
   Tensor real = loader_.next().to(dev_);
-  for (const Phase& phase : phases_)
-    if (batch_idx_ % phase.interval == 0) step_phase(phase, loss_.phase_loss(phase.kind, real, rng_, stats_));
+  for (const auto& group : steps_at(phases_, batch_idx_))
+    step_phase(*group[0], loss_.step_loss(group, real, rng_, stats_));
   update_ema(real.size(0));
   cur_nimg_ += real.size(0);
   batch_idx_++;

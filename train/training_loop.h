@@ -3,6 +3,8 @@
 //   non-saturating logistic loss; lazy R1 on reals and lazy path length, each scaled by its
 //   interval; Adam with lr and betas adjusted for the lazy intervals (c = k / (k + 1));
 //   style mixing; G EMA with a half-life in kimg and ramp-up; gradients through nan_to_num.
+// That is --schedule stylegan2; --schedule notebook (auto for seed32) runs the seed notebook's
+// loop instead (train/loss.h, docs/training.md "seed32 and the schedules").
 #pragma once
 #include <cstdint>
 #include <string>
@@ -13,6 +15,8 @@ struct TrainOptions {
   std::string data;  // dataset path (default: Debian's Fashion-MNIST)
   std::string outdir = "runs";
   std::string cfg = "small";
+  // auto (notebook for seed32, else stylegan2), stylegan2 or notebook (train/loss.h Schedule).
+  std::string schedule = "auto";
   std::string name;        // run name (default: <dataset>-<cfg>)
   int64_t batch = 0;       // 0: the config's default
   double gamma = -1;       // R1 weight; < 0: the config's default
