@@ -29,15 +29,21 @@ FORMAT = "stylegrad-fid-inception-v3"
 NUM_CONVS = 94  # conv + batch-norm layers of Inception-v3 without its auxiliary classifier
 
 
-def save_safetensors(path, tensors, metadata):
-    """tensors: name -> float32 / float64 tensor, written in the given order."""
-    header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
+def save_safetensors(path, tensors, metadata=None):
+    """Writes a safetensors file by hand: 8-byte little-endian header length, JSON header
+    padded with spaces to a multiple of 8, raw little-endian data. tensors: name -> float32 /
+    float64 tensor, written in the given order; metadata: str -> str (optional). Written to
+    path + ".tmp", synced, then renamed. Also the writer of the PyTorch oracle's fixtures
+    (tests/oracle/make_fixtures.py, tests/oracle/inception_reference.py)."""
+    header = {}
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     blobs, offset = [], 0
     for name, t in tensors.items():
         t = t.detach().to("cpu").contiguous()
         kinds = {torch.float32: ("F32", "<f4"), torch.float64: ("F64", "<f8")}
         if t.dtype not in kinds:
-            raise TypeError(f"{name}: unsupported dtype {t.dtype}")
+            raise TypeError(f"{path}: tensor {name}: unsupported dtype {t.dtype}")
         code, npdt = kinds[t.dtype]
         raw = t.numpy().astype(npdt, copy=False).tobytes()
         header[name] = {"dtype": code, "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
@@ -51,6 +57,8 @@ def save_safetensors(path, tensors, metadata):
         f.write(h)
         for raw in blobs:
             f.write(raw)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

@@ -46,6 +46,33 @@ void run_conv_like(const std::string& name, const BinaryOp& op) {
   }
 }
 
+using ElementOp = std::function<Tensor(const Tensor&)>;
+
+// y = op(x); first order of sum(y * gy) without and with create_graph; second order of
+// h = |dx|^2 with respect to x and gy (zero in x for pooling: the engine may give none).
+void run_unary(const std::string& name, const ElementOp& op) {
+  Fixture fx(name);
+  for (DType dt : kDTypes) {
+    INFO("dtype " << dtype_name(dt));
+    Tensor x = fx.input("x", dt), gy = fx.input("gy", dt);
+    {
+      Tensor y = op(x);
+      SG_ORACLE_CHECK(fx, "y", y, dt);
+      auto g = autograd::grad({sum(y * gy)}, {x});
+      INFO("first order, create_graph=false");
+      SG_ORACLE_CHECK(fx, "dx", g[0], dt);
+    }
+    Tensor y = op(x);
+    Tensor dx = autograd::grad({sum(y * gy)}, {x}, {}, /*create_graph=*/true)[0];
+    SG_ORACLE_CHECK(fx, "dx", dx, dt);
+    Tensor h = sum(square(dx));
+    SG_ORACLE_CHECK(fx, "h", h, dt);
+    auto g2 = autograd::grad({h}, {x, gy}, {}, false, /*allow_unused=*/true);
+    SG_ORACLE_CHECK(fx, "dh_dx", g2[0], dt);
+    SG_ORACLE_CHECK(fx, "dh_dgy", g2[1], dt);
+  }
+}
+
 using UnaryOp = std::function<Tensor(const Tensor& x, const Tensor& f)>;
 
 void run_upfirdn(const std::string& name, const UnaryOp& op) {
@@ -287,4 +314,31 @@ TEST_CASE("oracle: path length second order", "[oracle]") {
       }
     }
   }
+}
+
+// ---- softsign and pooling: first and second order ----------------------------------------------
+TEST_CASE("oracle: softsign", "[oracle]") {
+  run_unary("softsign", [](const Tensor& x) { return softsign(x); });
+}
+
+TEST_CASE("oracle: max_pool2d kernel 3 stride 2 padding 1", "[oracle]") {
+  // x [2, 3, 9, 8] a scaled permutation: every window's maximum is unique.
+  run_unary("max_pool2d", [](const Tensor& x) { return max_pool2d(x, {3, 3}, {2, 2}, {1, 1}); });
+}
+
+TEST_CASE("oracle: avg_pool2d kernel 3 stride 2 padding 1 count_include_pad", "[oracle]") {
+  run_unary("avg_pool2d_pad_counted", [](const Tensor& x) {
+    return avg_pool2d(x, {3, 3}, {2, 2}, {1, 1}, /*count_include_pad=*/true);
+  });
+}
+
+TEST_CASE("oracle: avg_pool2d kernel 3 stride 2 padding 1 padding not counted", "[oracle]") {
+  run_unary("avg_pool2d_pad_uncounted", [](const Tensor& x) {
+    return avg_pool2d(x, {3, 3}, {2, 2}, {1, 1}, /*count_include_pad=*/false);
+  });
+}
+
+TEST_CASE("oracle: avg_pool2d kernel 2 stride 2", "[oracle]") {
+  // H = 9: the last row is in no window (its gradient is zero).
+  run_unary("avg_pool2d_k2", [](const Tensor& x) { return avg_pool2d(x, {2, 2}, {2, 2}); });
 }

@@ -6,20 +6,19 @@ Usage: /usr/bin/python3 tests/oracle/make_fixtures.py <fixture_dir>
 Runs with Debian's python3-torch (float64 throughout, fixed seed) and writes one
 safetensors file per case into <fixture_dir>. The safetensors format is written by hand
 (struct + json): 8-byte little-endian header length, JSON header padded with spaces to a
-multiple of 8, raw little-endian data in the order the tensors are given. The Python
-`safetensors` package is deliberately not used.
+multiple of 8, raw little-endian data in the order the tensors are given; the writer is
+save_safetensors in scripts/convert_inception.py, shared with the Inception converter. The
+Python `safetensors` package is deliberately not used.
 
 Each case stores its inputs, a random cotangent `gy`, the forward output and the gradients
 (and, where it matters, gradients of gradients) that the C++ engine must reproduce.
 """
-import json
 import math
 import os
-import struct
 import sys
 
 try:
-    import numpy as np
+    import numpy  # noqa: F401 (the writer's Tensor.numpy() needs it)
     import torch
     import torch.nn.functional as F
 except ImportError as e:  # pragma: no cover
@@ -32,37 +31,11 @@ except ImportError as e:  # pragma: no cover
 torch.set_default_dtype(torch.float64)
 SQRT2 = math.sqrt(2.0)
 
-
-# ---- safetensors, by hand ------------------------------------------------------------------
-def save(path, tensors, metadata=None):
-    header = {}
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    blobs = []
-    offset = 0
-    for name, t in tensors.items():
-        t = t.detach().to("cpu").contiguous()
-        if t.dtype == torch.float64:
-            dt, npdt = "F64", "<f8"
-        elif t.dtype == torch.float32:
-            dt, npdt = "F32", "<f4"
-        else:
-            raise TypeError(f"{path}: tensor {name}: unsupported dtype {t.dtype}")
-        b = t.numpy().astype(npdt, copy=False).tobytes()
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+# The safetensors writer is scripts/convert_inception.py's (a DEPENDS of the fixtures in
+# tests/CMakeLists.txt).
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from convert_inception import save_safetensors  # noqa: E402
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph=False):
@@ -292,6 +265,50 @@ def case_path_length():
     return out, dict(pl_target=0.5)
 
 
+def unary_case(fn, x, **meta):
+    """y = fn(x); first order of sum(y * gy); second order of h = |dx|^2 with respect to x
+    and gy (zero in x for the piecewise-linear and linear ops: pooling)."""
+    x = leaf(x)
+    y = fn(x)
+    gy = leaf(torch.randn_like(y))
+    (dx,) = grad((y * gy).sum(), [x], create_graph=True)
+    h = dx.square().sum()
+    dh_dx, dh_dgy = grad(h, [x, gy])
+    return dict(x=x, gy=gy, y=y, dx=dx, h=h, dh_dx=dh_dx, dh_dgy=dh_dgy), meta
+
+
+def case_softsign():
+    return unary_case(F.softsign, torch.randn(2, 5, 4, 3) * 2)
+
+
+def case_max_pool2d():
+    # Distinct values (a scaled permutation): each window's maximum is unique, so the choice,
+    # and with it the gradient, is well defined (also after the cast to f32).
+    shape = (2, 3, 9, 8)
+    n = math.prod(shape)
+    x = (torch.randperm(n).to(torch.float64) / n - 0.5).reshape(shape)
+    return unary_case(lambda x: F.max_pool2d(x, 3, stride=2, padding=1), x, kernel=3, stride=2, padding=1)
+
+
+def avg_pool_case(kernel, stride, padding, count_include_pad):
+    return unary_case(
+        lambda x: F.avg_pool2d(x, kernel, stride=stride, padding=padding, count_include_pad=count_include_pad),
+        torch.randn(2, 3, 9, 8), kernel=kernel, stride=stride, padding=padding,
+        count_include_pad=int(count_include_pad))
+
+
+def case_avg_pool2d_pad_counted():
+    return avg_pool_case(3, 2, 1, True)
+
+
+def case_avg_pool2d_pad_uncounted():
+    return avg_pool_case(3, 2, 1, False)
+
+
+def case_avg_pool2d_k2():
+    return avg_pool_case(2, 2, 0, True)
+
+
 # ---- seed32: the seed 002 notebook's 32x32 model, as written there ---------------------------
 # The notebook's classes, verbatim apart from docstrings (tests/oracle compares
 # models/seed32.cpp with them); built small: fmap 4, z 16, w 16.
@@ -492,6 +509,11 @@ CASES = [
     ("r1", case_r1),
     ("path_length", case_path_length),
     ("seed32", case_seed32),
+    ("softsign", case_softsign),
+    ("max_pool2d", case_max_pool2d),
+    ("avg_pool2d_pad_counted", case_avg_pool2d_pad_counted),
+    ("avg_pool2d_pad_uncounted", case_avg_pool2d_pad_uncounted),
+    ("avg_pool2d_k2", case_avg_pool2d_k2),
 ]
 
 
@@ -505,7 +527,7 @@ def main(argv):
         torch.manual_seed(1234 + i)  # per case, so adding a case does not change the others
         tensors, meta = fn()
         meta = dict(meta, case=name, torch=torch.__version__, generator="tests/oracle/make_fixtures.py")
-        save(os.path.join(out_dir, name + ".safetensors"), tensors, meta)
+        save_safetensors(os.path.join(out_dir, name + ".safetensors"), tensors, meta)
     print(f"make_fixtures.py: wrote {len(CASES)} fixtures to {out_dir} (torch {torch.__version__})")
     return 0
 
