@@ -119,7 +119,7 @@ ASAN_SKIP+="|a notebook run trains, keeps its schedule|stylegan2-train runs with
 clang_asan() {
   configure build-clang -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -DSG_NATIVE=OFF -DSG_CUDA_EMU=ON -DSG_SANITIZE=address,undefined \
-    -DSG_FUZZ=ON &&
+    -DSG_FUZZ=ON -DSG_BUILD_BENCH=OFF &&
     cmake --build build-clang -j"$JOBS" &&
     (cd build-clang && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --output-on-failure -j"$JOBS" -E "$ASAN_SKIP") &&

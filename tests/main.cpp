@@ -1,2 +1,4 @@
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+// main() of sg_tests.
+#include "catch_main.h"
+
+int main(int argc, char** argv) { return sgtest::catch_main(argc, argv); }

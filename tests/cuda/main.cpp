@@ -12,36 +12,38 @@
 // Harness self-check: SG_CUDA_TESTS_DEVICE=cpu runs every test with the CPU (f32) as the
 // "device under test", to check the harness and its tolerances on a machine without a GPU.
 // It proves nothing about CUDA, and ctest never sets it.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include <cstdio>
 #include <cstdlib>
 
+#include "catch_main.h"
 #include "cuda_test_util.h"
 #include "engine/device.h"
 
+namespace {
+
+// Before any test runs: the device under test, or exit 77 (skipped) without one.
+int before_tests(bool listing) {
+  if (listing) return -1;
+  if (sgtest::cuda::self_check()) {
+    std::printf(
+        "HARNESS SELF-CHECK (SG_CUDA_TESTS_DEVICE=cpu): the device under test is the CPU in f32; "
+        "nothing here tests CUDA\n");
+  } else if (!sg::cuda_available()) {
+    std::printf("SKIPPED: no CUDA device (%s)\n", sgtest::cuda::no_device_reason().c_str());
+    std::fflush(stdout);
+    return 77;
+  } else {
+    sg::set_cuda_tf32(false);
+    std::printf("CUDA device: %s; TF32 off (NVIDIA_TF32_OVERRIDE=0, sg::cuda_tf32()=%d)\n",
+                sg::cuda_device_name().c_str(), (int)sg::cuda_tf32());
+  }
+  std::fflush(stdout);
+  return -1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   setenv("NVIDIA_TF32_OVERRIDE", "0", 1);
-  Catch::Session session;
-  if (int rc = session.applyCommandLine(argc, argv); rc != 0) return rc;
-  const Catch::ConfigData& cd = session.configData();
-  const bool listing = cd.listTests || cd.listTestNamesOnly || cd.listTags || cd.listReporters || cd.showHelp;
-  if (!listing) {
-    if (sgtest::cuda::self_check()) {
-      std::printf(
-          "HARNESS SELF-CHECK (SG_CUDA_TESTS_DEVICE=cpu): the device under test is the CPU in f32; "
-          "nothing here tests CUDA\n");
-    } else if (!sg::cuda_available()) {
-      std::printf("SKIPPED: no CUDA device (%s)\n", sgtest::cuda::no_device_reason().c_str());
-      std::fflush(stdout);
-      return 77;
-    } else {
-      sg::set_cuda_tf32(false);
-      std::printf("CUDA device: %s; TF32 off (NVIDIA_TF32_OVERRIDE=0, sg::cuda_tf32()=%d)\n",
-                  sg::cuda_device_name().c_str(), (int)sg::cuda_tf32());
-    }
-    std::fflush(stdout);
-  }
-  return session.run();
+  return sgtest::catch_main(argc, argv, before_tests);
 }
