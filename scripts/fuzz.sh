@@ -74,7 +74,7 @@ fuzz_one() {
   fi
 }
 
-# The targets run side by side, one per core (FUZZ_JOBS overrides): each fuzzes on one thread.
+# FUZZ_JOBS targets at a time (see above); each fuzzes on one thread.
 jobs=${FUZZ_JOBS:-$(nproc)}
 for t in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
