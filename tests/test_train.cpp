@@ -319,6 +319,18 @@ TEST_CASE("training: --dry-run prints the resolved options", "[train]") {
     CHECK_THAT(h, Contains(flag));
 }
 
+// train/omp_wait_policy.cpp: passive OpenMP threads by default, the user's OMP_WAIT_POLICY wins.
+TEST_CASE("training: the OpenMP wait policy defaults to passive and the environment overrides it", "[train]") {
+  const std::string out = (fs::temp_directory_path() / "sg_dry_wait.txt").string();
+  const std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train --dry-run > " + out;
+  REQUIRE(std::system(("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + bin).c_str()) == 0);
+  CHECK_THAT(read_all(out), Contains("\"omp_wait_policy\": \"passive\""));
+  REQUIRE(std::system(("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active " + bin).c_str()) == 0);
+  CHECK_THAT(read_all(out), Contains("\"omp_wait_policy\": \"active\""));
+  REQUIRE(std::system(("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 " + bin).c_str()) == 0);
+  CHECK_THAT(read_all(out), Contains("\"omp_wait_policy\": \"GOMP_SPINCOUNT=1000\""));
+}
+
 TEST_CASE("training: bad snapshot metadata or file names give errors naming the file and the key", "[train][errors]") {
   fs::path root = scratch("badmeta");
   fs::path data = make_image_folder(root / "data");

@@ -15,6 +15,7 @@
 #include "train/metrics.h"
 #include "train/run_dir.h"
 #include "train/snapshot.h"
+#include "train/omp_wait_policy.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
@@ -43,6 +44,7 @@ std::string snapshot_data(const std::string& network) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  train::default_omp_wait_policy(argv);  // passive OpenMP threads unless OMP_WAIT_POLICY is set
   Opts o;
   cli::Parser p("stylegan2-metrics",
                 "Measures a stylegan2-train network snapshot (its G_ema): FD and KID in the features of a small\n"

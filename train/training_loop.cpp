@@ -21,6 +21,7 @@
 #include "train/batch_loader.h"
 #include "train/dataset.h"
 #include "train/image_io.h"
+#include "train/omp_wait_policy.h"
 #include "train/loss.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
@@ -85,8 +86,8 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
     << ",\n  \"tick_kimg\": " << o.tick_kimg << ",\n  \"snap\": " << o.snap << ",\n  \"seed\": " << o.seed
     << ",\n  \"mirror\": " << (o.mirror ? "true" : "false") << ",\n  \"device\": " << q(o.device)
     << ",\n  \"resume\": " << q(o.resume) << ",\n  \"threads\": " << omp_get_max_threads()
-    << ",\n  \"metrics\": " << o.metrics << ",\n  \"metrics_num\": " << o.metrics_num
-    << ",\n  \"G\": {\"z_dim\": " << c.z_dim << ", \"w_dim\": " << c.w_dim
+    << ",\n  \"omp_wait_policy\": " << q(omp_wait_policy()) << ",\n  \"metrics\": " << o.metrics
+    << ",\n  \"metrics_num\": " << o.metrics_num << ",\n  \"G\": {\"z_dim\": " << c.z_dim << ", \"w_dim\": " << c.w_dim
     << ", \"mapping_layers\": " << c.mapping_layers << ", \"mapping_lr_mul\": " << c.mapping_lr_mul
     << ", \"channel_base\": " << c.channel_base << ", \"channel_max\": " << c.channel_max
     << ", \"conv_clamp\": " << c.conv_clamp << "}"
@@ -399,10 +400,10 @@ std::string Trainer::start_run() {
   if (!opt_.quiet)
     std::printf(
         "stylegan2-train: %s, %lld images (%lld skipped), cfg %s %lldpx x%lld, G %lld params, D %lld params, "
-        "%d threads\nrun directory: %s\n",
+        "%d threads (OpenMP wait policy %s)\nrun directory: %s\n",
         ds_->description().c_str(), (long long)ds_->size(), (long long)ds_->skipped(), cfg_.name.c_str(),
         (long long)res, (long long)channels, (long long)nets_.G->parameters().count(),
-        (long long)nets_.D->parameters().count(), omp_get_max_threads(), run_dir_.c_str());
+        (long long)nets_.D->parameters().count(), omp_get_max_threads(), omp_wait_policy().c_str(), run_dir_.c_str());
   // reals.png: the first images of the dataset.
   const int64_t n = std::min<int64_t>(grid_count_, ds_->size());
   Tensor reals = empty({n, channels, res, res});
