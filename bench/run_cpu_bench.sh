@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# CPU conv benchmark, stylegrad vs PyTorch (Debian's python3-torch), same machine, same run,
-# both on 2 threads. Prints a table and writes it to bench/results/cpu_conv_<date>.txt.
+# CPU conv benchmark, stylegrad (bench/bench_cpu_conv.cpp) vs PyTorch (bench/torch_cpu_conv.py on
+# Debian's python3-torch, OpenBLAS + oneDNN), same machine, same run, both on 2 threads.
+# Prints a table and writes it to bench/results/cpu_conv_<date>.txt.
+#   conv rows:    torch = F.conv2d, as before
+#   modconv rows: (stylegrad's fused and act paths, one row each) torch = the MAIN reference,
+#                 PyTorch's modulate-activations path that stylegan2-ada-pytorch trains with:
+#                 conv(x * styles, weight) * dcoefs, one shared-weight conv,
+#                 dcoefs = rsqrt(styles^2 @ sum_k(weight^2)^T + eps); the second torch
+#                 column (torch_grouped) is the notebook's grouped conv (groups = N).
 #
 # Usage: bench/run_cpu_bench.sh [--quick]
 #   ratio = torch_ms / stylegrad_ms  (> 1: stylegrad faster)
+# SG_BENCH_BUILD_DIR (default build) picks the CMake build directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=()
@@ -16,6 +24,7 @@ done
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PY=/usr/bin/python3  # Debian's python3 (python3-torch), not a pyenv/venv python3 on PATH
+BUILD="${SG_BENCH_BUILD_DIR:-build}"
 
 # ---- dependencies: an optimised BLAS and PyTorch -------------------------------------
 missing=()
@@ -48,15 +57,15 @@ esac
 echo "== BLAS: $BLAS_NOTE"
 
 # ---- build ------------------------------------------------------------------------------
-echo "== building bench_cpu_conv"
-cmake -S . -B build >/dev/null
-cmake --build build --target bench_cpu_conv -j2 2>&1 | tail -3
+echo "== building bench_cpu_conv in $BUILD"
+cmake -S . -B "$BUILD" >/dev/null
+cmake --build "$BUILD" --target bench_cpu_conv -j2 2>&1 | tail -3
 
 QUIET_WAIT_S=120
 source bench/measure.sh
 
 echo "== stylegrad"
-run_measured "$TMP/sg.txt" build/bench_cpu_conv "${QUICK[@]}"
+run_measured "$TMP/sg.txt" "$BUILD/bench_cpu_conv" "${QUICK[@]}"
 echo "   ($(cat "$TMP/sg.txt.load"))"
 # torch twice: OPENBLAS_NUM_THREADS=2 (as asked) and 1. With 2, OpenBLAS's own pthreads
 # (which spin after each call) compete with torch's 2 OpenMP threads on 2 cores, and
@@ -78,24 +87,32 @@ COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 DIRTY="$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo ' (working tree has uncommitted changes)' || true)"
 CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 TORCH_BLAS="$(grep -E '^# loaded: .*(blas|dnnl)' "$TMP/torch.txt" | sed 's/^# loaded: //; s/ ->.*//' | xargs -n1 basename | sort -u | tr '\n' ' ')"
-TORCH_CONV="$(sed -n 's/^# conv ops used[^:]*: //p' "$TMP/torch.txt")"
+TORCH_CONV="$(sed -n 's/^# conv ops used (modconv act[^:]*: //p' "$TMP/torch.txt")"
+TORCH_CONV_G="$(sed -n 's/^# conv ops used (modconv grouped[^:]*: //p' "$TMP/torch.txt")"
 {
   echo "CPU conv benchmark: stylegrad vs PyTorch, f32, forward and forward+backward"
+  echo "main reference: torch_* = F.conv2d for the conv rows; for the modconv rows PyTorch's modulate-activations"
+  echo "          path (what stylegan2-ada-pytorch trains with: conv(x * styles, weight) * dcoefs, one shared-weight"
+  echo "          conv, dcoefs = rsqrt(styles^2 @ sum_k(weight^2)^T + 1e-8)), against both of stylegrad's paths;"
+  echo "          second column: tgrp_* = the notebook's grouped conv (weights modulated per sample, groups = N)"
   echo "date:     $(date -Iseconds)"
   echo "commit:   ${COMMIT}${DIRTY}"
   echo "cpu:      ${CPU} ($(nproc) cores)"
   echo "threads:  OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2; $(sed -n 's/^# stylegrad.*omp_get_max_threads()=\([0-9]*\).*/stylegrad omp_get_max_threads()=\1/p' "$TMP/sg.txt"); $(sed -n 's/^# torch.get_num_threads()=\([0-9]*\).*/torch.get_num_threads()=\1/p' "$TMP/torch.txt")"
   echo "torch:    $(sed -n 's/^# torch \([^ ]*\).*/\1/p' "$TMP/torch.txt") ($PY); libs loaded: $TORCH_BLAS"
-  echo "          conv ops: $TORCH_CONV"
+  echo "          conv ops, modconv act: $TORCH_CONV"
+  echo "          conv ops, modconv grouped: $TORCH_CONV_G"
   echo "blas:     $BLAS_NOTE"
   echo "stylegrad GEMM: Eigen (kernels/cpu/gemm.h), -O3 -march=native"
+  echo "command:  $BUILD/bench_cpu_conv ${QUICK[*]}; $PY bench/torch_cpu_conv.py ${QUICK[*]}"
   echo "machine:  $QUIET; loadavg at end $LOAD_END"
   echo "          during stylegrad: $(cat "$TMP/sg.txt.load")"
   echo "          during torch ob2: $(cat "$TMP/torch.txt.load")"
   echo "          during torch ob1: $(cat "$TMP/torch1.txt.load")"
   echo "protocol: $(sed -n 's/^# stylegrad.*\(warmup=.*\)/\1/p' "$TMP/sg.txt"); fwd under no-grad; fwdbwd = forward + grad(sum(y*gy)) wrt x, w (and styles)"
-  echo "torch columns: the faster of OPENBLAS_NUM_THREADS=2 and =1 (OMP_NUM_THREADS=2 for both); th_ob = which, fwd/fwdbwd"
-  echo "ratio = torch_ms / stylegrad_ms (> 1: stylegrad faster)"
+  echo "torch columns: each the faster of OPENBLAS_NUM_THREADS=2 and =1 (OMP_NUM_THREADS=2 for both); th_ob = which,"
+  echo "          fwd/fwdbwd (tg_ob: the same for the grouped columns)"
+  echo "ratio = torch_ms / stylegrad_ms (> 1: stylegrad faster): r_* against the main reference, rg_* against grouped"
   echo
   awk '
     { for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] } }
@@ -104,16 +121,22 @@ TORCH_CONV="$(sed -n 's/^# conv ops used[^:]*: //p' "$TMP/torch.txt")"
       ob = (FILENAME ~ /torch1/) ? 1 : 2; c = f["case"]
       if (!(c in tf) || f["fwd_ms"] + 0 < tf[c] + 0) { tf[c] = f["fwd_ms"]; of[c] = ob }
       if (!(c in tb) || f["fwdbwd_ms"] + 0 < tb[c] + 0) { tb[c] = f["fwdbwd_ms"]; obb[c] = ob }
+      if ("grouped_fwd_ms" in f) {
+        if (!(c in gf) || f["grouped_fwd_ms"] + 0 < gf[c] + 0) { gf[c] = f["grouped_fwd_ms"]; ogf[c] = ob }
+        if (!(c in gb) || f["grouped_fwdbwd_ms"] + 0 < gb[c] + 0) { gb[c] = f["grouped_fwdbwd_ms"]; ogb[c] = ob }
+      }
     }
     { delete f }
+    function ms(a, c) { return (c in a) ? sprintf("%.2f", a[c]) : "-" }
+    function ratio(a, c, sg) { return (c in a && sg > 0) ? sprintf("%.2f", a[c] / sg) : "-" }
     END {
-      printf "%-34s %10s %12s %10s %12s %9s %11s %6s\n", "case", "sg_fwd_ms", "sg_fwdbwd_ms", "th_fwd_ms", "th_fwdbwd_ms", "ratio_fwd", "ratio_fwdbwd", "th_ob"
+      fmt = "%-34s %9s %12s %9s %12s %6s %9s %5s %9s %12s %7s %9s %5s\n"
+      printf fmt, "case", "sg_fwd", "sg_fwdbwd", "torch_fwd", "torch_fwdbwd", "r_fwd", "r_fwdbwd", "th_ob", "tgrp_fwd", "tgrp_fwdbwd", "rg_fwd", "rg_fwdbwd", "tg_ob"
       for (i = 1; i <= n; ++i) {
         c = order[i]
-        rf = (c in tf && sf[c] > 0) ? sprintf("%.2f", tf[c] / sf[c]) : "n/a"
-        rb = (c in tb && sb[c] > 0) ? sprintf("%.2f", tb[c] / sb[c]) : "n/a"
-        printf "%-34s %10.2f %12.2f %10s %12s %9s %11s %6s\n", c, sf[c], sb[c], (c in tf ? sprintf("%.2f", tf[c]) : "n/a"), (c in tb ? sprintf("%.2f", tb[c]) : "n/a"), rf, rb, of[c] "/" obb[c]
+        printf fmt, c, sprintf("%.2f", sf[c]), sprintf("%.2f", sb[c]), ms(tf, c), ms(tb, c), ratio(tf, c, sf[c]), ratio(tb, c, sb[c]), of[c] "/" obb[c], ms(gf, c), ms(gb, c), ratio(gf, c, sf[c]), ratio(gb, c, sb[c]), (c in gf ? ogf[c] "/" ogb[c] : "-")
       }
+      print "(all times in ms)"
     }' "$TMP/sg.txt" "$TMP/torch.txt" "$TMP/torch1.txt"
   echo
   echo "---- raw output ----"

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Training-phase benchmark, stylegrad (cfg seed32) vs the seed-002 notebook's PyTorch model
-# (Debian's python3-torch on OpenBLAS), batch 32, f32, same machine, same run, 2 threads each.
+# (bench/torch_train_phases.py on Debian's python3-torch, OpenBLAS + oneDNN), batch 32, f32,
+# same machine, same run, 2 threads each.
 # Phases: G_forward, D_step, G_step, R1_step, PL_step (see bench/bench_train_phases.cpp).
-# Prints a table and writes it to bench/results/train_phases_<date>.txt.
+# PyTorch runs twice, once per way of writing the modulated convs:
+#   torch_act      (MAIN reference) --modconv act: the modulate-activations path that
+#                  stylegan2-ada-pytorch trains with, y = conv(x * styles, weight) * dcoefs,
+#                  one conv with the shared weight
+#   torch_grouped  (second column) --modconv grouped: the notebook's one grouped conv per
+#                  modulated conv (weights modulated per sample); same numbers, slower on the CPU
+# Prints a table (stylegrad ms; torch_act ms and its ratio; torch_grouped ms and its ratio)
+# and writes it to bench/results/train_phases_<date>.txt.
 #
 # Usage: bench/run_train_bench.sh [--quick]
 #   ratio = torch_ms / stylegrad_ms  (> 1: stylegrad faster)
@@ -59,18 +67,21 @@ cmake --build "$BUILD" --target bench_train_phases -j2 2>&1 | tail -3
 QUIET_WAIT_S=180
 source bench/measure.sh
 
+
 echo "== stylegrad"
 run_measured "$TMP/sg.txt" "$BUILD/bench_train_phases" "${QUICK[@]}"
 echo "   ($(cat "$TMP/sg.txt.load"))"
-# torch twice: OPENBLAS_NUM_THREADS=2 and 1 (OpenBLAS's own spinning pthreads can compete
-# with torch's 2 OpenMP threads on 2 cores). The table takes torch's faster configuration
-# per phase, so it never flatters us.
-echo "== torch, OPENBLAS_NUM_THREADS=2"
-run_measured "$TMP/torch.txt" "$PY" bench/torch_train_phases.py "${QUICK[@]}"
-echo "   ($(cat "$TMP/torch.txt.load"))"
-echo "== torch, OPENBLAS_NUM_THREADS=1"
-OPENBLAS_NUM_THREADS=1 run_measured "$TMP/torch1.txt" "$PY" bench/torch_train_phases.py "${QUICK[@]}"
-echo "   ($(cat "$TMP/torch1.txt.load"))"
+# torch: each modconv path twice, OPENBLAS_NUM_THREADS=2 and 1 (OpenBLAS's own spinning
+# pthreads can compete with torch's 2 OpenMP threads on 2 cores). Each torch column takes
+# its path's faster configuration per phase, so it never flatters us.
+# Files: $TMP/torch_<act|grouped>_ob<2|1>.txt
+for mc in act grouped; do
+  for ob in 2 1; do
+    echo "== torch --modconv $mc, OPENBLAS_NUM_THREADS=$ob"
+    OPENBLAS_NUM_THREADS=$ob run_measured "$TMP/torch_${mc}_ob${ob}.txt" "$PY" bench/torch_train_phases.py --modconv "$mc" "${QUICK[@]}"
+    echo "   ($(cat "$TMP/torch_${mc}_ob${ob}.txt.load"))"
+  done
+done
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- table --------------------------------------------------------------------------------
@@ -80,53 +91,78 @@ OUTF="bench/results/train_phases_${STAMP}.txt"
 COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 DIRTY="$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo ' (working tree has uncommitted changes)' || true)"
 CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-TORCH_BLAS="$(grep -E '^# loaded: .*(blas|dnnl)' "$TMP/torch.txt" | sed 's/^# loaded: //; s/ ->.*//' | xargs -n1 basename | sort -u | tr '\n' ' ')"
+T0="$TMP/torch_act_ob2.txt"
+TORCH_BLAS="$(grep -E '^# loaded: .*(blas|dnnl)' "$T0" | sed 's/^# loaded: //; s/ ->.*//' | xargs -n1 basename | sort -u | tr '\n' ' ')"
 {
   echo "Training-phase benchmark: stylegrad (cfg seed32) vs the seed-002 notebook's PyTorch model, f32, batch 32"
+  echo "main reference: torch_act = PyTorch on the modulate-activations path (what stylegan2-ada-pytorch trains"
+  echo "          with: y = conv(x * styles, weight) * dcoefs, one shared-weight conv; --modconv act);"
+  echo "          second column: torch_grouped = the notebook's grouped conv (--modconv grouped)"
   echo "date:     $(date -Iseconds)"
   echo "commit:   ${COMMIT}${DIRTY}"
   echo "cpu:      ${CPU} ($(nproc) cores)"
-  echo "threads:  OMP_NUM_THREADS=2; $(sed -n 's/^# stylegrad.*omp_get_max_threads()=\([0-9]*\).*/stylegrad omp_get_max_threads()=\1/p' "$TMP/sg.txt"); $(sed -n 's/^# torch.get_num_threads()=\([0-9]*\).*/torch.get_num_threads()=\1/p' "$TMP/torch.txt")"
-  echo "torch:    $(sed -n 's/^# torch \([0-9][^ ]*\).*/\1/p' "$TMP/torch.txt") ($PY); libs loaded: $TORCH_BLAS"
+  echo "threads:  OMP_NUM_THREADS=2; $(sed -n 's/^# stylegrad.*omp_get_max_threads()=\([0-9]*\).*/stylegrad omp_get_max_threads()=\1/p' "$TMP/sg.txt"); $(sed -n 's/^# torch.get_num_threads()=\([0-9]*\).*/torch.get_num_threads()=\1/p' "$T0")"
+  echo "torch:    $(sed -n 's/^# torch \([0-9][^ ]*\).*/\1/p' "$T0") ($PY); libs loaded: $TORCH_BLAS"
   echo "blas:     $BLAS_NOTE"
   echo "models:   $(sed -n 's/^# stylegrad bench_train_phases: //p' "$TMP/sg.txt")"
-  echo "          torch: $(sed -n 's/^# torch train phases: //p' "$TMP/torch.txt")"
+  echo "          torch_act: $(sed -n 's/^# torch train phases: //p' "$T0")"
+  echo "          torch_grouped: $(sed -n 's/^# torch train phases: //p' "$TMP/torch_grouped_ob2.txt")"
+  echo "command:  $BUILD/bench_train_phases ${QUICK[*]}; $PY bench/torch_train_phases.py --modconv act|grouped ${QUICK[*]}"
   echo "machine:  $QUIET; loadavg at end $LOAD_END"
-  echo "          during stylegrad: $(cat "$TMP/sg.txt.load")"
-  echo "          during torch ob2: $(cat "$TMP/torch.txt.load")"
-  echo "          during torch ob1: $(cat "$TMP/torch1.txt.load")"
+  echo "          during stylegrad:           $(cat "$TMP/sg.txt.load")"
+  for mc in act grouped; do
+    for ob in 2 1; do
+      printf '          during torch_%-7s ob%s: %s\n' "$mc" "$ob" "$(cat "$TMP/torch_${mc}_ob${ob}.txt.load")"
+    done
+  done
   echo "phases:   G_forward = mapping + synthesis, no grad; D_step = G(no grad) + D(fake), D(real), softplus losses,"
   echo "          grads wrt D, Adam; G_step = G + D, softplus(-logits), grads wrt G, Adam; R1_step = D(reals),"
   echo "          grad wrt reals (create_graph), sum of squares, grads wrt D, Adam; PL_step = G on 16, grad of"
   echo "          sum(img*noise) wrt w (create_graph), penalty, grads wrt G, Adam"
-  echo "torch column: the faster of OPENBLAS_NUM_THREADS=2 and =1 (OMP_NUM_THREADS=2 for both); th_ob = which"
-  echo "ratio = torch_ms / stylegrad_ms (> 1: stylegrad faster)"
+  echo "torch columns: each the faster of OPENBLAS_NUM_THREADS=2 and =1 (OMP_NUM_THREADS=2 for both);"
+  echo "          th_ob = which, act/grouped"
+  echo "ratio = torch_ms / stylegrad_ms (> 1: stylegrad faster); act/sg is the main one"
   echo
   awk '
     { delete f; for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] } }
-    /^phase=/ && f["impl"] == "stylegrad" { order[++n] = f["phase"]; s[f["phase"]] = f["ms"] }
-    /^phase=/ && f["impl"] == "torch" {
-      ob = (FILENAME ~ /torch1/) ? 1 : 2; p = f["phase"]
-      if (!(p in t) || f["ms"] + 0 < t[p] + 0) { t[p] = f["ms"]; o[p] = ob }
+    FILENAME ~ /torch_/ {
+      m = (FILENAME ~ /torch_act/) ? "act" : "grouped"; ob = (FILENAME ~ /_ob1\./) ? 1 : 2
     }
+    /^phase=/ && f["impl"] == "stylegrad" { order[++n] = f["phase"]; s[f["phase"]] = f["ms"] }
+    /^# breakdown / && f["impl"] == "stylegrad" { bd["sg", f["phase"]] = $0 }
+    /^phase=/ && f["impl"] == "torch" {
+      k = m SUBSEP f["phase"]
+      if (!(k in t) || f["ms"] + 0 < t[k] + 0) { t[k] = f["ms"]; o[k] = ob }
+    }
+    /^# breakdown / && f["impl"] == "torch" { b[m, f["phase"], ob] = $0 }
+    function ms(k) { return (k in t) ? sprintf("%.1f", t[k]) : "n/a" }
+    function ratio(k, p) { return (k in t && s[p] > 0) ? sprintf("%.2f", t[k] / s[p]) : "n/a" }
     END {
-      printf "%-10s %14s %10s %22s %6s\n", "phase", "stylegrad_ms", "torch_ms", "ratio torch/stylegrad", "th_ob"
+      printf "%-10s %13s %13s %7s %17s %11s %6s\n", "phase", "stylegrad_ms", "torch_act_ms", "act/sg", "torch_grouped_ms", "grouped/sg", "th_ob"
+      for (i = 1; i <= n; ++i) {
+        p = order[i]; ka = "act" SUBSEP p; kg = "grouped" SUBSEP p
+        printf "%-10s %13.1f %13s %7s %17s %11s %6s\n", p, s[p], ms(ka), ratio(ka, p), ms(kg), ratio(kg, p), o[ka] "/" o[kg]
+      }
+      print ""
+      print "sub-step medians (ms; each torch line from the run its column took):"
       for (i = 1; i <= n; ++i) {
         p = order[i]
-        r = (p in t && s[p] > 0) ? sprintf("%.2f", t[p] / s[p]) : "n/a"
-        printf "%-10s %14.1f %10s %22s %6s\n", p, s[p], (p in t ? sprintf("%.1f", t[p]) : "n/a"), r, o[p]
+        line = bd["sg", p]; sub(/^# breakdown /, "  ", line); print line
+        split("act grouped", paths, " ")
+        for (j = 1; j <= 2; ++j) {
+          k = paths[j] SUBSEP p
+          line = b[paths[j], p, o[k]]; sub(/^# breakdown /, "  ", line); sub(/impl=torch/, "impl=torch_" paths[j], line)
+          print line
+        }
       }
-    }' "$TMP/sg.txt" "$TMP/torch.txt" "$TMP/torch1.txt"
-  echo
-  echo "sub-step medians (ms; torch from the OPENBLAS_NUM_THREADS=1 run):"
-  for ph in $(sed -n 's/^phase=\([^ ]*\) .*/\1/p' "$TMP/sg.txt"); do
-    grep -h "^# breakdown phase=$ph " "$TMP/sg.txt" "$TMP/torch1.txt" | sed 's/^# breakdown /  /'
-  done
+    }' "$TMP/sg.txt" "$TMP/torch_act_ob2.txt" "$TMP/torch_act_ob1.txt" "$TMP/torch_grouped_ob2.txt" "$TMP/torch_grouped_ob1.txt"
   echo
   echo "---- raw output ----"
   cat "$TMP/sg.txt"
-  echo "# ---- torch, OPENBLAS_NUM_THREADS=2"; cat "$TMP/torch.txt"
-  echo "# ---- torch, OPENBLAS_NUM_THREADS=1"; grep '^phase=\|^# breakdown' "$TMP/torch1.txt"
+  echo "# ---- torch --modconv act, OPENBLAS_NUM_THREADS=2"; cat "$T0"
+  for r in act_ob1 grouped_ob2 grouped_ob1; do
+    echo "# ---- torch_$r"; grep '^phase=\|^# breakdown\|^# torch train phases' "$TMP/torch_$r.txt"
+  done
 } > "$OUTF"
 echo
 sed '/^---- raw output/,$d' "$OUTF"

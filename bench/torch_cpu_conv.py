@@ -8,11 +8,19 @@ Run with Debian's python3 (python3-torch), not a pyenv/venv python:
   fwdbwd_ms: forward with grad on, then torch.autograd.grad(sum(y * gy), [x, w(, styles)])
 Protocol: `warmup` untimed runs, then the median of `reps` timed runs (time.perf_counter).
 Output: one line per case,  case=<name> impl=torch fwd_ms=<ms> fwdbwd_ms=<ms>
+        and for a modulated conv also  grouped_fwd_ms=<ms> grouped_fwdbwd_ms=<ms>
 Lines starting with '#' are information (threads, BLAS, conv backend).
 
-Modulated conv (demodulated, eps 1e-8), written as the engine's engine/ops/modulated_conv.cpp:
-  fused:  w' = weight * styles, d = rsqrt(sum w'^2 + eps), one grouped conv (groups = N)
-  act:    y = conv(x * styles, weight) * d,  d = rsqrt(styles^2 @ sum_k(weight^2)^T + eps)
+conv cases: F.conv2d, as the engine's conv2d.
+Modulated conv cases (demodulated, eps 1e-8): the stylegrad twin times its fused (grouped) and
+its act path as two cases of the same shape; PyTorch is timed on both of its ways for each
+such shape (once per shape; the two cases print the same numbers):
+  fwd_ms / fwdbwd_ms (the main reference): the modulate-activations path stylegan2-ada-pytorch
+          trains with, y = conv(x * styles, weight) * d, one conv with the shared weight,
+          d = rsqrt(styles^2 @ sum_k(weight^2)^T + eps)
+  grouped_fwd_ms / grouped_fwdbwd_ms (second column): w' = weight * styles,
+          d = rsqrt(sum w'^2 + eps), one grouped conv (groups = N), the notebook's / ada's
+          fused_modconv
   up=2:   StyleGAN2's conv2d_resample: conv_transpose2d(stride 2) then the separable
           [1,3,3,1] FIR (upfirdn2d ref: pad (1,1,1,1), gain 4, two depthwise 1-D convs).
 """
@@ -30,6 +38,7 @@ WARMUP, REPS = (1, 3) if QUICK else (3, 11)
 torch.set_num_threads(2)
 
 # name, kind, N, C, H, stride, groups, fused, up  (Cin = Cout = C, 3x3, padding 1)
+# (fused: which stylegrad path the case times; the torch side times both of its paths)
 CASES = [
     ("conv3x3_n4_c128_16", "conv", 4, 128, 16, 1, 1, None, 1),
     ("conv3x3_n4_c256_16", "conv", 4, 256, 16, 1, 1, None, 1),
@@ -97,8 +106,9 @@ def median_ms(fn):
     return statistics.median(t)
 
 
-def make(case, gen):
-    name, kind, N, C, H, stride, groups, fused, up = case
+def make(case, gen, fused=None):
+    """Returns (forward, inputs); fused picks the torch path of a modulated conv."""
+    name, kind, N, C, H, stride, groups, _, up = case
     x = torch.randn(N, C, H, H, generator=gen).requires_grad_(True)
     if kind == "conv":
         w = torch.randn(C, C // groups, 3, 3, generator=gen).requires_grad_(True)
@@ -112,15 +122,28 @@ def make(case, gen):
     return fwd, inputs
 
 
-def conv_backend_ops():
-    """Which aten ops a fused modulated conv forward + backward dispatches to."""
+def conv_backend_ops(fused):
+    """Which aten ops a modulated conv forward + backward dispatches to."""
     gen = torch.Generator().manual_seed(0)
-    fwd, inputs = make(CASES[6], gen)
+    fwd, inputs = make(next(c for c in CASES if c[1] == "mod" and c[8] == 1), gen, fused)
     with torch.autograd.profiler.profile() as prof:
         y = fwd()
         torch.autograd.grad((y * torch.ones_like(y)).sum(), inputs)
     names = sorted({e.name for e in prof.function_events if "conv" in e.name or "mkldnn" in e.name})
     return names
+
+
+def check_paths_agree():
+    """The two torch paths of a modulated conv compute the same numbers (up=1 and up=2)."""
+    for up in (1, 2):
+        case = next(c for c in CASES if c[1] == "mod" and c[8] == up)
+        fa, _ = make(case, torch.Generator().manual_seed(0), False)
+        fg, _ = make(case, torch.Generator().manual_seed(0), True)
+        with torch.no_grad():
+            a, g = fa(), fg()
+        err = ((a - g).abs().max() / a.abs().max()).item()
+        assert err < 1e-4, f"modconv act vs grouped differ (up={up}): relative max error {err}"
+        print(f"# modconv act vs grouped, up={up}: relative max difference {err:.1e}")
 
 
 def info():
@@ -145,29 +168,45 @@ def info():
         print("# update-alternatives libblas.so.3: " + (val[0] if val else "(no value)"))
     except OSError as e:
         print(f"# update-alternatives: {e}")
-    print("# conv ops used (fused modconv fwd+bwd): " + " ".join(conv_backend_ops()))
+    print("# conv ops used (modconv act fwd+bwd): " + " ".join(conv_backend_ops(False)))
+    print("# conv ops used (modconv grouped fwd+bwd): " + " ".join(conv_backend_ops(True)))
+    check_paths_agree()
     print(f"# warmup={WARMUP} reps={REPS} (median)", flush=True)
+
+
+def time_case(case, gen, fused=None):
+    """(fwd_ms, fwdbwd_ms) of one case; fused picks the torch path of a modulated conv."""
+    fwd, inputs = make(case, gen, fused)
+    with torch.no_grad():
+        gy = torch.randn(fwd().shape, generator=gen)
+
+    def run_fwd():
+        with torch.no_grad():
+            fwd()
+
+    def run_fwdbwd():
+        y = fwd()
+        torch.autograd.grad((y * gy).sum(), inputs)
+
+    return median_ms(run_fwd), median_ms(run_fwdbwd)
 
 
 def main():
     info()
     gen = torch.Generator().manual_seed(1234)
+    done = {}  # modulated conv shape -> its line's timings
     for case in CASES:
-        fwd, inputs = make(case, gen)
-        with torch.no_grad():
-            gy = torch.randn(fwd().shape, generator=gen)
-
-        def run_fwd():
-            with torch.no_grad():
-                fwd()
-
-        def run_fwdbwd():
-            y = fwd()
-            torch.autograd.grad((y * gy).sum(), inputs)
-
-        f = median_ms(run_fwd)
-        fb = median_ms(run_fwdbwd)
-        print(f"case={case[0]} impl=torch fwd_ms={f:.3f} fwdbwd_ms={fb:.3f}", flush=True)
+        name, kind, N, C, H, _, _, _, up = case
+        if kind == "conv":
+            f, fb = time_case(case, gen)
+            print(f"case={name} impl=torch fwd_ms={f:.3f} fwdbwd_ms={fb:.3f}", flush=True)
+            continue
+        shape = (N, C, H, up)
+        if shape not in done:
+            f, fb = time_case(case, gen, fused=False)
+            gf, gfb = time_case(case, gen, fused=True)
+            done[shape] = f"fwd_ms={f:.3f} fwdbwd_ms={fb:.3f} grouped_fwd_ms={gf:.3f} grouped_fwdbwd_ms={gfb:.3f}"
+        print(f"case={name} impl=torch {done[shape]}", flush=True)
 
 
 if __name__ == "__main__":

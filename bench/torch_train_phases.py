@@ -1,20 +1,23 @@
 #!/usr/bin/python3
 """PyTorch twin of bench/bench_train_phases.cpp: the same five training phases, same protocol,
-same output format. Default: the CPU, the seed-002 notebook's model, f32, batch 32.
+same output format. Default: the CPU, the seed-002 notebook's model with its modulated convs
+on the modulate-activations path (--modconv act), f32, batch 32.
 
 On the CPU run it with Debian's python3 (python3-torch), not a pyenv/venv python:
-    OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_train_phases.py [--quick]
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_train_phases.py [--quick] [--modconv act|grouped]
 On a GPU (the GPU run kit's run.sh, scripts/gpu-kit-run.sh):
     python3 bench/torch_train_phases.py --device cuda --cfg paper256 --batch 8 --modconv act [--quick]
 
 Options: --device cpu|cuda (default cpu); --cfg seed32|paper256 (default seed32); --batch N
-(default 32); --modconv grouped|act: the modulated convs as one grouped conv (the notebook's
-ModulatedConv2d, stylegan2-ada's fused_modconv) or the modulate-activations path
-conv(x * styles, weight) * dcoefs that stylegan2-ada trains with (default: grouped for seed32,
-act for paper256).
+(default 32); --modconv act|grouped: the modulated convs as the modulate-activations path
+stylegan2-ada-pytorch trains with, y = conv(x * styles, weight) * dcoefs (one conv with the
+shared weight; dcoefs = rsqrt(styles^2 @ sum_k(weight^2)^T + 1e-8)), or as one grouped conv
+(the notebook's ModulatedConv2d, stylegan2-ada's fused_modconv); same numbers, different cost.
+Default act, the main reference of bench/run_train_bench.sh, which runs both.
 
 seed32: the notebook's Mapping (pixel norm + 4 x Linear/LeakyReLU), ModulatedConv2d (styles =
-Linear(w) + 1, nearest upsampling, demodulation, one grouped conv), SynthesisBlock, Generator
+Linear(w) + 1, nearest upsampling, demodulation; one grouped conv as in the notebook with
+--modconv grouped, the modulate-activations path with act), SynthesisBlock, Generator
 (4 -> 32, skip toRGB, tanh), ResBlockD and Discriminator, with the notebook's final cfg:
 fmap 96, w_dim 192, z_dim 128, 3 image channels. Adam(lr 2e-4, betas (0, 0.99)).
 paper256: stylegan2-ada-pytorch's networks with its paper256 cfg (z/w 512, 8 mapping layers
@@ -457,8 +460,8 @@ def parse_args():
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--cfg", choices=["seed32", "paper256"], default="seed32")
     ap.add_argument("--batch", type=int, default=cfg.batch)
-    ap.add_argument("--modconv", choices=["grouped", "act"], default=None,
-                    help="grouped conv or modulate-activations (default: grouped for seed32, act for paper256)")
+    ap.add_argument("--modconv", choices=["act", "grouped"], default="act",
+                    help="modulate-activations conv(x * s, weight) * dcoefs (default) or one grouped conv")
     return ap.parse_args()
 
 
@@ -477,7 +480,7 @@ def main():
     else:
         torch.set_num_threads(2)
     warmup, reps = (2 if cuda else 1), (3 if args.quick else 5)
-    fused = (args.modconv or ("grouped" if args.cfg == "seed32" else "act")) == "grouped"
+    fused = args.modconv == "grouped"
     N = cfg.batch = args.batch
     torch.manual_seed(0)
     if args.cfg == "seed32":
@@ -497,8 +500,8 @@ def main():
     opt_D = torch.optim.Adam(D_params, lr=cfg.lr, betas=cfg.betas)
     info()
     where = f"device cuda \"{torch.cuda.get_device_name(DEV)}\"" if cuda else "device cpu"
-    modconv = "" if args.cfg == "seed32" and fused else f", modconv {'grouped' if fused else 'act'}"
-    print(f"# torch train phases: {what}, batch {N}, f32{modconv}, "
+    modconv = "grouped (one grouped conv)" if fused else "act (conv(x * s, weight) * dcoefs)"
+    print(f"# torch train phases: {what}, batch {N}, f32, modconv {modconv}, "
           f"G {sum(p.numel() for p in G_params)} params, D {sum(p.numel() for p in D_params)} params, "
           f"warmup={warmup} reps={reps} (median){'' if not cuda else ', ' + where}", flush=True)
     real = (torch.rand(N, 3, res, res) * 2 - 1).to(DEV)
