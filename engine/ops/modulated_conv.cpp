@@ -9,17 +9,22 @@
 //                    y[n] = conv(x[n] * s[n], w) * d[n],  d = rsqrt(s^2 @ sum_k(w^2)^T + eps)
 // The two give the same numbers (tests check it).
 //
-// CUDA, fused path, no up / down: a forward-only fast path (kernels/cuda/modconv.h) computes
-// dcoefs with one small kernel and y with one implicit-GEMM kernel that modulates the weight
-// as it loads it and demodulates in its epilogue (w' is never materialised). Its node's
+// Fused path, no up / down: a forward-only fast path on both devices, one autograd node whose
 // backward is the composite's gradient written with differentiable ops, so every order of
-// derivative is the composite's (derivatives::modulated_conv2d_fused); CPU always runs the
-// composite.
+// derivative is the composite's (derivatives::modulated_conv2d_fused).
+//   CUDA (kernels/cuda/modconv.h): dcoefs with one small kernel, y with one implicit-GEMM
+//        kernel that modulates the weight as it loads it and demodulates in its epilogue
+//        (w' is never materialised).
+//   CPU (kernels/cpu/modconv.h): w' * dcoefs in one pass, then the grouped conv kernel.
+// With up or down, both devices run the composite.
 #include <functional>
+#include <vector>
 
 #include "engine/derivatives.h"
 #include "engine/device.h"
 #include "engine/ops/common.h"
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/modconv.h"
 #include "kernels/cuda/modconv.h"
 
 namespace sg {
@@ -30,8 +35,8 @@ std::pair<int64_t, int64_t> filter_size(const Tensor& f) {
   return {f.size(1), f.size(0)};  // (fw, fh)
 }
 
-// The CUDA fast path (fused, up = down = 1). Inputs already checked.
-Tensor fused_modconv_cuda(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& p) {
+// The fast path (fused, up = down = 1), CPU or CUDA. Inputs already checked.
+Tensor fused_modconv(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& p) {
   const char* op = "modulated_conv2d";
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t O = weight.size(0), kh = weight.size(2), kw = weight.size(3);
@@ -41,16 +46,29 @@ Tensor fused_modconv_cuda(const Tensor& x, const Tensor& weight, const Tensor& s
            " is smaller than the kernel ", shape_str(weight.shape()));
   Tensor y = empty({N, O, Ho, Wo}, x.dtype(), x.device());
   if (y.numel() > 0) {
-    ops::run_cuda_kernel(op, x.dtype(), {x, weight, styles}, [&]<class T>() {
-      Tensor dcoefs;
-      if (p.demodulate) {
-        dcoefs = empty({N, O}, x.dtype(), x.device());
-        kernels::cuda::modconv_dcoefs<T>(weight.data<T>(), styles.data<T>(), dcoefs.data<T>(), N, O, C, kh * kw, p.eps);
-      }
-      kernels::cuda::modconv_forward<T>(x.data<T>(), weight.data<T>(), styles.data<T>(),
-                                        dcoefs.defined() ? dcoefs.data<T>() : nullptr, y.data<T>(), N, C, H, W, O, kh,
-                                        kw, p.padding, cuda_tf32());
-    });
+    ops::run_kernel(
+        op, x.dtype(), {x, weight, styles},
+        [&]<class T>() {
+          std::vector<T> wd(N * O * C * kh * kw);
+          kernels::cpu::modconv_weights<T>(weight.data<T>(), styles.data<T>(), wd.data(), nullptr, N, O, C, kh * kw,
+                                           p.eps, p.demodulate);
+          kernels::Conv2dParams kp;  // one grouped conv: the batch folded into the channels
+          kp.N = 1, kp.Cin = N * C, kp.H = H, kp.W = W, kp.Cout = N * O, kp.kh = kh, kp.kw = kw;
+          kp.py = kp.px = p.padding;
+          kp.groups = N;
+          kernels::cpu::conv2d_forward<T>(kp, x.data<T>(), wd.data(), y.data<T>());
+        },
+        [&]<class T>() {
+          Tensor dcoefs;
+          if (p.demodulate) {
+            dcoefs = empty({N, O}, x.dtype(), x.device());
+            kernels::cuda::modconv_dcoefs<T>(weight.data<T>(), styles.data<T>(), dcoefs.data<T>(), N, O, C, kh * kw,
+                                             p.eps);
+          }
+          kernels::cuda::modconv_forward<T>(x.data<T>(), weight.data<T>(), styles.data<T>(),
+                                            dcoefs.defined() ? dcoefs.data<T>() : nullptr, y.data<T>(), N, C, H, W, O,
+                                            kh, kw, p.padding, cuda_tf32());
+        });
   }
   ModConv q = p;
   q.resample_filter = Tensor();  // unused without up / down; keep no tensor alive through it
@@ -133,8 +151,7 @@ Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& sty
     f = fir_filter({1, 3, 3, 1}, x.dtype());
     if (ops::is_cuda({x})) f = to_device(f, x.device());
   }
-  if (ops::kHaveCuda && ops::is_cuda({x}) && p.fused && p.up == 1 && p.down == 1)
-    return fused_modconv_cuda(x, weight, styles, p);
+  if (p.fused && p.up == 1 && p.down == 1) return fused_modconv(x, weight, styles, p);
   if (p.fused) {
     Tensor w = mul(unsqueeze(weight, 0), reshape(styles, {N, 1, C, 1, 1}));  // [N,O,C,kh,kw]
     if (p.demodulate) {
