@@ -7,7 +7,9 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/conv.h"
 #include "kernels/cpu/modconv.h"
+#include "kernels/cpu/winograd.h"
 #include "kernels/cpu/upfirdn2d.h"
 
 namespace {
@@ -125,5 +127,80 @@ TEST_CASE("modconv_weights kernel: modulation and demodulation as the formula", 
                       Approx(w[(o * C + i) * K + k] * s[n * C + i] * d).epsilon(1e-12).margin(1e-300));
         }
     }
+  }
+}
+
+// Winograd F(2x2, 3x3) (kernels/cpu/winograd.h) against the im2col + GEMM path in f64 (which
+// never takes Winograd): conv2d and conv_transpose2d, paddings 0-2, odd and even sizes, groups,
+// batches whose tiles span images.
+TEST_CASE("winograd kernel: conv2d and conv_transpose2d equal the im2col path", "[kernels]") {
+  std::mt19937_64 rng(5);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  std::normal_distribution<double> normal;
+  int checked = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    sg::kernels::Conv2dParams p;
+    const bool transposed = trial % 2 == 1;
+    p.N = uni(1, 3), p.groups = uni(1, 2);
+    p.Cin = p.groups * uni(16, 24), p.Cout = p.groups * uni(16, 24);
+    p.H = uni(1, 11), p.W = uni(1, 11);
+    p.kh = p.kw = 3;
+    p.py = uni(0, 2), p.px = uni(0, 2);
+    REQUIRE(sg::kernels::cpu::winograd_applies(p, transposed));
+    const int64_t Ho = transposed ? p.H - 1 - 2 * p.py + 3 : p.H + 2 * p.py - 2;
+    const int64_t Wo = transposed ? p.W - 1 - 2 * p.px + 3 : p.W + 2 * p.px - 2;
+    if (Ho < 1 || Wo < 1) continue;
+    std::vector<double> x(p.N * p.Cin * p.H * p.W), w(p.Cout * p.Cin / p.groups * 9);
+    for (double& v : x) v = normal(rng);
+    for (double& v : w) v = normal(rng);
+    std::vector<double> a(p.N * p.Cout * Ho * Wo, 777.0), b(a.size(), -777.0);
+    sg::kernels::cpu::conv2d_winograd<double>(p, x.data(), w.data(), a.data(), transposed);
+    if (transposed)
+      sg::kernels::cpu::conv_transpose2d_forward<double>(p, x.data(), w.data(), b.data());
+    else
+      sg::kernels::cpu::conv2d_forward<double>(p, x.data(), w.data(), b.data());
+    for (size_t i = 0; i < a.size(); ++i) {
+      INFO("trial " << trial << " transposed " << transposed << " N " << p.N << " groups " << p.groups << " C " << p.Cin
+                    << "->" << p.Cout << " " << p.H << "x" << p.W << " pad " << p.py << "," << p.px << " element "
+                    << i);
+      REQUIRE(a[i] == Approx(b[i]).margin(1e-10));
+    }
+    ++checked;
+  }
+  CHECK(checked > 30);
+}
+
+// f32 Winograd against f64 im2col with 512 input channels, where the transforms' rounding
+// error would show: within the op table's f32-vs-f64 tolerance (1e-5 of the output scale;
+// measured: under 1e-6).
+TEST_CASE("winograd kernel: f32 error with 512 channels stays within the f32 tolerance", "[kernels]") {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal;
+  for (const bool transposed : {false, true}) {
+    sg::kernels::Conv2dParams p;
+    p.N = 2, p.Cin = 512, p.Cout = 32, p.H = p.W = 8, p.kh = p.kw = 3, p.py = p.px = 1;
+    REQUIRE(sg::kernels::cpu::winograd_applies(p, transposed));
+    std::vector<double> x(p.N * p.Cin * 64), w(transposed ? 512 * 32 * 9 : 32 * 512 * 9);
+    for (double& v : x) v = normal(rng);
+    for (double& v : w) v = normal(rng) / std::sqrt(512.0 * 9);
+    std::vector<float> xf(x.begin(), x.end()), wf(w.begin(), w.end());
+    std::vector<double> ref(p.N * 32 * 64);
+    std::vector<float> got(ref.size());
+    if (transposed) {
+      p.Cin = 512, p.Cout = 32;  // x [2, 512, 8, 8], w [512, 32, 3, 3]
+      sg::kernels::cpu::conv_transpose2d_forward<double>(p, x.data(), w.data(), ref.data());
+      sg::kernels::cpu::conv_transpose2d_forward<float>(p, xf.data(), wf.data(), got.data());
+    } else {
+      sg::kernels::cpu::conv2d_forward<double>(p, x.data(), w.data(), ref.data());
+      sg::kernels::cpu::conv2d_forward<float>(p, xf.data(), wf.data(), got.data());
+    }
+    double scale = 0, err = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      scale = std::max(scale, std::abs(ref[i]));
+      err = std::max(err, std::abs(ref[i] - (double)got[i]));
+    }
+    INFO("transposed " << transposed << ": max error " << err << " at output scale " << scale);
+    CHECK(err <= 1e-5 * scale);
+    CHECK(err > 0);  // f32 really ran (not the f64 path)
   }
 }

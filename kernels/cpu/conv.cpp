@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/winograd.h"
 
 namespace sg::kernels::cpu {
 
@@ -310,7 +312,9 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y) {
   const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
   const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, groups = p.groups;
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
-  if (use_batched(N, Ho * Wo, kh, kw, sy, sx, py, px))
+  if (std::is_same_v<T, float> && winograd_applies(p, false))
+    conv2d_winograd(p, x, w, y, false);
+  else if (use_batched(N, Ho * Wo, kh, kw, sy, sx, py, px))
     conv2d_forward_batched(x, w, y, N, Cin, H, W, Cout, kh, kw, sy, sx, py, px, groups);
   else
     conv2d_forward_tasks(x, w, y, N, Cin, H, W, Cout, kh, kw, sy, sx, py, px, groups);
@@ -324,6 +328,7 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   const int64_t Ho = (H - 1) * sy - 2 * py + kh + opy, Wo = (W - 1) * sx - 2 * px + kw + opx;
   const int64_t HW = H * W, HoWo = Ho * Wo;
   if (N * groups * HoWo == 0) return;
+  if (std::is_same_v<T, float> && winograd_applies(p, true)) return conv2d_winograd(p, x, w, y, true);
   const bool pointwise = is_pointwise(kh, kw, sy, sx, py, px);  // then Ho == H, Wo == W
   if (use_batched(N, HW, kh, kw, sy, sx, py, px) && (int64_t)Cg * N * HW <= kSlabBudget && K * N * HW <= kSlabBudget) {
     // Small input grids: per group one GEMM over all images, col [K, N*H*W] = W_g^T @ X_g,

@@ -1,0 +1,216 @@
+// Winograd F(2x2, 3x3): see winograd.h.
+#include "kernels/cpu/winograd.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+
+namespace sg::kernels::cpu {
+
+namespace {
+
+// Scratch V and M together near this many elements per thread.
+constexpr int64_t kScratchBudget = int64_t(1) << 18;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// U = G g G^T for one 3x3 kernel g (row-major), into u[e * stride], e = 4*i + j.
+template <class T>
+void weight_transform(const double g[9], T* u, int64_t stride) {
+  double t[4][3];  // G g
+  for (int j = 0; j < 3; ++j) {
+    const double a = g[0 * 3 + j], b = g[1 * 3 + j], c = g[2 * 3 + j];
+    t[0][j] = a;
+    t[1][j] = 0.5 * (a + b + c);
+    t[2][j] = 0.5 * (a - b + c);
+    t[3][j] = c;
+  }
+  for (int i = 0; i < 4; ++i) {  // (G g) G^T
+    const double a = t[i][0], b = t[i][1], c = t[i][2];
+    u[(4 * i + 0) * stride] = (T)a;
+    u[(4 * i + 1) * stride] = (T)(0.5 * (a + b + c));
+    u[(4 * i + 2) * stride] = (T)(0.5 * (a - b + c));
+    u[(4 * i + 3) * stride] = (T)c;
+  }
+}
+
+// The 4 input rows y0 .. y0+3 of a run of len tiles whose first patch starts at column x0,
+// split into even and odd columns: ev[i][k] = img[y0+i][x0+2k], od[i][k] = img[y0+i][x0+2k+1]
+// for k <= len (zero outside the image), rows stored len + 1 apart. Tile k's patch row i is
+// then ev[i][k], od[i][k], ev[i][k+1], od[i][k+1].
+template <class T>
+void load_rows(const T* img, int64_t H, int64_t W, int64_t y0, int64_t x0, int64_t len, T* ev, T* od) {
+  const int64_t ld = len + 1;
+  for (int i = 0; i < 4; ++i) {
+    T* e = ev + i * ld;
+    T* o = od + i * ld;
+    const int64_t yy = y0 + i;
+    if (yy < 0 || yy >= H) {
+      std::fill(e, e + ld, T(0));
+      std::fill(o, o + ld, T(0));
+      continue;
+    }
+    const T* src = img + yy * W;
+    if (x0 >= 0 && x0 + 2 * ld <= W) {
+      for (int64_t k = 0; k < ld; ++k) e[k] = src[x0 + 2 * k], o[k] = src[x0 + 2 * k + 1];
+    } else {
+      for (int64_t k = 0; k < ld; ++k) {
+        const int64_t a = x0 + 2 * k, b = a + 1;
+        e[k] = (a >= 0 && a < W) ? src[a] : T(0);
+        o[k] = (b >= 0 && b < W) ? src[b] : T(0);
+      }
+    }
+  }
+}
+
+// V = B^T d B for each of len tiles of a run (patches from load_rows), into
+// v[e * stride + k], e = 4*i + j: unit-stride loads and stores across the run's tiles.
+template <class T>
+void input_transform_run(const T* ev, const T* od, int64_t len, T* v, int64_t stride) {
+  const int64_t ld = len + 1;
+  // patch row i of tile k: d0 = ev[i][k], d1 = od[i][k], d2 = ev[i][k+1], d3 = od[i][k+1]
+  const T *e0 = ev, *e1 = ev + ld, *e2 = ev + 2 * ld, *e3 = ev + 3 * ld;
+  const T *o0 = od, *o1 = od + ld, *o2 = od + 2 * ld, *o3 = od + 3 * ld;
+#pragma omp simd
+  for (int64_t k = 0; k < len; ++k) {
+    // t = B^T d, per column j (d rows 0..3)
+    T t[4][4];
+    const T c0[4] = {e0[k], o0[k], e0[k + 1], o0[k + 1]};
+    const T c1[4] = {e1[k], o1[k], e1[k + 1], o1[k + 1]};
+    const T c2[4] = {e2[k], o2[k], e2[k + 1], o2[k + 1]};
+    const T c3[4] = {e3[k], o3[k], e3[k + 1], o3[k + 1]};
+    for (int j = 0; j < 4; ++j) {
+      t[0][j] = c0[j] - c2[j];
+      t[1][j] = c1[j] + c2[j];
+      t[2][j] = c2[j] - c1[j];
+      t[3][j] = c1[j] - c3[j];
+    }
+    for (int i = 0; i < 4; ++i) {  // (B^T d) B
+      v[(4 * i + 0) * stride + k] = t[i][0] - t[i][2];
+      v[(4 * i + 1) * stride + k] = t[i][1] + t[i][2];
+      v[(4 * i + 2) * stride + k] = t[i][2] - t[i][1];
+      v[(4 * i + 3) * stride + k] = t[i][1] - t[i][3];
+    }
+  }
+}
+
+// y = A^T m A for each of len tiles of a run, m[e * stride + k]; out[p * ld + k] gets output
+// phase p = 2*i + j (row i, column j of the tile's 2x2 block).
+template <class T>
+void output_transform_run(const T* m, int64_t stride, int64_t len, T* out, int64_t ld) {
+#pragma omp simd
+  for (int64_t k = 0; k < len; ++k) {
+    T a[2][4];  // A^T m
+    for (int j = 0; j < 4; ++j) {
+      const T m0 = m[j * stride + k], m1 = m[(4 + j) * stride + k], m2 = m[(8 + j) * stride + k],
+              m3 = m[(12 + j) * stride + k];
+      a[0][j] = m0 + m1 + m2;
+      a[1][j] = m1 - m2 - m3;
+    }
+    for (int i = 0; i < 2; ++i) {  // (A^T m) A
+      out[(2 * i) * ld + k] = a[i][0] + a[i][1] + a[i][2];
+      out[(2 * i + 1) * ld + k] = a[i][1] - a[i][2] - a[i][3];
+    }
+  }
+}
+
+}  // namespace
+
+bool winograd_applies(const Conv2dParams& p, bool transposed) {
+  if (p.kh != 3 || p.kw != 3 || p.sy != 1 || p.sx != 1) return false;
+  if (p.py < 0 || p.px < 0 || p.py > 2 || p.px > 2) return false;
+  if (transposed && (p.opy != 0 || p.opx != 0)) return false;
+  if (p.groups < 1 || p.Cin % p.groups != 0 || p.Cout % p.groups != 0) return false;
+  return p.Cin / p.groups >= kWinogradMinChannels && p.Cout / p.groups >= kWinogradMinChannels;
+}
+
+template <class T>
+void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed) {
+  const int64_t N = p.N, C = p.Cin, H = p.H, W = p.W, O = p.Cout, G = p.groups;
+  const int64_t Cg = C / G, Og = O / G;
+  // The equivalent conv2d's padding (transposed: 2 - p) and output size.
+  const int64_t py = transposed ? 2 - p.py : p.py, px = transposed ? 2 - p.px : p.px;
+  const int64_t Ho = H + 2 * py - 2, Wo = W + 2 * px - 2;
+  if (N * O * Ho * Wo <= 0) return;
+  const int64_t th = ceil_div(Ho, 2), tw = ceil_div(Wo, 2), tiles_per_image = th * tw, tiles = N * tiles_per_image;
+
+  // U [G][16][Og][Cg]: the transformed weights of each group.
+  std::vector<T> U(G * 16 * Og * Cg);
+#pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && O * Cg > 64)
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t o = 0; o < Og; ++o)
+      for (int64_t c = 0; c < Cg; ++c) {
+        double k[9];
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 3; ++j)
+            k[3 * i + j] = transposed ? (double)w[((g * Cg + c) * Og + o) * 9 + (2 - i) * 3 + (2 - j)]
+                                      : (double)w[((g * Og + o) * Cg + c) * 9 + i * 3 + j];
+        weight_transform(k, U.data() + (g * 16 * Og + o) * Cg + c, Og * Cg);
+      }
+
+  const bool parallel = !omp_in_parallel() && 2.0 * 16 * O * Cg * (double)tiles > double(1 << 20);
+  // Chunks of tiles: V and M near kScratchBudget, and at least as many tasks as threads
+  // (never below 16 tiles: narrower GEMMs run far below peak).
+  int64_t chunk = std::clamp<int64_t>(kScratchBudget / (16 * (Cg + Og)), 16, tiles);
+  const int64_t threads = parallel ? omp_get_max_threads() : 1;
+  if (G * ceil_div(tiles, chunk) < threads)
+    chunk = std::min(chunk, std::max<int64_t>(16, ceil_div(tiles, ceil_div(threads, G))));
+  const int64_t chunks = ceil_div(tiles, chunk);
+
+#pragma omp parallel if (parallel)
+  {
+    std::unique_ptr<T[]> V(new T[16 * Cg * chunk]), M(new T[16 * Og * chunk]);
+    // Even and odd columns of the 4 input rows of a run ([4][chunk + 1] each) and the four
+    // output phases of a run ([4][chunk]).
+    std::unique_ptr<T[]> bufs(new T[2 * 4 * (chunk + 1) + 4 * chunk]);
+    T* ev = bufs.get();
+    T* od = ev + 4 * (chunk + 1);
+    T* out4 = od + 4 * (chunk + 1);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t ck = 0; ck < chunks; ++ck) {
+        const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
+        // V [16][Cg][nq], one run of tiles of the same (image, tile row) at a time.
+        for (int64_t t = 0; t < nq;) {
+          const int64_t q = q0 + t, n = q / tiles_per_image, r = q % tiles_per_image;
+          const int64_t ty = r / tw, tx0 = r % tw, len = std::min(tw - tx0, nq - t);
+          for (int64_t c = 0; c < Cg; ++c) {
+            const T* img = x + (n * C + g * Cg + c) * H * W;
+            load_rows(img, H, W, 2 * ty - py, 2 * tx0 - px, len, ev, od);
+            input_transform_run(ev, od, len, V.get() + c * nq + t, Cg * nq);
+          }
+          t += len;
+        }
+        // M[e] = U[g][e] @ V[e]: [Og, Cg] @ [Cg, nq]
+        for (int e = 0; e < 16; ++e)
+          gemm<T>(false, false, Og, nq, Cg, T(1), U.data() + (g * 16 + e) * Og * Cg, Cg, V.get() + e * Cg * nq, nq,
+                  T(0), M.get() + e * Og * nq, nq);
+        // y = A^T M A per (o, tile), one run of tiles of the same (image, tile row) at a time.
+        for (int64_t t = 0; t < nq;) {
+          const int64_t q = q0 + t, n = q / tiles_per_image, r = q % tiles_per_image;
+          const int64_t ty = r / tw, tx0 = r % tw, len = std::min(tw - tx0, nq - t);
+          for (int64_t o = 0; o < Og; ++o) {
+            output_transform_run(M.get() + o * nq + t, Og * nq, len, out4, chunk);
+            T* plane = y + (n * O + g * Og + o) * Ho * Wo;
+            for (int64_t i = 0; i < 2 && 2 * ty + i < Ho; ++i) {
+              T* row = plane + (2 * ty + i) * Wo + 2 * tx0;
+              const T* e0 = out4 + (2 * i) * chunk;
+              const T* e1 = out4 + (2 * i + 1) * chunk;
+              const int64_t cols = std::min<int64_t>(2 * len, Wo - 2 * tx0);
+              for (int64_t k = 0; k < cols; ++k) row[k] = (k & 1) ? e1[k >> 1] : e0[k >> 1];
+            }
+          }
+          t += len;
+        }
+      }
+  }
+}
+
+template void conv2d_winograd<float>(const Conv2dParams&, const float*, const float*, float*, bool);
+template void conv2d_winograd<double>(const Conv2dParams&, const double*, const double*, double*, bool);
+
+}  // namespace sg::kernels::cpu

@@ -1,0 +1,51 @@
+// Winograd F(2x2, 3x3) convolution on the CPU: 3x3, stride-1 conv2d and conv_transpose2d.
+// Implementation: kernels/cpu/winograd.cpp. Called by kernels/cpu/conv.cpp when it applies.
+//
+// Formula (Lavin & Gray 2015). Each 2x2 block of outputs ("tile") of one output channel
+// needs a 4x4 patch d of each input channel (rows 2*ty - py .. +3, columns 2*tx - px .. +3,
+// zero outside the image). With
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+//   A^T = [1 1 1 0; 0 1 -1 -1],
+//   U[o,c] = G g[o,c] G^T (4x4),  V[c,t] = B^T d[c,t] B (4x4),
+//   M[e][o,t] = sum_c U[e][o,c] V[e][c,t]   for each of the 16 elements e: 16 GEMMs,
+//   y[o, tile t] = A^T M[o,t] A (2x2).
+// 16 multiply-adds per (o, c, tile) instead of 36: 2.25x fewer, plus the transforms (O(C + O)
+// per tile, not O(C * O)). The transform coefficients are 0, +-1 and +-1/2, so the f32 error
+// grows only slightly over the direct sum (tests/test_cpu_kernels.cpp checks 512 channels).
+//
+// conv_transpose2d with stride 1 is conv2d with the weight flipped in both axes and its two
+// channel axes swapped, and padding 2 - p: the weight transform reads it that way, nothing is
+// materialised.
+//
+// Layout: as kernels/cpu/conv.h (NCHW; conv2d weights [Cout, Cin/groups, 3, 3], transposed
+// [Cin, Cout/groups, 3, 3]). Tiles are numbered across the whole batch (tile q = (n, ty, tx)),
+// so 4x4 and 8x8 images still give wide GEMMs. Tasks are (group, chunk of tiles), OpenMP over
+// them, Eigen's GEMM single-threaded inside; per thread a scratch V [16, Cg, chunk] and
+// M [16, Og, chunk] (chunk sized to keep both near 1 MiB).
+//
+// Benchmark: build/bench_cpu_conv (conv3x3 rows; bench/run_cpu_bench.sh next to PyTorch).
+// Measured (bench/results/cpu_conv_2026-11-30_161641.txt against _161039, the im2col path;
+// AMD EPYC, AVX2, 2 threads): forward against PyTorch's oneDNN went from 0.51-0.76x to
+// 0.76-1.01x; the main job's training from 38-40 to 34-37 s/kimg. Time inside (perf, main
+// job): the 16 GEMMs about 55%, the input and output transforms (vectorized across a run of
+// tiles) about 20%, loading the rows and interleaving the outputs the rest.
+#pragma once
+#include <cstdint>
+
+#include "kernels/conv.h"
+
+namespace sg::kernels::cpu {
+
+// Whether conv2d_forward (transposed = false) or conv_transpose2d_forward (transposed = true)
+// of p takes the Winograd path: f32, 3x3, stride 1, padding <= 2 (transposed: <= 2 and no
+// output_padding), and channels per group >= kWinogradMinChannels on both sides.
+constexpr int64_t kWinogradMinChannels = 16;
+bool winograd_applies(const Conv2dParams& p, bool transposed);
+
+// y = conv2d(x, w) (transposed = false) or conv_transpose2d(x, w) (transposed = true), y fully
+// overwritten. Requires winograd_applies(p, transposed) apart from the dtype (f64 is
+// supported for the tests).
+template <class T>
+void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed);
+
+}  // namespace sg::kernels::cpu
