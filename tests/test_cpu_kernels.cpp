@@ -133,7 +133,7 @@ TEST_CASE("modconv_weights kernel: modulation and demodulation as the formula", 
 // Winograd F(2x2, 3x3) (kernels/cpu/winograd.h) against the im2col + GEMM path in f64 (which
 // never takes Winograd): conv2d and conv_transpose2d, paddings 0-2, odd and even sizes, groups,
 // batches whose tiles span images.
-TEST_CASE("winograd kernel: conv2d and conv_transpose2d equal the im2col path", "[kernels]") {
+TEST_CASE("winograd kernel: conv2d, conv_transpose2d and the weight gradient equal the im2col path", "[kernels]") {
   std::mt19937_64 rng(5);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   std::normal_distribution<double> normal;
@@ -153,6 +153,18 @@ TEST_CASE("winograd kernel: conv2d and conv_transpose2d equal the im2col path", 
     std::vector<double> x(p.N * p.Cin * p.H * p.W), w(p.Cout * p.Cin / p.groups * 9);
     for (double& v : x) v = normal(rng);
     for (double& v : w) v = normal(rng);
+    if (!transposed) {  // the weight gradient of the same conv2d: dy [N, Cout, Ho, Wo]
+      std::vector<double> dy(p.N * p.Cout * Ho * Wo), ga(w.size(), 777.0), gb(w.size(), -777.0);
+      for (double& v : dy) v = normal(rng);
+      sg::kernels::cpu::conv2d_weight_grad_winograd<double>(p, dy.data(), x.data(), ga.data());
+      sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), gb.data());
+      for (size_t i = 0; i < ga.size(); ++i) {
+        INFO("weight grad, trial " << trial << " N " << p.N << " groups " << p.groups << " C " << p.Cin << "->"
+                                   << p.Cout << " " << p.H << "x" << p.W << " pad " << p.py << "," << p.px
+                                   << " element " << i);
+        REQUIRE(ga[i] == Approx(gb[i]).margin(1e-10));
+      }
+    }
     std::vector<double> a(p.N * p.Cout * Ho * Wo, 777.0), b(a.size(), -777.0);
     sg::kernels::cpu::conv2d_winograd<double>(p, x.data(), w.data(), a.data(), transposed);
     if (transposed)
@@ -174,6 +186,7 @@ TEST_CASE("winograd kernel: conv2d and conv_transpose2d equal the im2col path", 
 // error would show: within the op table's f32-vs-f64 tolerance (1e-5 of the output scale;
 // measured: under 1e-6).
 TEST_CASE("winograd kernel: f32 error with 512 channels stays within the f32 tolerance", "[kernels]") {
+  // (conv2d, conv_transpose2d and conv2d's weight gradient)
   std::mt19937_64 rng(11);
   std::normal_distribution<double> normal;
   for (const bool transposed : {false, true}) {
@@ -201,6 +214,21 @@ TEST_CASE("winograd kernel: f32 error with 512 channels stays within the f32 tol
     }
     INFO("transposed " << transposed << ": max error " << err << " at output scale " << scale);
     CHECK(err <= 1e-5 * scale);
-    CHECK(err > 0);  // f32 really ran (not the f64 path)
+    CHECK(err > 0);     // f32 really ran (not the f64 path)
+    if (!transposed) {  // the weight gradient, dy [2, 32, 8, 8]
+      std::vector<double> dy(ref.size()), gref(w.size());
+      for (double& v : dy) v = normal(rng);
+      std::vector<float> dyf(dy.begin(), dy.end()), gf(w.size());
+      sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), gref.data());
+      sg::kernels::cpu::conv2d_weight_grad<float>(p, dyf.data(), xf.data(), gf.data());
+      double gs = 0, ge = 0;
+      for (size_t i = 0; i < gref.size(); ++i) {
+        gs = std::max(gs, std::abs(gref[i]));
+        ge = std::max(ge, std::abs(gref[i] - (double)gf[i]));
+      }
+      INFO("weight grad: max error " << ge << " at scale " << gs);
+      CHECK(ge <= 1e-5 * gs);
+      CHECK(ge > 0);
+    }
   }
 }

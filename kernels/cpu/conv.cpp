@@ -393,6 +393,7 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const bool pointwise = is_pointwise(kh, kw, sy, sx, py, px);
   const int threads = max_threads();
   const double flops = 2.0 * N * Cout * HoWo * K;
+  if (std::is_same_v<T, float> && winograd_applies(p, false)) return conv2d_weight_grad_winograd(p, dy, x, dw);
   std::fill(dw, dw + dw_size, T(0));
   if (N * HoWo == 0) return;
   if (use_batched(N, HoWo, kh, kw, sy, sx, py, px) && K * N * HoWo <= kSlabBudget && Cgo * N * HoWo <= kSlabBudget) {

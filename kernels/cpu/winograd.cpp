@@ -118,6 +118,43 @@ void output_transform_run(const T* m, int64_t stride, int64_t len, T* out, int64
   }
 }
 
+// Z = A dY A^T (4x4 from the 2x2 block dY) for each of len tiles of a run: dY row i of tile
+// k is (dev[i][k], dod[i][k]) (even and odd output columns, rows len apart); z[e * stride + k].
+template <class T>
+void grad_transform_run(const T* dev, const T* dod, int64_t len, T* z, int64_t stride) {
+  const T *a0 = dev, *b0 = dod, *a1 = dev + len, *b1 = dod + len;
+#pragma omp simd
+  for (int64_t k = 0; k < len; ++k) {
+    // A dY: rows [a, b], [a + c, b + d], [a - c, b - d], [-c, -d]; then each row [p, q] times
+    // A^T: [p, p + q, p - q, -q].
+    const T a = a0[k], b = b0[k], c = a1[k], d = b1[k];
+    const T r[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {-c, -d}};
+    for (int i = 0; i < 4; ++i) {
+      z[(4 * i + 0) * stride + k] = r[i][0];
+      z[(4 * i + 1) * stride + k] = r[i][0] + r[i][1];
+      z[(4 * i + 2) * stride + k] = r[i][0] - r[i][1];
+      z[(4 * i + 3) * stride + k] = -r[i][1];
+    }
+  }
+}
+
+// dg = G^T m G (3x3 from the 4x4 m[e * stride]), into g[9] (row-major).
+template <class T>
+void weight_back_transform(const T* m, int64_t stride, T* g) {
+  double t[3][4];  // G^T m; G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]
+  for (int j = 0; j < 4; ++j) {
+    const double m0 = m[j * stride], m1 = m[(4 + j) * stride], m2 = m[(8 + j) * stride], m3 = m[(12 + j) * stride];
+    t[0][j] = m0 + 0.5 * (m1 + m2);
+    t[1][j] = 0.5 * (m1 - m2);
+    t[2][j] = 0.5 * (m1 + m2) + m3;
+  }
+  for (int i = 0; i < 3; ++i) {  // (G^T m) G
+    g[3 * i + 0] = (T)(t[i][0] + 0.5 * (t[i][1] + t[i][2]));
+    g[3 * i + 1] = (T)(0.5 * (t[i][1] - t[i][2]));
+    g[3 * i + 2] = (T)(0.5 * (t[i][1] + t[i][2]) + t[i][3]);
+  }
+}
+
 }  // namespace
 
 bool winograd_applies(const Conv2dParams& p, bool transposed) {
@@ -210,7 +247,75 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
   }
 }
 
+template <class T>
+void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  const int64_t N = p.N, C = p.Cin, H = p.H, W = p.W, O = p.Cout, G = p.groups;
+  const int64_t Cg = C / G, Og = O / G, py = p.py, px = p.px;
+  const int64_t Ho = H + 2 * py - 2, Wo = W + 2 * px - 2;
+  std::fill(dw, dw + O * Cg * 9, T(0));
+  if (N * Ho * Wo <= 0) return;
+  const int64_t th = ceil_div(Ho, 2), tw = ceil_div(Wo, 2), tiles_per_image = th * tw, tiles = N * tiles_per_image;
+  const bool parallel = !omp_in_parallel() && 2.0 * 16 * O * Cg * (double)tiles > double(1 << 20);
+  int64_t chunk = std::clamp<int64_t>(kScratchBudget / (16 * (Cg + Og)), 16, tiles);
+  const int64_t threads = parallel ? omp_get_max_threads() : 1;
+  if (G * ceil_div(tiles, chunk) < threads)
+    chunk = std::min(chunk, std::max<int64_t>(16, ceil_div(tiles, ceil_div(threads, G))));
+  const int64_t chunks = ceil_div(tiles, chunk);
+  // dL/dU [G][16][Og][Cg], summed over tiles: one accumulator per thread, added at the end.
+  const int64_t msize = G * 16 * Og * Cg;
+  std::vector<T> Mw(msize, T(0));
+
+#pragma omp parallel if (parallel)
+  {
+    std::vector<T> acc(msize, T(0));
+    std::unique_ptr<T[]> V(new T[16 * Cg * chunk]), Z(new T[16 * Og * chunk]);
+    std::unique_ptr<T[]> bufs(new T[2 * 4 * (chunk + 1)]);
+    T* ev = bufs.get();
+    T* od = ev + 4 * (chunk + 1);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t ck = 0; ck < chunks; ++ck) {
+        const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
+        for (int64_t t = 0; t < nq;) {
+          const int64_t q = q0 + t, n = q / tiles_per_image, r = q % tiles_per_image;
+          const int64_t ty = r / tw, tx0 = r % tw, len = std::min(tw - tx0, nq - t);
+          for (int64_t c = 0; c < Cg; ++c) {  // V = B^T d B, as the forward
+            load_rows(x + (n * C + g * Cg + c) * H * W, H, W, 2 * ty - py, 2 * tx0 - px, len, ev, od);
+            input_transform_run(ev, od, len, V.get() + c * nq + t, Cg * nq);
+          }
+          for (int64_t o = 0; o < Og; ++o) {  // Z = A dY A^T; rows 2ty, 2ty+1 (zero past Ho / Wo)
+            const T* plane = dy + (n * O + g * Og + o) * Ho * Wo;
+            for (int i = 0; i < 2; ++i) {
+              const int64_t yy = 2 * ty + i;
+              for (int64_t k = 0; k < len; ++k) {
+                const int64_t xa = 2 * (tx0 + k), xb = xa + 1;
+                ev[i * len + k] = (yy < Ho && xa < Wo) ? plane[yy * Wo + xa] : T(0);
+                od[i * len + k] = (yy < Ho && xb < Wo) ? plane[yy * Wo + xb] : T(0);
+              }
+            }
+            grad_transform_run(ev, od, len, Z.get() + o * nq + t, Og * nq);
+          }
+          t += len;
+        }
+        // dL/dU[e] += Z[e] @ V[e]^T: [Og, nq] @ [nq, Cg]
+        for (int e = 0; e < 16; ++e)
+          gemm<T>(false, true, Og, Cg, nq, T(1), Z.get() + e * Og * nq, nq, V.get() + e * Cg * nq, nq, T(1),
+                  acc.data() + (g * 16 + e) * Og * Cg, Cg);
+      }
+#pragma omp critical
+    for (int64_t i = 0; i < msize; ++i) Mw[i] += acc[i];
+  }
+  // dw[g*Og + o, c] = G^T dL/dU[g][., o, c] G
+#pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && O * Cg > 64)
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t o = 0; o < Og; ++o)
+      for (int64_t c = 0; c < Cg; ++c)
+        weight_back_transform(Mw.data() + (g * 16 * Og + o) * Cg + c, Og * Cg, dw + ((g * Og + o) * Cg + c) * 9);
+}
+
 template void conv2d_winograd<float>(const Conv2dParams&, const float*, const float*, float*, bool);
 template void conv2d_winograd<double>(const Conv2dParams&, const double*, const double*, double*, bool);
+template void conv2d_weight_grad_winograd<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_weight_grad_winograd<double>(const Conv2dParams&, const double*, const double*, double*);
 
 }  // namespace sg::kernels::cpu

@@ -1,4 +1,5 @@
-// Winograd F(2x2, 3x3) convolution on the CPU: 3x3, stride-1 conv2d and conv_transpose2d.
+// Winograd F(2x2, 3x3) convolution on the CPU: 3x3, stride-1 conv2d, conv_transpose2d and
+// conv2d's weight gradient.
 // Implementation: kernels/cpu/winograd.cpp. Called by kernels/cpu/conv.cpp when it applies.
 //
 // Formula (Lavin & Gray 2015). Each 2x2 block of outputs ("tile") of one output channel
@@ -24,11 +25,12 @@
 // M [16, Og, chunk] (chunk sized to keep both near 1 MiB).
 //
 // Benchmark: build/bench_cpu_conv (conv3x3 rows; bench/run_cpu_bench.sh next to PyTorch).
-// Measured (bench/results/cpu_conv_2026-11-30_161641.txt against _161039, the im2col path;
-// AMD EPYC, AVX2, 2 threads): forward against PyTorch's oneDNN went from 0.51-0.76x to
-// 0.76-1.01x; the main job's training from 38-40 to 34-37 s/kimg. Time inside (perf, main
-// job): the 16 GEMMs about 55%, the input and output transforms (vectorized across a run of
-// tiles) about 20%, loading the rows and interleaving the outputs the rest.
+// Measured (AMD EPYC, AVX2, 2 threads, quiet; bench/results/cpu_conv_2026-11-30_*): against
+// PyTorch's oneDNN, forward went from 0.51-0.76x (_161039, im2col) to 0.74-1.01x (_161641,
+// _161921), forward + backward from 0.43-0.85x to 0.78-0.95x once the weight gradient took
+// this path too (_161921); the main job's training from 38-40 to 31-34 s/kimg. Time inside
+// (perf, main job, forward): the 16 GEMMs about 55%, the input and output transforms
+// (vectorized across a run of tiles) about 20%, loading rows and interleaving outputs the rest.
 #pragma once
 #include <cstdint>
 
@@ -47,5 +49,12 @@ bool winograd_applies(const Conv2dParams& p, bool transposed);
 // supported for the tests).
 template <class T>
 void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed);
+
+// dw = conv2d_weight_grad(dy, x) for the conv2d p (fully overwritten); requires
+// winograd_applies(p, false). By linearity of the forward formula,
+//   dL/dU[o,c] = sum_tiles V[c,t] (.) (A dY[o,t] A^T),   dw[o,c] = G^T dL/dU[o,c] G,
+// with V the forward's input transform: 16 GEMMs [Og, tiles] @ [tiles, Cg] per chunk, summed.
+template <class T>
+void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 
 }  // namespace sg::kernels::cpu
