@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/conv.h"
@@ -65,6 +66,19 @@ void check_upfirdn_separable(double tol) {
     ++checked;
   }
   CHECK(checked > 1000);
+}
+
+// f32 result against the f64 reference: max error within 1e-5 of the reference's scale (the
+// op table's f32-vs-f64 tolerance), and nonzero (the f32 path really ran).
+void check_f32_error(const std::string& what, const std::vector<double>& ref, const std::vector<float>& got) {
+  double scale = 0, err = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    scale = std::max(scale, std::abs(ref[i]));
+    err = std::max(err, std::abs(ref[i] - (double)got[i]));
+  }
+  INFO(what << ": max error " << err << " at scale " << scale);
+  CHECK(err <= 1e-5 * scale);
+  CHECK(err > 0);
 }
 
 }  // namespace
@@ -207,28 +221,14 @@ TEST_CASE("winograd kernel: f32 error with 512 channels stays within the f32 tol
       sg::kernels::cpu::conv2d_forward<double>(p, x.data(), w.data(), ref.data());
       sg::kernels::cpu::conv2d_forward<float>(p, xf.data(), wf.data(), got.data());
     }
-    double scale = 0, err = 0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-      scale = std::max(scale, std::abs(ref[i]));
-      err = std::max(err, std::abs(ref[i] - (double)got[i]));
-    }
-    INFO("transposed " << transposed << ": max error " << err << " at output scale " << scale);
-    CHECK(err <= 1e-5 * scale);
-    CHECK(err > 0);     // f32 really ran (not the f64 path)
+    check_f32_error("transposed " + std::to_string(transposed), ref, got);
     if (!transposed) {  // the weight gradient, dy [2, 32, 8, 8]
       std::vector<double> dy(ref.size()), gref(w.size());
       for (double& v : dy) v = normal(rng);
       std::vector<float> dyf(dy.begin(), dy.end()), gf(w.size());
       sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), gref.data());
       sg::kernels::cpu::conv2d_weight_grad<float>(p, dyf.data(), xf.data(), gf.data());
-      double gs = 0, ge = 0;
-      for (size_t i = 0; i < gref.size(); ++i) {
-        gs = std::max(gs, std::abs(gref[i]));
-        ge = std::max(ge, std::abs(gref[i] - (double)gf[i]));
-      }
-      INFO("weight grad: max error " << ge << " at scale " << gs);
-      CHECK(ge <= 1e-5 * gs);
-      CHECK(ge > 0);
+      check_f32_error("weight grad", gref, gf);
     }
   }
 }
