@@ -261,13 +261,15 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
   if (G * ceil_div(tiles, chunk) < threads)
     chunk = std::min(chunk, std::max<int64_t>(16, ceil_div(tiles, ceil_div(threads, G))));
   const int64_t chunks = ceil_div(tiles, chunk);
-  // dL/dU [G][16][Og][Cg], summed over tiles: one accumulator per thread, added at the end.
+  // dL/dU [G][16][Og][Cg], summed over tiles: one accumulator per thread, added at the end in
+  // thread order (so a run is bit-reproducible for a given thread count).
   const int64_t msize = G * 16 * Og * Cg;
-  std::vector<T> Mw(msize, T(0));
+  std::vector<std::vector<T>> accs(threads);
 
 #pragma omp parallel if (parallel)
   {
-    std::vector<T> acc(msize, T(0));
+    std::vector<T>& acc = accs[omp_get_thread_num()];
+    acc.assign(msize, T(0));
     std::unique_ptr<T[]> V(new T[16 * Cg * chunk]), Z(new T[16 * Og * chunk]);
     std::unique_ptr<T[]> bufs(new T[2 * 4 * (chunk + 1)]);
     T* ev = bufs.get();
@@ -302,10 +304,11 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
           gemm<T>(false, true, Og, Cg, nq, T(1), Z.get() + e * Og * nq, nq, V.get() + e * Cg * nq, nq, T(1),
                   acc.data() + (g * 16 + e) * Og * Cg, Cg);
       }
-#pragma omp critical
-    for (int64_t i = 0; i < msize; ++i) Mw[i] += acc[i];
   }
-  // dw[g*Og + o, c] = G^T dL/dU[g][., o, c] G
+  std::vector<T> Mw(msize, T(0));
+  for (const std::vector<T>& acc : accs)
+    for (int64_t i = 0; i < (int64_t)acc.size(); ++i) Mw[i] += acc[i];
+      // dw[g*Og + o, c] = G^T dL/dU[g][., o, c] G
 #pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && O * Cg > 64)
   for (int64_t g = 0; g < G; ++g)
     for (int64_t o = 0; o < Og; ++o)
