@@ -43,7 +43,7 @@ struct TrainOptions {
 };
 
 // stylegan2-train's --metrics default, in ticks (docs/metrics.md: its cost on the main job).
-inline constexpr int64_t kDefaultMetricsTicks = 10;
+inline constexpr int64_t kDefaultMetricsTicks = 15;
 
 // Returns the process exit code. Throws sg::Error on bad options or data.
 int run_training(const TrainOptions& opt, std::string* run_dir_out = nullptr);
