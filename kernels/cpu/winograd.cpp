@@ -155,6 +155,24 @@ void weight_back_transform(const T* m, int64_t stride, T* g) {
   }
 }
 
+// How a call splits its tiles: tiles numbered across the batch (q = (n, ty, tx)), in chunks
+// that keep the per-thread scratch near kScratchBudget and give every thread a task (never
+// below 16 tiles: narrower GEMMs run far below peak).
+struct TilePlan {
+  int64_t tw = 0, tiles_per_image = 0, tiles = 0;
+  bool parallel = false;
+  int64_t threads = 1, chunk = 0, chunks = 0;
+  TilePlan(int64_t N, int64_t Ho, int64_t Wo, int64_t G, int64_t Cg, int64_t Og) {
+    tw = ceil_div(Wo, 2), tiles_per_image = ceil_div(Ho, 2) * tw, tiles = N * tiles_per_image;
+    parallel = !omp_in_parallel() && 2.0 * 16 * G * Og * Cg * (double)tiles > double(1 << 20);
+    threads = parallel ? omp_get_max_threads() : 1;
+    chunk = std::clamp<int64_t>(kScratchBudget / (16 * (Cg + Og)), 16, tiles);
+    if (G * ceil_div(tiles, chunk) < threads)
+      chunk = std::min(chunk, std::max<int64_t>(16, ceil_div(tiles, ceil_div(threads, G))));
+    chunks = ceil_div(tiles, chunk);
+  }
+};
+
 }  // namespace
 
 bool winograd_applies(const Conv2dParams& p, bool transposed) {
@@ -173,7 +191,10 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
   const int64_t py = transposed ? 2 - p.py : p.py, px = transposed ? 2 - p.px : p.px;
   const int64_t Ho = H + 2 * py - 2, Wo = W + 2 * px - 2;
   if (N * O * Ho * Wo <= 0) return;
-  const int64_t th = ceil_div(Ho, 2), tw = ceil_div(Wo, 2), tiles_per_image = th * tw, tiles = N * tiles_per_image;
+  const TilePlan plan(N, Ho, Wo, G, Cg, Og);
+  const int64_t tw = plan.tw, tiles_per_image = plan.tiles_per_image, tiles = plan.tiles;
+  const int64_t chunk = plan.chunk, chunks = plan.chunks;
+  const bool parallel = plan.parallel;
 
   // U [G][16][Og][Cg]: the transformed weights of each group.
   std::vector<T> U(G * 16 * Og * Cg);
@@ -188,15 +209,6 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
                                       : (double)w[((g * Og + o) * Cg + c) * 9 + i * 3 + j];
         weight_transform(k, U.data() + (g * 16 * Og + o) * Cg + c, Og * Cg);
       }
-
-  const bool parallel = !omp_in_parallel() && 2.0 * 16 * O * Cg * (double)tiles > double(1 << 20);
-  // Chunks of tiles: V and M near kScratchBudget, and at least as many tasks as threads
-  // (never below 16 tiles: narrower GEMMs run far below peak).
-  int64_t chunk = std::clamp<int64_t>(kScratchBudget / (16 * (Cg + Og)), 16, tiles);
-  const int64_t threads = parallel ? omp_get_max_threads() : 1;
-  if (G * ceil_div(tiles, chunk) < threads)
-    chunk = std::min(chunk, std::max<int64_t>(16, ceil_div(tiles, ceil_div(threads, G))));
-  const int64_t chunks = ceil_div(tiles, chunk);
 
 #pragma omp parallel if (parallel)
   {
@@ -254,13 +266,10 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
   const int64_t Ho = H + 2 * py - 2, Wo = W + 2 * px - 2;
   std::fill(dw, dw + O * Cg * 9, T(0));
   if (N * Ho * Wo <= 0) return;
-  const int64_t th = ceil_div(Ho, 2), tw = ceil_div(Wo, 2), tiles_per_image = th * tw, tiles = N * tiles_per_image;
-  const bool parallel = !omp_in_parallel() && 2.0 * 16 * O * Cg * (double)tiles > double(1 << 20);
-  int64_t chunk = std::clamp<int64_t>(kScratchBudget / (16 * (Cg + Og)), 16, tiles);
-  const int64_t threads = parallel ? omp_get_max_threads() : 1;
-  if (G * ceil_div(tiles, chunk) < threads)
-    chunk = std::min(chunk, std::max<int64_t>(16, ceil_div(tiles, ceil_div(threads, G))));
-  const int64_t chunks = ceil_div(tiles, chunk);
+  const TilePlan plan(N, Ho, Wo, G, Cg, Og);
+  const int64_t tw = plan.tw, tiles_per_image = plan.tiles_per_image, tiles = plan.tiles;
+  const int64_t chunk = plan.chunk, chunks = plan.chunks, threads = plan.threads;
+  const bool parallel = plan.parallel;
   // dL/dU [G][16][Og][Cg], summed over tiles: one accumulator per thread, added at the end in
   // thread order (so a run is bit-reproducible for a given thread count).
   const int64_t msize = G * 16 * Og * Cg;
