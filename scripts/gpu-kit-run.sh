@@ -16,7 +16,8 @@
 #                    f32 / TF32 / bf16 GEMM, device copy) measured in the same run
 #   5 train phases   bin/bench_train_phases vs bench/torch_train_phases.py, --device cuda:
 #                    seed32 at batch 32 and paper256 at batch 8, each with the grouped conv
-#                    (the notebook's) and the modulate-activations path (stylegan2-ada's)
+#                    (the notebook's) and the modulate-activations path (stylegan2-ada's);
+#                    SG_KIT_PHASES="paper256 8 act 1" runs only the runs it lists
 #   6 train 2 kimg   bin/stylegan2-train --device cuda on data/ (cfg small): a grid, a
 #                    snapshot, s/kimg
 #   7 kernel study   bin/study_{bias_act,upfirdn2d,conv,modconv} (study/README.md): every
@@ -96,19 +97,21 @@ find_sanitizer() {
   return 1
 }
 
-# The environment the binaries run in: cuBLAS from this machine, the kit's lib/ (libgomp) only
-# when the machine lacks a library that lib/ has.
+# The environment the binaries run in: cuBLAS from this machine; from the kit's lib/, only the
+# libraries this machine lacks (linked into $WORK/lib, so the machine's own copies win).
 setup_libs() {
   local missing lib
   CUBLAS_DIR="$(find_cublas)" || CUBLAS_DIR=""
   [ -n "$CUBLAS_DIR" ] && export LD_LIBRARY_PATH="$CUBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   missing="$(for b in "$KIT"/bin/*; do ldd "$b" 2>&1; done | grep 'not found' | grep -o 'lib[A-Za-z0-9_+.-]*\.so\.[0-9]*' | sort -u)"
+  mkdir -p "$WORK/lib"
   for lib in $missing; do
     if [ -e "$KIT/lib/$lib" ]; then
-      export LD_LIBRARY_PATH="$KIT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-      break
+      ln -sf "$KIT/lib/$lib" "$WORK/lib/$lib"
+      echo "from the kit's lib/: $lib (this machine lacks it)"
     fi
   done
+  [ -n "$(ls "$WORK/lib")" ] && export LD_LIBRARY_PATH="$WORK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 }
 
 # ---- step 1: the machine and the kit -------------------------------------------------------------
@@ -246,6 +249,12 @@ step3() {
     return 77
   fi
   echo "$SAN: $("$SAN" --version | tail -1)"
+  # A binary that cannot start makes the tool say "terminated before first instrumented API
+  # call", which would read as a refusal below: that is a FAIL of the kit, not of the tool.
+  if ! starts sg_cuda_tests --list-tests > /dev/null; then
+    why "bin/sg_cuda_tests does not start (step 1 says why)"
+    return 1
+  fi
   # memcheck without leak checking: the caching allocator keeps its blocks until exit by design
   sanitize "${1:-65}" memcheck "[sanitize]"
   rc1=$?
@@ -276,6 +285,8 @@ step4() {
 step5() {
   # cfg batch modconv weight (paper256's runs get twice the time of seed32's)
   local runs=("seed32 32 grouped 1" "seed32 32 act 1" "paper256 8 act 2" "paper256 8 grouped 2")
+  # SG_KIT_PHASES="cfg batch modconv weight; ...": other runs (to rerun one that timed out)
+  [ -n "${SG_KIT_PHASES:-}" ] && IFS=';' read -r -a runs <<<"$SG_KIT_PHASES"
   local r cfg batch mc w impl left n rc fail=0 out wleft=0
   for r in "${runs[@]}"; do wleft=$((wleft + 2 * ${r##* })); done
   mkdir -p "$WORK/phases"
@@ -400,7 +411,7 @@ step7() {
     for p in bias_act upfirdn2d conv modconv; do
       echo
       echo "\$ bin/study_$p"
-      t 11 "$KIT/bin/study_$p"
+      t 20 stdbuf -oL "$KIT/bin/study_$p"  # line-buffered: a time-out keeps what was printed
       r=$?
       echo "exit: $r"
       [ $r -eq 0 ] || rc=1
@@ -511,7 +522,7 @@ else
   step 4 "kernel bench" 90
   step 5 "train phases" 130
   step 6 "train 2 kimg" 60
-  step 7 "kernel study" 45
+  step 7 "kernel study" 85
 fi
 
 printf '\n==================== summary  (%d s)\n' $((BUDGET - (RUN_END - $(now))))

@@ -15,7 +15,8 @@
 # The kit: run.sh; bin/ sg_cuda_tests, bench_cuda_kernels, bench_train_phases, stylegan2-train,
 # study_{bias_act,upfirdn2d,conv,modconv}
 # (stripped; cuBLAS is the one shared CUDA library they need, found on the GPU machine);
-# lib/libgomp.so.1 (used there only if the machine lacks it); bench/ run_cuda_bench.sh,
+# lib/ every other shared library they need (libgomp, libpng, libjpeg, zlib; used there only
+# for a library the machine lacks); bench/ run_cuda_bench.sh,
 # torch_cuda_kernels.py, torch_train_phases.py; data/ the first 512 Fashion-MNIST training
 # images as an idx file; COMMIT (the commit, uncommitted changes, pack date, nvcc);
 # NEEDED (each binary's shared libraries, the newest glibc / libstdc++ symbol versions they
@@ -86,9 +87,19 @@ pack() {
   fi
   grep -q 'libcudart' "$KIT/NEEDED" && die "a binary needs the shared CUDA runtime (libcudart.so): SG_CUDA_STATIC_RUNTIME did not take"
   grep -q 'libcublas' "$KIT/NEEDED" || die "no binary names cuBLAS in NEEDED: unexpected link line"
-  gomp="$(ldd "$KIT/bin/stylegan2-train" | awk '$1 == "libgomp.so.1" {print $3}')"
-  [ -n "$gomp" ] && [ -f "$gomp" ] || die "libgomp.so.1 not found by ldd (OpenMP runtime)"
-  cp -L "$gomp" "$KIT/lib/libgomp.so.1"
+  # Every shared library beyond glibc, the GCC runtime and cuBLAS travels in lib/: the GPU
+  # machine's image need not have them (its first run lacked libjpeg.so.62, 2026-11-30).
+  local lib path
+  for lib in $(grep -v '^newest' "$KIT/NEEDED" | sed -n 's/^[^:]*: //p' | tr ' ' '\n' | sort -u); do
+    case "$lib" in
+      libc.so.* | libm.so.* | libstdc++.so.* | libgcc_s.so.* | ld-linux-*.so.* | libpthread.so.* | libdl.so.* | \
+        librt.so.* | libcublas.so.* | libcublasLt.so.*) continue ;;
+    esac
+    path="$(for b in "$KIT"/bin/*; do ldd "$b"; done | awk -v l="$lib" '$1 == l && !p {print $3; p = 1}')"
+    [ -n "$path" ] && [ -f "$path" ] || die "$lib (needed by the kit's binaries) not found by ldd"
+    cp -L "$path" "$KIT/lib/$lib"
+  done
+  echo "carried in lib/: $(cd "$KIT/lib" && ls | tr '\n' ' ')"
   cp scripts/gpu-kit-run.sh "$KIT/run.sh"
   cp bench/run_cuda_bench.sh bench/torch_cuda_kernels.py bench/torch_train_phases.py "$KIT/bench/"
   chmod +x "$KIT/run.sh" "$KIT/bench/run_cuda_bench.sh"
