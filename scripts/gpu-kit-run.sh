@@ -7,10 +7,11 @@
 #   1 machine        nvidia-smi, driver, the kit (sha256 of every file), cuBLAS found, ldd of
 #                    every binary (a missing library is named), every binary starts
 #   2 cuda tests     bin/sg_cuda_tests with CUDA_LAUNCH_BLOCKING=1 (a fault names its
-#                    kernel), then again with asynchronous launches; NVIDIA_TF32_OVERRIDE=0;
+#                    kernel), then again with asynchronous launches (TF32 off: the program's own);
 #                    exit 77 (the tests' "no CUDA device" skip) is a FAIL here
 #   3 sanitizer      compute-sanitizer memcheck on "[sanitize]", racecheck on "[racecheck]";
-#                    SKIPPED (with its message) where the tool is missing or refuses the device
+#                    SKIPPED (with its message) where the tool is missing or refuses the device;
+#                    each distinct finding listed once with its count
 #   4 kernel bench   bench/run_cuda_bench.sh --quick --bin-dir bin: bench_cuda_kernels vs
 #                    bench/torch_cuda_kernels.py, TFLOP/s or GB/s and % of the ceilings (cuBLAS
 #                    f32 / TF32 / bf16 GEMM, device copy) measured in the same run
@@ -24,12 +25,13 @@
 #                    version validated against the CPU kernel, then timed (GB/s, TFLOP/s)
 # Then a summary: each step PASS / FAIL / SKIPPED. Exit 0 when nothing FAILED.
 #
-# Usage: bash .gpu-kit/run.sh [--dry-run] [--only STEPS] [--budget SECONDS]
+# Usage: bash .gpu-kit/run.sh [--dry-run] [--only STEPS] [--budget SECONDS] [--limit N=SECONDS]
 #   --dry-run  for a machine without a GPU (where the kit is packed): step 1 without the GPU,
 #              so a broken kit (a missing file or library, a binary that does not start) is
 #              found before device time is spent; writes no result file
 #   --only     a comma-separated list of step numbers to run, e.g. --only 1,2,3
 #   --budget   the time for the whole run (default 540 s); each step's limit is clipped to it
+#   --limit    step N's own limit instead of its default (repeatable), e.g. --limit 5=200
 # Environment: OUT (where the results go; default bench/results of the repository the kit
 #   sits in, else results/ next to run.sh); PYTHON (a python with PyTorch for CUDA; default
 #   /opt/torch/.venv/bin/python3 when it exists, else python3); SG_CUBLAS_DIR (the directory
@@ -195,7 +197,7 @@ starts() {  # starts NAME ARGS...: bin/NAME ARGS... exits 0 within 30 s
 run_tests() {  # run_tests LIMIT LABEL [ENV=VALUE...]
   local lim="$1" label="$2" rc
   shift 2
-  t "$lim" env NVIDIA_TF32_OVERRIDE=0 "$@" "$KIT/bin/sg_cuda_tests" --durations yes 2>&1 | tee "$WORK/tests.out" | grep -Ev '^[0-9.]+ s: '
+  t "$lim" env "$@" "$KIT/bin/sg_cuda_tests" --durations yes 2>&1 | tee "$WORK/tests.out" | grep -Ev '^[0-9.]+ s: '
   rc=${PIPESTATUS[0]}
   grep -E '^[0-9.]+ s: ' "$WORK/tests.out" | sort -rn | head -5 | sed 's/^/  slowest: /'
   if [ $rc -eq 77 ]; then
@@ -228,9 +230,10 @@ REFUSED='Device not supported|not supported on this (device|platform)|Sanitizer 
 sanitize() {  # sanitize LIMIT TOOL TAG EXTRA...
   local lim="$1" tool="$2" tag="$3" rc msg
   shift 3
-  t "$lim" env NVIDIA_TF32_OVERRIDE=0 "$SAN" --tool "$tool" --error-exitcode 99 "$@" "$KIT/bin/sg_cuda_tests" "$tag" \
+  t "$lim" "$SAN" --tool "$tool" --error-exitcode 99 "$@" "$KIT/bin/sg_cuda_tests" "$tag" \
     2>&1 | tee "$WORK/san.out" | tail -60
   rc=${PIPESTATUS[0]}
+  digest "$WORK/san.out"
   if [ $rc -ne 0 ] && msg="$(grep -m1 -E "$REFUSED" "$WORK/san.out")"; then
     echo "$tool: refused by this machine: $msg" >> "$WORK/san.skips"
     loud "compute-sanitizer $tool refused: $msg"
@@ -241,6 +244,26 @@ sanitize() {  # sanitize LIMIT TOOL TAG EXTRA...
     return 1
   fi
   return $rc
+}
+# digest FILE: each distinct finding of compute-sanitizer (its message without addresses, block
+# and thread numbers; the kernel and source line of each access) with how often it was shown,
+# since the output's tail alone shows only the last one.
+digest() {
+  awk '
+    function done_() { if (key != "") count[key]++; key = "" }
+    /^========= (Error|Invalid|Program hit|Race|Warning)/ {
+      done_(); key = $0; sub(/^========= /, "", key)
+      gsub(/0x[0-9a-f]+|\([0-9,]+\)/, "", key); gsub(/ +/, " ", key); left = 2; next }
+    key != "" && left > 0 && /^=========  +(Read|Write|at) / {
+      fn = $0; sub(/.* at (void )?/, "", fn); loc = fn
+      gsub(/<unnamed>::|\(int\)|sg::kernels::cuda::/, "", fn); sub(/\(.*/, "", fn); sub(/\+0x.*/, "", fn)
+      sub(/.* in /, "", loc); key = key " | " ($2 == "at" ? "" : $2 " ") fn " " loc; if (--left == 0) done_(); next }
+    /^========= *$/ { done_() }
+    END { done_(); for (k in count) printf "  %5d x %s\n", count[k], k }' "$1" | sort -rn | head -20 > "$WORK/digest"
+  if [ -s "$WORK/digest" ]; then
+    echo "== the distinct findings above (how often shown; the summary line counts all):"
+    cat "$WORK/digest"
+  fi
 }
 step3() {
   local rc1 rc2
@@ -256,9 +279,9 @@ step3() {
     return 1
   fi
   # memcheck without leak checking: the caching allocator keeps its blocks until exit by design
-  sanitize "${1:-65}" memcheck "[sanitize]"
+  sanitize "${1:-65}" memcheck "[sanitize]" --print-limit 2000
   rc1=$?
-  sanitize "${2:-35}" racecheck "[racecheck]" --racecheck-report hazard
+  sanitize "${2:-35}" racecheck "[racecheck]" --racecheck-report hazard --print-limit 2000
   rc2=$?
   why "memcheck: $(status_word $rc1 | sed 's/exit 77.*/SKIPPED/'); racecheck: $(status_word $rc2 | sed 's/exit 77.*/SKIPPED/')$([ -f "$WORK/san.skips" ] && echo "; $(tr '\n' ' ' < "$WORK/san.skips")")"
   if [ $rc1 -eq 77 ] && [ $rc2 -eq 77 ]; then return 77; fi
@@ -433,11 +456,15 @@ ARGS="$*"
 DRY=0
 ONLY=""
 BUDGET=540
+declare -A LIMITS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
     --only) ONLY=",$2,"; shift ;;
     --budget) BUDGET="$2"; shift ;;
+    --limit)
+      [[ "${2:-}" =~ ^[1-7]=[0-9]+$ ]] || { echo "run.sh: --limit wants STEP=SECONDS, e.g. 5=200 (got '${2:-}')" >&2; exit 2; }
+      LIMITS[${2%%=*}]="${2#*=}"; shift ;;
     -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -487,7 +514,7 @@ RESULTS=()
 FAILED=0
 # step N NAME LIMIT [SUB-LIMITS...]: runs step N in its own process under a hard limit.
 step() {
-  local n="$1" name="$2" lim="$3" t0 rc detail status
+  local n="$1" name="$2" lim="${LIMITS[$1]:-$3}" t0 rc detail status
   shift 3
   if [ -n "$ONLY" ] && [[ "$ONLY" != *",$n,"* ]]; then
     RESULTS+=("$(printf 'SKIPPED  %s %-16s (not in --only)' "$n" "$name")")

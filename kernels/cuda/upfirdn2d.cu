@@ -111,9 +111,8 @@ __global__ void __launch_bounds__(kThreads)
   // Input rows spanned by a tile: ((TH-1)*D + k - 1) / U + 1 at most (likewise columns).
   constexpr int XR = ((kTileH - 1) * D + kMaxSepTaps - 1) / U + 1;
   constexpr int XC = ((kTileW - 1) * D + kMaxSepTaps - 1) / U + 1;
-  __shared__ T xs[XR][XC];
-  __shared__ T hs[XR][kTileW];
-  __shared__ T wx[kMaxSepTaps], wy[kMaxSepTaps];
+  __shared__ __align__(16) T xs[XR][XC];
+  __shared__ __align__(16) T hs[XR][kTileW];
 
   const int k = G.fw;
   const int64_t plane = (int64_t)G.plane0 + blockIdx.z;
@@ -121,8 +120,12 @@ __global__ void __launch_bounds__(kThreads)
   const int ix_lo = ceildiv(ox0 * D - G.padx0, U), iy_lo = ceildiv(oy0 * D - G.pady0, U);
   const T* xp = x + plane * ((int64_t)G.H * G.W);
 
-  if (threadIdx.x < kMaxSepTaps) {
-    const int t = threadIdx.x;
+  // The taps in registers (k <= 8, read from the cache by every thread), not in shared memory:
+  // compute-sanitizer racecheck on an H200 reported a WAR hazard between the horizontal pass's
+  // reads and hs's writes when the taps shared the tile's shared memory (2026-11-30).
+  T wx[kMaxSepTaps], wy[kMaxSepTaps];
+#pragma unroll
+  for (int t = 0; t < kMaxSepTaps; ++t) {
     const T v = t < k ? f[G.flip ? t : k - 1 - t] : T(0);
     wx[t] = v;
     wy[t] = (T)((double)v * G.gain);

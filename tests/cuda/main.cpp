@@ -6,8 +6,11 @@
 // (<reason>)" and exits 77, which ctest (SKIP_RETURN_CODE 77) reports as skipped, never as
 // passed.
 //
-// TF32 is off: NVIDIA_TF32_OVERRIDE=0 is set before any CUDA library starts (cuBLAS, cuDNN
-// honour it) and sg::set_cuda_tf32(false) keeps the engine's own kernels on the FMA path.
+// TF32 is off: sg::set_cuda_tf32(false) keeps the engine's own kernels on the FMA path and
+// cuBLAS in CUBLAS_DEFAULT_MATH (f32 products stay f32). NVIDIA_TF32_OVERRIDE is unset before
+// any CUDA library starts: set to 0 it would force cuBLAS to f32 even where a test turns TF32 on,
+// and "cuda paths: TF32 kernels within TF32's error bound" checks that TF32 really ran (it
+// failed that way on the first GPU run, 2026-11-30, when this program set the variable itself).
 //
 // Harness self-check: SG_CUDA_TESTS_DEVICE=cpu runs every test with the CPU (f32) as the
 // "device under test", to check the harness and its tolerances on a machine without a GPU.
@@ -34,7 +37,7 @@ int before_tests(bool listing) {
     return 77;
   } else {
     sg::set_cuda_tf32(false);
-    std::printf("CUDA device: %s; TF32 off (NVIDIA_TF32_OVERRIDE=0, sg::cuda_tf32()=%d)\n",
+    std::printf("CUDA device: %s; TF32 off (sg::cuda_tf32()=%d; NVIDIA_TF32_OVERRIDE unset)\n",
                 sg::cuda_device_name().c_str(), (int)sg::cuda_tf32());
   }
   std::fflush(stdout);
@@ -44,6 +47,6 @@ int before_tests(bool listing) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  setenv("NVIDIA_TF32_OVERRIDE", "0", 1);
+  unsetenv("NVIDIA_TF32_OVERRIDE");
   return sgtest::catch_main(argc, argv, before_tests);
 }
