@@ -6,9 +6,9 @@
 // same GPU and prints the ratio torch_ms / stylegrad_ms.
 //
 // Ops and variants:
-//   conv2d             3x3 pad 1 (and stride 2)  fma | tf32   (sg::set_cuda_tf32)
-//   conv_transpose2d   3x3 stride 2 (G's up)     fma | tf32
-//   conv2d_weight_grad 3x3 pad 1                 fma | tf32
+//   conv2d             3x3 pad 1 (and stride 2)  fma | tf32 | bf16   (sg::set_cuda_math)
+//   conv_transpose2d   3x3 stride 2 (G's up)     fma | tf32 | bf16
+//   conv2d_weight_grad 3x3 pad 1                 fma | tf32 | bf16
 //   modconv            3x3 demod pad 1 (and up 2) fused (grouped, one kernel) | act
 //                      (modulate-activations path), fma
 //   upfirdn2d          [1,3,3,1] up2 (upsample2d) | down2 (downsample2d)
@@ -20,7 +20,8 @@
 // cudaEventElapsedTime between events recorded on the engine's stream around the call (it
 // includes the host's launch overhead whenever the GPU waits for it). Median (and min).
 // Rooflines measured in the same run: cuBLAS SGEMM 8192^3 (CUBLAS_COMPUTE_32F) for fma and
-// modconv, the same with CUBLAS_COMPUTE_32F_FAST_TF32 for tf32, a 1 GiB device-to-device
+// modconv, the same with CUBLAS_COMPUTE_32F_FAST_TF32 for tf32, bf16 inputs with f32 output
+// and accumulation (CUDA_R_16BF, CUBLAS_COMPUTE_32F) for bf16, a 1 GiB device-to-device
 // copy (GB/s = 2 x bytes / t) for the memory-bound ops.
 // Allocator: the device mallocs during the timed calls (0 when the caching allocator serves
 // the hot path), the case's peak allocated and the cache size.
@@ -28,8 +29,8 @@
 // Usage: build/bench_cuda_kernels [--quick] [--list] [--filter SUBSTRING]
 // Output (one line per case, key=value, no spaces in values but the trailing msg=):
 //   case=<name> impl=stylegrad op=<op> variant=<v> shape=<NxCxHxW> median_ms=<> min_ms=<>
-//     reps=<> gflop=<>|gbytes=<> tflops=<>|gbs=<> roof=<sgemm_fp32|sgemm_tf32|d2d_copy>
-//     pct_roof=<> tf32_diff=<max rel diff tf32 vs fma, tf32 variants> mallocs=<> peak_mb=<>
+//     reps=<> gflop=<>|gbytes=<> tflops=<>|gbs=<> roof=<sgemm_fp32|sgemm_tf32|gemm_bf16|d2d_copy>
+//     pct_roof=<> tf32_diff=|bf16_diff=<max rel diff against fma> mallocs=<> peak_mb=<>
 //     cached_mb=<> status=ok          (or status=error msg=<what it threw>)
 // Exit status: 0 when every case ran; 1 when a case threw; 0 with "no GPU: nothing measured"
 // when there is no CUDA device.
@@ -121,7 +122,7 @@ double median(std::vector<double> t) {
 }
 
 struct Rooflines {
-  double sgemm_fp32_tflops = 0, sgemm_tf32_tflops = 0, d2d_copy_gbs = 0;
+  double sgemm_fp32_tflops = 0, sgemm_tf32_tflops = 0, gemm_bf16_tflops = 0, d2d_copy_gbs = 0;
 };
 
 Rooflines measure_rooflines(EventTimer& timer, int reps) {
@@ -146,6 +147,15 @@ Rooflines measure_rooflines(EventTimer& timer, int reps) {
     const double tflops = 2.0 * n * n * n / (ms * 1e-3) * 1e-12;
     (ct == CUBLAS_COMPUTE_32F ? r.sgemm_fp32_tflops : r.sgemm_tf32_tflops) = tflops;
   }
+  {  // bf16 inputs (the same buffers read as bf16: 0x3c3c, about 0.011), f32 output and accumulation
+    auto gemm = [&] {
+      BENCH_CUBLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)n, (int)n, &one, a, CUDA_R_16BF, (int)n, b,
+                                CUDA_R_16BF, (int)n, &zero, c, CUDA_R_32F, (int)n, CUBLAS_COMPUTE_32F,
+                                CUBLAS_GEMM_DEFAULT));
+    };
+    const double ms = median(timer.time(gemm, 2, reps));
+    r.gemm_bf16_tflops = 2.0 * n * n * n / (ms * 1e-3) * 1e-12;
+  }
   cublasDestroy(h);
   cudaFree(a);
   cudaFree(b);
@@ -164,13 +174,18 @@ Rooflines measure_rooflines(EventTimer& timer, int reps) {
 }
 
 // ---- cases -------------------------------------------------------------------------------
+// The ceiling of a conv variant: fma against cuBLAS f32, tf32 against cuBLAS TF32, bf16
+// against cuBLAS bf16 (f32 accumulation), all measured in this run.
+std::string roof_of(const std::string& var) {
+  return var == "tf32" ? "sgemm_tf32" : var == "bf16" ? "gemm_bf16" : "sgemm_fp32";
+}
 struct Case {
   std::string name, op, variant;
   int64_t N = 1, C = 1, H = 1, W = 1;  // the input's shape
   int64_t stride = 1;                  // conv2d
   int64_t up = 1;                      // modconv
   double gflop = 0, gbytes = 0;        // work: compute-bound ops gflop, memory-bound gbytes
-  std::string roof;                    // sgemm_fp32 | sgemm_tf32 | d2d_copy
+  std::string roof;                    // sgemm_fp32 | sgemm_tf32 | gemm_bf16 | d2d_copy
 };
 
 // adam: N groups of [C, H, 3, 3], [C, H], [C] parameters.
@@ -197,27 +212,27 @@ std::vector<Case> cases() {
   // conv2d 3x3 pad 1 over the synthesis / discriminator resolutions
   for (auto [N, C, H, s] : std::vector<std::array<int64_t, 4>>{
            {32, 512, 8, 1}, {16, 512, 32, 1}, {8, 256, 64, 1}, {4, 128, 128, 1}, {4, 64, 256, 1}, {8, 256, 64, 2}})
-    for (const char* var : {"fma", "tf32"}) {
+    for (const char* var : {"fma", "tf32", "bf16"}) {
       Case c = make_case(nm(s == 1 ? "conv2d" : "conv2d_s2", var, N, C, H), "conv2d", var, N, C, H, H, s);
       const int64_t Ho = (H + 2 - k) / s + 1;
       c.gflop = 2.0 * N * C * C * k * k * Ho * Ho * 1e-9;
-      c.roof = std::string(var) == "tf32" ? "sgemm_tf32" : "sgemm_fp32";
+      c.roof = roof_of(var);
       add_case(c);
     }
   // conv_transpose2d 3x3 stride 2 (the up layers of G before the FIR)
   for (auto [N, C, H] : std::vector<std::array<int64_t, 3>>{{16, 512, 16}, {8, 256, 32}, {4, 128, 64}})
-    for (const char* var : {"fma", "tf32"}) {
+    for (const char* var : {"fma", "tf32", "bf16"}) {
       Case c = make_case(nm("conv_transpose2d", var, N, C, H), "conv_transpose2d", var, N, C, H, H, 2);
       c.gflop = 2.0 * N * C * C * k * k * H * H * 1e-9;
-      c.roof = std::string(var) == "tf32" ? "sgemm_tf32" : "sgemm_fp32";
+      c.roof = roof_of(var);
       add_case(c);
     }
   // conv2d_weight_grad 3x3 pad 1
   for (auto [N, C, H] : std::vector<std::array<int64_t, 3>>{{16, 512, 32}, {8, 256, 64}, {4, 64, 256}})
-    for (const char* var : {"fma", "tf32"}) {
+    for (const char* var : {"fma", "tf32", "bf16"}) {
       Case c = make_case(nm("conv2d_weight_grad", var, N, C, H), "conv2d_weight_grad", var, N, C, H, H);
       c.gflop = 2.0 * N * C * C * k * k * H * H * 1e-9;
-      c.roof = std::string(var) == "tf32" ? "sgemm_tf32" : "sgemm_fp32";
+      c.roof = roof_of(var);
       add_case(c);
     }
   // modulated conv, 3x3 demodulated: fused grouped path vs modulate-activations path
@@ -376,8 +391,8 @@ int main(int argc, char** argv) {
     std::printf(
         "# stylegrad bench_cuda_kernels: device=\"%s\" l2_bytes=%d flush_bytes=%zu warmup=%d reps=%d (median)\n",
         cuda_device_name().c_str(), timer.l2_bytes(), timer.flush_bytes(), warmup, reps);
-    std::printf("roofline sgemm_fp32_tflops=%.2f sgemm_tf32_tflops=%.2f d2d_copy_gbs=%.1f\n", roof.sgemm_fp32_tflops,
-                roof.sgemm_tf32_tflops, roof.d2d_copy_gbs);
+    std::printf("roofline sgemm_fp32_tflops=%.2f sgemm_tf32_tflops=%.2f gemm_bf16_tflops=%.2f d2d_copy_gbs=%.1f\n",
+                roof.sgemm_fp32_tflops, roof.sgemm_tf32_tflops, roof.gemm_bf16_tflops, roof.d2d_copy_gbs);
     std::fflush(stdout);
     Rng g(1234);
     NoGradGuard no_grad;
@@ -386,25 +401,28 @@ int main(int argc, char** argv) {
                   shape_of(c).c_str());
       try {
         Prepared p = prepare(c, g);
-        const bool tf32 = c.variant == "tf32";
-        double tf32_diff = -1;
-        if (tf32) {  // does the flag change this op's numbers at all?
-          set_cuda_tf32(false);
+        const CudaMath math = c.variant == "tf32"   ? CudaMath::tf32
+                              : c.variant == "bf16" ? CudaMath::bf16
+                                                    : CudaMath::f32;
+        double low_diff = -1;
+        if (math != CudaMath::f32) {  // does the setting change this op's numbers at all?
+          set_cuda_math(CudaMath::f32);
           Tensor ref = p.output();
-          set_cuda_tf32(true);
-          tf32_diff = max_rel_diff(p.output(), ref);
+          set_cuda_math(math);
+          low_diff = max_rel_diff(p.output(), ref);
         }
-        set_cuda_tf32(tf32);
+        set_cuda_math(math);
         for (int i = 0; i < warmup; ++i) p.run();
         cuda_synchronize();
         cuda_reset_peak();
         const CudaMemoryStats s0 = cuda_memory_stats();
         const std::vector<double> t = timer.time(p.run, 0, reps);
         const CudaMemoryStats s1 = cuda_memory_stats();
-        set_cuda_tf32(false);
+        set_cuda_math(CudaMath::f32);
         const double ms = median(t), mn = *std::min_element(t.begin(), t.end());
         const double r = c.roof == "sgemm_tf32"   ? roof.sgemm_tf32_tflops
                          : c.roof == "sgemm_fp32" ? roof.sgemm_fp32_tflops
+                         : c.roof == "gemm_bf16"  ? roof.gemm_bf16_tflops
                                                   : roof.d2d_copy_gbs;
         std::printf("median_ms=%.4f min_ms=%.4f reps=%d ", ms, mn, reps);
         if (c.gflop > 0) {
@@ -416,12 +434,12 @@ int main(int argc, char** argv) {
           std::printf("gbytes=%.4f gbs=%.1f ", c.gbytes, gbs);
           std::printf("roof=%s pct_roof=%.1f ", c.roof.c_str(), 100.0 * gbs / r);
         }
-        if (tf32) std::printf("tf32_diff=%.3g ", tf32_diff);
+        if (math != CudaMath::f32) std::printf("%s_diff=%.3g ", c.variant.c_str(), low_diff);
         std::printf("mallocs=%lld peak_mb=%.1f cached_mb=%.1f status=ok\n",
                     (long long)(s1.num_device_mallocs - s0.num_device_mallocs), s1.peak_allocated / 1048576.0,
                     s1.cached / 1048576.0);
       } catch (const std::exception& e) {
-        set_cuda_tf32(false);
+        set_cuda_math(CudaMath::f32);
         ++failed;
         std::string msg = e.what();
         std::replace(msg.begin(), msg.end(), '\n', ' ');

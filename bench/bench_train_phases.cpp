@@ -26,13 +26,14 @@
 // Threads: OMP_NUM_THREADS (printed as omp_get_max_threads()).
 //
 // Usage: build/bench_train_phases [--quick] [--device cpu|cuda] [--cfg NAME] [--batch N]
-//                                 [--modconv grouped|act]
+//                                 [--modconv grouped|act] [--precision f32|tf32|bf16]
 //   --device   cpu (default) or cuda
 //   --cfg      a model config (models/config.cpp): seed32 (default), paper256, small, stylegan1
 //   --batch    minibatch size (default 32)
 //   --modconv  grouped: the fused grouped conv (the notebook's, stylegan2-ada's fused_modconv);
 //              act: the modulate-activations path stylegan2-ada trains with; default: the
 //              config's (Config::fused_modconv)
+//   --precision  CUDA convolutions and matmuls (sg::set_cuda_math): f32 (default), tf32, bf16
 // Output: one line per phase,  phase=<name> impl=stylegrad ms=<median ms>
 #include <omp.h>
 
@@ -91,13 +92,16 @@ void apply(Adam& opt, const std::vector<Tensor>& params, const std::vector<Tenso
 }  // namespace
 
 int usage(const char* prog, FILE* f) {
-  std::fprintf(f, "usage: %s [--quick] [--device cpu|cuda] [--cfg NAME] [--batch N] [--modconv grouped|act]\n", prog);
+  std::fprintf(f,
+               "usage: %s [--quick] [--device cpu|cuda] [--cfg NAME] [--batch N] [--modconv grouped|act] "
+               "[--precision f32|tf32|bf16]\n",
+               prog);
   return f == stdout ? 0 : 2;
 }
 
 int main(int argc, char** argv) {
   bool quick = false;
-  std::string device = "cpu", cfg_name = "seed32", modconv;
+  std::string device = "cpu", cfg_name = "seed32", modconv, precision = "f32";
   int64_t N = 32;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -114,6 +118,8 @@ int main(int argc, char** argv) {
       N = std::atoll(argv[++i]);
     } else if (a == "--modconv" && has_value) {
       modconv = argv[++i];
+    } else if (a == "--precision" && has_value) {
+      precision = argv[++i];
     } else {
       return usage(argv[0], stderr);
     }
@@ -121,7 +127,10 @@ int main(int argc, char** argv) {
   const char* bad = device != "cpu" && device != "cuda"                            ? "--device: cpu or cuda"
                     : N < 1                                                        ? "--batch: at least 1"
                     : !modconv.empty() && modconv != "grouped" && modconv != "act" ? "--modconv: grouped or act"
-                                                                                   : nullptr;
+                    : precision != "f32" && precision != "tf32" && precision != "bf16"
+                        ? "--precision: f32, tf32 or bf16"
+                    : precision != "f32" && device != "cuda" ? "--precision tf32 / bf16: with --device cuda"
+                                                             : nullptr;
   if (bad) {
     std::fprintf(stderr, "bench_train_phases: %s\n", bad);
     return 2;
@@ -132,6 +141,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const Device dev = cuda ? Device::cuda() : Device::cpu();
+  if (cuda) set_cuda_math(precision == "tf32" ? CudaMath::tf32 : precision == "bf16" ? CudaMath::bf16 : CudaMath::f32);
   const int warmup = cuda ? 2 : 1, reps = quick ? 3 : 5;
   models::Config cfg;
   try {
@@ -154,10 +164,10 @@ int main(int argc, char** argv) {
   Adam opt_D(D.parameters().params, ac);
   const std::vector<Tensor> G_params = G.parameters().tensors(), D_params = D.parameters().tensors();
   std::printf(
-      "# stylegrad bench_train_phases: cfg %s %lldx%lldx%lld, batch %lld, f32, fused_modconv=%d, "
+      "# stylegrad bench_train_phases: cfg %s %lldx%lldx%lld, batch %lld, %s, fused_modconv=%d, "
       "G %lld params, D %lld params, omp_get_max_threads()=%d, warmup=%d, reps=%d (median), device %s\n",
       cfg.name.c_str(), (long long)cfg.resolution, (long long)cfg.resolution, (long long)cfg.img_channels, (long long)N,
-      (int)cfg.fused_modconv, (long long)G.parameters().count(), (long long)D.parameters().count(),
+      precision.c_str(), (int)cfg.fused_modconv, (long long)G.parameters().count(), (long long)D.parameters().count(),
       omp_get_max_threads(), warmup, reps, cuda ? ("cuda \"" + cuda_device_name() + "\"").c_str() : "cpu");
   std::fflush(stdout);
 

@@ -2,7 +2,7 @@
 # CUDA kernel benchmark, stylegrad vs PyTorch 2.x, on the same GPU in the same run: builds
 # bench_cuda_kernels (CUDA build), runs it and bench/torch_cuda_kernels.py over the same case
 # list, and writes a table (ratio = torch_ms / stylegrad_ms, > 1: stylegrad faster) with the
-# device, the commit, the command and the rooflines (cuBLAS f32 / TF32 GEMM and a device copy
+# device, the commit, the command and the rooflines (cuBLAS f32 / TF32 / bf16 GEMM and a device copy
 # from stylegrad's run; torch.matmul f32 / bf16 and a device copy from torch's) to
 # bench/results/cuda_kernels_<date>.txt.
 #
@@ -115,13 +115,13 @@ fi
   echo "roofline (measured in the torch run):     $(grep '^roofline_torch ' "$TMP/torch.txt" | sed 's/^roofline_torch //')"
   echo "protocol: warm-up, then timed calls each after writing 2 x L2 bytes; CUDA events; median ms"
   echo "ratio = torch_ms / stylegrad_ms (> 1: stylegrad faster); perf = TFLOP/s (conv, modconv) or GB/s;"
-  echo "%roof = stylegrad perf / the roofline of its kind (sgemm_fp32, sgemm_tf32, d2d_copy);"
+  echo "%roof = stylegrad perf / the roofline of its kind (sgemm_fp32, sgemm_tf32, gemm_bf16, d2d_copy);"
   echo "mallocs = device mallocs during the timed calls (0: the caching allocator served them)"
   echo
   awk '
     function parse(line,   i, kv) { delete f; n = split(line, tok, " "); for (i = 1; i <= n; ++i) { if (tok[i] ~ /^msg=/) { f["msg"] = substr(line, index(line, "msg=") + 4); break } split(tok[i], kv, "="); f[kv[1]] = substr(tok[i], length(kv[1]) + 2) } }
     /^case=/ && FILENAME == ARGV[1] { parse($0); c = f["case"]; order[++nc] = c; var[c] = f["variant"]; shp[c] = f["shape"]
-      if (f["status"] == "ok") { sg[c] = f["median_ms"]; perf[c] = (f["tflops"] != "" ? f["tflops"] : f["gbs"]); unit[c] = (f["tflops"] != "" ? "TFLOP/s" : "GB/s"); roof[c] = f["pct_roof"]; mal[c] = f["mallocs"]; t32[c] = f["tf32_diff"]; work[c] = (f["gflop"] != "" ? f["gflop"] : f["gbytes"]) }
+      if (f["status"] == "ok") { sg[c] = f["median_ms"]; perf[c] = (f["tflops"] != "" ? f["tflops"] : f["gbs"]); unit[c] = (f["tflops"] != "" ? "TFLOP/s" : "GB/s"); roof[c] = f["pct_roof"]; mal[c] = f["mallocs"]; t32[c] = f["tf32_diff"]; b16[c] = f["bf16_diff"]; work[c] = (f["gflop"] != "" ? f["gflop"] : f["gbytes"]) }
       else sgerr[c] = f["msg"] }
     /^case=/ && FILENAME == ARGV[2] { parse($0); c = f["case"]; if (f["status"] == "ok") { th[c] = f["median_ms"]; note[c] = f["note"] } else therr[c] = f["msg"] }
     END {
@@ -134,6 +134,7 @@ fi
         tp = ((c in th) && th[c] > 0 && (c in work)) ? sprintf("%.2f", work[c] / th[c] * (unit[c] == "GB/s" ? 1000 : 1)) : "n/a"
         notes = ""
         if (t32[c] != "") notes = notes " tf32_diff=" t32[c] (t32[c] + 0 < 1e-6 ? "(TF32_HAD_NO_EFFECT)" : "")
+        if (b16[c] != "") notes = notes " bf16_diff=" b16[c] (b16[c] + 0 < 1e-6 ? "(BF16_HAD_NO_EFFECT)" : "")
         if (note[c] != "") notes = notes " torch=" note[c]
         if (c in sgerr) notes = notes " SG_ERROR: " sgerr[c]
         if (c in therr) notes = notes " TORCH_ERROR: " therr[c]

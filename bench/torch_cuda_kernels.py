@@ -10,6 +10,7 @@ Protocol (as the C++ side): `warmup` untimed calls, then `reps` timed calls; bef
 buffer of 2 x L2 bytes is written (no input is served from L2); CUDA events on the current
 stream around the call; median (and min). torch.backends.cudnn.benchmark = True (the warm-up
 calls autotune). TF32: allowed (cuDNN and cuBLAS) only for the `tf32` variants; off otherwise.
+bf16 variants run the conv on bf16 tensors (what torch.autocast(dtype=torch.bfloat16) does).
 
 What each op is in PyTorch:
   conv2d / conv_transpose2d   F.conv2d / F.conv_transpose2d (cuDNN)
@@ -130,8 +131,11 @@ def prepare(c, gen, dev):
     """Returns (call, note)."""
     op, N, C, H = c["op"], c["N"], c["C"], c["H"]
 
+    # bf16 variants: bf16 inputs and outputs, as torch.autocast(dtype=torch.bfloat16) runs a conv
+    dt = torch.bfloat16 if c["variant"] == "bf16" else torch.float32
+
     def rnd(*shape, scale=1.0):
-        return torch.randn(*shape, generator=gen, device=dev) * scale
+        return (torch.randn(*shape, generator=gen, device=dev) * scale).to(dt)
 
     if op == "conv2d":
         x, w, s = rnd(N, C, H, H), rnd(C, C, 3, 3, scale=1 / math.sqrt(9 * C)), c["stride"]

@@ -31,9 +31,20 @@ void cuda_reset_peak();
 void cuda_empty_cache();  // returns free cached blocks to the driver
 void cuda_synchronize();
 
-// TF32 tensor-core math for f32 matmuls on CUDA (cuBLAS CUBLAS_TF32_TENSOR_OP_MATH): faster,
-// with inputs rounded to a 10-bit mantissa. Off by default (true fp32); tests keep it off.
-// Defined in engine/ops/matmul.cpp; without the CUDA backend the flag is only remembered.
+// The arithmetic of f32 convolutions and matmuls on CUDA (f64 is always exact f64):
+//   f32   (default) FMA convolutions, cuBLAS in true fp32; the exactness tests run this
+//   tf32  convolutions on tensor cores with TF32 inputs (10-bit mantissas, mma.sync
+//         m16n8k8), cuBLAS CUBLAS_TF32_TENSOR_OP_MATH
+//   bf16  convolutions on tensor cores with bf16 inputs (7-bit mantissas, mma.sync m16n8k16),
+//         matmuls in TF32; f32 accumulation, f32 activations and parameters throughout
+// Each rounds the inputs of every product and accumulates in f32 (kernels/cuda/conv.h).
+// Defined in engine/ops/matmul.cpp; without the CUDA backend the setting is only remembered.
+enum class CudaMath { f32, tf32, bf16 };
+void set_cuda_math(CudaMath math);
+CudaMath cuda_math();
+const char* cuda_math_name(CudaMath math);  // "f32", "tf32", "bf16"
+// set_cuda_tf32(on) is set_cuda_math(on ? tf32 : f32); cuda_tf32() is cuda_math() != f32
+// (cuBLAS runs in TF32 whenever the math is not f32).
 void set_cuda_tf32(bool on);
 bool cuda_tf32();
 

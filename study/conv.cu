@@ -30,7 +30,7 @@
 //      conv2d_weight_grad (kernels/cuda/conv.cu): 64x64 tiles, 4x4 register micro-tiles,
 //      loads of step k+1 issued before the math of step k, the transposed conv split by output
 //      phase (no zero taps), split-K weight grad with a deterministic reduction.
-//   4  production, TF32 tensor cores (tf32 = true): the same tiles through nvcuda::wmma;
+//   4  production, TF32 tensor cores (ConvMath::tf32): the same tiles through PTX mma.sync;
 //      10-bit mantissa inputs, so a looser tolerance.
 // Reference: kernels::cpu conv2d_forward / conv_transpose2d_forward / conv2d_weight_grad (im2col
 // + Eigen GEMM) on the same f32 inputs. Tolerance |got - ref| <= atol + rtol*|ref| with
@@ -155,15 +155,15 @@ void run(const Args& args, const Geometry& g) {
     if (which == 0)
       kc::conv2d_forward<float>(
           sg::kernels::Conv2dParams{g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p, g.p, 0, 0, 1}, x.p,
-          w.p, y.p, tf32);
+          w.p, y.p, tf32 ? kc::ConvMath::tf32 : kc::ConvMath::fma);
     else if (which == 1)
       kc::conv_transpose2d_forward<float>(
           sg::kernels::Conv2dParams{g.batch, g.Cout, Ho, Wo, g.Cin, g.kh, g.kw, g.s, g.s, g.p, g.p, opy, opx, 1}, dy.p,
-          w.p, dx.p, tf32);
+          w.p, dx.p, tf32 ? kc::ConvMath::tf32 : kc::ConvMath::fma);
     else
       kc::conv2d_weight_grad<float>(
           sg::kernels::Conv2dParams{g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p, g.p, 0, 0, 1}, dy.p,
-          x.p, dw.p, ws.p, tf32);
+          x.p, dw.p, ws.p, tf32 ? kc::ConvMath::tf32 : kc::ConvMath::fma);
   };
   // calls[which][version - 1]; which: 0 forward, 1 data grad, 2 weight grad
   const std::function<void()> calls[3][4] = {
@@ -174,7 +174,7 @@ void run(const Args& args, const Geometry& g) {
       {[&] { launch_gemm_naive(wp, 1); }, [&] { launch_gemm_tiled(wp, 1); }, [&] { production(2, false); },
        [&] { production(2, true); }},
   };
-  const char* versions[] = {"1 naive", "2 tiled 16x16", "3 production fma", "4 production tf32"};
+  const char* versions[] = {"1 naive", "2 tiled 16x16", "3 production fma", "4 production tf32 (mma.sync)"};
   const char* ops[] = {"forward", "data grad", "weight grad"};
   DeviceBuffer* outs[] = {&y, &dx, &dw};
   const std::vector<float>* refs[] = {&ref_y, &ref_dx, &ref_dw};

@@ -38,7 +38,7 @@
 //      backward path, w'd materialised [N*O, C, kh, kw], then kernels::cuda::
 //      conv_transpose2d_forward with groups = N.
 //      dwd: kernels::cuda::conv2d_weight_grad with groups = N (split-K when the grid is small).
-//   4  production, TF32 tensor cores (tf32 = true); looser tolerance.
+//   4  production, TF32 tensor cores (ConvMath::tf32, PTX mma.sync); looser tolerance.
 // Versions 1 and 2 of dwd are the same naive and tiled GEMMs with dy as A and the im2col of
 // x, transposed, as B.
 // Reference: d in f64 on the host; y and dx from the CPU conv kernels (kernels/cpu/conv.h)
@@ -191,7 +191,8 @@ void run(const Args& args, const Geometry& g) {
   const WeightGrad wp{g, dy.p, x.p, dwd.p, g.O, g.C * kk, Ho * Wo};
   auto prod_dwd = [&](bool tf32) {
     kc::conv2d_weight_grad<float>(grouped, dy.p, x.p, dwd.p,
-                                  kc::conv2d_weight_grad_workspace(grouped) > 0 ? ws.p : nullptr, tf32);
+                                  kc::conv2d_weight_grad_workspace(grouped) > 0 ? ws.p : nullptr,
+                                  tf32 ? kc::ConvMath::tf32 : kc::ConvMath::fma);
   };
   const int nd = g.N * g.O;
   auto prod_dx = [&](bool tf32) {
@@ -199,7 +200,7 @@ void run(const Args& args, const Geometry& g) {
                wdd.p, g.N, g.O, g.C, kk);
     kc::conv_transpose2d_forward<float>(sg::kernels::Conv2dParams{1, (int64_t)g.N * g.O, Ho, Wo, (int64_t)g.N * g.C,
                                                                   g.k, g.k, 1, 1, g.pad, g.pad, 0, 0, g.N},
-                                        dy.p, wdd.p, dx.p, tf32);
+                                        dy.p, wdd.p, dx.p, tf32 ? kc::ConvMath::tf32 : kc::ConvMath::fma);
   };
   // calls[which][version - 1]; which: 0 dcoefs, 1 forward (reads d), 2 data grad (reads d),
   // 3 the weight-side GEMM dwd
@@ -214,14 +215,20 @@ void run(const Args& args, const Geometry& g) {
        [&] { kc::modconv_dcoefs<float>(w.p, s.p, d.p, g.N, g.O, g.C, kk, kEps); },
        [&] { kc::modconv_dcoefs<float>(w.p, s.p, d.p, g.N, g.O, g.C, kk, kEps); }},
       {[&] { launch_gemm_naive(fp, g.N); }, [&] { launch_gemm_tiled(fp, g.N); },
-       [&] { kc::modconv_forward<float>(x.p, w.p, s.p, d.p, y.p, g.N, g.C, g.H, g.W, g.O, g.k, g.k, g.pad, false); },
-       [&] { kc::modconv_forward<float>(x.p, w.p, s.p, d.p, y.p, g.N, g.C, g.H, g.W, g.O, g.k, g.k, g.pad, true); }},
+       [&] {
+         kc::modconv_forward<float>(x.p, w.p, s.p, d.p, y.p, g.N, g.C, g.H, g.W, g.O, g.k, g.k, g.pad,
+                                    kc::ConvMath::fma);
+       },
+       [&] {
+         kc::modconv_forward<float>(x.p, w.p, s.p, d.p, y.p, g.N, g.C, g.H, g.W, g.O, g.k, g.k, g.pad,
+                                    kc::ConvMath::tf32);
+       }},
       {[&] { launch_gemm_naive(dp, g.N); }, [&] { launch_gemm_tiled(dp, g.N); }, [&] { prod_dx(false); },
        [&] { prod_dx(true); }},
       {[&] { launch_gemm_naive(wp, g.N); }, [&] { launch_gemm_tiled(wp, g.N); }, [&] { prod_dwd(false); },
        [&] { prod_dwd(true); }},
   };
-  const char* versions[] = {"1 naive", "2 tiled", "3 production fma", "4 production tf32"};
+  const char* versions[] = {"1 naive", "2 tiled", "3 production fma", "4 production tf32 (mma.sync)"};
   const char* ops[] = {"dcoefs", "forward", "data grad", "weight-side grad"};
   DeviceBuffer* outs[] = {&d, &y, &dx, &dwd};
   const std::vector<float>* refs[] = {&ref_d, &ref_y, &ref_dx, &ref_dwd};

@@ -315,8 +315,15 @@ TEST_CASE("training: --dry-run prints the resolved options", "[train]") {
   REQUIRE(std::system(help.c_str()) == 0);
   std::string h = read_all(fs::temp_directory_path() / "sg_help.txt");
   for (const char* flag : {"--data", "--outdir", "--cfg", "--batch", "--gamma", "--kimg", "--snap", "--seed",
-                           "--mirror", "--device", "--resume", "--dry-run"})
+                           "--mirror", "--device", "--precision", "--resume", "--dry-run"})
     CHECK_THAT(h, Contains(flag));
+  CHECK_THAT(s, Contains("\"precision\": \"f32\""));
+  // Reduced precision is for CUDA: on the CPU it is an error that names the flag.
+  const std::string err = (fs::temp_directory_path() / "sg_dry_prec.txt").string();
+  CHECK(std::system((std::string(SG_BIN_DIR) + "/stylegan2-train --dry-run --precision bf16 2> " + err).c_str()) != 0);
+  CHECK_THAT(read_all(err), Contains("--precision bf16 is for --device cuda"));
+  CHECK(std::system((std::string(SG_BIN_DIR) + "/stylegan2-train --dry-run --precision fp8 2> " + err).c_str()) != 0);
+  CHECK_THAT(read_all(err), Contains("--precision") && Contains("expected f32, tf32 or bf16"));
 }
 
 // train/omp_wait_policy.cpp: passive OpenMP threads by default, the user's OMP_WAIT_POLICY wins.

@@ -51,6 +51,14 @@ int main(int argc, char** argv) {
                SG_CHECK(v == "cpu" || v == "cuda", "--device", "expected cpu or cuda, got '", v, "'");
                o.device = v;
              }});
+  p.add(Flag{"precision",
+             "CUDA convolutions and matmuls: f32 (exact f32 FMA), tf32 or bf16 (tensor cores, f32 accumulation; "
+             "engine/device.h)",
+             "f32", false, [&](auto v) {
+               SG_CHECK(v == "f32" || v == "tf32" || v == "bf16", "--precision", "expected f32, tf32 or bf16, got '", v,
+                        "'");
+               o.precision = v;
+             }});
   p.add(Flag{"resume", "continue from a run directory or a network-snapshot file (with its training state)", "", false,
              [&](auto v) { o.resume = v; }});
   p.add(Flag{"resume-changed", "with --resume: continue although --data, --seed or --mirror differ", "off", true,

@@ -15,6 +15,7 @@
 #include <map>
 #include <sstream>
 
+#include "engine/device.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
@@ -85,9 +86,10 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
     << ",\n  \"batch\": " << batch << ",\n  \"gamma\": " << gamma << ",\n  \"kimg\": " << o.kimg
     << ",\n  \"tick_kimg\": " << o.tick_kimg << ",\n  \"snap\": " << o.snap << ",\n  \"seed\": " << o.seed
     << ",\n  \"mirror\": " << (o.mirror ? "true" : "false") << ",\n  \"device\": " << q(o.device)
-    << ",\n  \"resume\": " << q(o.resume) << ",\n  \"threads\": " << omp_get_max_threads()
-    << ",\n  \"omp_wait_policy\": " << q(omp_wait_policy()) << ",\n  \"metrics\": " << o.metrics
-    << ",\n  \"metrics_num\": " << o.metrics_num << ",\n  \"G\": {\"z_dim\": " << c.z_dim << ", \"w_dim\": " << c.w_dim
+    << ",\n  \"precision\": " << q(o.precision) << ",\n  \"resume\": " << q(o.resume)
+    << ",\n  \"threads\": " << omp_get_max_threads() << ",\n  \"omp_wait_policy\": " << q(omp_wait_policy())
+    << ",\n  \"metrics\": " << o.metrics << ",\n  \"metrics_num\": " << o.metrics_num
+    << ",\n  \"G\": {\"z_dim\": " << c.z_dim << ", \"w_dim\": " << c.w_dim
     << ", \"mapping_layers\": " << c.mapping_layers << ", \"mapping_lr_mul\": " << c.mapping_lr_mul
     << ", \"channel_base\": " << c.channel_base << ", \"channel_max\": " << c.channel_max
     << ", \"conv_clamp\": " << c.conv_clamp << "}"
@@ -288,6 +290,10 @@ TrainOptions checked(TrainOptions opt) {
   SG_CHECK(opt.device == "cpu" || opt.device == "cuda", "stylegan2-train", "--device must be cpu or cuda, got '",
            opt.device, "'");
   SG_CHECK(opt.kimg > 0 && opt.tick_kimg > 0, "stylegan2-train", "--kimg and --tick must be > 0");
+  SG_CHECK(opt.precision == "f32" || opt.precision == "tf32" || opt.precision == "bf16", "stylegan2-train",
+           "--precision must be f32, tf32 or bf16, got '", opt.precision, "'");
+  SG_CHECK(opt.precision == "f32" || opt.device == "cuda", "stylegan2-train", "--precision ", opt.precision,
+           " is for --device cuda (the CPU computes in f32)");
   return opt;
 }
 
@@ -295,7 +301,12 @@ Trainer::Trainer(const TrainOptions& opt)
     : opt_(checked(opt)),
       dev_([&] {
         const Device d = opt_.device == "cuda" ? Device::cuda() : Device::cpu();
-        if (d.type == DeviceType::cuda) (void)zeros({1}, DType::f32, d);  // fails early, clearly, without CUDA
+        if (d.type == DeviceType::cuda) {
+          (void)zeros({1}, DType::f32, d);  // fails early, clearly, without CUDA
+          set_cuda_math(opt_.precision == "tf32"   ? CudaMath::tf32
+                        : opt_.precision == "bf16" ? CudaMath::bf16
+                                                   : CudaMath::f32);
+        }
         return d;
       }()),
       schedule_(resolve_schedule(opt_.schedule, opt_.cfg)),

@@ -26,8 +26,9 @@ struct TrainOptions {
   uint64_t seed = 0;
   bool mirror = false;
   std::string device = "cpu";
-  std::string resume;           // a run directory or a network-snapshot file
-  bool resume_changed = false;  // resume although --data, --seed or --mirror differ from the run's
+  std::string precision = "f32";  // CUDA convolutions and matmuls: f32, tf32 or bf16 (sg::set_cuda_math)
+  std::string resume;             // a run directory or a network-snapshot file
+  bool resume_changed = false;    // resume although --data, --seed or --mirror differ from the run's
   bool dry_run = false;
   int64_t resolution = 0;   // 0: 32, or 256 for paper256
   int64_t channels = 0;     // 0: from the dataset kind (idx: 1, otherwise 3)

@@ -6,7 +6,9 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "engine/device.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cuda/conv.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/elementwise.h"
 
@@ -50,6 +52,19 @@ void run_kernel(const char* op, DType dtype, const std::vector<Tensor>& ts, Cpu&
       check_cpu(op, ts);
   } else {
     dispatch_dtype(dtype, cpu);
+  }
+}
+
+// The convolution variant of the engine's CUDA math (sg::set_cuda_math, engine/device.h);
+// used inside run_kernel's CUDA lambdas only.
+inline kernels::cuda::ConvMath cuda_conv_math() {
+  switch (cuda_math()) {
+    case CudaMath::tf32:
+      return kernels::cuda::ConvMath::tf32;
+    case CudaMath::bf16:
+      return kernels::cuda::ConvMath::bf16;
+    default:
+      return kernels::cuda::ConvMath::fma;
   }
 }
 

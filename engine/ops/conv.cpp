@@ -1,7 +1,7 @@
 // The convolution family: conv2d, conv_transpose2d and conv2d_weight_grad: checks and
 // dispatch. The three are closed under differentiation; their rules are in
 // engine/derivatives.cpp. Devices: CPU tensors go to kernels/cpu/conv.h, CUDA tensors to
-// kernels/cuda/conv.h (FMA, or TF32 tensor cores for f32 when sg::set_cuda_tf32(true)).
+// kernels/cuda/conv.h (FMA, or TF32 / bf16 tensor cores for f32 as sg::set_cuda_math says).
 #include <functional>
 
 #include "engine/derivatives.h"
@@ -78,7 +78,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, Pair stride, Pair padding, int64
   Tensor y = empty({N, Cout, Ho, Wo}, x.dtype(), x.device());
   ops::run_kernel(
       op, x.dtype(), {x, w}, [&]<class T>() { kc::conv2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>()); },
-      [&]<class T>() { kcu::conv2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>(), cuda_tf32()); });
+      [&]<class T>() { kcu::conv2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>(), ops::cuda_conv_math()); });
   record(op, {x, w}, {y}, std::bind_front(derivatives::conv2d, x, w, stride, padding, groups));
   return y;
 }
@@ -113,7 +113,9 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, Pair stride, Pair padd
   ops::run_kernel(
       op, x.dtype(), {x, w},
       [&]<class T>() { kc::conv_transpose2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>()); },
-      [&]<class T>() { kcu::conv_transpose2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>(), cuda_tf32()); });
+      [&]<class T>() {
+        kcu::conv_transpose2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>(), ops::cuda_conv_math());
+      });
   record(op, {x, w}, {y}, std::bind_front(derivatives::conv_transpose2d, x, w, stride, padding, groups));
   return y;
 }
@@ -153,7 +155,7 @@ Tensor conv2d_weight_grad(const Tensor& dy, const Tensor& x, const Shape& weight
         const int64_t ws_elems = kcu::conv2d_weight_grad_workspace(kp);
         Tensor ws = ws_elems > 0 ? empty({ws_elems}, x.dtype(), x.device()) : Tensor();
         kcu::conv2d_weight_grad<T>(kp, dy.data<T>(), x.data<T>(), dw.data<T>(), ws.defined() ? ws.data<T>() : nullptr,
-                                   cuda_tf32());
+                                   ops::cuda_conv_math());
       });
   record(op, {dy, x}, {dw}, std::bind_front(derivatives::conv2d_weight_grad, dy, x, stride, padding, groups));
   return dw;

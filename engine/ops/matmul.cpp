@@ -12,16 +12,28 @@
 
 namespace sg {
 
-#ifdef SG_HAVE_CUDA
-void set_cuda_tf32(bool on) { kernels::cuda::set_tf32(on); }
-bool cuda_tf32() { return kernels::cuda::tf32(); }
-#else
 namespace {
-std::atomic<bool> g_cuda_tf32{false};  // remembered only; there is no CUDA GEMM in this build
+std::atomic<int> g_cuda_math{(int)CudaMath::f32};  // without the CUDA backend: remembered only
 }
-void set_cuda_tf32(bool on) { g_cuda_tf32.store(on); }
-bool cuda_tf32() { return g_cuda_tf32.load(); }
+void set_cuda_math(CudaMath math) {
+  g_cuda_math.store((int)math);
+#ifdef SG_HAVE_CUDA
+  kernels::cuda::set_tf32(math != CudaMath::f32);  // cuBLAS's math mode
 #endif
+}
+CudaMath cuda_math() { return (CudaMath)g_cuda_math.load(); }
+const char* cuda_math_name(CudaMath math) {
+  switch (math) {
+    case CudaMath::tf32:
+      return "tf32";
+    case CudaMath::bf16:
+      return "bf16";
+    default:
+      return "f32";
+  }
+}
+void set_cuda_tf32(bool on) { set_cuda_math(on ? CudaMath::tf32 : CudaMath::f32); }
+bool cuda_tf32() { return cuda_math() != CudaMath::f32; }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   ops::check_defined("matmul", a, "a");

@@ -67,7 +67,7 @@ Tensor fused_modconv(const Tensor& x, const Tensor& weight, const Tensor& styles
           }
           kernels::cuda::modconv_forward<T>(x.data<T>(), weight.data<T>(), styles.data<T>(),
                                             dcoefs.defined() ? dcoefs.data<T>() : nullptr, y.data<T>(), N, C, H, W, O,
-                                            kh, kw, p.padding, cuda_tf32());
+                                            kh, kw, p.padding, ops::cuda_conv_math());
         });
   }
   ModConv q = p;

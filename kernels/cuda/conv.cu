@@ -21,6 +21,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/mma_ptx.cuh"
 
 namespace sg::kernels::cuda {
 
@@ -70,6 +71,17 @@ __device__ __forceinline__ void mainloop_fma(Loader& ld, int ktiles, T (&As)[BK]
   }
 }
 
+// The tensor-core main loops leave the tile in Cs; every thread then takes the same 4x4
+// micro-tile the FMA path computes (rows ty + 16 i, columns tx + 16 j), so one epilogue serves all.
+__device__ __forceinline__ void from_cs(float (&Cs)[BM][LDC], float (&acc)[4][4]) {
+  __syncthreads();
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j] = Cs[ty + 16 * i][tx + 16 * j];
+}
+
 // Tensor cores: 8 warps as 2 (m) x 4 (n), each computing a 32 x 16 block as two m16n16k8
 // tf32 fragments; the result goes through Cs so that every thread ends with the same 4x4
 // micro-tile the FMA path produces (one epilogue for both).
@@ -106,12 +118,136 @@ __device__ __forceinline__ void mainloop_tf32(Loader& ld, int ktiles, float (&As
   }
 #pragma unroll
   for (int f = 0; f < 2; ++f) wmma::store_matrix_sync(&Cs[wm * 32 + f * 16][wn * 16], c[f], LDC, wmma::mem_row_major);
-  __syncthreads();
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  from_cs(Cs, acc);
+}
+
+// Tensor cores through PTX mma.sync (kernels/cuda/mma_ptx.cuh), ConvMath::tf32 (m16n8k8, TF32
+// inputs) or ConvMath::bf16 (m16n8k16, bf16 inputs), f32 accumulators. The same 8 warps as
+// 2 (m) x 4 (n), each a 32 x 16 block = 2 x 2 tiles of 16 x 8. The fragments are read from the
+// f32 tiles As[k][m] and Bs[k][n] at the positions the PTX ISA gives each lane and rounded on the
+// way (g = lane / 4, t = lane % 4):
+//   tf32, per k-step of 8:  A (row m, col k): As[k][m] at (g | g+8, t | t+4); B: Bs[t | t+4][g]
+//   bf16, per k-step of 16: A pairs k = 2t, 2t+1 (and +8) at rows g | g+8; B pairs likewise
+// The result goes through Cs, as in mainloop_tf32, so both end in the FMA path's epilogue.
+template <ConvMath kMath, class Loader>
+__device__ __forceinline__ void mainloop_mma(Loader& ld, int ktiles, float (&As)[BK][LDA], float (&Bs)[BK][LDB],
+                                             float (&Cs)[BM][LDC], float (&acc)[4][4]) {
+  static_assert(kMath == ConvMath::tf32 || kMath == ConvMath::bf16, "mainloop_mma: tf32 or bf16");
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int mw = (warp % 2) * 32, nw = (warp / 2) * 16;  // this warp's block in the tile
+  float d[2][2][4] = {};                                 // [m tile][n tile][fragment]
+  if (ktiles > 0) ld.fetch(0);
+  for (int kt = 0; kt < ktiles; ++kt) {
+    ld.stash(As, Bs);
+    __syncthreads();
+    if (kt + 1 < ktiles) ld.fetch(kt + 1);
+    if constexpr (kMath == ConvMath::tf32) {
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+      for (int ks = 0; ks < BK; ks += 8) {
+        uint32_t a[2][4], b[2][2];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) acc[i][j] = Cs[ty + 16 * i][tx + 16 * j];
+        for (int f = 0; f < 2; ++f) {
+          const int m = mw + 16 * f + g;
+          a[f][0] = ptx::to_tf32(As[ks + t][m]);
+          a[f][1] = ptx::to_tf32(As[ks + t][m + 8]);
+          a[f][2] = ptx::to_tf32(As[ks + t + 4][m]);
+          a[f][3] = ptx::to_tf32(As[ks + t + 4][m + 8]);
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int n = nw + 8 * h + g;
+          b[h][0] = ptx::to_tf32(Bs[ks + t][n]);
+          b[h][1] = ptx::to_tf32(Bs[ks + t + 4][n]);
+        }
+#pragma unroll
+        for (int f = 0; f < 2; ++f)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) ptx::mma_m16n8k8_tf32(d[f][h], a[f], b[h]);
+      }
+    } else {
+      static_assert(BK == 16, "one bf16 m16n8k16 step per k-tile");
+      uint32_t a[2][4], b[2][2];
+      const int k0 = 2 * t;
+#pragma unroll
+      for (int f = 0; f < 2; ++f) {
+        const int m = mw + 16 * f + g;
+        a[f][0] = ptx::pack_bf16x2(As[k0][m], As[k0 + 1][m]);
+        a[f][1] = ptx::pack_bf16x2(As[k0][m + 8], As[k0 + 1][m + 8]);
+        a[f][2] = ptx::pack_bf16x2(As[k0 + 8][m], As[k0 + 9][m]);
+        a[f][3] = ptx::pack_bf16x2(As[k0 + 8][m + 8], As[k0 + 9][m + 8]);
+      }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int n = nw + 8 * h + g;
+        b[h][0] = ptx::pack_bf16x2(Bs[k0][n], Bs[k0 + 1][n]);
+        b[h][1] = ptx::pack_bf16x2(Bs[k0 + 8][n], Bs[k0 + 9][n]);
+      }
+#pragma unroll
+      for (int f = 0; f < 2; ++f)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) ptx::mma_m16n8k16_bf16(d[f][h], a[f], b[h]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int f = 0; f < 2; ++f)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = mw + 16 * f + g, c = nw + 8 * h + 2 * t;
+      Cs[r][c] = d[f][h][0];
+      Cs[r][c + 1] = d[f][h][1];
+      Cs[r + 8][c] = d[f][h][2];
+      Cs[r + 8][c + 1] = d[f][h][3];
+    }
+  from_cs(Cs, acc);
+}
+
+// The main loop of variant kMath: FMA for T = double and ConvMath::fma, else the tensor cores.
+template <ConvMath kMath, class T, class Loader>
+__device__ __forceinline__ void mainloop(Loader& ld, int ktiles, T (&As)[BK][LDA], T (&Bs)[BK][LDB], T (&acc)[4][4]) {
+  if constexpr (kMath == ConvMath::fma) {
+    mainloop_fma(ld, ktiles, As, Bs, acc);
+  } else {
+    static_assert(std::is_same_v<T, float>, "tensor-core variants are f32 only");
+    __shared__ __align__(32) float Cs[BM][LDC];
+    if constexpr (kMath == ConvMath::tf32_wmma)
+      mainloop_tf32(ld, ktiles, As, Bs, Cs, acc);
+    else
+      mainloop_mma<kMath>(ld, ktiles, As, Bs, Cs, acc);
+  }
+}
+
+// Launch name suffix of each variant (the tests check which one ran).
+const char* math_suffix(ConvMath m) {
+  switch (m) {
+    case ConvMath::tf32_wmma:
+      return " <tf32 wmma>";
+    case ConvMath::tf32:
+      return " <tf32>";
+    case ConvMath::bf16:
+      return " <bf16>";
+    default:
+      return "";
+  }
+}
+
+// Launches kernel<kMath> for math (T = double always takes FMA).
+template <class T, template <class, ConvMath> class K, class... A>
+void launch_math(ConvMath math, const char* name, dim3 grid, A&&... args) {
+  if constexpr (std::is_same_v<T, float>) {
+    const std::string full = std::string(name) + math_suffix(math);
+    switch (math) {
+      case ConvMath::tf32_wmma:
+        return launch(full.c_str(), K<float, ConvMath::tf32_wmma>::fn(), grid, kThreads, 0, args...);
+      case ConvMath::tf32:
+        return launch(full.c_str(), K<float, ConvMath::tf32>::fn(), grid, kThreads, 0, args...);
+      case ConvMath::bf16:
+        return launch(full.c_str(), K<float, ConvMath::bf16>::fn(), grid, kThreads, 0, args...);
+      default:
+        break;
+    }
+  }
+  launch(name, K<T, ConvMath::fma>::fn(), grid, kThreads, 0, args...);
 }
 
 // ---- conv2d and conv_transpose2d -------------------------------------------------------
@@ -296,7 +432,7 @@ __device__ __forceinline__ void conv_epilogue(const ConvProblem<T>& P, const Con
   }
 }
 
-template <class T, bool kTC>
+template <class T, ConvMath kMath>
 __global__ void __launch_bounds__(kThreads) conv_gemm_kernel(__grid_constant__ const ConvProblem<T> P) {
   __shared__ __align__(32) T As[BK][LDA];
   __shared__ __align__(32) T Bs[BK][LDB];
@@ -310,14 +446,13 @@ __global__ void __launch_bounds__(kThreads) conv_gemm_kernel(__grid_constant__ c
 #pragma unroll
     for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
   const int ktiles = (V.K + BK - 1) / BK;
-  if constexpr (kTC) {
-    __shared__ __align__(32) float Cs[BM][LDC];
-    mainloop_tf32(ld, ktiles, As, Bs, Cs, acc);
-  } else {
-    mainloop_fma(ld, ktiles, As, Bs, acc);
-  }
+  mainloop<kMath>(ld, ktiles, As, Bs, acc);
   conv_epilogue(P, V, m0, n0, acc);
 }
+template <class T, ConvMath kMath>
+struct ConvGemm {
+  static auto fn() { return conv_gemm_kernel<T, kMath>; }
+};
 
 // Checks the 32-bit index assumptions of the kernels.
 void check_conv_sizes(const char* kernel, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t Ho,
@@ -329,7 +464,7 @@ void check_conv_sizes(const char* kernel, int64_t N, int64_t Cin, int64_t H, int
 }
 
 template <class T>
-void launch_conv(ConvProblem<T> P, bool tf32, const char* name) {
+void launch_conv(ConvProblem<T> P, ConvMath math, const char* name) {
   const int64_t qy = ceil_div(P.Ho, P.transposed ? P.sy : 1), qx = ceil_div(P.Wo, P.transposed ? P.sx : 1);
   const int64_t max_cols = (int64_t)P.N * qy * qx;  // phase 0 has the largest pixel grid
   if (max_cols == 0 || P.Cgo == 0 || P.groups == 0) return;
@@ -341,14 +476,7 @@ void launch_conv(ConvProblem<T> P, bool tf32, const char* name) {
     const int64_t ng = std::min<int64_t>(groups_per_launch, P.groups - g0);
     P.group0 = (int)g0;
     dim3 grid((unsigned)ceil_div(max_cols, BN), (unsigned)mtiles, (unsigned)(ng * P.phases));
-    bool launched = false;
-    if constexpr (std::is_same_v<T, float>) {
-      if (tf32) {
-        launch((std::string(name) + " <tf32>").c_str(), conv_gemm_kernel<float, true>, grid, kThreads, 0, P);
-        launched = true;
-      }
-    }
-    if (!launched) launch(name, conv_gemm_kernel<T, false>, grid, kThreads, 0, P);
+    launch_math<T, ConvGemm>(math, name, grid, P);
   }
 }
 
@@ -439,7 +567,7 @@ struct WgradLoader {
   }
 };
 
-template <class T, bool kTC>
+template <class T, ConvMath kMath>
 __global__ void __launch_bounds__(kThreads) conv_wgrad_kernel(__grid_constant__ const WgradProblem<T> P) {
   __shared__ __align__(32) T As[BK][LDA];
   __shared__ __align__(32) T Bs[BK][LDB];
@@ -454,12 +582,7 @@ __global__ void __launch_bounds__(kThreads) conv_wgrad_kernel(__grid_constant__ 
 #pragma unroll
     for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
   const int ktiles = (r_end - r_begin + BK - 1) / BK;  // 0 for an empty split: it writes zeros
-  if constexpr (kTC) {
-    __shared__ __align__(32) float Cs[BM][LDC];
-    mainloop_tf32(ld, ktiles, As, Bs, Cs, acc);
-  } else {
-    mainloop_fma(ld, ktiles, As, Bs, acc);
-  }
+  mainloop<kMath>(ld, ktiles, As, Bs, acc);
   T* out = P.splits > 1 ? P.workspace + (int64_t)split * P.Cout * P.Kw : P.dw;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
@@ -504,12 +627,17 @@ WgradPlan wgrad_plan(int64_t N, int64_t Cout, int64_t Ho, int64_t Wo, int64_t Kw
   return p;
 }
 
+template <class T, ConvMath kMath>
+struct ConvWgrad {
+  static auto fn() { return conv_wgrad_kernel<T, kMath>; }
+};
+
 }  // namespace
 
 // ---- host API --------------------------------------------------------------------------
 
 template <class T>
-void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool tf32, const ConvFusion<T>* fusion) {
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMath math, const ConvFusion<T>* fusion) {
   const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
   const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, groups = p.groups;
   const char* name = fusion ? "conv2d_forward (fused)" : "conv2d_forward";
@@ -531,11 +659,11 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool tf
     P.has_clamp = fusion->clamp >= 0 ? 1 : 0;
     P.clamp = (T)(fusion->clamp >= 0 ? fusion->clamp : 0.0);
   }
-  launch_conv(P, tf32, name);
+  launch_conv(P, math, name);
 }
 
 template <class T>
-void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool tf32) {
+void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMath math) {
   const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
   const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, opy = p.opy, opx = p.opx, groups = p.groups;
   const char* name = "conv_transpose2d_forward";
@@ -545,7 +673,7 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   require(sy * sx <= launch_limits().max_grid_yz, name, "stride too large");
   ConvProblem<T> P = base_problem(x, w, y, N, Cin, H, W, Cout, Ho, Wo, kh, kw, sy, sx, py, px, groups);
   P.transposed = 1, P.phases = (int)(sy * sx);
-  launch_conv(P, tf32, name);
+  launch_conv(P, math, name);
 }
 
 int64_t conv2d_weight_grad_workspace(const Conv2dParams& p) {
@@ -559,7 +687,7 @@ int64_t conv2d_weight_grad_workspace(const Conv2dParams& p) {
 }
 
 template <class T>
-void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T* workspace, bool tf32) {
+void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T* workspace, ConvMath math) {
   const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
   const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, groups = p.groups;
   const char* name = "conv2d_weight_grad";
@@ -586,14 +714,7 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T
     const int64_t ng = std::min<int64_t>(groups_per_launch, groups - g0);
     P.group0 = (int)g0;
     dim3 grid((unsigned)ntiles, (unsigned)mtiles, (unsigned)(ng * plan.splits));
-    bool launched = false;
-    if constexpr (std::is_same_v<T, float>) {
-      if (tf32) {
-        launch((std::string(name) + " <tf32>").c_str(), conv_wgrad_kernel<float, true>, grid, kThreads, 0, P);
-        launched = true;
-      }
-    }
-    if (!launched) launch(name, conv_wgrad_kernel<T, false>, grid, kThreads, 0, P);
+    launch_math<T, ConvWgrad>(math, name, grid, P);
   }
   if (plan.splits > 1) {
     const int64_t total = Cout * Kw;
@@ -602,10 +723,10 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T
   }
 }
 
-#define SG_INSTANTIATE_CUDA_CONV(T)                                                                         \
-  template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, T*, bool, const ConvFusion<T>*); \
-  template void conv_transpose2d_forward<T>(const Conv2dParams&, const T*, const T*, T*, bool);             \
-  template void conv2d_weight_grad<T>(const Conv2dParams&, const T*, const T*, T*, T*, bool);
+#define SG_INSTANTIATE_CUDA_CONV(T)                                                                             \
+  template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, T*, ConvMath, const ConvFusion<T>*); \
+  template void conv_transpose2d_forward<T>(const Conv2dParams&, const T*, const T*, T*, ConvMath);             \
+  template void conv2d_weight_grad<T>(const Conv2dParams&, const T*, const T*, T*, T*, ConvMath);
 
 SG_INSTANTIATE_CUDA_CONV(float)
 SG_INSTANTIATE_CUDA_CONV(double)

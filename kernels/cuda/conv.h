@@ -26,10 +26,13 @@
 // Variants (picked on the host per call):
 //   - FMA: 64x64 output tile, K in steps of 16, 256 threads each owning a 4x4 micro-tile
 //     (f32 and f64); global loads for step k+1 are issued before step k is computed.
-//   - tensor cores (f32 only, tf32 = true): the same tiles and loaders, each warp computing a
-//     32x16 block with nvcuda::wmma m16n16k8 in precision::tf32 (10-bit mantissa inputs, f32
-//     accumulate). Selected by the engine's global flag sg::set_cuda_tf32 (default off);
-//     f64 always takes the FMA path.
+//   - tensor cores (f32 only; ConvMath below): the same tiles and loaders, each warp computing
+//     a 32x16 block, f32 accumulators, inputs rounded as the fragments are built:
+//       tf32_wmma  nvcuda::wmma m16n16k8 precision::tf32 (the first tensor-core rung)
+//       tf32       PTX mma.sync m16n8k8 .tf32 (kernels/cuda/mma_ptx.cuh; 10-bit mantissas)
+//       bf16       PTX mma.sync m16n8k16 .bf16 (7-bit mantissas, f32's exponent range)
+//     The engine picks through sg::set_cuda_math (default f32 = FMA); f64 always takes FMA.
+//     Each variant's error bound against f64: tests/cuda/test_cuda_paths.cpp.
 //   - ConvFusion (conv2d_forward only): modulation of the weight on load (w * a_scale), and an
 //     epilogue: * row_scale (demodulation) + noise + bias, activation, gain, clamp. The fused
 //     modulated convolution (kernels/cuda/modconv.h) is this kernel with groups = batch.
@@ -69,17 +72,19 @@ struct ConvFusion {
   double clamp = -1.0;  // < 0: none
 };
 
-// Sizes, strides and padding: p (kernels/conv.h, with the output sizes). tf32: the
-// tensor-core variant (f32 only).
+// The arithmetic of a convolution (the variants above); T = double always takes fma.
+enum class ConvMath : int { fma = 0, tf32_wmma = 1, tf32 = 2, bf16 = 3 };
+
+// Sizes, strides and padding: p (kernels/conv.h, with the output sizes). math: the variant.
 
 // x [N,Cin,H,W], w [Cout,Cin/groups,kh,kw] -> y [N,Cout,Ho,Wo].
 template <class T>
-void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool tf32,
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMath math,
                     const ConvFusion<T>* fusion = nullptr);
 
 // x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo].
 template <class T>
-void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool tf32);
+void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMath math);
 
 // Elements of workspace conv2d_weight_grad needs for these sizes (0: none; pass nullptr).
 int64_t conv2d_weight_grad_workspace(const Conv2dParams& p);
@@ -87,6 +92,6 @@ int64_t conv2d_weight_grad_workspace(const Conv2dParams& p);
 // dy [N,Cout,Ho,Wo], x [N,Cin,H,W] -> dw [Cout,Cin/groups,kh,kw].
 // workspace: conv2d_weight_grad_workspace(p) elements of T on the device.
 template <class T>
-void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T* workspace, bool tf32);
+void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T* workspace, ConvMath math);
 
 }  // namespace sg::kernels::cuda

@@ -54,7 +54,7 @@ void modconv_dcoefs(const T* weight, const T* styles, T* dcoefs, int64_t N, int6
 
 template <class T>
 void modconv_forward(const T* x, const T* weight, const T* styles, const T* dcoefs, T* y, int64_t N, int64_t C,
-                     int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw, int64_t padding, bool tf32,
+                     int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw, int64_t padding, ConvMath math,
                      const ModConvEpilogue<T>* epilogue) {
   ConvFusion<T> fu;
   fu.a_scale = styles;  // [N, C] = [groups, Cin/groups]
@@ -69,17 +69,17 @@ void modconv_forward(const T* x, const T* weight, const T* styles, const T* dcoe
     fu.clamp = epilogue->clamp;
   }
   // x [N, C, H, W] viewed as [1, N*C, H, W]; y [N, O, Ho, Wo] as [1, N*O, Ho, Wo].
-  conv2d_forward<T>(Conv2dParams{1, N * C, H, W, N * O, kh, kw, 1, 1, padding, padding, 0, 0, N}, x, weight, y, tf32,
+  conv2d_forward<T>(Conv2dParams{1, N * C, H, W, N * O, kh, kw, 1, 1, padding, padding, 0, 0, N}, x, weight, y, math,
                     &fu);
 }
 
 template void modconv_dcoefs<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, double);
 template void modconv_dcoefs<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, int64_t, double);
 template void modconv_forward<float>(const float*, const float*, const float*, const float*, float*, int64_t, int64_t,
-                                     int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool,
+                                     int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, ConvMath,
                                      const ModConvEpilogue<float>*);
 template void modconv_forward<double>(const double*, const double*, const double*, const double*, double*, int64_t,
-                                      int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool,
+                                      int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, ConvMath,
                                       const ModConvEpilogue<double>*);
 
 }  // namespace sg::kernels::cuda

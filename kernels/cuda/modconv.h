@@ -14,8 +14,8 @@
 //   - modconv_forward: the implicit-GEMM conv kernel of kernels/cuda/conv.h run as one grouped
 //     conv (groups = N, the batch folded into the channels), the weight modulated by s[n, i]
 //     as it is loaded into shared memory, never materialised per sample; demodulation and
-//     the optional noise / bias / activation / gain / clamp in its epilogue. FMA (f32, f64)
-//     or TF32 tensor cores (f32, tf32 = true).
+//     the optional noise / bias / activation / gain / clamp in its epilogue. Any ConvMath
+//     variant of kernels/cuda/conv.h (FMA for f32 and f64; TF32 or bf16 tensor cores for f32).
 // This is a forward-only fast path: the engine's modulated_conv2d records a backward made of
 // differentiable ops (conv_transpose2d, conv2d_weight_grad, mul, sum), as the composite.
 //
@@ -28,6 +28,8 @@
 // to PyTorch.
 #pragma once
 #include <cstdint>
+
+#include "kernels/cuda/conv.h"
 
 namespace sg::kernels::cuda {
 
@@ -49,7 +51,7 @@ void modconv_dcoefs(const T* weight, const T* styles, T* dcoefs, int64_t N, int6
 // y = modulated conv of x (dcoefs may be null: no demodulation), then the optional epilogue.
 template <class T>
 void modconv_forward(const T* x, const T* weight, const T* styles, const T* dcoefs, T* y, int64_t N, int64_t C,
-                     int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw, int64_t padding, bool tf32,
+                     int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw, int64_t padding, ConvMath math,
                      const ModConvEpilogue<T>* epilogue = nullptr);
 
 }  // namespace sg::kernels::cuda

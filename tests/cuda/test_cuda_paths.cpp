@@ -341,53 +341,66 @@ TEST_CASE("cuda paths: the scalar paths of the vectorised kernels (unaligned poi
   CHECK(p1[0] == p0[0]);  // the element before the range is untouched
 }
 
-TEST_CASE("cuda paths: TF32 kernels within TF32's error bound", "[cuda][paths][tf32]") {
-  if (!real_cuda("TF32")) return;
-  // TF32 keeps 10 of f32's 23 mantissa bits: each input is rounded with relative error at
-  // most u = 2^-11, so a product a*b carries at most (2u + u^2)|a||b|, and the f32 sum of K
-  // products adds at most K 2^-24 sum|a||b|. Hence, per output,
-  //   |y_tf32 - y| <= (2u + u^2 + K 2^-24) * sum|a||b| = bound * (|w| conv |x|).
-  const double u = std::ldexp(1.0, -11);
-  auto bound = [&](int64_t K) { return 2 * u + u * u + (double)K * std::ldexp(1.0, -24); };
-  auto check_bound = [&](const std::string& what, const Tensor& got, const Tensor& ref, const Tensor& absref,
+TEST_CASE("cuda paths: TF32 and bf16 kernels within their error bounds", "[cuda][paths][tf32]") {
+  if (!real_cuda("TF32 / bf16")) return;
+  // A format that keeps p bits of significand rounds each input with relative error at most
+  // u = 2^-p (TF32: p = 11, bf16: p = 8), so a product a*b carries at most (2u + u^2)|a||b|, and
+  // the f32 sum of K products adds at most K 2^-24 sum|a||b|. Hence, per output,
+  //   |y_low - y| <= (2u + u^2 + K 2^-24) * sum|a||b| = bound * (|w| conv |x|).
+  auto check_bound = [&](const std::string& what, double u, const Tensor& got, const Tensor& ref, const Tensor& absref,
                          int64_t K) {
+    const double bound = 2 * u + u * u + (double)K * std::ldexp(1.0, -24);
     const std::vector<double> g = got.to_vector(), r = ref.to_vector(), ar = absref.to_vector();
     REQUIRE(g.size() == r.size());
     double worst = 0;  // error / bound, largest over the outputs
-    for (size_t i = 0; i < g.size(); ++i) worst = std::max(worst, std::abs(g[i] - r[i]) / (bound(K) * ar[i] + 1e-30));
-    INFO(what << ": largest error is " << worst << " of the TF32 bound (K = " << K << ")");
+    for (size_t i = 0; i < g.size(); ++i) worst = std::max(worst, std::abs(g[i] - r[i]) / (bound * ar[i] + 1e-30));
+    INFO(what << ": largest error is " << worst << " of the bound for u = 2^" << std::log2(u) << " (K = " << K << ")");
     CHECK(worst <= 1.0);
-    CHECK(worst > 1e-3);  // TF32 rounding is visible: the TF32 kernel ran, not the f32 one
+    CHECK(worst > 1e-3);  // the rounding is visible: the reduced-precision kernel ran, not the f32 one
   };
+  const double u_tf32 = std::ldexp(1.0, -11), u_bf16 = std::ldexp(1.0, -8);
   Tensor x = rnd({2, 24, 9, 9}, 500), w = rnd({70, 24, 3, 3}, 501), dy = rnd({2, 70, 9, 9}, 502);
+  Tensor a = rnd({40, 300}, 503), bm = rnd({300, 33}, 504), s = rnd({2, 24}, 505);
   Tensor xd = to_dut(x), wd = to_dut(w), dyd = to_dut(dy);
-  set_cuda_tf32(true);
-  launched();
-  Tensor y = conv2d(xd, wd, {1, 1}, {1, 1});
-  Tensor dx = conv_transpose2d(dyd, wd, {1, 1}, {1, 1});
-  Tensor dw = conv2d_weight_grad(dyd, xd, w.shape(), {1, 1}, {1, 1}, 1);
-  Tensor a = rnd({40, 300}, 503), bm = rnd({300, 33}, 504);
-  Tensor mm = matmul(to_dut(a), to_dut(bm));
-  set_cuda_tf32(false);
-  auto log = launched();
-  SG_CHECK_LAUNCHED(log, "conv2d_forward <tf32>");
-  SG_CHECK_LAUNCHED(log, "conv_transpose2d_forward <tf32>");
-  SG_CHECK_LAUNCHED(log, "conv2d_weight_grad <tf32>");
-  check_bound("conv2d", y, conv2d(x, w, {1, 1}, {1, 1}), conv2d(abs(x), abs(w), {1, 1}, {1, 1}), 24 * 9);
-  check_bound("conv_transpose2d", dx, conv_transpose2d(dy, w, {1, 1}, {1, 1}),
-              conv_transpose2d(abs(dy), abs(w), {1, 1}, {1, 1}), 70 * 9);
-  check_bound("conv2d_weight_grad", dw, conv2d_weight_grad(dy, x, w.shape(), {1, 1}, {1, 1}, 1),
-              conv2d_weight_grad(abs(dy), abs(x), w.shape(), {1, 1}, {1, 1}, 1), 2 * 81);
-  check_bound("matmul (cuBLAS TF32)", mm, matmul(a, bm), matmul(abs(a), abs(bm)), 300);
-  // The fused modulated conv (the grouped kernel with the weight modulated on load).
-  Tensor s = rnd({2, 24}, 505);
   ModConv mc;
   mc.padding = 1, mc.demodulate = false;
-  set_cuda_tf32(true);
-  Tensor ym = modulated_conv2d(xd, wd, to_dut(s), mc);
-  set_cuda_tf32(false);
-  check_bound("modulated_conv2d (fused)", ym, modulated_conv2d(x, w, s, mc),
-              modulated_conv2d(abs(x), abs(w), abs(s), mc), 24 * 9);
+  for (CudaMath math : {CudaMath::tf32, CudaMath::bf16}) {
+    const std::string m = cuda_math_name(math), suffix = " <" + m + ">";
+    const double u = math == CudaMath::tf32 ? u_tf32 : u_bf16;
+    INFO("sg::set_cuda_math(" << m << ")");
+    set_cuda_math(math);
+    launched();
+    Tensor y = conv2d(xd, wd, {1, 1}, {1, 1});
+    Tensor dx = conv_transpose2d(dyd, wd, {1, 1}, {1, 1});
+    Tensor dw = conv2d_weight_grad(dyd, xd, w.shape(), {1, 1}, {1, 1}, 1);
+    Tensor mm = matmul(to_dut(a), to_dut(bm));
+    Tensor ym = modulated_conv2d(xd, wd, to_dut(s), mc);  // the fused kernel: weight modulated on load
+    set_cuda_math(CudaMath::f32);
+    auto log = launched();
+    SG_CHECK_LAUNCHED(log, "conv2d_forward" + suffix);
+    SG_CHECK_LAUNCHED(log, "conv_transpose2d_forward" + suffix);
+    SG_CHECK_LAUNCHED(log, "conv2d_weight_grad" + suffix);
+    SG_CHECK_LAUNCHED(log, "conv2d_forward (fused)" + suffix);
+    check_bound("conv2d", u, y, conv2d(x, w, {1, 1}, {1, 1}), conv2d(abs(x), abs(w), {1, 1}, {1, 1}), 24 * 9);
+    check_bound("conv_transpose2d", u, dx, conv_transpose2d(dy, w, {1, 1}, {1, 1}),
+                conv_transpose2d(abs(dy), abs(w), {1, 1}, {1, 1}), 70 * 9);
+    check_bound("conv2d_weight_grad", u, dw, conv2d_weight_grad(dy, x, w.shape(), {1, 1}, {1, 1}, 1),
+                conv2d_weight_grad(abs(dy), abs(x), w.shape(), {1, 1}, {1, 1}, 1), 2 * 81);
+    check_bound("matmul (cuBLAS TF32)", u_tf32, mm, matmul(a, bm), matmul(abs(a), abs(bm)), 300);
+    check_bound("modulated_conv2d (fused)", u, ym, modulated_conv2d(x, w, s, mc),
+                modulated_conv2d(abs(x), abs(w), abs(s), mc), 24 * 9);
+  }
+  // The first tensor-core rung, nvcuda::wmma (kernel level: the engine's tf32 takes mma.sync).
+  {
+    const kernels::Conv2dParams kp{2, 24, 9, 9, 70, 3, 3, 1, 1, 1, 1, 0, 0, 1};
+    Tensor y = empty({2, 70, 9, 9}, DType::f32, Device::cuda());
+    launched();
+    kc::conv2d_forward<float>(kp, xd.data<float>(), wd.data<float>(), y.data<float>(), kc::ConvMath::tf32_wmma);
+    SG_CHECK_LAUNCHED(launched(), "conv2d_forward <tf32 wmma>");
+    check_bound("conv2d (wmma)", u_tf32, y, conv2d(x, w, {1, 1}, {1, 1}), conv2d(abs(x), abs(w), {1, 1}, {1, 1}),
+                24 * 9);
+  }
+  CHECK(cuda_math() == CudaMath::f32);
 }
 
 TEST_CASE("cuda paths: the fused conv epilogues", "[cuda][paths][sanitize]") {
@@ -411,11 +424,11 @@ TEST_CASE("cuda paths: the fused conv epilogues", "[cuda][paths][sanitize]") {
   fu.a_scale = ad.data<float>(), fu.row_scale = rd.data<float>(), fu.noise = nd.data<float>();
   fu.bias = bd.data<float>(), fu.act = 2, fu.alpha = 0.2, fu.gain = 1.4, fu.clamp = 2.0;
   kc::conv2d_forward<float>(sg::kernels::Conv2dParams{N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 0, 0, G}, xd.data<float>(),
-                            wd.data<float>(), yd.data<float>(), false, &fu);
+                            wd.data<float>(), yd.data<float>(), kc::ConvMath::fma, &fu);
   SG_DEVICE_CHECK("ConvFusion: modulate, row scale, noise, bias, lrelu, gain, clamp", yd, ref);
   fu.act = 1, fu.clamp = -1, fu.a_scale = nullptr, fu.row_scale = nullptr, fu.noise = nullptr;
   kc::conv2d_forward<float>(sg::kernels::Conv2dParams{N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 0, 0, G}, xd.data<float>(),
-                            wd.data<float>(), yd.data<float>(), false, &fu);
+                            wd.data<float>(), yd.data<float>(), kc::ConvMath::fma, &fu);
   SG_DEVICE_CHECK("ConvFusion: bias, relu, gain", yd,
                   bias_act(conv2d(x, w, {1, 1}, {1, 1}, G), bias, Act::relu, 0.2, 1.4, -1.0, 1));
 
@@ -434,7 +447,7 @@ TEST_CASE("cuda paths: the fused conv epilogues", "[cuda][paths][sanitize]") {
   ep.noise = nmd.data<float>(), ep.bias = bmd.data<float>(), ep.act = 2, ep.alpha = 0.2, ep.gain = std::sqrt(2.0);
   ep.clamp = 0.5;
   kc::modconv_forward<float>(xmd.data<float>(), wmd.data<float>(), std_.data<float>(), dco.data<float>(),
-                             ymd.data<float>(), N, C, H, W, O, 3, 3, 1, false, &ep);
+                             ymd.data<float>(), N, C, H, W, O, 3, 3, 1, kc::ConvMath::fma, &ep);
   SG_DEVICE_CHECK("ModConvEpilogue: demodulated conv, noise, bias, lrelu, gain, clamp", ymd, refm);
 }
 
@@ -463,10 +476,10 @@ TEST_CASE("cuda paths: host-side errors name the kernel and the limit", "[cuda][
   CHECK_THROWS_WITH(kc::upfirdn2d<float>(up, dev, dev, dev), Catch::Contains("32-bit"));
   CHECK_THROWS_WITH(kc::conv2d_forward<float>(sg::kernels::Conv2dParams{1, 1, (int64_t)1 << 16, (int64_t)1 << 16, 1, 1,
                                                                         1, 1, 1, 0, 0, 0, 0, 1},
-                                              dev, dev, dev, false),
+                                              dev, dev, dev, kc::ConvMath::fma),
                     Catch::Contains("32-bit"));
   CHECK_THROWS_WITH(kc::conv2d_weight_grad<float>(sg::kernels::Conv2dParams{4, 8, 64, 64, 8, 3, 3, 1, 1, 1, 1, 0, 0, 1},
-                                                  dev, dev, dev, nullptr, false),
+                                                  dev, dev, dev, nullptr, kc::ConvMath::fma),
                     Catch::Contains("split-K needs the workspace"));
   (void)host;
 }
@@ -519,7 +532,7 @@ TEST_CASE("cuda paths: f64 on the device, comparisons, casts and empty reduction
   Tensor dy0 = zeros({0, 4, 5, 5}, DType::f32, Device::cuda()), x0 = zeros({0, 3, 5, 5}, DType::f32, Device::cuda());
   Tensor dw0 = full({4, 3, 3, 3}, 1.0, DType::f32, Device::cuda());
   kc::conv2d_weight_grad<float>(sg::kernels::Conv2dParams{0, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0, 1}, dy0.data<float>(),
-                                x0.data<float>(), dw0.data<float>(), nullptr, false);
+                                x0.data<float>(), dw0.data<float>(), nullptr, kc::ConvMath::fma);
   CHECK(max_abs(dw0) == 0.0);
   // Broadcasts and reductions with too many dims are errors, not launches.
   Tensor z = full({300}, 5.0, DType::f32, Device::cuda());

@@ -66,9 +66,13 @@ void report(const std::string& what, const Vec& got, const Vec& want, double tol
   if (!ok) ++g_failures;
 }
 
-void conv_family(bool tf32) {
-  const double tol = tf32 ? 3e-3 : 1e-5;  // TF32: about 3e-4 expected (10-bit mantissa inputs)
-  const char* tag = tf32 ? " (TF32)" : "";
+void conv_family(kc::ConvMath math) {
+  // TF32: about 3e-4 expected (10-bit mantissa inputs); bf16 about 3e-3 (7-bit)
+  const double tol = math == kc::ConvMath::fma ? 1e-5 : math == kc::ConvMath::bf16 ? 3e-2 : 3e-3;
+  const char* tag = math == kc::ConvMath::fma         ? ""
+                    : math == kc::ConvMath::tf32_wmma ? " (TF32, wmma)"
+                    : math == kc::ConvMath::tf32      ? " (TF32, mma.sync)"
+                                                      : " (bf16, mma.sync)";
   // 70 output channels (two row tiles), 2 x 12 x 12 = 288 pixels (five column tiles).
   const int64_t N = 2, Cin = 8, H = 12, W = 12, Cout = 70;
   const Vec x = random_vec(N * Cin * H * W, 1), w = random_vec(Cout * Cin * 9, 2);
@@ -76,7 +80,7 @@ void conv_family(bool tf32) {
   cpu::conv2d_forward(sg::kernels::Conv2dParams{N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, x.data(), w.data(),
                       y.data());
   Dev xd(x), wd(w), yd(y.size());
-  kc::conv2d_forward(sg::kernels::Conv2dParams{N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, xd.p, wd.p, yd.p, tf32);
+  kc::conv2d_forward(sg::kernels::Conv2dParams{N, Cin, H, W, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, xd.p, wd.p, yd.p, math);
   report(std::string("conv2d_forward 70 x 72 x 288") + tag, yd.host(), y, tol);
 
   // Transposed, stride 2: four output phases.
@@ -87,7 +91,7 @@ void conv_family(bool tf32) {
                                 wt.data(), yt.data());
   Dev wtd(wt), ytd(yt.size());
   kc::conv_transpose2d_forward(sg::kernels::Conv2dParams{N, Cin, H, W, Co, 3, 3, 2, 2, 1, 1, 1, 1, 1}, xd.p, wtd.p,
-                               ytd.p, tf32);
+                               ytd.p, math);
   report(std::string("conv_transpose2d_forward stride 2, 68 channels") + tag, ytd.host(), yt, tol);
 
   // Weight gradient with split-K: 4 x 16 x 16 = 1024 reduction rows.
@@ -100,7 +104,7 @@ void conv_family(bool tf32) {
       kc::conv2d_weight_grad_workspace(sg::kernels::Conv2dParams{Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1});
   Dev xbd(xb), dyd(dy), dwd(dw.size()), wsd(ws > 0 ? ws : 1);
   kc::conv2d_weight_grad(sg::kernels::Conv2dParams{Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, dyd.p, xbd.p,
-                         dwd.p, ws > 0 ? wsd.p : nullptr, tf32);
+                         dwd.p, ws > 0 ? wsd.p : nullptr, math);
   report(std::string("conv2d_weight_grad split-K (") + std::to_string(ws > 0) + ")" + tag, dwd.host(), dw, tol);
 
   // The fused modulated conv: demodulation coefficients (warp shuffles), then the grouped
@@ -121,7 +125,7 @@ void conv_family(bool tf32) {
                       wmod.data(), ym.data());
   Dev xmd(xm), wmd(wm), sd(s), dd(N * O), ymd(ym.size());
   kc::modconv_dcoefs(wmd.p, sd.p, dd.p, N, O, C, 9, 1e-8);
-  kc::modconv_forward(xmd.p, wmd.p, sd.p, dd.p, ymd.p, N, C, H, W, O, 3, 3, 1, tf32);
+  kc::modconv_forward(xmd.p, wmd.p, sd.p, dd.p, ymd.p, N, C, H, W, O, 3, 3, 1, math);
   report(std::string("modconv_dcoefs + modconv_forward (fused)") + tag, ymd.host(), ym, tol);
 }
 
@@ -193,8 +197,8 @@ int main() {
   }
   std::printf("sg_cuda_racecheck on %s\n", kc::device_name().c_str());
   try {
-    conv_family(false);
-    conv_family(true);
+    for (kc::ConvMath math : {kc::ConvMath::fma, kc::ConvMath::tf32_wmma, kc::ConvMath::tf32, kc::ConvMath::bf16})
+      conv_family(math);
     sums();
     upfirdn();
   } catch (const std::exception& e) {
