@@ -13,7 +13,10 @@ Options: --device cpu|cuda (default cpu); --cfg seed32|paper256 (default seed32)
 stylegan2-ada-pytorch trains with, y = conv(x * styles, weight) * dcoefs (one conv with the
 shared weight; dcoefs = rsqrt(styles^2 @ sum_k(weight^2)^T + 1e-8)), or as one grouped conv
 (the notebook's ModulatedConv2d, stylegan2-ada's fused_modconv); same numbers, different cost.
-Default act, the main reference of bench/run_train_bench.sh, which runs both.
+Default act, the main reference of bench/run_train_bench.sh, which runs both. --precision
+f32|tf32|bf16 (CUDA; the twin of stylegrad's --precision): TF32 allowed in cuBLAS and cuDNN, or
+each phase under torch.autocast(dtype=torch.bfloat16) with TF32 allowed (how a PyTorch user
+trains in bf16; stylegan2-ada itself casts its top resolutions to fp16).
 
 seed32: the notebook's Mapping (pixel norm + 4 x Linear/LeakyReLU), ModulatedConv2d (styles =
 Linear(w) + 1, nearest upsampling, demodulation; one grouped conv as in the notebook with
@@ -39,11 +42,13 @@ network's parameters only, set as .grad, then opt.step(), like the engine's trai
              (paper256: ada's pl_lengths over ws [N, num_ws, w_dim], noise / sqrt(H * W))
 Protocol: `warmup` untimed runs, then the median of `reps` timed runs (time.perf_counter);
 `# breakdown` lines give the median of each sub-step lap. On CUDA every lap ends with
-torch.cuda.synchronize(), warmup is 2, cudnn.benchmark is on and TF32 off (f32 as stylegrad).
+torch.cuda.synchronize(), warmup is 2, cudnn.benchmark is on and TF32 off (f32 as stylegrad)
+unless --precision says otherwise.
 Output: one line per phase,  phase=<name> impl=torch ms=<median ms>
 Lines starting with '#' are information (threads, BLAS, device).
 """
 import argparse
+import contextlib
 import math
 import os
 import statistics
@@ -462,6 +467,9 @@ def parse_args():
     ap.add_argument("--batch", type=int, default=cfg.batch)
     ap.add_argument("--modconv", choices=["act", "grouped"], default="act",
                     help="modulate-activations conv(x * s, weight) * dcoefs (default) or one grouped conv")
+    ap.add_argument("--precision", choices=["f32", "tf32", "bf16"], default="f32",
+                    help="CUDA: f32 (default; no TF32), tf32 (TF32 allowed in cuBLAS and cuDNN), or bf16 "
+                         "(each phase under torch.autocast(dtype=torch.bfloat16), TF32 allowed)")
     return ap.parse_args()
 
 
@@ -473,9 +481,12 @@ def main():
     if cuda and not torch.cuda.is_available():
         print(f"torch_train_phases.py: --device cuda, but torch {torch.__version__} sees no CUDA device", file=sys.stderr)
         return 1
-    if cuda:  # f32 as stylegrad: no TF32 in cuBLAS or cuDNN
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    if args.precision != "f32" and not cuda:
+        print("torch_train_phases.py: --precision tf32 / bf16 is for --device cuda", file=sys.stderr)
+        return 2
+    if cuda:  # f32 as stylegrad: no TF32 in cuBLAS or cuDNN (unless --precision asks for it)
+        torch.backends.cuda.matmul.allow_tf32 = args.precision != "f32"
+        torch.backends.cudnn.allow_tf32 = args.precision != "f32"
         torch.backends.cudnn.benchmark = True
     else:
         torch.set_num_threads(2)
@@ -501,7 +512,7 @@ def main():
     info()
     where = f"device cuda \"{torch.cuda.get_device_name(DEV)}\"" if cuda else "device cpu"
     modconv = "grouped (one grouped conv)" if fused else "act (conv(x * s, weight) * dcoefs)"
-    print(f"# torch train phases: {what}, batch {N}, f32, modconv {modconv}, "
+    print(f"# torch train phases: {what}, batch {N}, {args.precision}, modconv {modconv}, "
           f"G {sum(p.numel() for p in G_params)} params, D {sum(p.numel() for p in D_params)} params, "
           f"warmup={warmup} reps={reps} (median){'' if not cuda else ', ' + where}", flush=True)
     real = (torch.rand(N, 3, res, res) * 2 - 1).to(DEV)
@@ -588,8 +599,17 @@ def main():
         img, w = G(randn(4, cfg.z_dim), return_w=True)
         assert torch.isfinite(path_length_reg(img, w))
 
-    for name, fn in [("G_forward", g_forward), ("D_step", d_step), ("G_step", g_step),
-                     ("R1_step", r1_step), ("PL_step", pl_step)]:
+    def precision_ctx():
+        if args.precision == "bf16":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    for name, fn0 in [("G_forward", g_forward), ("D_step", d_step), ("G_step", g_step),
+                      ("R1_step", r1_step), ("PL_step", pl_step)]:
+        def fn(L, fn0=fn0):
+            with precision_ctx():
+                fn0(L)
+
         for _ in range(warmup):
             fn(Laps())
         total, laps, order = [], {}, []

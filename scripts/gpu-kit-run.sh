@@ -18,7 +18,8 @@
 #   5 train phases   bin/bench_train_phases vs bench/torch_train_phases.py, --device cuda:
 #                    seed32 at batch 32 and paper256 at batch 8, each with the grouped conv
 #                    (the notebook's) and the modulate-activations path (stylegan2-ada's);
-#                    SG_KIT_PHASES="paper256 8 act 1" runs only the runs it lists
+#                    SG_KIT_PHASES="paper256 8 act 1; seed32 32 act 1 bf16" runs only the runs it
+#                    lists (cfg batch modconv weight [precision f32|tf32|bf16])
 #   6 train 2 kimg   bin/stylegan2-train --device cuda on data/ (cfg small): a grid, a
 #                    snapshot, s/kimg
 #   7 kernel study   bin/study_{bias_act,upfirdn2d,conv,modconv} (study/README.md): every
@@ -306,32 +307,36 @@ step4() {
 
 # ---- step 5: the training-phase benchmark -----------------------------------------------------------
 step5() {
-  # cfg batch modconv weight (paper256's runs get twice the time of seed32's)
+  # cfg batch modconv weight [precision] (paper256's runs get twice the time of seed32's;
+  # precision f32 when absent, else tf32 or bf16 on both sides)
   local runs=("seed32 32 grouped 1" "seed32 32 act 1" "paper256 8 act 2" "paper256 8 grouped 2")
-  # SG_KIT_PHASES="cfg batch modconv weight; ...": other runs (to rerun one that timed out)
+  # SG_KIT_PHASES="cfg batch modconv weight [precision]; ...": other runs (a rerun, or tf32 / bf16)
   [ -n "${SG_KIT_PHASES:-}" ] && IFS=';' read -r -a runs <<<"$SG_KIT_PHASES"
-  local r cfg batch mc w impl left n rc fail=0 out wleft=0
-  for r in "${runs[@]}"; do wleft=$((wleft + 2 * ${r##* })); done
+  local r cfg batch mc w prec impl left n rc fail=0 out wleft=0
+  for r in "${runs[@]}"; do read -r cfg batch mc w prec <<<"$r"; wleft=$((wleft + 2 * w)); done
   mkdir -p "$WORK/phases"
   for r in "${runs[@]}"; do
-    read -r cfg batch mc w <<<"$r"
+    read -r cfg batch mc w prec <<<"$r"
+    prec="${prec:-f32}"
     for impl in stylegrad torch; do
       left=$(( $(limit 100000) - 8 ))  # room for -k and the table
       n=$(( left * w / wleft ))
       [ $n -lt 20 ] && n=$(( left < 20 ? left : 20 ))  # a floor: start-up alone (torch, CUDA) takes seconds
       wleft=$((wleft - w))
-      out="$WORK/phases/${cfg}_${batch}_${mc}_${impl}.txt"
+      out="$WORK/phases/${cfg}_${batch}_${mc}-${prec}_${impl}.txt"
       echo "$out" >> "$WORK/phases/order"
-      echo "== $impl: $cfg batch $batch modconv $mc (its share: ${n} s)"
+      echo "== $impl: $cfg batch $batch modconv $mc precision $prec (its share: ${n} s)"
       if [ $n -lt 5 ]; then
         loud "no time left for $impl $cfg $mc"
         echo "not run: no time left" > "$out"; echo "not run" > "$out.rc"; fail=$((fail + 1))
         continue
       fi
       if [ $impl = stylegrad ]; then
-        t "$n" "$KIT/bin/bench_train_phases" --quick --device cuda --cfg "$cfg" --batch "$batch" --modconv "$mc" > "$out" 2>&1
+        t "$n" "$KIT/bin/bench_train_phases" --quick --device cuda --cfg "$cfg" --batch "$batch" --modconv "$mc" \
+          --precision "$prec" > "$out" 2>&1
       else
-        t "$n" "$PY" "$KIT/bench/torch_train_phases.py" --quick --device cuda --cfg "$cfg" --batch "$batch" --modconv "$mc" > "$out" 2>&1
+        t "$n" "$PY" "$KIT/bench/torch_train_phases.py" --quick --device cuda --cfg "$cfg" --batch "$batch" \
+          --modconv "$mc" --precision "$prec" > "$out" 2>&1
       fi
       rc=$?
       cat "$out"
@@ -345,17 +350,19 @@ step5() {
   [ $fail -eq 0 ]
 }
 phase_table() {
-  echo "Training-phase benchmark on the GPU: stylegrad vs PyTorch, f32, same GPU, same run"
+  echo "Training-phase benchmark on the GPU: stylegrad vs PyTorch, same GPU, same run"
   echo "date:     $(date -Iseconds)"
   echo "commit:   $COMMIT"
   echo "device:   $DEVICE"
-  echo "command:  bash run.sh (step 5): bin/bench_train_phases --quick --device cuda --cfg CFG --batch B --modconv M;"
-  echo "          $PY bench/torch_train_phases.py --quick --device cuda --cfg CFG --batch B --modconv M"
+  echo "command:  bash run.sh (step 5): bin/bench_train_phases --quick --device cuda --cfg CFG --batch B --modconv M"
+  echo "          --precision P; $PY bench/torch_train_phases.py (the same flags)"
   echo "models:   seed32: stylegrad cfg seed32 vs the seed-002 notebook's PyTorch model; paper256: stylegrad cfg"
   echo "          paper256 vs stylegan2-ada's networks in PyTorch (reference upfirdn2d / bias_act, no custom kernels)"
   echo "modconv:  grouped = one grouped conv per modulated conv (the notebook's, ada's fused_modconv);"
   echo "          act = conv(x * styles, weight) * dcoefs (the modulate-activations path ada trains with)"
-  echo "timing:   median of 3 runs after 2 warm-up runs, cuda synchronize at every lap; TF32 off on both sides"
+  echo "precision: f32 = TF32 off on both sides; tf32 = TF32 on both; bf16 = our bf16 tensor-core convs vs"
+  echo "          torch.autocast(dtype=torch.bfloat16) (the -prec suffix of the modconv column)"
+  echo "timing:   median of 3 runs after 2 warm-up runs, cuda synchronize at every lap"
   echo "ratio = torch_ms / stylegrad_ms (> 1: stylegrad faster); ERR: that run failed or timed out (see raw output)"
   echo
   awk '
@@ -365,13 +372,13 @@ phase_table() {
                 ms[key, impl, f["phase"]] = f["ms"] }
     END {
       split("G_forward D_step G_step R1_step PL_step", ph, " ")
-      printf "%-9s %-6s %-8s %-10s %12s %10s %7s\n", "cfg", "batch", "modconv", "phase", "stylegrad_ms", "torch_ms", "ratio"
+      printf "%-9s %-6s %-13s %-10s %12s %10s %7s\n", "cfg", "batch", "modconv-prec", "phase", "stylegrad_ms", "torch_ms", "ratio"
       for (k = 1; k <= nk; ++k) {
         split(keys[k], c, "_")
         for (i = 1; i <= 5; ++i) {
           s = ms[keys[k], "stylegrad", ph[i]]; th = ms[keys[k], "torch", ph[i]]
           r = (s != "" && th != "" && s > 0) ? sprintf("%.2f", th / s) : "n/a"
-          printf "%-9s %-6s %-8s %-10s %12s %10s %7s\n", c[1], c[2], c[3], ph[i], (s == "" ? "ERR" : s), (th == "" ? "ERR" : th), r
+          printf "%-9s %-6s %-13s %-10s %12s %10s %7s\n", c[1], c[2], c[3], ph[i], (s == "" ? "ERR" : s), (th == "" ? "ERR" : th), r
         }
       }
     }' $(cat "$WORK/phases/order")

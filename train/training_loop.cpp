@@ -239,6 +239,16 @@ class Trainer {
   void start_metrics();
   [[noreturn]] void refuse_non_finite(const std::string& what) const;
 
+  // --precision holds for this run only: the process's CUDA math is restored when the trainer
+  // goes away (declared first, so it is saved before dev_ sets it and restored last).
+  struct CudaMathScope {
+    CudaMath saved = cuda_math();
+    CudaMathScope() = default;
+    CudaMathScope(const CudaMathScope&) = delete;
+    CudaMathScope& operator=(const CudaMathScope&) = delete;
+    ~CudaMathScope() { set_cuda_math(saved); }
+  };
+  CudaMathScope math_scope_;
   TrainOptions opt_;
   Device dev_;
   Schedule schedule_;

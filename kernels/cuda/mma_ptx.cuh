@@ -79,12 +79,13 @@ inline float from_bits(uint32_t u) {
 }
 inline float bf16_to_float(uint32_t h) { return from_bits((h & 0xffffu) << 16); }
 
-// D (16 x 8) += A (16 x K) B (K x 8): lane l's A elements are at rows / cols a_row / a_col(l, e).
+// D (16 x 8) += A (16 x K) B (K x 8): a_at(g, t, e, row, col) returns this lane's A element e
+// and sets its position (na of them; b_at likewise for B, nb of them).
 template <int K, class AAt, class BAt>
 void mma_16x8(float (&d)[4], int na, AAt a_at, int nb, BAt b_at) {
   static_assert((16 * K + K * 8) * sizeof(float) <= 4096, "fragment tiles exceed the warp scratch");
   float* A = static_cast<float*>(::sgemu::warp_scratch());  // [16][K]
-  float* B = A + 16 * K;                                     // [K][8]
+  float* B = A + 16 * K;                                    // [K][8]
   const int lane = ::sgemu::lane_id(), g = lane / 4, t = lane % 4;
   for (int e = 0; e < na; ++e) {
     int r, c;

@@ -57,22 +57,31 @@ TEST_CASE("cuda: stylegan2-train runs with --device cuda", "[cuda][train]") {
     for (int j = 0; j < 64; ++j) px[j] = (uint8_t)(v[j] * 255);
     data::write_png((root / "data" / ("i" + std::to_string(i) + ".png")).string(), px.data(), 8, 8, 1);
   }
-  train::TrainOptions o;
-  o.data = (root / "data").string();
-  o.outdir = (root / "runs").string();
-  o.resolution = 8;
-  o.channels = 1;
-  o.batch = 4;
-  o.kimg = 0.008;  // 2 minibatches: the first runs every phase (R1 and path length at 0)
-  o.snap = 0;
-  o.device = "cuda";
-  o.quiet = true;
-  std::string run_dir;
-  REQUIRE(train::run_training(o, &run_dir) == 0);
-  std::ifstream log(fs::path(run_dir) / "log.jsonl");
-  std::string all((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-  CHECK(all.find("r1_penalty") != std::string::npos);
-  CHECK(all.find("loss/G_pl") != std::string::npos);
-  CHECK(all.find("null") == std::string::npos);
+  for (const char* precision : {"f32", "bf16"}) {
+    INFO("--precision " << precision);
+    train::TrainOptions o;
+    o.data = (root / "data").string();
+    o.outdir = (root / "runs").string();
+    o.resolution = 8;
+    o.channels = 1;
+    o.batch = 4;
+    o.kimg = 0.008;  // 2 minibatches: the first runs every phase (R1 and path length at 0)
+    o.snap = 0;
+    o.device = "cuda";
+    o.precision = precision;
+    o.quiet = true;
+    std::string run_dir;
+    REQUIRE(train::run_training(o, &run_dir) == 0);
+    CHECK(cuda_math() == CudaMath::f32);  // the run's precision does not outlive it
+    auto read = [&](const char* f) {
+      std::ifstream in(fs::path(run_dir) / f);
+      return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    };
+    const std::string all = read("log.jsonl");
+    CHECK(all.find("r1_penalty") != std::string::npos);
+    CHECK(all.find("loss/G_pl") != std::string::npos);
+    CHECK(all.find("null") == std::string::npos);  // every loss finite
+    CHECK(read("options.json").find(std::string("\"precision\": \"") + precision + "\"") != std::string::npos);
+  }
   fs::remove_all(root);
 }
