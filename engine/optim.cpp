@@ -3,6 +3,8 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <type_traits>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "kernels/cpu/adam.h"
@@ -44,6 +46,10 @@ void Adam::step() {
              "gradient of '", name, "' is ", g.str(), " but the parameter is ", p.str());
     grads[i] = g;
   }
+  // CUDA: every tensor in one multi-tensor launch per dtype (kernels/cuda/adam.h), so a step
+  // of a network costs a launch or two, not one per parameter.
+  [[maybe_unused]] std::vector<kernels::cuda::AdamTensor<float>> cuda_f32;
+  [[maybe_unused]] std::vector<kernels::cuda::AdamTensor<double>> cuda_f64;
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!grads[i].defined()) continue;
     const Tensor& p = params_[i].second;
@@ -51,12 +57,15 @@ void Adam::step() {
     s.step += 1;
     const auto prm = kernels::cpu::AdamStepParams::make(config_.lr, config_.beta1, config_.beta2, config_.eps, s.step);
     if (p.device().type == DeviceType::cuda) {
-#ifdef SG_HAVE_CUDA
       dispatch_dtype(p.dtype(), [&]<class T>() {
-        kernels::cuda::adam_step<T>(p.numel(), p.data<T>(), grads[i].data<T>(), s.exp_avg.data<T>(),
-                                    s.exp_avg_sq.data<T>(), prm);
+        kernels::cuda::AdamTensor<T> x;
+        x.n = p.numel(), x.param = p.data<T>(), x.grad = grads[i].data<T>();
+        x.exp_avg = s.exp_avg.data<T>(), x.exp_avg_sq = s.exp_avg_sq.data<T>(), x.p = prm;
+        if constexpr (std::is_same_v<T, float>)
+          cuda_f32.push_back(x);
+        else
+          cuda_f64.push_back(x);
       });
-#endif
     } else {
       dispatch_dtype(p.dtype(), [&]<class T>() {
         kernels::cpu::adam_step<T>(p.numel(), p.data<T>(), grads[i].data<T>(), s.exp_avg.data<T>(),
@@ -64,6 +73,10 @@ void Adam::step() {
       });
     }
   }
+#ifdef SG_HAVE_CUDA
+  if (!cuda_f32.empty()) kernels::cuda::adam_step_multi<float>(cuda_f32);
+  if (!cuda_f64.empty()) kernels::cuda::adam_step_multi<double>(cuda_f64);
+#endif
   step_count_ += 1;
 }
 

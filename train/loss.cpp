@@ -9,10 +9,24 @@
 namespace sg::train {
 using models::NoiseMode;
 
+void add_stat(TickStats& stats, const std::string& name, const Tensor& value, double scale) {
+  NoGradGuard ng;
+  TickStat& s = stats[name];
+  Tensor v = value.detach().to(DType::f64);
+  if (scale != 1.0) v = mul(v, scale);
+  s.sum = s.sum.defined() ? add(s.sum, v) : v;
+  s.count++;
+}
+
 void add_stat(TickStats& stats, const std::string& name, double value) {
-  auto& s = stats[name];
-  s.first += value;
-  s.second++;
+  TickStat& s = stats[name];
+  s.host += value;
+  s.count++;
+}
+
+double stat_mean(const TickStat& s) {
+  const double sum = s.host + (s.sum.defined() ? s.sum.item() : 0.0);
+  return sum / (double)std::max<int64_t>(s.count, 1);
 }
 
 AdamConfig lazy_adam(double lr, double beta1, double beta2, int64_t interval) {
@@ -135,14 +149,14 @@ Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, T
       auto [img, ws] = run_G(z, true, rng);
       if (schedule_ == Schedule::notebook) gmain_img_ = img, gmain_ws_ = ws;  // for Greg's penalty
       Tensor loss = mean(softplus(neg(D_.forward(img))));
-      add_stat(stats, "loss/G", loss.item());
+      add_stat(stats, "loss/G", loss);
       return loss;
     }
     case PhaseKind::Greg: {
       if (schedule_ == Schedule::notebook) {
         SG_CHECK(gmain_img_.defined(), "StyleGAN2Loss", "the notebook's Greg runs in Gmain's step");
         Tensor penalty = notebook_pl_penalty(gmain_img_, gmain_ws_, rng);
-        add_stat(stats, "loss/G_pl", penalty.item() * cfg_.pl_weight);
+        add_stat(stats, "loss/G_pl", penalty, cfg_.pl_weight);
         add_stat(stats, "pl_mean", pl_mean);
         return mul(penalty, cfg_.pl_weight);
       }
@@ -158,7 +172,7 @@ Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, T
       Tensor pl_lengths = sqrt(mean(sum(square(pl_grads), {2}), {1}));
       pl_mean += (mean(pl_lengths).item() - pl_mean) * cfg_.pl_decay;
       Tensor pl_penalty = square(add(pl_lengths, -pl_mean));
-      add_stat(stats, "loss/G_pl", mean(pl_penalty).item() * cfg_.pl_weight);
+      add_stat(stats, "loss/G_pl", mean(pl_penalty), cfg_.pl_weight);
       add_stat(stats, "pl_mean", pl_mean);
       return mul(mean(pl_penalty), cfg_.pl_weight * (double)cfg_.pl_interval);
     }
@@ -172,7 +186,7 @@ Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, T
       Tensor loss_fake = mean(softplus(D_.forward(img)));
       Tensor loss_real = mean(softplus(neg(D_.forward(real))));
       Tensor loss = add(loss_fake, loss_real);
-      add_stat(stats, "loss/D", loss.item());
+      add_stat(stats, "loss/D", loss);
       return loss;
     }
     case PhaseKind::Dreg: {
@@ -184,7 +198,7 @@ Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, T
         r1_grads = autograd::grad({sum(logits)}, {x}, {}, true)[0];
       }
       Tensor r1_penalty = sum(square(r1_grads), {1, 2, 3});
-      add_stat(stats, "r1_penalty", mean(r1_penalty).item());
+      add_stat(stats, "r1_penalty", mean(r1_penalty));
       // Lazy R1 weighs as if it ran every step; the notebook adds gamma/2 * r1 as it is.
       const double scale = schedule_ == Schedule::notebook ? 1.0 : (double)cfg_.r1_interval;
       return mul(mean(r1_penalty), gamma_ / 2 * scale);

@@ -30,9 +30,20 @@
 
 namespace sg::train {
 
-// Per-tick statistics: name -> (sum, count); the tick logs each mean.
-using TickStats = std::map<std::string, std::pair<double, int64_t>>;
+// Per-tick statistics: name -> running sum and count; the tick logs each mean. A loss is added
+// as the scalar tensor it is, on its device (summed there in f64), so recording it does not
+// wait for the device: the tick reads each sum once (stat_mean). Values known on the host
+// (pl_mean) are added as doubles.
+struct TickStat {
+  Tensor sum;       // f64 scalar on the losses' device, or undefined
+  double host = 0;  // the sum of the host values
+  int64_t count = 0;
+};
+using TickStats = std::map<std::string, TickStat>;
+// value: a scalar tensor (no gradient is kept), times scale in f64.
+void add_stat(TickStats& stats, const std::string& name, const Tensor& value, double scale = 1.0);
 void add_stat(TickStats& stats, const std::string& name, double value);
+double stat_mean(const TickStat& s);  // reads the device sum (a device sync)
 
 enum class PhaseKind { Gmain, Greg, Dmain, Dreg };
 

@@ -552,7 +552,7 @@ void Trainer::maybe_tick() {
                 sec_per_kimg, fmt_duration(eta).c_str());
   line << buf;
   for (auto& [k, v] : stats_) {
-    const double m = v.first / (double)std::max<int64_t>(v.second, 1);
+    const double m = stat_mean(v);  // the tick's one read of each loss from the device
     rec.push_back({k, m});
     std::snprintf(buf, sizeof buf, "  %s %.4f", k.c_str(), m);
     line << buf;

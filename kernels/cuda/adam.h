@@ -6,8 +6,15 @@
 // with the bias-corrected scalars of cpu::AdamStepParams::make (computed once, in double, on
 // the host, shared with the CPU so both backends use identical constants). Four contiguous
 // device buffers of n elements, no aliasing. Plain C++ header.
+//
+// Variants: adam_step, one tensor per launch; adam_step_multi, many tensors (each with its own
+// constants: step counts differ where a gradient was missing) in one launch per
+// kAdamMultiMax tensors, their descriptors passed as kernel parameters (no host-to-device
+// copy, so nothing waits): a step of the whole network costs 1-2 launches, not one per
+// parameter. Each block updates one chunk of kAdamChunk elements of one tensor.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/adam.h"
 
@@ -15,5 +22,20 @@ namespace sg::kernels::cuda {
 
 template <class T>
 void adam_step(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, const cpu::AdamStepParams& p);
+
+template <class T>
+struct AdamTensor {
+  int64_t n = 0;
+  T* param = nullptr;
+  const T* grad = nullptr;
+  T* exp_avg = nullptr;
+  T* exp_avg_sq = nullptr;
+  cpu::AdamStepParams p;  // this tensor's constants
+};
+constexpr int kAdamMultiMax = 24;        // tensors per launch (the parameters stay under 4 KB)
+constexpr int64_t kAdamChunk = 1 << 16;  // elements per block
+
+template <class T>
+void adam_step_multi(const std::vector<AdamTensor<T>>& tensors);
 
 }  // namespace sg::kernels::cuda

@@ -341,6 +341,51 @@ TEST_CASE("cuda paths: the scalar paths of the vectorised kernels (unaligned poi
   CHECK(p1[0] == p0[0]);  // the element before the range is untouched
 }
 
+TEST_CASE("cuda paths: multi-tensor Adam over many tensors, chunks and alignments", "[cuda][paths][sanitize]") {
+  if (!real_cuda("multi-tensor Adam")) return;
+  // More tensors than one launch holds, one spanning several chunks, odd sizes and unaligned
+  // starts (the scalar loop), each with its own step count: every element as the CPU twin.
+  std::vector<int64_t> sizes;
+  for (int i = 0; i < 2 * kc::kAdamMultiMax + 3; ++i) sizes.push_back(1 + (i * 37) % 300);
+  sizes[5] = 2 * kc::kAdamChunk + 77;
+  std::vector<Tensor> p, g, m, v;
+  std::vector<kc::AdamTensor<float>> xs;
+  std::vector<std::vector<double>> p0, g0, m0, v0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const int64_t n = sizes[i], off = (int64_t)(i % 3);  // offsets 0, 1, 2 elements
+    p.push_back(to_dut(rnd({n + off}, 700 + i)));
+    g.push_back(to_dut(rnd({n + off}, 800 + i)));
+    m.push_back(to_dut(mul(abs(rnd({n + off}, 900 + i)), 0.1)));
+    v.push_back(to_dut(mul(abs(rnd({n + off}, 1000 + i)), 0.1)));
+    p0.push_back(p.back().to_vector()), g0.push_back(g.back().to_vector());
+    m0.push_back(m.back().to_vector()), v0.push_back(v.back().to_vector());
+    kc::AdamTensor<float> x;
+    x.n = n, x.param = p.back().data<float>() + off, x.grad = g.back().data<float>() + off;
+    x.exp_avg = m.back().data<float>() + off, x.exp_avg_sq = v.back().data<float>() + off;
+    x.p = kernels::cpu::AdamStepParams::make(0.01, 0.9, 0.99, 1e-8, 1 + (int64_t)(i % 4));
+    xs.push_back(x);
+  }
+  launched();
+  kc::adam_step_multi<float>(xs);
+  auto log = launched();
+  if (kHaveLog) CHECK(std::count(log.begin(), log.end(), std::string("adam_multi_kernel")) == 3);
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const int64_t n = sizes[i], off = (int64_t)(i % 3);
+    std::vector<float> pp(p0[i].begin(), p0[i].end()), gg(g0[i].begin(), g0[i].end());
+    std::vector<float> mm(m0[i].begin(), m0[i].end()), vv(v0[i].begin(), v0[i].end());
+    kernels::cpu::adam_step<float>(n, pp.data() + off, gg.data() + off, mm.data() + off, vv.data() + off, xs[i].p);
+    const std::vector<double> p1 = p[i].to_vector(), m1 = m[i].to_vector();
+    INFO("tensor " << i << " of " << n << " elements at offset " << off);
+    int bad = 0;
+    for (int64_t j = 0; j < n + off; ++j) {
+      // (nvcc may contract to an FMA where the CPU does not: an ulp apart at most)
+      bad += std::abs(p1[j] - pp[j]) > 1e-6 * (1 + std::abs((double)pp[j]));
+      bad += std::abs(m1[j] - mm[j]) > 1e-6 * (1 + std::abs((double)mm[j]));
+    }
+    CHECK(bad == 0);
+  }
+}
+
 TEST_CASE("cuda paths: TF32 and bf16 kernels within their error bounds", "[cuda][paths][tf32]") {
   if (!real_cuda("TF32 / bf16")) return;
   // A format that keeps p bits of significand rounds each input with relative error at most
