@@ -122,6 +122,13 @@ Tensor StyleGAN2Loss::step_loss(const std::vector<const Phase*>& group, const Te
   return total;
 }
 
+double StyleGAN2Loss::pl_mean_value() const { return pl_mean_t_.defined() ? pl_mean_t_.item() : pl_mean; }
+
+void StyleGAN2Loss::set_pl_mean(double v) {
+  pl_mean = v;
+  pl_mean_t_ = Tensor();  // made again from pl_mean at the next Greg step
+}
+
 Tensor StyleGAN2Loss::notebook_pl_penalty(const Tensor& img, const Tensor& ws, Rng& rng) {
   const Device dev = img.device();
   const double chw = (double)(img.size(1) * img.size(2) * img.size(3));
@@ -170,10 +177,14 @@ Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, T
         pl_grads = autograd::grad({sum(mul(img, y))}, {ws}, {}, true)[0];
       }
       Tensor pl_lengths = sqrt(mean(sum(square(pl_grads), {2}), {1}));
-      pl_mean += (mean(pl_lengths).item() - pl_mean) * cfg_.pl_decay;
-      Tensor pl_penalty = square(add(pl_lengths, -pl_mean));
+      {  // pl_mean += (mean(pl_lengths) - pl_mean) * pl_decay, in f64 on the device
+        NoGradGuard ng;
+        if (!pl_mean_t_.defined() || pl_mean_t_.device() != dev) pl_mean_t_ = scalar(pl_mean, DType::f64, dev);
+        pl_mean_t_ = add(pl_mean_t_, mul(sub(mean(pl_lengths).detach().to(DType::f64), pl_mean_t_), cfg_.pl_decay));
+      }
+      Tensor pl_penalty = square(sub(pl_lengths, pl_mean_t_.to(DType::f32)));
       add_stat(stats, "loss/G_pl", mean(pl_penalty), cfg_.pl_weight);
-      add_stat(stats, "pl_mean", pl_mean);
+      add_stat(stats, "pl_mean", pl_mean_t_);
       return mul(mean(pl_penalty), cfg_.pl_weight * (double)cfg_.pl_interval);
     }
     case PhaseKind::Dmain: {

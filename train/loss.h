@@ -93,7 +93,14 @@ class StyleGAN2Loss {
   // latents, mixing and noise come from rng. Adds the phase's statistics to stats.
   Tensor phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, TickStats& stats);
 
-  double pl_mean = 0;  // the path-length running mean (part of the training state)
+  // The path-length running mean (part of the training state). The notebook schedule keeps it
+  // here, on the host. The stylegan2 schedule keeps it as an f64 scalar on the losses' device,
+  // so a Greg step does not wait for the device (same arithmetic, same numbers); this field is
+  // then only its starting value. pl_mean_value() reads the current one (for saving the
+  // state), set_pl_mean() sets it (resume).
+  double pl_mean = 0;
+  double pl_mean_value() const;
+  void set_pl_mean(double v);
 
   // The notebook's path-length penalty on images `img` made from `ws` [N, num_ws, w_dim] (the
   // one w of each image, broadcast): pl = mean_i |d sum(img * y) / d w_i|, y ~ N(0, 1/(C H W)),
@@ -113,6 +120,7 @@ class StyleGAN2Loss {
   Schedule schedule_;
   // Notebook: Gmain's images and ws, for the Greg of the same step.
   Tensor gmain_img_, gmain_ws_;
+  Tensor pl_mean_t_;  // stylegan2 schedule: pl_mean on the device (undefined until the first Greg)
 };
 
 // One optimizer step of a phase: .grad of each parameter = nan_to_num(d loss / d param) (as

@@ -372,7 +372,7 @@ bool Trainer::resume() {
   for (auto& [n, t] : st) {
     if (n.rfind("opt_G.", 0) == 0) sg_state.push_back({n.substr(6), t});
     if (n.rfind("opt_D.", 0) == 0) sd_state.push_back({n.substr(6), t});
-    if (n == "pl_mean") loss_.pl_mean = t.item();
+    if (n == "pl_mean") loss_.set_pl_mean(t.item());
   }
   opt_G_.load_state(sg_state);
   opt_D_.load_state(sd_state);
@@ -484,7 +484,7 @@ void Trainer::save_snapshot() {
   std::vector<std::pair<std::string, Tensor>> st;
   for (auto& [n, t] : opt_G_.state()) st.push_back({"opt_G." + n, t});
   for (auto& [n, t] : opt_D_.state()) st.push_back({"opt_D." + n, t});
-  st.push_back({"pl_mean", scalar(loss_.pl_mean, DType::f64)});
+  st.push_back({"pl_mean", scalar(loss_.pl_mean_value(), DType::f64)});
   const std::map<std::string, std::string> m = {{"cur_nimg", std::to_string(cur_nimg_)},
                                                 {"batch_idx", std::to_string(batch_idx_)},
                                                 {"cur_tick", std::to_string(cur_tick_)},
