@@ -6,9 +6,10 @@
 // (4 floats / 2 doubles per access) in a grid-stride loop, a scalar loop for the tail;
 // otherwise the scalar loop alone. adam_multi_kernel: the same loop over one kAdamChunk chunk
 // of one of up to kAdamMultiMax tensors per block (a block finds its tensor in the launch's
-// block0 table), the descriptors and constants in the kernel's parameters. The arithmetic is in T with T-rounded
-// constants, the same expression order as the CPU loop (nvcc may contract a*b+c into an FMA, as GCC does on the CPU
-// with -march=native, so the two agree to an ulp, not always bit for bit).
+// block0 table), the descriptors and constants in the kernel's parameters.
+// The arithmetic is in T with T-rounded constants, the same expression order as the CPU loop
+// (nvcc may contract a*b+c into an FMA, as GCC does on the CPU with -march=native, so the two
+// agree to an ulp, not always bit for bit).
 //
 // Benchmark: bench/run_cuda_bench.sh (build/bench_cuda_kernels --filter adam): sg::Adam::step
 // over a StyleGAN2-256-G-sized parameter set (~31M f32), next to PyTorch and the d2d copy
