@@ -108,6 +108,15 @@ __global__ void adam_multi_kernel(__grid_constant__ const MultiArgs<T> a) {
 
 bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
 
+// Launches the tensors gathered in a (blocks blocks), then empties it.
+template <class T>
+void flush_multi(MultiArgs<T>& a, int64_t& blocks) {
+  if (a.count == 0) return;
+  launch("adam_multi_kernel", adam_multi_kernel<T>, (unsigned)blocks, kThreads, 0, a);
+  a = MultiArgs<T>{};
+  blocks = 0;
+}
+
 template <class T>
 Consts<T> consts(const cpu::AdamStepParams& p) {
   return {(T)p.beta1, (T)(1.0 - p.beta1), (T)p.beta2, (T)(1.0 - p.beta2), (T)p.eps, (T)(-p.step_size), (T)p.bc2_sqrt};
@@ -129,16 +138,10 @@ template <class T>
 void adam_step_multi(const std::vector<AdamTensor<T>>& tensors) {
   MultiArgs<T> a{};
   int64_t blocks = 0;
-  auto flush = [&] {
-    if (a.count == 0) return;
-    launch("adam_multi_kernel", adam_multi_kernel<T>, (unsigned)blocks, kThreads, 0, a);
-    a = MultiArgs<T>{};
-    blocks = 0;
-  };
   for (const AdamTensor<T>& x : tensors) {
     if (x.n <= 0) continue;
     const int64_t nb = (x.n + kAdamChunk - 1) / kAdamChunk;
-    if (a.count == kAdamMultiMax || blocks + nb > launch_limits().max_blocks) flush();
+    if (a.count == kAdamMultiMax || blocks + nb > launch_limits().max_blocks) flush_multi(a, blocks);
     if (nb > launch_limits().max_blocks) {  // one tensor larger than a grid: on its own
       ::sg::kernels::cuda::adam_step<T>(x.n, x.param, x.grad, x.exp_avg, x.exp_avg_sq, x.p);
       continue;
@@ -151,7 +154,7 @@ void adam_step_multi(const std::vector<AdamTensor<T>>& tensors) {
     blocks += nb;
     a.block0[i + 1] = (int)blocks;
   }
-  flush();
+  flush_multi(a, blocks);
 }
 
 template void adam_step<float>(int64_t, float*, const float*, float*, float*, const cpu::AdamStepParams&);
