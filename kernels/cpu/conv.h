@@ -1,4 +1,4 @@
-// CPU 2-D convolution family: im2col / col2im + the Eigen GEMM of kernels/cpu/gemm.h, with
+// CPU 2-D convolution family: im2col / col2im + the GEMM of kernels/cpu/gemm.h, with
 // OpenMP over (batch, group, band) tasks.
 //
 // Formulas (cross-correlation, as PyTorch; g = group of output channel co, Cg = Cin/groups):
@@ -14,9 +14,10 @@
 // conv weights [Cin, Cout/groups, kh, kw] (PyTorch's layouts). Stride, padding and
 // output_padding are given per axis as {y, x}.
 //
-// Strategy (measured on 2 cores, AVX-512, Eigen sgemm ~270 GFLOP/s; see bench/results/):
-// (the Winograd numbers below: AMD EPYC with AVX2, 2 cores)
-//   - Default, per (n, group) tasks, OpenMP over them, Eigen's GEMM single-threaded inside,
+// Strategy (the choices below were measured on 2 cores with AVX-512 and Eigen's sgemm at
+// ~270 GFLOP/s; the Winograd numbers on an AMD EPYC with AVX2, 2 cores; see bench/results/).
+// The GEMM is ours (packed, AVX2) for f32 since 30 November 2026, Eigen's before and for f64:
+//   - Default, per (n, group) tasks, OpenMP over them, the GEMM single-threaded inside,
 //     one column buffer per thread (stays in L2):
 //       forward  Y_g[Cout/g, Ho*Wo]   = W_g[Cout/g, Cg*kh*kw] @ col[Cg*kh*kw, Ho*Wo]
 //       transp.  col[Cgo*kh*kw, H*W]  = W_g^T @ X_g[Cg, H*W], then col2im (scatter-add)
@@ -28,7 +29,7 @@
 //     modulated conv: N = 1, groups = batch), else per-thread accumulators reduced at the end.
 //   - Batched, for small grids (<= 64 output pixels, e.g. 4x4 and 8x8, N > 1, not 1x1): per
 //     group ONE GEMM across the whole batch, the im2col of all N images side by side
-//     ([K, N*Ho*Wo], at most 2^23 elements), Eigen's own multithreading (called outside any
+//     ([K, N*Ho*Wo], at most 2^23 elements), the GEMM's own multithreading (called outside any
 //     parallel region). A per-image GEMM there has 16-64 columns and runs far below peak
 //     (384->384 at 4x4: 1.35 -> 0.95 ms forward). At 16x16 and up the batched form LOSES
 //     (the big column matrix leaves L2; 2 single-threaded GEMMs beat one 2-thread GEMM).

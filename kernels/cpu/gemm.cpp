@@ -1,12 +1,16 @@
 #include "kernels/cpu/gemm.h"
 
 #include <Eigen/Dense>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 
 namespace sg::kernels::cpu {
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
-          int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_eigen(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using CMap = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
   using MMap = Eigen::Map<Mat, 0, Eigen::OuterStride<>>;
@@ -28,6 +32,35 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     c.noalias() += alpha * a.transpose() * b.transpose();
 }
 
+namespace {
+// The packed kernel when the CPU has AVX2 + FMA, unless SG_CPU_GEMM=eigen asks for Eigen's
+// (to compare the two inside one build: bench/bench_cpu_conv, the training benchmarks).
+bool use_packed_f32() {
+  static const bool packed = [] {
+    const char* v = std::getenv("SG_CPU_GEMM");
+    const std::string want = v ? v : "";
+    if (!want.empty() && want != "eigen" && want != "packed")
+      throw std::invalid_argument("SG_CPU_GEMM='" + want + "': expected 'eigen' or 'packed' (or unset)");
+    if (want == "packed" && !gemm_avx2_available())
+      throw std::invalid_argument("SG_CPU_GEMM=packed: this CPU has no AVX2 + FMA");
+    return want != "eigen" && gemm_avx2_available();
+  }();
+  return packed;
+}
+}  // namespace
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    if (use_packed_f32()) return gemm_f32_avx2(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template void gemm_eigen<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                                int64_t, float, float*, int64_t);
+template void gemm_eigen<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
+                                 int64_t, double, double*, int64_t);
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
                           float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,

@@ -1,0 +1,250 @@
+// f32 GEMM for x86-64 with AVX2 + FMA: packed panels and a 6x16 register-blocked micro-kernel,
+// the structure of GotoBLAS / BLIS written out small enough to read.
+//
+// Formula: C = alpha * op(A) @ op(B) + beta * C, row-major (the contract of kernels/cpu/gemm.h);
+// op(A) is [M, K], op(B) is [K, N]. beta == 0 never reads C (it may hold NaN or garbage).
+//
+// Loops, outermost first (blocking sizes below; r = MR x NR is one micro-tile of C):
+//   jc over N by NC      a column panel of C and op(B)
+//     pc over K by KC    pack op(B)[pc:pc+KC, jc:jc+NC] into Bp: NR-wide slivers, each
+//                        [KC][NR] contiguous (zero past N), so the kernel reads it in order
+//       ic over M by MC  pack op(A)[ic:ic+MC, pc:pc+KC] into Ap: MR-tall slivers [KC][MR]
+//         jr by NR, ir by MR: micro-kernel C[r] (+)= Ap sliver @ Bp sliver, KC rank-1 updates
+// The micro-kernel keeps the 6x16 tile of C in 12 ymm registers; each k step loads 2 vectors
+// of B, broadcasts 6 scalars of A and issues 12 FMAs (no loads or stores of C inside the k
+// loop). A 16-wide sliver of Bp (KC x 16 floats = 16 KiB at KC = 256) stays in L1 while the
+// MR-slivers of Ap stream past it; Ap's block (MC x KC = 144 KiB) stays in L2; Bp's panel
+// sits in L3. The first k block applies beta, later ones add (beta = 1). Tiles at the M or N
+// edge are computed into a 6x16 scratch and only their valid part is written.
+//
+// Threads: called from inside an OpenMP parallel region (the conv kernels' tasks), it runs on
+// the calling thread. Outside one, with at least kParallelFlops of work, the N (or, when N
+// is narrow, the M) range is cut into one slice per thread, each an independent GEMM with its
+// own packing buffers (each thread packs the shared operand again: M*K or K*N extra copies
+// against M*N*K/threads multiply-adds).
+//
+// Portable builds: the functions carry __attribute__((target("avx2,fma"))), so this file
+// compiles without -march flags; kernels/cpu/gemm.cpp calls it only when the CPU reports AVX2
+// and FMA at run time and falls back to Eigen otherwise (and for f64).
+//
+// Benchmark: build/bench_cpu_gemm (bench/bench_cpu_gemm.cpp) times this against Eigen's GEMM
+// and against the machine's FMA roofline measured in the same run.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
+
+#include "kernels/cpu/gemm.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define SG_AVX2 __attribute__((target("avx2,fma")))
+
+namespace sg::kernels::cpu {
+
+namespace {
+
+constexpr int64_t MR = 6, NR = 16;          // the micro-tile: 6 rows x 2 ymm of C
+constexpr int64_t MC = 144, KC = 256;       // Ap block: 144 x 256 floats = 144 KiB (L2)
+constexpr int64_t NC = 3072;                // Bp panel: 256 x 3072 floats = 3 MiB (L3)
+constexpr double kParallelFlops = 1 << 21;  // below this a call stays on one thread
+
+struct Operand {  // op(X) as a read-only view: element (r, c) of the [rows, cols] matrix op(X)
+  const float* p;
+  int64_t ld;
+  bool trans;  // op(X) = X^T: element (r, c) is p[c * ld + r]
+};
+
+// Packs slivers of width Wd (MR for A, NR for B) of an operand seen as [rows x cols] =
+// [n x kc] from (i0, k0): dst[k * Wd + i] = X(i0 + i, k0 + k) for each sliver of Wd rows,
+// zero past n. X(i, k) is p[k * ld + i] when k_major (Wd consecutive floats per k), else
+// p[i * ld + k] (one contiguous row per i); each loop reads its source in memory order.
+//   Ap: X = op(A) (rows i of C), k_major = A is stored transposed;
+//   Bp: X = op(B)^T (columns j of C), k_major = B is stored as is.
+template <int64_t Wd>
+SG_AVX2 void pack(const float* p, int64_t ld, bool k_major, int64_t i0, int64_t n, int64_t k0, int64_t kc, float* dst) {
+  for (int64_t ir = 0; ir < n; ir += Wd, dst += Wd * kc) {
+    const int64_t w = std::min(Wd, n - ir);
+    if (k_major) {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = p + (k0 + k) * ld + i0 + ir;
+        float* d = dst + k * Wd;
+        if constexpr (Wd == 16) {
+          if (w == Wd) {
+            _mm256_store_ps(d, _mm256_loadu_ps(src)), _mm256_store_ps(d + 8, _mm256_loadu_ps(src + 8));
+            continue;
+          }
+        }
+        for (int64_t i = 0; i < w; ++i) d[i] = src[i];
+        for (int64_t i = w; i < Wd; ++i) d[i] = 0.f;
+      }
+    } else {
+      for (int64_t i = 0; i < Wd; ++i) {
+        if (i >= w) {
+          for (int64_t k = 0; k < kc; ++k) dst[k * Wd + i] = 0.f;
+          continue;
+        }
+        const float* src = p + (i0 + ir + i) * ld + k0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * Wd + i] = src[k];
+      }
+    }
+  }
+}
+
+// row[0:16] = alpha * [lo hi] + beta * row (beta == 0: row not read).
+SG_AVX2 inline void store_row(float* row, __m256 lo, __m256 hi, float alpha, float beta) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  lo = _mm256_mul_ps(lo, va), hi = _mm256_mul_ps(hi, va);
+  if (beta != 0.f) {
+    const __m256 vb = _mm256_set1_ps(beta);
+    lo = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), lo);
+    hi = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), hi);
+  }
+  _mm256_storeu_ps(row, lo), _mm256_storeu_ps(row + 8, hi);
+}
+
+// C[0:6, 0:16] = alpha * (a @ b) + beta * C (beta == 0: C not read). a: [kc][6], b: [kc][16].
+SG_AVX2 void micro_kernel(int64_t kc, const float* a, const float* b, float alpha, float beta, float* c, int64_t ldc) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps(),
+         c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(),
+         c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR), _MM_HINT_T0);
+    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    __m256 ai = _mm256_broadcast_ss(a + 0);
+    c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
+    ai = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
+    ai = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
+    ai = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
+    ai = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
+    ai = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
+  }
+  store_row(c + 0 * ldc, c00, c01, alpha, beta), store_row(c + 1 * ldc, c10, c11, alpha, beta);
+  store_row(c + 2 * ldc, c20, c21, alpha, beta), store_row(c + 3 * ldc, c30, c31, alpha, beta);
+  store_row(c + 4 * ldc, c40, c41, alpha, beta), store_row(c + 5 * ldc, c50, c51, alpha, beta);
+}
+
+// Per-thread packing buffers (slot 0: Bp, 1: Ap), 32-byte aligned for the aligned loads of
+// Bp, grow-only: the conv kernels call GEMMs of the same few shapes again and again.
+float* scratch(int slot, int64_t floats) {
+  struct Buf {
+    float* p = nullptr;
+    int64_t n = 0;
+    ~Buf() { std::free(p); }
+  };
+  thread_local Buf bufs[2];
+  Buf& b = bufs[slot];
+  if (b.n < floats) {
+    std::free(b.p);
+    b.n = (floats + 7) / 8 * 8;
+    b.p = static_cast<float*>(std::aligned_alloc(32, b.n * sizeof(float)));
+    if (!b.p) throw std::bad_alloc();
+  }
+  return b.p;
+}
+
+// One thread: C[0:M, 0:N] = alpha * op(A) @ op(B) + beta * C with the loops of the header.
+SG_AVX2 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Operand& A, const Operand& B, float beta,
+                         float* C, int64_t ldc) {
+  const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR), kc_max = std::min(KC, K);
+  const int64_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
+  float* const Bp = scratch(0, nc_max * kc_max);
+  float* const Ap = scratch(1, mc_max * kc_max);
+  alignas(32) float edge[MR * NR];
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      const float beta_k = pc == 0 ? beta : 1.f;
+      pack<NR>(B.p, B.ld, !B.trans, jc, nc, pc, kc, Bp);
+      for (int64_t ic = 0; ic < M; ic += MC) {
+        const int64_t mc = std::min(MC, M - ic);
+        pack<MR>(A.p, A.ld, A.trans, ic, mc, pc, kc, Ap);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t nr = std::min(NR, nc - jr);
+          const float* b = Bp + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t mr = std::min(MR, mc - ir);
+            const float* a = Ap + ir * kc;
+            float* c = C + (ic + ir) * ldc + jc + jr;
+            if (mr == MR && nr == NR) {
+              micro_kernel(kc, a, b, alpha, beta_k, c, ldc);
+              continue;
+            }
+            micro_kernel(kc, a, b, 1.f, 0.f, edge, NR);
+            for (int64_t i = 0; i < mr; ++i)
+              for (int64_t j = 0; j < nr; ++j) {
+                const float v = alpha * edge[i * NR + j];
+                c[i * ldc + j] = beta_k == 0.f ? v : v + beta_k * c[i * ldc + j];
+              }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool gemm_avx2_available() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+void gemm_f32_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.f) {  // C = beta * C
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
+    return;
+  }
+  const Operand a{A, lda, trans_a}, b{B, ldb, trans_b};
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (threads <= 1 || 2.0 * double(M) * double(N) * double(K) < kParallelFlops) {
+    gemm_serial(M, N, K, alpha, a, b, beta, C, ldc);
+    return;
+  }
+  // One slice per thread: columns (multiples of NR) when N is wide enough, else rows.
+  const bool split_n = N >= threads * 4 * NR || N >= M;
+  const int64_t extent = split_n ? N : M, unit = split_n ? NR : MR;
+  const int64_t units = (extent + unit - 1) / unit;
+  const int64_t slices = std::min<int64_t>(threads, units);
+#pragma omp parallel for num_threads(slices) schedule(static)
+  for (int64_t s = 0; s < slices; ++s) {
+    const int64_t u0 = units * s / slices, u1 = units * (s + 1) / slices;
+    const int64_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
+    if (hi <= lo) continue;
+    if (split_n) {
+      const Operand bs{trans_b ? B + lo * ldb : B + lo, ldb, trans_b};
+      gemm_serial(M, hi - lo, K, alpha, a, bs, beta, C + lo, ldc);
+    } else {
+      const Operand as{trans_a ? A + lo : A + lo * lda, lda, trans_a};
+      gemm_serial(hi - lo, N, K, alpha, as, b, beta, C + lo * ldc, ldc);
+    }
+  }
+}
+
+}  // namespace sg::kernels::cpu
+
+#else  // not x86: no AVX2; kernels/cpu/gemm.cpp always takes Eigen's GEMM
+
+namespace sg::kernels::cpu {
+bool gemm_avx2_available() { return false; }
+void gemm_f32_avx2(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
+                   float*, int64_t) {
+  throw std::logic_error("gemm_f32_avx2: this build is not for x86-64");
+}
+}  // namespace sg::kernels::cpu
+#endif
