@@ -169,6 +169,9 @@ struct TilePlan {
     chunk = std::clamp<int64_t>(budget / (16 * (Cg + Og)), 16, tiles);
     if (G * ceil_div(tiles, chunk) < threads)
       chunk = std::min(chunk, std::max<int64_t>(16, ceil_div(tiles, ceil_div(threads, G))));
+    // A multiple of 16, the GEMM's register tile width (kernels/cpu/gemm_avx2.cpp): 21 tiles
+    // would pad the last 16-wide sliver to 32 (384 channels), 85 to 96 (96 channels).
+    if (chunk < tiles) chunk = std::max<int64_t>(16, (chunk + 8) / 16 * 16);
     chunks = ceil_div(tiles, chunk);
   }
 };
