@@ -55,15 +55,21 @@ void load_rows(const T* img, int64_t H, int64_t W, int64_t y0, int64_t x0, int64
       continue;
     }
     const T* src = img + yy * W;
-    if (x0 >= 0 && x0 + 2 * ld <= W) {
-      for (int64_t k = 0; k < ld; ++k) e[k] = src[x0 + 2 * k], o[k] = src[x0 + 2 * k + 1];
-    } else {
-      for (int64_t k = 0; k < ld; ++k) {
-        const int64_t a = x0 + 2 * k, b = a + 1;
-        e[k] = (a >= 0 && a < W) ? src[a] : T(0);
-        o[k] = (b >= 0 && b < W) ? src[b] : T(0);
-      }
-    }
+    // Columns x0 + 2k and x0 + 2k + 1 are both inside the image for k in [k0, k1): a plain
+    // deinterleaving loop there, bounds checks only at the edges (padding makes x0 < 0 for
+    // the first run of every row).
+    const int64_t k0 = std::clamp<int64_t>(ceil_div(-x0, 2), 0, ld);
+    const int64_t span = W - 2 - x0;  // x0 + 2k + 1 <= W - 1  <=>  k <= span / 2
+    const int64_t k1 = std::clamp<int64_t>(span < 0 ? 0 : span / 2 + 1, k0, ld);
+    auto edge = [&](int64_t k) {
+      const int64_t a = x0 + 2 * k, b = a + 1;
+      e[k] = (a >= 0 && a < W) ? src[a] : T(0);
+      o[k] = (b >= 0 && b < W) ? src[b] : T(0);
+    };
+    for (int64_t k = 0; k < k0; ++k) edge(k);
+    const T* s2 = src + x0;
+    for (int64_t k = k0; k < k1; ++k) e[k] = s2[2 * k], o[k] = s2[2 * k + 1];
+    for (int64_t k = k1; k < ld; ++k) edge(k);
   }
 }
 
@@ -253,7 +259,8 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
               const T* e0 = out4 + (2 * i) * chunk;
               const T* e1 = out4 + (2 * i + 1) * chunk;
               const int64_t cols = std::min<int64_t>(2 * len, Wo - 2 * tx0);
-              for (int64_t k = 0; k < cols; ++k) row[k] = (k & 1) ? e1[k >> 1] : e0[k >> 1];
+              for (int64_t k = 0; k < cols / 2; ++k) row[2 * k] = e0[k], row[2 * k + 1] = e1[k];
+              if (cols & 1) row[cols - 1] = e0[cols / 2];
             }
           }
           t += len;
