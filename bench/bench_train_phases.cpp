@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const Device dev = cuda ? Device::cuda() : Device::cpu();
-  if (cuda) set_cuda_math(precision == "tf32" ? CudaMath::tf32 : precision == "bf16" ? CudaMath::bf16 : CudaMath::f32);
+  if (cuda) set_cuda_math(parse_cuda_math(precision, "bench_train_phases --precision"));
   const int warmup = cuda ? 2 : 1, reps = quick ? 3 : 5;
   models::Config cfg;
   try {

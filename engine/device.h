@@ -43,6 +43,9 @@ enum class CudaMath { f32, tf32, bf16 };
 void set_cuda_math(CudaMath math);
 CudaMath cuda_math();
 const char* cuda_math_name(CudaMath math);  // "f32", "tf32", "bf16"
+// The inverse of cuda_math_name: "f32", "tf32" or "bf16"; anything else throws sg::Error
+// naming `what` (the flag or option being parsed) and the valid names.
+CudaMath parse_cuda_math(const std::string& name, const std::string& what);
 // set_cuda_tf32(on) is set_cuda_math(on ? tf32 : f32); cuda_tf32() is cuda_math() != f32
 // (cuBLAS runs in TF32 whenever the math is not f32).
 void set_cuda_tf32(bool on);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <new>
 
+#include "engine/device.h"
 #include "engine/error.h"
 
 #include "train/cli.h"
@@ -55,8 +56,7 @@ int main(int argc, char** argv) {
              "CUDA convolutions and matmuls: f32 (exact f32 FMA), tf32 or bf16 (tensor cores, f32 accumulation; "
              "engine/device.h)",
              "f32", false, [&](auto v) {
-               SG_CHECK(v == "f32" || v == "tf32" || v == "bf16", "--precision", "expected f32, tf32 or bf16, got '", v,
-                        "'");
+               parse_cuda_math(v, "--precision");  // throws on anything else
                o.precision = v;
              }});
   p.add(Flag{"resume", "continue from a run directory or a network-snapshot file (with its training state)", "", false,

@@ -300,8 +300,7 @@ TrainOptions checked(TrainOptions opt) {
   SG_CHECK(opt.device == "cpu" || opt.device == "cuda", "stylegan2-train", "--device must be cpu or cuda, got '",
            opt.device, "'");
   SG_CHECK(opt.kimg > 0 && opt.tick_kimg > 0, "stylegan2-train", "--kimg and --tick must be > 0");
-  SG_CHECK(opt.precision == "f32" || opt.precision == "tf32" || opt.precision == "bf16", "stylegan2-train",
-           "--precision must be f32, tf32 or bf16, got '", opt.precision, "'");
+  parse_cuda_math(opt.precision, "stylegan2-train --precision");  // throws on anything else
   SG_CHECK(opt.precision == "f32" || opt.device == "cuda", "stylegan2-train", "--precision ", opt.precision,
            " is for --device cuda (the CPU computes in f32)");
   return opt;
@@ -313,9 +312,7 @@ Trainer::Trainer(const TrainOptions& opt)
         const Device d = opt_.device == "cuda" ? Device::cuda() : Device::cpu();
         if (d.type == DeviceType::cuda) {
           (void)zeros({1}, DType::f32, d);  // fails early, clearly, without CUDA
-          set_cuda_math(opt_.precision == "tf32"   ? CudaMath::tf32
-                        : opt_.precision == "bf16" ? CudaMath::bf16
-                                                   : CudaMath::f32);
+          set_cuda_math(parse_cuda_math(opt_.precision, "stylegan2-train --precision"));
         }
         return d;
       }()),

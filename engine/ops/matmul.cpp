@@ -22,6 +22,13 @@ void set_cuda_math(CudaMath math) {
 #endif
 }
 CudaMath cuda_math() { return (CudaMath)g_cuda_math.load(); }
+CudaMath parse_cuda_math(const std::string& name, const std::string& what) {
+  for (CudaMath m : {CudaMath::f32, CudaMath::tf32, CudaMath::bf16})
+    if (name == cuda_math_name(m)) return m;
+  SG_CHECK(false, what, "expected f32, tf32 or bf16, got '", name, "'");
+  return CudaMath::f32;
+}
+
 const char* cuda_math_name(CudaMath math) {
   switch (math) {
     case CudaMath::tf32:
