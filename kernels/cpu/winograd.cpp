@@ -173,11 +173,13 @@ struct TilePlan {
     parallel = !omp_in_parallel() && 2.0 * 16 * G * Og * Cg * (double)tiles > double(1 << 20);
     threads = parallel ? omp_get_max_threads() : 1;
     chunk = std::clamp<int64_t>(budget / (16 * (Cg + Og)), 16, tiles);
-    if (G * ceil_div(tiles, chunk) < threads)
-      chunk = std::min(chunk, std::max<int64_t>(16, ceil_div(tiles, ceil_div(threads, G))));
-    // A multiple of 16, the GEMM's register tile width (kernels/cpu/gemm_avx2.cpp): 21 tiles
-    // would pad the last 16-wide sliver to 32 (384 channels), 85 to 96 (96 channels).
-    if (chunk < tiles) chunk = std::max<int64_t>(16, (chunk + 8) / 16 * 16);
+    // Chunks per group: a multiple of ceil(threads / G), so the static schedule gives every
+    // thread the same number of tasks; then chunks of equal length, rounded up to a multiple
+    // of 16, the GEMM's register tile width (kernels/cpu/gemm_avx2.cpp: 21 tiles would pad
+    // the last 16-wide sliver to 32, 85 to 96), never below 16 tiles.
+    const int64_t per = ceil_div(threads, G);
+    const int64_t n = ceil_div(ceil_div(tiles, chunk), per) * per;
+    chunk = std::min(tiles, std::max<int64_t>(16, ceil_div(ceil_div(tiles, n), 16) * 16));
     chunks = ceil_div(tiles, chunk);
   }
 };
