@@ -162,8 +162,9 @@ void weight_back_transform(const T* m, int64_t stride, T* g) {
 }
 
 // How a call splits its tiles: tiles numbered across the batch (q = (n, ty, tx)), in chunks
-// that keep the per-thread scratch near kScratchBudget and give every thread a task (never
-// below 16 tiles: narrower GEMMs run far below peak).
+// that keep the per-thread scratch near `budget` (kScratchBudget, larger for the weight
+// gradient of wide layers) and give every thread a task (never below 16 tiles: narrower GEMMs
+// run far below peak).
 struct TilePlan {
   int64_t tw = 0, tiles_per_image = 0, tiles = 0;
   bool parallel = false;
@@ -281,7 +282,7 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
   // Each chunk adds its 16 GEMMs into the thread's dL/dU accumulator (16 Og Cg floats), so
   // C is read and written once per chunk: once that no longer fits in L2 (4 MiB at 256
   // channels), longer chunks amortize it (measured, 4 x 256 ch at 16x16, forward + backward:
-  // 44 -> 35 ms with the scratch budget x4; at 128 channels a larger budget was slower).
+  // 44 -> 38 ms with the scratch budget x4; at 128 channels a larger budget was slower).
   const TilePlan plan(N, Ho, Wo, G, Cg, Og, kScratchBudget * std::max<int64_t>(1, 16 * Og * Cg / kScratchBudget));
   const int64_t tw = plan.tw, tiles_per_image = plan.tiles_per_image, tiles = plan.tiles;
   const int64_t chunk = plan.chunk, chunks = plan.chunks, threads = plan.threads;
