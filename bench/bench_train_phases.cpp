@@ -26,14 +26,16 @@
 // Threads: OMP_NUM_THREADS (printed as omp_get_max_threads()).
 //
 // Usage: build/bench_train_phases [--quick] [--device cpu|cuda] [--cfg NAME] [--batch N]
-//                                 [--modconv grouped|act] [--precision f32|tf32|bf16]
+//                                 [--modconv grouped|act] [--precision f32|tf32|bf16|bf16-mixed]
 //   --device   cpu (default) or cuda
 //   --cfg      a model config (models/config.cpp): seed32 (default), paper256, small, stylegan1
 //   --batch    minibatch size (default 32)
 //   --modconv  grouped: the fused grouped conv (the notebook's, stylegan2-ada's fused_modconv);
 //              act: the modulate-activations path stylegan2-ada trains with; default: the
 //              config's (Config::fused_modconv)
-//   --precision  CUDA convolutions and matmuls (sg::set_cuda_math): f32 (default), tf32, bf16
+//   --precision  CUDA convolutions and matmuls (sg::set_cuda_math): f32 (default), tf32, bf16,
+//              bf16-mixed (models::set_bf16_mixed: bf16 in the highest resolutions' blocks, paper256
+//              and small only)
 // Output: one line per phase,  phase=<name> impl=stylegrad ms=<median ms>
 #include <omp.h>
 
@@ -94,7 +96,7 @@ void apply(Adam& opt, const std::vector<Tensor>& params, const std::vector<Tenso
 int usage(const char* prog, FILE* f) {
   std::fprintf(f,
                "usage: %s [--quick] [--device cpu|cuda] [--cfg NAME] [--batch N] [--modconv grouped|act] "
-               "[--precision f32|tf32|bf16]\n",
+               "[--precision f32|tf32|bf16|bf16-mixed]\n",
                prog);
   return f == stdout ? 0 : 2;
 }
@@ -127,10 +129,11 @@ int main(int argc, char** argv) {
   const char* bad = device != "cpu" && device != "cuda"                            ? "--device: cpu or cuda"
                     : N < 1                                                        ? "--batch: at least 1"
                     : !modconv.empty() && modconv != "grouped" && modconv != "act" ? "--modconv: grouped or act"
-                    : precision != "f32" && precision != "tf32" && precision != "bf16"
-                        ? "--precision: f32, tf32 or bf16"
-                    : precision != "f32" && device != "cuda" ? "--precision tf32 / bf16: with --device cuda"
-                                                             : nullptr;
+                    : precision != "f32" && precision != "tf32" && precision != "bf16" && precision != "bf16-mixed"
+                        ? "--precision: f32, tf32, bf16 or bf16-mixed"
+                    : precision != "f32" && device != "cuda"
+                        ? "--precision tf32 / bf16 / bf16-mixed: with --device cuda"
+                        : nullptr;
   if (bad) {
     std::fprintf(stderr, "bench_train_phases: %s\n", bad);
     return 2;
@@ -141,11 +144,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   const Device dev = cuda ? Device::cuda() : Device::cpu();
-  if (cuda) set_cuda_math(parse_cuda_math(precision, "bench_train_phases --precision"));
+  const bool mixed = precision == "bf16-mixed";  // f32, and bf16 in the highest resolutions' blocks
+  if (cuda) set_cuda_math(mixed ? CudaMath::f32 : parse_cuda_math(precision, "bench_train_phases --precision"));
   const int warmup = cuda ? 2 : 1, reps = quick ? 3 : 5;
   models::Config cfg;
   try {
     cfg = models::make_config(cfg_name, 0, 3);
+    if (mixed) models::set_bf16_mixed(cfg);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train_phases: %s\n", e.what());
     return 2;

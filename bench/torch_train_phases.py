@@ -14,9 +14,11 @@ stylegan2-ada-pytorch trains with, y = conv(x * styles, weight) * dcoefs (one co
 shared weight; dcoefs = rsqrt(styles^2 @ sum_k(weight^2)^T + 1e-8)), or as one grouped conv
 (the notebook's ModulatedConv2d, stylegan2-ada's fused_modconv); same numbers, different cost.
 Default act, the main reference of bench/run_train_bench.sh, which runs both. --precision
-f32|tf32|bf16 (CUDA; the twin of stylegrad's --precision): TF32 allowed in cuBLAS and cuDNN, or
-each phase under torch.autocast(dtype=torch.bfloat16) with TF32 allowed (how a PyTorch user
-trains in bf16; stylegan2-ada itself casts its top resolutions to fp16).
+f32|tf32|bf16|bf16-mixed (CUDA; the twin of stylegrad's --precision): TF32 allowed in cuBLAS and
+cuDNN, or each phase under torch.autocast(dtype=torch.bfloat16) with TF32 allowed (how a PyTorch
+user trains in bf16), or (paper256 only) bf16-mixed: the G and D blocks at resolution >=
+max(R / 8, 8) under autocast bf16 and f32 elsewhere, as stylegan2-ada casts its 4 highest
+resolutions to fp16 (conv_clamp 256 is paper256's anyway).
 
 seed32: the notebook's Mapping (pixel norm + 4 x Linear/LeakyReLU), ModulatedConv2d (styles =
 Linear(w) + 1, nearest upsampling, demodulation; one grouped conv as in the notebook with
@@ -316,6 +318,10 @@ class AdaSynthesisBlock(nn.Module):  # skip architecture
         self.num_conv = 1 if res == 4 else 2
 
     def forward(self, x, img, ws):  # ws: num_conv + 1 of them
+        with block_precision(self.res):
+            return self._forward(x, img, ws)
+
+    def _forward(self, x, img, ws):
         if self.res == 4:
             x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
         else:
@@ -376,8 +382,13 @@ class AdaDiscriminatorBlock(nn.Module):  # resnet architecture
         self.conv0 = AdaConv(ctmp, ctmp, 3, clamp=clamp)
         self.conv1 = AdaConv(ctmp, cout, 3, down=2, clamp=clamp)
         self.skip = AdaConv(ctmp, cout, 1, act="linear", down=2, bias=False)
+        self.res = 0  # its input resolution, set by AdaDiscriminator
 
     def forward(self, x, img):
+        with block_precision(self.res):
+            return self._forward(x, img)
+
+    def _forward(self, x, img):
         if self.fromrgb is not None:
             x = self.fromrgb(img)
         y = self.skip(x, gain=math.sqrt(0.5))
@@ -392,6 +403,8 @@ class AdaDiscriminator(nn.Module):
         self.blocks = nn.ModuleList([AdaDiscriminatorBlock(ada_channels(2**i) if i < log2 else 0, ada_channels(2**i),
                                                            ada_channels(2**i // 2), img_ch, clamp)
                                      for i in range(log2, 2, -1)])
+        for i, b in zip(range(log2, 2, -1), self.blocks):
+            b.res = 2**i
         c4 = ada_channels(4)
         self.mbstd_group = mbstd_group
         self.conv = AdaConv(c4 + 1, c4, 3, clamp=clamp)
@@ -412,6 +425,13 @@ class AdaDiscriminator(nn.Module):
 
 
 FIR = [None]  # the [1,3,3,1] filter on the device, set in main()
+BF16_RES = [0]  # --precision bf16-mixed: blocks at this resolution and above under autocast bf16
+
+
+def block_precision(res):
+    if BF16_RES[0] and res >= BF16_RES[0]:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 # ---- benchmark -------------------------------------------------------------------------------
@@ -467,9 +487,10 @@ def parse_args():
     ap.add_argument("--batch", type=int, default=cfg.batch)
     ap.add_argument("--modconv", choices=["act", "grouped"], default="act",
                     help="modulate-activations conv(x * s, weight) * dcoefs (default) or one grouped conv")
-    ap.add_argument("--precision", choices=["f32", "tf32", "bf16"], default="f32",
-                    help="CUDA: f32 (default; no TF32), tf32 (TF32 allowed in cuBLAS and cuDNN), or bf16 "
-                         "(each phase under torch.autocast(dtype=torch.bfloat16), TF32 allowed)")
+    ap.add_argument("--precision", choices=["f32", "tf32", "bf16", "bf16-mixed"], default="f32",
+                    help="CUDA: f32 (default; no TF32), tf32 (TF32 allowed in cuBLAS and cuDNN), bf16 "
+                         "(each phase under torch.autocast(dtype=torch.bfloat16), TF32 allowed), or "
+                         "bf16-mixed (paper256: the blocks at resolution >= 32 under autocast bf16, f32 elsewhere)")
     return ap.parse_args()
 
 
@@ -484,9 +505,12 @@ def main():
     if args.precision != "f32" and not cuda:
         print("torch_train_phases.py: --precision tf32 / bf16 is for --device cuda", file=sys.stderr)
         return 2
+    if args.precision == "bf16-mixed" and args.cfg != "paper256":
+        print("torch_train_phases.py: --precision bf16-mixed is for --cfg paper256", file=sys.stderr)
+        return 2
     if cuda:  # f32 as stylegrad: no TF32 in cuBLAS or cuDNN (unless --precision asks for it)
-        torch.backends.cuda.matmul.allow_tf32 = args.precision != "f32"
-        torch.backends.cudnn.allow_tf32 = args.precision != "f32"
+        torch.backends.cuda.matmul.allow_tf32 = args.precision in ("tf32", "bf16")
+        torch.backends.cudnn.allow_tf32 = args.precision in ("tf32", "bf16")
         torch.backends.cudnn.benchmark = True
     else:
         torch.set_num_threads(2)
@@ -501,6 +525,7 @@ def main():
         what = f"notebook model fmap {cfg.fmap} z {cfg.z_dim} w {cfg.w_dim}"
     else:
         z_dim, res, gamma = 512, 256, 1.0
+        BF16_RES[0] = max(res // 8, 8) if args.precision == "bf16-mixed" else 0
         G = AdaGenerator(z_dim, 512, res, 3, fused)
         D = AdaDiscriminator(res, 3)
         what = "stylegan2-ada networks cfg paper256 (reference upfirdn2d / bias_act) z 512 w 512"

@@ -243,7 +243,11 @@ std::vector<Tensor> run(const char* api, const std::vector<Tensor>& outputs, con
       n->edge_needed[j] = (e.leaf && is_leaf_target(e.leaf.get())) ||
                           (e.fn && (st[e.fn.get()].needed || node_targets.count(e.fn.get())));
     }
-    std::vector<Tensor> in_grads = n->backward(grads);
+    std::vector<Tensor> in_grads;
+    {
+      CudaMathGuard math(n->math);  // the forward's math (a bf16 layer's gradients are bf16 too)
+      in_grads = n->backward(grads);
+    }
     n->edge_needed.clear();
     SG_CHECK(in_grads.size() == n->next_edges.size(), n->name(), " backward returned ", in_grads.size(),
              " gradients for ", n->next_edges.size(), " inputs");

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/tensor.h"
 
 namespace sg {
@@ -38,6 +39,7 @@ struct OutputMeta {
 struct Node : std::enable_shared_from_this<Node> {
   std::vector<Edge> next_edges;     // one per differentiable input
   std::vector<OutputMeta> outputs;  // one per output
+  CudaMath math = cuda_math();      // the CUDA math its op ran under; its backward runs under it too
   virtual ~Node() = default;
   virtual std::string name() const = 0;
   // grads[i] is d(loss)/d(output i) (never undefined: the engine fills zeros). Returns one

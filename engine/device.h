@@ -51,6 +51,22 @@ CudaMath parse_cuda_math(const std::string& name, const std::string& what);
 void set_cuda_tf32(bool on);
 bool cuda_tf32();
 
+// Sets the CUDA math for a scope and restores the previous one at its end. An autograd node
+// remembers the math in effect when its op ran and its backward runs under that math again
+// (engine/autograd.cpp), so a layer run under a guard (bf16-mixed: the highest resolutions
+// in bf16) also has its gradients, and their gradients, computed in that math.
+struct CudaMathGuard {
+  CudaMath prev;
+  explicit CudaMathGuard(CudaMath math) : prev(cuda_math()) {
+    if (math != prev) set_cuda_math(math);
+  }
+  ~CudaMathGuard() {
+    if (cuda_math() != prev) set_cuda_math(prev);
+  }
+  CudaMathGuard(const CudaMathGuard&) = delete;
+  CudaMathGuard& operator=(const CudaMathGuard&) = delete;
+};
+
 namespace detail {
 void* cuda_alloc(size_t bytes);  // through the caching allocator; sg::Error on OOM
 void cuda_free(void* p);

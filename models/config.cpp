@@ -95,6 +95,13 @@ Config make_config(const std::string& name, int64_t resolution, int64_t img_chan
   return c;
 }
 
+void set_bf16_mixed(Config& c) {
+  SG_CHECK(c.arch == Arch::stylegan2, "bf16-mixed", "is for the stylegan2 configs (small, paper256), not '", c.name,
+           "'");
+  c.bf16_res = std::max<int64_t>(c.resolution / 8, 8);
+  if (c.conv_clamp < 0) c.conv_clamp = 256;
+}
+
 int64_t channels_at(const Config& c, int64_t res) {
   SG_CHECK(res >= 4, "channels_at", "resolution ", res, " < 4");
   return std::min(c.channel_base / res, c.channel_max);

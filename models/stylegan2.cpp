@@ -22,7 +22,11 @@
 //   b{r}.skip              1x1, down 2, no bias, linear
 //       x = skip(x) * sqrt(1/2) + conv1(conv0(x)) * sqrt(1/2)   (gain folded into bias_act)
 //   b4: minibatch stddev (group mbstd_group, mbstd_channels), conv 3x3, fc (lrelu), out
+//
+// cfg.bf16_res > 0 (bf16-mixed): the blocks of G and D at resolution >= bf16_res run under
+// CudaMathGuard(bf16), the mapping and D's b4 epilogue under the process's math.
 #include <cmath>
+#include <optional>
 
 #include "models/layers.h"
 
@@ -126,6 +130,8 @@ struct StyleGAN2Generator : GeneratorNet {
     Tensor x, img;
     size_t wi = 0;
     for (const auto& b : blocks) {
+      std::optional<CudaMathGuard> math;
+      if (cfg.bf16_res > 0 && b.res >= cfg.bf16_res) math.emplace(CudaMath::bf16);
       if (!b.has_conv0) {
         const Tensor& c = b.cnst(P);
         x = expand(unsqueeze(c, 0), {N, c.size(0), c.size(1), c.size(2)});
@@ -161,6 +167,8 @@ struct StyleGAN2Discriminator : DiscriminatorNet {
     const double g = std::sqrt(0.5);
     Tensor x;
     for (const auto& b : blocks) {
+      std::optional<CudaMathGuard> math;
+      if (cfg.bf16_res > 0 && b.res >= cfg.bf16_res) math.emplace(CudaMath::bf16);
       if (b.has_fromrgb) x = b.fromrgb.forward(P, img, filter);
       Tensor y = b.skip.forward(P, x, filter, g);
       x = b.conv0.forward(P, x, filter);

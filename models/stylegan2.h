@@ -48,6 +48,9 @@ struct Config {
   int64_t mbstd_group = 4, mbstd_channels = 1;  // mbstd_channels 0: no minibatch-stddev layer
   DType dtype = DType::f32;                     // of every parameter and buffer
   bool fused_modconv = false;                   // modulated convs: grouped conv (true) or modulate-activations path
+  // bf16-mixed (stylegan2 arch): G and D blocks at resolution >= bf16_res run under CudaMath::bf16
+  // (engine/device.h; ada's num_fp16_res); the rest under the process's math. 0: none.
+  int64_t bf16_res = 0;
   // training defaults (read by the trainer)
   int64_t batch = 32;
   double gamma = 1, lr_g = 0.0025, lr_d = 0.0025, beta1 = 0, beta2 = 0.99;
@@ -67,6 +70,11 @@ int64_t channels_at(const Config& c, int64_t res);
 // of the module code (tests compare the two).
 int64_t expected_param_count_G(const Config&);
 int64_t expected_param_count_D(const Config&);
+// bf16-mixed, as stylegan2-ada-pytorch runs fp16: the blocks at the 4 highest resolutions
+// (not below 8: bf16_res = max(R / 8, 8)) under CudaMath::bf16 and conv_clamp 256 where the
+// config has none (bf16 has f32's range; the clamp keeps runs comparable with ada's). sg::Error
+// for the seed32 and stylegan1 architectures, which have no such blocks.
+void set_bf16_mixed(Config& c);
 // Number of per-layer w vectors the synthesis network takes.
 int64_t expected_num_ws(const Config&);
 

@@ -19,7 +19,7 @@
 #                    seed32 at batch 32 and paper256 at batch 8, each with the grouped conv
 #                    (the notebook's) and the modulate-activations path (stylegan2-ada's);
 #                    SG_KIT_PHASES="paper256 8 act 1; seed32 32 act 1 bf16" runs only the runs it
-#                    lists (cfg batch modconv weight [precision f32|tf32|bf16])
+#                    lists (cfg batch modconv weight [precision f32|tf32|bf16|bf16-mixed])
 #   6 train 2 kimg   bin/stylegan2-train --device cuda on data/ (cfg small): a grid, a
 #                    snapshot, s/kimg
 #   7 kernel study   bin/study_{bias_act,upfirdn2d,conv,modconv} (study/README.md): every
@@ -308,7 +308,7 @@ step4() {
 # ---- step 5: the training-phase benchmark -----------------------------------------------------------
 step5() {
   # cfg batch modconv weight [precision] (paper256's runs get twice the time of seed32's;
-  # precision f32 when absent, else tf32 or bf16 on both sides)
+  # precision f32 when absent, else tf32, bf16 or bf16-mixed (paper256) on both sides)
   local runs=("seed32 32 grouped 1" "seed32 32 act 1" "paper256 8 act 2" "paper256 8 grouped 2")
   # SG_KIT_PHASES="cfg batch modconv weight [precision]; ...": other runs (a rerun, or tf32 / bf16)
   [ -n "${SG_KIT_PHASES:-}" ] && IFS=';' read -r -a runs <<<"$SG_KIT_PHASES"

@@ -116,6 +116,44 @@ TEST_CASE("training: resume continues bit-exactly", "[train]") {
   fs::remove_all(root);
 }
 
+// --cbase, --cmax, --map and --mbstd-group change the named config's architecture; the
+// snapshot records them, so stylegan2-generate / -metrics and --resume rebuild the same networks.
+TEST_CASE("training: architecture flags are recorded in the snapshot and checked on resume", "[train]") {
+  fs::path root = scratch("arch");
+  fs::path data = make_image_folder(root / "data");
+  train::TrainOptions o = tiny(data, root / "runs", 0.008);
+  o.channel_base = 64, o.channel_max = 12, o.mapping_layers = 1, o.mbstd_group = 2;
+  std::string run;
+  REQUIRE(train::run_training(o, &run) == 0);
+  std::map<std::string, std::string> meta;
+  train::Networks nets = train::load_snapshot(last_snapshot(run), &meta);
+  CHECK(nets.cfg.channel_base == 64);
+  CHECK(nets.cfg.channel_max == 12);
+  CHECK(nets.cfg.mapping_layers == 1);
+  CHECK(nets.cfg.mbstd_group == 2);
+  CHECK(models::channels_at(nets.cfg, 4) == 12);  // min(64 / 4, 12)
+  CHECK(models::channels_at(nets.cfg, 8) == 8);   // min(64 / 8, 12)
+  CHECK(nets.G->parameters().count() == models::expected_param_count_G(nets.cfg));
+  CHECK(nets.D->parameters().count() == models::expected_param_count_D(nets.cfg));
+  models::Config plain = models::make_config("small", 8, 1);
+  CHECK(nets.G->parameters().count() != models::expected_param_count_G(plain));
+  CHECK_THAT(read_all(fs::path(run) / "options.json"),
+             Contains("\"mapping_layers\": 1") && Contains("\"channel_base\": 64") && Contains("\"channel_max\": 12") &&
+                 Contains("\"mbstd_group\": 2"));
+  // A snapshot written before these keys existed has the named config's architecture.
+  meta.erase("channel_base"), meta.erase("channel_max"), meta.erase("mapping_layers"), meta.erase("mbstd_group");
+  CHECK(train::snapshot_config(meta, "old.safetensors").channel_base == plain.channel_base);
+  // Resuming with another architecture names both; with the same one it continues.
+  train::TrainOptions r = o;
+  r.kimg = 0.016;
+  r.resume = run;
+  r.channel_max = 16;
+  REQUIRE_THROWS_WITH(train::run_training(r), Contains("--cmax 12") && Contains("--cmax 16"));
+  r.channel_max = 12;
+  CHECK(train::run_training(r) == 0);
+  fs::remove_all(root);
+}
+
 TEST_CASE("training: Ctrl-C, SIGTERM and SIGHUP write a snapshot and exit cleanly", "[train]") {
   for (const char* sig : {"INT", "TERM", "HUP"}) {
     INFO("kill -" << sig);
@@ -160,7 +198,13 @@ TEST_CASE("training: bad flag values are refused up front, naming the flag, the 
                        {"tick", "inf", "finite number"},
                        {"channels", "2", "1 or 3"},
                        {"device", "gpu", "cpu or cuda"},
-                       {"seed", "-1", "[0, "}};
+                       {"seed", "-1", "[0, "},
+                       {"glr", "-0.1", "finite number in [0"},
+                       {"ema", "nan", "finite number"},
+                       {"mixing", "2", "[0, 1]"},
+                       {"cbase", "0", "[1, "},
+                       {"map", "0", "[1, 64]"},
+                       {"mbstd-group", "0", "[1, 4096]"}};
   fs::path root = scratch("badflags");
   const std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train";
   for (const Bad& b : cases) {
@@ -314,16 +358,33 @@ TEST_CASE("training: --dry-run prints the resolved options", "[train]") {
       std::string(SG_BIN_DIR) + "/stylegan2-train --help > " + (fs::temp_directory_path() / "sg_help.txt").string();
   REQUIRE(std::system(help.c_str()) == 0);
   std::string h = read_all(fs::temp_directory_path() / "sg_help.txt");
-  for (const char* flag : {"--data", "--outdir", "--cfg", "--batch", "--gamma", "--kimg", "--snap", "--seed",
-                           "--mirror", "--device", "--precision", "--resume", "--dry-run"})
+  for (const char* flag :
+       {"--data",       "--outdir",    "--cfg",    "--batch",  "--gamma",     "--glr",    "--dlr",         "--ema",
+        "--ema-rampup", "--pl-weight", "--mixing", "--cbase",  "--cmax",      "--map",    "--mbstd-group", "--kimg",
+        "--snap",       "--seed",      "--mirror", "--device", "--precision", "--resume", "--dry-run"})
     CHECK_THAT(h, Contains(flag));
   CHECK_THAT(s, Contains("\"precision\": \"f32\""));
+  CHECK_THAT(s, Contains("\"lr_g\": 0.0025, \"lr_d\": 0.0025") && Contains("\"ema_kimg\": 5,") &&
+                    Contains("\"pl_weight\": 2,") && Contains("\"style_mixing_prob\": 0.9"));
+  // The training hyperparameters override the config's, and options.json says so.
+  const std::string hp = (fs::temp_directory_path() / "sg_dry_hp.txt").string();
+  REQUIRE(std::system((std::string(SG_BIN_DIR) +
+                       "/stylegan2-train --dry-run --glr 0.004 --dlr 0.003 --ema 2 --ema-rampup 0.1 --pl-weight 0 "
+                       "--mixing 0.5 > " +
+                       hp)
+                          .c_str()) == 0);
+  CHECK_THAT(read_all(hp), Contains("\"lr_g\": 0.004, \"lr_d\": 0.003") && Contains("\"ema_kimg\": 2,") &&
+                               Contains("\"ema_rampup\": 0.1") && Contains("\"pl_weight\": 0,") &&
+                               Contains("\"style_mixing_prob\": 0.5"));
   // Reduced precision is for CUDA: on the CPU it is an error that names the flag.
   const std::string err = (fs::temp_directory_path() / "sg_dry_prec.txt").string();
   CHECK(std::system((std::string(SG_BIN_DIR) + "/stylegan2-train --dry-run --precision bf16 2> " + err).c_str()) != 0);
   CHECK_THAT(read_all(err), Contains("--precision bf16 is for --device cuda"));
   CHECK(std::system((std::string(SG_BIN_DIR) + "/stylegan2-train --dry-run --precision fp8 2> " + err).c_str()) != 0);
-  CHECK_THAT(read_all(err), Contains("--precision") && Contains("expected f32, tf32 or bf16"));
+  CHECK_THAT(read_all(err), Contains("--precision") && Contains("expected auto, f32, tf32, bf16 or bf16-mixed"));
+  CHECK(std::system(
+            (std::string(SG_BIN_DIR) + "/stylegan2-train --dry-run --precision bf16-mixed 2> " + err).c_str()) != 0);
+  CHECK_THAT(read_all(err), Contains("--precision bf16-mixed is for --device cuda"));
 }
 
 // train/omp_wait_policy.cpp: passive OpenMP threads by default, the user's OMP_WAIT_POLICY wins.

@@ -64,11 +64,19 @@ models::Config snapshot_config(const std::map<std::string, std::string>& meta, c
            "' is not a stylegrad network snapshot (no 'cfg' in its metadata)");
   const int64_t res = meta_int(meta, "resolution", file, 1, 1 << 20);
   const int64_t channels = meta_int(meta, "img_channels", file, 1, 4);
+  models::Config c;
   try {
-    return models::make_config(meta.at("cfg"), res, channels);
+    c = models::make_config(meta.at("cfg"), res, channels);
   } catch (const Error& e) {
     throw Error(str("snapshot: '", file, "' names an architecture this build cannot make: ", e.what()));
   }
+  // Written since the architecture flags (--cbase, --cmax, --map, --mbstd-group); older
+  // snapshots have the named config's.
+  if (meta.count("channel_base")) c.channel_base = meta_int(meta, "channel_base", file, 1, 1 << 24);
+  if (meta.count("channel_max")) c.channel_max = meta_int(meta, "channel_max", file, 1, 1 << 16);
+  if (meta.count("mapping_layers")) c.mapping_layers = meta_int(meta, "mapping_layers", file, 1, 64);
+  if (meta.count("mbstd_group")) c.mbstd_group = meta_int(meta, "mbstd_group", file, 1, 4096);
+  return c;
 }
 
 int64_t snapshot_nimg(const std::map<std::string, std::string>& meta, const std::string& file) {
@@ -133,6 +141,11 @@ void save_snapshot(const std::string& path, const Networks& nets, const std::map
   meta["cfg"] = nets.cfg.name;
   meta["resolution"] = std::to_string(nets.cfg.resolution);
   meta["img_channels"] = std::to_string(nets.cfg.img_channels);
+  // What --cbase, --cmax, --map and --mbstd-group can change from the named config.
+  meta["channel_base"] = std::to_string(nets.cfg.channel_base);
+  meta["channel_max"] = std::to_string(nets.cfg.channel_max);
+  meta["mapping_layers"] = std::to_string(nets.cfg.mapping_layers);
+  meta["mbstd_group"] = std::to_string(nets.cfg.mbstd_group);
   io::save_safetensors(path, all, meta);
 }
 

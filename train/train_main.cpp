@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <new>
 
-#include "engine/device.h"
 #include "engine/error.h"
 
 #include "train/cli.h"
@@ -39,6 +38,26 @@ int main(int argc, char** argv) {
              [&](auto v) { o.batch = cli::to_int_in("batch", v, 1, 4096); }});
   p.add(Flag{"gamma", "R1 regularization weight", "the config's", false,
              [&](auto v) { o.gamma = cli::to_double_in("gamma", v, 0, 1e6); }});
+  p.add(Flag{"glr", "G learning rate (Adam)", "the config's", false,
+             [&](auto v) { o.lr_g = cli::to_double_in("glr", v, 0, 1); }});
+  p.add(Flag{"dlr", "D learning rate (Adam)", "the config's", false,
+             [&](auto v) { o.lr_d = cli::to_double_in("dlr", v, 0, 1); }});
+  p.add(Flag{"ema", "G_ema half-life in kimg (0: G_ema is G)", "the config's", false,
+             [&](auto v) { o.ema_kimg = cli::to_double_in("ema", v, 0, 1e6); }});
+  p.add(Flag{"ema-rampup", "G_ema's half-life is at most this fraction of the images shown so far (0: no ramp-up)",
+             "the config's", false, [&](auto v) { o.ema_rampup = cli::to_double_in("ema-rampup", v, 0, 1e6); }});
+  p.add(Flag{"pl-weight", "path-length regularization weight (0: off)", "the config's", false,
+             [&](auto v) { o.pl_weight = cli::to_double_in("pl-weight", v, 0, 1e6); }});
+  p.add(Flag{"mixing", "style-mixing probability", "the config's", false,
+             [&](auto v) { o.style_mixing = cli::to_double_in("mixing", v, 0, 1); }});
+  p.add(Flag{"cbase", "channel base: channels at resolution r are min(cbase / r, cmax)", "the config's", false,
+             [&](auto v) { o.channel_base = cli::to_int_in("cbase", v, 1, 1 << 24); }});
+  p.add(Flag{"cmax", "most channels of any layer", "the config's", false,
+             [&](auto v) { o.channel_max = cli::to_int_in("cmax", v, 1, 1 << 16); }});
+  p.add(Flag{"map", "mapping network depth (layers)", "the config's", false,
+             [&](auto v) { o.mapping_layers = cli::to_int_in("map", v, 1, 64); }});
+  p.add(Flag{"mbstd-group", "minibatch-stddev group size (divides --batch)", "the config's", false,
+             [&](auto v) { o.mbstd_group = cli::to_int_in("mbstd-group", v, 1, 4096); }});
   p.add(Flag{"kimg", "training length in thousands of real images", "20", false,
              [&](auto v) { o.kimg = cli::to_double_in("kimg", v, 1e-3, 1e7); }});
   p.add(Flag{"tick", "progress / log interval in kimg", "0.5", false,
@@ -54,9 +73,10 @@ int main(int argc, char** argv) {
              }});
   p.add(Flag{"precision",
              "CUDA convolutions and matmuls: f32 (exact f32 FMA), tf32 or bf16 (tensor cores, f32 accumulation; "
-             "engine/device.h)",
-             "f32", false, [&](auto v) {
-               parse_cuda_math(v, "--precision");  // throws on anything else
+             "engine/device.h), bf16-mixed (bf16 at the 4 highest resolutions, conv_clamp 256, f32 elsewhere)",
+             "auto: tf32 with --device cuda, else f32", false, [&](auto v) {
+               SG_CHECK(v == "auto" || v == "f32" || v == "tf32" || v == "bf16" || v == "bf16-mixed", "--precision",
+                        "expected auto, f32, tf32, bf16 or bf16-mixed, got '", v, "'");
                o.precision = v;
              }});
   p.add(Flag{"resume", "continue from a run directory or a network-snapshot file (with its training state)", "", false,

@@ -86,10 +86,10 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
     << ",\n  \"batch\": " << batch << ",\n  \"gamma\": " << gamma << ",\n  \"kimg\": " << o.kimg
     << ",\n  \"tick_kimg\": " << o.tick_kimg << ",\n  \"snap\": " << o.snap << ",\n  \"seed\": " << o.seed
     << ",\n  \"mirror\": " << (o.mirror ? "true" : "false") << ",\n  \"device\": " << q(o.device)
-    << ",\n  \"precision\": " << q(o.precision) << ",\n  \"resume\": " << q(o.resume)
-    << ",\n  \"threads\": " << omp_get_max_threads() << ",\n  \"omp_wait_policy\": " << q(omp_wait_policy())
-    << ",\n  \"metrics\": " << o.metrics << ",\n  \"metrics_num\": " << o.metrics_num
-    << ",\n  \"G\": {\"z_dim\": " << c.z_dim << ", \"w_dim\": " << c.w_dim
+    << ",\n  \"precision\": " << q(o.precision) << ",\n  \"bf16_res\": " << c.bf16_res
+    << ",\n  \"resume\": " << q(o.resume) << ",\n  \"threads\": " << omp_get_max_threads()
+    << ",\n  \"omp_wait_policy\": " << q(omp_wait_policy()) << ",\n  \"metrics\": " << o.metrics
+    << ",\n  \"metrics_num\": " << o.metrics_num << ",\n  \"G\": {\"z_dim\": " << c.z_dim << ", \"w_dim\": " << c.w_dim
     << ", \"mapping_layers\": " << c.mapping_layers << ", \"mapping_lr_mul\": " << c.mapping_lr_mul
     << ", \"channel_base\": " << c.channel_base << ", \"channel_max\": " << c.channel_max
     << ", \"conv_clamp\": " << c.conv_clamp << "}"
@@ -292,6 +292,17 @@ models::Config resolve_config(const TrainOptions& opt, Schedule schedule) {
   }
   models::Config c = models::make_config(opt.cfg, res, channels);
   apply_schedule(c, schedule);
+  if (opt.lr_g >= 0) c.lr_g = opt.lr_g;
+  if (opt.lr_d >= 0) c.lr_d = opt.lr_d;
+  if (opt.ema_kimg >= 0) c.ema_kimg = opt.ema_kimg;
+  if (opt.ema_rampup >= 0) c.ema_rampup = opt.ema_rampup;
+  if (opt.pl_weight >= 0) c.pl_weight = opt.pl_weight;
+  if (opt.style_mixing >= 0) c.style_mixing_prob = opt.style_mixing;
+  if (opt.channel_base > 0) c.channel_base = opt.channel_base;
+  if (opt.channel_max > 0) c.channel_max = opt.channel_max;
+  if (opt.mapping_layers > 0) c.mapping_layers = opt.mapping_layers;
+  if (opt.mbstd_group > 0) c.mbstd_group = opt.mbstd_group;
+  if (opt.precision == "bf16-mixed") models::set_bf16_mixed(c);  // the highest resolutions in bf16
   return c;
 }
 
@@ -300,7 +311,9 @@ TrainOptions checked(TrainOptions opt) {
   SG_CHECK(opt.device == "cpu" || opt.device == "cuda", "stylegan2-train", "--device must be cpu or cuda, got '",
            opt.device, "'");
   SG_CHECK(opt.kimg > 0 && opt.tick_kimg > 0, "stylegan2-train", "--kimg and --tick must be > 0");
-  parse_cuda_math(opt.precision, "stylegan2-train --precision");  // throws on anything else
+  // TF32 by default on CUDA, as PyTorch allows it for cuDNN convolutions; exactness tests ask for f32.
+  if (opt.precision == "auto") opt.precision = opt.device == "cuda" ? "tf32" : "f32";
+  if (opt.precision != "bf16-mixed") parse_cuda_math(opt.precision, "stylegan2-train --precision");  // or throws
   SG_CHECK(opt.precision == "f32" || opt.device == "cuda", "stylegan2-train", "--precision ", opt.precision,
            " is for --device cuda (the CPU computes in f32)");
   return opt;
@@ -312,7 +325,10 @@ Trainer::Trainer(const TrainOptions& opt)
         const Device d = opt_.device == "cuda" ? Device::cuda() : Device::cpu();
         if (d.type == DeviceType::cuda) {
           (void)zeros({1}, DType::f32, d);  // fails early, clearly, without CUDA
-          set_cuda_math(parse_cuda_math(opt_.precision, "stylegan2-train --precision"));
+          // bf16-mixed: f32 here, bf16 in the blocks at cfg.bf16_res and above (resolve_config).
+          set_cuda_math(opt_.precision == "bf16-mixed"
+                            ? CudaMath::f32
+                            : parse_cuda_math(opt_.precision, "stylegan2-train --precision"));
         }
         return d;
       }()),
@@ -359,6 +375,11 @@ bool Trainer::resume() {
   SG_CHECK(sc.name == cfg_.name && sc.resolution == cfg_.resolution && sc.img_channels == cfg_.img_channels,
            "stylegan2-train", "--resume: '", snap, "' is a ", sc.name, " ", sc.resolution, "px ", sc.img_channels,
            "-channel network, but this run is ", cfg_.name, " ", cfg_.resolution, "px ", cfg_.img_channels, "-channel");
+  SG_CHECK(sc.channel_base == cfg_.channel_base && sc.channel_max == cfg_.channel_max &&
+               sc.mapping_layers == cfg_.mapping_layers,
+           "stylegan2-train", "--resume: '", snap, "' has --cbase ", sc.channel_base, " --cmax ", sc.channel_max,
+           " --map ", sc.mapping_layers, ", this run has --cbase ", cfg_.channel_base, " --cmax ", cfg_.channel_max,
+           " --map ", cfg_.mapping_layers, "; resume with the run's");
   load_params(nets_.G->parameters(), byname, "G.", snap);
   load_params(nets_.D->parameters(), byname, "D.", snap);
   load_params(nets_.G_ema->parameters(), byname, "G_ema.", snap);

@@ -17,18 +17,29 @@ struct TrainOptions {
   std::string cfg = "small";
   // auto (notebook for seed32, else stylegan2), stylegan2 or notebook (train/loss.h Schedule).
   std::string schedule = "auto";
-  std::string name;        // run name (default: <dataset>-<cfg>)
-  int64_t batch = 0;       // 0: the config's default
-  double gamma = -1;       // R1 weight; < 0: the config's default
-  double kimg = 20;        // total length, thousands of real images shown to D
-  double tick_kimg = 0.5;  // progress + log record every tick
-  int64_t snap = 4;        // ticks between snapshots / sample grids (0: only at the end)
+  std::string name;   // run name (default: <dataset>-<cfg>)
+  int64_t batch = 0;  // 0: the config's default
+  double gamma = -1;  // R1 weight; < 0: the config's default
+  // Training hyperparameters over the config's (< 0: the config's; the architecture is the config's):
+  double lr_g = -1, lr_d = -1;  // Adam learning rates of G and D
+  double ema_kimg = -1;         // G_ema half-life in kimg (0: G_ema is a copy of G)
+  double ema_rampup = -1;       // the half-life is at most this fraction of the images shown (0: no ramp-up)
+  double pl_weight = -1;        // path-length weight (0: no path-length phase)
+  double style_mixing = -1;     // style-mixing probability
+  // Architecture over the config's (0: the config's), recorded in each snapshot's metadata:
+  int64_t channel_base = 0, channel_max = 0;  // channels at resolution r: min(channel_base / r, channel_max)
+  int64_t mapping_layers = 0;
+  int64_t mbstd_group = 0;  // minibatch-stddev group size (D's forward only; must divide the batch)
+  double kimg = 20;         // total length, thousands of real images shown to D
+  double tick_kimg = 0.5;   // progress + log record every tick
+  int64_t snap = 4;         // ticks between snapshots / sample grids (0: only at the end)
   uint64_t seed = 0;
   bool mirror = false;
   std::string device = "cpu";
-  std::string precision = "f32";  // CUDA convolutions and matmuls: f32, tf32 or bf16 (sg::set_cuda_math)
-  std::string resume;             // a run directory or a network-snapshot file
-  bool resume_changed = false;    // resume although --data, --seed or --mirror differ from the run's
+  // CUDA convolutions and matmuls: f32, tf32 or bf16 (sg::set_cuda_math); auto: tf32 on cuda, f32 on the CPU.
+  std::string precision = "auto";
+  std::string resume;           // a run directory or a network-snapshot file
+  bool resume_changed = false;  // resume although --data, --seed or --mirror differ from the run's
   bool dry_run = false;
   int64_t resolution = 0;   // 0: 32, or 256 for paper256
   int64_t channels = 0;     // 0: from the dataset kind (idx: 1, otherwise 3)

@@ -57,7 +57,11 @@ TEST_CASE("cuda: stylegan2-train runs with --device cuda", "[cuda][train]") {
     for (int j = 0; j < 64; ++j) px[j] = (uint8_t)(v[j] * 255);
     data::write_png((root / "data" / ("i" + std::to_string(i) + ".png")).string(), px.data(), 8, 8, 1);
   }
-  for (const char* precision : {"f32", "bf16"}) {
+  // auto is the default, and means tf32 on CUDA.
+  for (auto [precision, resolved] : {std::pair<const char*, const char*>{"f32", "f32"},
+                                     {"auto", "tf32"},
+                                     {"bf16", "bf16"},
+                                     {"bf16-mixed", "bf16-mixed"}}) {
     INFO("--precision " << precision);
     train::TrainOptions o;
     o.data = (root / "data").string();
@@ -81,7 +85,64 @@ TEST_CASE("cuda: stylegan2-train runs with --device cuda", "[cuda][train]") {
     CHECK(all.find("r1_penalty") != std::string::npos);
     CHECK(all.find("loss/G_pl") != std::string::npos);
     CHECK(all.find("null") == std::string::npos);  // every loss finite
-    CHECK(read("options.json").find(std::string("\"precision\": \"") + precision + "\"") != std::string::npos);
+    CHECK(read("options.json").find(std::string("\"precision\": \"") + resolved + "\"") != std::string::npos);
+    // bf16-mixed at 8x8: max(R / 8, 8) = 8, so the 8x8 blocks of G and D in bf16
+    CHECK(read("options.json")
+              .find(std::string("\"bf16_res\": ") + (std::string(precision) == "bf16-mixed" ? "8" : "0")) !=
+          std::string::npos);
   }
   fs::remove_all(root);
+}
+
+// --precision bf16-mixed: models::Config::bf16_res puts the blocks at and above it under
+// CudaMathGuard(bf16), and the autograd engine runs each node's backward under the math its
+// op ran with, so the first and second derivatives of those blocks are bf16 too.
+TEST_CASE("cuda: bf16-mixed blocks and their first and second derivatives run in bf16", "[cuda][models][tf32]") {
+  if (!real_cuda("bf16-mixed")) return;
+  models::Config c = models::make_config("small", 16, 1);
+  Rng zr(4);
+  const Tensor z = randn({4, c.z_dim}, zr);
+  // img = synthesis(ws), the gradient of sum(img^2) with respect to ws (graph kept), and the
+  // gradient of its square norm with respect to G's parameters (the path-length pattern).
+  struct Out {
+    Tensor img, dws;
+    std::vector<Tensor> dparams;
+  };
+  auto run = [&](int64_t bf16_res, CudaMath global) {
+    models::Config cc = c;
+    cc.bf16_res = bf16_res;
+    Rng rng(3);
+    models::Generator G(cc, rng);
+    G.to(device());
+    Tensor ws = G.mapping(z.to(device())).detach().set_requires_grad(true);
+    set_cuda_math(global);
+    Rng noise(1);
+    Out o;
+    o.img = G.synthesis(ws, models::NoiseMode::constant, noise);
+    o.dws = autograd::grad({sum(square(o.img))}, {ws}, {}, true)[0];
+    set_cuda_math(CudaMath::f32);  // the backward of the blocks must not depend on this
+    o.dparams = autograd::grad({sum(square(o.dws))}, G.parameters().tensors(), {}, false, true);
+    return o;
+  };
+  auto err = [](const Out& a, const Out& b) {
+    double e =
+        std::max(sgtest::max_rel_error(a.img.cpu(), b.img.cpu()), sgtest::max_rel_error(a.dws.cpu(), b.dws.cpu()));
+    for (size_t i = 0; i < a.dparams.size(); ++i)
+      if (a.dparams[i].defined() && b.dparams[i].defined())
+        e = std::max(e, sgtest::max_rel_error(a.dparams[i].cpu(), b.dparams[i].cpu()));
+    return e;
+  };
+  const Out all_blocks = run(4, CudaMath::f32);  // every block under the guard, the process in f32
+  const Out global_bf16 = run(0, CudaMath::bf16);
+  const Out f32 = run(0, CudaMath::f32);
+  const Out top = run(16, CudaMath::f32);  // only the 16x16 block
+  CHECK(cuda_math() == CudaMath::f32);
+  INFO("bf16 everywhere against every block in bf16: " << err(all_blocks, global_bf16)
+                                                       << ", against f32: " << err(all_blocks, f32));
+  CHECK(err(all_blocks, global_bf16) < 1e-6);  // the same arithmetic (the synthesis has nothing outside its blocks
+                                               // that the math changes)
+  CHECK(err(all_blocks, f32) > 1e-4);          // and bf16 rounding is visible
+  INFO("only 16x16 in bf16: against f32 " << err(top, f32) << ", against all blocks " << err(top, all_blocks));
+  CHECK(err(top, f32) > 1e-4);
+  CHECK(err(top, all_blocks) > 1e-4);
 }
