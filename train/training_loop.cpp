@@ -306,6 +306,15 @@ models::Config resolve_config(const TrainOptions& opt, Schedule schedule) {
   return c;
 }
 
+// The process's CUDA math for a resolved --precision (bf16-mixed: f32, its bf16 blocks are
+// set per block by models::set_bf16_mixed); sg::Error on anything but f32, tf32, bf16, bf16-mixed.
+CudaMath process_math(const std::string& precision) {
+  if (precision == "bf16-mixed") return CudaMath::f32;
+  SG_CHECK(precision == "f32" || precision == "tf32" || precision == "bf16", "stylegan2-train",
+           "--precision: expected auto, f32, tf32, bf16 or bf16-mixed, got '", precision, "'");
+  return parse_cuda_math(precision, "stylegan2-train --precision");
+}
+
 TrainOptions checked(TrainOptions opt) {
   if (opt.data.empty()) opt.data = data::kDefaultDatasetPath;
   SG_CHECK(opt.device == "cpu" || opt.device == "cuda", "stylegan2-train", "--device must be cpu or cuda, got '",
@@ -313,7 +322,7 @@ TrainOptions checked(TrainOptions opt) {
   SG_CHECK(opt.kimg > 0 && opt.tick_kimg > 0, "stylegan2-train", "--kimg and --tick must be > 0");
   // TF32 by default on CUDA, as PyTorch allows it for cuDNN convolutions; exactness tests ask for f32.
   if (opt.precision == "auto") opt.precision = opt.device == "cuda" ? "tf32" : "f32";
-  if (opt.precision != "bf16-mixed") parse_cuda_math(opt.precision, "stylegan2-train --precision");  // or throws
+  process_math(opt.precision);  // throws on anything else
   SG_CHECK(opt.precision == "f32" || opt.device == "cuda", "stylegan2-train", "--precision ", opt.precision,
            " is for --device cuda (the CPU computes in f32)");
   return opt;
@@ -325,10 +334,7 @@ Trainer::Trainer(const TrainOptions& opt)
         const Device d = opt_.device == "cuda" ? Device::cuda() : Device::cpu();
         if (d.type == DeviceType::cuda) {
           (void)zeros({1}, DType::f32, d);  // fails early, clearly, without CUDA
-          // bf16-mixed: f32 here, bf16 in the blocks at cfg.bf16_res and above (resolve_config).
-          set_cuda_math(opt_.precision == "bf16-mixed"
-                            ? CudaMath::f32
-                            : parse_cuda_math(opt_.precision, "stylegan2-train --precision"));
+          set_cuda_math(process_math(opt_.precision));
         }
         return d;
       }()),
