@@ -96,15 +96,16 @@ void apply(Adam& opt, const std::vector<Tensor>& params, const std::vector<Tenso
 int usage(const char* prog, FILE* f) {
   std::fprintf(f,
                "usage: %s [--quick] [--device cpu|cuda] [--cfg NAME] [--batch N] [--modconv grouped|act] "
-               "[--precision f32|tf32|bf16|bf16-mixed]\n",
+               "[--precision f32|tf32|bf16|bf16-mixed] [--only PHASE[,PHASE...]] [--reps N]\n"
+               "  --only: run only these phases (G_forward, D_step, G_step, R1_step, PL_step), e.g. under perf\n",
                prog);
   return f == stdout ? 0 : 2;
 }
 
 int main(int argc, char** argv) {
   bool quick = false;
-  std::string device = "cpu", cfg_name = "seed32", modconv, precision = "f32";
-  int64_t N = 32;
+  std::string device = "cpu", cfg_name = "seed32", modconv, precision = "f32", only;
+  int64_t N = 32, reps_flag = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -122,12 +123,17 @@ int main(int argc, char** argv) {
       modconv = argv[++i];
     } else if (a == "--precision" && has_value) {
       precision = argv[++i];
+    } else if (a == "--only" && has_value) {
+      only = "," + std::string(argv[++i]) + ",";
+    } else if (a == "--reps" && has_value) {
+      reps_flag = std::atoll(argv[++i]);
     } else {
       return usage(argv[0], stderr);
     }
   }
   const char* bad = device != "cpu" && device != "cuda"                            ? "--device: cpu or cuda"
                     : N < 1                                                        ? "--batch: at least 1"
+                    : reps_flag < 0                                                ? "--reps: at least 1"
                     : !modconv.empty() && modconv != "grouped" && modconv != "act" ? "--modconv: grouped or act"
                     : precision != "f32" && precision != "tf32" && precision != "bf16" && precision != "bf16-mixed"
                         ? "--precision: f32, tf32, bf16 or bf16-mixed"
@@ -146,7 +152,7 @@ int main(int argc, char** argv) {
   const Device dev = cuda ? Device::cuda() : Device::cpu();
   const bool mixed = precision == "bf16-mixed";  // f32, and bf16 in the highest resolutions' blocks
   if (cuda) set_cuda_math(mixed ? CudaMath::f32 : parse_cuda_math(precision, "bench_train_phases --precision"));
-  const int warmup = cuda ? 2 : 1, reps = quick ? 3 : 5;
+  const int warmup = cuda ? 2 : 1, reps = reps_flag > 0 ? (int)reps_flag : quick ? 3 : 5;
   models::Config cfg;
   try {
     cfg = models::make_config(cfg_name, 0, 3);
@@ -269,7 +275,20 @@ int main(int argc, char** argv) {
                       L.lap("adam");
                     }});
 
+  for (size_t i = 1; i + 1 < only.size();) {  // every name in --only must be a phase
+    const size_t j = only.find(',', i);
+    const std::string want = only.substr(i, j - i);
+    bool known = false;
+    for (const auto& ph : phases) known = known || ph.first == want;
+    if (!known) {
+      std::fprintf(stderr, "bench_train_phases: --only: no phase '%s' (G_forward, D_step, G_step, R1_step, PL_step)\n",
+                   want.c_str());
+      return 2;
+    }
+    i = j + 1;
+  }
   for (auto& [name, fn] : phases) {
+    if (!only.empty() && only.find("," + name + ",") == std::string::npos) continue;
     for (int i = 0; i < warmup; ++i) {
       Laps L;
       L.sync = cuda;

@@ -119,8 +119,10 @@ int64_t expected_num_ws(const Config& c) {
 int64_t expected_param_count_G(const Config& c) {
   const int64_t w = c.w_dim, z = c.z_dim, k = c.img_channels, R = c.resolution;
   auto C = [&](int64_t r) { return channels_at(c, r); };
-  // mapping: first FC z->w, then (layers-1) FCs w->w, each with a bias
+  // mapping: first FC z->w, then (layers-1) FCs w->w, each with a bias; conditional: the
+  // embedding c_dim->w (+bias), and the first FC takes z and the embedding (z + w inputs)
   int64_t n = (z * w + w) + (c.mapping_layers - 1) * (w * w + w);
+  if (c.c_dim > 0) n += (c.c_dim * w + w) + w * w;
   if (c.arch == Arch::stylegan2) {
     // styled 3x3 layer in->out: affine (w->in, bias) + weight + bias + noise strength
     auto layer = [&](int64_t in, int64_t out) { return (w + 1) * in + 9 * in * out + out + 1; };
@@ -167,9 +169,12 @@ int64_t expected_param_count_D(const Config& c) {
     n += t * o;          // skip 1x1, no bias
   }
   const int64_t c4 = C(4), f = c.mbstd_channels;
-  n += 9 * (c4 + f) * c4 + c4;  // epilogue conv (+ mbstd channels in)
-  n += 16 * c4 * c4 + c4;       // fc
-  n += c4 + 1;                  // out
+  n += 9 * (c4 + f) * c4 + c4;          // epilogue conv (+ mbstd channels in)
+  n += 16 * c4 * c4 + c4;               // fc
+  if (c.c_dim == 0) return n + c4 + 1;  // out
+  // conditional: out has C4 outputs, and the label mapping: embedding c_dim->C4, 8 FCs C4->C4
+  n += c4 * c4 + c4;
+  n += (c.c_dim * c4 + c4) + 8 * (c4 * c4 + c4);
   return n;
 }
 

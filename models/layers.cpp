@@ -131,18 +131,25 @@ Tensor EqConv::forward(const ParamList& P, const Tensor& x, const Tensor& filter
 }
 
 // ---- mapping -----------------------------------------------------------------------------
-EqMapping EqMapping::make(const Config& c, Builder& B) {
+EqMapping EqMapping::make(Builder& B, const std::string& prefix, const Options& o) {
   EqMapping m;
-  for (int64_t i = 0; i < c.mapping_layers; ++i) {
-    const int64_t in = i == 0 ? c.z_dim : c.w_dim;
-    m.fcs.push_back(EqFC::make(B, "mapping.fc" + std::to_string(i),
-                               {.in = in, .out = c.w_dim, .act = Act::lrelu, .lr_mul = c.mapping_lr_mul}));
+  m.opt = o;
+  if (o.c_dim > 0) m.embed = EqFC::make(B, prefix + ".embed", {.in = o.c_dim, .out = o.out});
+  for (int64_t i = 0; i < o.layers; ++i) {
+    const int64_t in = i > 0 ? o.out : o.z_dim + (o.c_dim > 0 ? o.out : 0);
+    m.fcs.push_back(EqFC::make(B, prefix + ".fc" + std::to_string(i),
+                               {.in = in, .out = o.out, .act = Act::lrelu, .lr_mul = o.lr_mul}));
   }
   return m;
 }
 
-Tensor EqMapping::forward(const ParamList& P, const Tensor& z) const {
-  Tensor x = pixel_norm(z, 1, 1e-8);
+Tensor EqMapping::forward(const ParamList& P, const Tensor& z, const Tensor& c) const {
+  Tensor x;
+  if (opt.z_dim > 0) x = pixel_norm(z, 1, 1e-8);
+  if (opt.c_dim > 0) {
+    Tensor y = pixel_norm(embed.forward(P, c), 1, 1e-8);
+    x = x.defined() ? cat({x, y}, 1) : y;
+  }
   for (const auto& fc : fcs) x = fc.forward(P, x);
   return x;
 }
@@ -159,6 +166,24 @@ void check_config(const Config& c, const char* who) {
            c.w_dim, "/", c.mapping_layers);
   SG_CHECK(c.channel_base > 0 && c.channel_max > 0 && channels_at(c, c.resolution) >= 1, who,
            "channel_base/channel_max give no channels at resolution ", c.resolution);
+  SG_CHECK(c.c_dim >= 0, who, "c_dim must be >= 0, got ", c.c_dim);
+  SG_CHECK(c.c_dim == 0 || c.arch != Arch::seed32, who,
+           "the seed32 architecture (the notebook's) is unconditional; c_dim must be 0, got ", c.c_dim);
+}
+
+// c as a conditional network of this config takes it: [N, c_dim] of its dtype and device;
+// undefined for an unconditional one.
+void check_labels(const Config& cfg, const Tensor& c, int64_t N, const Tensor& like, const char* who) {
+  if (cfg.c_dim == 0) {
+    SG_CHECK(!c.defined(), who, "the network is unconditional (c_dim 0), but labels c ", c.str(), " were given");
+    return;
+  }
+  SG_CHECK(c.defined(), who, "the network is conditional (c_dim ", cfg.c_dim, "): labels c [N, ", cfg.c_dim,
+           "] are required");
+  SG_CHECK(c.dim() == 2 && c.size(0) == N && c.size(1) == cfg.c_dim, who, "expects labels c [", N, ", ", cfg.c_dim,
+           "], got ", c.str());
+  SG_CHECK(c.dtype() == like.dtype() && c.device() == like.device(), who, "labels c ", c.str(), " must match ",
+           like.str(), " in dtype and device");
 }
 
 void copy_values(const Tensor& dst, const Tensor& src, const std::string& name) {
@@ -192,12 +217,13 @@ Generator& Generator::operator=(Generator&&) noexcept = default;
 
 int64_t Generator::num_ws() const { return net_->num_ws(); }
 
-Tensor Generator::mapping(const Tensor& z, double truncation_psi, bool update_w_avg) {
+Tensor Generator::mapping(const Tensor& z, const Tensor& c, double truncation_psi, bool update_w_avg) {
   SG_CHECK(z.defined() && z.dim() == 2 && z.size(1) == cfg_.z_dim, "Generator::mapping", "expects z [N, ", cfg_.z_dim,
            "], got ", z.defined() ? z.str() : std::string("undefined"));
   SG_CHECK(z.dtype() == cfg_.dtype, "Generator::mapping", "z is ", dtype_name(z.dtype()), ", the model ",
            dtype_name(cfg_.dtype));
-  Tensor w = net_->mapping(params_, z);  // [N, w_dim]
+  check_labels(cfg_, c, z.size(0), z, "Generator::mapping");
+  Tensor w = net_->mapping(params_, z, c);  // [N, w_dim]
   const Tensor& w_avg = params_.buffers[0].second;
   if (update_w_avg) {
     NoGradGuard ng;
@@ -209,6 +235,13 @@ Tensor Generator::mapping(const Tensor& z, double truncation_psi, bool update_w_
   Tensor ws = expand(unsqueeze(w, 1), {N, L, cfg_.w_dim});
   if (truncation_psi != 1.0) ws = lerp(reshape(w_avg, {1, 1, cfg_.w_dim}), ws, truncation_psi);
   return ws;
+}
+
+NoiseMode parse_noise_mode(const std::string& flag, const std::string& v) {
+  if (v == "random") return NoiseMode::random;
+  if (v == "const") return NoiseMode::constant;
+  if (v == "none") return NoiseMode::none;
+  throw Error(str(flag, ": expected const, random or none, got '", v, "'"));
 }
 
 Tensor Generator::synthesis(const Tensor& ws, NoiseMode noise, Rng& rng) {
@@ -255,14 +288,15 @@ Discriminator::~Discriminator() = default;
 Discriminator::Discriminator(Discriminator&&) noexcept = default;
 Discriminator& Discriminator::operator=(Discriminator&&) noexcept = default;
 
-Tensor Discriminator::forward(const Tensor& img) {
+Tensor Discriminator::forward(const Tensor& img, const Tensor& c) {
   const int64_t R = cfg_.resolution;
   SG_CHECK(img.defined() && img.dim() == 4 && img.size(1) == cfg_.img_channels && img.size(2) == R && img.size(3) == R,
            "Discriminator::forward", "expects img [N, ", cfg_.img_channels, ", ", R, ", ", R, "], got ",
            img.defined() ? img.str() : std::string("undefined"));
   SG_CHECK(img.dtype() == cfg_.dtype, "Discriminator::forward", "img is ", dtype_name(img.dtype()), ", the model ",
            dtype_name(cfg_.dtype));
-  return net_->forward(params_, img);
+  check_labels(cfg_, c, img.size(0), img, "Discriminator::forward");
+  return net_->forward(params_, img, c);
 }
 
 }  // namespace sg::models

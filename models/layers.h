@@ -96,13 +96,14 @@ inline double act_gain(Act a) { return a == Act::lrelu || a == Act::relu ? std::
 struct GeneratorNet {
   virtual ~GeneratorNet() = default;
   virtual int64_t num_ws() const = 0;
-  virtual Tensor mapping(const ParamList& P, const Tensor& z) const = 0;  // -> w [N, w_dim]
+  // z [N, z_dim], c [N, c_dim] or undefined -> w [N, w_dim]
+  virtual Tensor mapping(const ParamList& P, const Tensor& z, const Tensor& c) const = 0;
   virtual Tensor synthesis(const ParamList& P, const std::vector<Tensor>& ws, NoiseMode noise, Rng& rng) const = 0;
   virtual void to(Device d) {}  // moves non-parameter constants (the FIR filter)
 };
 struct DiscriminatorNet {
   virtual ~DiscriminatorNet() = default;
-  virtual Tensor forward(const ParamList& P, const Tensor& img) const = 0;
+  virtual Tensor forward(const ParamList& P, const Tensor& img, const Tensor& c) const = 0;  // c: or undefined
   virtual void to(Device d) {}
 };
 
@@ -114,12 +115,21 @@ std::unique_ptr<GeneratorNet> make_seed32_generator(const Config& c, Builder& B)
 std::unique_ptr<DiscriminatorNet> make_stylegan2_discriminator(const Config& c, Builder& B);
 std::unique_ptr<DiscriminatorNet> make_seed32_discriminator(const Config& c, Builder& B);
 
-// The stylegan2-ada mapping network (pixel norm, FCs with lr multiplier and lrelu), shared
-// by stylegan2 and stylegan1. Names "mapping.fc{i}.weight/bias".
+// The stylegan2-ada mapping network, shared by stylegan2 and stylegan1 (G's, and D's label
+// mapping of a conditional D): x = pixel_norm(z), and when conditional
+// cat(x, pixel_norm(embed(c))) (embed: an EqFC c_dim -> out, lr multiplier 1, linear); then
+// `layers` EqFCs to `out` features with lr multiplier lr_mul and lrelu.
+// Names "<prefix>.embed.weight/bias", then "<prefix>.fc{i}.weight/bias".
 struct EqMapping {
+  struct Options {
+    int64_t z_dim = 0, c_dim = 0, out = 0, layers = 1;  // z_dim 0: c alone (D's label mapping)
+    double lr_mul = 0.01;
+  };
+  Options opt;
+  EqFC embed;  // when c_dim > 0
   std::vector<EqFC> fcs;
-  static EqMapping make(const Config& c, Builder& B);
-  Tensor forward(const ParamList& P, const Tensor& z) const;
+  static EqMapping make(Builder& B, const std::string& prefix, const Options& o);
+  Tensor forward(const ParamList& P, const Tensor& z, const Tensor& c) const;
 };
 
 int64_t log2_exact(int64_t v);

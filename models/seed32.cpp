@@ -123,7 +123,7 @@ struct Seed32Generator : GeneratorNet {
 
   int64_t num_ws() const override { return 2 * (int64_t)blocks.size(); }
 
-  Tensor mapping(const ParamList& P, const Tensor& z) const override {
+  Tensor mapping(const ParamList& P, const Tensor& z, const Tensor&) const override {  // unconditional
     Tensor x = pixel_norm(z, 1, 1e-8);
     for (const auto& l : map) x = leaky_relu(l.forward(P, x), 0.2);
     return x;
@@ -154,7 +154,7 @@ struct Seed32Discriminator : DiscriminatorNet {
   std::vector<Block> blocks;
   TorchLinear out;
 
-  Tensor forward(const ParamList& P, const Tensor& img) const override {
+  Tensor forward(const ParamList& P, const Tensor& img, const Tensor&) const override {  // unconditional
     Tensor x = fromrgb.forward(P, img, Act::lrelu);
     const double inv_sqrt2 = 1.0 / std::sqrt(2.0);
     for (const auto& b : blocks) {

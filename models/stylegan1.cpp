@@ -73,7 +73,7 @@ struct StyleGAN1Generator : GeneratorNet {
   void to(Device d) override { filter = filter.to(d); }
 
   int64_t num_ws() const override { return (int64_t)layers.size(); }
-  Tensor mapping(const ParamList& P, const Tensor& z) const override { return map.forward(P, z); }
+  Tensor mapping(const ParamList& P, const Tensor& z, const Tensor& c) const override { return map.forward(P, z, c); }
 
   Tensor synthesis(const ParamList& P, const std::vector<Tensor>& ws, NoiseMode noise, Rng& rng) const override {
     const int64_t N = ws[0].size(0);
@@ -90,7 +90,9 @@ std::unique_ptr<GeneratorNet> make_stylegan1_generator(const Config& c, Builder&
   auto g = std::make_unique<StyleGAN1Generator>();
   g->cfg = c;
   g->filter = fir_filter({1, 3, 3, 1}, c.dtype);
-  g->map = EqMapping::make(c, B);
+  g->map = EqMapping::make(
+      B, "mapping",
+      {.z_dim = c.z_dim, .c_dim = c.c_dim, .out = c.w_dim, .layers = c.mapping_layers, .lr_mul = c.mapping_lr_mul});
   const int64_t c4 = channels_at(c, 4);
   g->cnst = B.param("synthesis.b4.const", B.randn({c4, 4, 4}));
   g->layers.push_back(

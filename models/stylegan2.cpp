@@ -3,6 +3,8 @@
 // (weights N(0,1), scaled at run time by lr_mul/sqrt(fan_in)).
 //
 // Generator (names as in ada's state_dict):
+//   mapping.embed          (conditional, c_dim > 0) FC c -> w_dim, linear; its output pixel-
+//                          normed and concatenated after pixel_norm(z)
 //   mapping.fc{i}          z -> pixel norm -> FC(lrelu, gain sqrt 2, lr x mapping_lr_mul)...
 //   mapping.w_avg          buffer, moving average of w (beta 0.995), for truncation
 //   synthesis.b4.const     [C4, 4, 4]
@@ -22,6 +24,9 @@
 //   b{r}.skip              1x1, down 2, no bias, linear
 //       x = skip(x) * sqrt(1/2) + conv1(conv0(x)) * sqrt(1/2)   (gain folded into bias_act)
 //   b4: minibatch stddev (group mbstd_group, mbstd_channels), conv 3x3, fc (lrelu), out
+//   conditional (c_dim > 0): mapping.embed, mapping.fc0..7 map c to cmap [N, C4] (ada's
+//   MappingNetwork with z_dim 0: 8 layers, lr x 0.01, registered between the blocks and b4);
+//   b4.out has C4 outputs and the logit is sum(out * cmap) / sqrt(C4) (a projection D)
 //
 // cfg.bf16_res > 0 (bf16-mixed): the blocks of G and D at resolution >= bf16_res run under
 // CudaMathGuard(bf16), the mapping and D's b4 epilogue under the process's math.
@@ -123,7 +128,7 @@ struct StyleGAN2Generator : GeneratorNet {
 
   int64_t num_ws() const override { return nws; }
 
-  Tensor mapping(const ParamList& P, const Tensor& z) const override { return map.forward(P, z); }
+  Tensor mapping(const ParamList& P, const Tensor& z, const Tensor& c) const override { return map.forward(P, z, c); }
 
   Tensor synthesis(const ParamList& P, const std::vector<Tensor>& ws, NoiseMode noise, Rng& rng) const override {
     const int64_t N = ws[0].size(0);
@@ -160,10 +165,11 @@ struct StyleGAN2Discriminator : DiscriminatorNet {
   std::vector<DiscriminatorBlock> blocks;
   EqConv conv;
   EqFC fc, out;
+  EqMapping cmap;  // conditional only
   Tensor filter;
   void to(Device d) override { filter = filter.to(d); }
 
-  Tensor forward(const ParamList& P, const Tensor& img) const override {
+  Tensor forward(const ParamList& P, const Tensor& img, const Tensor& c) const override {
     const double g = std::sqrt(0.5);
     Tensor x;
     for (const auto& b : blocks) {
@@ -179,7 +185,10 @@ struct StyleGAN2Discriminator : DiscriminatorNet {
     if (cfg.mbstd_channels > 0) x = minibatch_stddev(x, std::min(cfg.mbstd_group, N), cfg.mbstd_channels);
     x = conv.forward(P, x, filter);
     x = fc.forward(P, reshape(x, {N, -1}));
-    return out.forward(P, x);
+    x = out.forward(P, x);
+    if (cfg.c_dim == 0) return x;
+    const Tensor cm = cmap.forward(P, Tensor(), c);  // [N, C4]
+    return mul(sum(mul(x, cm), {1}, true), 1.0 / std::sqrt((double)cm.size(1)));
   }
 };
 
@@ -189,7 +198,9 @@ std::unique_ptr<GeneratorNet> make_stylegan2_generator(const Config& c, Builder&
   auto g = std::make_unique<StyleGAN2Generator>();
   g->cfg = c;
   g->filter = fir_filter({1, 3, 3, 1}, c.dtype);
-  g->map = EqMapping::make(c, B);
+  g->map = EqMapping::make(
+      B, "mapping",
+      {.z_dim = c.z_dim, .c_dim = c.c_dim, .out = c.w_dim, .layers = c.mapping_layers, .lr_mul = c.mapping_lr_mul});
   for (int64_t r = 4; r <= c.resolution; r *= 2) {
     SynthesisBlock b;
     const std::string name = res_name("synthesis.b", r);
@@ -236,10 +247,11 @@ std::unique_ptr<DiscriminatorNet> make_stylegan2_discriminator(const Config& c, 
   const int64_t c4 = channels_at(c, 4);
   SG_CHECK(c.mbstd_channels == 0 || c.mbstd_group >= 1, "Discriminator", "mbstd_group must be >= 1, got ",
            c.mbstd_group);
+  if (c.c_dim > 0) d->cmap = EqMapping::make(B, "mapping", {.c_dim = c.c_dim, .out = c4, .layers = 8, .lr_mul = 0.01});
   d->conv =
       EqConv::make(B, "b4.conv", {.in = c4 + c.mbstd_channels, .out = c4, .k = 3, .act = Act::lrelu, .clamp = cl});
   d->fc = EqFC::make(B, "b4.fc", {.in = c4 * 16, .out = c4, .act = Act::lrelu});
-  d->out = EqFC::make(B, "b4.out", {.in = c4, .out = 1, .act = Act::linear});
+  d->out = EqFC::make(B, "b4.out", {.in = c4, .out = c.c_dim > 0 ? c4 : 1, .act = Act::linear});
   return d;
 }
 

@@ -37,11 +37,18 @@ struct ParamList {                                      // ordered, named
 
 enum class Arch { stylegan2, seed32, stylegan1 };
 enum class NoiseMode { random, constant, none };
+// "random", "const" or "none" (the spelling of ada's --noise-mode); sg::Error naming `flag` and
+// the value otherwise.
+NoiseMode parse_noise_mode(const std::string& flag, const std::string& v);
 
 struct Config {
   std::string name;
   Arch arch = Arch::stylegan2;
   int64_t resolution = 32, img_channels = 3, z_dim = 512, w_dim = 512, mapping_layers = 8;
+  // Class-conditional (stylegan2-ada's --cond): labels c [N, c_dim] (one-hot) enter G's mapping
+  // through an embedding and D as a projection on a label mapping's output (stylegan2 and
+  // stylegan1 archs). 0: unconditional.
+  int64_t c_dim = 0;
   double mapping_lr_mul = 0.01;
   int64_t channel_base = 16384, channel_max = 512;
   double conv_clamp = -1;                       // < 0: no clamping
@@ -94,9 +101,14 @@ class Generator {
 
   const Config& config() const { return cfg_; }
   int64_t num_ws() const;
-  // z [N, z_dim] -> ws [N, num_ws, w_dim]. update_w_avg: w_avg <- lerp(mean_n w, w_avg, 0.995)
-  // (before truncation). truncation_psi != 1: ws = lerp(w_avg, ws, psi).
-  Tensor mapping(const Tensor& z, double truncation_psi = 1.0, bool update_w_avg = false);
+  // z [N, z_dim], c [N, c_dim] (the labels, one-hot; undefined when c_dim is 0) -> ws
+  // [N, num_ws, w_dim]. update_w_avg: w_avg <- lerp(mean_n w, w_avg, 0.995) (before
+  // truncation). truncation_psi != 1: ws = lerp(w_avg, ws, psi).
+  Tensor mapping(const Tensor& z, const Tensor& c, double truncation_psi = 1.0, bool update_w_avg = false);
+  // The same for an unconditional generator (sg::Error when c_dim > 0).
+  Tensor mapping(const Tensor& z, double truncation_psi = 1.0, bool update_w_avg = false) {
+    return mapping(z, Tensor(), truncation_psi, update_w_avg);
+  }
   // ws [N, num_ws, w_dim] -> img [N, img_channels, R, R]. Random noise is drawn from rng.
   Tensor synthesis(const Tensor& ws, NoiseMode noise, Rng& rng);
   ParamList& parameters() { return params_; }
@@ -123,7 +135,9 @@ class Discriminator {
   Discriminator& operator=(const Discriminator&) = delete;
 
   const Config& config() const { return cfg_; }
-  Tensor forward(const Tensor& img);  // [N,C,R,R] -> [N,1] logits
+  // img [N,C,R,R], c [N, c_dim] (undefined when c_dim is 0) -> [N,1] logits.
+  Tensor forward(const Tensor& img, const Tensor& c);
+  Tensor forward(const Tensor& img) { return forward(img, Tensor()); }  // unconditional
   ParamList& parameters() { return params_; }
   const ParamList& parameters() const { return params_; }
   void to(Device d);  // as Generator::to

@@ -1,18 +1,24 @@
 // The metrics (train/metrics.h, train/classifier.h): FD against closed forms and a brute-force
 // matrix square root, KID against its formula, the classifier score's bounds, coverage, the
 // classifier's loss and training on a tiny labelled dataset, training with --metrics (logged,
-// and the same snapshots as without), and stylegan2-metrics end to end.
+// and the same snapshots as without), stylegan2-metrics end to end, and class-conditional
+// training (--cond) on the labels, with its loader, snapshots, resume, generate and metrics.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <tuple>
 
+#include "engine/io/safetensors.h"
 #include "engine/ops.h"
+#include "train/batch_loader.h"
 #include "train/classifier.h"
 #include "train/image_io.h"
 #include "train/metrics.h"
+#include "train/snapshot.h"
 #include "train/training_loop.h"
 
 using namespace sg;
@@ -371,6 +377,145 @@ TEST_CASE("metrics: training with --metrics logs them and trains exactly as with
   // stylegan2-train --metrics N on a dataset without labels stops before training.
   train::TrainOptions bad = tiny_run(root / "folder", root / "bad", 1);
   CHECK_THROWS_WITH(train::run_training(bad), Contains("has no labels"));
+  CHECK_FALSE(fs::exists(root / "bad"));
+  fs::remove_all(root);
+}
+
+TEST_CASE("metrics: --cond trains class-conditional networks on the labels; loader, resume, generate, metrics",
+          "[metrics][train]") {
+  const fs::path root = scratch("cond");
+  const fs::path data = make_labeled_idx(root / "data");
+
+  // The loader hands out each image's own label, one-hot, through shuffling and prefetch.
+  {
+    const LabeledData d = open_labeled(data.string(), 8, 1);
+    data::BatchLoader loader(*d.train.images, 16, 5, false, 2, d.train.labels, d.num_classes);
+    int64_t seen = 0;
+    for (int k = 0; k < 20; ++k) {  // 320 images: past the end of the 240-image epoch
+      const data::BatchLoader::Batch b = loader.next_batch();
+      REQUIRE(b.labels.shape() == Shape{16, 3});
+      const float* px = b.images.data<float>();
+      const float* l = b.labels.data<float>();
+      for (int64_t i = 0; i < 16; ++i, ++seen) {
+        int cls = -1, ones = 0;
+        for (int j = 0; j < 3; ++j) ones += l[i * 3 + j] == 1.0f, cls = l[i * 3 + j] == 1.0f ? j : cls;
+        REQUIRE(ones == 1);
+        // make_labeled_idx: class 0 bright even rows, 1 bright even columns, 2 a centred block.
+        const float* im = px + i * 64;
+        const int from_pixels = im[0 * 8 + 1] > 0 ? 0 : im[1 * 8 + 0] > 0 ? 1 : im[3 * 8 + 3] > 0 ? 2 : -1;
+        CHECK(cls == from_pixels);
+      }
+    }
+    CHECK(seen == 320);
+    CHECK_THROWS_WITH(data::BatchLoader(*d.train.images, 4, 0, false, 0, {0, 1}, 3),
+                      Contains("240 images but 2 labels"));
+  }
+
+  // Training: c_dim = the number of classes, in options.json and the snapshot.
+  train::TrainOptions o = tiny_run(data, root / "runs", 1);
+  o.cond = true;
+  std::string run;
+  REQUIRE(train::run_training(o, &run) == 0);
+  CHECK_THAT(read_all(fs::path(run) / "options.json"), Contains("\"cond\": true") && Contains("\"c_dim\": 3"));
+  const std::string log = read_all(fs::path(run) / "log.jsonl");
+  CHECK_THAT(log, Contains("\"metrics/fd\": ") && Contains("\"metrics/coverage/2\": "));
+  CHECK(log.find("null") == std::string::npos);
+  const std::string snap = only_snapshot(run);
+  REQUIRE(!snap.empty());
+  std::map<std::string, std::string> meta;
+  train::Networks nets = train::load_snapshot(snap, &meta);
+  CHECK(meta.at("c_dim") == "3");
+  CHECK(nets.cfg.c_dim == 3);
+  CHECK(nets.G->parameters().has("mapping.embed.weight"));
+  CHECK(nets.D->parameters().count() == models::expected_param_count_D(nets.cfg));
+
+  // Resume continues bit-exactly (the labels drawn for generated images come from the
+  // training RNG, the reals' from the loader); resuming it without --cond is refused.
+  {
+    train::TrainOptions half = o;
+    half.kimg = 0.008;
+    half.outdir = (root / "half").string();
+    std::string first, second;
+    REQUIRE(train::run_training(half, &first) == 0);
+    train::TrainOptions rest = o;
+    rest.outdir = (root / "half").string();
+    rest.resume = first;
+    REQUIRE(train::run_training(rest, &second) == 0);
+    auto a = io::load_safetensors_map(snap), b = io::load_safetensors_map(only_snapshot(second));
+    REQUIRE(a.size() == b.size());
+    for (auto& [name, t] : a) {
+      INFO(name);
+      CHECK(t.to_vector() == b.at(name).to_vector());
+    }
+    train::TrainOptions plain = rest;
+    plain.cond = false;
+    CHECK_THROWS_WITH(train::run_training(plain), Contains("class-conditional (c_dim 3)") && Contains("--cond"));
+  }
+
+  // stylegan2-generate: seed s draws class s mod 3, or every seed --class K; a class out of
+  // range is refused. stylegan2-metrics samples it with the training split's labels.
+  const std::string gen = std::string(SG_BIN_DIR) + "/stylegan2-generate --network " + snap + " --seeds 0-1 --outdir ";
+  const fs::path out = root / "out.txt";
+  int rc = std::system((gen + (root / "g0").string() + " > " + out.string() + " 2>&1").c_str());
+  CHECK(rc == 0);
+  CHECK_THAT(read_all(out), Contains("class-conditional network (3 classes): seed s draws class s mod 3"));
+  CHECK(fs::exists(root / "g0" / "seed0001.png"));
+  rc = std::system((gen + (root / "g1").string() + " --class 3 > " + out.string() + " 2>&1").c_str());
+  CHECK(WEXITSTATUS(rc) == 1);
+  CHECK_THAT(read_all(out), Contains("--class 3 is not one of the network's 3 classes"));
+  rc = std::system((gen + (root / "g2").string() + " --class 2 > " + out.string() + " 2>&1").c_str());
+  CHECK(rc == 0);
+  CHECK(fs::exists(root / "g2" / "seed0001.png"));
+  const std::string met = std::string(SG_BIN_DIR) + "/stylegan2-metrics";
+  rc = std::system(
+      (met + " --network " + snap + " --num 64 --kid-subsets 0 --noise-mode none > " + out.string() + " 2>&1").c_str());
+  INFO(read_all(out));
+  CHECK(rc == 0);
+  CHECK_THAT(read_all(out), Contains("\"fd\": ") && Contains("\"num\": 64"));
+  rc = std::system((met + " --network " + snap + " --noise-mode loud > " + out.string() + " 2>&1").c_str());
+  CHECK(WEXITSTATUS(rc) == 1);
+  CHECK_THAT(read_all(out), Contains("--noise-mode: expected const, random or none, got 'loud'"));
+  // --reals --classes: real images of some classes only (what dropping the others costs).
+  rc = std::system((met + " --reals --data " + data.string() + " --resolution 8 --num 60 --kid-subsets 0 --classes 1 " +
+                    "--classifier " + (root / "runs" / "classifier-data-8x1.safetensors").string() + " > " +
+                    out.string() + " 2>&1")
+                       .c_str());
+  CHECK(rc == 0);
+  CHECK_THAT(read_all(out), Contains("\"classes_above_2pct\": 1"));
+  rc = std::system((met + " --reals --data " + data.string() + " --resolution 8 --classes 7 --classifier " +
+                    (root / "runs" / "classifier-data-8x1.safetensors").string() + " > " + out.string() + " 2>&1")
+                       .c_str());
+  CHECK(WEXITSTATUS(rc) == 1);
+  CHECK_THAT(read_all(out), Contains("class 7 is not one of the dataset's 3 classes"));
+
+  // stylegan2-train's default (cond < 0, auto): conditional when the dataset has labels and the
+  // config can be, else unconditional.
+  for (const auto& [cfg, with_labels, c_dim] :
+       {std::tuple{"small", true, 3}, std::tuple{"seed32", true, 0}, std::tuple{"small", false, 0}}) {
+    fs::create_directories(root / "folder");
+    const std::vector<uint8_t> px(64, 100);
+    data::write_png((root / "folder" / "a.png").string(), px.data(), 8, 8, 1);
+    train::TrainOptions a = tiny_run(with_labels ? data : root / "folder", root / "auto", 0);
+    a.cond = -1;
+    a.cfg = cfg;
+    a.kimg = 0.004;
+    std::string dir;
+    REQUIRE(train::run_training(a, &dir) == 0);
+    INFO(cfg << (with_labels ? " with labels" : " without labels"));
+    CHECK_THAT(read_all(fs::path(dir) / "options.json"), Contains(str("\"c_dim\": ", c_dim, ",")));
+  }
+
+  // A dataset without labels cannot train conditionally; the seed32 notebook model neither.
+  fs::create_directories(root / "folder");
+  const std::vector<uint8_t> px(64, 100);
+  data::write_png((root / "folder" / "a.png").string(), px.data(), 8, 8, 1);
+  train::TrainOptions bad = tiny_run(root / "folder", root / "bad", 0);
+  bad.cond = true;
+  CHECK_THROWS_WITH(train::run_training(bad), Contains("--cond") && Contains("has no labels"));
+  bad = tiny_run(data, root / "bad", 0);
+  bad.cond = true;
+  bad.cfg = "seed32";
+  CHECK_THROWS_WITH(train::run_training(bad), Contains("--cond") && Contains("unconditional"));
   CHECK_FALSE(fs::exists(root / "bad"));
   fs::remove_all(root);
 }

@@ -427,3 +427,142 @@ TEST_CASE("models: R1 penalty double backward through D matches finite differenc
     }
   }
 }
+
+// Class-conditional networks (stylegan2-ada's --cond): G embeds the one-hot label and
+// concatenates it with z after both are pixel-normed; D maps the label to cmap [N, C4] with
+// an 8-layer mapping and projects its C4 outputs on it.
+TEST_CASE("models: class-conditional G and D, as stylegan2-ada-pytorch builds them", "[models]") {
+  // Counted with stylegan2-ada-pytorch's training/networks.py (Generator / Discriminator with
+  // z_dim = w_dim = 64, 2 mapping layers, channel_base 2048, channel_max 64, 32x32x1, c_dim 10):
+  // G 318,667 and D 375,232 (unconditional: 313,867 and 337,153).
+  Config ada = make_config("small", 32, 1);
+  ada.c_dim = 10;
+  CHECK(expected_param_count_G(ada) == 318667);
+  CHECK(expected_param_count_D(ada) == 375232);
+  {
+    Rng rng(1);
+    Generator G(ada, rng);
+    Discriminator D(ada, rng);
+    CHECK(G.parameters().count() == 318667);
+    CHECK(D.parameters().count() == 375232);
+    // ada's names and order: G's embedding before its FCs, the first FC taking z and the
+    // embedding; D's label mapping between the blocks and the b4 epilogue.
+    const auto& gp = G.parameters().params;
+    CHECK(gp[0].first == "mapping.embed.weight");
+    CHECK(gp[0].second.shape() == Shape{64, 10});
+    CHECK(G.parameters().get("mapping.fc0.weight").shape() == Shape{64, 128});
+    std::vector<std::string> dn;
+    for (const auto& [n, t] : D.parameters().params) dn.push_back(n);
+    const auto at = [&](const std::string& n) { return std::find(dn.begin(), dn.end(), n) - dn.begin(); };
+    CHECK(at("b8.skip.weight") < at("mapping.embed.weight"));
+    CHECK(at("mapping.embed.weight") < at("mapping.fc7.weight"));
+    CHECK(at("mapping.fc7.weight") < at("b4.conv.weight"));
+    CHECK(D.parameters().get("b4.out.weight").shape() == Shape{64, 64});
+  }
+  for (const std::string name : {"small", "stylegan1", "paper256"}) {
+    Config c = make_config(name, 8, 1);
+    c.c_dim = 4;
+    Rng rng(2);
+    Generator G(c, rng);
+    Discriminator D(c, rng);
+    INFO(name);
+    CHECK(G.parameters().count() == expected_param_count_G(c));
+    CHECK(D.parameters().count() == expected_param_count_D(c));
+  }
+
+  Config c = tiny("small", 1);
+  c.c_dim = 3;
+  Rng rng(5);
+  Generator G(c, rng);
+  Discriminator D(c, rng);
+  perturb_constants(G.parameters(), 300);
+  perturb_constants(D.parameters(), 301);
+  const Tensor z = randn({4, c.z_dim}, rng, DType::f64);
+  const Tensor c0 = from_vector({1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0}, {4, 3}, DType::f64);
+  const Tensor c2 = from_vector({0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1}, {4, 3}, DType::f64);
+  const Tensor img = randn({4, 1, 8, 8}, rng, DType::f64);
+
+  // The labels are required, checked, and change the result.
+  using Catch::Matchers::Contains;
+  CHECK_THROWS_WITH(G.mapping(z), Contains("conditional (c_dim 3)") && Contains("labels c [N, 3]"));
+  CHECK_THROWS_WITH(D.forward(img), Contains("conditional (c_dim 3)"));
+  CHECK_THROWS_WITH(G.mapping(z, slice(c0, 1, 0, 2)), Contains("expects labels c [4, 3]"));
+  CHECK_THROWS_WITH(D.forward(img, slice(c0, 0, 0, 2)), Contains("expects labels c [4, 3]"));
+  CHECK_THROWS_WITH(G.mapping(z, c0.to(DType::f32)), Contains("dtype and device"));
+  CHECK(max_abs_diff(G.mapping(z, c0), G.mapping(z, c2)) > 1e-3);
+  CHECK(max_abs_diff(D.forward(img, c0), D.forward(img, c2)) > 1e-3);
+  {
+    Config u = tiny("small", 1);
+    Rng r2(5);
+    Generator Gu(u, r2);
+    CHECK_THROWS_WITH(Gu.mapping(z, c0), Contains("unconditional"));
+    Config s = tiny("seed32", 1);
+    s.c_dim = 3;
+    CHECK_THROWS_WITH(Generator(s, r2), Contains("seed32") && Contains("unconditional"));
+  }
+
+  // The projection: give an unconditional D the same blocks and epilogue, copy its one output
+  // row into every row of the conditional D's b4.out, and make the label mapping constant
+  // (zero weights, biases b: cmap_j = lrelu(0.01 b_j) sqrt 2). Then the conditional logit is
+  // the unconditional one times sum_j cmap_j / sqrt(C4), for every label.
+  {
+    Config u = tiny("small", 1);
+    Rng r3(7);
+    Discriminator Du(u, r3);
+    perturb_constants(Du.parameters(), 302);
+    const int64_t c4 = channels_at(c, 4);
+    double cmap_sum = 0;
+    for (auto& [name, t] : D.parameters().params) {
+      if (name.rfind("mapping.", 0) == 0) {
+        if (name.find("weight") != std::string::npos) fill(t, 0.0);
+        if (name == "mapping.fc7.bias") {
+          for (int64_t j = 0; j < c4; ++j) {
+            const double b = 10.0 * (j + 1), a = 0.01 * b;  // the bias is used times lr_mul 0.01
+            t.data<double>()[j] = b;
+            cmap_sum += a * std::sqrt(2.0);
+          }
+        }
+        continue;
+      }
+      const Tensor& src = Du.parameters().get(name);
+      if (name == "b4.out.weight" || name == "b4.out.bias") {
+        const int64_t row = name == "b4.out.weight" ? src.numel() : 1;
+        for (int64_t j = 0; j < c4; ++j)
+          std::memcpy(t.data<double>() + j * row, src.data<double>(), sizeof(double) * (size_t)row);
+      } else {
+        REQUIRE(t.shape() == src.shape());
+        std::memcpy(t.data<double>(), src.data<double>(), sizeof(double) * (size_t)t.numel());
+      }
+    }
+    const double scale = cmap_sum / std::sqrt((double)c4);
+    const Tensor want = mul(Du.forward(img), scale);
+    CHECK(max_abs_diff(D.forward(img, c0), want) <= 1e-12 * std::max(1.0, std::abs(scale)));
+    CHECK(max_abs_diff(D.forward(img, c2), want) <= 1e-12 * std::max(1.0, std::abs(scale)));
+    perturb_constants(D.parameters(), 303);  // back to a label mapping that depends on c
+    Rng r4(8);
+    for (auto& [name, t] : D.parameters().params)
+      if (name.rfind("mapping.", 0) == 0 && name.find("weight") != std::string::npos) {
+        Tensor n = randn(t.shape(), r4, DType::f64);
+        std::memcpy(t.data<double>(), n.data<double>(), sizeof(double) * (size_t)t.numel());
+      }
+  }
+
+  // Second order through the labels' parameters: R1 through the conditional D and the path
+  // length through the conditional G, against central differences.
+  {
+    Tensor x = img.detach().set_requires_grad(true);
+    auto r1 = [&]() {
+      Tensor g = autograd::grad({sum(D.forward(x, c2))}, {x}, {}, /*create_graph=*/true)[0];
+      return mean(sum(square(g), {1, 2, 3}));
+    };
+    check_param_grads(D.parameters(), r1, {"mapping.embed.weight", "mapping.fc3.weight", "b4.out.weight"}, 3, 41);
+    const Tensor y = randn({4, 1, 8, 8}, rng, DType::f64);
+    auto pl = [&]() {
+      Tensor ws = G.mapping(z, c2);
+      Tensor out = G.synthesis(ws, NoiseMode::constant, rng);
+      Tensor g = autograd::grad({sum(mul(out, y))}, {ws}, {}, /*create_graph=*/true)[0];
+      return mean(sqrt(mean(sum(square(g), {2}), {1})));
+    };
+    check_param_grads(G.parameters(), pl, {"mapping.embed.weight", "mapping.embed.bias", "mapping.fc0.weight"}, 3, 42);
+  }
+}

@@ -28,11 +28,23 @@ bool BatchLoader::flipped(uint64_t seed, uint64_t epoch, int64_t position) {
   return (block.v[position % 4] >> 31) != 0;
 }
 
-BatchLoader::BatchLoader(const Dataset& ds, int64_t batch, uint64_t seed, bool mirror, int prefetch)
-    : ds_(ds), batch_(batch), n_(ds.size()), seed_(seed), mirror_(mirror), prefetch_(prefetch) {
+BatchLoader::BatchLoader(const Dataset& ds, int64_t batch, uint64_t seed, bool mirror, int prefetch,
+                         std::vector<uint8_t> labels, int64_t num_classes)
+    : ds_(ds),
+      batch_(batch),
+      n_(ds.size()),
+      seed_(seed),
+      mirror_(mirror),
+      prefetch_(prefetch),
+      labels_(std::move(labels)),
+      num_classes_(num_classes) {
   SG_CHECK(batch > 0, "BatchLoader", "batch size must be positive, got ", batch);
   SG_CHECK(n_ > 0, "BatchLoader", "empty dataset: ", ds.description());
   SG_CHECK(prefetch >= 0, "BatchLoader", "prefetch must be >= 0, got ", prefetch);
+  SG_CHECK(labels_.empty() || (int64_t)labels_.size() == n_, "BatchLoader", ds.description(), ": ", n_, " images but ",
+           labels_.size(), " labels");
+  for (uint8_t l : labels_)
+    SG_CHECK(l < num_classes_, "BatchLoader", "label ", (int)l, " is not below the ", num_classes_, " classes");
   if (prefetch_ > 0) worker_ = std::thread([this] { worker_loop(); });
 }
 
@@ -57,10 +69,14 @@ BatchLoader::Entry BatchLoader::make_batch(Cursor c) {
   try {
     const int64_t C = ds_.channels(), R = ds_.resolution(), numel = ds_.image_numel();
     Tensor t = empty({batch_, C, R, R}, DType::f32);
+    Tensor onehot;
+    if (!labels_.empty()) onehot = zeros({batch_, num_classes_}, DType::f32);
     float* out = t.data<float>();
     for (int64_t b = 0; b < batch_; ++b) {
       float* img = out + b * numel;
-      ds_.get(perm(c.epoch)[(size_t)c.position], img);
+      const int64_t i = perm(c.epoch)[(size_t)c.position];
+      ds_.get(i, img);
+      if (onehot.defined()) onehot.data<float>()[b * num_classes_ + labels_[(size_t)i]] = 1.0f;
       if (mirror_ && flipped(seed_, c.epoch, c.position)) {
         for (int64_t row = 0; row < C * R; ++row) std::reverse(img + row * R, img + (row + 1) * R);
       }
@@ -69,7 +85,7 @@ BatchLoader::Entry BatchLoader::make_batch(Cursor c) {
         ++c.epoch;
       }
     }
-    e.batch = t;
+    e.batch = {t, onehot};
   } catch (...) {
     e.error = std::current_exception();
   }
@@ -95,7 +111,7 @@ void BatchLoader::worker_loop() {
   }
 }
 
-Tensor BatchLoader::next() {
+BatchLoader::Batch BatchLoader::next_batch() {
   if (prefetch_ == 0) {
     Cursor c;
     {

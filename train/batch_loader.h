@@ -11,7 +11,8 @@
 // A worker thread keeps up to `prefetch` batches ready (bounded queue, condition variable);
 // prefetch 0 makes next() build the batch itself. The destructor stops the worker cleanly.
 // An exception from the dataset is rethrown by next() (and again until seek()).
-// The Dataset must outlive the loader.
+// The Dataset must outlive the loader. Given the dataset's labels (one class index per image,
+// in the dataset's order), next_batch() also returns each image's label, one-hot.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -29,13 +30,20 @@ namespace sg::data {
 
 class BatchLoader {
  public:
-  BatchLoader(const Dataset& ds, int64_t batch, uint64_t seed, bool mirror, int prefetch = 2);
+  // labels: empty, or one per image (each below num_classes).
+  BatchLoader(const Dataset& ds, int64_t batch, uint64_t seed, bool mirror, int prefetch = 2,
+              std::vector<uint8_t> labels = {}, int64_t num_classes = 0);
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
-  // The next batch, [batch, C, R, R] f32 in [-1, 1].
-  Tensor next();
+  struct Batch {
+    Tensor images;  // [batch, C, R, R] f32 in [-1, 1]
+    Tensor labels;  // [batch, num_classes] f32 one-hot; undefined without labels
+  };
+  // The next batch.
+  Batch next_batch();
+  Tensor next() { return next_batch().images; }
   // Where the next batch starts.
   uint64_t epoch() const;
   int64_t position() const;  // 0 .. size-1
@@ -56,7 +64,7 @@ class BatchLoader {
     int64_t position = 0;
   };
   struct Entry {
-    Tensor batch;
+    Batch batch;
     std::exception_ptr error;
     Cursor next;
   };
@@ -69,6 +77,8 @@ class BatchLoader {
   const uint64_t seed_;
   const bool mirror_;
   const int prefetch_;
+  const std::vector<uint8_t> labels_;
+  const int64_t num_classes_;
 
   std::map<uint64_t, std::vector<int64_t>> perms_;  // producer side only, at most 2 epochs
 

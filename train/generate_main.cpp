@@ -23,6 +23,7 @@ struct Opts {
   double trunc = 1.0;
   std::vector<int64_t> mix_rows, mix_cols, mix_layers, interp;
   int64_t frames = 16;
+  int64_t cls = -1;  // --class (conditional networks)
 };
 
 Tensor z_for_seed(int64_t seed, int64_t z_dim) {
@@ -57,24 +58,36 @@ int main(int argc, char** argv) {
              [&](auto v) { o.mix_layers = cli::to_range_list("mix-layers", v); }});
   p.add(Flag{"interp", "interpolate in W through these seeds", "", false,
              [&](auto v) { o.interp = cli::to_range_list("interp", v); }});
+  p.add(Flag{"class", "a conditional network's (--cond) class for every image", "seed mod the number of classes", false,
+             [&](auto v) { o.cls = cli::to_int_in("class", v, 0, 1 << 16); }});
   p.add(Flag{"frames", "interpolation frames between consecutive seeds", "16", false,
              [&](auto v) { o.frames = cli::to_int_in("frames", v, 1, 100000); }});
   try {
     if (!p.parse(argc, argv)) return 0;
     SG_CHECK(!o.network.empty(), "stylegan2-generate", "--network is required (see --help)");
-    NoiseMode nm =
-        o.noise == "const"    ? NoiseMode::constant
-        : o.noise == "random" ? NoiseMode::random
-        : o.noise == "none"
-            ? NoiseMode::none
-            : throw Error("stylegan2-generate: --noise-mode must be const, random or none, got '" + o.noise + "'");
+    const NoiseMode nm = models::parse_noise_mode("stylegan2-generate: --noise-mode", o.noise);
     NoGradGuard ng;
     train::Networks nets = train::load_snapshot(o.network);
     if (std::string bad = train::first_non_finite(nets); !bad.empty())
       throw Error(str("stylegan2-generate: '", o.network, "' holds non-finite values (tensor ", bad,
                       "): the run diverged before this snapshot; use an earlier one"));
     models::Generator& G = *nets.G_ema;
-    const int64_t z_dim = G.config().z_dim, num_ws = G.num_ws();
+    const int64_t z_dim = G.config().z_dim, num_ws = G.num_ws(), c_dim = G.config().c_dim;
+    SG_CHECK(c_dim > 0 || o.cls < 0, "stylegan2-generate", "--class ", o.cls, ": '", o.network,
+             "' is unconditional (trained without --cond)");
+    SG_CHECK(o.cls < c_dim || c_dim == 0, "stylegan2-generate", "--class ", o.cls, " is not one of the network's ",
+             c_dim, " classes (0..", c_dim - 1, ")");
+    if (c_dim > 0 && o.cls < 0)
+      std::printf(
+          "stylegan2-generate: a class-conditional network (%lld classes): seed s draws class s mod %lld "
+          "(--class K: class K for every seed)\n",
+          (long long)c_dim, (long long)c_dim);
+    auto label_for = [&](int64_t seed) {  // [1, c_dim] one-hot, or undefined
+      if (c_dim == 0) return Tensor();
+      std::vector<double> onehot((size_t)c_dim, 0.0);
+      onehot[(size_t)(o.cls >= 0 ? o.cls : seed % c_dim)] = 1.0;
+      return from_vector(onehot, {1, c_dim});
+    };
     // Every request is checked before the first image is written.
     const bool mixing = !o.mix_rows.empty() || !o.mix_cols.empty();
     if (mixing) {
@@ -91,7 +104,7 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(o.outdir);
     Rng noise_rng(0);
     auto ws_for = [&](int64_t seed) {
-      Tensor ws = G.mapping(z_for_seed(seed, z_dim), o.trunc, false);
+      Tensor ws = G.mapping(z_for_seed(seed, z_dim), label_for(seed), o.trunc, false);
       SG_CHECK(train::all_finite(ws), "stylegan2-generate", "seed ", seed, " maps to non-finite latents (w) in '",
                o.network, "'");
       return ws;

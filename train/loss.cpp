@@ -94,8 +94,36 @@ std::vector<Phase> StyleGAN2Loss::phases(Adam& opt_G, Adam& opt_D) const {
   return p;
 }
 
-std::pair<Tensor, Tensor> StyleGAN2Loss::run_G(const Tensor& z, bool update_w_avg, Rng& rng) {
-  Tensor ws = G_.mapping(z, 1.0, update_w_avg);
+void StyleGAN2Loss::set_label_pool(std::vector<uint8_t> labels) {
+  for (uint8_t l : labels)
+    SG_CHECK(l < cfg_.c_dim, "StyleGAN2Loss", "label ", (int)l, " is not below c_dim ", cfg_.c_dim);
+  label_pool_ = std::move(labels);
+}
+
+Tensor sample_labels(const std::vector<uint8_t>& pool, int64_t n, int64_t c_dim, Rng& rng, Device dev) {
+  SG_CHECK(!pool.empty() && c_dim > 0, "sample_labels", "no labels to draw from (", pool.size(), " labels, c_dim ",
+           c_dim, ")");
+  const std::vector<double> u = rand({n}, rng, DType::f64).to_vector();
+  const int64_t m = (int64_t)pool.size();
+  Tensor c = zeros({n, c_dim}, DType::f32);
+  float* p = c.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t l = pool[(size_t)std::min<int64_t>((int64_t)(u[(size_t)i] * (double)m), m - 1)];
+    SG_CHECK(l < c_dim, "sample_labels", "label ", (int)l, " is not below c_dim ", c_dim);
+    p[i * c_dim + l] = 1.0f;
+  }
+  return c.to(dev);
+}
+
+Tensor StyleGAN2Loss::sample_labels(int64_t n, Rng& rng, Device dev) const {
+  if (cfg_.c_dim == 0) return Tensor();
+  SG_CHECK(!label_pool_.empty(), "StyleGAN2Loss", "the networks are conditional (c_dim ", cfg_.c_dim,
+           ") but no training labels were given (set_label_pool)");
+  return train::sample_labels(label_pool_, n, cfg_.c_dim, rng, dev);
+}
+
+std::pair<Tensor, Tensor> StyleGAN2Loss::run_G(const Tensor& z, const Tensor& c, bool update_w_avg, Rng& rng) {
+  Tensor ws = G_.mapping(z, c, 1.0, update_w_avg);
   const int64_t num_ws = G_.num_ws();
   if (cfg_.style_mixing_prob > 0 && num_ws > 1) {
     // Both draws and z2 every time, mixed or not, so the stream does not depend on u.
@@ -103,7 +131,7 @@ std::pair<Tensor, Tensor> StyleGAN2Loss::run_G(const Tensor& z, bool update_w_av
     const int64_t cutoff = 1 + std::min<int64_t>((int64_t)(v * (double)(num_ws - 1)), num_ws - 2);
     Tensor z2 = randn(z.shape(), rng, z.dtype(), z.device());
     if (u < cfg_.style_mixing_prob) {
-      Tensor ws2 = G_.mapping(z2, 1.0, false);
+      Tensor ws2 = G_.mapping(z2, c, 1.0, false);
       ws = cat({slice(ws, 1, 0, cutoff), slice(ws2, 1, cutoff, num_ws)}, 1);
     }
   }
@@ -111,11 +139,11 @@ std::pair<Tensor, Tensor> StyleGAN2Loss::run_G(const Tensor& z, bool update_w_av
   return {img, ws};
 }
 
-Tensor StyleGAN2Loss::step_loss(const std::vector<const Phase*>& group, const Tensor& real, Rng& rng,
-                                TickStats& stats) {
+Tensor StyleGAN2Loss::step_loss(const std::vector<const Phase*>& group, const Tensor& real, const Tensor& real_c,
+                                Rng& rng, TickStats& stats) {
   Tensor total;
   for (const Phase* p : group) {
-    Tensor l = phase_loss(p->kind, real, rng, stats);
+    Tensor l = phase_loss(p->kind, real, real_c, rng, stats);
     total = total.defined() ? add(total, l) : l;
   }
   gmain_img_ = gmain_ws_ = Tensor();  // the step's graph is not kept past it
@@ -147,15 +175,18 @@ Tensor StyleGAN2Loss::notebook_pl_penalty(const Tensor& img, const Tensor& ws, R
   return penalty;
 }
 
-Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, TickStats& stats) {
+Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, const Tensor& real_c, Rng& rng, TickStats& stats) {
   const int64_t N = real.size(0);
   const Device dev = real.device();
+  SG_CHECK(cfg_.c_dim == 0 || schedule_ == Schedule::stylegan2, "StyleGAN2Loss",
+           "the notebook schedule is unconditional (c_dim must be 0, got ", cfg_.c_dim, ")");
   switch (kind) {
     case PhaseKind::Gmain: {
       Tensor z = randn({N, cfg_.z_dim}, rng, DType::f32, dev);
-      auto [img, ws] = run_G(z, true, rng);
+      const Tensor c = sample_labels(N, rng, dev);
+      auto [img, ws] = run_G(z, c, true, rng);
       if (schedule_ == Schedule::notebook) gmain_img_ = img, gmain_ws_ = ws;  // for Greg's penalty
-      Tensor loss = mean(softplus(neg(D_.forward(img))));
+      Tensor loss = mean(softplus(neg(D_.forward(img, c))));
       add_stat(stats, "loss/G", loss);
       return loss;
     }
@@ -169,7 +200,7 @@ Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, T
       }
       const int64_t bs = std::max<int64_t>(N / cfg_.pl_batch_shrink, 1);
       Tensor z = randn({bs, cfg_.z_dim}, rng, DType::f32, dev);
-      auto [img, ws] = run_G(z, true, rng);
+      auto [img, ws] = run_G(z, sample_labels(bs, rng, dev), true, rng);
       Tensor y = mul(randn(img.shape(), rng, DType::f32, dev), 1.0 / std::sqrt((double)(img.size(2) * img.size(3))));
       Tensor pl_grads;
       {
@@ -189,20 +220,21 @@ Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, T
     }
     case PhaseKind::Dmain: {
       Tensor z = randn({N, cfg_.z_dim}, rng, DType::f32, dev);
+      const Tensor c = sample_labels(N, rng, dev);
       Tensor img;
       {
         NoGradGuard ng;  // D's loss does not reach G
-        img = run_G(z, true, rng).first;
+        img = run_G(z, c, true, rng).first;
       }
-      Tensor loss_fake = mean(softplus(D_.forward(img)));
-      Tensor loss_real = mean(softplus(neg(D_.forward(real))));
+      Tensor loss_fake = mean(softplus(D_.forward(img, c)));
+      Tensor loss_real = mean(softplus(neg(D_.forward(real, real_c))));
       Tensor loss = add(loss_fake, loss_real);
       add_stat(stats, "loss/D", loss);
       return loss;
     }
     case PhaseKind::Dreg: {
       Tensor x = real.detach().set_requires_grad(true);
-      Tensor logits = D_.forward(x);
+      Tensor logits = D_.forward(x, real_c);
       Tensor r1_grads;
       {
         NoWeightGradientsGuard nw;  // only d/dx is wanted here

@@ -47,6 +47,11 @@ double stat_mean(const TickStat& s);  // reads the device sum (a device sync)
 
 enum class PhaseKind { Gmain, Greg, Dmain, Dreg };
 
+// n labels, each that of a uniformly random entry of `pool` (class indices below c_dim; so the
+// classes come in the pool's proportions), one-hot [n, c_dim] f32 on dev; one uniform draw from
+// rng per label. How the conditional trainer and the metrics label generated images.
+Tensor sample_labels(const std::vector<uint8_t>& pool, int64_t n, int64_t c_dim, Rng& rng, Device dev);
+
 // The training schedule (stylegan2-train --schedule).
 enum class Schedule { stylegan2, notebook };
 const char* schedule_name(Schedule s);
@@ -87,11 +92,22 @@ class StyleGAN2Loss {
   std::vector<Phase> phases(Adam& opt_G, Adam& opt_D) const;
 
   // The loss of one optimizer step (a group of steps_at): the sum of its phases' losses.
-  Tensor step_loss(const std::vector<const Phase*>& group, const Tensor& real, Rng& rng, TickStats& stats);
+  // real_c: the reals' labels [N, c_dim] one-hot when the networks are conditional, else
+  // undefined.
+  Tensor step_loss(const std::vector<const Phase*>& group, const Tensor& real, const Tensor& real_c, Rng& rng,
+                   TickStats& stats);
 
   // The loss of one phase on this minibatch of reals (already scaled by its interval);
-  // latents, mixing and noise come from rng. Adds the phase's statistics to stats.
-  Tensor phase_loss(PhaseKind kind, const Tensor& real, Rng& rng, TickStats& stats);
+  // latents, mixing, noise and the generated images' labels come from rng. Adds the phase's
+  // statistics to stats.
+  Tensor phase_loss(PhaseKind kind, const Tensor& real, const Tensor& real_c, Rng& rng, TickStats& stats);
+
+  // Conditional networks (cfg.c_dim > 0): the training set's labels (class indices), from
+  // which each phase draws its generated images' labels, as stylegan2-ada-pytorch draws them
+  // (a uniformly random training image's label, so the classes come in the data's proportions).
+  void set_label_pool(std::vector<uint8_t> labels);
+  // n labels drawn that way, one-hot [n, c_dim] f32 on dev (undefined when unconditional).
+  Tensor sample_labels(int64_t n, Rng& rng, Device dev) const;
 
   // The path-length running mean (part of the training state). The notebook schedule keeps it
   // here, on the host. The stylegan2 schedule keeps it as an f64 scalar on the losses' device,
@@ -110,8 +126,8 @@ class StyleGAN2Loss {
   Tensor notebook_pl_penalty(const Tensor& img, const Tensor& ws, Rng& rng);
 
  private:
-  // G(z) with style mixing: the images and the ws they came from.
-  std::pair<Tensor, Tensor> run_G(const Tensor& z, bool update_w_avg, Rng& rng);
+  // G(z, c) with style mixing: the images and the ws they came from.
+  std::pair<Tensor, Tensor> run_G(const Tensor& z, const Tensor& c, bool update_w_avg, Rng& rng);
 
   models::Generator& G_;
   models::Discriminator& D_;
@@ -120,7 +136,8 @@ class StyleGAN2Loss {
   Schedule schedule_;
   // Notebook: Gmain's images and ws, for the Greg of the same step.
   Tensor gmain_img_, gmain_ws_;
-  Tensor pl_mean_t_;  // stylegan2 schedule: pl_mean on the device (undefined until the first Greg)
+  Tensor pl_mean_t_;                 // stylegan2 schedule: pl_mean on the device (undefined until the first Greg)
+  std::vector<uint8_t> label_pool_;  // conditional: the training labels
 };
 
 // One optimizer step of a phase: .grad of each parameter = nan_to_num(d loss / d param) (as

@@ -12,6 +12,7 @@
 #include "models/inception.h"
 #include "models/stylegan2.h"
 #include "train/classifier.h"
+#include "train/loss.h"
 #include "train/run_dir.h"
 
 namespace sg::metrics {
@@ -360,10 +361,20 @@ Result Evaluator::evaluate(models::Generator& G) const {
   // Their own streams: nothing here draws from the training RNG.
   Rng zr(o_.seed), nr(o_.seed + (uint64_t(1) << 32));
   const Tensor z = randn({o_.num, c.z_dim}, zr, DType::f32, G.device());
+  // A conditional G: each sample's label that of a random training image (ada's metrics), so
+  // the classes come in the training split's proportions.
+  Tensor labels;
+  if (c.c_dim > 0) {
+    SG_CHECK(c.c_dim == impl_->data.num_classes, "metrics", "the generator is conditional on ", c.c_dim,
+             " classes, the dataset has ", impl_->data.num_classes);
+    labels = train::sample_labels(impl_->data.train.labels, o_.num, c.c_dim, zr, G.device());
+  }
   std::vector<Tensor> parts;
   for (int64_t i = 0; i < o_.num; i += o_.batch) {
-    const Tensor zi = slice(z, 0, i, std::min(o_.num, i + o_.batch));
-    Tensor img = G.synthesis(G.mapping(zi, 1.0, false), models::NoiseMode::random, nr).cpu().to(DType::f32);
+    const int64_t end = std::min(o_.num, i + o_.batch);
+    const Tensor zi = slice(z, 0, i, end);
+    const Tensor ci = labels.defined() ? slice(labels, 0, i, end) : Tensor();
+    Tensor img = G.synthesis(G.mapping(zi, ci, 1.0, false), o_.noise, nr).cpu().to(DType::f32);
     // 8 bits per channel, as the images are saved and the real ones stored: round((x + 1) * 127.5).
     float* p = img.data<float>();
     for (int64_t j = 0; j < img.numel(); ++j) {
@@ -377,12 +388,21 @@ Result Evaluator::evaluate(models::Generator& G) const {
   return r;
 }
 
-Tensor Evaluator::training_images(double blur_sigma) const {
+Tensor Evaluator::training_images(double blur_sigma, const std::vector<int64_t>& classes) const {
   const LabeledSplit& s = impl_->data.train;
-  const int64_t n = s.images->size();
-  SG_CHECK(o_.num <= n, "metrics", "--num ", o_.num, " is more than the ", n, " training images");
+  std::vector<int64_t> pool;  // the training images of `classes` (all when empty)
+  for (int64_t c : classes)
+    SG_CHECK(c >= 0 && c < impl_->data.num_classes, "metrics", "class ", c, " is not one of the dataset's ",
+             impl_->data.num_classes, " classes (0-", impl_->data.num_classes - 1, ")");
+  for (int64_t i = 0; i < s.images->size(); ++i)
+    if (classes.empty() || std::find(classes.begin(), classes.end(), (int64_t)s.labels[(size_t)i]) != classes.end())
+      pool.push_back(i);
+  const int64_t n = (int64_t)pool.size();
+  SG_CHECK(o_.num <= n, "metrics", "--num ", o_.num, " is more than the ", n, " training images",
+           classes.empty() ? "" : " of those classes");
   Rng rng(o_.seed);
   std::vector<int64_t> idx = choose(n, o_.num, rng);
+  for (int64_t& i : idx) i = pool[(size_t)i];
   Tensor x = split_images(s, idx);
   if (blur_sigma <= 0) return x;
   // A separable Gaussian, radius 3 sigma, black (-1) outside the image.

@@ -17,10 +17,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
-
-namespace sg::models {
-class Generator;
-}
+#include "models/stylegan2.h"
 
 namespace sg::metrics {
 
@@ -70,6 +67,8 @@ struct EvalOptions {
   int64_t kid_subsets = 100;       // 0: no KID
   int64_t batch = 64;              // generator / classifier batch
   uint64_t seed = 0;               // latents and noise of the samples
+  // The generator's noise inputs: random (ada's metrics), constant (its stored buffers) or none.
+  models::NoiseMode noise = models::NoiseMode::random;
   // FID Inception-v3 weights (scripts/convert_inception.py; models/inception.h): FID and KID
   // in its 2048 pool3 features too. "" (the default): off.
   std::string inception;
@@ -106,13 +105,15 @@ class Evaluator {
   explicit Evaluator(const EvalOptions& o);
   ~Evaluator();
   // opt.num samples of G (G_ema), latents and noise from Philox streams seeded by opt.seed,
-  // quantized to 8 bits as images are saved; under no-grad; G is left as it was.
+  // quantized to 8 bits as images are saved; under no-grad; G is left as it was. A
+  // conditional G gets the label of a random training image for each sample (the same stream).
   Result evaluate(models::Generator& G) const;
   // The same on given images [N, C, R, R] in [-1, 1] (e.g. real training images).
   Result evaluate_images(const Tensor& images) const;
   // opt.num images of the training split (a fixed random choice, seeded by opt.seed), each
-  // blurred by a Gaussian of `blur_sigma` pixels when > 0.
-  Tensor training_images(double blur_sigma = 0) const;
+  // blurred by a Gaussian of `blur_sigma` pixels when > 0; only images of `classes` when it is
+  // not empty (what a generator that draws only those classes, perfectly, would score).
+  Tensor training_images(double blur_sigma = 0, const std::vector<int64_t>& classes = {}) const;
   double classifier_accuracy() const;
   const EvalOptions& options() const { return o_; }
 

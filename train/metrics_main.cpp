@@ -27,9 +27,11 @@ struct Opts {
   int64_t inception_ref = -1;
   int64_t num = 5000, classifier_images = -1, kid_subsets = 100, batch = 64, resolution = 32, channels = 0;
   uint64_t seed = 0;
+  models::NoiseMode noise = models::NoiseMode::random;
   int threads = 0;
   bool reals = false;
   double blur = 0;
+  std::vector<int64_t> classes;
 };
 
 // The data a snapshot was trained on, from the training state beside it ("" if unknown).
@@ -74,10 +76,14 @@ int main(int argc, char** argv) {
              [&](auto v) { o.batch = cli::to_int_in("batch", v, 1, 4096); }});
   p.add(Flag{"seed", "seed of the latents and noise (and of the --reals choice)", "0", false,
              [&](auto v) { o.seed = (uint64_t)cli::to_int_in("seed", v, 0, INT64_MAX); }});
+  p.add(Flag{"noise-mode", "the generator's noise inputs: random, const (its stored buffers) or none", "random", false,
+             [&](auto v) { o.noise = models::parse_noise_mode("--noise-mode", v); }});
   p.add(Flag{"reals", "measure real training images instead of a network", "off", true,
              [&](auto v) { o.reals = cli::to_bool("reals", v); }});
   p.add(Flag{"blur", "with --reals: Gaussian blur of this sigma in pixels", "0", false,
              [&](auto v) { o.blur = cli::to_double_in("blur", v, 0, 100); }});
+  p.add(Flag{"classes", "with --reals: only images of these classes, e.g. 0,2-9", "all", false,
+             [&](auto v) { o.classes = cli::to_range_list("classes", v); }});
   p.add(Flag{"resolution", "with --reals: image resolution", "32", false, [&](auto v) {
                o.resolution = cli::to_int_in("resolution", v, 8, 1024);
                SG_CHECK((o.resolution & (o.resolution - 1)) == 0, "--resolution",
@@ -98,6 +104,9 @@ int main(int argc, char** argv) {
     SG_CHECK(o.reals || !o.network.empty(), "stylegan2-metrics", "--network is required (or --reals; see --help)");
     SG_CHECK(!o.reals || o.network.empty(), "stylegan2-metrics", "--reals and --network exclude each other");
     SG_CHECK(o.blur == 0 || o.reals, "stylegan2-metrics", "--blur applies to --reals only");
+    SG_CHECK(o.classes.empty() || o.reals, "stylegan2-metrics", "--classes applies to --reals only");
+    SG_CHECK(!o.reals || o.noise == models::NoiseMode::random, "stylegan2-metrics",
+             "--noise-mode applies to a --network's samples, not to --reals");
     if (o.threads > 0) omp_set_num_threads(o.threads);
     const Device dev = o.device == "cuda" ? Device::cuda() : Device::cpu();
     NoGradGuard ng;
@@ -134,6 +143,7 @@ int main(int argc, char** argv) {
     e.kid_subsets = o.kid_subsets;
     e.batch = o.batch;
     e.seed = o.seed;
+    e.noise = o.noise;
     e.inception = o.inception;
     e.inception_ref = o.inception_ref;
     if (!o.inception.empty())
@@ -149,7 +159,7 @@ int main(int argc, char** argv) {
     std::string source;
     if (o.reals) {
       source = str("reals (", o.num, " training images", o.blur > 0 ? str(", blurred by sigma ", o.blur) : "", ")");
-      r = ev.evaluate_images(ev.training_images(o.blur));
+      r = ev.evaluate_images(ev.training_images(o.blur, o.classes));
     } else {
       source = o.network;
       r = ev.evaluate(*nets.G_ema);

@@ -76,6 +76,7 @@ models::Config snapshot_config(const std::map<std::string, std::string>& meta, c
   if (meta.count("channel_max")) c.channel_max = meta_int(meta, "channel_max", file, 1, 1 << 16);
   if (meta.count("mapping_layers")) c.mapping_layers = meta_int(meta, "mapping_layers", file, 1, 64);
   if (meta.count("mbstd_group")) c.mbstd_group = meta_int(meta, "mbstd_group", file, 1, 4096);
+  if (meta.count("c_dim")) c.c_dim = meta_int(meta, "c_dim", file, 0, 1 << 16);  // --cond; absent: 0
   return c;
 }
 
@@ -146,6 +147,7 @@ void save_snapshot(const std::string& path, const Networks& nets, const std::map
   meta["channel_max"] = std::to_string(nets.cfg.channel_max);
   meta["mapping_layers"] = std::to_string(nets.cfg.mapping_layers);
   meta["mbstd_group"] = std::to_string(nets.cfg.mbstd_group);
+  meta["c_dim"] = std::to_string(nets.cfg.c_dim);  // the label dimension of a --cond run (0: unconditional)
   io::save_safetensors(path, all, meta);
 }
 

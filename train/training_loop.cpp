@@ -20,6 +20,7 @@
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "train/batch_loader.h"
+#include "train/classifier.h"
 #include "train/dataset.h"
 #include "train/image_io.h"
 #include "train/omp_wait_policy.h"
@@ -83,6 +84,7 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
     << "  \"data\": " << q(o.data) << ",\n  \"dataset\": " << q(ds.description())
     << ",\n  \"dataset_size\": " << ds.size() << ",\n  \"outdir\": " << q(o.outdir) << ",\n  \"cfg\": " << q(c.name)
     << ",\n  \"resolution\": " << c.resolution << ",\n  \"img_channels\": " << c.img_channels
+    << ",\n  \"cond\": " << (c.c_dim > 0 ? "true" : "false") << ",\n  \"c_dim\": " << c.c_dim
     << ",\n  \"batch\": " << batch << ",\n  \"gamma\": " << gamma << ",\n  \"kimg\": " << o.kimg
     << ",\n  \"tick_kimg\": " << o.tick_kimg << ",\n  \"snap\": " << o.snap << ",\n  \"seed\": " << o.seed
     << ",\n  \"mirror\": " << (o.mirror ? "true" : "false") << ",\n  \"device\": " << q(o.device)
@@ -105,17 +107,26 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
 }
 
 // Fixed-seed grid of G_ema samples (its own RNG: never touches the training stream); returns
-// the grid written.
+// the grid written. A conditional G_ema draws the classes in order, count / c_dim images each
+// (in reading order: class 0 first).
 data::Image write_fakes(const std::string& path, models::Generator& G_ema, int64_t count, int64_t batch) {
   NoGradGuard ng;
   Rng zr(123456789);
   const auto& c = G_ema.config();
   Tensor z = randn({count, c.z_dim}, zr, DType::f32, G_ema.device());
+  Tensor labels;
+  if (c.c_dim > 0) {
+    labels = zeros({count, c.c_dim}, DType::f32);
+    for (int64_t i = 0; i < count; ++i) labels.data<float>()[i * c.c_dim + i * c.c_dim / count] = 1.0f;
+    labels = labels.to(G_ema.device());
+  }
   std::vector<Tensor> parts;
   Rng nr(1);
   for (int64_t i = 0; i < count; i += batch) {
-    Tensor zi = slice(z, 0, i, std::min(count, i + batch));
-    parts.push_back(G_ema.synthesis(G_ema.mapping(zi, 1.0, false), NoiseMode::constant, nr));
+    const int64_t end = std::min(count, i + batch);
+    Tensor zi = slice(z, 0, i, end);
+    Tensor ci = labels.defined() ? slice(labels, 0, i, end) : Tensor();
+    parts.push_back(G_ema.synthesis(G_ema.mapping(zi, ci, 1.0, false), NoiseMode::constant, nr));
   }
   Tensor imgs = cat(parts, 0).cpu();
   data::Image grid = data::make_grid(imgs, (int64_t)std::ceil(std::sqrt((double)count)));
@@ -252,6 +263,7 @@ class Trainer {
   TrainOptions opt_;
   Device dev_;
   Schedule schedule_;
+  std::vector<uint8_t> labels_;  // --cond: the training images' classes (set while cfg_ is resolved)
   models::Config cfg_;
   std::unique_ptr<data::Dataset> ds_;
   int64_t batch_ = 0;
@@ -339,13 +351,39 @@ Trainer::Trainer(const TrainOptions& opt)
         return d;
       }()),
       schedule_(resolve_schedule(opt_.schedule, opt_.cfg)),
-      cfg_(resolve_config(opt_, schedule_)),
+      cfg_([&] {
+        models::Config c = resolve_config(opt_, schedule_);
+        if (opt_.cond == 0) return c;
+        const bool can = schedule_ == Schedule::stylegan2 && c.arch != models::Arch::seed32;
+        if (opt_.cond > 0) {
+          SG_CHECK(schedule_ == Schedule::stylegan2, "stylegan2-train", "--cond: the notebook schedule",
+                   opt_.schedule == "auto" ? " (auto for " + opt_.cfg + ")" : std::string(),
+                   " is unconditional; use --schedule stylegan2 with a stylegan2 or stylegan1 config");
+          SG_CHECK(
+              can, "stylegan2-train",
+              "--cond: the seed32 architecture (the notebook's) is unconditional; use small, paper256 or stylegan1");
+        }
+        if (!can) return c;  // auto: unconditional
+        metrics::LabeledData d;
+        try {
+          d = metrics::open_labeled(opt_.data, c.resolution, c.img_channels);
+        } catch (const Error& e) {
+          if (opt_.cond > 0) throw Error(str("stylegan2-train: --cond trains on the dataset's labels: ", e.what()));
+          if (!opt_.quiet) std::printf("stylegan2-train: unconditional (no labels for --cond): %s\n", e.what());
+          return c;
+        }
+        labels_ = std::move(d.train.labels);
+        c.c_dim = d.num_classes;
+        return c;
+      }()),
       // The data before anything is built: an empty dataset stops us before any training.
       ds_(data::open_dataset(opt_.data, cfg_.resolution, cfg_.img_channels)),
       batch_(opt_.batch > 0 ? opt_.batch : cfg_.batch),
       gamma_(opt_.gamma >= 0 ? opt_.gamma : cfg_.gamma),
       json_([&] {
         SG_CHECK(batch_ >= 1, "stylegan2-train", "--batch must be >= 1");
+        SG_CHECK(labels_.empty() || (int64_t)labels_.size() == ds_->size(), "stylegan2-train",
+                 "--cond: ", ds_->description(), " has ", ds_->size(), " images but ", labels_.size(), " labels");
         SG_CHECK(batch_ % std::min<int64_t>(cfg_.mbstd_group, batch_) == 0, "stylegan2-train", "--batch ", batch_,
                  " must be divisible by the minibatch-stddev group size ", cfg_.mbstd_group);
         return options_json(opt_, cfg_, *ds_, batch_, gamma_, schedule_);
@@ -367,9 +405,11 @@ Trainer::Trainer(const TrainOptions& opt)
       loss_(*nets_.G, *nets_.D, cfg_, gamma_, schedule_),
       phases_(loss_.phases(opt_G_, opt_D_)),
       rng_(opt_.seed * 2654435761ull + 1),
-      loader_(*ds_, batch_, opt_.seed, opt_.mirror),
+      loader_(*ds_, batch_, opt_.seed, opt_.mirror, 2, labels_, cfg_.c_dim),
       total_nimg_((int64_t)std::llround(opt_.kimg * 1000)),
-      grid_count_(cfg_.resolution <= 64 ? 64 : 16) {}
+      grid_count_(cfg_.resolution <= 64 ? 64 : 16) {
+  if (cfg_.c_dim > 0) loss_.set_label_pool(labels_);
+}
 
 bool Trainer::resume() {
   const std::string snap = find_snapshot(opt_.resume);
@@ -381,6 +421,10 @@ bool Trainer::resume() {
   SG_CHECK(sc.name == cfg_.name && sc.resolution == cfg_.resolution && sc.img_channels == cfg_.img_channels,
            "stylegan2-train", "--resume: '", snap, "' is a ", sc.name, " ", sc.resolution, "px ", sc.img_channels,
            "-channel network, but this run is ", cfg_.name, " ", cfg_.resolution, "px ", cfg_.img_channels, "-channel");
+  SG_CHECK(sc.c_dim == cfg_.c_dim, "stylegan2-train", "--resume: '", snap, "' is ",
+           sc.c_dim > 0 ? str("class-conditional (c_dim ", sc.c_dim, ")") : std::string("unconditional"),
+           ", this run is ", cfg_.c_dim > 0 ? str("conditional (--cond, c_dim ", cfg_.c_dim, ")") : "unconditional",
+           "; resume with ", sc.c_dim > 0 ? "--cond" : "--cond=0");
   SG_CHECK(sc.channel_base == cfg_.channel_base && sc.channel_max == cfg_.channel_max &&
                sc.mapping_layers == cfg_.mapping_layers,
            "stylegan2-train", "--resume: '", snap, "' has --cbase ", sc.channel_base, " --cmax ", sc.channel_max,
@@ -445,10 +489,12 @@ std::string Trainer::start_run() {
   if (!opt_.quiet)
     std::printf(
         "stylegan2-train: %s, %lld images (%lld skipped), cfg %s %lldpx x%lld, G %lld params, D %lld params, "
-        "%d threads (OpenMP wait policy %s)\nrun directory: %s\n",
+        "%d threads (OpenMP wait policy %s)%s\nrun directory: %s\n",
         ds_->description().c_str(), (long long)ds_->size(), (long long)ds_->skipped(), cfg_.name.c_str(),
         (long long)res, (long long)channels, (long long)nets_.G->parameters().count(),
-        (long long)nets_.D->parameters().count(), omp_get_max_threads(), omp_wait_policy().c_str(), run_dir_.c_str());
+        (long long)nets_.D->parameters().count(), omp_get_max_threads(), omp_wait_policy().c_str(),
+        cfg_.c_dim > 0 ? str(", conditional on ", cfg_.c_dim, " classes (--cond=0: off)").c_str() : "",
+        run_dir_.c_str());
   // reals.png: the first images of the dataset.
   const int64_t n = std::min<int64_t>(grid_count_, ds_->size());
   Tensor reals = empty({n, channels, res, res});
@@ -534,9 +580,11 @@ void Trainer::step() {
     Tensor w = nets_.G->parameters().params[0].second;
     copy_into(w, full(w.shape(), std::nan(""), w.dtype(), w.device()));
   }
-  Tensor real = loader_.next().to(dev_);
+  const data::BatchLoader::Batch b = loader_.next_batch();
+  const Tensor real = b.images.to(dev_);
+  const Tensor real_c = b.labels.defined() ? b.labels.to(dev_) : Tensor();
   for (const auto& group : steps_at(phases_, batch_idx_))
-    step_phase(*group[0], loss_.step_loss(group, real, rng_, stats_));
+    step_phase(*group[0], loss_.step_loss(group, real, real_c, rng_, stats_));
   update_ema(real.size(0));
   cur_nimg_ += real.size(0);
   batch_idx_++;

@@ -30,9 +30,14 @@ struct TrainOptions {
   int64_t channel_base = 0, channel_max = 0;  // channels at resolution r: min(channel_base / r, channel_max)
   int64_t mapping_layers = 0;
   int64_t mbstd_group = 0;  // minibatch-stddev group size (D's forward only; must divide the batch)
-  double kimg = 20;         // total length, thousands of real images shown to D
-  double tick_kimg = 0.5;   // progress + log record every tick
-  int64_t snap = 4;         // ticks between snapshots / sample grids (0: only at the end)
+  // Class-conditional G and D on the dataset's labels (stylegan2-ada's --cond; idx files with
+  // their label files, CIFAR-10 batches); c_dim = the number of classes, in each snapshot.
+  // 1 on (sg::Error without labels), 0 off, < 0 auto (stylegan2-train's default): on when the
+  // dataset has labels and the config and schedule can be conditional (not seed32 / notebook).
+  int cond = 0;
+  double kimg = 32;        // total length, thousands of real images shown to D (the main job: ~9 min on 2 cores)
+  double tick_kimg = 0.5;  // progress + log record every tick
+  int64_t snap = 4;        // ticks between snapshots / sample grids (0: only at the end)
   uint64_t seed = 0;
   bool mirror = false;
   std::string device = "cpu";

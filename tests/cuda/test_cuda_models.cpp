@@ -15,33 +15,40 @@ using namespace sgtest::cuda;
 namespace fs = std::filesystem;
 
 TEST_CASE("cuda: small G and D on the device match the CPU", "[cuda][models]") {
-  models::Config c = models::make_config("small", 8, 1);
-  Rng rng_ref(3), rng_dut(3);
-  models::Generator G_ref(c, rng_ref), G(c, rng_dut);
-  models::Discriminator D_ref(c, rng_ref), D(c, rng_dut);
-  G.to(device());
-  D.to(device());
-  CHECK(G.device() == device());
-  Rng zr(9);
-  Tensor z = randn({4, c.z_dim}, zr);
-  Rng n1(1), n2(1);
-  Tensor ws_ref = G_ref.mapping(z), ws = G.mapping(z.to(device()));
-  Tensor img_ref = G_ref.synthesis(ws_ref, models::NoiseMode::constant, n1);
-  Tensor img = G.synthesis(ws, models::NoiseMode::constant, n2);
-  CHECK(sgtest::max_rel_error(img.cpu(), img_ref) < kTol);
-  // R1 through D: value and the gradient of the penalty with respect to D's parameters.
-  auto r1_penalty = [](models::Discriminator& d, const Tensor& x) {
-    Tensor xr = x.detach().set_requires_grad(true);
-    Tensor g = autograd::grad({sum(d.forward(xr))}, {xr}, {}, true)[0];
-    Tensor pen = sum(square(g));
-    return std::make_pair(pen, autograd::grad({pen}, d.parameters().tensors(), {}, false, true));
-  };
-  auto [pen_ref, g_ref] = r1_penalty(D_ref, img_ref.detach());
-  auto [pen, g] = r1_penalty(D, img.detach());
-  CHECK(std::abs(pen.item() - pen_ref.item()) <= kTol * std::abs(pen_ref.item()));
-  for (size_t i = 0; i < g.size(); ++i) {
-    INFO(D.parameters().params[i].first);
-    if (g_ref[i].defined() && g[i].defined()) CHECK(sgtest::max_rel_error(g[i].cpu(), g_ref[i]) < 10 * kTol);
+  for (int64_t c_dim : {0, 3}) {  // unconditional, and class-conditional (--cond)
+    INFO("c_dim " << c_dim);
+    models::Config c = models::make_config("small", 8, 1);
+    c.c_dim = c_dim;
+    // labels: images 0..3 of classes 0, 1, 2, 0 (undefined when unconditional)
+    const Tensor lab = c_dim ? from_vector({1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0}, {4, 3}) : Tensor();
+    const Tensor lab_dev = c_dim ? lab.to(device()) : Tensor();
+    Rng rng_ref(3), rng_dut(3);
+    models::Generator G_ref(c, rng_ref), G(c, rng_dut);
+    models::Discriminator D_ref(c, rng_ref), D(c, rng_dut);
+    G.to(device());
+    D.to(device());
+    CHECK(G.device() == device());
+    Rng zr(9);
+    Tensor z = randn({4, c.z_dim}, zr);
+    Rng n1(1), n2(1);
+    Tensor ws_ref = G_ref.mapping(z, lab), ws = G.mapping(z.to(device()), lab_dev);
+    Tensor img_ref = G_ref.synthesis(ws_ref, models::NoiseMode::constant, n1);
+    Tensor img = G.synthesis(ws, models::NoiseMode::constant, n2);
+    CHECK(sgtest::max_rel_error(img.cpu(), img_ref) < kTol);
+    // R1 through D: value and the gradient of the penalty with respect to D's parameters.
+    auto r1_penalty = [](models::Discriminator& d, const Tensor& x, const Tensor& l) {
+      Tensor xr = x.detach().set_requires_grad(true);
+      Tensor g = autograd::grad({sum(d.forward(xr, l))}, {xr}, {}, true)[0];
+      Tensor pen = sum(square(g));
+      return std::make_pair(pen, autograd::grad({pen}, d.parameters().tensors(), {}, false, true));
+    };
+    auto [pen_ref, g_ref] = r1_penalty(D_ref, img_ref.detach(), lab);
+    auto [pen, g] = r1_penalty(D, img.detach(), lab_dev);
+    CHECK(std::abs(pen.item() - pen_ref.item()) <= kTol * std::abs(pen_ref.item()));
+    for (size_t i = 0; i < g.size(); ++i) {
+      INFO(D.parameters().params[i].first);
+      if (g_ref[i].defined() && g[i].defined()) CHECK(sgtest::max_rel_error(g[i].cpu(), g_ref[i]) < 10 * kTol);
+    }
   }
 }
 
