@@ -250,6 +250,7 @@ int check_gemm(F&& gemm_f32, int trials, bool big) {
   for (int t = 0; t < trials; ++t) {
     int64_t M = uni(1, 40), N = uni(1, 70), K = uni(0, 300);
     if (big && t < 3) M = uni(140, 160), N = uni(3060, 3100), K = uni(250, 300);  // past MC, NC, KC
+    if (big && t == 3) M = uni(300, 420), N = uni(10, 40), K = uni(250, 300);     // threads split the rows
     const bool ta = uni(0, 1), tb = uni(0, 1);
     const int64_t lda = (ta ? M : K) + uni(0, 2), ldb = (tb ? K : N) + uni(0, 2), ldc = N + uni(0, 2);
     const int ka = uni(0, 2), kb = uni(0, 3);
@@ -293,6 +294,7 @@ int check_gemm(F&& gemm_f32, int trials, bool big) {
 }  // namespace
 
 TEST_CASE("gemm kernel: the packed AVX2 GEMM equals an f64 sum, edges, transposes, alpha / beta", "[kernels]") {
+  // The same for op(A) packed once (gemm_pack_a / gemm_prepacked) below.
   using namespace sg::kernels::cpu;
   if (!gemm_avx2_available()) {
     // The dispatcher then always takes Eigen's GEMM; say so rather than pass silently.
@@ -300,13 +302,29 @@ TEST_CASE("gemm kernel: the packed AVX2 GEMM equals an f64 sum, edges, transpose
   } else {
     // From here (outside a parallel region) large calls split N or M into one slice per
     // thread; from inside a parallel region every call runs on the calling thread.
-    CHECK(check_gemm(gemm_f32_avx2, 400, true) == 0);
-    int bad_inside = 0;
+    auto outside_and_inside = [](auto&& f, int trials_outside, int trials_inside) {
+      CHECK(check_gemm(f, trials_outside, true) == 0);
+      int bad_inside = 0;
 #pragma omp parallel num_threads(2)
 #pragma omp single
-    bad_inside = check_gemm(gemm_f32_avx2, 100, true);
-    CHECK(bad_inside == 0);
+      bad_inside = check_gemm(f, trials_inside, true);
+      CHECK(bad_inside == 0);
+    };
+    outside_and_inside(gemm_f32_avx2, 400, 100);
+    // op(A) packed once (gemm_pack_a_avx2), then multiplied: the same contract.
+    auto prepacked = [](bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                        const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+      const PackedA P = gemm_pack_a_avx2(ta, M, K, A, lda);
+      gemm_prepacked_avx2(P, tb, N, alpha, B, ldb, beta, C, ldc);
+    };
+    outside_and_inside(prepacked, 300, 100);
   }
+  // Whichever gemm() picks: gemm_pack_a packs for the packed kernel, keeps the operand for Eigen's.
+  auto dispatched = [](bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                       const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    gemm_prepacked(gemm_pack_a(ta, M, K, A, lda), tb, N, alpha, B, ldb, beta, C, ldc);
+  };
+  CHECK(check_gemm(dispatched, 200, true) == 0);
   CHECK(check_gemm(gemm_eigen<float>, 200, false) == 0);
   CHECK(check_gemm(gemm<float>, 200, true) == 0);  // whichever the dispatcher picks
 }

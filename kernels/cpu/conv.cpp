@@ -231,6 +231,28 @@ void scatter_slab(T* packed, T* img, int64_t img_stride, int64_t ld_img, int64_t
     }
 }
 
+// The forward's weights [Cgo, K] of each group as the GEMMs' op(A): in f32, when each group's
+// weights meet more than one GEMM (uses > 1), packed once (kernels/cpu/gemm.h PackedA) for all
+// the tasks and slabs, rather than once per GEMM; otherwise (f64, a grouped conv whose every
+// group is one GEMM) the plain gemm, which packs as it goes.
+template <class T>
+struct GroupWeights {
+  const T* w;
+  int64_t Cgo, K;
+  std::vector<PackedA> packed;
+  GroupWeights(const T* w_, int64_t groups, int64_t Cgo_, int64_t K_, int64_t uses) : w(w_), Cgo(Cgo_), K(K_) {
+    if constexpr (std::is_same_v<T, float>)
+      if (uses > 1)
+        for (int64_t g = 0; g < groups; ++g) packed.push_back(gemm_pack_a(false, Cgo, K, w + g * Cgo * K, K));
+  }
+  // C[Cgo, n] = W_g @ B (beta 0).
+  void gemm(int64_t g, int64_t n, const T* B, int64_t ldb, T* C, int64_t ldc) const {
+    if constexpr (std::is_same_v<T, float>)
+      if (!packed.empty()) return gemm_prepacked(packed[(size_t)g], false, n, 1.f, B, ldb, 0.f, C, ldc);
+    cpu::gemm<T>(false, false, Cgo, n, K, T(1), w + g * Cgo * K, K, B, ldb, T(0), C, ldc);
+  }
+};
+
 // The batched path pays off when a per-image GEMM would be narrow (small output grids).
 bool use_batched(int64_t N, int64_t HoWo, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px) {
   return N > 1 && HoWo <= kBatchedMaxPixels && !is_pointwise(kh, kw, sy, sx, py, px);
@@ -251,8 +273,8 @@ void conv2d_forward_batched(const T* x, const T* w, T* y, int64_t N, int64_t Cin
       slabs[0].n1 - slabs[0].n0 == 1 ? (slabs[0].oy1 - slabs[0].oy0) * Wo : (slabs[0].n1 - slabs[0].n0) * HoWo;
   T* colp = scratch<T>(0, K * max_cols);
   T* outp = scratch<T>(1, slabs[0].n1 - slabs[0].n0 > 1 ? Cgo * max_cols : 0);
+  const GroupWeights<T> wgs(w, groups, Cgo, K, (int64_t)slabs.size());
   for (int64_t g = 0; g < groups; ++g) {
-    const T* wg = w + g * Cgo * K;  // [Cgo, K]
     for (const Slab& s : slabs) {
       const int64_t nb = s.n1 - s.n0, per = (s.oy1 - s.oy0) * Wo, cols = nb * per;
       const T* xg = x + (s.n0 * Cin + g * Cg) * HW;
@@ -263,9 +285,9 @@ void conv2d_forward_batched(const T* x, const T* w, T* y, int64_t N, int64_t Cin
       else
         im2col_slab(xg, Cin * HW, {0, nb, s.oy0, s.oy1}, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, colp);
       if (nb == 1) {
-        gemm<T>(false, false, Cgo, cols, K, T(1), wg, K, b, nb == 1 && pointwise ? HW : cols, T(0), yg, HoWo);
+        wgs.gemm(g, cols, b, nb == 1 && pointwise ? HW : cols, yg, HoWo);
       } else {
-        gemm<T>(false, false, Cgo, cols, K, T(1), wg, K, b, cols, T(0), outp, cols);
+        wgs.gemm(g, cols, b, cols, outp, cols);
         scatter_slab(outp, yg, Cout * HoWo, HoWo, Cgo, nb, per, false);
       }
     }
@@ -286,6 +308,7 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
   const int64_t bands = ceil_div(Ho, band), tasks = N * groups * bands;
   const double flops = 2.0 * N * Cout * HoWo * K;
   const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
+  const GroupWeights<T> wgs(w, groups, Cgo, K, N * bands);
 
 #pragma omp parallel num_threads(team) if (team > 1)
   {
@@ -295,13 +318,12 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
       const int64_t ng = t / bands, n = ng / groups, g = ng % groups;
       const int64_t oy0 = (t % bands) * band, oy1 = std::min(Ho, oy0 + band), cols = (oy1 - oy0) * Wo;
       const T* xg = x + (n * Cin + g * Cg) * HW;
-      const T* wg = w + g * Cgo * K;  // [Cgo, K]
       T* yb = y + (n * Cout + g * Cgo) * HoWo + oy0 * Wo;
       if (pointwise) {  // the image is already the column matrix [Cg, H*W]
-        gemm<T>(false, false, Cgo, cols, K, T(1), wg, K, xg + oy0 * Wo, HW, T(0), yb, HoWo);
+        wgs.gemm(g, cols, xg + oy0 * Wo, HW, yb, HoWo);
       } else {
         im2col<T>(xg, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, oy0, oy1, col.get(), false);
-        gemm<T>(false, false, Cgo, cols, K, T(1), wg, K, col.get(), cols, T(0), yb, HoWo);
+        wgs.gemm(g, cols, col.get(), cols, yb, HoWo);
       }
     }
   }

@@ -57,6 +57,19 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+PackedA gemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
+  if (use_packed_f32()) return gemm_pack_a_avx2(trans_a, M, K, A, lda);
+  PackedA p;  // Eigen's GEMM: keep the operand, pack nothing
+  p.trans = trans_a, p.M = M, p.K = K, p.lda = lda, p.src = A;
+  return p;
+}
+
+void gemm_prepacked(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb, float beta,
+                    float* C, int64_t ldc) {
+  if (!A.data.empty()) return gemm_prepacked_avx2(A, trans_b, N, alpha, B, ldb, beta, C, ldc);
+  gemm<float>(A.trans, trans_b, A.M, N, A.K, alpha, A.src, A.lda, B, ldb, beta, C, ldc);
+}
+
 template void gemm_eigen<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                                 int64_t, float, float*, int64_t);
 template void gemm_eigen<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,

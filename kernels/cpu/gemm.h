@@ -12,6 +12,7 @@
 // the convolutions built on them.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace sg::kernels::cpu {
 
@@ -27,5 +28,27 @@ void gemm_eigen(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T a
 bool gemm_avx2_available();
 void gemm_f32_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// op(A) packed once for many products with it (f32), e.g. the Winograd convolution's
+// transformed weights, multiplied by every chunk of tiles: the packed kernel then skips A's
+// packing, which for a narrow B (a 16-tile chunk against 384 x 384 weights) costs as much
+// as the multiply-adds. `src` stays the operand (it must outlive the handle): where the
+// packed kernel is not in use (Eigen's GEMM, see gemm()), `data` is empty and gemm_prepacked
+// multiplies with src. data: for each k block of KC, the MR-row slivers [kc][MR] of all M
+// rows (zero past M), the layout gemm_avx2.cpp packs Ap in.
+struct PackedA {
+  bool trans = false;
+  int64_t M = 0, K = 0, lda = 0;
+  const float* src = nullptr;
+  std::vector<float> data;
+};
+PackedA gemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+// C = alpha * op(A) @ op(B) + beta * C with op(A) from gemm_pack_a: the same contract as gemm.
+void gemm_prepacked(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb, float beta,
+                    float* C, int64_t ldc);
+// The same two with the packed kernel whatever gemm() would pick (requires gemm_avx2_available()).
+PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+void gemm_prepacked_avx2(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb,
+                         float beta, float* C, int64_t ldc);
 
 }  // namespace sg::kernels::cpu

@@ -17,6 +17,11 @@
 // sits in L3. The first k block applies beta, later ones add (beta = 1). Tiles at the M or N
 // edge are computed into a 6x16 scratch and only their valid part is written.
 //
+// Prepacked A (gemm_pack_a_avx2 / gemm_prepacked_avx2, kernels/cpu/gemm.h): op(A) packed once,
+// all M rows per k block ([K / KC blocks][M rounded up to MR rows][kc] as MR-slivers), and the
+// ic loop reads its block from there instead of packing: for the Winograd convolution, whose
+// 16 weight matrices meet every chunk of tiles.
+//
 // Threads: called from inside an OpenMP parallel region (the conv kernels' tasks), it runs on
 // the calling thread. Outside one, with at least kParallelFlops of work, the N (or, when N
 // is narrow, the M) range is cut into one slice per thread, each an independent GEMM with its
@@ -155,12 +160,14 @@ float* scratch(int slot, int64_t floats) {
 }
 
 // One thread: C[0:M, 0:N] = alpha * op(A) @ op(B) + beta * C with the loops of the header.
+// Apre: op(A) already packed (gemm_pack_a_avx2, Mpad rows padded to MR) and these M rows
+// starting at its row a_row0 (a multiple of MR); null: A is packed here, block by block.
 SG_AVX2 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Operand& A, const Operand& B, float beta,
-                         float* C, int64_t ldc) {
+                         float* C, int64_t ldc, const float* Apre = nullptr, int64_t Mpad = 0, int64_t a_row0 = 0) {
   const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR), kc_max = std::min(KC, K);
   const int64_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
   float* const Bp = scratch(0, nc_max * kc_max);
-  float* const Ap = scratch(1, mc_max * kc_max);
+  float* const Ap = Apre ? nullptr : scratch(1, mc_max * kc_max);
   alignas(32) float edge[MR * NR];
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
@@ -170,13 +177,17 @@ SG_AVX2 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Ope
       pack<NR>(B.p, B.ld, !B.trans, jc, nc, pc, kc, Bp);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
-        pack<MR>(A.p, A.ld, A.trans, ic, mc, pc, kc, Ap);
+        const float* Ablk = Ap;
+        if (Apre)  // its k block pc holds Mpad rows of kc: rows a_row0 + ic on
+          Ablk = Apre + pc * Mpad + (a_row0 + ic) * kc;
+        else
+          pack<MR>(A.p, A.ld, A.trans, ic, mc, pc, kc, Ap);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t nr = std::min(NR, nc - jr);
           const float* b = Bp + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int64_t mr = std::min(MR, mc - ir);
-            const float* a = Ap + ir * kc;
+            const float* a = Ablk + ir * kc;
             float* c = C + (ic + ir) * ldc + jc + jr;
             if (mr == MR && nr == NR) {
               micro_kernel(kc, a, b, alpha, beta_k, c, ldc);
@@ -202,18 +213,17 @@ bool gemm_avx2_available() {
   return ok;
 }
 
-void gemm_f32_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.f) {  // C = beta * C
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
-    return;
-  }
-  const Operand a{A, lda, trans_a}, b{B, ldb, trans_b};
+namespace {
+// gemm_f32_avx2 and gemm_prepacked_avx2 once the shapes are non-trivial (M, N, K > 0, alpha
+// != 0): on this thread, or sliced across the threads.
+void run(int64_t M, int64_t N, int64_t K, float alpha, const Operand& a, const Operand& b, float beta, float* C,
+         int64_t ldc, const float* Apre, int64_t Mpad) {
+  const bool trans_a = a.trans, trans_b = b.trans;
+  const float *A = a.p, *B = b.p;
+  const int64_t lda = a.ld, ldb = b.ld;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (threads <= 1 || 2.0 * double(M) * double(N) * double(K) < kParallelFlops) {
-    gemm_serial(M, N, K, alpha, a, b, beta, C, ldc);
+    gemm_serial(M, N, K, alpha, a, b, beta, C, ldc, Apre, Mpad, 0);
     return;
   }
   // One slice per thread: columns (multiples of NR) when N is wide enough, else rows.
@@ -228,12 +238,46 @@ void gemm_f32_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
     if (hi <= lo) continue;
     if (split_n) {
       const Operand bs{trans_b ? B + lo * ldb : B + lo, ldb, trans_b};
-      gemm_serial(M, hi - lo, K, alpha, a, bs, beta, C + lo, ldc);
+      gemm_serial(M, hi - lo, K, alpha, a, bs, beta, C + lo, ldc, Apre, Mpad, 0);
     } else {
       const Operand as{trans_a ? A + lo : A + lo * lda, lda, trans_a};
-      gemm_serial(hi - lo, N, K, alpha, as, b, beta, C + lo * ldc, ldc);
+      gemm_serial(hi - lo, N, K, alpha, as, b, beta, C + lo * ldc, ldc, Apre, Mpad, lo);
     }
   }
+}
+
+// C = beta * C (no product: K == 0 or alpha == 0).
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
+}
+}  // namespace
+
+void gemm_f32_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.f) return scale_c(M, N, beta, C, ldc);
+  run(M, N, K, alpha, Operand{A, lda, trans_a}, Operand{B, ldb, trans_b}, beta, C, ldc, nullptr, 0);
+}
+
+PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
+  PackedA p;
+  p.trans = trans_a, p.M = M, p.K = K, p.lda = lda, p.src = A;
+  if (M <= 0 || K <= 0) return p;
+  const int64_t Mpad = (M + MR - 1) / MR * MR;
+  p.data.resize((size_t)(Mpad * K));
+  for (int64_t pc = 0; pc < K; pc += KC)
+    pack<MR>(A, lda, trans_a, 0, M, pc, std::min(KC, K - pc), p.data.data() + pc * Mpad);
+  return p;
+}
+
+void gemm_prepacked_avx2(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb,
+                         float beta, float* C, int64_t ldc) {
+  if (A.M <= 0 || N <= 0) return;
+  if (A.K <= 0 || alpha == 0.f) return scale_c(A.M, N, beta, C, ldc);
+  if (A.data.empty()) throw std::logic_error("gemm_prepacked_avx2: the operand was not packed by gemm_pack_a_avx2");
+  run(A.M, N, A.K, alpha, Operand{A.src, A.lda, A.trans}, Operand{B, ldb, trans_b}, beta, C, ldc, A.data.data(),
+      (A.M + MR - 1) / MR * MR);
 }
 
 }  // namespace sg::kernels::cpu
@@ -245,6 +289,12 @@ bool gemm_avx2_available() { return false; }
 void gemm_f32_avx2(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
                    float*, int64_t) {
   throw std::logic_error("gemm_f32_avx2: this build is not for x86-64");
+}
+PackedA gemm_pack_a_avx2(bool, int64_t, int64_t, const float*, int64_t) {
+  throw std::logic_error("gemm_pack_a_avx2: this build is not for x86-64");
+}
+void gemm_prepacked_avx2(const PackedA&, bool, int64_t, float, const float*, int64_t, float, float*, int64_t) {
+  throw std::logic_error("gemm_prepacked_avx2: this build is not for x86-64");
 }
 }  // namespace sg::kernels::cpu
 #endif

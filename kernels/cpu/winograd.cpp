@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
@@ -221,6 +222,14 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
                                       : (double)w[((g * Og + o) * Cg + c) * 9 + i * 3 + j];
         weight_transform(k, U.data() + (g * 16 * Og + o) * Cg + c, Og * Cg);
       }
+  // f32 with more than one chunk of tiles: each U[g][e] packed once for the GEMM
+  // (kernels/cpu/gemm.h PackedA) rather than once per chunk, which for wide layers at low
+  // resolution (a few 16-tile chunks against 384 x 384 weights) cost as much as the
+  // multiply-adds.
+  std::vector<PackedA> Up;
+  if constexpr (std::is_same_v<T, float>)
+    if (chunks > 1)
+      for (int64_t ge = 0; ge < G * 16; ++ge) Up.push_back(gemm_pack_a(false, Og, Cg, U.data() + ge * Og * Cg, Cg));
 
 #pragma omp parallel if (parallel)
   {
@@ -247,9 +256,15 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
           t += len;
         }
         // M[e] = U[g][e] @ V[e]: [Og, Cg] @ [Cg, nq]
-        for (int e = 0; e < 16; ++e)
+        for (int e = 0; e < 16; ++e) {
+          if constexpr (std::is_same_v<T, float>)
+            if (!Up.empty()) {
+              gemm_prepacked(Up[g * 16 + e], false, nq, 1.f, V.get() + e * Cg * nq, nq, 0.f, M.get() + e * Og * nq, nq);
+              continue;
+            }
           gemm<T>(false, false, Og, nq, Cg, T(1), U.data() + (g * 16 + e) * Og * Cg, Cg, V.get() + e * Cg * nq, nq,
                   T(0), M.get() + e * Og * nq, nq);
+        }
         // y = A^T M A per (o, tile), one run of tiles of the same (image, tile row) at a time.
         for (int64_t t = 0; t < nq;) {
           const int64_t q = q0 + t, n = q / tiles_per_image, r = q % tiles_per_image;
