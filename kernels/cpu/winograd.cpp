@@ -19,23 +19,35 @@ constexpr int64_t kScratchBudget = int64_t(1) << 18;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// U = G g G^T for one 3x3 kernel g (row-major), into u[e * stride], e = 4*i + j.
+// U = G g G^T for n 3x3 kernels side by side (kernel l's tap (i, j) at g[(3*i + j) * kWB + l],
+// in double), into u[e * stride + l], e = 4*i + j; computed in double and rounded once. The
+// loops over l are the vector lanes (n <= kWB kernels, the input channels of one output).
+constexpr int64_t kWB = 16;
 template <class T>
-void weight_transform(const double g[9], T* u, int64_t stride) {
-  double t[4][3];  // G g
-  for (int j = 0; j < 3; ++j) {
-    const double a = g[0 * 3 + j], b = g[1 * 3 + j], c = g[2 * 3 + j];
-    t[0][j] = a;
-    t[1][j] = 0.5 * (a + b + c);
-    t[2][j] = 0.5 * (a - b + c);
-    t[3][j] = c;
-  }
+void weight_transform(const double* g, int64_t n, T* u, int64_t stride) {
+  double t[4][3][kWB];  // G g
+  for (int j = 0; j < 3; ++j)
+#pragma omp simd
+    for (int64_t l = 0; l < kWB; ++l) {
+      const double a = g[(0 * 3 + j) * kWB + l], b = g[(1 * 3 + j) * kWB + l], c = g[(2 * 3 + j) * kWB + l];
+      t[0][j][l] = a;
+      t[1][j][l] = 0.5 * (a + b + c);
+      t[2][j][l] = 0.5 * (a - b + c);
+      t[3][j][l] = c;
+    }
   for (int i = 0; i < 4; ++i) {  // (G g) G^T
-    const double a = t[i][0], b = t[i][1], c = t[i][2];
-    u[(4 * i + 0) * stride] = (T)a;
-    u[(4 * i + 1) * stride] = (T)(0.5 * (a + b + c));
-    u[(4 * i + 2) * stride] = (T)(0.5 * (a - b + c));
-    u[(4 * i + 3) * stride] = (T)c;
+    T* u0 = u + (4 * i + 0) * stride;
+    T* u1 = u + (4 * i + 1) * stride;
+    T* u2 = u + (4 * i + 2) * stride;
+    T* u3 = u + (4 * i + 3) * stride;
+#pragma omp simd
+    for (int64_t l = 0; l < n; ++l) {
+      const double a = t[i][0][l], b = t[i][1][l], c = t[i][2][l];
+      u0[l] = (T)a;
+      u1[l] = (T)(0.5 * (a + b + c));
+      u2[l] = (T)(0.5 * (a - b + c));
+      u3[l] = (T)c;
+    }
   }
 }
 
@@ -214,13 +226,17 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
 #pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && O * Cg > 64)
   for (int64_t g = 0; g < G; ++g)
     for (int64_t o = 0; o < Og; ++o)
-      for (int64_t c = 0; c < Cg; ++c) {
-        double k[9];
-        for (int i = 0; i < 3; ++i)
-          for (int j = 0; j < 3; ++j)
-            k[3 * i + j] = transposed ? (double)w[((g * Cg + c) * Og + o) * 9 + (2 - i) * 3 + (2 - j)]
-                                      : (double)w[((g * Og + o) * Cg + c) * 9 + i * 3 + j];
-        weight_transform(k, U.data() + (g * 16 * Og + o) * Cg + c, Og * Cg);
+      for (int64_t c0 = 0; c0 < Cg; c0 += kWB) {  // kWB input channels at a time
+        const int64_t n = std::min(kWB, Cg - c0);
+        double k[9 * kWB] = {};
+        for (int64_t l = 0; l < n; ++l) {
+          const int64_t c = c0 + l;
+          for (int i = 0; i < 3; ++i)
+            for (int j = 0; j < 3; ++j)
+              k[(3 * i + j) * kWB + l] = transposed ? (double)w[((g * Cg + c) * Og + o) * 9 + (2 - i) * 3 + (2 - j)]
+                                                    : (double)w[((g * Og + o) * Cg + c) * 9 + i * 3 + j];
+        }
+        weight_transform(k, n, U.data() + (g * 16 * Og + o) * Cg + c0, Og * Cg);
       }
   // f32 with more than one chunk of tiles: each U[g][e] packed once for the GEMM
   // (kernels/cpu/gemm.h PackedA) rather than once per chunk, which for wide layers at low
