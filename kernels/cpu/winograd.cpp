@@ -157,21 +157,31 @@ void grad_transform_run(const T* dev, const T* dod, int64_t len, T* z, int64_t s
   }
 }
 
-// dg = G^T m G (3x3 from the 4x4 m[e * stride]), into g[9] (row-major).
+// dg = G^T m G (3x3 from the 4x4 m[e * stride + l]) for n <= kWB kernels side by side (the
+// vector lanes), into g[l * 9 + 3*i + j] (each kernel row-major), in double, rounded once.
 template <class T>
-void weight_back_transform(const T* m, int64_t stride, T* g) {
-  double t[3][4];  // G^T m; G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]
+void weight_back_transform(const T* m, int64_t stride, int64_t n, T* g) {
+  double t[3][4][kWB] = {};  // G^T m; G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]
   for (int j = 0; j < 4; ++j) {
-    const double m0 = m[j * stride], m1 = m[(4 + j) * stride], m2 = m[(8 + j) * stride], m3 = m[(12 + j) * stride];
-    t[0][j] = m0 + 0.5 * (m1 + m2);
-    t[1][j] = 0.5 * (m1 - m2);
-    t[2][j] = 0.5 * (m1 + m2) + m3;
+    const T *p0 = m + j * stride, *p1 = m + (4 + j) * stride, *p2 = m + (8 + j) * stride, *p3 = m + (12 + j) * stride;
+#pragma omp simd
+    for (int64_t l = 0; l < n; ++l) {
+      const double m0 = p0[l], m1 = p1[l], m2 = p2[l], m3 = p3[l];
+      t[0][j][l] = m0 + 0.5 * (m1 + m2);
+      t[1][j][l] = 0.5 * (m1 - m2);
+      t[2][j][l] = 0.5 * (m1 + m2) + m3;
+    }
   }
-  for (int i = 0; i < 3; ++i) {  // (G^T m) G
-    g[3 * i + 0] = (T)(t[i][0] + 0.5 * (t[i][1] + t[i][2]));
-    g[3 * i + 1] = (T)(0.5 * (t[i][1] - t[i][2]));
-    g[3 * i + 2] = (T)(0.5 * (t[i][1] + t[i][2]) + t[i][3]);
-  }
+  double r[9][kWB];
+  for (int i = 0; i < 3; ++i)  // (G^T m) G
+#pragma omp simd
+    for (int64_t l = 0; l < kWB; ++l) {
+      r[3 * i + 0][l] = t[i][0][l] + 0.5 * (t[i][1][l] + t[i][2][l]);
+      r[3 * i + 1][l] = 0.5 * (t[i][1][l] - t[i][2][l]);
+      r[3 * i + 2][l] = 0.5 * (t[i][1][l] + t[i][2][l]) + t[i][3][l];
+    }
+  for (int64_t l = 0; l < n; ++l)
+    for (int k = 0; k < 9; ++k) g[l * 9 + k] = (T)r[k][l];
 }
 
 // How a call splits its tiles: tiles numbered across the batch (q = (n, ty, tx)), in chunks
@@ -369,8 +379,9 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
 #pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && O * Cg > 64)
   for (int64_t g = 0; g < G; ++g)
     for (int64_t o = 0; o < Og; ++o)
-      for (int64_t c = 0; c < Cg; ++c)
-        weight_back_transform(Mw.data() + (g * 16 * Og + o) * Cg + c, Og * Cg, dw + ((g * Og + o) * Cg + c) * 9);
+      for (int64_t c0 = 0; c0 < Cg; c0 += kWB)  // kWB input channels at a time
+        weight_back_transform(Mw.data() + (g * 16 * Og + o) * Cg + c0, Og * Cg, std::min(kWB, Cg - c0),
+                              dw + ((g * Og + o) * Cg + c0) * 9);
 }
 
 template void conv2d_winograd<float>(const Conv2dParams&, const float*, const float*, float*, bool);
