@@ -35,7 +35,7 @@ struct TrainOptions {
   // 1 on (sg::Error without labels), 0 off, < 0 auto (stylegan2-train's default): on when the
   // dataset has labels and the config and schedule can be conditional (not seed32 / notebook).
   int cond = 0;
-  double kimg = 32;        // total length, thousands of real images shown to D (the main job: ~9 min on 2 cores)
+  double kimg = 32;        // total length, thousands of real images shown to D (the main job: ~10 min on 2 cores)
   double tick_kimg = 0.5;  // progress + log record every tick
   int64_t snap = 4;        // ticks between snapshots / sample grids (0: only at the end)
   uint64_t seed = 0;
