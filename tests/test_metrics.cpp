@@ -505,6 +505,21 @@ TEST_CASE("metrics: --cond trains class-conditional networks on the labels; load
     CHECK_THAT(read_all(fs::path(dir) / "options.json"), Contains(str("\"c_dim\": ", c_dim, ",")));
   }
 
+  // With --resume, auto follows the run: an unconditional run on labelled data resumes
+  // unconditionally.
+  {
+    train::TrainOptions u = tiny_run(data, root / "uncond", 0);
+    u.kimg = 0.004;
+    std::string first;
+    REQUIRE(train::run_training(u, &first) == 0);
+    u.cond = -1;
+    u.kimg = 0.008;
+    u.resume = first;
+    std::string second;
+    REQUIRE(train::run_training(u, &second) == 0);
+    CHECK_THAT(read_all(fs::path(second) / "options.json"), Contains("\"c_dim\": 0,"));
+  }
+
   // A dataset without labels cannot train conditionally; the seed32 notebook model neither.
   fs::create_directories(root / "folder");
   const std::vector<uint8_t> px(64, 100);

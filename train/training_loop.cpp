@@ -353,9 +353,14 @@ Trainer::Trainer(const TrainOptions& opt)
       schedule_(resolve_schedule(opt_.schedule, opt_.cfg)),
       cfg_([&] {
         models::Config c = resolve_config(opt_, schedule_);
-        if (opt_.cond == 0) return c;
+        int cond = opt_.cond;
+        if (cond < 0 && !opt_.resume.empty()) {  // auto follows the run being resumed
+          const std::string snap = find_snapshot(opt_.resume);
+          cond = snapshot_config(io::load_safetensors_metadata(snap), snap).c_dim > 0 ? 1 : 0;
+        }
+        if (cond == 0) return c;
         const bool can = schedule_ == Schedule::stylegan2 && c.arch != models::Arch::seed32;
-        if (opt_.cond > 0) {
+        if (cond > 0) {
           SG_CHECK(schedule_ == Schedule::stylegan2, "stylegan2-train", "--cond: the notebook schedule",
                    opt_.schedule == "auto" ? " (auto for " + opt_.cfg + ")" : std::string(),
                    " is unconditional; use --schedule stylegan2 with a stylegan2 or stylegan1 config");
@@ -368,7 +373,7 @@ Trainer::Trainer(const TrainOptions& opt)
         try {
           d = metrics::open_labeled(opt_.data, c.resolution, c.img_channels);
         } catch (const Error& e) {
-          if (opt_.cond > 0) throw Error(str("stylegan2-train: --cond trains on the dataset's labels: ", e.what()));
+          if (cond > 0) throw Error(str("stylegan2-train: --cond trains on the dataset's labels: ", e.what()));
           if (!opt_.quiet) std::printf("stylegan2-train: unconditional (no labels for --cond): %s\n", e.what());
           return c;
         }

@@ -32,8 +32,9 @@ struct TrainOptions {
   int64_t mbstd_group = 0;  // minibatch-stddev group size (D's forward only; must divide the batch)
   // Class-conditional G and D on the dataset's labels (stylegan2-ada's --cond; idx files with
   // their label files, CIFAR-10 batches); c_dim = the number of classes, in each snapshot.
-  // 1 on (sg::Error without labels), 0 off, < 0 auto (stylegan2-train's default): on when the
-  // dataset has labels and the config and schedule can be conditional (not seed32 / notebook).
+  // 1 on (sg::Error without labels), 0 off, < 0 auto (stylegan2-train's default): with --resume
+  // as the run being resumed was trained, else on when the dataset has labels and the config
+  // and schedule can be conditional (not seed32 / notebook).
   int cond = 0;
   double kimg = 32;        // total length, thousands of real images shown to D (the main job: ~10 min on 2 cores)
   double tick_kimg = 0.5;  // progress + log record every tick
