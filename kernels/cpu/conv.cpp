@@ -232,9 +232,10 @@ void scatter_slab(T* packed, T* img, int64_t img_stride, int64_t ld_img, int64_t
 }
 
 // The forward's weights [Cgo, K] of each group as the GEMMs' op(A): in f32, when each group's
-// weights meet more than one GEMM (uses > 1), packed once (kernels/cpu/gemm.h PackedA) for all
-// the tasks and slabs, rather than once per GEMM; otherwise (f64, a grouped conv whose every
-// group is one GEMM) the plain gemm, which packs as it goes.
+// weights meet more than one GEMM (uses > 1) and all fit in kMaxPrepackedFloats, packed once
+// (kernels/cpu/gemm.h PackedA) for all the tasks and slabs, rather than once per GEMM;
+// otherwise (f64, a grouped conv whose every group is one GEMM, or too many groups) the plain
+// gemm, which packs as it goes.
 template <class T>
 struct GroupWeights {
   const T* w;
@@ -242,7 +243,7 @@ struct GroupWeights {
   std::vector<PackedA> packed;
   GroupWeights(const T* w_, int64_t groups, int64_t Cgo_, int64_t K_, int64_t uses) : w(w_), Cgo(Cgo_), K(K_) {
     if constexpr (std::is_same_v<T, float>)
-      if (uses > 1)
+      if (uses > 1 && groups * Cgo * K <= kMaxPrepackedFloats)
         for (int64_t g = 0; g < groups; ++g) packed.push_back(gemm_pack_a(false, Cgo, K, w + g * Cgo * K, K));
   }
   // C[Cgo, n] = W_g @ B (beta 0).

@@ -43,6 +43,9 @@ struct PackedA {
   std::vector<float> data;
 };
 PackedA gemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+// The most floats a conv call keeps packed this way (32 MiB: a 512-channel layer's 16 Winograd
+// matrices); beyond (grouped convs with many groups) it packs as it goes, as before.
+inline constexpr int64_t kMaxPrepackedFloats = int64_t(1) << 23;
 // C = alpha * op(A) @ op(B) + beta * C with op(A) from gemm_pack_a: the same contract as gemm.
 void gemm_prepacked(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb, float beta,
                     float* C, int64_t ldc);

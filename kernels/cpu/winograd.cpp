@@ -248,13 +248,14 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
         }
         weight_transform(k, n, U.data() + (g * 16 * Og + o) * Cg + c0, Og * Cg);
       }
-  // f32 with more than one chunk of tiles: each U[g][e] packed once for the GEMM
+  // f32 with more than one chunk of tiles (and U within kMaxPrepackedFloats: not the grouped
+  // conv of a fused modulated conv with many wide groups): each U[g][e] packed once for the GEMM
   // (kernels/cpu/gemm.h PackedA) rather than once per chunk, which for wide layers at low
   // resolution (a few 16-tile chunks against 384 x 384 weights) cost as much as the
   // multiply-adds.
   std::vector<PackedA> Up;
   if constexpr (std::is_same_v<T, float>)
-    if (chunks > 1)
+    if (chunks > 1 && G * 16 * Og * Cg <= kMaxPrepackedFloats)
       for (int64_t ge = 0; ge < G * 16; ++ge) Up.push_back(gemm_pack_a(false, Og, Cg, U.data() + ge * Og * Cg, Cg));
 
 #pragma omp parallel if (parallel)
