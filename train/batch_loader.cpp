@@ -28,6 +28,17 @@ bool BatchLoader::flipped(uint64_t seed, uint64_t epoch, int64_t position) {
   return (block.v[position % 4] >> 31) != 0;
 }
 
+Tensor one_hot(const std::vector<int64_t>& classes, int64_t num_classes) {
+  Tensor t = zeros({(int64_t)classes.size(), num_classes}, DType::f32);
+  float* p = t.data<float>();
+  for (size_t i = 0; i < classes.size(); ++i) {
+    SG_CHECK(classes[i] >= 0 && classes[i] < num_classes, "labels", "class ", classes[i], " is not one of the ",
+             num_classes, " classes");
+    p[(int64_t)i * num_classes + classes[i]] = 1.0f;
+  }
+  return t;
+}
+
 BatchLoader::BatchLoader(const Dataset& ds, int64_t batch, uint64_t seed, bool mirror, int prefetch,
                          std::vector<uint8_t> labels, int64_t num_classes)
     : ds_(ds),
@@ -69,14 +80,13 @@ BatchLoader::Entry BatchLoader::make_batch(Cursor c) {
   try {
     const int64_t C = ds_.channels(), R = ds_.resolution(), numel = ds_.image_numel();
     Tensor t = empty({batch_, C, R, R}, DType::f32);
-    Tensor onehot;
-    if (!labels_.empty()) onehot = zeros({batch_, num_classes_}, DType::f32);
+    std::vector<int64_t> classes;  // of the batch's images, when the loader has labels
     float* out = t.data<float>();
     for (int64_t b = 0; b < batch_; ++b) {
       float* img = out + b * numel;
       const int64_t i = perm(c.epoch)[(size_t)c.position];
       ds_.get(i, img);
-      if (onehot.defined()) onehot.data<float>()[b * num_classes_ + labels_[(size_t)i]] = 1.0f;
+      if (!labels_.empty()) classes.push_back(labels_[(size_t)i]);
       if (mirror_ && flipped(seed_, c.epoch, c.position)) {
         for (int64_t row = 0; row < C * R; ++row) std::reverse(img + row * R, img + (row + 1) * R);
       }
@@ -85,7 +95,7 @@ BatchLoader::Entry BatchLoader::make_batch(Cursor c) {
         ++c.epoch;
       }
     }
-    e.batch = {t, onehot};
+    e.batch = {t, labels_.empty() ? Tensor() : one_hot(classes, num_classes_)};
   } catch (...) {
     e.error = std::current_exception();
   }

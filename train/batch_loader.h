@@ -28,6 +28,10 @@
 
 namespace sg::data {
 
+// Labels as a conditional network takes them: [n, num_classes] f32 on the CPU, row i one-hot at
+// classes[i]; sg::Error naming the class when it is outside [0, num_classes).
+Tensor one_hot(const std::vector<int64_t>& classes, int64_t num_classes);
+
 class BatchLoader {
  public:
   // labels: empty, or one per image (each below num_classes).

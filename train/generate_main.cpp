@@ -8,6 +8,7 @@
 
 #include "engine/ops.h"
 #include "train/cli.h"
+#include "train/batch_loader.h"
 #include "train/image_io.h"
 #include "train/snapshot.h"
 #include "train/omp_wait_policy.h"
@@ -83,10 +84,7 @@ int main(int argc, char** argv) {
           "(--class K: class K for every seed)\n",
           (long long)c_dim, (long long)c_dim);
     auto label_for = [&](int64_t seed) {  // [1, c_dim] one-hot, or undefined
-      if (c_dim == 0) return Tensor();
-      std::vector<double> onehot((size_t)c_dim, 0.0);
-      onehot[(size_t)(o.cls >= 0 ? o.cls : seed % c_dim)] = 1.0;
-      return from_vector(onehot, {1, c_dim});
+      return c_dim == 0 ? Tensor() : data::one_hot({o.cls >= 0 ? o.cls : seed % c_dim}, c_dim);
     };
     // Every request is checked before the first image is written.
     const bool mixing = !o.mix_rows.empty() || !o.mix_cols.empty();

@@ -5,6 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "train/batch_loader.h"
 
 namespace sg::train {
 using models::NoiseMode;
@@ -94,25 +95,17 @@ std::vector<Phase> StyleGAN2Loss::phases(Adam& opt_G, Adam& opt_D) const {
   return p;
 }
 
-void StyleGAN2Loss::set_label_pool(std::vector<uint8_t> labels) {
-  for (uint8_t l : labels)
-    SG_CHECK(l < cfg_.c_dim, "StyleGAN2Loss", "label ", (int)l, " is not below c_dim ", cfg_.c_dim);
-  label_pool_ = std::move(labels);
-}
+void StyleGAN2Loss::set_label_pool(std::vector<uint8_t> labels) { label_pool_ = std::move(labels); }
 
 Tensor sample_labels(const std::vector<uint8_t>& pool, int64_t n, int64_t c_dim, Rng& rng, Device dev) {
   SG_CHECK(!pool.empty() && c_dim > 0, "sample_labels", "no labels to draw from (", pool.size(), " labels, c_dim ",
            c_dim, ")");
   const std::vector<double> u = rand({n}, rng, DType::f64).to_vector();
   const int64_t m = (int64_t)pool.size();
-  Tensor c = zeros({n, c_dim}, DType::f32);
-  float* p = c.data<float>();
-  for (int64_t i = 0; i < n; ++i) {
-    const uint8_t l = pool[(size_t)std::min<int64_t>((int64_t)(u[(size_t)i] * (double)m), m - 1)];
-    SG_CHECK(l < c_dim, "sample_labels", "label ", (int)l, " is not below c_dim ", c_dim);
-    p[i * c_dim + l] = 1.0f;
-  }
-  return c.to(dev);
+  std::vector<int64_t> classes((size_t)n);
+  for (int64_t i = 0; i < n; ++i)
+    classes[(size_t)i] = pool[(size_t)std::min<int64_t>((int64_t)(u[(size_t)i] * (double)m), m - 1)];
+  return data::one_hot(classes, c_dim).to(dev);
 }
 
 Tensor StyleGAN2Loss::sample_labels(int64_t n, Rng& rng, Device dev) const {

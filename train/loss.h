@@ -47,9 +47,10 @@ double stat_mean(const TickStat& s);  // reads the device sum (a device sync)
 
 enum class PhaseKind { Gmain, Greg, Dmain, Dreg };
 
-// n labels, each that of a uniformly random entry of `pool` (class indices below c_dim; so the
-// classes come in the pool's proportions), one-hot [n, c_dim] f32 on dev; one uniform draw from
-// rng per label. How the conditional trainer and the metrics label generated images.
+// n labels, each that of a uniformly random entry of `pool` (so the classes come in the pool's
+// proportions), one-hot [n, c_dim] f32 on dev (data::one_hot: sg::Error for a class not below
+// c_dim); one uniform draw from rng per label. How the conditional trainer and the metrics
+// label generated images.
 Tensor sample_labels(const std::vector<uint8_t>& pool, int64_t n, int64_t c_dim, Rng& rng, Device dev);
 
 // The training schedule (stylegan2-train --schedule).

@@ -116,9 +116,9 @@ data::Image write_fakes(const std::string& path, models::Generator& G_ema, int64
   Tensor z = randn({count, c.z_dim}, zr, DType::f32, G_ema.device());
   Tensor labels;
   if (c.c_dim > 0) {
-    labels = zeros({count, c.c_dim}, DType::f32);
-    for (int64_t i = 0; i < count; ++i) labels.data<float>()[i * c.c_dim + i * c.c_dim / count] = 1.0f;
-    labels = labels.to(G_ema.device());
+    std::vector<int64_t> classes((size_t)count);
+    for (int64_t i = 0; i < count; ++i) classes[(size_t)i] = i * c.c_dim / count;
+    labels = data::one_hot(classes, c.c_dim).to(G_ema.device());
   }
   std::vector<Tensor> parts;
   Rng nr(1);
@@ -264,6 +264,7 @@ class Trainer {
   Device dev_;
   Schedule schedule_;
   std::vector<uint8_t> labels_;  // --cond: the training images' classes (set while cfg_ is resolved)
+  std::string resume_snap_;      // --resume's snapshot, when cfg_ needed it (auto --cond); resume() reuses it
   models::Config cfg_;
   std::unique_ptr<data::Dataset> ds_;
   int64_t batch_ = 0;
@@ -355,8 +356,8 @@ Trainer::Trainer(const TrainOptions& opt)
         models::Config c = resolve_config(opt_, schedule_);
         int cond = opt_.cond;
         if (cond < 0 && !opt_.resume.empty()) {  // auto follows the run being resumed
-          const std::string snap = find_snapshot(opt_.resume);
-          cond = snapshot_config(io::load_safetensors_metadata(snap), snap).c_dim > 0 ? 1 : 0;
+          resume_snap_ = find_snapshot(opt_.resume);
+          cond = snapshot_config(io::load_safetensors_metadata(resume_snap_), resume_snap_).c_dim > 0 ? 1 : 0;
         }
         if (cond == 0) return c;
         const bool can = schedule_ == Schedule::stylegan2 && c.arch != models::Arch::seed32;
@@ -417,7 +418,7 @@ Trainer::Trainer(const TrainOptions& opt)
 }
 
 bool Trainer::resume() {
-  const std::string snap = find_snapshot(opt_.resume);
+  const std::string snap = resume_snap_.empty() ? find_snapshot(opt_.resume) : resume_snap_;
   remove_stale_temporaries(fs::path(snap).parent_path());
   std::map<std::string, std::string> meta;
   auto list = io::load_safetensors(snap, &meta);
