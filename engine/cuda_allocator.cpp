@@ -51,6 +51,9 @@ void* cuda_alloc(size_t bytes) {
   throw Error(str("cuda: cannot allocate ", bytes, " bytes: stylegrad was built without the CUDA backend"));
 }
 void cuda_free(void*) {}
+uint64_t cuda_pool_begin_capture() { return 0; }
+void cuda_pool_end_capture() {}
+void cuda_pool_release(uint64_t) {}
 }  // namespace detail
 #else
 namespace kc = kernels::cuda;
@@ -65,28 +68,48 @@ size_t round_size(size_t n) {
   return (n + kLarge - 1) / kLarge * kLarge;
 }
 
+// A block belongs to the shared cache (pool 0) or to a CUDA graph's private pool (an id > 0,
+// engine/cuda_graph.cpp). Blocks used during a capture are the graph's: its replays write
+// them, so while the graph lives they go back to its pool, never to the shared cache, where
+// eager code could take them. (AddressSanitizer: a graph's blocks stay unpoisoned while it
+// lives, free or not, whole: a replay touches them as every captured use did.)
 struct Allocator {
+  struct Block {
+    size_t size;
+    uint64_t pool;
+  };
   std::mutex mu;
-  std::multimap<size_t, void*> free_blocks;  // rounded size -> block
-  std::unordered_map<void*, size_t> live;    // block -> rounded size
+  std::multimap<size_t, void*> free_blocks;                           // rounded size -> block
+  std::unordered_map<uint64_t, std::multimap<size_t, void*> > pools;  // a graph's free blocks
+  std::unordered_map<void*, Block> live;                              // block -> rounded size, pool
+  uint64_t capturing = 0, next_pool = 1;                              // the pool of the capture in progress
   CudaMemoryStats stats;
+
+  // The smallest block of `bins` that fits `want` (and is at most twice it), taken out.
+  static void* take(std::multimap<size_t, void*>& bins, size_t want, size_t* sz) {
+    auto it = bins.lower_bound(want);
+    if (it == bins.end() || it->first > want * 2) return nullptr;
+    void* p = it->second;
+    *sz = it->first;
+    bins.erase(it);
+    return p;
+  }
 
   void* alloc(size_t bytes) {
     const size_t want = round_size(bytes);
     std::lock_guard<std::mutex> lock(mu);
-    auto it = free_blocks.lower_bound(want);
-    if (it != free_blocks.end() && it->first <= want * 2) {
-      void* p = it->second;
-      size_t sz = it->first;
-      free_blocks.erase(it);
-      live[p] = sz;
+    size_t sz = 0;
+    void* p = capturing ? take(pools[capturing], want, &sz) : nullptr;
+    if (!p) p = take(free_blocks, want, &sz);
+    if (p) {
+      live[p] = {sz, capturing};
       note_alloc(sz);
-      SG_UNPOISON(p, bytes);
-      SG_POISON(static_cast<char*>(p) + bytes, sz - bytes);
+      SG_UNPOISON(p, capturing ? sz : bytes);
+      if (!capturing) SG_POISON(static_cast<char*>(p) + bytes, sz - bytes);
       return p;
     }
-    void* p = kc::raw_malloc(want);
-    if (!p) {
+    p = capturing ? kc::raw_malloc_during_capture(want) : kc::raw_malloc(want);
+    if (!p && !capturing) {  // (emptying the cache synchronises, which a capture forbids)
       release_free_blocks();
       p = kc::raw_malloc(want);
     }
@@ -99,9 +122,9 @@ struct Allocator {
     }
     stats.cached += (int64_t)want;
     stats.num_device_mallocs++;
-    live[p] = want;
+    live[p] = {want, capturing};
     note_alloc(want);
-    SG_POISON(static_cast<char*>(p) + bytes, want - bytes);
+    if (!capturing) SG_POISON(static_cast<char*>(p) + bytes, want - bytes);
     return p;
   }
 
@@ -114,10 +137,28 @@ struct Allocator {
     std::lock_guard<std::mutex> lock(mu);
     auto it = live.find(p);
     if (it == live.end()) return;
-    stats.allocated -= (int64_t)it->second;
-    SG_POISON(p, it->second);
-    free_blocks.emplace(it->second, p);
+    const auto [sz, owner] = it->second;
+    const uint64_t pool = owner ? owner : capturing;  // freed during a capture: the graph may reuse it
+    stats.allocated -= (int64_t)sz;
+    if (pool)
+      SG_UNPOISON(p, sz);
+    else
+      SG_POISON(p, sz);
+    (pool ? pools[pool] : free_blocks).emplace(sz, p);
     live.erase(it);
+  }
+
+  // A graph is gone: its free blocks join the shared cache, its live ones will when freed.
+  void release_pool(uint64_t pool) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = pools.find(pool);
+    if (it != pools.end()) {
+      for (auto& [sz, p] : it->second) SG_POISON(p, sz);
+      free_blocks.insert(it->second.begin(), it->second.end());
+      pools.erase(it);
+    }
+    for (auto& [p, b] : live)
+      if (b.pool == pool) b.pool = 0;
   }
 
   void release_free_blocks() {  // caller holds mu
@@ -166,6 +207,17 @@ void* cuda_alloc(size_t bytes) {
   return allocator().alloc(bytes);
 }
 void cuda_free(void* p) { allocator().free(p); }
+uint64_t cuda_pool_begin_capture() {
+  std::lock_guard<std::mutex> lock(allocator().mu);
+  SG_CHECK(allocator().capturing == 0, "cuda", "a capture is already in progress");
+  allocator().capturing = allocator().next_pool++;
+  return allocator().capturing;
+}
+void cuda_pool_end_capture() {
+  std::lock_guard<std::mutex> lock(allocator().mu);
+  allocator().capturing = 0;
+}
+void cuda_pool_release(uint64_t pool) { allocator().release_pool(pool); }
 }  // namespace detail
 #endif
 

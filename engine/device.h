@@ -8,6 +8,9 @@
 // queued before the free still runs before anything queued after the reuse.
 // Out of memory: the cache is emptied and the allocation retried once; then an sg::Error
 // says how much was asked for and how much is allocated and cached.
+// CUDA graphs (engine/cuda_graph.h): a block allocated or freed during a capture belongs to
+// that graph's private pool until the graph is destroyed, so no eager tensor ever shares an
+// address that a replay writes.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -70,6 +73,11 @@ struct CudaMathGuard {
 namespace detail {
 void* cuda_alloc(size_t bytes);  // through the caching allocator; sg::Error on OOM
 void cuda_free(void* p);
+// For sg::CudaGraph: from begin to end of a capture, allocations come from (and frees go to)
+// a new private pool, whose id is returned; release hands the pool's blocks back to the cache.
+uint64_t cuda_pool_begin_capture();
+void cuda_pool_end_capture();
+void cuda_pool_release(uint64_t pool);
 }  // namespace detail
 
 }  // namespace sg

@@ -1,6 +1,8 @@
 // randn / rand from Philox4x32-10 (kernels/philox.h): element i depends only on
 // (seed, offset, i), so results are reproducible, thread-count independent and (with the
-// CUDA backend) device independent.
+// CUDA backend) device independent. A CUDA draw inside a CUDA graph capture takes its counter
+// base from device memory, so every replay draws fresh numbers (engine/cuda_graph.h).
+#include "engine/cuda_graph.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
 #include "kernels/cuda/random.h"
@@ -17,11 +19,12 @@ Tensor draw(const char* op, const Shape& s, Rng& g, DType t, Device d, uint64_t 
     Tensor y = empty(s, t, d);  // throws without the CUDA backend or a device
     const int64_t n = y.numel();
 #ifdef SG_HAVE_CUDA
+    const detail::CudaDrawOffset at = detail::cuda_draw_offset(g);  // eager: {nullptr, offset}
     dispatch_dtype(t, [&]<class T>() {
       if (normal)
-        kernels::cuda::philox_normal<T>(n, y.data<T>(), seed, offset);
+        kernels::cuda::philox_normal<T>(n, y.data<T>(), seed, at.offset, at.base);
       else
-        kernels::cuda::philox_uniform<T>(n, y.data<T>(), seed, offset);
+        kernels::cuda::philox_uniform<T>(n, y.data<T>(), seed, at.offset, at.base);
     });
 #endif
     g.offset += ((uint64_t)n + per_block - 1) / per_block;

@@ -15,7 +15,7 @@ void add_stat(TickStats& stats, const std::string& name, const Tensor& value, do
   TickStat& s = stats[name];
   Tensor v = value.detach().to(DType::f64);
   if (scale != 1.0) v = mul(v, scale);
-  s.sum = s.sum.defined() ? add(s.sum, v) : v;
+  s.sum = s.sum.defined() ? add(s.sum, v) : v.clone();  // (v may share an f64 value's storage)
   s.count++;
 }
 
@@ -118,7 +118,26 @@ Tensor StyleGAN2Loss::sample_labels(int64_t n, Rng& rng, Device dev) const {
 std::pair<Tensor, Tensor> StyleGAN2Loss::run_G(const Tensor& z, const Tensor& c, bool update_w_avg, Rng& rng) {
   Tensor ws = G_.mapping(z, c, 1.0, update_w_avg);
   const int64_t num_ws = G_.num_ws();
-  if (cfg_.style_mixing_prob > 0 && num_ws > 1) {
+  if (cfg_.style_mixing_prob > 0 && num_ws > 1 && graph_safe_) {
+    // The same draws on the device. Layer l takes ws2 iff u < p and l >= cutoff, which is
+    // v (L - 1) < mix_thr_[l]: -inf for l = 0, l for 0 < l < L - 1, +inf for l = L - 1.
+    const Device dev = z.device();
+    const Tensor u = rand({}, rng, DType::f64, dev), v = rand({}, rng, DType::f64, dev);
+    Tensor z2 = randn(z.shape(), rng, z.dtype(), dev);
+    if (!mix_thr_.defined() || mix_thr_.numel() != num_ws || mix_thr_.device() != dev) {
+      std::vector<double> thr((size_t)num_ws);
+      for (int64_t l = 0; l < num_ws; ++l) thr[(size_t)l] = (double)l;
+      thr.front() = -INFINITY, thr.back() = INFINITY;
+      mix_thr_ = from_vector(thr, {num_ws}, DType::f64).to(dev);
+    }
+    Tensor take2;
+    {
+      NoGradGuard ng;
+      take2 = mul(lt(mul(v, (double)(num_ws - 1)), mix_thr_), lt(u, cfg_.style_mixing_prob));
+      take2 = reshape(take2.to(ws.dtype()), {1, num_ws, 1});
+    }
+    ws = where(take2, G_.mapping(z2, c, 1.0, false), ws);
+  } else if (cfg_.style_mixing_prob > 0 && num_ws > 1) {
     // Both draws and z2 every time, mixed or not, so the stream does not depend on u.
     const double u = rand({}, rng, DType::f64).item(), v = rand({}, rng, DType::f64).item();
     const int64_t cutoff = 1 + std::min<int64_t>((int64_t)(v * (double)(num_ws - 1)), num_ws - 2);
@@ -204,7 +223,11 @@ Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, const Tenso
       {  // pl_mean += (mean(pl_lengths) - pl_mean) * pl_decay, in f64 on the device
         NoGradGuard ng;
         if (!pl_mean_t_.defined() || pl_mean_t_.device() != dev) pl_mean_t_ = scalar(pl_mean, DType::f64, dev);
-        pl_mean_t_ = add(pl_mean_t_, mul(sub(mean(pl_lengths).detach().to(DType::f64), pl_mean_t_), cfg_.pl_decay));
+        Tensor next = add(pl_mean_t_, mul(sub(mean(pl_lengths).detach().to(DType::f64), pl_mean_t_), cfg_.pl_decay));
+        if (graph_safe_)
+          copy_into(pl_mean_t_, next);  // a captured step writes where the next one reads
+        else
+          pl_mean_t_ = next;
       }
       Tensor pl_penalty = square(sub(pl_lengths, pl_mean_t_.to(DType::f32)));
       add_stat(stats, "loss/G_pl", mean(pl_penalty), cfg_.pl_weight);
@@ -243,13 +266,21 @@ Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, const Tenso
   throw Error("StyleGAN2Loss: unknown phase");
 }
 
-void step_phase(const Phase& phase, const Tensor& loss) {
+std::vector<Tensor> phase_grads(const Phase& phase, const Tensor& loss) {
   std::vector<Tensor> grads = autograd::grad({loss}, phase.params, {}, false, true);
   NoGradGuard ng;
-  for (size_t i = 0; i < phase.params.size(); ++i)
-    phase.params[i].set_grad(grads[i].defined() ? nan_to_num(grads[i], 0.0, 1e5, -1e5) : Tensor());
+  for (Tensor& g : grads)
+    if (g.defined()) g = nan_to_num(g, 0.0, 1e5, -1e5);
+  return grads;
+}
+
+void apply_phase_grads(const Phase& phase, const std::vector<Tensor>& grads) {
+  NoGradGuard ng;
+  for (size_t i = 0; i < phase.params.size(); ++i) phase.params[i].set_grad(grads[i]);
   phase.opt->step();
   phase.opt->zero_grad();
 }
+
+void step_phase(const Phase& phase, const Tensor& loss) { apply_phase_grads(phase, phase_grads(phase, loss)); }
 
 }  // namespace sg::train

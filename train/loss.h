@@ -126,6 +126,14 @@ class StyleGAN2Loss {
   // to the first pl, whose penalty is 0. Not scaled by pl_weight.
   Tensor notebook_pl_penalty(const Tensor& img, const Tensor& ws, Rng& rng);
 
+  // For CUDA graphs (stylegan2-train --cuda-graph, stylegan2 schedule): every phase's device
+  // work then depends on no host value that changes from step to step. Style mixing is
+  // decided on the device: u and v are drawn there (the same numbers as the host draws),
+  // both mappings always run and where() takes ws2's layers from cutoff on (the same values
+  // and gradients as the slices), and pl_mean is updated in place. Off: the loss runs as it
+  // always has.
+  void set_graph_safe(bool on) { graph_safe_ = on; }
+
  private:
   // G(z, c) with style mixing: the images and the ws they came from.
   std::pair<Tensor, Tensor> run_G(const Tensor& z, const Tensor& c, bool update_w_avg, Rng& rng);
@@ -139,10 +147,16 @@ class StyleGAN2Loss {
   Tensor gmain_img_, gmain_ws_;
   Tensor pl_mean_t_;                 // stylegan2 schedule: pl_mean on the device (undefined until the first Greg)
   std::vector<uint8_t> label_pool_;  // conditional: the training labels
+  bool graph_safe_ = false;
+  Tensor mix_thr_;  // graph-safe mixing: per layer, the v (num_ws - 1) below which it takes ws2
 };
 
 // One optimizer step of a phase: .grad of each parameter = nan_to_num(d loss / d param) (as
-// stylegan2-ada-pytorch does), then Adam, then the grads are dropped.
+// stylegan2-ada-pytorch does), then Adam, then the grads are dropped. It is
+// apply_phase_grads(phase, phase_grads(phase, loss)); the two halves let a CUDA graph hold
+// the gradients' computation while the optimizer step runs outside it.
 void step_phase(const Phase& phase, const Tensor& loss);
+std::vector<Tensor> phase_grads(const Phase& phase, const Tensor& loss);  // undefined: no gradient
+void apply_phase_grads(const Phase& phase, const std::vector<Tensor>& grads);
 
 }  // namespace sg::train

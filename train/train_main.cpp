@@ -84,6 +84,10 @@ int main(int argc, char** argv) {
                         "expected auto, f32, tf32, bf16 or bf16-mixed, got '", v, "'");
                o.precision = v;
              }});
+  p.add(Flag{"cuda-graph",
+             "with --device cuda: capture each kind of optimizer step into a CUDA graph once and replay it "
+             "(stylegan2 schedule, unconditional; the same numbers)",
+             "off", true, [&](auto v) { o.cuda_graph = cli::to_bool("cuda-graph", v); }});
   p.add(Flag{"resume", "continue from a run directory or a network-snapshot file (with its training state)", "", false,
              [&](auto v) { o.resume = v; }});
   p.add(Flag{"resume-changed", "with --resume: continue although --data, --seed or --mirror differ", "off", true,

@@ -15,6 +15,7 @@
 #include <map>
 #include <sstream>
 
+#include "engine/cuda_graph.h"
 #include "engine/device.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
@@ -247,6 +248,8 @@ class Trainer {
 
  private:
   void update_ema(int64_t n);
+  // One optimizer step of a group of phases (steps_at); --cuda-graph: through its graph.
+  void step_group(const std::vector<const Phase*>& group, const Tensor& real, const Tensor& real_c);
   void start_metrics();
   [[noreturn]] void refuse_non_finite(const std::string& what) const;
 
@@ -292,6 +295,17 @@ class Trainer {
   // The non-finite guard's memory: the last snapshot written (or resumed from).
   std::string last_snapshot_ = "none";
   int64_t last_saved_nimg_ = -1;
+  // --cuda-graph: the reals' device buffer every graph reads, and per group (by its first
+  // phase) its graph, whether it has run eagerly yet, and the graph's outputs: the phases'
+  // statistics of one step and the gradients.
+  struct GroupGraph {
+    CudaGraph graph;
+    bool warm = false;
+    TickStats stats;
+    std::vector<Tensor> grads;
+  };
+  Tensor real_buf_;
+  std::map<const Phase*, GroupGraph> graphs_;
 };
 
 // Resolution and channels from the options (defaults: by config and by dataset kind).
@@ -338,6 +352,7 @@ TrainOptions checked(TrainOptions opt) {
   process_math(opt.precision);  // throws on anything else
   SG_CHECK(opt.precision == "f32" || opt.device == "cuda", "stylegan2-train", "--precision ", opt.precision,
            " is for --device cuda (the CPU computes in f32)");
+  SG_CHECK(!opt.cuda_graph || opt.device == "cuda", "stylegan2-train", "--cuda-graph is for --device cuda");
   return opt;
 }
 
@@ -415,6 +430,13 @@ Trainer::Trainer(const TrainOptions& opt)
       total_nimg_((int64_t)std::llround(opt_.kimg * 1000)),
       grid_count_(cfg_.resolution <= 64 ? 64 : 16) {
   if (cfg_.c_dim > 0) loss_.set_label_pool(labels_);
+  if (opt_.cuda_graph) {
+    SG_CHECK(schedule_ == Schedule::stylegan2 && cfg_.c_dim == 0, "stylegan2-train",
+             "--cuda-graph is for the stylegan2 schedule of an unconditional network (the notebook's path-length "
+             "mean and the labels' sampling are host work inside the step); this run is ",
+             schedule_name(schedule_), cfg_.c_dim > 0 ? ", conditional" : "");
+    loss_.set_graph_safe(true);
+  }
 }
 
 bool Trainer::resume() {
@@ -587,13 +609,48 @@ void Trainer::step() {
     copy_into(w, full(w.shape(), std::nan(""), w.dtype(), w.device()));
   }
   const data::BatchLoader::Batch b = loader_.next_batch();
-  const Tensor real = b.images.to(dev_);
+  Tensor real;
+  if (!opt_.cuda_graph) {
+    real = b.images.to(dev_);
+  } else {  // the graphs read the reals from one buffer, refilled before them
+    if (!real_buf_.defined() || real_buf_.shape() != b.images.shape()) {
+      graphs_.clear();
+      real_buf_ = b.images.to(dev_);
+    } else {
+      copy_into(real_buf_, b.images);
+    }
+    real = real_buf_;
+  }
   const Tensor real_c = b.labels.defined() ? b.labels.to(dev_) : Tensor();
-  for (const auto& group : steps_at(phases_, batch_idx_))
-    step_phase(*group[0], loss_.step_loss(group, real, real_c, rng_, stats_));
+  for (const auto& group : steps_at(phases_, batch_idx_)) step_group(group, real, real_c);
   update_ema(real.size(0));
   cur_nimg_ += real.size(0);
   batch_idx_++;
+}
+
+void Trainer::step_group(const std::vector<const Phase*>& group, const Tensor& real, const Tensor& real_c) {
+  const Phase& phase = *group[0];
+  if (!opt_.cuda_graph) return step_phase(phase, loss_.step_loss(group, real, real_c, rng_, stats_));
+  GroupGraph& gg = graphs_[&phase];
+  if (!gg.warm) {  // eagerly first: the allocator's cache fills, pl_mean and the mixing thresholds appear
+    gg.warm = true;
+    return step_phase(phase, loss_.step_loss(group, real, real_c, rng_, stats_));
+  }
+  if (!gg.graph.captured()) {
+    gg.graph.capture([&] {
+      gg.stats.clear();
+      gg.grads = phase_grads(phase, loss_.step_loss(group, real, real_c, rng_, gg.stats));
+    });
+  }
+  gg.graph.replay();
+  NoGradGuard ng;
+  for (const auto& [name, s] : gg.stats) {  // what add_stat would have added this step
+    TickStat& t = stats_[name];
+    if (s.sum.defined()) t.sum = t.sum.defined() ? add(t.sum, s.sum) : s.sum.clone();
+    t.host += s.host;
+    t.count += s.count;
+  }
+  apply_phase_grads(phase, gg.grads);
 }
 
 // G_ema = lerp(G, G_ema, beta), beta = 0.5 ** (batch / ema_nimg): a half-life of ema_kimg,

@@ -58,6 +58,12 @@ struct TrainOptions {
   int64_t metrics_num = 5000;      // samples per evaluation
   std::string classifier;          // the metrics' classifier file (default: in outdir, by dataset)
   int64_t test_nan_at_batch = -1;  // tests: a G weight becomes NaN before this minibatch (the guard's test)
+  // --cuda-graph (--device cuda, stylegan2 schedule, unconditional): each group of phases
+  // stepped together runs eagerly once, then is captured into a CUDA graph (engine/cuda_graph.h)
+  // and replayed at every later step: the reals are copied into one device buffer, the loss and
+  // its gradients run in the graph, the Adam steps and the G EMA eagerly after it. The
+  // numbers are those of a run without it.
+  bool cuda_graph = false;
 };
 
 // stylegan2-train's --metrics default, in ticks (docs/metrics.md: its cost on the main job).

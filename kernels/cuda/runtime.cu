@@ -1,3 +1,5 @@
+// The CUDA runtime wrappers of kernels/cuda/runtime.h: device queries, the stream, cuBLAS's
+// handle, memory, copies, launch checks and CUDA graph capture / launch.
 #include "kernels/cuda/common.cuh"
 
 namespace sg::kernels::cuda {
@@ -38,13 +40,29 @@ void* cublas_handle() {
 
 void* raw_malloc(size_t bytes) {
   void* p = nullptr;
-  cudaError_t e = cudaMalloc(&p, bytes);
+  const cudaError_t e = cudaMalloc(&p, bytes);
   if (e == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     return nullptr;
   }
-  SG_CUDA_CHECK(e);
+  if (e != cudaSuccess)  // (SG_CUDA_CHECK(e) would name `e`, not the call)
+    throw CudaError(std::string("CUDA error: cudaMalloc(") + std::to_string(bytes) +
+                    " bytes): " + cudaGetErrorString(e));
   return p;
+}
+
+namespace {
+// This thread in cudaStreamCaptureModeRelaxed for a scope.
+struct RelaxedCaptureMode {
+  cudaStreamCaptureMode prev = cudaStreamCaptureModeRelaxed;
+  RelaxedCaptureMode() { SG_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&prev)); }
+  ~RelaxedCaptureMode() { cudaThreadExchangeStreamCaptureMode(&prev); }
+};
+}  // namespace
+
+void* raw_malloc_during_capture(size_t bytes) {
+  RelaxedCaptureMode relaxed;
+  return raw_malloc(bytes);
 }
 
 void raw_free(void* p) { SG_CUDA_CHECK(cudaFree(p)); }
@@ -68,6 +86,42 @@ void memcpy_d2d(void* dst, const void* src, size_t n) {
 void memset_async(void* p, int value, size_t n) { SG_CUDA_CHECK(cudaMemsetAsync(p, value, n, cu_stream())); }
 
 void synchronize() { SG_CUDA_CHECK(cudaStreamSynchronize(cu_stream())); }
+
+void graph_capture_begin() { SG_CUDA_CHECK(cudaStreamBeginCapture(cu_stream(), cudaStreamCaptureModeGlobal)); }
+
+void* graph_capture_end() {
+  cudaGraph_t graph = nullptr;
+  SG_CUDA_CHECK(cudaStreamEndCapture(cu_stream(), &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);  // the executable graph is independent of it
+  SG_CUDA_CHECK(e);
+  return exec;
+}
+
+void graph_capture_abort() {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(cu_stream(), &status) == cudaSuccess && status != cudaStreamCaptureStatusNone) {
+    cudaGraph_t graph = nullptr;
+    if (cudaStreamEndCapture(cu_stream(), &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+  }
+  cudaGetLastError();  // the capture's error (unsupported / invalidated), not a sticky one
+}
+
+bool stream_capturing() {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  SG_CUDA_CHECK(cudaStreamIsCapturing(cu_stream(), &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+
+void graph_launch(void* exec) {
+  SG_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec), cu_stream()));
+  check_launch("a CUDA graph's kernels");
+}
+
+void graph_destroy(void* exec) {
+  if (exec) SG_CUDA_CHECK(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec)));
+}
 
 LaunchLimits& launch_limits() {
   static LaunchLimits limits;

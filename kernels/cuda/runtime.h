@@ -36,6 +36,25 @@ void synchronize();
 // Checks cudaGetLastError after a launch; throws CudaError naming the kernel.
 void check_launch(const char* kernel);
 
+// CUDA graphs on stream() (the engine's sg::CudaGraph, engine/cuda_graph.h, is the one user).
+// graph_capture_begin starts capturing stream() in cudaStreamCaptureModeGlobal: from then on
+// the work queued on it is recorded, not run, and calls that a capture forbids fail (and
+// throw CudaError naming them): cudaMalloc, cudaFree, stream synchronisation, copies between
+// host and device (memcpy_h2d / memcpy_d2h). graph_capture_end ends the capture and returns
+// the instantiated graph (an opaque cudaGraphExec_t); it throws CudaError if the capture was
+// invalidated. graph_capture_abort ends a capture that failed, whatever its state, drops
+// what it recorded and clears the error it left behind.
+void graph_capture_begin();
+void* graph_capture_end();
+void graph_capture_abort();
+bool stream_capturing();         // stream() is being captured (possibly invalidated)
+void graph_launch(void* exec);   // async on stream()
+void graph_destroy(void* exec);  // the instantiated graph
+// cudaMalloc for the caching allocator during a capture: the call runs with this thread in
+// cudaStreamCaptureModeRelaxed, where CUDA allows it; nullptr on out-of-memory. The block is
+// not part of the graph: the allocator keeps it for the graph (its private pool).
+void* raw_malloc_during_capture(size_t bytes);
+
 // Thresholds the host code plans launches with: the hardware's grid limits, the cap on
 // grid-stride grids, and where index arithmetic switches from 32 to 64 bits. Tests lower them
 // (LaunchLimitsOverride in tests/cuda/test_cuda_paths.cpp) to reach grid chunking, multi-pass

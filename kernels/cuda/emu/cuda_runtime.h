@@ -9,7 +9,14 @@
 //   2. the device built-ins: threadIdx / blockIdx / blockDim / gridDim of the running GPU
 //      thread, __syncthreads, the warp shuffles, min / max, the dynamic shared buffer;
 //   3. the runtime API calls the engine makes (memory, copies, one stream, errors, device
-//      properties), all synchronous, on host memory.
+//      properties), all synchronous, on host memory; and stream capture into CUDA graphs:
+//      while the stream is captured, kernel launches, cudaMemcpyAsync (device to device),
+//      cudaMemsetAsync and cuBLAS calls are recorded, not run, and cudaGraphLaunch runs them in
+//      order. Calls a capture forbids fail as on a GPU: cudaMalloc / cudaFree (unless the
+//      thread switched to cudaStreamCaptureModeRelaxed), cudaStreamSynchronize, and copies from
+//      or to host memory (all host memory here is pageable) return
+//      cudaErrorStreamCaptureUnsupported and invalidate the capture; what follows returns
+//      cudaErrorStreamCaptureInvalidated, and so does cudaStreamEndCapture.
 // Launches go through sgemu::launch (kernels/cuda/common.cuh calls it instead of <<<...>>>):
 // every GPU thread of a block is a fiber of its own; emu.cpp runs them.
 #pragma once
@@ -17,6 +24,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <string>
 #include <tuple>
 #include <type_traits>
 
@@ -53,9 +62,25 @@ enum cudaError_t {
   cudaErrorMemoryAllocation = 2,
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevicePointer = 17,
+  cudaErrorIllegalState = 401,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureWrongThread = 908,
 };
 using cudaStream_t = struct sgemu_stream*;
+using cudaGraph_t = struct sgemu_graph*;
+using cudaGraphExec_t = struct sgemu_graph_exec*;
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2
+};
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
   cudaMemcpyHostToDevice = 1,
@@ -88,6 +113,15 @@ cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t 
 cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t s);
 cudaError_t cudaGetLastError();
 const char* cudaGetErrorString(cudaError_t e);
+// Stream capture and graphs (the emulator has one stream: every cudaStream_t is it).
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status);
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 
 // ---- 2. device built-ins -----------------------------------------------------------------
 namespace sgemu {
@@ -145,9 +179,24 @@ struct Closure {
   }
 };
 
+// Stream capture (emu.cpp): capturing() is true while cudaStreamBeginCapture's capture is
+// open (valid or invalidated). record(what, op) appends op to it and returns cudaSuccess, or,
+// if the capture was invalidated, records nothing and returns (and sets as the last error)
+// cudaErrorStreamCaptureInvalidated naming `what`.
+bool capturing();
+cudaError_t record(const char* what, std::function<void()> op);
+
+// A launch during capture is recorded with a copy of its arguments, as CUDA copies a
+// kernel's parameters when it is captured.
 template <class... P, class... A>
 void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t dynamic_smem, A&&... args) {
   const Closure<P...> c{kernel, std::tuple<P...>(static_cast<P>(std::forward<A>(args))...)};
+  if (capturing()) {  // (the name may be a temporary string's: the record keeps a copy)
+    record(name, [c, kernel_name = std::string(name), grid, block, dynamic_smem] {
+      run_grid(kernel_name.c_str(), &Closure<P...>::call, &c, grid, block, dynamic_smem);
+    });
+    return;
+  }
   run_grid(name, &Closure<P...>::call, &c, grid, block, dynamic_smem);
 }
 

@@ -24,12 +24,14 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <numeric>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -497,7 +499,151 @@ size_t device_bytes() {
 struct sgemu_stream_t {};
 sgemu_stream_t g_stream;
 
+// ---- stream capture ----------------------------------------------------------------------------
+// One capture at a time (the emulator has one stream). Recorded operations are closures that
+// hold copies of their arguments; a graph and its executable hold the list.
+struct Capture {
+  bool open = false, invalidated = false;
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
+  std::thread::id thread;
+  std::vector<std::function<void()>> ops;
+  std::string why;  // the call that invalidated it
+};
+std::mutex g_cap_mu;
+Capture g_capture;
+std::atomic<bool> g_capturing{false};
+thread_local cudaStreamCaptureMode t_capture_mode = cudaStreamCaptureModeGlobal;
+
+// Whether this thread may not make a "potentially unsafe" call (cudaMalloc, cudaFree) now:
+// the rules of cudaThreadExchangeStreamCaptureMode.
+bool unsafe_call_prohibited() {
+  std::lock_guard<std::mutex> lock(g_cap_mu);
+  if (!g_capture.open || g_capture.mode == cudaStreamCaptureModeRelaxed) return false;
+  if (t_capture_mode == cudaStreamCaptureModeRelaxed) return false;
+  const bool mine = g_capture.thread == std::this_thread::get_id();
+  return t_capture_mode == cudaStreamCaptureModeThreadLocal ? mine
+                                                            : mine || g_capture.mode == cudaStreamCaptureModeGlobal;
+}
+
+// A call that stream capture forbids: invalidates the capture and fails, as CUDA does.
+cudaError_t refuse_during_capture(const std::string& what) {
+  {
+    std::lock_guard<std::mutex> lock(g_cap_mu);
+    if (!g_capture.invalidated) g_capture.why = what;
+    g_capture.invalidated = true;
+  }
+  return sgemu::set_error(cudaErrorStreamCaptureUnsupported,
+                          what + " while the stream is being captured (the capture is now invalidated)");
+}
+
+const char* kind_name(cudaMemcpyKind kind) {
+  switch (kind) {
+    case cudaMemcpyHostToHost:
+      return "HostToHost";
+    case cudaMemcpyHostToDevice:
+      return "HostToDevice";
+    case cudaMemcpyDeviceToHost:
+      return "DeviceToHost";
+    case cudaMemcpyDeviceToDevice:
+      return "DeviceToDevice";
+    default:
+      return "Default";
+  }
+}
+
 }  // namespace
+
+struct sgemu_graph {
+  std::vector<std::function<void()>> ops;
+};
+struct sgemu_graph_exec {
+  std::shared_ptr<const std::vector<std::function<void()>>> ops;
+};
+
+namespace sgemu {
+
+bool capturing() { return g_capturing.load(std::memory_order_relaxed); }
+
+cudaError_t record(const char* what, std::function<void()> op) {
+  std::lock_guard<std::mutex> lock(g_cap_mu);
+  if (g_capture.invalidated)
+    return set_error(cudaErrorStreamCaptureInvalidated,
+                     std::string(what) + ": the capture was invalidated earlier by " + g_capture.why);
+  g_capture.ops.push_back(std::move(op));
+  return cudaSuccess;
+}
+
+}  // namespace sgemu
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode mode) {
+  std::lock_guard<std::mutex> lock(g_cap_mu);
+  if (g_capture.open)
+    return sgemu::set_error(cudaErrorIllegalState, "cudaStreamBeginCapture: the stream is already being captured");
+  g_capture = Capture{};
+  g_capture.open = true, g_capture.mode = mode, g_capture.thread = std::this_thread::get_id();
+  g_capturing.store(true, std::memory_order_relaxed);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t* graph) {
+  std::lock_guard<std::mutex> lock(g_cap_mu);
+  *graph = nullptr;
+  if (!g_capture.open)
+    return sgemu::set_error(cudaErrorIllegalState, "cudaStreamEndCapture: the stream is not being captured");
+  if (g_capture.mode != cudaStreamCaptureModeRelaxed && g_capture.thread != std::this_thread::get_id())
+    return sgemu::set_error(cudaErrorStreamCaptureWrongThread,
+                            "cudaStreamEndCapture: called from another thread than cudaStreamBeginCapture");
+  Capture c = std::move(g_capture);
+  g_capture = Capture{};
+  g_capturing.store(false, std::memory_order_relaxed);
+  if (c.invalidated)
+    return sgemu::set_error(cudaErrorStreamCaptureInvalidated,
+                            "cudaStreamEndCapture: the capture was invalidated by " + c.why);
+  *graph = new sgemu_graph{std::move(c.ops)};
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t, cudaStreamCaptureStatus* status) {
+  std::lock_guard<std::mutex> lock(g_cap_mu);
+  *status = !g_capture.open         ? cudaStreamCaptureStatusNone
+            : g_capture.invalidated ? cudaStreamCaptureStatusInvalidated
+                                    : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode) {
+  std::swap(*mode, t_capture_mode);
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  *exec = nullptr;
+  if (!graph) return sgemu::set_error(cudaErrorInvalidValue, "cudaGraphInstantiate: null graph");
+  *exec = new sgemu_graph_exec{std::make_shared<const std::vector<std::function<void()>>>(graph->ops)};
+  return cudaSuccess;
+}
+
+// Runs the graph's operations in the order they were captured (every call is synchronous);
+// during a capture, the launch itself is recorded.
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t) {
+  if (!exec) return sgemu::set_error(cudaErrorInvalidValue, "cudaGraphLaunch: null graph");
+  auto run = [ops = exec->ops] {
+    for (const auto& op : *ops) op();
+  };
+  if (sgemu::capturing()) return sgemu::record("cudaGraphLaunch", run);
+  run();
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
 
 cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
@@ -523,12 +669,16 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
   *s = reinterpret_cast<cudaStream_t>(&g_stream);
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }  // every call is synchronous
+cudaError_t cudaStreamSynchronize(cudaStream_t) {  // every call is synchronous: only capture matters
+  if (sgemu::capturing()) return refuse_during_capture("cudaStreamSynchronize");
+  return cudaSuccess;
+}
 
 // Device memory is host memory of exactly the size asked for (so AddressSanitizer sees the
 // end of each allocation), within an emulated capacity: SG_EMU_DEVICE_MIB (default 8192).
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   *p = nullptr;
+  if (unsafe_call_prohibited()) return refuse_during_capture("cudaMalloc");
   std::lock_guard<std::mutex> lock(g_mem_mu);
   if (bytes > device_bytes() - g_mem_used) return cudaErrorMemoryAllocation;  // not sticky, as CUDA
   void* q = nullptr;
@@ -540,6 +690,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
 }
 
 cudaError_t cudaFree(void* p) {
+  if (unsafe_call_prohibited()) return refuse_during_capture("cudaFree");
   if (!p) return cudaSuccess;
   std::lock_guard<std::mutex> lock(g_mem_mu);
   auto it = std::find_if(g_blocks->begin(), g_blocks->end(), [&](auto& b) { return b.first == p; });
@@ -557,22 +708,44 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind, cudaStream_t) {
-  if (n) std::memmove(dst, src, n);
+// During capture, copies between device buffers are recorded; a copy from or to host memory
+// is refused: the engine's host memory is pageable, which stream capture does not accept.
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cudaStream_t) {
+  auto run = [=] {
+    if (n) std::memmove(dst, src, n);
+  };
+  if (sgemu::capturing()) {
+    if (kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
+      return refuse_during_capture(std::string("cudaMemcpyAsync ") + kind_name(kind));
+    return sgemu::record("cudaMemcpyAsync", run);
+  }
+  run();
   return cudaSuccess;
 }
 
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
-                              cudaMemcpyKind, cudaStream_t) {
+                              cudaMemcpyKind kind, cudaStream_t) {
   if (width > dpitch || width > spitch)
     return sgemu::set_error(cudaErrorInvalidValue, "cudaMemcpy2DAsync: width > pitch");
-  for (size_t r = 0; r < height; ++r)
-    std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+  auto run = [=] {
+    for (size_t r = 0; r < height; ++r)
+      std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+  };
+  if (sgemu::capturing()) {
+    if (kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
+      return refuse_during_capture(std::string("cudaMemcpy2DAsync ") + kind_name(kind));
+    return sgemu::record("cudaMemcpy2DAsync", run);
+  }
+  run();
   return cudaSuccess;
 }
 
 cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t) {
-  if (n) std::memset(p, value, n);
+  auto run = [=] {
+    if (n) std::memset(p, value, n);
+  };
+  if (sgemu::capturing()) return sgemu::record("cudaMemsetAsync", run);
+  run();
   return cudaSuccess;
 }
 
@@ -601,6 +774,18 @@ const char* cudaGetErrorString(cudaError_t e) {
       break;
     case cudaErrorLaunchFailure:
       text = "unspecified launch failure";
+      break;
+    case cudaErrorIllegalState:
+      text = "the operation cannot be performed in the present state";
+      break;
+    case cudaErrorStreamCaptureUnsupported:
+      text = "operation not permitted when stream is capturing";
+      break;
+    case cudaErrorStreamCaptureInvalidated:
+      text = "operation failed due to a previous error during capture";
+      break;
+    case cudaErrorStreamCaptureWrongThread:
+      text = "attempt to terminate a thread-local capture sequence from another thread";
       break;
     default:
       return "unknown error";
@@ -668,29 +853,47 @@ cublasStatus_t gemm(bool tf32, cublasOperation_t ta, cublasOperation_t tb, int m
   return CUBLAS_STATUS_SUCCESS;
 }
 
+// gemm, or during stream capture its record: the arguments are checked now (a batch of
+// zero checks them and touches no memory), alpha, beta and the math mode are copied now, as
+// cuBLAS reads host-side scalars and its mode when the call is enqueued.
+template <class T>
+cublasStatus_t enqueue_gemm(bool tf32, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, T alpha,
+                            const T* A, int lda, long long sa, const T* B, int ldb, long long sb, T beta, T* C, int ldc,
+                            long long sc, int batch) {
+  if (!sgemu::capturing())
+    return gemm<T>(tf32, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+  const cublasStatus_t st = batch < 0
+                                ? CUBLAS_STATUS_INVALID_VALUE
+                                : gemm<T>(tf32, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, 0);
+  if (st != CUBLAS_STATUS_SUCCESS) return st;
+  const cudaError_t e = sgemu::record(
+      "cublas gemm", [=] { gemm<T>(tf32, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch); });
+  return e == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
+}
+
 }  // namespace
 
 cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                            const float* alpha, const float* A, int lda, const float* B, int ldb, const float* beta,
                            float* C, int ldc) {
-  return gemm<float>(h->mode == CUBLAS_TF32_TENSOR_OP_MATH, ta, tb, m, n, k, *alpha, A, lda, 0, B, ldb, 0, *beta, C,
-                     ldc, 0, 1);
+  return enqueue_gemm<float>(h->mode == CUBLAS_TF32_TENSOR_OP_MATH, ta, tb, m, n, k, *alpha, A, lda, 0, B, ldb, 0,
+                             *beta, C, ldc, 0, 1);
 }
 cublasStatus_t cublasDgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                            const double* alpha, const double* A, int lda, const double* B, int ldb, const double* beta,
                            double* C, int ldc) {
-  return gemm<double>(false, ta, tb, m, n, k, *alpha, A, lda, 0, B, ldb, 0, *beta, C, ldc, 0, 1);
+  return enqueue_gemm<double>(false, ta, tb, m, n, k, *alpha, A, lda, 0, B, ldb, 0, *beta, C, ldc, 0, 1);
 }
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                                          int k, const float* alpha, const float* A, int lda, long long sa,
                                          const float* B, int ldb, long long sb, const float* beta, float* C, int ldc,
                                          long long sc, int batch) {
-  return gemm<float>(h->mode == CUBLAS_TF32_TENSOR_OP_MATH, ta, tb, m, n, k, *alpha, A, lda, sa, B, ldb, sb, *beta, C,
-                     ldc, sc, batch);
+  return enqueue_gemm<float>(h->mode == CUBLAS_TF32_TENSOR_OP_MATH, ta, tb, m, n, k, *alpha, A, lda, sa, B, ldb, sb,
+                             *beta, C, ldc, sc, batch);
 }
 cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                                          int k, const double* alpha, const double* A, int lda, long long sa,
                                          const double* B, int ldb, long long sb, const double* beta, double* C, int ldc,
                                          long long sc, int batch) {
-  return gemm<double>(false, ta, tb, m, n, k, *alpha, A, lda, sa, B, ldb, sb, *beta, C, ldc, sc, batch);
+  return enqueue_gemm<double>(false, ta, tb, m, n, k, *alpha, A, lda, sa, B, ldb, sb, *beta, C, ldc, sc, batch);
 }
