@@ -299,6 +299,13 @@ Tensor Discriminator::forward(const Tensor& img, const Tensor& c) {
   return net_->forward(params_, img, c);
 }
 
+Tensor Discriminator::label_map(const Tensor& c) {
+  SG_CHECK(cfg_.c_dim > 0, "Discriminator::label_map", "the network is unconditional (c_dim 0)");
+  SG_CHECK(c.defined(), "Discriminator::label_map", "labels c [N, ", cfg_.c_dim, "] are required");
+  check_labels(cfg_, c, c.size(0), params_.params.front().second, "Discriminator::label_map");
+  return net_->label_map(params_, c);
+}
+
 }  // namespace sg::models
 
 namespace sg::models {

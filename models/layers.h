@@ -104,6 +104,9 @@ struct GeneratorNet {
 struct DiscriminatorNet {
   virtual ~DiscriminatorNet() = default;
   virtual Tensor forward(const ParamList& P, const Tensor& img, const Tensor& c) const = 0;  // c: or undefined
+  virtual Tensor label_map(const ParamList&, const Tensor&) const {  // conditional archs override it
+    throw Error("Discriminator::label_map: this architecture has no label mapping");
+  }
   virtual void to(Device d) {}
 };
 

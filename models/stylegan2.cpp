@@ -24,8 +24,9 @@
 //   b{r}.skip              1x1, down 2, no bias, linear
 //       x = skip(x) * sqrt(1/2) + conv1(conv0(x)) * sqrt(1/2)   (gain folded into bias_act)
 //   b4: minibatch stddev (group mbstd_group, mbstd_channels), conv 3x3, fc (lrelu), out
-//   conditional (c_dim > 0): mapping.embed, mapping.fc0..7 map c to cmap [N, C4] (ada's
-//   MappingNetwork with z_dim 0: 8 layers, lr x 0.01, registered between the blocks and b4);
+//   conditional (c_dim > 0): mapping.embed, mapping.fc0..{cmap_layers-1} map c to cmap [N, C4]
+//   (ada's MappingNetwork with z_dim 0: 8 layers there, lr x 0.01, registered between the blocks
+//   and b4);
 //   b4.out has C4 outputs and the logit is sum(out * cmap) / sqrt(C4) (a projection D)
 //
 // cfg.bf16_res > 0 (bf16-mixed): the blocks of G and D at resolution >= bf16_res run under
@@ -187,9 +188,10 @@ struct StyleGAN2Discriminator : DiscriminatorNet {
     x = fc.forward(P, reshape(x, {N, -1}));
     x = out.forward(P, x);
     if (cfg.c_dim == 0) return x;
-    const Tensor cm = cmap.forward(P, Tensor(), c);  // [N, C4]
+    const Tensor cm = label_map(P, c);  // [N, C4]
     return mul(sum(mul(x, cm), {1}, true), 1.0 / std::sqrt((double)cm.size(1)));
   }
+  Tensor label_map(const ParamList& P, const Tensor& c) const override { return cmap.forward(P, Tensor(), c); }
 };
 
 }  // namespace
@@ -247,7 +249,9 @@ std::unique_ptr<DiscriminatorNet> make_stylegan2_discriminator(const Config& c, 
   const int64_t c4 = channels_at(c, 4);
   SG_CHECK(c.mbstd_channels == 0 || c.mbstd_group >= 1, "Discriminator", "mbstd_group must be >= 1, got ",
            c.mbstd_group);
-  if (c.c_dim > 0) d->cmap = EqMapping::make(B, "mapping", {.c_dim = c.c_dim, .out = c4, .layers = 8, .lr_mul = 0.01});
+  SG_CHECK(c.c_dim == 0 || c.cmap_layers >= 0, "Discriminator", "cmap_layers must be >= 0, got ", c.cmap_layers);
+  if (c.c_dim > 0)
+    d->cmap = EqMapping::make(B, "mapping", {.c_dim = c.c_dim, .out = c4, .layers = c.cmap_layers, .lr_mul = 0.01});
   d->conv =
       EqConv::make(B, "b4.conv", {.in = c4 + c.mbstd_channels, .out = c4, .k = 3, .act = Act::lrelu, .clamp = cl});
   d->fc = EqFC::make(B, "b4.fc", {.in = c4 * 16, .out = c4, .act = Act::lrelu});

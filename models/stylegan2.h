@@ -49,6 +49,11 @@ struct Config {
   // through an embedding and D as a projection on a label mapping's output (stylegan2 and
   // stylegan1 archs). 0: unconditional.
   int64_t c_dim = 0;
+  // Depth of the conditional D's label mapping (its FCs, at lr x0.01 like ada's). ada: 8. Each
+  // random lrelu layer makes the classes' cmap vectors more alike (mean pairwise cosine at init
+  // about 0.2 after 1 layer, 0.4 after 2, 0.65-0.7 after 8; tests/test_models.cpp), and at lr
+  // x0.01 they stay so (docs/training.md).
+  int64_t cmap_layers = 8;
   double mapping_lr_mul = 0.01;
   int64_t channel_base = 16384, channel_max = 512;
   double conv_clamp = -1;                       // < 0: no clamping
@@ -138,6 +143,9 @@ class Discriminator {
   // img [N,C,R,R], c [N, c_dim] (undefined when c_dim is 0) -> [N,1] logits.
   Tensor forward(const Tensor& img, const Tensor& c);
   Tensor forward(const Tensor& img) { return forward(img, Tensor()); }  // unconditional
+  // A conditional D's label mapping: c [N, c_dim] -> cmap [N, C4], the vectors its logit
+  // projects on (sg::Error when c_dim is 0).
+  Tensor label_map(const Tensor& c);
   ParamList& parameters() { return params_; }
   const ParamList& parameters() const { return params_; }
   void to(Device d);  // as Generator::to

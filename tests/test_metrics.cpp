@@ -426,6 +426,12 @@ TEST_CASE("metrics: --cond trains class-conditional networks on the labels; load
   train::Networks nets = train::load_snapshot(snap, &meta);
   CHECK(meta.at("c_dim") == "3");
   CHECK(nets.cfg.c_dim == 3);
+  CHECK(meta.at("cmap_layers") == std::to_string(models::make_config("small", 8, 1).cmap_layers));
+  {  // a conditional snapshot from before the key had ada's 8-layer label mapping
+    std::map<std::string, std::string> old = meta;
+    old.erase("cmap_layers");
+    CHECK(train::snapshot_config(old, "old.safetensors").cmap_layers == 8);
+  }
   CHECK(nets.G->parameters().has("mapping.embed.weight"));
   CHECK(nets.D->parameters().count() == models::expected_param_count_D(nets.cfg));
 
@@ -450,6 +456,19 @@ TEST_CASE("metrics: --cond trains class-conditional networks on the labels; load
     train::TrainOptions plain = rest;
     plain.cond = false;
     CHECK_THROWS_WITH(train::run_training(plain), Contains("class-conditional (c_dim 3)") && Contains("--cond"));
+    // --dmap is architecture: another depth is refused with both named; auto (-1) follows the run.
+    train::TrainOptions deeper = rest;
+    deeper.cmap_layers = 8;
+    const std::string dmap = str(" --dmap ", models::make_config("small", 8, 1).cmap_layers);
+    CHECK_THROWS_WITH(train::run_training(deeper), Contains("--resume") && Contains(dmap) && Contains("--dmap 8"));
+    train::TrainOptions d8 = o;
+    d8.kimg = 0.004, d8.cmap_layers = 8, d8.metrics = 0, d8.outdir = (root / "d8").string();
+    std::string d8run, d8more;
+    REQUIRE(train::run_training(d8, &d8run) == 0);
+    CHECK_THAT(read_all(fs::path(d8run) / "options.json"), Contains("\"cmap_layers\": 8"));
+    d8.kimg = 0.008, d8.cmap_layers = -1, d8.resume = d8run;
+    REQUIRE(train::run_training(d8, &d8more) == 0);
+    CHECK(train::load_snapshot(only_snapshot(d8more)).cfg.cmap_layers == 8);
   }
 
   // stylegan2-generate: seed s draws class s mod 3, or every seed --class K; a class out of

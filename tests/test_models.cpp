@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "models/stylegan2.h"
@@ -430,13 +431,15 @@ TEST_CASE("models: R1 penalty double backward through D matches finite differenc
 
 // Class-conditional networks (stylegan2-ada's --cond): G embeds the one-hot label and
 // concatenates it with z after both are pixel-normed; D maps the label to cmap [N, C4] with
-// an 8-layer mapping and projects its C4 outputs on it.
+// a label mapping (ada: 8 layers; Config::cmap_layers) and projects its C4 outputs on it.
 TEST_CASE("models: class-conditional G and D, as stylegan2-ada-pytorch builds them", "[models]") {
   // Counted with stylegan2-ada-pytorch's training/networks.py (Generator / Discriminator with
-  // z_dim = w_dim = 64, 2 mapping layers, channel_base 2048, channel_max 64, 32x32x1, c_dim 10):
-  // G 318,667 and D 375,232 (unconditional: 313,867 and 337,153).
+  // z_dim = w_dim = 64, 2 mapping layers, channel_base 2048, channel_max 64, 32x32x1, c_dim 10,
+  // D's label mapping at its default depth 8): G 318,667 and D 375,232 (unconditional: 313,867
+  // and 337,153).
   Config ada = make_config("small", 32, 1);
   ada.c_dim = 10;
+  ada.cmap_layers = 8;
   CHECK(expected_param_count_G(ada) == 318667);
   CHECK(expected_param_count_D(ada) == 375232);
   {
@@ -468,6 +471,59 @@ TEST_CASE("models: class-conditional G and D, as stylegan2-ada-pytorch builds th
     INFO(name);
     CHECK(G.parameters().count() == expected_param_count_G(c));
     CHECK(D.parameters().count() == expected_param_count_D(c));
+  }
+
+  // D's label-mapping depth (Config::cmap_layers; docs/training.md). Every random lrelu layer
+  // makes the classes' cmap vectors more alike: at initialization their mean pairwise cosine
+  // grows with the depth (here, one draw each: 0.007 / 0.23 / 0.40 / 0.65 for 0 / 1 / 2 / 8
+  // layers). With 0 layers cmap is the pixel-normed embedding, a plain projection D.
+  {
+    CHECK(make_config("paper256", 256, 3).cmap_layers == 8);
+    CHECK(make_config("small", 32, 1).cmap_layers == 1);
+    CHECK(make_config("stylegan1", 32, 1).cmap_layers == 1);
+    Config ours = make_config("small", 32, 1);
+    ours.c_dim = 10;
+    CHECK(expected_param_count_D(ours) == 375232 - 7 * (64 * 64 + 64));  // 346,112: 7 FCs fewer than ada's
+    std::vector<double> eye(100, 0.0);
+    for (int i = 0; i < 10; ++i) eye[(size_t)(i * 11)] = 1.0;
+    const Tensor labels = from_vector(eye, {10, 10}, DType::f32);
+    std::map<int64_t, double> cosine;
+    for (int64_t depth : {0, 1, 2, 8}) {
+      Config d = make_config("small", 32, 1);
+      d.c_dim = 10, d.cmap_layers = depth;
+      Rng rng(11);
+      Discriminator D(d, rng);
+      INFO("cmap_layers " << depth);
+      CHECK(D.parameters().count() == expected_param_count_D(d));
+      CHECK(D.parameters().has(str("mapping.fc", depth - 1, ".weight")) == (depth > 0));
+      CHECK(!D.parameters().has(str("mapping.fc", depth, ".weight")));
+      const Tensor m = D.label_map(labels).to(DType::f64);
+      REQUIRE(m.shape() == Shape{10, 64});
+      const double* v = m.data<double>();
+      double total = 0;
+      for (int i = 0; i < 10; ++i)
+        for (int j = 0; j < 10; ++j) {
+          if (i == j) continue;
+          double ab = 0, aa = 0, bb = 0;
+          for (int k = 0; k < 64; ++k)
+            ab += v[i * 64 + k] * v[j * 64 + k], aa += v[i * 64 + k] * v[i * 64 + k],
+                bb += v[j * 64 + k] * v[j * 64 + k];
+          total += ab / std::sqrt(aa * bb);
+        }
+      cosine[depth] = total / 90;
+    }
+    INFO("mean pairwise cosine: 0 layers " << cosine[0] << ", 1: " << cosine[1] << ", 2: " << cosine[2]
+                                           << ", 8: " << cosine[8]);
+    CHECK(std::abs(cosine[0]) < 0.1);
+    CHECK(cosine[1] < 0.3);
+    CHECK(cosine[8] > 0.55);
+    CHECK(cosine[0] < cosine[1]);
+    CHECK(cosine[1] < cosine[2]);
+    CHECK(cosine[2] < cosine[8]);
+    Config u = make_config("small", 32, 1);
+    Rng rng(12);
+    Discriminator Du(u, rng);
+    CHECK_THROWS_WITH(Du.label_map(labels), Catch::Matchers::Contains("unconditional"));
   }
 
   Config c = tiny("small", 1);
@@ -512,10 +568,12 @@ TEST_CASE("models: class-conditional G and D, as stylegan2-ada-pytorch builds th
     perturb_constants(Du.parameters(), 302);
     const int64_t c4 = channels_at(c, 4);
     double cmap_sum = 0;
+    REQUIRE(c.cmap_layers >= 1);
+    const std::string last_bias = str("mapping.fc", c.cmap_layers - 1, ".bias");
     for (auto& [name, t] : D.parameters().params) {
       if (name.rfind("mapping.", 0) == 0) {
         if (name.find("weight") != std::string::npos) fill(t, 0.0);
-        if (name == "mapping.fc7.bias") {
+        if (name == last_bias) {
           for (int64_t j = 0; j < c4; ++j) {
             const double b = 10.0 * (j + 1), a = 0.01 * b;  // the bias is used times lr_mul 0.01
             t.data<double>()[j] = b;
@@ -555,7 +613,7 @@ TEST_CASE("models: class-conditional G and D, as stylegan2-ada-pytorch builds th
       Tensor g = autograd::grad({sum(D.forward(x, c2))}, {x}, {}, /*create_graph=*/true)[0];
       return mean(sum(square(g), {1, 2, 3}));
     };
-    check_param_grads(D.parameters(), r1, {"mapping.embed.weight", "mapping.fc3.weight", "b4.out.weight"}, 3, 41);
+    check_param_grads(D.parameters(), r1, {"mapping.embed.weight", "mapping.fc0.weight", "b4.out.weight"}, 3, 41);
     const Tensor y = randn({4, 1, 8, 8}, rng, DType::f64);
     auto pl = [&]() {
       Tensor ws = G.mapping(z, c2);

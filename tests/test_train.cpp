@@ -359,13 +359,14 @@ TEST_CASE("training: --dry-run prints the resolved options", "[train]") {
   REQUIRE(std::system(help.c_str()) == 0);
   std::string h = read_all(fs::temp_directory_path() / "sg_help.txt");
   for (const char* flag :
-       {"--data",       "--outdir",    "--cfg",    "--batch",  "--gamma",     "--glr",    "--dlr",         "--ema",
-        "--ema-rampup", "--pl-weight", "--mixing", "--cbase",  "--cmax",      "--map",    "--mbstd-group", "--kimg",
-        "--snap",       "--seed",      "--mirror", "--device", "--precision", "--resume", "--dry-run"})
+       {"--data",       "--outdir",    "--cfg",    "--batch",  "--gamma",  "--glr",       "--dlr",    "--ema",
+        "--ema-rampup", "--pl-weight", "--mixing", "--cbase",  "--cmax",   "--map",       "--dmap",   "--mbstd-group",
+        "--kimg",       "--snap",      "--seed",   "--mirror", "--device", "--precision", "--resume", "--dry-run"})
     CHECK_THAT(h, Contains(flag));
   CHECK_THAT(s, Contains("\"precision\": \"f32\""));
   CHECK_THAT(s, Contains("\"lr_g\": 0.0025, \"lr_d\": 0.0025") && Contains("\"ema_kimg\": 5,") &&
-                    Contains("\"pl_weight\": 2,") && Contains("\"style_mixing_prob\": 0.9"));
+                    Contains("\"ema_rampup\": 0.2\n") && Contains("\"pl_weight\": 2,") &&
+                    Contains("\"style_mixing_prob\": 0.9"));
   // The training hyperparameters override the config's, and options.json says so.
   const std::string hp = (fs::temp_directory_path() / "sg_dry_hp.txt").string();
   REQUIRE(std::system((std::string(SG_BIN_DIR) +

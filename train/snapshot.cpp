@@ -77,6 +77,8 @@ models::Config snapshot_config(const std::map<std::string, std::string>& meta, c
   if (meta.count("mapping_layers")) c.mapping_layers = meta_int(meta, "mapping_layers", file, 1, 64);
   if (meta.count("mbstd_group")) c.mbstd_group = meta_int(meta, "mbstd_group", file, 1, 4096);
   if (meta.count("c_dim")) c.c_dim = meta_int(meta, "c_dim", file, 0, 1 << 16);  // --cond; absent: 0
+  // --dmap; absent: 8, the depth every conditional D had before the key was written
+  c.cmap_layers = meta.count("cmap_layers") ? meta_int(meta, "cmap_layers", file, 0, 64) : 8;
   return c;
 }
 
@@ -142,12 +144,13 @@ void save_snapshot(const std::string& path, const Networks& nets, const std::map
   meta["cfg"] = nets.cfg.name;
   meta["resolution"] = std::to_string(nets.cfg.resolution);
   meta["img_channels"] = std::to_string(nets.cfg.img_channels);
-  // What --cbase, --cmax, --map and --mbstd-group can change from the named config.
+  // What --cbase, --cmax, --map, --dmap and --mbstd-group can change from the named config.
   meta["channel_base"] = std::to_string(nets.cfg.channel_base);
   meta["channel_max"] = std::to_string(nets.cfg.channel_max);
   meta["mapping_layers"] = std::to_string(nets.cfg.mapping_layers);
   meta["mbstd_group"] = std::to_string(nets.cfg.mbstd_group);
-  meta["c_dim"] = std::to_string(nets.cfg.c_dim);  // the label dimension of a --cond run (0: unconditional)
+  meta["c_dim"] = std::to_string(nets.cfg.c_dim);              // the label dimension of a --cond run (0: unconditional)
+  meta["cmap_layers"] = std::to_string(nets.cfg.cmap_layers);  // --dmap
   io::save_safetensors(path, all, meta);
 }
 

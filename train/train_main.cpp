@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
              [&](auto v) { o.channel_max = cli::to_int_in("cmax", v, 1, 1 << 16); }});
   p.add(Flag{"map", "mapping network depth (layers)", "the config's", false,
              [&](auto v) { o.mapping_layers = cli::to_int_in("map", v, 1, 64); }});
+  p.add(Flag{"dmap", "the conditional D's label-mapping depth (layers after its embedding; ada: 8)", "the config's",
+             false, [&](auto v) { o.cmap_layers = cli::to_int_in("dmap", v, 0, 64); }});
   p.add(Flag{"mbstd-group", "minibatch-stddev group size (divides --batch)", "the config's", false,
              [&](auto v) { o.mbstd_group = cli::to_int_in("mbstd-group", v, 1, 4096); }});
   o.cond = -1;  // the default: conditional when the dataset has labels and the config can be
