@@ -457,18 +457,19 @@ TEST_CASE("metrics: --cond trains class-conditional networks on the labels; load
     plain.cond = false;
     CHECK_THROWS_WITH(train::run_training(plain), Contains("class-conditional (c_dim 3)") && Contains("--cond"));
     // --dmap is architecture: another depth is refused with both named; auto (-1) follows the run.
-    train::TrainOptions deeper = rest;
-    deeper.cmap_layers = 8;
-    const std::string dmap = str(" --dmap ", models::make_config("small", 8, 1).cmap_layers);
-    CHECK_THROWS_WITH(train::run_training(deeper), Contains("--resume") && Contains(dmap) && Contains("--dmap 8"));
-    train::TrainOptions d8 = o;
-    d8.kimg = 0.004, d8.cmap_layers = 8, d8.metrics = 0, d8.outdir = (root / "d8").string();
-    std::string d8run, d8more;
-    REQUIRE(train::run_training(d8, &d8run) == 0);
-    CHECK_THAT(read_all(fs::path(d8run) / "options.json"), Contains("\"cmap_layers\": 8"));
-    d8.kimg = 0.008, d8.cmap_layers = -1, d8.resume = d8run;
-    REQUIRE(train::run_training(d8, &d8more) == 0);
-    CHECK(train::load_snapshot(only_snapshot(d8more)).cfg.cmap_layers == 8);
+    REQUIRE(models::make_config("small", 8, 1).cmap_layers == 8);
+    train::TrainOptions shallow = rest;
+    shallow.cmap_layers = 1;
+    CHECK_THROWS_WITH(train::run_training(shallow), Contains("--resume") && Contains("has --cbase") &&
+                                                        Contains(" --dmap 8,") && Contains("--dmap 1;"));
+    train::TrainOptions d1 = o;
+    d1.kimg = 0.004, d1.cmap_layers = 1, d1.metrics = 0, d1.outdir = (root / "d1").string();
+    std::string d1run, d1more;
+    REQUIRE(train::run_training(d1, &d1run) == 0);
+    CHECK_THAT(read_all(fs::path(d1run) / "options.json"), Contains("\"cmap_layers\": 1"));
+    d1.kimg = 0.008, d1.cmap_layers = -1, d1.resume = d1run;
+    REQUIRE(train::run_training(d1, &d1more) == 0);
+    CHECK(train::load_snapshot(only_snapshot(d1more)).cfg.cmap_layers == 1);
   }
 
   // stylegan2-generate: seed s draws class s mod 3, or every seed --class K; a class out of

@@ -479,11 +479,11 @@ TEST_CASE("models: class-conditional G and D, as stylegan2-ada-pytorch builds th
   // layers). With 0 layers cmap is the pixel-normed embedding, a plain projection D.
   {
     CHECK(make_config("paper256", 256, 3).cmap_layers == 8);
-    CHECK(make_config("small", 32, 1).cmap_layers == 1);
-    CHECK(make_config("stylegan1", 32, 1).cmap_layers == 1);
-    Config ours = make_config("small", 32, 1);
-    ours.c_dim = 10;
-    CHECK(expected_param_count_D(ours) == 375232 - 7 * (64 * 64 + 64));  // 346,112: 7 FCs fewer than ada's
+    CHECK(make_config("small", 32, 1).cmap_layers == 8);
+    CHECK(make_config("stylegan1", 32, 1).cmap_layers == 8);
+    Config one = make_config("small", 32, 1);
+    one.c_dim = 10, one.cmap_layers = 1;
+    CHECK(expected_param_count_D(one) == 375232 - 7 * (64 * 64 + 64));  // 346,112: 7 FCs fewer than ada's
     std::vector<double> eye(100, 0.0);
     for (int i = 0; i < 10; ++i) eye[(size_t)(i * 11)] = 1.0;
     const Tensor labels = from_vector(eye, {10, 10}, DType::f32);

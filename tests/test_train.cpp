@@ -365,7 +365,7 @@ TEST_CASE("training: --dry-run prints the resolved options", "[train]") {
     CHECK_THAT(h, Contains(flag));
   CHECK_THAT(s, Contains("\"precision\": \"f32\""));
   CHECK_THAT(s, Contains("\"lr_g\": 0.0025, \"lr_d\": 0.0025") && Contains("\"ema_kimg\": 5,") &&
-                    Contains("\"ema_rampup\": 0.2\n") && Contains("\"pl_weight\": 2,") &&
+                    Contains("\"ema_rampup\": 0.05\n") && Contains("\"pl_weight\": 2,") &&
                     Contains("\"style_mixing_prob\": 0.9"));
   // The training hyperparameters override the config's, and options.json says so.
   const std::string hp = (fs::temp_directory_path() / "sg_dry_hp.txt").string();
