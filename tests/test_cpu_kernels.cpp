@@ -197,6 +197,48 @@ TEST_CASE("winograd kernel: conv2d, conv_transpose2d and the weight gradient equ
   CHECK(checked > 30);
 }
 
+// Chunks of tiles that start and end inside a tile row (kernels/cpu/winograd.cpp splits a
+// row into runs there): 64 channels make chunks of 128 tiles, and rows of 10-12 tiles do not
+// divide them; odd sizes cut the last runs of the images.
+TEST_CASE("winograd kernel: chunks that split tile rows equal the im2col path", "[kernels]") {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> normal;
+  struct Case {
+    int64_t H, W, pad;
+    bool transposed;
+  };
+  for (const Case& c : {Case{23, 21, 1, false}, Case{20, 22, 0, false}, Case{19, 24, 2, false}, Case{21, 23, 1, true},
+                        Case{22, 20, 0, true}}) {
+    sg::kernels::Conv2dParams p;
+    p.N = 3, p.groups = 1, p.Cin = 64, p.Cout = 64, p.H = c.H, p.W = c.W, p.kh = p.kw = 3, p.py = p.px = c.pad;
+    REQUIRE(sg::kernels::cpu::winograd_applies(p, c.transposed));
+    const int64_t Ho = c.transposed ? p.H + 2 - 2 * p.py : p.H + 2 * p.py - 2;
+    const int64_t Wo = c.transposed ? p.W + 2 - 2 * p.px : p.W + 2 * p.px - 2;
+    REQUIRE((Ho + 1) / 2 * ((Wo + 1) / 2) * p.N > 128);  // more than one chunk
+    std::vector<double> x(p.N * 64 * p.H * p.W), w(64 * 64 * 9), dy(p.N * 64 * Ho * Wo);
+    for (auto* v : {&x, &w, &dy})
+      for (double& e : *v) e = normal(rng);
+    std::vector<double> a(dy.size(), 777.0), b(dy.size(), -777.0);
+    sg::kernels::cpu::conv2d_winograd<double>(p, x.data(), w.data(), a.data(), c.transposed);
+    if (c.transposed)
+      sg::kernels::cpu::conv_transpose2d_forward<double>(p, x.data(), w.data(), b.data());
+    else
+      sg::kernels::cpu::conv2d_forward<double>(p, x.data(), w.data(), b.data());
+    for (size_t i = 0; i < a.size(); ++i) {
+      INFO(c.H << "x" << c.W << " pad " << c.pad << " transposed " << c.transposed << " element " << i);
+      REQUIRE(a[i] == Approx(b[i]).margin(1e-10));
+    }
+    if (c.transposed) continue;
+    std::vector<double> ga(w.size(), 777.0), gb(w.size(), -777.0);
+    sg::kernels::cpu::conv2d_weight_grad_winograd<double>(p, dy.data(), x.data(), ga.data());
+    sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), gb.data());
+    for (size_t i = 0; i < ga.size(); ++i) {
+      INFO("weight grad " << c.H << "x" << c.W << " pad " << c.pad << " element " << i);
+      REQUIRE(ga[i] == Approx(gb[i]).margin(1e-9));
+    }
+  }
+}
+
 // f32 Winograd against f64 im2col with 512 input channels, where the transforms' rounding
 // error would show: within the op table's f32-vs-f64 tolerance (1e-5 of the output scale;
 // measured: under 1e-6).

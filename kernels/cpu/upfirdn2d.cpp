@@ -78,6 +78,15 @@ std::vector<TapRun> tap_runs(int64_t out, int64_t in, int64_t up, int64_t down, 
   return runs;
 }
 
+// One tap's run of a horizontal pass, out[q * SO] += w * in[q * SM] for q in [t0, t1), with the
+// strides known at compile time so that the loop vectorizes (strided loads and stores become
+// permutes) for the common cases: no resampling, down 2, up 2.
+template <int64_t SO, int64_t SM, class T>
+void tap_pass(T* __restrict out, const T* __restrict in, T w, int64_t t0, int64_t t1) {
+#pragma omp simd
+  for (int64_t q = t0; q < t1; ++q) out[q * SO] += w * in[q * SM];
+}
+
 // The separable variant: a horizontal pass per input row into tmp [H, Wo], tap by tap
 // (contiguous loops when up = down = 1 along x), then a vertical pass per output row that
 // adds whole tmp rows (vectorized over ox). k + k multiply-adds per output pixel instead of
@@ -114,14 +123,16 @@ void upfirdn2d_separable(const UpFirDn2dParams& p, const T* x, const T* f, T* y)
         std::fill(t, t + Wo, T(0));
         for (const TapRun& r : runs) {
           const T w = (T)r.w;
-          if (so == 1 && sm == 1) {
-            T* to = t + r.o0;
-            const T* xi = xr + r.m0;
-#pragma omp simd
-            for (int64_t q = r.t0; q < r.t1; ++q) to[q] += w * xi[q];
-          } else {
-            for (int64_t q = r.t0; q < r.t1; ++q) t[r.o0 + q * so] += w * xr[r.m0 + q * sm];
-          }
+          T* to = t + r.o0;
+          const T* xi = xr + r.m0;
+          if (so == 1 && sm == 1)
+            tap_pass<1, 1>(to, xi, w, r.t0, r.t1);
+          else if (so == 1 && sm == 2)  // downsampling by 2
+            tap_pass<1, 2>(to, xi, w, r.t0, r.t1);
+          else if (so == 2 && sm == 1)  // upsampling by 2
+            tap_pass<2, 1>(to, xi, w, r.t0, r.t1);
+          else
+            for (int64_t q = r.t0; q < r.t1; ++q) to[q * so] += w * xi[q * sm];
         }
       }
       // Vertical: y[oy][ox] = sum_i wy[i] * tmp-upsampled[oy*downy + i][ox].

@@ -51,102 +51,121 @@ void weight_transform(const double* g, int64_t n, T* u, int64_t stride) {
   }
 }
 
-// The 4 input rows y0 .. y0+3 of a run of len tiles whose first patch starts at column x0,
-// split into even and odd columns: ev[i][k] = img[y0+i][x0+2k], od[i][k] = img[y0+i][x0+2k+1]
-// for k <= len (zero outside the image), rows stored len + 1 apart. Tile k's patch row i is
-// then ev[i][k], od[i][k], ev[i][k+1], od[i][k+1].
+// One run of a chunk's tiles: tiles tx0 .. tx0 + len - 1 of tile row ty of image n, at offset
+// t in the chunk. Its patches cover input rows y0 .. y0 + 3 and columns x0 .. x0 + w - 1
+// (w = 2 len + 2), of which [a, b) lie inside the image (zero padding outside). Its outputs
+// are rows 2 ty, 2 ty + 1 and columns 2 tx0 .. 2 tx0 + 2 len - 1; `inside`: all of them exist
+// (not cut by an odd Ho or Wo).
+struct Run {
+  int64_t n, ty, tx0, len, t, y0, x0, a, b;
+  bool inside;
+};
+
+// The runs of the nq tiles from q0: a tile row's tiles in one run, split at the chunk's ends.
+std::vector<Run> chunk_runs(int64_t q0, int64_t nq, int64_t tiles_per_image, int64_t tw, int64_t W, int64_t py,
+                            int64_t px, int64_t Ho, int64_t Wo) {
+  std::vector<Run> runs;
+  for (int64_t t = 0; t < nq;) {
+    const int64_t q = q0 + t, n = q / tiles_per_image, r = q % tiles_per_image;
+    const int64_t ty = r / tw, tx0 = r % tw, len = std::min(tw - tx0, nq - t);
+    const int64_t x0 = 2 * tx0 - px, w = 2 * len + 2;
+    const int64_t a = std::clamp<int64_t>(-x0, 0, w), b = std::clamp<int64_t>(W - x0, a, w);
+    runs.push_back({n, ty, tx0, len, t, 2 * ty - py, x0, a, b, 2 * ty + 1 < Ho && 2 * (tx0 + len) <= Wo});
+    t += len;
+  }
+  return runs;
+}
+
+// A thread's scratch for the transforms of runs of at most `chunk` tiles: input_transform's
+// rows t [4][w] (w <= 2 chunk + 2) and a row of zeros, and two rows of 2 chunk for a run whose
+// outputs an odd Ho or Wo cuts (the forward's output block, the weight gradient's dY).
 template <class T>
-void load_rows(const T* img, int64_t H, int64_t W, int64_t y0, int64_t x0, int64_t len, T* ev, T* od) {
-  const int64_t ld = len + 1;
+struct RunScratch {
+  explicit RunScratch(int64_t chunk) : wmax(2 * chunk + 2), buf(new T[5 * wmax + 4 * chunk]) {
+    std::fill(zero(), zero() + wmax, T(0));
+  }
+  T* rows() { return buf.get(); }
+  T* zero() { return buf.get() + 4 * wmax; }
+  T* edge() { return buf.get() + 5 * wmax; }
+  int64_t wmax;
+  std::unique_ptr<T[]> buf;
+};
+
+// V = B^T d B for the tiles of run r from one channel plane img [H, W], into v[e * stride + k],
+// e = 4 i + j. The rows first, t = B^T d (row i of t combines input rows y0 .. y0 + 3 across
+// all w columns: contiguous), then each tile's 4 columns of t (reads of stride 2): no per-tile
+// copies, no bounds checks inside the loops. tbuf holds [4][w] and zero at least w zeros.
+template <class T>
+void input_transform(const T* img, int64_t H, int64_t W, const Run& r, const T* zero, T* __restrict tbuf, T* v,
+                     int64_t stride) {
+  const int64_t w = 2 * r.len + 2, a = r.a, b = r.b;
+  const T* s[4];  // row i of the patch, columns a .. b - 1 (zero rows outside the image)
   for (int i = 0; i < 4; ++i) {
-    T* e = ev + i * ld;
-    T* o = od + i * ld;
-    const int64_t yy = y0 + i;
-    if (yy < 0 || yy >= H) {
-      std::fill(e, e + ld, T(0));
-      std::fill(o, o + ld, T(0));
-      continue;
-    }
-    const T* src = img + yy * W;
-    // Columns x0 + 2k and x0 + 2k + 1 are both inside the image for k in [k0, k1): a plain
-    // deinterleaving loop there, bounds checks only at the edges (padding makes x0 < 0 for
-    // the first run of every row).
-    const int64_t k0 = std::clamp<int64_t>(ceil_div(-x0, 2), 0, ld);
-    const int64_t span = W - 2 - x0;  // x0 + 2k + 1 <= W - 1  <=>  k <= span / 2
-    const int64_t k1 = std::clamp<int64_t>(span < 0 ? 0 : span / 2 + 1, k0, ld);
-    auto edge = [&](int64_t k) {
-      const int64_t a = x0 + 2 * k, b = a + 1;
-      e[k] = (a >= 0 && a < W) ? src[a] : T(0);
-      o[k] = (b >= 0 && b < W) ? src[b] : T(0);
-    };
-    for (int64_t k = 0; k < k0; ++k) edge(k);
-    const T* s2 = src + x0;
-    for (int64_t k = k0; k < k1; ++k) e[k] = s2[2 * k], o[k] = s2[2 * k + 1];
-    for (int64_t k = k1; k < ld; ++k) edge(k);
+    const int64_t yy = r.y0 + i;
+    s[i] = (yy < 0 || yy >= H) ? zero : img + yy * W + r.x0 + a;
   }
-}
-
-// V = B^T d B for each of len tiles of a run (patches from load_rows), into
-// v[e * stride + k], e = 4*i + j: unit-stride loads and stores across the run's tiles.
-template <class T>
-void input_transform_run(const T* ev, const T* od, int64_t len, T* v, int64_t stride) {
-  const int64_t ld = len + 1;
-  // patch row i of tile k: d0 = ev[i][k], d1 = od[i][k], d2 = ev[i][k+1], d3 = od[i][k+1]
-  const T *e0 = ev, *e1 = ev + ld, *e2 = ev + 2 * ld, *e3 = ev + 3 * ld;
-  const T *o0 = od, *o1 = od + ld, *o2 = od + 2 * ld, *o3 = od + 3 * ld;
+  T* __restrict t0 = tbuf;
+  T* __restrict t1 = tbuf + w;
+  T* __restrict t2 = tbuf + 2 * w;
+  T* __restrict t3 = tbuf + 3 * w;
+  for (T* t : {t0, t1, t2, t3}) std::fill(t, t + a, T(0)), std::fill(t + b, t + w, T(0));
+  {
+    const T* __restrict d0 = s[0], * __restrict d1 = s[1], * __restrict d2 = s[2], * __restrict d3 = s[3];
 #pragma omp simd
-  for (int64_t k = 0; k < len; ++k) {
-    // t = B^T d, per column j (d rows 0..3)
-    T t[4][4];
-    const T c0[4] = {e0[k], o0[k], e0[k + 1], o0[k + 1]};
-    const T c1[4] = {e1[k], o1[k], e1[k + 1], o1[k + 1]};
-    const T c2[4] = {e2[k], o2[k], e2[k + 1], o2[k + 1]};
-    const T c3[4] = {e3[k], o3[k], e3[k + 1], o3[k + 1]};
-    for (int j = 0; j < 4; ++j) {
-      t[0][j] = c0[j] - c2[j];
-      t[1][j] = c1[j] + c2[j];
-      t[2][j] = c2[j] - c1[j];
-      t[3][j] = c1[j] - c3[j];
+    for (int64_t x = 0; x < b - a; ++x) {  // t = B^T d, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+      t0[a + x] = d0[x] - d2[x];
+      t1[a + x] = d1[x] + d2[x];
+      t2[a + x] = d2[x] - d1[x];
+      t3[a + x] = d1[x] - d3[x];
     }
-    for (int i = 0; i < 4; ++i) {  // (B^T d) B
-      v[(4 * i + 0) * stride + k] = t[i][0] - t[i][2];
-      v[(4 * i + 1) * stride + k] = t[i][1] + t[i][2];
-      v[(4 * i + 2) * stride + k] = t[i][2] - t[i][1];
-      v[(4 * i + 3) * stride + k] = t[i][1] - t[i][3];
+  }
+  for (int i = 0; i < 4; ++i) {  // (B^T d) B: tile k's columns are 2k .. 2k + 3 of t
+    const T* __restrict q = tbuf + i * w;
+    T* __restrict v0 = v + (4 * i + 0) * stride;
+    T* __restrict v1 = v + (4 * i + 1) * stride;
+    T* __restrict v2 = v + (4 * i + 2) * stride;
+    T* __restrict v3 = v + (4 * i + 3) * stride;
+#pragma omp simd
+    for (int64_t k = 0; k < r.len; ++k) {
+      const T c0 = q[2 * k], c1 = q[2 * k + 1], c2 = q[2 * k + 2], c3 = q[2 * k + 3];
+      v0[k] = c0 - c2;
+      v1[k] = c1 + c2;
+      v2[k] = c2 - c1;
+      v3[k] = c1 - c3;
     }
   }
 }
 
-// y = A^T m A for each of len tiles of a run, m[e * stride + k]; out[p * ld + k] gets output
-// phase p = 2*i + j (row i, column j of the tile's 2x2 block).
+// y = A^T m A for the len tiles of a run, m[e * stride + k]: tile k's 2x2 block goes to
+// y0[2k], y0[2k + 1] (its first output row) and y1[2k], y1[2k + 1] (its second).
 template <class T>
-void output_transform_run(const T* m, int64_t stride, int64_t len, T* out, int64_t ld) {
+void output_transform(const T* m, int64_t stride, int64_t len, T* __restrict y0, T* __restrict y1) {
 #pragma omp simd
   for (int64_t k = 0; k < len; ++k) {
-    T a[2][4];  // A^T m
+    T a[2][4];  // A^T m, A^T = [1 1 1 0; 0 1 -1 -1]
     for (int j = 0; j < 4; ++j) {
       const T m0 = m[j * stride + k], m1 = m[(4 + j) * stride + k], m2 = m[(8 + j) * stride + k],
               m3 = m[(12 + j) * stride + k];
       a[0][j] = m0 + m1 + m2;
       a[1][j] = m1 - m2 - m3;
     }
-    for (int i = 0; i < 2; ++i) {  // (A^T m) A
-      out[(2 * i) * ld + k] = a[i][0] + a[i][1] + a[i][2];
-      out[(2 * i + 1) * ld + k] = a[i][1] - a[i][2] - a[i][3];
-    }
+    // (A^T m) A
+    y0[2 * k] = a[0][0] + a[0][1] + a[0][2];
+    y0[2 * k + 1] = a[0][1] - a[0][2] - a[0][3];
+    y1[2 * k] = a[1][0] + a[1][1] + a[1][2];
+    y1[2 * k + 1] = a[1][1] - a[1][2] - a[1][3];
   }
 }
 
-// Z = A dY A^T (4x4 from the 2x2 block dY) for each of len tiles of a run: dY row i of tile
-// k is (dev[i][k], dod[i][k]) (even and odd output columns, rows len apart); z[e * stride + k].
+// Z = A dY A^T (4x4 from the 2x2 block dY) for the len tiles of a run: tile k's dY is
+// (r0[2k], r0[2k + 1]) over (r1[2k], r1[2k + 1]); z[e * stride + k].
 template <class T>
-void grad_transform_run(const T* dev, const T* dod, int64_t len, T* z, int64_t stride) {
-  const T *a0 = dev, *b0 = dod, *a1 = dev + len, *b1 = dod + len;
+void grad_transform(const T* __restrict r0, const T* __restrict r1, int64_t len, T* z, int64_t stride) {
 #pragma omp simd
   for (int64_t k = 0; k < len; ++k) {
     // A dY: rows [a, b], [a + c, b + d], [a - c, b - d], [-c, -d]; then each row [p, q] times
     // A^T: [p, p + q, p - q, -q].
-    const T a = a0[k], b = b0[k], c = a1[k], d = b1[k];
+    const T a = r0[2 * k], b = r0[2 * k + 1], c = r1[2 * k], d = r1[2 * k + 1];
     const T r[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {-c, -d}};
     for (int i = 0; i < 4; ++i) {
       z[(4 * i + 0) * stride + k] = r[i][0];
@@ -261,27 +280,17 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
 #pragma omp parallel if (parallel)
   {
     std::unique_ptr<T[]> V(new T[16 * Cg * chunk]), M(new T[16 * Og * chunk]);
-    // Even and odd columns of the 4 input rows of a run ([4][chunk + 1] each) and the four
-    // output phases of a run ([4][chunk]).
-    std::unique_ptr<T[]> bufs(new T[2 * 4 * (chunk + 1) + 4 * chunk]);
-    T* ev = bufs.get();
-    T* od = ev + 4 * (chunk + 1);
-    T* out4 = od + 4 * (chunk + 1);
+    RunScratch<T> scratch(chunk);
+    T *tbuf = scratch.rows(), *zero = scratch.zero(), *out2 = scratch.edge();
 #pragma omp for collapse(2) schedule(static)
     for (int64_t g = 0; g < G; ++g)
       for (int64_t ck = 0; ck < chunks; ++ck) {
         const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
-        // V [16][Cg][nq], one run of tiles of the same (image, tile row) at a time.
-        for (int64_t t = 0; t < nq;) {
-          const int64_t q = q0 + t, n = q / tiles_per_image, r = q % tiles_per_image;
-          const int64_t ty = r / tw, tx0 = r % tw, len = std::min(tw - tx0, nq - t);
-          for (int64_t c = 0; c < Cg; ++c) {
-            const T* img = x + (n * C + g * Cg + c) * H * W;
-            load_rows(img, H, W, 2 * ty - py, 2 * tx0 - px, len, ev, od);
-            input_transform_run(ev, od, len, V.get() + c * nq + t, Cg * nq);
-          }
-          t += len;
-        }
+        const std::vector<Run> runs = chunk_runs(q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
+        // V [16][Cg][nq]
+        for (int64_t c = 0; c < Cg; ++c)
+          for (const Run& r : runs)
+            input_transform(x + (r.n * C + g * Cg + c) * H * W, H, W, r, zero, tbuf, V.get() + c * nq + r.t, Cg * nq);
         // M[e] = U[g][e] @ V[e]: [Og, Cg] @ [Cg, nq]
         for (int e = 0; e < 16; ++e) {
           if constexpr (std::is_same_v<T, float>)
@@ -292,24 +301,19 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
           gemm<T>(false, false, Og, nq, Cg, T(1), U.data() + (g * 16 + e) * Og * Cg, Cg, V.get() + e * Cg * nq, nq,
                   T(0), M.get() + e * Og * nq, nq);
         }
-        // y = A^T M A per (o, tile), one run of tiles of the same (image, tile row) at a time.
-        for (int64_t t = 0; t < nq;) {
-          const int64_t q = q0 + t, n = q / tiles_per_image, r = q % tiles_per_image;
-          const int64_t ty = r / tw, tx0 = r % tw, len = std::min(tw - tx0, nq - t);
-          for (int64_t o = 0; o < Og; ++o) {
-            output_transform_run(M.get() + o * nq + t, Og * nq, len, out4, chunk);
-            T* plane = y + (n * O + g * Og + o) * Ho * Wo;
-            for (int64_t i = 0; i < 2 && 2 * ty + i < Ho; ++i) {
-              T* row = plane + (2 * ty + i) * Wo + 2 * tx0;
-              const T* e0 = out4 + (2 * i) * chunk;
-              const T* e1 = out4 + (2 * i + 1) * chunk;
-              const int64_t cols = std::min<int64_t>(2 * len, Wo - 2 * tx0);
-              for (int64_t k = 0; k < cols / 2; ++k) row[2 * k] = e0[k], row[2 * k + 1] = e1[k];
-              if (cols & 1) row[cols - 1] = e0[cols / 2];
+        // y = A^T M A per (o, tile)
+        for (int64_t o = 0; o < Og; ++o)
+          for (const Run& r : runs) {
+            T* row0 = y + ((r.n * O + g * Og + o) * Ho + 2 * r.ty) * Wo + 2 * r.tx0;
+            if (r.inside) {
+              output_transform(M.get() + o * nq + r.t, Og * nq, r.len, row0, row0 + Wo);
+              continue;
             }
+            output_transform(M.get() + o * nq + r.t, Og * nq, r.len, out2, out2 + 2 * r.len);
+            const int64_t cols = std::min<int64_t>(2 * r.len, Wo - 2 * r.tx0);
+            for (int64_t i = 0; i < 2 && 2 * r.ty + i < Ho; ++i)
+              std::copy(out2 + i * 2 * r.len, out2 + i * 2 * r.len + cols, row0 + i * Wo);
           }
-          t += len;
-        }
       }
   }
 }
@@ -339,34 +343,31 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
     std::vector<T>& acc = accs[omp_get_thread_num()];
     acc.assign(msize, T(0));
     std::unique_ptr<T[]> V(new T[16 * Cg * chunk]), Z(new T[16 * Og * chunk]);
-    std::unique_ptr<T[]> bufs(new T[2 * 4 * (chunk + 1)]);
-    T* ev = bufs.get();
-    T* od = ev + 4 * (chunk + 1);
+    RunScratch<T> scratch(chunk);
+    T *tbuf = scratch.rows(), *zero = scratch.zero(), *dy2 = scratch.edge();
 #pragma omp for collapse(2) schedule(static)
     for (int64_t g = 0; g < G; ++g)
       for (int64_t ck = 0; ck < chunks; ++ck) {
         const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
-        for (int64_t t = 0; t < nq;) {
-          const int64_t q = q0 + t, n = q / tiles_per_image, r = q % tiles_per_image;
-          const int64_t ty = r / tw, tx0 = r % tw, len = std::min(tw - tx0, nq - t);
-          for (int64_t c = 0; c < Cg; ++c) {  // V = B^T d B, as the forward
-            load_rows(x + (n * C + g * Cg + c) * H * W, H, W, 2 * ty - py, 2 * tx0 - px, len, ev, od);
-            input_transform_run(ev, od, len, V.get() + c * nq + t, Cg * nq);
-          }
-          for (int64_t o = 0; o < Og; ++o) {  // Z = A dY A^T; rows 2ty, 2ty+1 (zero past Ho / Wo)
-            const T* plane = dy + (n * O + g * Og + o) * Ho * Wo;
-            for (int i = 0; i < 2; ++i) {
-              const int64_t yy = 2 * ty + i;
-              for (int64_t k = 0; k < len; ++k) {
-                const int64_t xa = 2 * (tx0 + k), xb = xa + 1;
-                ev[i * len + k] = (yy < Ho && xa < Wo) ? plane[yy * Wo + xa] : T(0);
-                od[i * len + k] = (yy < Ho && xb < Wo) ? plane[yy * Wo + xb] : T(0);
-              }
+        const std::vector<Run> runs = chunk_runs(q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
+        for (int64_t c = 0; c < Cg; ++c)  // V = B^T d B, as the forward
+          for (const Run& r : runs)
+            input_transform(x + (r.n * C + g * Cg + c) * H * W, H, W, r, zero, tbuf, V.get() + c * nq + r.t, Cg * nq);
+        for (int64_t o = 0; o < Og; ++o)  // Z = A dY A^T
+          for (const Run& r : runs) {
+            const T* row0 = dy + ((r.n * O + g * Og + o) * Ho + 2 * r.ty) * Wo + 2 * r.tx0;
+            if (r.inside) {
+              grad_transform(row0, row0 + Wo, r.len, Z.get() + o * nq + r.t, Og * nq);
+              continue;
             }
-            grad_transform_run(ev, od, len, Z.get() + o * nq + t, Og * nq);
+            const int64_t cols = std::min<int64_t>(2 * r.len, Wo - 2 * r.tx0);
+            for (int64_t i = 0; i < 2; ++i) {
+              T* d = dy2 + i * 2 * r.len;
+              std::fill(d, d + 2 * r.len, T(0));
+              if (2 * r.ty + i < Ho) std::copy(row0 + i * Wo, row0 + i * Wo + cols, d);
+            }
+            grad_transform(dy2, dy2 + 2 * r.len, r.len, Z.get() + o * nq + r.t, Og * nq);
           }
-          t += len;
-        }
         // dL/dU[e] += Z[e] @ V[e]^T: [Og, nq] @ [nq, Cg]
         for (int e = 0; e < 16; ++e)
           gemm<T>(false, true, Og, Cg, nq, T(1), Z.get() + e * Og * nq, nq, V.get() + e * Cg * nq, nq, T(1),

@@ -28,9 +28,16 @@
 // Measured (AMD EPYC, AVX2, 2 threads, quiet; bench/results/cpu_conv_2026-11-30_*): against
 // PyTorch's oneDNN, forward went from 0.51-0.76x (_161039, im2col) to 0.74-1.01x (_161641,
 // _161921), forward + backward from 0.43-0.85x to 0.78-0.95x once the weight gradient took
-// this path too (_161921); the main job's training from 38-40 to 31-34 s/kimg. Time inside
-// (perf, main job, forward): the 16 GEMMs about 55%, the input and output transforms
-// (vectorized across a run of tiles) about 20%, loading rows and interleaving outputs the rest.
+// this path too (_161921); the main job's training from 38-40 to 31-34 s/kimg.
+// Transforms: the input transform reads a run of tiles (one tile row of one image) straight
+// from the image, combining its 4 rows first (contiguous) and then each tile's 4 columns
+// (stride-2 loads, vectorized as permutes); the output transform writes the 2x2 blocks straight
+// into the output rows. They replaced a scalar de-interleaving copy of every patch row, with
+// the same numbers. Measured with bench/pair_ab.sh (both builds side by side, 1 thread each):
+// the main job's training 1.16x faster together with loops.h's fixed-stride rows
+// (bench/results/main_job_pair_2026-12-01.txt); per conv case the ratios spread 0.85-1.43
+// (bench/results/cpu_conv_pair_winograd_2026-12-01.txt), the stride-2 row, which this path
+// does not touch, among them at 0.85 / 1.03: single cases are within the machine's noise.
 #pragma once
 #include <cstdint>
 
