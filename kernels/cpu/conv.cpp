@@ -76,6 +76,19 @@ inline void valid_cols(int64_t W, int64_t Wo, int64_t s, int64_t p, int64_t j, i
   lo = std::min(lo, hi);
 }
 
+// dst[k] = src[k * S] and dst[k * S] += src[k] for k < n, the stride fixed at compile time so
+// that the loops vectorize (strided loads and stores become permutes).
+template <int64_t S, class T>
+void strided_row(const T* __restrict src, T* __restrict dst, int64_t n) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) dst[k] = src[k * S];
+}
+template <int64_t S, class T>
+void add_strided_row(const T* __restrict src, T* __restrict dst, int64_t n) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) dst[k * S] += src[k];
+}
+
 // im2col of one channel, rows [oy0, oy1) of the output grid, into a column matrix with
 // leading dimension ld: col[i*kw+j, (oy-oy0)*Wo+ox] = img[oy*sy-py+i, ox*sx-px+j].
 template <class T>
@@ -112,11 +125,12 @@ void im2col_rows(const T* img, int64_t H, int64_t W, int64_t kh, int64_t kw, int
         // first valid element: img[iy, lo*sx-px+j]; the next ones are sx apart
         const T* src = img + iy * W + (lo * sx - px + j);
         std::fill(r, r + lo, T(0));
-        if (sx == 1) {
+        if (sx == 1)
           std::memcpy(r + lo, src, sizeof(T) * (hi - lo));
-        } else {
+        else if (sx == 2)  // stride 2 (downsampling convs): a fixed stride vectorizes
+          strided_row<2>(src, r + lo, hi - lo);
+        else
           for (int64_t ox = lo; ox < hi; ++ox) r[ox] = src[(ox - lo) * sx];
-        }
         std::fill(r + hi, r + Wo, T(0));
       }
     }
@@ -140,12 +154,12 @@ void col2im_rows(const T* col, int64_t H, int64_t W, int64_t kh, int64_t kw, int
         const T* r = row + (oy - oy0) * Wo + lo;
         T* dst = img + iy * W + (lo * sx - px + j);
         const int64_t count = hi - lo;
-        if (sx == 1) {
-#pragma omp simd
-          for (int64_t k = 0; k < count; ++k) dst[k] += r[k];
-        } else {
+        if (sx == 1)
+          add_strided_row<1>(r, dst, count);
+        else if (sx == 2)  // stride 2 (transposed convs that upsample)
+          add_strided_row<2>(r, dst, count);
+        else
           for (int64_t k = 0; k < count; ++k) dst[k * sx] += r[k];
-        }
       }
     }
   }
