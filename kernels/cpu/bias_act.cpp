@@ -1,10 +1,11 @@
 // bias_act on the CPU: see bias_act.h for the formula, layout, variants and benchmark.
 #include "kernels/cpu/bias_act.h"
+#include "kernels/cpu/loops.h"
 
 namespace sg::kernels::cpu {
 
 namespace {
-constexpr int64_t kGrain = 1 << 15;
+constexpr int64_t kGrain = kParallelGrain;  // kernels/cpu/loops.h: measured for passive waiting
 
 template <class T, BiasActKind K, bool kClamp>
 void forward_impl(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b, T* y) {

@@ -20,7 +20,12 @@
 
 namespace sg::kernels::cpu {
 
-constexpr int64_t kParallelGrain = 1 << 15;
+// Elements below which a loop stays on one thread. With the programs' passive OpenMP waiting
+// a region costs 50-75 us (the sleeping thread's wake-up), and a 2-thread a[i] + b[i] beats
+// one thread only from about 120,000 floats (build/bench_omp_region,
+// bench/results/omp_region_2026-12-01.txt); with spinning threads the break-even is under
+// 16,000 floats, so this costs a spinning run a few microseconds per op of 32K-128K floats.
+constexpr int64_t kParallelGrain = 1 << 17;
 
 template <class T, class F>
 void unary(int64_t n, const T* a, T* out, F f) {
