@@ -103,7 +103,7 @@ TORCH_CONV_G="$(sed -n 's/^# conv ops used (modconv grouped[^:]*: //p' "$TMP/tor
   echo "          conv ops, modconv act: $TORCH_CONV"
   echo "          conv ops, modconv grouped: $TORCH_CONV_G"
   echo "blas:     $BLAS_NOTE"
-  echo "stylegrad GEMM: Eigen (kernels/cpu/gemm.h), -O3 -march=native"
+  echo "stylegrad GEMM: kernels/cpu/gemm_avx2.cpp (AVX2 + FMA; Eigen without them), Winograd for 3x3 stride 1, -O3 -march=native"
   echo "command:  $BUILD/bench_cpu_conv ${QUICK[*]}; $PY bench/torch_cpu_conv.py ${QUICK[*]}"
   echo "machine:  $QUIET; loadavg at end $LOAD_END"
   echo "          during stylegrad: $(cat "$TMP/sg.txt.load")"

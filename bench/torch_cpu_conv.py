@@ -2,7 +2,7 @@
 """PyTorch CPU twin of bench/bench_cpu_conv.cpp: same cases, f32, same protocol, same output.
 
 Run with Debian's python3 (python3-torch), not a pyenv/venv python:
-    OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_cpu_conv.py [--quick]
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_cpu_conv.py [--quick] [--shapes]
 
   fwd_ms:    forward alone, under torch.no_grad()
   fwdbwd_ms: forward with grad on, then torch.autograd.grad(sum(y * gy), [x, w(, styles)])
@@ -10,6 +10,11 @@ Protocol: `warmup` untimed runs, then the median of `reps` timed runs (time.perf
 Output: one line per case,  case=<name> impl=torch fwd_ms=<ms> fwdbwd_ms=<ms>
         and for a modulated conv also  grouped_fwd_ms=<ms> grouped_fwdbwd_ms=<ms>
 Lines starting with '#' are information (threads, BLAS, conv backend).
+
+--shapes: the twin of bench_cpu_conv --shapes, every convolution of the small and seed32 networks,
+  each pass as PyTorch's autograd runs it: fwd = F.conv2d / F.conv_transpose2d; dgrad and wgrad =
+  aten::convolution_backward with output_mask [1,0,0] and [0,1,0] (oneDNN on this build), no grad.
+  Output:  shape=<name> impl=torch fwd_ms=<ms> dgrad_ms=<ms> wgrad_ms=<ms>
 
 conv cases: F.conv2d, as the engine's conv2d.
 Modulated conv cases (demodulated, eps 1e-8): the stylegrad twin times its fused (grouped) and
@@ -34,6 +39,10 @@ import torch
 import torch.nn.functional as F
 
 QUICK = "--quick" in sys.argv[1:]
+SHAPES = "--shapes" in sys.argv[1:]
+for _a in sys.argv[1:]:
+    if _a not in ("--quick", "--shapes"):
+        sys.exit(f"usage: {sys.argv[0]} [--quick] [--shapes] (unknown option {_a})")
 WARMUP, REPS = (1, 3) if QUICK else (3, 11)
 torch.set_num_threads(2)
 
@@ -191,7 +200,68 @@ def time_case(case, gen, fused=None):
     return median_ms(run_fwd), median_ms(run_fwdbwd)
 
 
+def model_shapes():
+    """The list of bench_cpu_conv.cpp's model_shapes(), same names and order:
+    (name, N, Cin, Cout, H, k, stride, padding, transposed)."""
+    v = []
+
+    def add(model, what, N, cin, cout, H, k, stride, padding, transposed=False):
+        tag = "_up2" if transposed else "_s2" if stride == 2 else ""
+        v.append((f"{model}_{what}_c{cin}to{cout}_{H}{tag}_k{k}", N, cin, cout, H, k, stride, padding, transposed))
+
+    for r in (4, 8, 16, 32):
+        add("small", "conv", 16, 64, 64, r, 3, 1, 1)
+    for r in (4, 8, 16):
+        add("small", "Gup", 16, 64, 64, r, 3, 2, 0, True)
+    for r in (4, 8, 16, 32):
+        add("small", "toRGB", 16, 64, 1, r, 1, 1, 0)
+    add("small", "fromRGB", 16, 1, 64, 32, 1, 1, 0)
+    for r in (33, 17, 9):
+        add("small", "Ddown", 16, 64, 64, r, 3, 2, 0)
+    for r in (16, 8, 4):
+        add("small", "Dskip", 16, 64, 64, r, 1, 1, 0)
+    add("small", "Dmbstd", 16, 65, 64, 4, 3, 1, 1)
+    for cin, cout, r in ((384, 384, 4), (384, 384, 8), (384, 192, 8), (192, 192, 8), (192, 384, 8), (192, 192, 16),
+                         (192, 96, 16), (96, 96, 16), (96, 192, 16), (96, 96, 32), (96, 48, 32), (48, 48, 32),
+                         (48, 96, 32)):
+        add("seed32", "conv", 32, cin, cout, r, 3, 1, 1)
+    for cin, cout, r in ((384, 384, 4), (192, 384, 8), (96, 192, 16), (48, 96, 32)):
+        add("seed32", "skip", 32, cin, cout, r, 1, 1, 0)
+    for cin, r in ((384, 4), (192, 8), (96, 16), (48, 32)):
+        add("seed32", "toRGB", 32, cin, 3, r, 1, 1, 0)
+    add("seed32", "fromRGB", 32, 3, 48, 32, 1, 1, 0)
+    return v
+
+
+def run_shapes():
+    print(f"# torch {torch.__version__}, torch.get_num_threads()={torch.get_num_threads()} "
+          f"mkldnn.is_available={torch.backends.mkldnn.is_available()}")
+    print(f"# warmup={WARMUP} reps={REPS} (median)", flush=True)
+    gen = torch.Generator().manual_seed(1234)
+    with torch.no_grad():
+        for name, N, cin, cout, H, k, stride, padding, transposed in model_shapes():
+            x = torch.randn(N, cin, H, H, generator=gen)
+            w = torch.randn(*((cin, cout) if transposed else (cout, cin)), k, k, generator=gen)
+            if transposed:
+                fwd = lambda: F.conv_transpose2d(x, w, stride=stride, padding=padding)  # noqa: E731
+            else:
+                fwd = lambda: F.conv2d(x, w, stride=stride, padding=padding)  # noqa: E731
+            dy = torch.randn(fwd().shape, generator=gen)
+
+            def back(mask):
+                return torch.ops.aten.convolution_backward(dy, x, w, None, [stride] * 2, [padding] * 2, [1, 1],
+                                                           transposed, [0, 0], 1, mask)
+
+            f = median_ms(fwd)
+            dg = median_ms(lambda: back([True, False, False]))
+            wg = median_ms(lambda: back([False, True, False]))
+            print(f"shape={name} impl=torch fwd_ms={f:.3f} dgrad_ms={dg:.3f} wgrad_ms={wg:.3f}", flush=True)
+
+
 def main():
+    if SHAPES:
+        run_shapes()
+        return
     info()
     gen = torch.Generator().manual_seed(1234)
     done = {}  # modulated conv shape -> its line's timings

@@ -43,6 +43,9 @@ struct PackedA {
   std::vector<float> data;
 };
 PackedA gemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+// The same into p, reusing the memory of p.data: no allocation when p packed as large an operand
+// before (the Winograd convolution keeps its packed weights per thread this way).
+void gemm_pack_a(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
 // The most floats a conv call keeps packed this way (32 MiB: a 512-channel layer's 16 Winograd
 // matrices); beyond (grouped convs with many groups) it packs as it goes, as before.
 inline constexpr int64_t kMaxPrepackedFloats = int64_t(1) << 23;
@@ -51,6 +54,7 @@ void gemm_prepacked(const PackedA& A, bool trans_b, int64_t N, float alpha, cons
                     float* C, int64_t ldc);
 // The same two with the packed kernel whatever gemm() would pick (requires gemm_avx2_available()).
 PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+void gemm_pack_a_avx2(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
 void gemm_prepacked_avx2(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb,
                          float beta, float* C, int64_t ldc);
 

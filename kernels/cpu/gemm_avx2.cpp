@@ -260,14 +260,19 @@ void gemm_f32_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
   run(M, N, K, alpha, Operand{A, lda, trans_a}, Operand{B, ldb, trans_b}, beta, C, ldc, nullptr, 0);
 }
 
-PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
-  PackedA p;
+void gemm_pack_a_avx2(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
   p.trans = trans_a, p.M = M, p.K = K, p.lda = lda, p.src = A;
-  if (M <= 0 || K <= 0) return p;
+  p.data.clear();  // keeps its memory
+  if (M <= 0 || K <= 0) return;
   const int64_t Mpad = (M + MR - 1) / MR * MR;
   p.data.resize((size_t)(Mpad * K));
   for (int64_t pc = 0; pc < K; pc += KC)
     pack<MR>(A, lda, trans_a, 0, M, pc, std::min(KC, K - pc), p.data.data() + pc * Mpad);
+}
+
+PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
+  PackedA p;
+  gemm_pack_a_avx2(p, trans_a, M, K, A, lda);
   return p;
 }
 
@@ -291,6 +296,9 @@ void gemm_f32_avx2(bool, bool, int64_t, int64_t, int64_t, float, const float*, i
   throw std::logic_error("gemm_f32_avx2: this build is not for x86-64");
 }
 PackedA gemm_pack_a_avx2(bool, int64_t, int64_t, const float*, int64_t) {
+  throw std::logic_error("gemm_pack_a_avx2: this build is not for x86-64");
+}
+void gemm_pack_a_avx2(PackedA&, bool, int64_t, int64_t, const float*, int64_t) {
   throw std::logic_error("gemm_pack_a_avx2: this build is not for x86-64");
 }
 void gemm_prepacked_avx2(const PackedA&, bool, int64_t, float, const float*, int64_t, float, float*, int64_t) {

@@ -4,7 +4,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -76,19 +75,37 @@ std::vector<Run> chunk_runs(int64_t q0, int64_t nq, int64_t tiles_per_image, int
   return runs;
 }
 
+// Per-thread buffers that only grow, one per use (kSlots of them), like the GEMM's packing
+// buffers (kernels/cpu/gemm_avx2.cpp): a convolution called again with the same shapes
+// allocates nothing. Allocating them per call cost more than the arithmetic at small shapes:
+// glibc hands large freed blocks back to the OS, and every 4 KiB taken again is a page fault
+// (build/bench_cpu_conv --shapes --only _k3, one run each, 1 December 2026: the 4x4 and 8x8
+// convs of small 1.4x faster with reuse, seed32's 384-channel 4x4 conv 1.7x).
+enum Slot { kU, kV, kM, kRows, kAcc, kSum, kSlots };
+template <class T>
+T* thread_buffer(Slot slot, int64_t n) {
+  thread_local std::vector<T> bufs[kSlots];
+  std::vector<T>& b = bufs[slot];
+  if ((int64_t)b.size() < n) {
+    std::vector<T>().swap(b);  // no copy of the old contents
+    b.resize(n);
+  }
+  return b.data();
+}
+
 // A thread's scratch for the transforms of runs of at most `chunk` tiles: input_transform's
 // rows t [4][w] (w <= 2 chunk + 2) and a row of zeros, and two rows of 2 chunk for a run whose
 // outputs an odd Ho or Wo cuts (the forward's output block, the weight gradient's dY).
 template <class T>
 struct RunScratch {
-  explicit RunScratch(int64_t chunk) : wmax(2 * chunk + 2), buf(new T[5 * wmax + 4 * chunk]) {
+  explicit RunScratch(int64_t chunk) : wmax(2 * chunk + 2), buf(thread_buffer<T>(kRows, 5 * wmax + 4 * chunk)) {
     std::fill(zero(), zero() + wmax, T(0));
   }
-  T* rows() { return buf.get(); }
-  T* zero() { return buf.get() + 4 * wmax; }
-  T* edge() { return buf.get() + 5 * wmax; }
+  T* rows() { return buf; }
+  T* zero() { return buf + 4 * wmax; }
+  T* edge() { return buf + 5 * wmax; }
   int64_t wmax;
-  std::unique_ptr<T[]> buf;
+  T* buf;
 };
 
 // V = B^T d B for the tiles of run r from one channel plane img [H, W], into v[e * stride + k],
@@ -251,7 +268,7 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
   const bool parallel = plan.parallel;
 
   // U [G][16][Og][Cg]: the transformed weights of each group.
-  std::vector<T> U(G * 16 * Og * Cg);
+  T* const U = thread_buffer<T>(kU, G * 16 * Og * Cg);  // fully written below
 #pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && O * Cg > 64)
   for (int64_t g = 0; g < G; ++g)
     for (int64_t o = 0; o < Og; ++o)
@@ -265,21 +282,26 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
               k[(3 * i + j) * kWB + l] = transposed ? (double)w[((g * Cg + c) * Og + o) * 9 + (2 - i) * 3 + (2 - j)]
                                                     : (double)w[((g * Og + o) * Cg + c) * 9 + i * 3 + j];
         }
-        weight_transform(k, n, U.data() + (g * 16 * Og + o) * Cg + c0, Og * Cg);
+        weight_transform(k, n, U + (g * 16 * Og + o) * Cg + c0, Og * Cg);
       }
   // f32 with more than one chunk of tiles (and U within kMaxPrepackedFloats: not the grouped
   // conv of a fused modulated conv with many wide groups): each U[g][e] packed once for the GEMM
   // (kernels/cpu/gemm.h PackedA) rather than once per chunk, which for wide layers at low
   // resolution (a few 16-tile chunks against 384 x 384 weights) cost as much as the
   // multiply-adds.
-  std::vector<PackedA> Up;
+  // (Kept per calling thread and packed in place: no allocation once as large.)
+  thread_local std::vector<PackedA> packed;
+  const PackedA* Up = nullptr;
   if constexpr (std::is_same_v<T, float>)
-    if (chunks > 1 && G * 16 * Og * Cg <= kMaxPrepackedFloats)
-      for (int64_t ge = 0; ge < G * 16; ++ge) Up.push_back(gemm_pack_a(false, Og, Cg, U.data() + ge * Og * Cg, Cg));
+    if (chunks > 1 && G * 16 * Og * Cg <= kMaxPrepackedFloats) {
+      if ((int64_t)packed.size() < G * 16) packed.resize(G * 16);
+      for (int64_t ge = 0; ge < G * 16; ++ge) gemm_pack_a(packed[ge], false, Og, Cg, U + ge * Og * Cg, Cg);
+      Up = packed.data();
+    }
 
 #pragma omp parallel if (parallel)
   {
-    std::unique_ptr<T[]> V(new T[16 * Cg * chunk]), M(new T[16 * Og * chunk]);
+    T *const V = thread_buffer<T>(kV, 16 * Cg * chunk), *const M = thread_buffer<T>(kM, 16 * Og * chunk);
     RunScratch<T> scratch(chunk);
     T *tbuf = scratch.rows(), *zero = scratch.zero(), *out2 = scratch.edge();
 #pragma omp for collapse(2) schedule(static)
@@ -290,26 +312,26 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
         // V [16][Cg][nq]
         for (int64_t c = 0; c < Cg; ++c)
           for (const Run& r : runs)
-            input_transform(x + (r.n * C + g * Cg + c) * H * W, H, W, r, zero, tbuf, V.get() + c * nq + r.t, Cg * nq);
+            input_transform(x + (r.n * C + g * Cg + c) * H * W, H, W, r, zero, tbuf, V + c * nq + r.t, Cg * nq);
         // M[e] = U[g][e] @ V[e]: [Og, Cg] @ [Cg, nq]
         for (int e = 0; e < 16; ++e) {
           if constexpr (std::is_same_v<T, float>)
-            if (!Up.empty()) {
-              gemm_prepacked(Up[g * 16 + e], false, nq, 1.f, V.get() + e * Cg * nq, nq, 0.f, M.get() + e * Og * nq, nq);
+            if (Up) {
+              gemm_prepacked(Up[g * 16 + e], false, nq, 1.f, V + e * Cg * nq, nq, 0.f, M + e * Og * nq, nq);
               continue;
             }
-          gemm<T>(false, false, Og, nq, Cg, T(1), U.data() + (g * 16 + e) * Og * Cg, Cg, V.get() + e * Cg * nq, nq,
-                  T(0), M.get() + e * Og * nq, nq);
+          gemm<T>(false, false, Og, nq, Cg, T(1), U + (g * 16 + e) * Og * Cg, Cg, V + e * Cg * nq, nq, T(0),
+                  M + e * Og * nq, nq);
         }
         // y = A^T M A per (o, tile)
         for (int64_t o = 0; o < Og; ++o)
           for (const Run& r : runs) {
             T* row0 = y + ((r.n * O + g * Og + o) * Ho + 2 * r.ty) * Wo + 2 * r.tx0;
             if (r.inside) {
-              output_transform(M.get() + o * nq + r.t, Og * nq, r.len, row0, row0 + Wo);
+              output_transform(M + o * nq + r.t, Og * nq, r.len, row0, row0 + Wo);
               continue;
             }
-            output_transform(M.get() + o * nq + r.t, Og * nq, r.len, out2, out2 + 2 * r.len);
+            output_transform(M + o * nq + r.t, Og * nq, r.len, out2, out2 + 2 * r.len);
             const int64_t cols = std::min<int64_t>(2 * r.len, Wo - 2 * r.tx0);
             for (int64_t i = 0; i < 2 && 2 * r.ty + i < Ho; ++i)
               std::copy(out2 + i * 2 * r.len, out2 + i * 2 * r.len + cols, row0 + i * Wo);
@@ -336,13 +358,13 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
   // dL/dU [G][16][Og][Cg], summed over tiles: one accumulator per thread, added at the end in
   // thread order (so a run is bit-reproducible for a given thread count).
   const int64_t msize = G * 16 * Og * Cg;
-  std::vector<std::vector<T>> accs(threads);
+  std::vector<T*> accs(threads);
 
 #pragma omp parallel if (parallel)
   {
-    std::vector<T>& acc = accs[omp_get_thread_num()];
-    acc.assign(msize, T(0));
-    std::unique_ptr<T[]> V(new T[16 * Cg * chunk]), Z(new T[16 * Og * chunk]);
+    T* const acc = accs[omp_get_thread_num()] = thread_buffer<T>(kAcc, msize);
+    std::fill(acc, acc + msize, T(0));
+    T *const V = thread_buffer<T>(kV, 16 * Cg * chunk), *const Z = thread_buffer<T>(kM, 16 * Og * chunk);
     RunScratch<T> scratch(chunk);
     T *tbuf = scratch.rows(), *zero = scratch.zero(), *dy2 = scratch.edge();
 #pragma omp for collapse(2) schedule(static)
@@ -352,12 +374,12 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
         const std::vector<Run> runs = chunk_runs(q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
         for (int64_t c = 0; c < Cg; ++c)  // V = B^T d B, as the forward
           for (const Run& r : runs)
-            input_transform(x + (r.n * C + g * Cg + c) * H * W, H, W, r, zero, tbuf, V.get() + c * nq + r.t, Cg * nq);
+            input_transform(x + (r.n * C + g * Cg + c) * H * W, H, W, r, zero, tbuf, V + c * nq + r.t, Cg * nq);
         for (int64_t o = 0; o < Og; ++o)  // Z = A dY A^T
           for (const Run& r : runs) {
             const T* row0 = dy + ((r.n * O + g * Og + o) * Ho + 2 * r.ty) * Wo + 2 * r.tx0;
             if (r.inside) {
-              grad_transform(row0, row0 + Wo, r.len, Z.get() + o * nq + r.t, Og * nq);
+              grad_transform(row0, row0 + Wo, r.len, Z + o * nq + r.t, Og * nq);
               continue;
             }
             const int64_t cols = std::min<int64_t>(2 * r.len, Wo - 2 * r.tx0);
@@ -366,23 +388,24 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
               std::fill(d, d + 2 * r.len, T(0));
               if (2 * r.ty + i < Ho) std::copy(row0 + i * Wo, row0 + i * Wo + cols, d);
             }
-            grad_transform(dy2, dy2 + 2 * r.len, r.len, Z.get() + o * nq + r.t, Og * nq);
+            grad_transform(dy2, dy2 + 2 * r.len, r.len, Z + o * nq + r.t, Og * nq);
           }
         // dL/dU[e] += Z[e] @ V[e]^T: [Og, nq] @ [nq, Cg]
         for (int e = 0; e < 16; ++e)
-          gemm<T>(false, true, Og, Cg, nq, T(1), Z.get() + e * Og * nq, nq, V.get() + e * Cg * nq, nq, T(1),
-                  acc.data() + (g * 16 + e) * Og * Cg, Cg);
+          gemm<T>(false, true, Og, Cg, nq, T(1), Z + e * Og * nq, nq, V + e * Cg * nq, nq, T(1),
+                  acc + (g * 16 + e) * Og * Cg, Cg);
       }
   }
-  std::vector<T> Mw(msize, T(0));
-  for (const std::vector<T>& acc : accs)
-    for (int64_t i = 0; i < (int64_t)acc.size(); ++i) Mw[i] += acc[i];
+  T* const Mw = thread_buffer<T>(kSum, msize);
+  std::fill(Mw, Mw + msize, T(0));
+  for (const T* acc : accs)
+    for (int64_t i = 0; i < msize; ++i) Mw[i] += acc[i];
       // dw[g*Og + o, c] = G^T dL/dU[g][., o, c] G
 #pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && O * Cg > 64)
   for (int64_t g = 0; g < G; ++g)
     for (int64_t o = 0; o < Og; ++o)
       for (int64_t c0 = 0; c0 < Cg; c0 += kWB)  // kWB input channels at a time
-        weight_back_transform(Mw.data() + (g * 16 * Og + o) * Cg + c0, Og * Cg, std::min(kWB, Cg - c0),
+        weight_back_transform(Mw + (g * 16 * Og + o) * Cg + c0, Og * Cg, std::min(kWB, Cg - c0),
                               dw + ((g * Og + o) * Cg + c0) * 9);
 }
 
