@@ -491,12 +491,14 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       const int64_t ng = t / bands, oy0 = (t % bands) * band;
       run_task(ng / groups, ng % groups, oy0, std::min(Ho, oy0 + band), acc, col.get());
     }
-    // (the implicit barrier of omp for: every accumulator is complete)
-    if (team > 1) {
+    // (the implicit barrier of omp for: every accumulator is complete). Only the threads the
+    // team really got (OMP_DYNAMIC or a thread limit can give fewer than `team`) filled theirs.
+    const int got = omp_get_num_threads();
+    if (got > 1) {
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < dw_size; ++i) {
         T s = dw[i];
-        for (int k = 1; k < team; ++k) s += extra[(k - 1) * dw_size + i];
+        for (int k = 1; k < got; ++k) s += extra[(k - 1) * dw_size + i];
         dw[i] = s;
       }
     }

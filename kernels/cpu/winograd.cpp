@@ -398,9 +398,11 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
   }
   T* const Mw = thread_buffer<T>(kSum, msize);
   std::fill(Mw, Mw + msize, T(0));
-  for (const T* acc : accs)
-    for (int64_t i = 0; i < msize; ++i) Mw[i] += acc[i];
-      // dw[g*Og + o, c] = G^T dL/dU[g][., o, c] G
+  for (const T* acc : accs)  // (null: a thread the team did not get, e.g. under OMP_DYNAMIC)
+    if (acc)
+      for (int64_t i = 0; i < msize; ++i) Mw[i] += acc[i];
+
+        // dw[g*Og + o, c] = G^T dL/dU[g][., o, c] G
 #pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && O * Cg > 64)
   for (int64_t g = 0; g < G; ++g)
     for (int64_t o = 0; o < Og; ++o)
