@@ -6,7 +6,7 @@
 //   fwd_ms:    forward alone, under NoGradGuard (no graph recorded)
 //   fwdbwd_ms: forward with grad on, then sg::autograd::grad(sum(y * gy), {x, w[, styles]})
 // Protocol: `warmup` untimed runs, then the median of `reps` timed runs (steady_clock).
-// Threads: OMP_NUM_THREADS (printed as omp_get_max_threads()).
+// Threads: OMP_NUM_THREADS, and SG_THREAD_WAIT (both printed; kernels/cpu/parallel.h).
 //
 // Usage: build/bench_cpu_conv [--quick] [--shapes [--only SUBSTRING]]
 // Output: one line per case,
@@ -21,7 +21,6 @@
 //   wgrad_ms: the weight gradient, conv2d_weight_grad(dy, x) (a transposed conv's: of dy, x swapped)
 //   shape=<name> impl=stylegrad fwd_ms=<ms> dgrad_ms=<ms> wgrad_ms=<ms> gflop=<forward GFLOP>
 // bench/run_conv_shapes_bench.sh runs it next to bench/torch_cpu_conv.py --shapes.
-#include <omp.h>
 
 #include <algorithm>
 #include <array>
@@ -33,6 +32,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/tensor.h"
 
@@ -158,8 +158,8 @@ double time_ms(const std::function<void()>& f, int warmup, int reps) {
 
 // --shapes: fwd, dgrad and wgrad of each model convolution, under no-grad (the ops alone).
 int run_shapes(int warmup, int reps, const std::string& only) {
-  std::printf("# stylegrad bench_cpu_conv --shapes: f32, omp_get_max_threads()=%d, warmup=%d, reps=%d (median)\n",
-              omp_get_max_threads(), warmup, reps);
+  std::printf("# stylegrad bench_cpu_conv --shapes: f32, threads=%d (SG_THREAD_WAIT %s), warmup=%d, reps=%d (median)\n",
+              cpu_threads(), cpu_thread_wait().c_str(), warmup, reps);
   std::fflush(stdout);
   NoGradGuard ng;
   Rng gen(1234);
@@ -218,8 +218,8 @@ int main(int argc, char** argv) {
   }
   const int warmup = quick ? 1 : 3, reps = quick ? 3 : 11;
   if (shapes) return run_shapes(warmup, reps, only);
-  std::printf("# stylegrad bench_cpu_conv: f32, omp_get_max_threads()=%d, warmup=%d, reps=%d (median)\n",
-              omp_get_max_threads(), warmup, reps);
+  std::printf("# stylegrad bench_cpu_conv: f32, threads=%d (SG_THREAD_WAIT %s), warmup=%d, reps=%d (median)\n",
+              cpu_threads(), cpu_thread_wait().c_str(), warmup, reps);
   std::fflush(stdout);
 
   Rng gen(1234);

@@ -23,7 +23,7 @@
 // Every phase also records laps at its sub-steps (forward, inner grad, outer grad, Adam),
 // printed as `# breakdown` lines: the median of each lap over the timed reps.
 // On CUDA every lap (and so every phase) ends with cuda_synchronize(), and warmup is 2.
-// Threads: OMP_NUM_THREADS (printed as omp_get_max_threads()).
+// Threads: OMP_NUM_THREADS, and SG_THREAD_WAIT (both printed; kernels/cpu/parallel.h).
 //
 // Usage: build/bench_train_phases [--quick] [--device cpu|cuda] [--cfg NAME] [--batch N]
 //                                 [--modconv grouped|act] [--precision f32|tf32|bf16|bf16-mixed]
@@ -37,7 +37,6 @@
 //              bf16-mixed (models::set_bf16_mixed: bf16 in the highest resolutions' blocks, paper256
 //              and small only)
 // Output: one line per phase,  phase=<name> impl=stylegrad ms=<median ms>
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -176,10 +175,11 @@ int main(int argc, char** argv) {
   const std::vector<Tensor> G_params = G.parameters().tensors(), D_params = D.parameters().tensors();
   std::printf(
       "# stylegrad bench_train_phases: cfg %s %lldx%lldx%lld, batch %lld, %s, fused_modconv=%d, "
-      "G %lld params, D %lld params, omp_get_max_threads()=%d, warmup=%d, reps=%d (median), device %s\n",
+      "G %lld params, D %lld params, threads=%d (SG_THREAD_WAIT %s), warmup=%d, reps=%d (median), device %s\n",
       cfg.name.c_str(), (long long)cfg.resolution, (long long)cfg.resolution, (long long)cfg.img_channels, (long long)N,
       precision.c_str(), (int)cfg.fused_modconv, (long long)G.parameters().count(), (long long)D.parameters().count(),
-      omp_get_max_threads(), warmup, reps, cuda ? ("cuda \"" + cuda_device_name() + "\"").c_str() : "cpu");
+      cpu_threads(), cpu_thread_wait().c_str(), warmup, reps,
+      cuda ? ("cuda \"" + cuda_device_name() + "\"").c_str() : "cpu");
   std::fflush(stdout);
 
   Rng rng(1234);

@@ -98,7 +98,7 @@ TORCH_CONV_G="$(sed -n 's/^# conv ops used (modconv grouped[^:]*: //p' "$TMP/tor
   echo "date:     $(date -Iseconds)"
   echo "commit:   ${COMMIT}${DIRTY}"
   echo "cpu:      ${CPU} ($(nproc) cores)"
-  echo "threads:  OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2; $(sed -n 's/^# stylegrad.*omp_get_max_threads()=\([0-9]*\).*/stylegrad omp_get_max_threads()=\1/p' "$TMP/sg.txt"); $(sed -n 's/^# torch.get_num_threads()=\([0-9]*\).*/torch.get_num_threads()=\1/p' "$TMP/torch.txt")"
+  echo "threads:  OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2; $(sed -n 's/^# stylegrad.*threads=\([0-9]*\).*/stylegrad threads=\1/p' "$TMP/sg.txt"); $(sed -n 's/^# torch.get_num_threads()=\([0-9]*\).*/torch.get_num_threads()=\1/p' "$TMP/torch.txt")"
   echo "torch:    $(sed -n 's/^# torch \([^ ]*\).*/\1/p' "$TMP/torch.txt") ($PY); libs loaded: $TORCH_BLAS"
   echo "          conv ops, modconv act: $TORCH_CONV"
   echo "          conv ops, modconv grouped: $TORCH_CONV_G"

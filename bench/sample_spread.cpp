@@ -10,7 +10,6 @@
 // Usage: build/sample_spread --network runs/.../network-snapshot-N.safetensors
 //                            [--num 500] [--seed 0] [--net G_ema|G] [--batch 50] [--threads N]
 // Output: one line of JSON with the network, its kimg and the values above.
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -62,7 +61,7 @@ int main(int argc, char** argv) {
   p.add(
       Flag{"batch", "latents per forward", "50", false, [&](auto v) { batch = cli::to_int_in("batch", v, 1, 4096); }});
   p.add(Flag{"threads", "CPU threads", "all cores", false,
-             [&](auto v) { omp_set_num_threads((int)cli::to_int_in("threads", v, 1, 1024)); }});
+             [&](auto v) { set_cpu_threads((int)cli::to_int_in("threads", v, 1, 1024)); }});
   try {
     if (!p.parse(argc, argv)) return 0;
     SG_CHECK(!network.empty(), "sample_spread", "--network is required");

@@ -18,6 +18,19 @@
 
 namespace sg {
 
+// CPU threads (kernels/cpu/parallel.h): how many the CPU kernels use (default: the CPUs this
+// process may run on, or OMP_NUM_THREADS), and how idle ones wait: SG_THREAD_WAIT, "auto"
+// (the default: spin while the machine is quiet, sleep while it is busy), "spin" or "passive";
+// an invalid SG_THREAD_WAIT makes cpu_thread_wait() throw an sg::Error naming it.
+int cpu_threads();
+void set_cpu_threads(int n);  // n >= 1
+std::string cpu_thread_wait();
+struct CpuThreadStats {
+  int64_t regions = 0;     // parallel regions run on more than one thread
+  int64_t times_busy = 0;  // auto: times the idle threads went to sleep because the machine was busy
+};
+CpuThreadStats cpu_thread_stats();
+
 bool cuda_built();      // compiled with the CUDA backend
 bool cuda_available();  // built, and a device is present
 std::string cuda_device_name();

@@ -5,6 +5,7 @@
 #include "engine/cuda_graph.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/cuda/random.h"
 #include "kernels/philox.h"
 
@@ -34,8 +35,9 @@ Tensor draw(const char* op, const Shape& s, Rng& g, DType t, Device d, uint64_t 
   const int64_t n = y.numel();
   dispatch_dtype(t, [&]<class T>() {
     T* p = y.data<T>();
-#pragma omp parallel for if (n > 4096)
-    for (int64_t i = 0; i < n; ++i) p[i] = (T)f(seed, offset, i);
+    kernels::cpu::parallel_for(n, n > 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) p[i] = (T)f(seed, offset, i);
+    });
   });
   g.offset += ((uint64_t)n + per_block - 1) / per_block;
   return d.type == DeviceType::cpu ? y : y.to(d);

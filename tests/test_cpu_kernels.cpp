@@ -11,6 +11,7 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/modconv.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/cpu/winograd.h"
 #include "kernels/cpu/upfirdn2d.h"
 
@@ -347,9 +348,9 @@ TEST_CASE("gemm kernel: the packed AVX2 GEMM equals an f64 sum, edges, transpose
     auto outside_and_inside = [](auto&& f, int trials_outside, int trials_inside) {
       CHECK(check_gemm(f, trials_outside, true) == 0);
       int bad_inside = 0;
-#pragma omp parallel num_threads(2)
-#pragma omp single
-      bad_inside = check_gemm(f, trials_inside, true);
+      parallel_region(2, [&](int tid, int) {
+        if (tid == 0) bad_inside = check_gemm(f, trials_inside, true);
+      });
       CHECK(bad_inside == 0);
     };
     outside_and_inside(gemm_f32_avx2, 400, 100);

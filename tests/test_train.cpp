@@ -388,16 +388,19 @@ TEST_CASE("training: --dry-run prints the resolved options", "[train]") {
   CHECK_THAT(read_all(err), Contains("--precision bf16-mixed is for --device cuda"));
 }
 
-// train/omp_wait_policy.cpp: passive OpenMP threads by default, the user's OMP_WAIT_POLICY wins.
-TEST_CASE("training: the OpenMP wait policy defaults to passive and the environment overrides it", "[train]") {
+// kernels/cpu/parallel.h: SG_THREAD_WAIT selects how idle CPU threads wait ("auto" unless set).
+TEST_CASE("training: SG_THREAD_WAIT picks the CPU threads' waiting, and a bad value is an error", "[train]") {
   const std::string out = (fs::temp_directory_path() / "sg_dry_wait.txt").string();
-  const std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train --dry-run > " + out;
-  REQUIRE(std::system(("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + bin).c_str()) == 0);
-  CHECK_THAT(read_all(out), Contains("\"omp_wait_policy\": \"passive\""));
-  REQUIRE(std::system(("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active " + bin).c_str()) == 0);
-  CHECK_THAT(read_all(out), Contains("\"omp_wait_policy\": \"active\""));
-  REQUIRE(std::system(("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 " + bin).c_str()) == 0);
-  CHECK_THAT(read_all(out), Contains("\"omp_wait_policy\": \"GOMP_SPINCOUNT=1000\""));
+  const std::string err = (fs::temp_directory_path() / "sg_dry_wait_err.txt").string();
+  const std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train --dry-run --threads 3 > " + out + " 2> " + err;
+  REQUIRE(std::system(("env -u SG_THREAD_WAIT " + bin).c_str()) == 0);
+  CHECK_THAT(read_all(out), Contains("\"thread_wait\": \"auto\"") && Contains("\"threads\": 3"));
+  REQUIRE(std::system(("env SG_THREAD_WAIT=passive " + bin).c_str()) == 0);
+  CHECK_THAT(read_all(out), Contains("\"thread_wait\": \"passive\""));
+  REQUIRE(std::system(("env SG_THREAD_WAIT=spin " + bin).c_str()) == 0);
+  CHECK_THAT(read_all(out), Contains("\"thread_wait\": \"spin\""));
+  CHECK(std::system(("env SG_THREAD_WAIT=fast " + bin).c_str()) != 0);
+  CHECK_THAT(read_all(err), Contains("SG_THREAD_WAIT='fast'") && Contains("'auto', 'spin' or 'passive'"));
 }
 
 TEST_CASE("training: bad snapshot metadata or file names give errors naming the file and the key", "[train][errors]") {

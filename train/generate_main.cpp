@@ -11,7 +11,6 @@
 #include "train/batch_loader.h"
 #include "train/image_io.h"
 #include "train/snapshot.h"
-#include "train/omp_wait_policy.h"
 
 using namespace sg;
 using models::NoiseMode;
@@ -40,7 +39,6 @@ void save(const std::string& path, const Tensor& imgs, int64_t nrow) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  train::default_omp_wait_policy(argv);  // passive OpenMP threads unless OMP_WAIT_POLICY is set
   Opts o;
   cli::Parser p("stylegan2-generate", "Renders images from a stylegan2-train network snapshot (its G_ema).");
   using cli::Flag;

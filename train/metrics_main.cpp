@@ -3,7 +3,6 @@
 // dataset's labels (docs/metrics.md). With --reals, the same on real training images (the
 // noise floor), optionally blurred. With --inception, also FID and KID in the FID
 // Inception-v3's features (weights converted by scripts/convert_inception.py).
-#include <omp.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -15,7 +14,6 @@
 #include "train/metrics.h"
 #include "train/run_dir.h"
 #include "train/snapshot.h"
-#include "train/omp_wait_policy.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
@@ -46,7 +44,6 @@ std::string snapshot_data(const std::string& network) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  train::default_omp_wait_policy(argv);  // passive OpenMP threads unless OMP_WAIT_POLICY is set
   Opts o;
   cli::Parser p("stylegan2-metrics",
                 "Measures a stylegan2-train network snapshot (its G_ema): FD and KID in the features of a small\n"
@@ -107,7 +104,7 @@ int main(int argc, char** argv) {
     SG_CHECK(o.classes.empty() || o.reals, "stylegan2-metrics", "--classes applies to --reals only");
     SG_CHECK(!o.reals || o.noise == models::NoiseMode::random, "stylegan2-metrics",
              "--noise-mode applies to a --network's samples, not to --reals");
-    if (o.threads > 0) omp_set_num_threads(o.threads);
+    if (o.threads > 0) set_cpu_threads(o.threads);
     const Device dev = o.device == "cuda" ? Device::cuda() : Device::cpu();
     NoGradGuard ng;
     train::Networks nets;

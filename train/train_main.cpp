@@ -9,12 +9,10 @@
 #include "train/cli.h"
 #include "train/dataset.h"
 #include "train/training_loop.h"
-#include "train/omp_wait_policy.h"
 
 using namespace sg;
 
 int main(int argc, char** argv) {
-  train::default_omp_wait_policy(argv);  // passive OpenMP threads unless OMP_WAIT_POLICY is set
   train::TrainOptions o;
   cli::Parser p("stylegan2-train",
                 "Trains StyleGAN2 (non-saturating loss, lazy R1 and path-length regularization, style mixing, EMA)\n"

@@ -1,6 +1,5 @@
 #include "train/training_loop.h"
 
-#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,7 +23,6 @@
 #include "train/classifier.h"
 #include "train/dataset.h"
 #include "train/image_io.h"
-#include "train/omp_wait_policy.h"
 #include "train/loss.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
@@ -90,8 +88,8 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
     << ",\n  \"tick_kimg\": " << o.tick_kimg << ",\n  \"snap\": " << o.snap << ",\n  \"seed\": " << o.seed
     << ",\n  \"mirror\": " << (o.mirror ? "true" : "false") << ",\n  \"device\": " << q(o.device)
     << ",\n  \"precision\": " << q(o.precision) << ",\n  \"bf16_res\": " << c.bf16_res
-    << ",\n  \"resume\": " << q(o.resume) << ",\n  \"threads\": " << omp_get_max_threads()
-    << ",\n  \"omp_wait_policy\": " << q(omp_wait_policy()) << ",\n  \"metrics\": " << o.metrics
+    << ",\n  \"resume\": " << q(o.resume) << ",\n  \"threads\": " << cpu_threads()
+    << ",\n  \"thread_wait\": " << q(cpu_thread_wait()) << ",\n  \"metrics\": " << o.metrics
     << ",\n  \"metrics_num\": " << o.metrics_num << ",\n  \"G\": {\"z_dim\": " << c.z_dim << ", \"w_dim\": " << c.w_dim
     << ", \"mapping_layers\": " << c.mapping_layers << ", \"mapping_lr_mul\": " << c.mapping_lr_mul
     << ", \"channel_base\": " << c.channel_base << ", \"channel_max\": " << c.channel_max
@@ -522,10 +520,10 @@ std::string Trainer::start_run() {
   if (!opt_.quiet)
     std::printf(
         "stylegan2-train: %s, %lld images (%lld skipped), cfg %s %lldpx x%lld, G %lld params, D %lld params, "
-        "%d threads (OpenMP wait policy %s)%s\nrun directory: %s\n",
+        "%d threads (SG_THREAD_WAIT %s)%s\nrun directory: %s\n",
         ds_->description().c_str(), (long long)ds_->size(), (long long)ds_->skipped(), cfg_.name.c_str(),
         (long long)res, (long long)channels, (long long)nets_.G->parameters().count(),
-        (long long)nets_.D->parameters().count(), omp_get_max_threads(), omp_wait_policy().c_str(),
+        (long long)nets_.D->parameters().count(), cpu_threads(), cpu_thread_wait().c_str(),
         cfg_.c_dim > 0 ? str(", conditional on ", cfg_.c_dim, " classes (--cond=0: off)").c_str() : "",
         run_dir_.c_str());
   // reals.png: the first images of the dataset.
@@ -686,6 +684,9 @@ void Trainer::maybe_tick() {
                                                      {"sec_per_kimg", sec_per_kimg},
                                                      {"total_sec", total_s},
                                                      {"mem_rss_gb", rss_gb()}};
+  // The CPU threads' waiting (docs/training.md "Threads"): how often, so far, `auto` found the
+  // machine busy and let the idle threads sleep.
+  if (dev_.type == DeviceType::cpu) rec.push_back({"cpu_threads_times_busy", (double)cpu_thread_stats().times_busy});
   std::ostringstream line;
   char buf[256];
   std::snprintf(buf, sizeof buf, "tick %-4lld kimg %-8.2f sec/kimg %-7.2f ETA %s", (long long)cur_tick_, kimg(),
@@ -738,7 +739,8 @@ void Trainer::maybe_tick() {
 int run_training(const TrainOptions& opt, std::string* run_dir_out) {
   g_interrupted = 0;
   StopSignals stop_signals;  // SIGINT, SIGTERM, SIGHUP: finish the minibatch, write a snapshot, exit
-  if (opt.threads > 0) omp_set_num_threads(opt.threads);
+  if (opt.threads > 0) set_cpu_threads(opt.threads);
+  cpu_thread_wait();  // an invalid SG_THREAD_WAIT is an error before anything is written
   Trainer t(opt);
   if (opt.dry_run) {
     std::printf("%s", t.options().c_str());

@@ -11,7 +11,7 @@
 // Layout: four contiguous buffers of n elements of the same type (float or double); p, m and
 // v are read and written, g only read. No aliasing between them.
 //
-// Variants: float, double. OpenMP + simd over elements (parallel above kParallelGrain).
+// Variants: float, double. threads (kernels/cpu/parallel.h) + simd over elements (parallel above kParallelGrain).
 //
 // Benchmark: no CPU benchmark yet (memory bound: 4 reads + 3 writes per element).
 #pragma once

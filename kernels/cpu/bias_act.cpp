@@ -11,21 +11,21 @@ template <class T, BiasActKind K, bool kClamp>
 void forward_impl(const BiasActParams& p, int64_t outer, int64_t C, int64_t inner, const T* x, const T* b, T* y) {
   const BiasAct<T, K, kClamp> act(p);
   const int64_t rows = outer * C;
-#pragma omp parallel for schedule(static) if (rows * inner > kGrain)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T bias = b ? b[r % C] : T(0);
-    const T* xr = x + r * inner;
-    T* yr = y + r * inner;
+  parallel_for(rows, rows * inner > kGrain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T bias = b ? b[r % C] : T(0);
+      const T* xr = x + r * inner;
+      T* yr = y + r * inner;
 #pragma omp simd
-    for (int64_t i = 0; i < inner; ++i) yr[i] = act.forward(xr[i] + bias);
-  }
+      for (int64_t i = 0; i < inner; ++i) yr[i] = act.forward(xr[i] + bias);
+    }
+  });
 }
 
 template <class T, BiasActKind K, bool kClamp>
 void grad_impl(const BiasActParams& p, int64_t n, const T* dy, const T* y, T* dx) {
   const BiasAct<T, K, kClamp> act(p);
-#pragma omp parallel for simd schedule(static) if (n > kGrain)
-  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * act.slope(y[i]);
+  elementwise(n, [&](int64_t i) { dx[i] = dy[i] * act.slope(y[i]); });
 }
 }  // namespace
 

@@ -7,7 +7,7 @@
 // inner = prod(s[d+1:]).
 //
 // Variants: forward (bias_act_forward), first derivative (bias_act_grad). Both are
-// elementwise, OpenMP + simd over elements.
+// elementwise, threads + simd over elements.
 //
 // Benchmark: no CPU benchmark yet. (study/bias_act.cu uses this kernel as the reference
 // for the CUDA versions; it does not time it.)

@@ -1,18 +1,19 @@
 // CPU convolution kernels: im2col / col2im + GEMM (kernels/cpu/gemm.h). Two strategies:
-// per-(image, group) tasks in OpenMP with single-threaded GEMMs (default), and for small output
-// grids (<= 64 pixels) one batched GEMM per group over all images with the GEMM's own threads.
-// Formulas, layout, the strategy in full and benchmarking: see kernels/cpu/conv.h.
+// per-(image, group) tasks on the threads (kernels/cpu/parallel.h) with single-threaded GEMMs (default), and for small
+// output grids (<= 64 pixels) one batched GEMM per group over all images with the GEMM's own threads. Formulas, layout,
+// the strategy in full and benchmarking: see kernels/cpu/conv.h.
 #include "kernels/cpu/conv.h"
 
-#include <omp.h>
-
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/loops.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/cpu/winograd.h"
 
 namespace sg::kernels::cpu {
@@ -34,7 +35,7 @@ constexpr double kParallelFlops = double(1 << 20);
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int max_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+int max_threads() { return in_parallel() ? 1 : num_threads(); }
 
 // Rows per band of a grid [grid_h, grid_w] whose column matrix has col_rows rows: the band
 // fits kColBudget, and when there are fewer tasks than threads it is split further so every
@@ -175,18 +176,20 @@ template <class T>
 void im2col(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py,
             int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* col, bool parallel) {
   const int64_t cols = (oy1 - oy0) * Wo;
-#pragma omp parallel for if (parallel && C > 1 && !omp_in_parallel())
-  for (int64_t c = 0; c < C; ++c)
-    im2col_rows(img + c * H * W, H, W, kh, kw, sy, sx, py, px, Wo, oy0, oy1, col + c * kh * kw * cols, cols);
+  parallel_for(C, parallel, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      im2col_rows(img + c * H * W, H, W, kh, kw, sy, sx, py, px, Wo, oy0, oy1, col + c * kh * kw * cols, cols);
+  });
 }
 
 template <class T>
 void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py,
             int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* img, bool parallel) {
   const int64_t cols = (oy1 - oy0) * Wo;
-#pragma omp parallel for if (parallel && C > 1 && !omp_in_parallel())
-  for (int64_t c = 0; c < C; ++c)
-    col2im_rows(col + c * kh * kw * cols, H, W, kh, kw, sy, sx, py, px, Wo, oy0, oy1, img + c * H * W, cols);
+  parallel_for(C, parallel, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      col2im_rows(col + c * kh * kw * cols, H, W, kh, kw, sy, sx, py, px, Wo, oy0, oy1, img + c * H * W, cols);
+  });
 }
 
 namespace {
@@ -221,11 +224,13 @@ template <class T>
 void im2col_slab(const T* img, int64_t img_stride, const Slab& s, int64_t C, int64_t H, int64_t W, int64_t kh,
                  int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t Ho, int64_t Wo, T* col) {
   const int64_t nb = s.n1 - s.n0, per = (s.oy1 - s.oy0) * Wo, ld = nb * per;
-#pragma omp parallel for collapse(2) if (nb * C > 1 && ld * C * kh * kw > 16384 && !omp_in_parallel())
-  for (int64_t n = 0; n < nb; ++n)
-    for (int64_t c = 0; c < C; ++c)
+  parallel_for(nb * C, ld * C * kh * kw > 16384, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t n = i / C, c = i % C;
       im2col_rows(img + (s.n0 + n) * img_stride + c * H * W, H, W, kh, kw, sy, sx, py, px, Wo, s.oy0, s.oy1,
                   col + c * kh * kw * ld + n * per, ld);
+    }
+  });
 }
 
 // dst[n][r, :] = src[r, n*per : (n+1)*per] for the images of a slab (src [rows, nb*per],
@@ -233,9 +238,9 @@ void im2col_slab(const T* img, int64_t img_stride, const Slab& s, int64_t C, int
 template <class T>
 void scatter_slab(T* packed, T* img, int64_t img_stride, int64_t ld_img, int64_t rows, int64_t nb, int64_t per,
                   bool to_packed) {
-#pragma omp parallel for collapse(2) if (nb * rows * per > 32768 && !omp_in_parallel())
-  for (int64_t n = 0; n < nb; ++n)
-    for (int64_t r = 0; r < rows; ++r) {
+  parallel_for(nb * rows, nb * rows * per > 32768, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t n = i / rows, r = i % rows;
       T* p = packed + r * nb * per + n * per;
       T* q = img + n * img_stride + r * ld_img;
       if (to_packed)
@@ -243,6 +248,7 @@ void scatter_slab(T* packed, T* img, int64_t img_stride, int64_t ld_img, int64_t
       else
         std::memcpy(q, p, sizeof(T) * per);
     }
+  });
 }
 
 // The forward's weights [Cgo, K] of each group as the GEMMs' op(A): in f32, when each group's
@@ -325,11 +331,10 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
   const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
   const GroupWeights<T> wgs(w, groups, Cgo, K, N * bands);
 
-#pragma omp parallel num_threads(team) if (team > 1)
-  {
+  std::atomic<int64_t> next{0};  // tasks handed out one at a time to whichever thread is free
+  parallel_region(team, [&](int, int) {
     auto col = buffer<T>(pointwise ? 0 : K * band * Wo);
-#pragma omp for schedule(dynamic)
-    for (int64_t t = 0; t < tasks; ++t) {
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
       const int64_t ng = t / bands, n = ng / groups, g = ng % groups;
       const int64_t oy0 = (t % bands) * band, oy1 = std::min(Ho, oy0 + band), cols = (oy1 - oy0) * Wo;
       const T* xg = x + (n * Cin + g * Cg) * HW;
@@ -341,7 +346,7 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
         wgs.gemm(g, cols, col.get(), cols, yb, HoWo);
       }
     }
-  }
+  });
 }
 
 template <class T>
@@ -376,13 +381,14 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
     for (int64_t g = 0; g < groups; ++g) {
       scatter_slab(xp, const_cast<T*>(x) + g * Cg * HW, Cin * HW, HW, Cg, N, HW, true);
       gemm<T>(true, false, K, cols, Cg, T(1), w + g * Cg * K, K, xp, cols, T(0), colp, cols);
-#pragma omp parallel for collapse(2) if (!omp_in_parallel())
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t c = 0; c < Cgo; ++c) {
+      parallel_for(N * Cgo, true, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t n = i / Cgo, c = i % Cgo;
           T* yc = y + (n * Cout + g * Cgo + c) * HoWo;
           std::fill(yc, yc + HoWo, T(0));
           col2im_rows(colp + c * khw * cols + n * HW, Ho, Wo, kh, kw, sy, sx, py, px, W, 0, H, yc, cols);
         }
+      });
     }
     return;
   }
@@ -396,11 +402,10 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   const double flops = 2.0 * N * Cin * HW * K;
   const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
 
-#pragma omp parallel num_threads(team) if (team > 1)
-  {
+  std::atomic<int64_t> next{0};  // tasks handed out one at a time to whichever thread is free
+  parallel_region(team, [&](int, int) {
     auto col = buffer<T>(pointwise ? 0 : chunk * khw * band * W);
-#pragma omp for schedule(dynamic)
-    for (int64_t t = 0; t < tasks; ++t) {
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
       const int64_t ng = t / chunks, n = ng / groups, g = ng % groups;
       const int64_t c0 = (t % chunks) * chunk, cc = std::min(Cgo, c0 + chunk) - c0;
       const T* xg = x + (n * Cin + g * Cg) * HW;
@@ -417,7 +422,7 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
         col2im<T>(col.get(), cc, Ho, Wo, kh, kw, sy, sx, py, px, H, W, h0, h1, yc, false);
       }
     }
-  }
+  });
 }
 
 template <class T>
@@ -464,14 +469,13 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   if (threads > 1 && groups >= threads && flops >= kParallelFlops) {
     // Each thread owns whole groups of dw: no reduction (the fused modulated conv).
     const int64_t band = band_rows(pointwise ? 0 : K, Ho, Wo, groups, threads);
-#pragma omp parallel num_threads(threads)
-    {
+    std::atomic<int64_t> next{0};  // groups handed out one at a time
+    parallel_region(threads, [&](int, int) {
       auto col = buffer<T>(pointwise ? 0 : K * band * Wo);
-#pragma omp for schedule(dynamic)
-      for (int64_t g = 0; g < groups; ++g)
+      for (int64_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < groups;)
         for (int64_t n = 0; n < N; ++n)
           for (int64_t oy0 = 0; oy0 < Ho; oy0 += band) run_task(n, g, oy0, std::min(Ho, oy0 + band), dw, col.get());
-    }
+    });
     return;
   }
   // Tasks: (n, group, band of output rows), each thread summing into its own accumulator
@@ -480,29 +484,25 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t bands = ceil_div(Ho, band), tasks = N * groups * bands;
   const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
   auto extra = buffer<T>(dw_size * (team - 1));
-#pragma omp parallel num_threads(team) if (team > 1)
-  {
-    const int tid = omp_get_thread_num();
+  int got = 1;  // the team the region really got (1 when another thread holds the pool)
+  parallel_region(team, [&](int tid, int nt) {
+    if (tid == 0) got = nt;
     T* acc = tid == 0 ? dw : extra.get() + (tid - 1) * dw_size;
     if (tid != 0) std::fill(acc, acc + dw_size, T(0));
     auto col = buffer<T>(pointwise ? 0 : K * band * Wo);
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t) {
+    for (int64_t t = tasks * tid / nt; t < tasks * (tid + 1) / nt; ++t) {
       const int64_t ng = t / bands, oy0 = (t % bands) * band;
       run_task(ng / groups, ng % groups, oy0, std::min(Ho, oy0 + band), acc, col.get());
     }
-    // (the implicit barrier of omp for: every accumulator is complete). Only the threads the
-    // team really got (OMP_DYNAMIC or a thread limit can give fewer than `team`) filled theirs.
-    const int got = omp_get_num_threads();
-    if (got > 1) {
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < dw_size; ++i) {
+  });
+  if (got > 1)  // sum the threads' accumulators into dw
+    parallel_for(dw_size, dw_size > kParallelGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
         T s = dw[i];
         for (int k = 1; k < got; ++k) s += extra[(k - 1) * dw_size + i];
         dw[i] = s;
       }
-    }
-  }
+    });
 }
 
 #define SG_INSTANTIATE_CONV(T)                                                                                       \

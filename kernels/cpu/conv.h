@@ -1,5 +1,5 @@
 // CPU 2-D convolution family: im2col / col2im + the GEMM of kernels/cpu/gemm.h, with
-// OpenMP over (batch, group, band) tasks.
+// threads (kernels/cpu/parallel.h) over (batch, group, band) tasks.
 //
 // Formulas (cross-correlation, as PyTorch; g = group of output channel co, Cg = Cin/groups):
 //   conv2d_forward:           y[n,co,oy,ox]  = sum_{ci<Cg,i,j} w[co,ci,i,j] * x[n, g*Cg+ci, oy*s-p+i, ox*s-p+j]
@@ -17,7 +17,7 @@
 // Strategy (the choices below were measured on 2 cores with AVX-512 and Eigen's sgemm at
 // ~270 GFLOP/s; the Winograd numbers on an AMD EPYC with AVX2, 2 cores; see bench/results/).
 // The GEMM is ours (packed, AVX2) for f32 since 30 November 2026, Eigen's before and for f64:
-//   - Default, per (n, group) tasks, OpenMP over them, the GEMM single-threaded inside,
+//   - Default, per (n, group) tasks, threads over them, the GEMM single-threaded inside,
 //     one column buffer per thread (stays in L2):
 //       forward  Y_g[Cout/g, Ho*Wo]   = W_g[Cout/g, Cg*kh*kw] @ col[Cg*kh*kw, Ho*Wo]
 //       transp.  col[Cgo*kh*kw, H*W]  = W_g^T @ X_g[Cg, H*W], then col2im (scatter-add)
@@ -80,7 +80,7 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 // The building blocks, exposed for tests and benchmarks. Rows [oy0, oy1) of the output grid.
 //   im2col: col[(c*kh+i)*kw+j, (oy-oy0)*Wo+ox] = img[c, oy*sy-py+i, ox*sx-px+j] (0 outside)
 //   col2im: img[c, oy*sy-py+i, ox*sx-px+j] += col[...]   (img not cleared)
-// parallel: split the channels over OpenMP threads (only when not already in a parallel region).
+// parallel: split the channels over the threads (only when not already in a parallel region).
 template <class T>
 void im2col(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py,
             int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* col, bool parallel);

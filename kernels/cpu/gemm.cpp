@@ -6,11 +6,16 @@
 #include <string>
 #include <type_traits>
 
+#include "kernels/cpu/parallel.h"
+
 namespace sg::kernels::cpu {
 
+// Eigen's GEMM on one thread (CMakeLists.txt defines EIGEN_DONT_PARALLELIZE: Eigen's own
+// OpenMP threads would not know about the kernels' pool); gemm_eigen slices it over the threads as
+// kernels/cpu/gemm_avx2.cpp does.
 template <class T>
-void gemm_eigen(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_eigen_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                       const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using CMap = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
   using MMap = Eigen::Map<Mat, 0, Eigen::OuterStride<>>;
@@ -30,6 +35,22 @@ void gemm_eigen(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T a
     c.noalias() += alpha * a * b.transpose();
   else
     c.noalias() += alpha * a.transpose() * b.transpose();
+}
+
+template <class T>
+void gemm_eigen(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  const bool parallel = !in_parallel() && num_threads() > 1 && 2.0 * double(M) * double(N) * double(K) >= 1 << 20;
+  if (!parallel) return gemm_eigen_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (N >= M)  // one slice of columns per thread
+    return parallel_for(N, true, [&](int64_t j0, int64_t j1) {
+      gemm_eigen_serial(trans_a, trans_b, M, j1 - j0, K, alpha, A, lda, trans_b ? B + j0 * ldb : B + j0, ldb, beta,
+                        C + j0, ldc);
+    });
+  parallel_for(M, true, [&](int64_t i0, int64_t i1) {  // one slice of rows per thread
+    gemm_eigen_serial(trans_a, trans_b, i1 - i0, N, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda, B, ldb, beta,
+                      C + i0 * ldc, ldc);
+  });
 }
 
 namespace {

@@ -1,5 +1,5 @@
-// C = alpha * op(A) @ op(B) + beta * C, row-major (multithreaded with OpenMP when called
-// outside a parallel region, single-threaded inside one).
+// C = alpha * op(A) @ op(B) + beta * C, row-major (multithreaded on the kernels' threads,
+// kernels/cpu/parallel.h, when called outside a parallel region, single-threaded inside one).
 //   op(A) is [M, K] (A stored [M, K] with leading dim lda, or [K, M] when trans_a)
 //   op(B) is [K, N] (B stored [K, N] with leading dim ldb, or [N, K] when trans_b)
 // beta == 0 overwrites C without reading it.

@@ -22,7 +22,8 @@
 // ic loop reads its block from there instead of packing: for the Winograd convolution, whose
 // 16 weight matrices meet every chunk of tiles.
 //
-// Threads: called from inside an OpenMP parallel region (the conv kernels' tasks), it runs on
+// Threads: called from inside a parallel region (kernels/cpu/parallel.h: the conv kernels'
+// tasks), it runs on
 // the calling thread. Outside one, with at least kParallelFlops of work, the N (or, when N
 // is narrow, the M) range is cut into one slice per thread, each an independent GEMM with its
 // own packing buffers (each thread packs the shared operand again: M*K or K*N extra copies
@@ -34,8 +35,6 @@
 //
 // Benchmark: build/bench_cpu_gemm (bench/bench_cpu_gemm.cpp) times this against Eigen's GEMM
 // and against the machine's FMA roofline measured in the same run.
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -44,6 +43,7 @@
 #include <stdexcept>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/parallel.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -221,7 +221,7 @@ void run(int64_t M, int64_t N, int64_t K, float alpha, const Operand& a, const O
   const bool trans_a = a.trans, trans_b = b.trans;
   const float *A = a.p, *B = b.p;
   const int64_t lda = a.ld, ldb = b.ld;
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int threads = in_parallel() ? 1 : num_threads();
   if (threads <= 1 || 2.0 * double(M) * double(N) * double(K) < kParallelFlops) {
     gemm_serial(M, N, K, alpha, a, b, beta, C, ldc, Apre, Mpad, 0);
     return;
@@ -231,19 +231,20 @@ void run(int64_t M, int64_t N, int64_t K, float alpha, const Operand& a, const O
   const int64_t extent = split_n ? N : M, unit = split_n ? NR : MR;
   const int64_t units = (extent + unit - 1) / unit;
   const int64_t slices = std::min<int64_t>(threads, units);
-#pragma omp parallel for num_threads(slices) schedule(static)
-  for (int64_t s = 0; s < slices; ++s) {
-    const int64_t u0 = units * s / slices, u1 = units * (s + 1) / slices;
-    const int64_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
-    if (hi <= lo) continue;
-    if (split_n) {
-      const Operand bs{trans_b ? B + lo * ldb : B + lo, ldb, trans_b};
-      gemm_serial(M, hi - lo, K, alpha, a, bs, beta, C + lo, ldc, Apre, Mpad, 0);
-    } else {
-      const Operand as{trans_a ? A + lo : A + lo * lda, lda, trans_a};
-      gemm_serial(hi - lo, N, K, alpha, as, b, beta, C + lo * ldc, ldc, Apre, Mpad, lo);
+  parallel_for(slices, true, [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t u0 = units * s / slices, u1 = units * (s + 1) / slices;
+      const int64_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
+      if (hi <= lo) continue;
+      if (split_n) {
+        const Operand bs{trans_b ? B + lo * ldb : B + lo, ldb, trans_b};
+        gemm_serial(M, hi - lo, K, alpha, a, bs, beta, C + lo, ldc, Apre, Mpad, 0);
+      } else {
+        const Operand as{trans_a ? A + lo : A + lo * lda, lda, trans_a};
+        gemm_serial(hi - lo, N, K, alpha, as, b, beta, C + lo * ldc, ldc, Apre, Mpad, lo);
+      }
     }
-  }
+  });
 }
 
 // C = beta * C (no product: K == 0 or alpha == 0).

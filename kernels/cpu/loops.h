@@ -1,6 +1,6 @@
 // CPU elementwise and reduction loops over raw pointers.
 //
-//   unary:      out[i] = f(a[i])                              (contiguous, OpenMP + simd)
+//   unary:      out[i] = f(a[i])                              (contiguous, threads + simd)
 //   binary:     out[idx] = f(a[idx . sa], b[idx . sb])        (numpy broadcasting: a stride of 0
 //                                                              repeats an input along that dim)
 //   reduce_sum: out[idx . so] += a[idx]                       (so has 0 for reduced dims)
@@ -12,31 +12,40 @@
 // together made the main job's training 1.16x faster at 1 thread, measured side by side
 // (bench/pair_ab.sh train; bench/results/main_job_pair_2026-12-01.txt).
 #pragma once
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/parallel.h"
+
 namespace sg::kernels::cpu {
 
-// Elements below which a loop stays on one thread. With the programs' passive OpenMP waiting
-// a region costs 50-75 us (the sleeping thread's wake-up), and a 2-thread a[i] + b[i] beats
-// one thread only from about 120,000 floats (build/bench_omp_region,
-// bench/results/omp_region_2026-12-01.txt); with spinning threads the break-even is under
-// 16,000 floats, so this costs a spinning run a few microseconds per op of 32K-128K floats.
+// Elements below which a loop stays on one thread. With passive waiting a region costs
+// 50-75 us (the sleeping thread's wake-up), and a 2-thread a[i] + b[i] beats one thread only
+// from about 120,000 floats (build/bench_omp_region, bench/results/omp_region_2026-12-01.txt);
+// with spinning threads the break-even is under 16,000 floats, so this costs a spinning run a
+// few microseconds per op of 32K-128K floats. (2^14 while the pool's threads spin measured no
+// faster on the main job: 17.2 against 17.5 s/kimg, 4 interleaved runs each, within the noise.)
 constexpr int64_t kParallelGrain = 1 << 17;
+
+// body(i) for i in [0, n), in chunks over the threads when n > kParallelGrain.
+template <class F>
+void elementwise(int64_t n, F body) {
+  parallel_for(n, n > kParallelGrain, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) body(i);
+  });
+}
 
 template <class T, class F>
 void unary(int64_t n, const T* a, T* out, F f) {
-#pragma omp parallel for simd if (n > kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) out[i] = f(a[i]);
+  elementwise(n, [&](int64_t i) { out[i] = f(a[i]); });
 }
 
 // Visits every index of `shape` in row-major order, calling body(offsets, inner, strides)
 // once per innermost row with one running offset per stride vector. Dims of size 1 are
 // dropped and adjacent dims that are contiguous for every operand are merged first, so the
-// innermost row is as long as possible. With `parallel`, rows are split across OpenMP
+// innermost row is as long as possible. With `parallel`, rows are split across the
 // threads (only for loops whose rows write disjoint outputs).
 template <size_t K, class F>
 void strided_loop(const std::vector<int64_t>& shape0, const std::vector<int64_t> (&strides0)[K], F body,
@@ -85,16 +94,7 @@ void strided_loop(const std::vector<int64_t>& shape0, const std::vector<int64_t>
       }
     }
   };
-  if (parallel && total > kParallelGrain && rows > 1) {
-#pragma omp parallel
-    {
-      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-      const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
-      if (r0 < r1) run_rows(r0, r1);
-    }
-  } else {
-    run_rows(0, rows);
-  }
+  parallel_for(rows, parallel && total > kParallelGrain, run_rows);
 }
 
 template <class T, class F>
@@ -111,11 +111,7 @@ void binary(const std::vector<int64_t>& shape, const T* a, const std::vector<int
       s *= shape[d];
     }
   }
-  if (a_full && b_full) {
-#pragma omp parallel for simd if (n > kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
-    return;
-  }
+  if (a_full && b_full) return elementwise(n, [&](int64_t i) { out[i] = f(a[i], b[i]); });
   std::vector<int64_t> so(shape.size());
   int64_t s = 1;
   for (int d = (int)shape.size() - 1; d >= 0; --d) so[d] = s, s *= shape[d];

@@ -11,7 +11,7 @@
 // Layout: w [O, C, K] (K = kh * kw), s [N, C], wd [N, O, C, K], dcoefs [N, O] (may be null).
 //
 // Variant: sum_k w[o,i,k]^2 once per (o, i) (in double, shared by all samples), then one
-// task per (n, o), OpenMP over them: dcoefs[n,o] from those sums and s[n]^2 (C multiply-adds),
+// task per (n, o), threads over them: dcoefs[n,o] from those sums and s[n]^2 (C multiply-adds),
 // and the row w[o] written once, scaled by s[n, i] * dcoefs[n,o].
 // The composite it replaces (mul, square, sum, add, rsqrt, mul: six kernels and five
 // [N, O, C, K] tensors) read and wrote the per-sample weights about ten times.

@@ -4,7 +4,7 @@
 //
 // Layout: x, dx [planes, H, W] and y, dy [planes, Ho, Wo], contiguous.
 //
-// Variants: one loop over output (forward) or input (backward) elements per plane, OpenMP
+// Variants: one loop over output (forward) or input (backward) elements per plane, threads
 // over planes; the backward passes are gathers (no atomics, deterministic).
 //
 // Benchmark: none yet (the FID Inception network, models/inception.h, is their main user).

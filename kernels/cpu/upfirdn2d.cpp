@@ -1,11 +1,11 @@
 // upfirdn2d on the CPU: see upfirdn2d.h for the formula, layout, variants and benchmark.
 #include "kernels/cpu/upfirdn2d.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <numeric>
 #include <vector>
+
+#include "kernels/cpu/parallel.h"
 
 namespace sg::kernels::cpu {
 
@@ -109,11 +109,9 @@ void upfirdn2d_separable(const UpFirDn2dParams& p, const T* x, const T* f, T* y)
   const int64_t upy = p.upy;
   const int64_t work = p.planes * (H * Wo + Ho * Wo) * (k / std::min(p.upx, p.upy) + 1);
 
-#pragma omp parallel if (work > kParallelWork)
-  {
+  parallel_for(p.planes, work > kParallelWork, [&](int64_t plane0, int64_t plane1) {
     std::vector<T> tmp(H * Wo);
-#pragma omp for schedule(static)
-    for (int64_t plane = 0; plane < p.planes; ++plane) {
+    for (int64_t plane = plane0; plane < plane1; ++plane) {
       const T* xp = x + plane * H * W;
       T* yp = y + plane * Ho * Wo;
       // Horizontal: tmp[iy][ox] = sum_j wx[j] * u[iy][ox*downx + j].
@@ -157,7 +155,7 @@ void upfirdn2d_separable(const UpFirDn2dParams& p, const T* x, const T* f, T* y)
         }
       }
     }
-  }
+  });
 }
 
 // The general variant (any 2-D filter): one direct loop per output pixel.
@@ -178,23 +176,25 @@ void upfirdn2d_direct(const UpFirDn2dParams& p, const T* x, const T* f, T* y) {
   const TapRange* rxp = rx.data();
   const int64_t rows = p.planes * Ho;
 
-#pragma omp parallel for schedule(static) if (rows * Wo * (fh / upy + 1) * (fw / upx + 1) > kParallelWork)
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t plane = r / Ho, oy = r % Ho;
-    const T* xp = x + plane * H * W;
-    T* yp = y + r * Wo;
-    const TapRange ty = ry[oy];
-    for (int64_t ox = 0; ox < Wo; ++ox) {
-      const TapRange tx = rxp[ox];
-      T acc = 0;
-      for (int64_t a = 0; a < ty.count; ++a) {
-        const T* xrow = xp + (ty.in0 + a) * W + tx.in0;
-        const T* wrow = wp + (ty.first + a * upy) * fw + tx.first;
-        for (int64_t b = 0; b < tx.count; ++b) acc += xrow[b] * wrow[b * upx];
+  const bool parallel = rows * Wo * (fh / upy + 1) * (fw / upx + 1) > kParallelWork;
+  parallel_for(rows, parallel, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t plane = r / Ho, oy = r % Ho;
+      const T* xp = x + plane * H * W;
+      T* yp = y + r * Wo;
+      const TapRange ty = ry[oy];
+      for (int64_t ox = 0; ox < Wo; ++ox) {
+        const TapRange tx = rxp[ox];
+        T acc = 0;
+        for (int64_t a = 0; a < ty.count; ++a) {
+          const T* xrow = xp + (ty.in0 + a) * W + tx.in0;
+          const T* wrow = wp + (ty.first + a * upy) * fw + tx.first;
+          for (int64_t b = 0; b < tx.count; ++b) acc += xrow[b] * wrow[b * upx];
+        }
+        yp[ox] = acc;
       }
-      yp[ox] = acc;
     }
-  }
+  });
 }
 
 }  // namespace

@@ -9,9 +9,9 @@
 //     tmp[iy][ox] = sum_j wx[j] * u[iy][ox*downx + j], tap by tap over the run of outputs the
 //     tap reaches (an arithmetic progression, contiguous when upx = downx = 1); vertical:
 //     y[oy] = gain * sum_i wy[i] * tmp-row, whole rows at a time (vectorized over ox). k + k
-//     multiply-adds per output instead of k * k. OpenMP over planes, tmp per thread.
+//     multiply-adds per output instead of k * k. Threads over planes, tmp per thread.
 //   direct (a 2-D filter [fh, fw]): one loop per output pixel over its tap ranges, which are
-//     precomputed per output row and column and shared by all planes. OpenMP over (plane,
+//     precomputed per output row and column and shared by all planes. Threads over (plane,
 //     output row).
 // tests/test_cpu_kernels.cpp checks separable against direct (given outer(f, f)) on
 // thousands of random up / down / pad / flip / gain / size combinations.

@@ -1,13 +1,12 @@
 // Winograd F(2x2, 3x3): see winograd.h.
 #include "kernels/cpu/winograd.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/parallel.h"
 
 namespace sg::kernels::cpu {
 
@@ -230,8 +229,8 @@ struct TilePlan {
   int64_t threads = 1, chunk = 0, chunks = 0;
   TilePlan(int64_t N, int64_t Ho, int64_t Wo, int64_t G, int64_t Cg, int64_t Og, int64_t budget) {
     tw = ceil_div(Wo, 2), tiles_per_image = ceil_div(Ho, 2) * tw, tiles = N * tiles_per_image;
-    parallel = !omp_in_parallel() && 2.0 * 16 * G * Og * Cg * (double)tiles > double(1 << 20);
-    threads = parallel ? omp_get_max_threads() : 1;
+    parallel = !in_parallel() && 2.0 * 16 * G * Og * Cg * (double)tiles > double(1 << 20);
+    threads = parallel ? num_threads() : 1;
     chunk = std::clamp<int64_t>(budget / (16 * (Cg + Og)), 16, tiles);
     // Chunks per group: a multiple of ceil(threads / G), so the static schedule gives every
     // thread the same number of tasks; then chunks of equal length, rounded up to a multiple
@@ -265,13 +264,12 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
   const TilePlan plan(N, Ho, Wo, G, Cg, Og, kScratchBudget);
   const int64_t tw = plan.tw, tiles_per_image = plan.tiles_per_image, tiles = plan.tiles;
   const int64_t chunk = plan.chunk, chunks = plan.chunks;
-  const bool parallel = plan.parallel;
 
   // U [G][16][Og][Cg]: the transformed weights of each group.
   T* const U = thread_buffer<T>(kU, G * 16 * Og * Cg);  // fully written below
-#pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && O * Cg > 64)
-  for (int64_t g = 0; g < G; ++g)
-    for (int64_t o = 0; o < Og; ++o)
+  parallel_for(G * Og, O * Cg > 64, [&](int64_t go0, int64_t go1) {
+    for (int64_t go = go0; go < go1; ++go) {
+      const int64_t g = go / Og, o = go % Og;
       for (int64_t c0 = 0; c0 < Cg; c0 += kWB) {  // kWB input channels at a time
         const int64_t n = std::min(kWB, Cg - c0);
         double k[9 * kWB] = {};
@@ -284,6 +282,8 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
         }
         weight_transform(k, n, U + (g * 16 * Og + o) * Cg + c0, Og * Cg);
       }
+    }
+  });
   // f32 with more than one chunk of tiles (and U within kMaxPrepackedFloats: not the grouped
   // conv of a fused modulated conv with many wide groups): each U[g][e] packed once for the GEMM
   // (kernels/cpu/gemm.h PackedA) rather than once per chunk, which for wide layers at low
@@ -299,14 +299,15 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
       Up = packed.data();
     }
 
-#pragma omp parallel if (parallel)
-  {
+  // Tasks (g, chunk), G * chunks of them, split in contiguous blocks over the threads.
+  parallel_region(plan.threads, [&](int tid, int team) {
     T *const V = thread_buffer<T>(kV, 16 * Cg * chunk), *const M = thread_buffer<T>(kM, 16 * Og * chunk);
     RunScratch<T> scratch(chunk);
     T *tbuf = scratch.rows(), *zero = scratch.zero(), *out2 = scratch.edge();
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t g = 0; g < G; ++g)
-      for (int64_t ck = 0; ck < chunks; ++ck) {
+    const int64_t tasks = G * chunks;
+    for (int64_t task = tasks * tid / team; task < tasks * (tid + 1) / team; ++task) {
+      const int64_t g = task / chunks, ck = task % chunks;
+      {
         const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
         const std::vector<Run> runs = chunk_runs(q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
         // V [16][Cg][nq]
@@ -337,7 +338,8 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
               std::copy(out2 + i * 2 * r.len, out2 + i * 2 * r.len + cols, row0 + i * Wo);
           }
       }
-  }
+    }
+  });
 }
 
 template <class T>
@@ -354,22 +356,21 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
   const TilePlan plan(N, Ho, Wo, G, Cg, Og, kScratchBudget * std::max<int64_t>(1, 16 * Og * Cg / kScratchBudget));
   const int64_t tw = plan.tw, tiles_per_image = plan.tiles_per_image, tiles = plan.tiles;
   const int64_t chunk = plan.chunk, chunks = plan.chunks, threads = plan.threads;
-  const bool parallel = plan.parallel;
   // dL/dU [G][16][Og][Cg], summed over tiles: one accumulator per thread, added at the end in
   // thread order (so a run is bit-reproducible for a given thread count).
   const int64_t msize = G * 16 * Og * Cg;
   std::vector<T*> accs(threads);
 
-#pragma omp parallel if (parallel)
-  {
-    T* const acc = accs[omp_get_thread_num()] = thread_buffer<T>(kAcc, msize);
+  parallel_region(threads, [&](int tid, int team) {
+    T* const acc = accs[tid] = thread_buffer<T>(kAcc, msize);
     std::fill(acc, acc + msize, T(0));
     T *const V = thread_buffer<T>(kV, 16 * Cg * chunk), *const Z = thread_buffer<T>(kM, 16 * Og * chunk);
     RunScratch<T> scratch(chunk);
     T *tbuf = scratch.rows(), *zero = scratch.zero(), *dy2 = scratch.edge();
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t g = 0; g < G; ++g)
-      for (int64_t ck = 0; ck < chunks; ++ck) {
+    const int64_t tasks = G * chunks;
+    for (int64_t task = tasks * tid / team; task < tasks * (tid + 1) / team; ++task) {
+      const int64_t g = task / chunks, ck = task % chunks;
+      {
         const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
         const std::vector<Run> runs = chunk_runs(q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
         for (int64_t c = 0; c < Cg; ++c)  // V = B^T d B, as the forward
@@ -395,20 +396,23 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
           gemm<T>(false, true, Og, Cg, nq, T(1), Z + e * Og * nq, nq, V + e * Cg * nq, nq, T(1),
                   acc + (g * 16 + e) * Og * Cg, Cg);
       }
-  }
+    }
+  });
   T* const Mw = thread_buffer<T>(kSum, msize);
   std::fill(Mw, Mw + msize, T(0));
-  for (const T* acc : accs)  // (null: a thread the team did not get, e.g. under OMP_DYNAMIC)
+  for (const T* acc : accs)  // (null: a thread the team did not get, e.g. while another thread held the pool)
     if (acc)
       for (int64_t i = 0; i < msize; ++i) Mw[i] += acc[i];
 
-        // dw[g*Og + o, c] = G^T dL/dU[g][., o, c] G
-#pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && O * Cg > 64)
-  for (int64_t g = 0; g < G; ++g)
-    for (int64_t o = 0; o < Og; ++o)
+  // dw[g*Og + o, c] = G^T dL/dU[g][., o, c] G
+  parallel_for(G * Og, O * Cg > 64, [&](int64_t go0, int64_t go1) {
+    for (int64_t go = go0; go < go1; ++go) {
+      const int64_t g = go / Og, o = go % Og;
       for (int64_t c0 = 0; c0 < Cg; c0 += kWB)  // kWB input channels at a time
         weight_back_transform(Mw + (g * 16 * Og + o) * Cg + c0, Og * Cg, std::min(kWB, Cg - c0),
                               dw + ((g * Og + o) * Cg + c0) * 9);
+    }
+  });
 }
 
 template void conv2d_winograd<float>(const Conv2dParams&, const float*, const float*, float*, bool);

@@ -20,7 +20,7 @@
 //
 // Layout: as kernels/cpu/conv.h (NCHW; conv2d weights [Cout, Cin/groups, 3, 3], transposed
 // [Cin, Cout/groups, 3, 3]). Tiles are numbered across the whole batch (tile q = (n, ty, tx)),
-// so 4x4 and 8x8 images still give wide GEMMs. Tasks are (group, chunk of tiles), OpenMP over
+// so 4x4 and 8x8 images still give wide GEMMs. Tasks are (group, chunk of tiles), threads over
 // them, the GEMM (kernels/cpu/gemm.h) single-threaded inside; per thread a scratch V [16, Cg, chunk] and
 // M [16, Og, chunk] (chunk sized to keep both near 1 MiB).
 //

@@ -1,0 +1,180 @@
+// The CPU kernels' thread pool (kernels/cpu/parallel.h): every index once, the team sizes it
+// promises, nesting, exceptions, two callers at once, and kernels that plan for a team they
+// then do not get (the pool held by another thread).
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/winograd.h"
+
+namespace {
+
+using namespace sg::kernels::cpu;
+
+// Sets the pool's thread count for a scope.
+struct ThreadsGuard {
+  int saved = num_threads();
+  explicit ThreadsGuard(int n) { set_num_threads(n); }
+  ~ThreadsGuard() { set_num_threads(saved); }
+};
+
+// Holds the pool (a region whose caller waits) on another thread until release().
+class PoolHolder {
+ public:
+  PoolHolder()
+      : t_([this] {
+          parallel_region(2, [this](int tid, int) {
+            if (tid != 0) return;
+            std::unique_lock<std::mutex> lock(mu_);
+            held_ = true;
+            cv_.notify_all();
+            cv_.wait(lock, [this] { return released_; });
+          });
+        }) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return held_; });
+  }
+  ~PoolHolder() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+    t_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false, released_ = false;
+  std::thread t_;
+};
+
+}  // namespace
+
+TEST_CASE("parallel: parallel_for visits every index once, on 1 to 5 threads", "[parallel]") {
+  for (int threads = 1; threads <= 5; ++threads) {
+    ThreadsGuard guard(threads);
+    for (int64_t n : {0, 1, 2, 3, 7, 1000, 100003}) {
+      std::vector<std::atomic<int>> hits(n);
+      std::mutex mu;
+      std::set<std::thread::id> ids;
+      parallel_for(n, true, [&](int64_t b, int64_t e) {
+        REQUIRE(b < e);
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          ids.insert(std::this_thread::get_id());
+        }
+        for (int64_t i = b; i < e; ++i) hits[i]++;
+      });
+      for (int64_t i = 0; i < n; ++i) {
+        INFO("threads " << threads << " n " << n << " index " << i);
+        REQUIRE(hits[i] == 1);
+      }
+      INFO("threads " << threads << " n " << n);
+      CHECK((int64_t)ids.size() == std::min<int64_t>(n, threads));  // one chunk per thread
+    }
+  }
+}
+
+TEST_CASE("parallel: a region's team, and a region inside a region runs on its caller alone", "[parallel]") {
+  ThreadsGuard guard(3);
+  CHECK_FALSE(in_parallel());
+  std::atomic<int> outer{0}, inner_team{0}, inner_calls{0};
+  parallel_region(8, [&](int tid, int team) {
+    CHECK(team == 3);
+    CHECK(in_parallel());
+    outer += 1 << tid;
+    parallel_region(8, [&](int t2, int team2) {
+      CHECK(t2 == 0);
+      inner_team += team2;
+      inner_calls++;
+    });
+  });
+  CHECK(outer == 0b111);
+  CHECK(inner_calls == 3);
+  CHECK(inner_team == 3);  // 1 each
+  CHECK_FALSE(in_parallel());
+  int team1 = 0;
+  parallel_region(1, [&](int, int team) { team1 = team; });
+  CHECK(team1 == 1);
+}
+
+TEST_CASE("parallel: an exception thrown on any thread reaches the caller, and the pool goes on", "[parallel]") {
+  ThreadsGuard guard(2);
+  for (int thrower = 0; thrower < 2; ++thrower) {
+    INFO("thrown on thread " << thrower);
+    CHECK_THROWS_WITH(parallel_region(2,
+                                      [&](int tid, int) {
+                                        if (tid == thrower) throw std::runtime_error("boom on " + std::to_string(tid));
+                                      }),
+                      "boom on " + std::to_string(thrower));
+    std::atomic<int> ran{0};
+    parallel_region(2, [&](int, int) { ran++; });
+    CHECK(ran == 2);
+  }
+}
+
+TEST_CASE("parallel: two threads starting regions at once both get every index", "[parallel]") {
+  ThreadsGuard guard(2);
+  auto work = [](int64_t seed, int64_t* out) {
+    int64_t total = 0;
+    for (int rep = 0; rep < 300; ++rep) {
+      const int64_t n = 1000 + (seed * 7919 + rep * 31) % 5000;
+      std::vector<int64_t> part(n, 0);
+      parallel_for(n, true, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) part[i] = i;
+      });
+      for (int64_t v : part) total += v;
+      total -= n * (n - 1) / 2;  // 0 when every index was written
+    }
+    *out = total;
+  };
+  int64_t a = -1, b = -1;
+  std::thread ta(work, 1, &a), tb(work, 2, &b);
+  ta.join(), tb.join();
+  CHECK(a == 0);
+  CHECK(b == 0);
+}
+
+// The conv kernels plan their accumulators for num_threads() threads; when another thread
+// holds the pool they get a team of 1 and must still give the same weight gradient (an earlier
+// version summed accumulators no thread had written: wrong gradients under OMP_DYNAMIC).
+TEST_CASE("parallel: conv weight gradients equal when the pool is held by another thread", "[parallel][kernels]") {
+  ThreadsGuard guard(4);
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal;
+  struct Case {
+    int64_t N, C, O, H, k, s, p;
+  };
+  // im2col path (5x5 kernel, stride 2, 1x1) and the Winograd one (3x3, stride 1, 16+ channels).
+  for (const Case& c : {Case{4, 8, 12, 16, 5, 1, 2}, Case{3, 6, 10, 17, 3, 2, 1}, Case{4, 16, 8, 16, 1, 1, 0},
+                        Case{4, 16, 24, 16, 3, 1, 1}}) {
+    sg::kernels::Conv2dParams p;
+    p.N = c.N, p.Cin = c.C, p.Cout = c.O, p.H = p.W = c.H, p.kh = p.kw = c.k, p.sy = p.sx = c.s, p.py = p.px = c.p;
+    p.groups = 1;
+    const int64_t Ho = (c.H + 2 * c.p - c.k) / c.s + 1;
+    std::vector<float> x(p.N * p.Cin * p.H * p.W), dy(p.N * p.Cout * Ho * Ho);
+    for (float& v : x) v = (float)normal(rng);
+    for (float& v : dy) v = (float)normal(rng);
+    std::vector<float> free_pool(p.Cout * p.Cin * c.k * c.k, 777.f), held(free_pool.size(), -777.f);
+    conv2d_weight_grad<float>(p, dy.data(), x.data(), free_pool.data());
+    {
+      PoolHolder holder;
+      conv2d_weight_grad<float>(p, dy.data(), x.data(), held.data());
+    }
+    for (size_t i = 0; i < held.size(); ++i) {
+      INFO("N " << c.N << " C " << c.C << "->" << c.O << " " << c.H << "px k " << c.k << " stride " << c.s
+                << " element " << i);
+      REQUIRE(held[i] == Approx(free_pool[i]).epsilon(1e-4).margin(1e-3));
+    }
+  }
+}
