@@ -14,9 +14,10 @@
 #              timed part has the same lazy R1 / path-length steps as stylegan2-train's last tick
 #   torch_act  (second column) the same with --modconv act: a cheaper way to write the
 #              modulated convs' demodulation (same numbers); it favours PyTorch
-# OpenMP wait policy: each side as its users run it. stylegan2-train with OMP_WAIT_POLICY and
-# GOMP_SPINCOUNT unset, so it takes its own default, passive (train/omp_wait_policy.h); PyTorch
-# with the same environment, i.e. libgomp's default (spin a while, then sleep). Both get
+# Waiting threads: each side as its users run it. stylegan2-train with SG_THREAD_WAIT unset, so
+# it takes its own default, auto (kernels/cpu/parallel.h: spin while the machine is quiet, sleep
+# while it is busy); PyTorch with OMP_WAIT_POLICY and GOMP_SPINCOUNT unset, i.e. libgomp's
+# default (spin a while, then sleep). Both get
 # OMP_NUM_THREADS=2 and OPENBLAS_NUM_THREADS=2 (bench/measure.sh). The policies in effect are
 # printed and written with the table.
 # Prints a table (s/kimg each, ratio = torch s/kimg / stylegrad s/kimg, > 1: stylegrad faster)
@@ -66,7 +67,7 @@ source bench/measure.sh
 SG_CMD=("$BUILD/stylegan2-train" --kimg "$KIMG" --tick "$HALF" --metrics 0 --snap 0 --threads 2 --tensorboard=0
   --cond=0 --outdir "$TMP/runs")
 TORCH_CMD=("$PY" bench/torch_train_loop.py --warmup-kimg "$HALF" --kimg "$HALF")
-UNSET=(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT)
+UNSET=(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u SG_THREAD_WAIT)
 
 echo "== stylegrad: ${SG_CMD[*]}"
 run_measured "$TMP/sg.txt" "${UNSET[@]}" "${SG_CMD[@]}"
@@ -91,8 +92,8 @@ for mc in ada act; do
   [ -n "$(tv "$mc" s_per_kimg)" ] || { echo "run_main_job_bench.sh: no result line from torch --modconv $mc" >&2; exit 1; }
 done
 ratio() { awk -v t="$1" -v s="$SG_S" 'BEGIN { printf "%.2f", t / s }'; }
-SG_START="$(grep -m1 '^stylegan2-train: .*OpenMP wait policy' "$TMP/sg.txt" || true)"
-SG_POLICY="$(sed -n 's/.*(OpenMP wait policy \(.*\))$/\1/p' <<<"$SG_START")"
+SG_START="$(grep -m1 '^stylegan2-train: .*SG_THREAD_WAIT' "$TMP/sg.txt" || true)"
+SG_POLICY="$(sed -n 's/.*(SG_THREAD_WAIT \(.*\))$/\1/p' <<<"$SG_START")"
 TORCH_POLICY="$(sed -n 's/^# threads: .*OpenMP wait policy //p' "$TMP/torch_ada.txt")"
 
 STAMP="$(date +%Y-%m-%d_%H%M%S)"
@@ -108,7 +109,7 @@ CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
   echo "commit:   ${COMMIT}${DIRTY}"
   echo "cpu:      ${CPU} ($(nproc) cores)"
   echo "threads:  OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2; stylegrad --threads 2; torch $(sed -n 's/^# threads: \(torch.get_num_threads()=[0-9]*\).*/\1/p' "$TMP/torch_ada.txt")"
-  echo "wait:     stylegrad: ${SG_POLICY:-?} (its default; OMP_WAIT_POLICY and GOMP_SPINCOUNT unset);"
+  echo "wait:     stylegrad: SG_THREAD_WAIT ${SG_POLICY:-?} (its default: SG_THREAD_WAIT unset);"
   echo "          torch: ${TORCH_POLICY:-?} (as a PyTorch user runs it: the same environment)"
   echo "torch:    $(sed -n 's/^# torch \([0-9][^ ]*\).*/\1/p' "$TMP/torch_ada.txt") ($PY); libblas.so.3 = ${BLAS_VALUE:-unset}"
   echo "models:   stylegrad: ${SG_START#stylegan2-train: }"
