@@ -1,6 +1,9 @@
 // The CPU kernels' thread pool (kernels/cpu/parallel.h): every index once, the team sizes it
 // promises, nesting, exceptions, two callers at once, and kernels that plan for a team they
 // then do not get (the pool held by another thread).
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <condition_variable>
@@ -143,6 +146,35 @@ TEST_CASE("parallel: two threads starting regions at once both get every index",
   ta.join(), tb.join();
   CHECK(a == 0);
   CHECK(b == 0);
+}
+
+TEST_CASE("parallel: a child of fork() gets a pool of its own", "[parallel]") {
+  ThreadsGuard guard(2);
+  std::atomic<int> warm{0};
+  parallel_region(2, [&](int, int) { warm++; });  // the parent's workers exist
+  REQUIRE(warm == 2);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // the child: the parent's worker threads are gone; a hang would fail by SIGALRM
+    alarm(30);
+    std::vector<int> hits(100000, 0);
+    std::set<std::thread::id> ids;
+    std::mutex mu;
+    parallel_for(100000, true, [&](int64_t b, int64_t e) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ids.insert(std::this_thread::get_id());
+      }
+      for (int64_t i = b; i < e; ++i) hits[i]++;
+    });
+    bool ok = ids.size() == 2;
+    for (int h : hits) ok = ok && h == 1;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
 
 // The conv kernels plan their accumulators for num_threads() threads; when another thread

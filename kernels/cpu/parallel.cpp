@@ -10,6 +10,7 @@
 // either the waker sees the sleeper or the sleeper's futex_wait sees the new value).
 #include "kernels/cpu/parallel.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
 
@@ -242,9 +243,27 @@ class Pool {
   PoolStats stats_;
 };
 
+// The process's pool, made on first use and never destroyed (its detached workers sleep until
+// the process ends). A child of fork() has none of its parent's workers (and may have copied
+// `mu_` locked): its first region makes a fresh pool.
+std::atomic<Pool*> g_pool{nullptr};
+std::atomic<bool> g_forked{false};
+
 Pool& pool() {
-  static Pool* p = new Pool();  // never destroyed: its detached workers sleep until the process ends
-  return *p;
+  static Pool* first = [] {
+    pthread_atfork(nullptr, nullptr, [] { g_forked.store(true); });
+    Pool* p = new Pool();
+    g_pool.store(p);
+    return p;
+  }();
+  (void)first;
+  if (g_forked.load(std::memory_order_relaxed)) {  // in a child of fork(): one thread, so no race here
+    g_forked.store(false);
+    const int threads = g_pool.load()->threads();
+    g_pool.store(new Pool());  // the parent's copy is left as it is (its mutex may be held)
+    g_pool.load()->set_threads(threads);
+  }
+  return *g_pool.load(std::memory_order_relaxed);
 }
 
 }  // namespace
