@@ -132,10 +132,10 @@ stage "3. clang: all tests under ASan + UBSan, then the fuzz targets (build-clan
 tsan() {
   configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -DSG_NATIVE=OFF \
     -DSG_CUDA_EMU=ON -DSG_SANITIZE=thread &&
-    cmake --build build-tsan -j"$JOBS" --target sg_cuda_racecheck sg_cuda_mutant_racecheck_sync &&
+    cmake --build build-tsan -j"$JOBS" --target sg_cuda_racecheck sg_cuda_mutant_racecheck_sync sg_pool_racecheck &&
     (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j"$JOBS" -L racecheck)
 }
-stage "4. shared-memory kernels on the emulator under TSan (build-tsan)" tsan
+stage "4. shared-memory kernels on the emulator, and the CPU thread pool, under TSan (build-tsan)" tsan
 
 banner "summary"
 printf '  %s\n' "${RESULTS[@]}"

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -141,8 +142,6 @@ class Pool {
   std::string policy_name() const {
     return policy_ == Policy::spin ? "spin" : policy_ == Policy::passive ? "passive" : "auto";
   }
-
-  bool spinning() const { return spinning_.load(std::memory_order_relaxed); }
 
   PoolStats stats() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -272,7 +271,6 @@ int num_threads() { return pool().threads(); }
 void set_num_threads(int n) { pool().set_threads(n); }
 bool in_parallel() { return t_in_region; }
 std::string wait_policy() { return pool().policy_name(); }
-bool spinning_now() { return pool().spinning(); }
 PoolStats pool_stats() { return pool().stats(); }
 
 namespace detail {

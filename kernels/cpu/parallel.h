@@ -6,8 +6,8 @@
 //                                 `parallel` region)
 //   parallel_for(n, parallel, body):  [0, n) cut into one contiguous chunk per thread,
 //                                 body(begin, end) (OpenMP's `parallel for schedule(static)`)
-//   parallel_for_dynamic(n, want, body):  body(i, tid) for every i in [0, n), items handed
-//                                 out one at a time to whichever thread is free
+// (Uneven tasks are handed out one at a time by an atomic counter inside a region: the conv
+// kernels, kernels/cpu/conv.cpp.)
 //
 // Team size: num_threads() (default: the CPUs this process may run on, or OMP_NUM_THREADS;
 // set_num_threads / the programs' --threads), at most `want`. A region started inside a
@@ -30,7 +30,6 @@
 //
 // Benchmark: build/bench_omp_region (a region's cost, this pool against OpenMP).
 #pragma once
-#include <atomic>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -44,7 +43,6 @@ bool in_parallel();           // on a thread that is running a region's body
 // SG_THREAD_WAIT as in effect: "auto", "spin" or "passive" (an invalid value throws
 // std::invalid_argument naming the variable, from this or the first region).
 std::string wait_policy();
-bool spinning_now();  // whether idle threads spin at present (auto: changes with the machine)
 
 // Counters since the start, for tests and benchmarks.
 struct PoolStats {
@@ -72,17 +70,6 @@ void parallel_for(int64_t n, bool parallel, F&& body) {
   parallel_region(n < (int64_t)1 << 30 ? (int)n : 1 << 30, [&](int tid, int team) {
     const int64_t b = n * tid / team, e = n * (tid + 1) / team;
     if (b < e) body(b, e);
-  });
-}
-
-template <class F>
-void parallel_for_dynamic(int64_t n, int want, F&& body) {
-  if (n <= 0) return;
-  std::atomic<int64_t> next{0};
-  parallel_region(want, [&](int tid, int) {
-    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
-         i = next.fetch_add(1, std::memory_order_relaxed))
-      body(i, tid);
   });
 }
 
