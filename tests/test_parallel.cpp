@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/loops.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/winograd.h"
 
@@ -208,5 +209,43 @@ TEST_CASE("parallel: conv weight gradients equal when the pool is held by anothe
                 << " element " << i);
       REQUIRE(held[i] == Approx(free_pool[i]).epsilon(1e-4).margin(1e-3));
     }
+  }
+}
+
+// reduce_sum splits along a dim the output keeps, so each sum adds its terms in the same order
+// as on one thread: the same bits at any thread count.
+TEST_CASE("parallel: reduce_sum gives the same bits on 1 and 3 threads", "[parallel][kernels]") {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> normal;
+  const std::vector<int64_t> shape = {6, 5, 70, 90};  // 189,000 floats: above the parallel grain
+  std::vector<float> a(6 * 5 * 70 * 90);
+  for (float& v : a) v = normal(rng);
+  // keep: which dims the output keeps (1) or reduces (0)
+  for (const std::vector<int>& keep : {std::vector<int>{0, 1, 0, 0},
+                                       {1, 0, 0, 1},
+                                       {1, 1, 1, 0},
+                                       {0, 0, 1, 0},
+                                       {0, 0, 0, 0},
+                                       {1, 1, 1, 1},
+                                       {0, 1, 1, 0}}) {
+    std::vector<int64_t> so(4, 0);
+    int64_t n_out = 1;
+    for (int d = 3; d >= 0; --d)
+      if (keep[d]) so[d] = n_out, n_out *= shape[d];
+    std::vector<double> one(n_out, 0.0), three(n_out, 0.0);
+    {
+      ThreadsGuard guard(1);
+      reduce_sum<float>(shape, a.data(), so, one.data());
+    }
+    {
+      ThreadsGuard guard(3);
+      reduce_sum<float>(shape, a.data(), so, three.data());
+    }
+    INFO("keep " << keep[0] << keep[1] << keep[2] << keep[3]);
+    CHECK(one == three);
+    double total = 0, direct = 0;
+    for (double v : three) total += v;
+    for (float v : a) direct += v;
+    CHECK(total == Approx(direct).margin(1e-6));
   }
 }

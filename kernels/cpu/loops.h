@@ -144,28 +144,42 @@ void binary(const std::vector<int64_t>& shape, const T* a, const std::vector<int
 }
 
 // out (already zeroed, accumulated in double) += a, with `so` mapping input index -> output.
+// Threads: split along the longest dim that the output keeps (so[d] != 0), so each thread
+// owns its own sums and every sum adds its terms in the same order as on one thread (the
+// same bits at any thread count); a full reduction (no kept dim) stays on one thread.
 template <class T>
 void reduce_sum(const std::vector<int64_t>& shape, const T* a, const std::vector<int64_t>& so, double* out) {
   std::vector<int64_t> sa(shape.size());
   int64_t s = 1;
   for (int d = (int)shape.size() - 1; d >= 0; --d) sa[d] = s, s *= shape[d];
   const std::vector<int64_t> strides[2] = {sa, so};
-  strided_loop<2>(shape, strides, [&](const int64_t* off, int64_t inner, const std::vector<int64_t>(&st)[2]) {
-    const int64_t io = st[1].empty() ? 0 : st[1].back();
-    const T* __restrict pa = a + off[0];
-    double* __restrict po = out + off[1];
-    if (io == 0) {  // a row into one sum: in vector lanes (double keeps the order's effect ~1e-16)
-      double acc = 0;
+  int kept = -1;
+  for (int d = 0; d < (int)shape.size(); ++d)
+    if (so[d] != 0 && shape[d] > 1 && (kept < 0 || shape[d] > shape[kept])) kept = d;
+  auto sum_slice = [&](int64_t b, int64_t e) {  // [b, e) of dim `kept` (everything when kept < 0)
+    std::vector<int64_t> sub = shape;
+    const T* a0 = a;
+    double* out0 = out;
+    if (kept >= 0) sub[kept] = e - b, a0 += b * sa[kept], out0 += b * so[kept];
+    strided_loop<2>(sub, strides, [&](const int64_t* off, int64_t inner, const std::vector<int64_t>(&st)[2]) {
+      const int64_t io = st[1].empty() ? 0 : st[1].back();
+      const T* __restrict pa = a0 + off[0];
+      double* __restrict po = out0 + off[1];
+      if (io == 0) {  // a row into one sum: in vector lanes (double keeps the order's effect ~1e-16)
+        double acc = 0;
 #pragma omp simd reduction(+ : acc)
-      for (int64_t i = 0; i < inner; ++i) acc += (double)pa[i];
-      po[0] += acc;
-    } else if (io == 1) {
+        for (int64_t i = 0; i < inner; ++i) acc += (double)pa[i];
+        po[0] += acc;
+      } else if (io == 1) {
 #pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) po[i] += (double)pa[i];
-    } else {
-      for (int64_t i = 0; i < inner; ++i) po[i * io] += (double)pa[i];
-    }
-  });
+        for (int64_t i = 0; i < inner; ++i) po[i] += (double)pa[i];
+      } else {
+        for (int64_t i = 0; i < inner; ++i) po[i * io] += (double)pa[i];
+      }
+    });
+  };
+  if (kept < 0) return sum_slice(0, 1);
+  parallel_for(shape[kept], s > kParallelGrain, sum_slice);
 }
 
 // out[idx] = a[idx . sa] : materialises a permuted or broadcast view.
