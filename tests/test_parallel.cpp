@@ -249,3 +249,30 @@ TEST_CASE("parallel: reduce_sum gives the same bits on 1 and 3 threads", "[paral
     CHECK(total == Approx(direct).margin(1e-6));
   }
 }
+
+// Winograd's weight gradient: each thread's accumulator holds only the groups its tasks meet
+// (written, not zero-filled, by their first task); on 1 to 5 threads, grouped or not, it must
+// equal the im2col path (f64).
+TEST_CASE("parallel: Winograd weight gradients on 1 to 5 threads equal the im2col path", "[parallel][kernels]") {
+  std::mt19937_64 rng(17);
+  std::normal_distribution<double> normal;
+  for (int threads = 1; threads <= 5; ++threads) {
+    ThreadsGuard guard(threads);
+    for (int64_t groups : {1, 2, 3}) {
+      sg::kernels::Conv2dParams p;
+      p.N = 3, p.groups = groups, p.Cin = groups * 16, p.Cout = groups * 17, p.H = 9, p.W = 7;
+      p.kh = p.kw = 3, p.py = p.px = 1;
+      REQUIRE(winograd_applies(p, false));
+      std::vector<double> x(p.N * p.Cin * p.H * p.W), dy(p.N * p.Cout * p.H * p.W);
+      for (double& v : x) v = normal(rng);
+      for (double& v : dy) v = normal(rng);
+      std::vector<double> a(p.Cout * 16 * 9, 777.0), b(a.size(), -777.0);
+      conv2d_weight_grad_winograd<double>(p, dy.data(), x.data(), a.data());
+      conv2d_weight_grad<double>(p, dy.data(), x.data(), b.data());
+      for (size_t i = 0; i < a.size(); ++i) {
+        INFO("threads " << threads << " groups " << groups << " element " << i);
+        REQUIRE(a[i] == Approx(b[i]).margin(1e-10));
+      }
+    }
+  }
+}

@@ -357,19 +357,27 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
   const int64_t tw = plan.tw, tiles_per_image = plan.tiles_per_image, tiles = plan.tiles;
   const int64_t chunk = plan.chunk, chunks = plan.chunks, threads = plan.threads;
   // dL/dU [G][16][Og][Cg], summed over tiles: one accumulator per thread, added at the end in
-  // thread order (so a run is bit-reproducible for a given thread count).
-  const int64_t msize = G * 16 * Og * Cg;
+  // thread order (so a run is bit-reproducible for a given thread count). A thread's tasks are
+  // a contiguous run of (group, chunk), so it meets groups [first[tid], last[tid]], each in one
+  // or more consecutive tasks: the first task of a group writes its blocks (GEMM beta 0) and
+  // the next add to them. Nothing is zero-filled, and a thread's other blocks are never read.
+  // (At 384 channels an accumulator is 9.4 MB: filling and summing whole ones cost more than
+  // the GEMMs of a 4x4 layer.)
+  const int64_t msize = G * 16 * Og * Cg, gsize = 16 * Og * Cg;
   std::vector<T*> accs(threads);
+  std::vector<int64_t> first(threads, 0), last(threads, -1);
 
   parallel_region(threads, [&](int tid, int team) {
+    const int64_t tasks = G * chunks, t0 = tasks * tid / team, t1 = tasks * (tid + 1) / team;
+    if (t0 >= t1) return;  // no task: accs[tid] stays null
     T* const acc = accs[tid] = thread_buffer<T>(kAcc, msize);
-    std::fill(acc, acc + msize, T(0));
+    first[tid] = t0 / chunks, last[tid] = (t1 - 1) / chunks;
     T *const V = thread_buffer<T>(kV, 16 * Cg * chunk), *const Z = thread_buffer<T>(kM, 16 * Og * chunk);
     RunScratch<T> scratch(chunk);
     T *tbuf = scratch.rows(), *zero = scratch.zero(), *dy2 = scratch.edge();
-    const int64_t tasks = G * chunks;
-    for (int64_t task = tasks * tid / team; task < tasks * (tid + 1) / team; ++task) {
+    for (int64_t task = t0; task < t1; ++task) {
       const int64_t g = task / chunks, ck = task % chunks;
+      const T beta = task == t0 || ck == 0 ? T(0) : T(1);  // this thread's first task of group g
       {
         const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
         const std::vector<Run> runs = chunk_runs(q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
@@ -393,16 +401,30 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
           }
         // dL/dU[e] += Z[e] @ V[e]^T: [Og, nq] @ [nq, Cg]
         for (int e = 0; e < 16; ++e)
-          gemm<T>(false, true, Og, Cg, nq, T(1), Z + e * Og * nq, nq, V + e * Cg * nq, nq, T(1),
+          gemm<T>(false, true, Og, Cg, nq, T(1), Z + e * Og * nq, nq, V + e * Cg * nq, nq, beta,
                   acc + (g * 16 + e) * Og * Cg, Cg);
       }
     }
   });
+  // Mw = the sum of the accumulators that hold each group, in thread order. (A null acc: a
+  // thread without tasks, or one the team did not get while another thread held the pool.)
   T* const Mw = thread_buffer<T>(kSum, msize);
-  std::fill(Mw, Mw + msize, T(0));
-  for (const T* acc : accs)  // (null: a thread the team did not get, e.g. while another thread held the pool)
-    if (acc)
-      for (int64_t i = 0; i < msize; ++i) Mw[i] += acc[i];
+  parallel_for(msize, msize > (1 << 17), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0, end; i < i1; i = end) {  // one group's part of [i0, i1) at a time
+      const int64_t g = i / gsize;
+      end = std::min(i1, (g + 1) * gsize);
+      bool any = false;
+      for (size_t k = 0; k < accs.size(); ++k) {
+        if (!accs[k] || g < first[k] || g > last[k]) continue;
+        const T* a = accs[k];
+        if (!any)
+          std::copy(a + i, a + end, Mw + i);
+        else
+          for (int64_t j = i; j < end; ++j) Mw[j] += a[j];
+        any = true;
+      }
+    }
+  });
 
   // dw[g*Og + o, c] = G^T dL/dU[g][., o, c] G
   parallel_for(G * Og, O * Cg > 64, [&](int64_t go0, int64_t go1) {
