@@ -1,7 +1,8 @@
 // CPU convolution kernels: im2col / col2im + GEMM (kernels/cpu/gemm.h). Two strategies:
-// per-(image, group) tasks on the threads (kernels/cpu/parallel.h) with single-threaded GEMMs (default), and for small
-// output grids (<= 64 pixels) one batched GEMM per group over all images with the GEMM's own threads. Formulas, layout,
-// the strategy in full and benchmarking: see kernels/cpu/conv.h.
+// per-(image, group) tasks on the threads (kernels/cpu/parallel.h) with single-threaded GEMMs
+// (default), and for small output grids (<= 64 pixels) one batched GEMM per group over all
+// images with the GEMM's own threads. Formulas, layout, the strategy in full and
+// benchmarking: see kernels/cpu/conv.h.
 #include "kernels/cpu/conv.h"
 
 #include <algorithm>

@@ -23,11 +23,10 @@
 // 16 weight matrices meet every chunk of tiles.
 //
 // Threads: called from inside a parallel region (kernels/cpu/parallel.h: the conv kernels'
-// tasks), it runs on
-// the calling thread. Outside one, with at least kParallelFlops of work, the N (or, when N
-// is narrow, the M) range is cut into one slice per thread, each an independent GEMM with its
-// own packing buffers (each thread packs the shared operand again: M*K or K*N extra copies
-// against M*N*K/threads multiply-adds).
+// tasks), it runs on the calling thread. Outside one, with at least kParallelFlops of work,
+// the N (or, when N is narrow, the M) range is cut into one slice per thread (a region of the
+// pool), each an independent GEMM with its own packing buffers (each thread packs the shared
+// operand again: M*K or K*N extra copies against M*N*K/threads multiply-adds).
 //
 // Portable builds: the functions carry __attribute__((target("avx2,fma"))), so this file
 // compiles without -march flags; kernels/cpu/gemm.cpp calls it only when the CPU reports AVX2
