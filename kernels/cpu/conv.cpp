@@ -8,13 +8,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <memory>
 #include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/scratch.h"
 #include "kernels/cpu/winograd.h"
 
 namespace sg::kernels::cpu {
@@ -51,22 +51,14 @@ int64_t band_rows(int64_t col_rows, int64_t grid_h, int64_t grid_w, int64_t task
   return std::clamp<int64_t>(band, 1, h);
 }
 
+// Scratch kept by each thread between calls (kernels/cpu/scratch.h): the batched paths' column
+// and packed matrices (on the calling thread), each task thread's column buffer, and the weight
+// gradient's extra accumulators.
+enum ConvSlot { kCols, kPacked, kTaskCols, kExtraAccs };
+struct ConvScratch;
 template <class T>
-std::unique_ptr<T[]> buffer(int64_t n) {
-  return std::unique_ptr<T[]>(n > 0 ? new T[n] : nullptr);
-}
-
-// Scratch memory kept by the calling thread between calls (grow-only): a fresh multi-MB
-// buffer per call costs a page fault per 4 KiB, as much as the im2col itself.
-template <class T>
-T* scratch(int slot, int64_t n) {
-  thread_local std::unique_ptr<T[]> bufs[3];
-  thread_local int64_t sizes[3] = {0, 0, 0};
-  if (n > sizes[slot]) {
-    bufs[slot].reset(new T[n]);
-    sizes[slot] = n;
-  }
-  return bufs[slot].get();
+T* scratch(ConvSlot slot, int64_t n) {
+  return thread_scratch<ConvScratch, T>(slot, n);
 }
 
 // Valid output columns [lo, hi) for kernel column j: 0 <= ox*s - p + j < W.
@@ -78,17 +70,12 @@ inline void valid_cols(int64_t W, int64_t Wo, int64_t s, int64_t p, int64_t j, i
   lo = std::min(lo, hi);
 }
 
-// dst[k] = src[k * S] and dst[k * S] += src[k] for k < n, the stride fixed at compile time so
-// that the loops vectorize (strided loads and stores become permutes).
+// dst[k] = src[k * S] for k < n, the stride fixed at compile time so that the loop vectorizes
+// (strided loads become permutes); the scatter-add the other way is strided_axpy (loops.h).
 template <int64_t S, class T>
 void strided_row(const T* __restrict src, T* __restrict dst, int64_t n) {
 #pragma omp simd
   for (int64_t k = 0; k < n; ++k) dst[k] = src[k * S];
-}
-template <int64_t S, class T>
-void add_strided_row(const T* __restrict src, T* __restrict dst, int64_t n) {
-#pragma omp simd
-  for (int64_t k = 0; k < n; ++k) dst[k * S] += src[k];
 }
 
 // im2col of one channel, rows [oy0, oy1) of the output grid, into a column matrix with
@@ -157,9 +144,9 @@ void col2im_rows(const T* col, int64_t H, int64_t W, int64_t kh, int64_t kw, int
         T* dst = img + iy * W + (lo * sx - px + j);
         const int64_t count = hi - lo;
         if (sx == 1)
-          add_strided_row<1>(r, dst, count);
+          strided_axpy<1, 1>(dst, r, T(1), count);
         else if (sx == 2)  // stride 2 (transposed convs that upsample)
-          add_strided_row<2>(r, dst, count);
+          strided_axpy<2, 1>(dst, r, T(1), count);
         else
           for (int64_t k = 0; k < count; ++k) dst[k * sx] += r[k];
       }
@@ -293,8 +280,8 @@ void conv2d_forward_batched(const T* x, const T* w, T* y, int64_t N, int64_t Cin
   const auto slabs = make_slabs(N, Ho, Wo, K);
   const int64_t max_cols =
       slabs[0].n1 - slabs[0].n0 == 1 ? (slabs[0].oy1 - slabs[0].oy0) * Wo : (slabs[0].n1 - slabs[0].n0) * HoWo;
-  T* colp = scratch<T>(0, K * max_cols);
-  T* outp = scratch<T>(1, slabs[0].n1 - slabs[0].n0 > 1 ? Cgo * max_cols : 0);
+  T* colp = scratch<T>(kCols, K * max_cols);
+  T* outp = scratch<T>(kPacked, slabs[0].n1 - slabs[0].n0 > 1 ? Cgo * max_cols : 0);
   const GroupWeights<T> wgs(w, groups, Cgo, K, (int64_t)slabs.size());
   for (int64_t g = 0; g < groups; ++g) {
     for (const Slab& s : slabs) {
@@ -334,7 +321,7 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
 
   std::atomic<int64_t> next{0};  // tasks handed out one at a time to whichever thread is free
   parallel_region(team, [&](int, int) {
-    auto col = buffer<T>(pointwise ? 0 : K * band * Wo);
+    T* const col = scratch<T>(kTaskCols, pointwise ? 0 : K * band * Wo);
     for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
       const int64_t ng = t / bands, n = ng / groups, g = ng % groups;
       const int64_t oy0 = (t % bands) * band, oy1 = std::min(Ho, oy0 + band), cols = (oy1 - oy0) * Wo;
@@ -343,8 +330,8 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
       if (pointwise) {  // the image is already the column matrix [Cg, H*W]
         wgs.gemm(g, cols, xg + oy0 * Wo, HW, yb, HoWo);
       } else {
-        im2col<T>(xg, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, oy0, oy1, col.get(), false);
-        wgs.gemm(g, cols, col.get(), cols, yb, HoWo);
+        im2col<T>(xg, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, oy0, oy1, col, false);
+        wgs.gemm(g, cols, col, cols, yb, HoWo);
       }
     }
   });
@@ -376,8 +363,8 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   if (use_batched(N, HW, kh, kw, sy, sx, py, px) && (int64_t)Cg * N * HW <= kSlabBudget && K * N * HW <= kSlabBudget) {
     // Small input grids: per group one GEMM over all images, col [K, N*H*W] = W_g^T @ X_g,
     // X_g packed [Cg, N*H*W]; then col2im per (image, output channel).
-    T* xp = scratch<T>(1, Cg * N * HW);
-    T* colp = scratch<T>(0, K * N * HW);
+    T* xp = scratch<T>(kPacked, Cg * N * HW);
+    T* colp = scratch<T>(kCols, K * N * HW);
     const int64_t cols = N * HW;
     for (int64_t g = 0; g < groups; ++g) {
       scatter_slab(xp, const_cast<T*>(x) + g * Cg * HW, Cin * HW, HW, Cg, N, HW, true);
@@ -405,7 +392,7 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
 
   std::atomic<int64_t> next{0};  // tasks handed out one at a time to whichever thread is free
   parallel_region(team, [&](int, int) {
-    auto col = buffer<T>(pointwise ? 0 : chunk * khw * band * W);
+    T* const col = scratch<T>(kTaskCols, pointwise ? 0 : chunk * khw * band * W);
     for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
       const int64_t ng = t / chunks, n = ng / groups, g = ng % groups;
       const int64_t c0 = (t % chunks) * chunk, cc = std::min(Cgo, c0 + chunk) - c0;
@@ -419,8 +406,8 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
       std::fill(yc, yc + cc * HoWo, T(0));
       for (int64_t h0 = 0; h0 < H; h0 += band) {
         const int64_t h1 = std::min(H, h0 + band), cols = (h1 - h0) * W;
-        gemm<T>(true, false, cc * khw, cols, Cg, T(1), wc, K, xg + h0 * W, HW, T(0), col.get(), cols);
-        col2im<T>(col.get(), cc, Ho, Wo, kh, kw, sy, sx, py, px, H, W, h0, h1, yc, false);
+        gemm<T>(true, false, cc * khw, cols, Cg, T(1), wc, K, xg + h0 * W, HW, T(0), col, cols);
+        col2im<T>(col, cc, Ho, Wo, kh, kw, sy, sx, py, px, H, W, h0, h1, yc, false);
       }
     }
   });
@@ -442,8 +429,8 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   if (use_batched(N, HoWo, kh, kw, sy, sx, py, px) && K * N * HoWo <= kSlabBudget && Cgo * N * HoWo <= kSlabBudget) {
     // Small output grids: per group one GEMM over all images, dW_g = dY_g @ col^T with
     // col [K, N*Ho*Wo] and dY_g packed [Cgo, N*Ho*Wo].
-    T* colp = scratch<T>(0, K * N * HoWo);
-    T* dyp = scratch<T>(1, Cgo * N * HoWo);
+    T* colp = scratch<T>(kCols, K * N * HoWo);
+    T* dyp = scratch<T>(kPacked, Cgo * N * HoWo);
     const int64_t cols = N * HoWo;
     for (int64_t g = 0; g < groups; ++g) {
       im2col_slab(x + g * Cg * HW, Cin * HW, {0, N, 0, Ho}, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, colp);
@@ -472,10 +459,10 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     const int64_t band = band_rows(pointwise ? 0 : K, Ho, Wo, groups, threads);
     std::atomic<int64_t> next{0};  // groups handed out one at a time
     parallel_region(threads, [&](int, int) {
-      auto col = buffer<T>(pointwise ? 0 : K * band * Wo);
+      T* const col = scratch<T>(kTaskCols, pointwise ? 0 : K * band * Wo);
       for (int64_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < groups;)
         for (int64_t n = 0; n < N; ++n)
-          for (int64_t oy0 = 0; oy0 < Ho; oy0 += band) run_task(n, g, oy0, std::min(Ho, oy0 + band), dw, col.get());
+          for (int64_t oy0 = 0; oy0 < Ho; oy0 += band) run_task(n, g, oy0, std::min(Ho, oy0 + band), dw, col);
     });
     return;
   }
@@ -484,16 +471,16 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t band = band_rows(pointwise ? 0 : K, Ho, Wo, N * groups, threads);
   const int64_t bands = ceil_div(Ho, band), tasks = N * groups * bands;
   const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
-  auto extra = buffer<T>(dw_size * (team - 1));
+  T* const extra = scratch<T>(kExtraAccs, dw_size * (team - 1));
   int got = 1;  // the team the region really got (1 when another thread holds the pool)
   parallel_region(team, [&](int tid, int nt) {
     if (tid == 0) got = nt;
-    T* acc = tid == 0 ? dw : extra.get() + (tid - 1) * dw_size;
+    T* acc = tid == 0 ? dw : extra + (tid - 1) * dw_size;
     if (tid != 0) std::fill(acc, acc + dw_size, T(0));
-    auto col = buffer<T>(pointwise ? 0 : K * band * Wo);
+    T* const col = scratch<T>(kTaskCols, pointwise ? 0 : K * band * Wo);
     for (int64_t t = tasks * tid / nt; t < tasks * (tid + 1) / nt; ++t) {
       const int64_t ng = t / bands, oy0 = (t % bands) * band;
-      run_task(ng / groups, ng % groups, oy0, std::min(Ho, oy0 + band), acc, col.get());
+      run_task(ng / groups, ng % groups, oy0, std::min(Ho, oy0 + band), acc, col);
     }
   });
   if (got > 1)  // sum the threads' accumulators into dw

@@ -43,6 +43,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/scratch.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -139,24 +140,11 @@ SG_AVX2 void micro_kernel(int64_t kc, const float* a, const float* b, float alph
   store_row(c + 4 * ldc, c40, c41, alpha, beta), store_row(c + 5 * ldc, c50, c51, alpha, beta);
 }
 
-// Per-thread packing buffers (slot 0: Bp, 1: Ap), 32-byte aligned for the aligned loads of
-// Bp, grow-only: the conv kernels call GEMMs of the same few shapes again and again.
-float* scratch(int slot, int64_t floats) {
-  struct Buf {
-    float* p = nullptr;
-    int64_t n = 0;
-    ~Buf() { std::free(p); }
-  };
-  thread_local Buf bufs[2];
-  Buf& b = bufs[slot];
-  if (b.n < floats) {
-    std::free(b.p);
-    b.n = (floats + 7) / 8 * 8;
-    b.p = static_cast<float*>(std::aligned_alloc(32, b.n * sizeof(float)));
-    if (!b.p) throw std::bad_alloc();
-  }
-  return b.p;
-}
+// Per-thread packing buffers (slot 0: Bp, 1: Ap), grow-only and aligned for the aligned loads
+// of Bp (kernels/cpu/scratch.h): the conv kernels call GEMMs of the same few shapes again and
+// again.
+struct GemmScratch;
+float* scratch(int slot, int64_t floats) { return thread_scratch<GemmScratch, float>(slot, floats); }
 
 // One thread: C[0:M, 0:N] = alpha * op(A) @ op(B) + beta * C with the loops of the header.
 // Apre: op(A) already packed (gemm_pack_a_avx2, Mpad rows padded to MR) and these M rows

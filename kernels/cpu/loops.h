@@ -37,6 +37,15 @@ void elementwise(int64_t n, F body) {
   });
 }
 
+// out[k * SO] += w * in[k * SM] for k in [0, n), the strides fixed at compile time so that
+// the loop vectorizes (strided loads and stores become permutes): col2im's scatter-add
+// (kernels/cpu/conv.cpp, w = 1) and upfirdn2d's horizontal taps (kernels/cpu/upfirdn2d.cpp).
+template <int64_t SO, int64_t SM, class T>
+void strided_axpy(T* __restrict out, const T* __restrict in, T w, int64_t n) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) out[k * SO] += w * in[k * SM];
+}
+
 template <class T, class F>
 void unary(int64_t n, const T* a, T* out, F f) {
   elementwise(n, [&](int64_t i) { out[i] = f(a[i]); });

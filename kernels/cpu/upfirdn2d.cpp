@@ -5,11 +5,15 @@
 #include <numeric>
 #include <vector>
 
+#include "kernels/cpu/loops.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/scratch.h"
 
 namespace sg::kernels::cpu {
 
 namespace {
+
+struct UpFirDnScratch;  // the separable variant's rows (kernels/cpu/scratch.h)
 
 // Work (multiply-adds) below which a call runs on one thread.
 constexpr int64_t kParallelWork = int64_t(1) << 15;
@@ -78,13 +82,12 @@ std::vector<TapRun> tap_runs(int64_t out, int64_t in, int64_t up, int64_t down, 
   return runs;
 }
 
-// One tap's run of a horizontal pass, out[q * SO] += w * in[q * SM] for q in [t0, t1), with the
-// strides known at compile time so that the loop vectorizes (strided loads and stores become
-// permutes) for the common cases: no resampling, down 2, up 2.
+// One tap's run of a horizontal pass, out[q * SO] += w * in[q * SM] for q in [t0, t1): with
+// the strides known at compile time (loops.h strided_axpy) for the common cases: no
+// resampling, down 2, up 2.
 template <int64_t SO, int64_t SM, class T>
-void tap_pass(T* __restrict out, const T* __restrict in, T w, int64_t t0, int64_t t1) {
-#pragma omp simd
-  for (int64_t q = t0; q < t1; ++q) out[q * SO] += w * in[q * SM];
+void tap_pass(T* out, const T* in, T w, int64_t t0, int64_t t1) {
+  if (t1 > t0) strided_axpy<SO, SM>(out + t0 * SO, in + t0 * SM, w, t1 - t0);
 }
 
 // The separable variant: a horizontal pass per input row into tmp [H, Wo], tap by tap
@@ -110,13 +113,13 @@ void upfirdn2d_separable(const UpFirDn2dParams& p, const T* x, const T* f, T* y)
   const int64_t work = p.planes * (H * Wo + Ho * Wo) * (k / std::min(p.upx, p.upy) + 1);
 
   parallel_for(p.planes, work > kParallelWork, [&](int64_t plane0, int64_t plane1) {
-    std::vector<T> tmp(H * Wo);
+    T* const tmp = thread_scratch<UpFirDnScratch, T>(0, H * Wo);  // every row is filled below
     for (int64_t plane = plane0; plane < plane1; ++plane) {
       const T* xp = x + plane * H * W;
       T* yp = y + plane * Ho * Wo;
       // Horizontal: tmp[iy][ox] = sum_j wx[j] * u[iy][ox*downx + j].
       for (int64_t iy = 0; iy < H; ++iy) {
-        T* t = tmp.data() + iy * Wo;
+        T* t = tmp + iy * Wo;
         const T* xr = xp + iy * W;
         std::fill(t, t + Wo, T(0));
         for (const TapRun& r : runs) {
@@ -143,13 +146,13 @@ void upfirdn2d_separable(const UpFirDn2dParams& p, const T* x, const T* f, T* y)
         }
         {
           const T w = wyt[ty.first];
-          const T* tr = tmp.data() + ty.in0 * Wo;
+          const T* tr = tmp + ty.in0 * Wo;
 #pragma omp simd
           for (int64_t ox = 0; ox < Wo; ++ox) yr[ox] = w * tr[ox];
         }
         for (int64_t a = 1; a < ty.count; ++a) {
           const T w = wyt[ty.first + a * upy];
-          const T* tr = tmp.data() + (ty.in0 + a) * Wo;
+          const T* tr = tmp + (ty.in0 + a) * Wo;
 #pragma omp simd
           for (int64_t ox = 0; ox < Wo; ++ox) yr[ox] += w * tr[ox];
         }

@@ -7,6 +7,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/scratch.h"
 
 namespace sg::kernels::cpu {
 
@@ -74,22 +75,14 @@ std::vector<Run> chunk_runs(int64_t q0, int64_t nq, int64_t tiles_per_image, int
   return runs;
 }
 
-// Per-thread buffers that only grow, one per use (kSlots of them), like the GEMM's packing
-// buffers (kernels/cpu/gemm_avx2.cpp): a convolution called again with the same shapes
-// allocates nothing. Allocating them per call cost more than the arithmetic at small shapes:
-// glibc hands large freed blocks back to the OS, and every 4 KiB taken again is a page fault
-// (build/bench_cpu_conv --shapes --only _k3, one run each, 1 December 2026: the 4x4 and 8x8
-// convs of small 1.4x faster with reuse, seed32's 384-channel 4x4 conv 1.7x).
+// Per-thread buffers that only grow, one per use (kernels/cpu/scratch.h): a convolution
+// called again with the same shapes allocates nothing.
 enum Slot { kU, kV, kM, kRows, kAcc, kSum, kSlots };
+static_assert(kSlots <= kScratchSlots);
+struct WinogradScratch;
 template <class T>
 T* thread_buffer(Slot slot, int64_t n) {
-  thread_local std::vector<T> bufs[kSlots];
-  std::vector<T>& b = bufs[slot];
-  if ((int64_t)b.size() < n) {
-    std::vector<T>().swap(b);  // no copy of the old contents
-    b.resize(n);
-  }
-  return b.data();
+  return thread_scratch<WinogradScratch, T>(slot, n);
 }
 
 // A thread's scratch for the transforms of runs of at most `chunk` tiles: input_transform's
