@@ -146,9 +146,9 @@ TEST_CASE("modconv_weights kernel: modulation and demodulation as the formula", 
   }
 }
 
-// Winograd F(2x2, 3x3) (kernels/cpu/winograd.h) against the im2col + GEMM path in f64 (which
-// never takes Winograd): conv2d and conv_transpose2d, paddings 0-2, odd and even sizes, groups,
-// batches whose tiles span images.
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) (kernels/cpu/winograd.h) against the im2col + GEMM path
+// in f64 (which never takes Winograd): conv2d and conv_transpose2d, paddings 0-2, sizes that
+// the tile does and does not divide, groups, batches whose tiles span images.
 TEST_CASE("winograd kernel: conv2d, conv_transpose2d and the weight gradient equal the im2col path", "[kernels]") {
   std::mt19937_64 rng(5);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
@@ -169,29 +169,32 @@ TEST_CASE("winograd kernel: conv2d, conv_transpose2d and the weight gradient equ
     std::vector<double> x(p.N * p.Cin * p.H * p.W), w(p.Cout * p.Cin / p.groups * 9);
     for (double& v : x) v = normal(rng);
     for (double& v : w) v = normal(rng);
-    if (!transposed) {  // the weight gradient of the same conv2d: dy [N, Cout, Ho, Wo]
-      std::vector<double> dy(p.N * p.Cout * Ho * Wo), ga(w.size(), 777.0), gb(w.size(), -777.0);
-      for (double& v : dy) v = normal(rng);
-      sg::kernels::cpu::conv2d_weight_grad_winograd<double>(p, dy.data(), x.data(), ga.data());
-      sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), gb.data());
-      for (size_t i = 0; i < ga.size(); ++i) {
-        INFO("weight grad, trial " << trial << " N " << p.N << " groups " << p.groups << " C " << p.Cin << "->"
-                                   << p.Cout << " " << p.H << "x" << p.W << " pad " << p.py << "," << p.px
-                                   << " element " << i);
-        REQUIRE(ga[i] == Approx(gb[i]).margin(1e-10));
-      }
-    }
-    std::vector<double> a(p.N * p.Cout * Ho * Wo, 777.0), b(a.size(), -777.0);
-    sg::kernels::cpu::conv2d_winograd<double>(p, x.data(), w.data(), a.data(), transposed);
+    std::vector<double> dy(p.N * p.Cout * Ho * Wo), gb(w.size(), -777.0), b(dy.size(), -777.0);
+    for (double& v : dy) v = normal(rng);
+    if (!transposed) sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), gb.data());
     if (transposed)
       sg::kernels::cpu::conv_transpose2d_forward<double>(p, x.data(), w.data(), b.data());
     else
       sg::kernels::cpu::conv2d_forward<double>(p, x.data(), w.data(), b.data());
-    for (size_t i = 0; i < a.size(); ++i) {
-      INFO("trial " << trial << " transposed " << transposed << " N " << p.N << " groups " << p.groups << " C " << p.Cin
-                    << "->" << p.Cout << " " << p.H << "x" << p.W << " pad " << p.py << "," << p.px << " element "
-                    << i);
-      REQUIRE(a[i] == Approx(b[i]).margin(1e-10));
+    for (const int tile : {2, 4}) {
+      if (!transposed) {  // the weight gradient of the same conv2d: dy [N, Cout, Ho, Wo]
+        std::vector<double> ga(w.size(), 777.0);
+        sg::kernels::cpu::conv2d_weight_grad_winograd<double>(p, dy.data(), x.data(), ga.data(), tile);
+        for (size_t i = 0; i < ga.size(); ++i) {
+          INFO("weight grad, F(" << tile << "x" << tile << ") trial " << trial << " N " << p.N << " groups " << p.groups
+                                 << " C " << p.Cin << "->" << p.Cout << " " << p.H << "x" << p.W << " pad " << p.py
+                                 << "," << p.px << " element " << i);
+          REQUIRE(ga[i] == Approx(gb[i]).margin(1e-10));
+        }
+      }
+      std::vector<double> a(dy.size(), 777.0);
+      sg::kernels::cpu::conv2d_winograd<double>(p, x.data(), w.data(), a.data(), transposed, tile);
+      for (size_t i = 0; i < a.size(); ++i) {
+        INFO("F(" << tile << "x" << tile << ") trial " << trial << " transposed " << transposed << " N " << p.N
+                  << " groups " << p.groups << " C " << p.Cin << "->" << p.Cout << " " << p.H << "x" << p.W << " pad "
+                  << p.py << "," << p.px << " element " << i);
+        REQUIRE(a[i] == Approx(b[i]).margin(1e-10));
+      }
     }
     ++checked;
   }
@@ -199,8 +202,9 @@ TEST_CASE("winograd kernel: conv2d, conv_transpose2d and the weight gradient equ
 }
 
 // Chunks of tiles that start and end inside a tile row (kernels/cpu/winograd.cpp splits a
-// row into runs there): 64 channels make chunks of 128 tiles, and rows of 10-12 tiles do not
-// divide them; odd sizes cut the last runs of the images.
+// row into runs there): 64 channels make chunks of 128 tiles in F(2x2) and 64 in F(4x4), and
+// rows of 10-12 (F(2x2)) or 5-6 tiles (F(4x4)) do not divide them; sizes the tile does not
+// divide cut the last runs of the images.
 TEST_CASE("winograd kernel: chunks that split tile rows equal the im2col path", "[kernels]") {
   std::mt19937_64 rng(7);
   std::normal_distribution<double> normal;
@@ -219,23 +223,28 @@ TEST_CASE("winograd kernel: chunks that split tile rows equal the im2col path", 
     std::vector<double> x(p.N * 64 * p.H * p.W), w(64 * 64 * 9), dy(p.N * 64 * Ho * Wo);
     for (auto* v : {&x, &w, &dy})
       for (double& e : *v) e = normal(rng);
-    std::vector<double> a(dy.size(), 777.0), b(dy.size(), -777.0);
-    sg::kernels::cpu::conv2d_winograd<double>(p, x.data(), w.data(), a.data(), c.transposed);
+    std::vector<double> b(dy.size(), -777.0), gb(w.size(), -777.0);
     if (c.transposed)
       sg::kernels::cpu::conv_transpose2d_forward<double>(p, x.data(), w.data(), b.data());
     else
       sg::kernels::cpu::conv2d_forward<double>(p, x.data(), w.data(), b.data());
-    for (size_t i = 0; i < a.size(); ++i) {
-      INFO(c.H << "x" << c.W << " pad " << c.pad << " transposed " << c.transposed << " element " << i);
-      REQUIRE(a[i] == Approx(b[i]).margin(1e-10));
-    }
-    if (c.transposed) continue;
-    std::vector<double> ga(w.size(), 777.0), gb(w.size(), -777.0);
-    sg::kernels::cpu::conv2d_weight_grad_winograd<double>(p, dy.data(), x.data(), ga.data());
-    sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), gb.data());
-    for (size_t i = 0; i < ga.size(); ++i) {
-      INFO("weight grad " << c.H << "x" << c.W << " pad " << c.pad << " element " << i);
-      REQUIRE(ga[i] == Approx(gb[i]).margin(1e-9));
+    if (!c.transposed) sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), gb.data());
+    for (const int tile : {2, 4}) {
+      std::vector<double> a(dy.size(), 777.0);
+      sg::kernels::cpu::conv2d_winograd<double>(p, x.data(), w.data(), a.data(), c.transposed, tile);
+      for (size_t i = 0; i < a.size(); ++i) {
+        INFO("F(" << tile << "x" << tile << ") " << c.H << "x" << c.W << " pad " << c.pad << " transposed "
+                  << c.transposed << " element " << i);
+        REQUIRE(a[i] == Approx(b[i]).margin(1e-10));
+      }
+      if (c.transposed) continue;
+      std::vector<double> ga(w.size(), 777.0);
+      sg::kernels::cpu::conv2d_weight_grad_winograd<double>(p, dy.data(), x.data(), ga.data(), tile);
+      for (size_t i = 0; i < ga.size(); ++i) {
+        INFO("weight grad F(" << tile << "x" << tile << ") " << c.H << "x" << c.W << " pad " << c.pad << " element "
+                              << i);
+        REQUIRE(ga[i] == Approx(gb[i]).margin(1e-9));
+      }
     }
   }
 }
@@ -256,25 +265,52 @@ TEST_CASE("winograd kernel: f32 error with 512 channels stays within the f32 tol
     for (double& v : w) v = normal(rng) / std::sqrt(512.0 * 9);
     std::vector<float> xf(x.begin(), x.end()), wf(w.begin(), w.end());
     std::vector<double> ref(p.N * 32 * 64);
-    std::vector<float> got(ref.size());
-    if (transposed) {
-      p.Cin = 512, p.Cout = 32;  // x [2, 512, 8, 8], w [512, 32, 3, 3]
+    if (transposed)  // x [2, 512, 8, 8], w [512, 32, 3, 3]
       sg::kernels::cpu::conv_transpose2d_forward<double>(p, x.data(), w.data(), ref.data());
-      sg::kernels::cpu::conv_transpose2d_forward<float>(p, xf.data(), wf.data(), got.data());
-    } else {
+    else
       sg::kernels::cpu::conv2d_forward<double>(p, x.data(), w.data(), ref.data());
+    std::vector<double> dy(ref.size()), gref(w.size());  // the weight gradient, dy [2, 32, 8, 8]
+    for (double& v : dy) v = normal(rng);
+    std::vector<float> dyf(dy.begin(), dy.end());
+    if (!transposed) sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), gref.data());
+    for (const int tile : {2, 4}) {
+      const std::string name = "F(" + std::to_string(tile) + "x" + std::to_string(tile) + ") ";
+      std::vector<float> got(ref.size());
+      sg::kernels::cpu::conv2d_winograd<float>(p, xf.data(), wf.data(), got.data(), transposed, tile);
+      check_f32_error(name + "transposed " + std::to_string(transposed), ref, got);
+      if (transposed) continue;
+      std::vector<float> gf(w.size());
+      sg::kernels::cpu::conv2d_weight_grad_winograd<float>(p, dyf.data(), xf.data(), gf.data(), tile);
+      check_f32_error(name + "weight grad", gref, gf);
+    }
+    // conv2d_forward / conv_transpose2d_forward take the default tile (F(2x2) at 8x8)
+    std::vector<float> got(ref.size());
+    if (transposed)
+      sg::kernels::cpu::conv_transpose2d_forward<float>(p, xf.data(), wf.data(), got.data());
+    else
       sg::kernels::cpu::conv2d_forward<float>(p, xf.data(), wf.data(), got.data());
-    }
-    check_f32_error("transposed " + std::to_string(transposed), ref, got);
-    if (!transposed) {  // the weight gradient, dy [2, 32, 8, 8]
-      std::vector<double> dy(ref.size()), gref(w.size());
-      for (double& v : dy) v = normal(rng);
-      std::vector<float> dyf(dy.begin(), dy.end()), gf(w.size());
-      sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), gref.data());
-      sg::kernels::cpu::conv2d_weight_grad<float>(p, dyf.data(), xf.data(), gf.data());
-      check_f32_error("weight grad", gref, gf);
-    }
+    check_f32_error("dispatched, transposed " + std::to_string(transposed), ref, got);
   }
+}
+
+TEST_CASE("winograd kernel: an unsupported output tile is an error that names it", "[kernels]") {
+  sg::kernels::Conv2dParams p;
+  p.N = 1, p.Cin = p.Cout = 16, p.H = p.W = 8, p.kh = p.kw = 3, p.py = p.px = 1;
+  std::vector<float> x(16 * 64), w(16 * 16 * 9), y(16 * 64);
+  if (!std::getenv("SG_WINOGRAD_TILE")) {  // the default choice (winograd.h)
+    CHECK(sg::kernels::cpu::winograd_tile(32, 32, 64, false) == 4);
+    CHECK(sg::kernels::cpu::winograd_tile(16, 16, 64, false) == 2);
+    CHECK(sg::kernels::cpu::winograd_tile(16, 16, 192, false) == 4);
+    CHECK(sg::kernels::cpu::winograd_tile(8, 8, 192, false) == 2);
+    CHECK(sg::kernels::cpu::winograd_tile(8, 8, 384, false) == 4);
+    CHECK(sg::kernels::cpu::winograd_tile(8, 8, 64, true) == 4);
+    CHECK(sg::kernels::cpu::winograd_tile(4, 4, 384, true) == 2);
+  }
+  CHECK(sg::kernels::cpu::winograd_tile(3, 32, 64, true) == 2);
+  REQUIRE_THROWS_WITH(sg::kernels::cpu::conv2d_winograd<float>(p, x.data(), w.data(), y.data(), false, 3),
+                      Catch::Matchers::Contains("conv2d_winograd: Winograd output tile 3"));
+  REQUIRE_THROWS_WITH(sg::kernels::cpu::conv2d_weight_grad_winograd<float>(p, y.data(), x.data(), w.data(), 6),
+                      Catch::Matchers::Contains("conv2d_weight_grad_winograd: Winograd output tile 6"));
 }
 
 // ---- GEMM: the packed AVX2 kernel (and Eigen) against an f64 sum -----------------------------

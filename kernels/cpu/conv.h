@@ -36,10 +36,10 @@
 //     Forward scatters the [Cout/g, N*Ho*Wo] result back per image; transposed packs x to
 //     [Cg, N*H*W], one GEMM, then col2im per (image, channel); weight grad packs dy and
 //     does one GEMM with the full batch as the inner dimension.
-//   - Winograd F(2x2, 3x3) (kernels/cpu/winograd.h), f32 only: conv2d_forward,
+//   - Winograd F(4x4, 3x3) or F(2x2, 3x3) (kernels/cpu/winograd.h), f32 only: conv2d_forward,
 //     conv_transpose2d_forward and conv2d_weight_grad of 3x3 stride-1 convolutions with padding <= 2 and at least 16
-//     channels per group on both sides (the data gradient of such a conv2d is one too). 2.25x
-//     fewer multiply-adds; measured against the im2col path on this file's benchmark (AMD EPYC,
+//     channels per group on both sides (the data gradient of such a conv2d is one too). 4x or
+//     2.25x fewer multiply-adds; F(2x2) measured against the im2col path on this file's benchmark (AMD EPYC,
 //     AVX2, 2 threads, forward): 9.5 -> 6.0 ms for 8 x 64 ch at 32x32, 16.7 -> 10.3 ms for 4 x
 //     128 ch at 32x32, 15.0 -> 13.1 ms for 4 x 256 ch at 16x16 (bench/results/cpu_conv_*).
 //     f64 always takes im2col, so the f32-vs-f64 checks compare the two.

@@ -1,7 +1,10 @@
-// Winograd F(2x2, 3x3): see winograd.h.
+// Winograd F(m x m, 3x3), m = 4 or 2: see winograd.h.
 #include "kernels/cpu/winograd.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -18,58 +21,128 @@ constexpr int64_t kScratchBudget = int64_t(1) << 18;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The 1-D transforms of F(m, 3), on a = m + 2 points; each 2-D transform below applies one to
+// the rows of a tile, then to its columns (winograd.h has the matrices).
+//   input:       v = B^T d    (a -> a)      output:      y = A^T s  (a -> m)
+//   grad:        z = A dy     (m -> a)      weight:      u = G g    (3 -> a)
+//   weight_back: g = G^T s    (a -> 3)
+// The loops that call them take small arrays in and out, and are marked `GCC ivdep`, not
+// `omp simd`: omp simd gives each lane its own copy of such arrays, which GCC 12 then fails to
+// vectorize (-fopt-info-vec: "data ref analysis failed"); without it the arrays become
+// registers and every loop below vectorizes.
+template <int m>
+struct F;
+
+template <>
+struct F<2> {
+  static constexpr int a = 4;
+  template <class T>
+  static void input(const T d[4], T v[4]) {
+    v[0] = d[0] - d[2], v[1] = d[1] + d[2], v[2] = d[2] - d[1], v[3] = d[1] - d[3];
+  }
+  template <class T>
+  static void output(const T s[4], T y[2]) {
+    y[0] = s[0] + s[1] + s[2], y[1] = s[1] - s[2] - s[3];
+  }
+  template <class T>
+  static void grad(const T dy[2], T z[4]) {
+    z[0] = dy[0], z[1] = dy[0] + dy[1], z[2] = dy[0] - dy[1], z[3] = -dy[1];
+  }
+  static void weight(const double g[3], double u[4]) {
+    u[0] = g[0], u[1] = 0.5 * (g[0] + g[1] + g[2]), u[2] = 0.5 * (g[0] - g[1] + g[2]), u[3] = g[2];
+  }
+  static void weight_back(const double s[4], double g[3]) {
+    g[0] = s[0] + 0.5 * (s[1] + s[2]), g[1] = 0.5 * (s[1] - s[2]), g[2] = 0.5 * (s[1] + s[2]) + s[3];
+  }
+};
+
+// F(4, 3) on the points 0, 1, -1, 2, -1/2 and infinity (winograd.h: why not 0, +-1, +-2).
+template <>
+struct F<4> {
+  static constexpr int a = 6;
+  template <class T>
+  static void input(const T d[6], T v[6]) {
+    const T h = T(0.5);
+    v[0] = d[0] + d[4] + T(1.5) * (d[1] - d[3]) - T(2) * d[2];
+    v[1] = (d[4] - d[1]) - T(2.5) * d[2] - h * d[3];
+    v[2] = (d[4] + d[1]) + h * d[2] - T(2.5) * d[3];
+    v[3] = (d[4] - d[2]) + h * (d[3] - d[1]);
+    v[4] = (d[4] - d[2]) + T(2) * (d[1] - d[3]);
+    v[5] = d[1] + d[5] + T(1.5) * (d[2] - d[4]) - T(2) * d[3];
+  }
+  template <class T>
+  static void output(const T s[6], T y[4]) {
+    const T p12 = s[1] + s[2], m12 = s[1] - s[2];
+    y[0] = p12 + s[0] + s[3] + s[4];
+    y[1] = m12 + T(2) * s[3] - T(0.5) * s[4];
+    y[2] = p12 + T(4) * s[3] + T(0.25) * s[4];
+    y[3] = m12 + T(8) * s[3] - T(0.125) * s[4] + s[5];
+  }
+  template <class T>
+  static void grad(const T dy[4], T z[6]) {
+    const T p02 = dy[0] + dy[2], p13 = dy[1] + dy[3];
+    z[0] = dy[0], z[1] = p02 + p13, z[2] = p02 - p13;
+    z[3] = dy[0] + T(2) * dy[1] + T(4) * dy[2] + T(8) * dy[3];
+    z[4] = dy[0] - T(0.5) * dy[1] + T(0.25) * dy[2] - T(0.125) * dy[3];
+    z[5] = dy[3];
+  }
+  static void weight(const double g[3], double u[6]) {
+    u[0] = g[0], u[1] = -(g[0] + g[1] + g[2]) / 3, u[2] = (g[0] - g[1] + g[2]) / 3;
+    u[3] = (g[0] + 2 * g[1] + 4 * g[2]) / 15, u[4] = (-16 * g[0] + 8 * g[1] - 4 * g[2]) / 15, u[5] = g[2];
+  }
+  static void weight_back(const double s[6], double g[3]) {
+    g[0] = s[0] + (s[2] - s[1]) / 3 + (s[3] - 16 * s[4]) / 15;
+    g[1] = -(s[1] + s[2]) / 3 + (2 * s[3] + 8 * s[4]) / 15;
+    g[2] = (s[2] - s[1]) / 3 + (4 * s[3] - 4 * s[4]) / 15 + s[5];
+  }
+};
+
 // U = G g G^T for n 3x3 kernels side by side (kernel l's tap (i, j) at g[(3*i + j) * kWB + l],
-// in double), into u[e * stride + l], e = 4*i + j; computed in double and rounded once. The
+// in double), into u[e * stride + l], e = a*i + j; computed in double and rounded once. The
 // loops over l are the vector lanes (n <= kWB kernels, the input channels of one output).
 constexpr int64_t kWB = 16;
-template <class T>
+template <int m, class T>
 void weight_transform(const double* g, int64_t n, T* u, int64_t stride) {
-  double t[4][3][kWB];  // G g
+  constexpr int a = F<m>::a;
+  double t[a][3][kWB];  // G g: column j of g becomes column j of t
   for (int j = 0; j < 3; ++j)
-#pragma omp simd
+#pragma GCC ivdep
     for (int64_t l = 0; l < kWB; ++l) {
-      const double a = g[(0 * 3 + j) * kWB + l], b = g[(1 * 3 + j) * kWB + l], c = g[(2 * 3 + j) * kWB + l];
-      t[0][j][l] = a;
-      t[1][j][l] = 0.5 * (a + b + c);
-      t[2][j][l] = 0.5 * (a - b + c);
-      t[3][j][l] = c;
+      const double col[3] = {g[(0 * 3 + j) * kWB + l], g[(1 * 3 + j) * kWB + l], g[(2 * 3 + j) * kWB + l]};
+      double r[a];
+      F<m>::weight(col, r);
+      for (int i = 0; i < a; ++i) t[i][j][l] = r[i];
     }
-  for (int i = 0; i < 4; ++i) {  // (G g) G^T
-    T* u0 = u + (4 * i + 0) * stride;
-    T* u1 = u + (4 * i + 1) * stride;
-    T* u2 = u + (4 * i + 2) * stride;
-    T* u3 = u + (4 * i + 3) * stride;
-#pragma omp simd
+  for (int i = 0; i < a; ++i)  // (G g) G^T: row i of t becomes row i of U
+#pragma GCC ivdep
     for (int64_t l = 0; l < n; ++l) {
-      const double a = t[i][0][l], b = t[i][1][l], c = t[i][2][l];
-      u0[l] = (T)a;
-      u1[l] = (T)(0.5 * (a + b + c));
-      u2[l] = (T)(0.5 * (a - b + c));
-      u3[l] = (T)c;
+      const double row[3] = {t[i][0][l], t[i][1][l], t[i][2][l]};
+      double r[a];
+      F<m>::weight(row, r);
+      for (int j = 0; j < a; ++j) u[(a * i + j) * stride + l] = (T)r[j];
     }
-  }
 }
 
 // One run of a chunk's tiles: tiles tx0 .. tx0 + len - 1 of tile row ty of image n, at offset
-// t in the chunk. Its patches cover input rows y0 .. y0 + 3 and columns x0 .. x0 + w - 1
-// (w = 2 len + 2), of which [a, b) lie inside the image (zero padding outside). Its outputs
-// are rows 2 ty, 2 ty + 1 and columns 2 tx0 .. 2 tx0 + 2 len - 1; `inside`: all of them exist
-// (not cut by an odd Ho or Wo).
+// t in the chunk. Its patches cover input rows y0 .. y0 + a - 1 and columns x0 .. x0 + w - 1
+// (w = m len + 2), of which [lo, hi) lie inside the image (zero padding outside). Its outputs
+// are rows m ty .. m ty + m - 1 and columns m tx0 .. m (tx0 + len) - 1; `inside`: all of them
+// exist (not cut by an Ho or Wo that m does not divide).
 struct Run {
-  int64_t n, ty, tx0, len, t, y0, x0, a, b;
+  int64_t n, ty, tx0, len, t, y0, x0, lo, hi;
   bool inside;
 };
 
 // The runs of the nq tiles from q0: a tile row's tiles in one run, split at the chunk's ends.
-std::vector<Run> chunk_runs(int64_t q0, int64_t nq, int64_t tiles_per_image, int64_t tw, int64_t W, int64_t py,
+std::vector<Run> chunk_runs(int m, int64_t q0, int64_t nq, int64_t tiles_per_image, int64_t tw, int64_t W, int64_t py,
                             int64_t px, int64_t Ho, int64_t Wo) {
   std::vector<Run> runs;
   for (int64_t t = 0; t < nq;) {
     const int64_t q = q0 + t, n = q / tiles_per_image, r = q % tiles_per_image;
     const int64_t ty = r / tw, tx0 = r % tw, len = std::min(tw - tx0, nq - t);
-    const int64_t x0 = 2 * tx0 - px, w = 2 * len + 2;
-    const int64_t a = std::clamp<int64_t>(-x0, 0, w), b = std::clamp<int64_t>(W - x0, a, w);
-    runs.push_back({n, ty, tx0, len, t, 2 * ty - py, x0, a, b, 2 * ty + 1 < Ho && 2 * (tx0 + len) <= Wo});
+    const int64_t x0 = m * tx0 - px, w = m * len + 2;
+    const int64_t lo = std::clamp<int64_t>(-x0, 0, w), hi = std::clamp<int64_t>(W - x0, lo, w);
+    runs.push_back({n, ty, tx0, len, t, m * ty - py, x0, lo, hi, m * ty + m <= Ho && m * (tx0 + len) <= Wo});
     t += len;
   }
   return runs;
@@ -85,131 +158,203 @@ T* thread_buffer(Slot slot, int64_t n) {
   return thread_scratch<WinogradScratch, T>(slot, n);
 }
 
-// A thread's scratch for the transforms of runs of at most `chunk` tiles: input_transform's
-// rows t [4][w] (w <= 2 chunk + 2) and a row of zeros, and two rows of 2 chunk for a run whose
-// outputs an odd Ho or Wo cuts (the forward's output block, the weight gradient's dY).
-template <class T>
+// A thread's scratch for the transforms of runs of at most `chunk` tiles (L = chunk + 1):
+//   rows  [a][m L]   input_transform's t = B^T d, a run's w = m len + 2 <= m L columns;
+//   zero  [m L]      zeros, the rows above and below the image;
+//   phase [a][a][L]  a row split into its m phases (column m k + p at phase p, index k), and
+//                    the first pass of the output and gradient transforms;
+//   edge  [m][m chunk]  a run's output rows (or dY rows) where Ho or Wo cuts its blocks.
+// Every inner loop of the transforms runs over the tiles k of a run with unit-stride loads and
+// stores (or m-element groups, which the compiler vectorizes as permutes), and few streams.
+template <int m, class T>
 struct RunScratch {
-  explicit RunScratch(int64_t chunk) : wmax(2 * chunk + 2), buf(thread_buffer<T>(kRows, 5 * wmax + 4 * chunk)) {
-    std::fill(zero(), zero() + wmax, T(0));
+  static constexpr int a = F<m>::a;
+  explicit RunScratch(int64_t chunk)
+      : L(chunk + 1), buf(thread_buffer<T>(kRows, (a + 1) * m * L + a * a * L + m * m * chunk)) {
+    std::fill(zero(), zero() + m * L, T(0));
   }
   T* rows() { return buf; }
-  T* zero() { return buf + 4 * wmax; }
-  T* edge() { return buf + 5 * wmax; }
-  int64_t wmax;
+  T* zero() { return buf + a * m * L; }
+  T* phase() { return buf + (a + 1) * m * L; }
+  T* edge() { return phase() + a * a * L; }
+  int64_t L;
   T* buf;
 };
 
 // V = B^T d B for the tiles of run r from one channel plane img [H, W], into v[e * stride + k],
-// e = 4 i + j. The rows first, t = B^T d (row i of t combines input rows y0 .. y0 + 3 across
-// all w columns: contiguous), then each tile's 4 columns of t (reads of stride 2): no per-tile
-// copies, no bounds checks inside the loops. tbuf holds [4][w] and zero at least w zeros.
-template <class T>
-void input_transform(const T* img, int64_t H, int64_t W, const Run& r, const T* zero, T* __restrict tbuf, T* v,
-                     int64_t stride) {
-  const int64_t w = 2 * r.len + 2, a = r.a, b = r.b;
-  const T* s[4];  // row i of the patch, columns a .. b - 1 (zero rows outside the image)
-  for (int i = 0; i < 4; ++i) {
+// e = a i + j. The rows first, t = B^T d (row i of t combines input rows y0 .. y0 + a - 1
+// across all w columns: contiguous); then each row of t is split into its m phases, so that
+// tile k's columns m k .. m k + a - 1 are phase[p][k] and phase[p][k + 1] (contiguous in k);
+// then the columns, (B^T d) B. No per-tile copies, no bounds checks inside the loops.
+template <int m, class T>
+void input_transform(const T* img, int64_t H, int64_t W, const Run& r, RunScratch<m, T>& sc, T* v, int64_t stride) {
+  constexpr int a = F<m>::a;
+  const int64_t len = r.len, L = len + 1, w = m * L, lo = r.lo, hi = r.hi;
+  T* __restrict t = sc.rows();
+  const T* s[a];  // row i of the patch, columns lo .. hi - 1 (zero rows outside the image)
+  for (int i = 0; i < a; ++i) {
     const int64_t yy = r.y0 + i;
-    s[i] = (yy < 0 || yy >= H) ? zero : img + yy * W + r.x0 + a;
+    s[i] = (yy < 0 || yy >= H) ? sc.zero() : img + yy * W + r.x0 + lo;
   }
-  T* __restrict t0 = tbuf;
-  T* __restrict t1 = tbuf + w;
-  T* __restrict t2 = tbuf + 2 * w;
-  T* __restrict t3 = tbuf + 3 * w;
-  for (T* t : {t0, t1, t2, t3}) std::fill(t, t + a, T(0)), std::fill(t + b, t + w, T(0));
-  {
-    const T* __restrict d0 = s[0], * __restrict d1 = s[1], * __restrict d2 = s[2], * __restrict d3 = s[3];
-#pragma omp simd
-    for (int64_t x = 0; x < b - a; ++x) {  // t = B^T d, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
-      t0[a + x] = d0[x] - d2[x];
-      t1[a + x] = d1[x] + d2[x];
-      t2[a + x] = d2[x] - d1[x];
-      t3[a + x] = d1[x] - d3[x];
+  for (int i = 0; i < a; ++i)
+    std::fill(t + i * w, t + i * w + lo, T(0)), std::fill(t + i * w + hi, t + (i + 1) * w, T(0));
+#pragma GCC ivdep
+  for (int64_t x = 0; x < hi - lo; ++x) {  // t = B^T d
+    T d[a], u[a];
+    for (int i = 0; i < a; ++i) d[i] = s[i][x];
+    F<m>::input(d, u);
+    for (int i = 0; i < a; ++i) t[i * w + lo + x] = u[i];
+  }
+  T* __restrict ph = sc.phase();
+  for (int i = 0; i < a; ++i) {
+    const T* __restrict q = t + i * w;
+    T* __restrict vi = v + a * i * stride;
+    if constexpr (m == 2) {  // (B^T d) B straight from t: reads of stride 2 vectorize
+#pragma GCC ivdep
+      for (int64_t k = 0; k < len; ++k) {
+        T c[a], u[a];
+        for (int j = 0; j < a; ++j) c[j] = q[m * k + j];
+        F<m>::input(c, u);
+        for (int j = 0; j < a; ++j) vi[j * stride + k] = u[j];
+      }
+      continue;
     }
-  }
-  for (int i = 0; i < 4; ++i) {  // (B^T d) B: tile k's columns are 2k .. 2k + 3 of t
-    const T* __restrict q = tbuf + i * w;
-    T* __restrict v0 = v + (4 * i + 0) * stride;
-    T* __restrict v1 = v + (4 * i + 1) * stride;
-    T* __restrict v2 = v + (4 * i + 2) * stride;
-    T* __restrict v3 = v + (4 * i + 3) * stride;
-#pragma omp simd
-    for (int64_t k = 0; k < r.len; ++k) {
-      const T c0 = q[2 * k], c1 = q[2 * k + 1], c2 = q[2 * k + 2], c3 = q[2 * k + 3];
-      v0[k] = c0 - c2;
-      v1[k] = c1 + c2;
-      v2[k] = c2 - c1;
-      v3[k] = c1 - c3;
-    }
-  }
-}
-
-// y = A^T m A for the len tiles of a run, m[e * stride + k]: tile k's 2x2 block goes to
-// y0[2k], y0[2k + 1] (its first output row) and y1[2k], y1[2k + 1] (its second).
-template <class T>
-void output_transform(const T* m, int64_t stride, int64_t len, T* __restrict y0, T* __restrict y1) {
-#pragma omp simd
-  for (int64_t k = 0; k < len; ++k) {
-    T a[2][4];  // A^T m, A^T = [1 1 1 0; 0 1 -1 -1]
-    for (int j = 0; j < 4; ++j) {
-      const T m0 = m[j * stride + k], m1 = m[(4 + j) * stride + k], m2 = m[(8 + j) * stride + k],
-              m3 = m[(12 + j) * stride + k];
-      a[0][j] = m0 + m1 + m2;
-      a[1][j] = m1 - m2 - m3;
-    }
-    // (A^T m) A
-    y0[2 * k] = a[0][0] + a[0][1] + a[0][2];
-    y0[2 * k + 1] = a[0][1] - a[0][2] - a[0][3];
-    y1[2 * k] = a[1][0] + a[1][1] + a[1][2];
-    y1[2 * k + 1] = a[1][1] - a[1][2] - a[1][3];
-  }
-}
-
-// Z = A dY A^T (4x4 from the 2x2 block dY) for the len tiles of a run: tile k's dY is
-// (r0[2k], r0[2k + 1]) over (r1[2k], r1[2k + 1]); z[e * stride + k].
-template <class T>
-void grad_transform(const T* __restrict r0, const T* __restrict r1, int64_t len, T* z, int64_t stride) {
-#pragma omp simd
-  for (int64_t k = 0; k < len; ++k) {
-    // A dY: rows [a, b], [a + c, b + d], [a - c, b - d], [-c, -d]; then each row [p, q] times
-    // A^T: [p, p + q, p - q, -q].
-    const T a = r0[2 * k], b = r0[2 * k + 1], c = r1[2 * k], d = r1[2 * k + 1];
-    const T r[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {-c, -d}};
-    for (int i = 0; i < 4; ++i) {
-      z[(4 * i + 0) * stride + k] = r[i][0];
-      z[(4 * i + 1) * stride + k] = r[i][0] + r[i][1];
-      z[(4 * i + 2) * stride + k] = r[i][0] - r[i][1];
-      z[(4 * i + 3) * stride + k] = -r[i][1];
+#pragma GCC ivdep
+    for (int64_t k = 0; k < L; ++k)  // phases of row i
+      for (int p = 0; p < m; ++p) ph[p * L + k] = q[m * k + p];
+#pragma GCC ivdep
+    for (int64_t k = 0; k < len; ++k) {  // (B^T d) B: column m k + j is phase j % m at k + j / m
+      T c[a], u[a];
+      for (int j = 0; j < a; ++j) c[j] = ph[(j % m) * L + k + j / m];
+      F<m>::input(c, u);
+      for (int j = 0; j < a; ++j) vi[j * stride + k] = u[j];
     }
   }
 }
 
-// dg = G^T m G (3x3 from the 4x4 m[e * stride + l]) for n <= kWB kernels side by side (the
+// y = A^T s A for the len tiles of a run, s[e * stride + k]: tile k's m x m block goes to
+// columns m k .. m k + m - 1 of the output rows y[0 .. m - 1]. First A^T s, one column j at a
+// time into sc.phase() [m][a][len], then each row times A.
+template <int m, class T>
+void output_transform(const T* s, int64_t stride, int64_t len, T* const* y, RunScratch<m, T>& sc) {
+  constexpr int a = F<m>::a;
+  if constexpr (m == 2) {  // one pass: 16 input streams fit the registers
+#pragma GCC ivdep
+    for (int64_t k = 0; k < len; ++k) {
+      T c[m][a];
+      for (int j = 0; j < a; ++j) {
+        T col[a], r[m];
+        for (int i = 0; i < a; ++i) col[i] = s[(a * i + j) * stride + k];
+        F<m>::output(col, r);
+        for (int i = 0; i < m; ++i) c[i][j] = r[i];
+      }
+      for (int i = 0; i < m; ++i) {
+        T r[m];
+        F<m>::output(c[i], r);
+        for (int j = 0; j < m; ++j) y[i][m * k + j] = r[j];
+      }
+    }
+    return;
+  }
+  T* __restrict c = sc.phase();
+  for (int j = 0; j < a; ++j)
+#pragma GCC ivdep
+    for (int64_t k = 0; k < len; ++k) {
+      T col[a], r[m];
+      for (int i = 0; i < a; ++i) col[i] = s[(a * i + j) * stride + k];
+      F<m>::output(col, r);
+      for (int i = 0; i < m; ++i) c[(i * a + j) * len + k] = r[i];
+    }
+  for (int i = 0; i < m; ++i) {
+    T* __restrict yi = y[i];
+#pragma GCC ivdep
+    for (int64_t k = 0; k < len; ++k) {
+      T row[a], r[m];
+      for (int j = 0; j < a; ++j) row[j] = c[(i * a + j) * len + k];
+      F<m>::output(row, r);
+      for (int j = 0; j < m; ++j) yi[m * k + j] = r[j];
+    }
+  }
+}
+
+// Z = A dY A^T (a x a from the m x m block dY) for the len tiles of a run: tile k's dY is
+// columns m k .. m k + m - 1 of the rows dy[0 .. m - 1]; z[e * stride + k]. dY's rows are
+// split into phases first (dY[i][j] of tile k at ph[(i m + j) len + k]), then A dY one column
+// j at a time, then each row times A^T.
+template <int m, class T>
+void grad_transform(const T* const* dy, int64_t len, T* z, int64_t stride, RunScratch<m, T>& sc) {
+  constexpr int a = F<m>::a;
+  if constexpr (m == 2) {  // one pass: 16 output streams fit the registers
+#pragma GCC ivdep
+    for (int64_t k = 0; k < len; ++k) {
+      T c[a][m];
+      for (int j = 0; j < m; ++j) {
+        T col[m], r[a];
+        for (int i = 0; i < m; ++i) col[i] = dy[i][m * k + j];
+        F<m>::grad(col, r);
+        for (int i = 0; i < a; ++i) c[i][j] = r[i];
+      }
+      for (int i = 0; i < a; ++i) {
+        T r[a];
+        F<m>::grad(c[i], r);
+        for (int j = 0; j < a; ++j) z[(a * i + j) * stride + k] = r[j];
+      }
+    }
+    return;
+  }
+  T* __restrict ph = sc.phase();
+  T* __restrict c = ph + m * m * len;  // A dY: [a][m][len]
+  for (int i = 0; i < m; ++i) {
+    const T* __restrict q = dy[i];
+#pragma GCC ivdep
+    for (int64_t k = 0; k < len; ++k)
+      for (int j = 0; j < m; ++j) ph[(i * m + j) * len + k] = q[m * k + j];
+  }
+  for (int j = 0; j < m; ++j)
+#pragma GCC ivdep
+    for (int64_t k = 0; k < len; ++k) {
+      T col[m], r[a];
+      for (int i = 0; i < m; ++i) col[i] = ph[(i * m + j) * len + k];
+      F<m>::grad(col, r);
+      for (int e = 0; e < a; ++e) c[(e * m + j) * len + k] = r[e];
+    }
+  for (int e = 0; e < a; ++e) {
+    T* __restrict ze = z + a * e * stride;
+#pragma GCC ivdep
+    for (int64_t k = 0; k < len; ++k) {
+      T row[m], r[a];
+      for (int j = 0; j < m; ++j) row[j] = c[(e * m + j) * len + k];
+      F<m>::grad(row, r);
+      for (int f = 0; f < a; ++f) ze[f * stride + k] = r[f];
+    }
+  }
+}
+
+// dg = G^T s G (3x3 from the a x a s[e * stride + l]) for n <= kWB kernels side by side (the
 // vector lanes), into g[l * 9 + 3*i + j] (each kernel row-major), in double, rounded once.
-template <class T>
-void weight_back_transform(const T* m, int64_t stride, int64_t n, T* g) {
-  double t[3][4][kWB] = {};  // G^T m; G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]
-  for (int j = 0; j < 4; ++j) {
-    const T *p0 = m + j * stride, *p1 = m + (4 + j) * stride, *p2 = m + (8 + j) * stride, *p3 = m + (12 + j) * stride;
-#pragma omp simd
+template <int m, class T>
+void weight_back_transform(const T* s, int64_t stride, int64_t n, T* g) {
+  constexpr int a = F<m>::a;
+  double t[3][a][kWB] = {};  // G^T s: column j of s becomes column j of t
+  for (int j = 0; j < a; ++j)
+#pragma GCC ivdep
     for (int64_t l = 0; l < n; ++l) {
-      const double m0 = p0[l], m1 = p1[l], m2 = p2[l], m3 = p3[l];
-      t[0][j][l] = m0 + 0.5 * (m1 + m2);
-      t[1][j][l] = 0.5 * (m1 - m2);
-      t[2][j][l] = 0.5 * (m1 + m2) + m3;
+      double col[a], r[3];
+      for (int i = 0; i < a; ++i) col[i] = s[(a * i + j) * stride + l];
+      F<m>::weight_back(col, r);
+      for (int i = 0; i < 3; ++i) t[i][j][l] = r[i];
     }
-  }
-  double r[9][kWB];
-  for (int i = 0; i < 3; ++i)  // (G^T m) G
-#pragma omp simd
+  double out[9][kWB];
+  for (int i = 0; i < 3; ++i)  // (G^T s) G
+#pragma GCC ivdep
     for (int64_t l = 0; l < kWB; ++l) {
-      r[3 * i + 0][l] = t[i][0][l] + 0.5 * (t[i][1][l] + t[i][2][l]);
-      r[3 * i + 1][l] = 0.5 * (t[i][1][l] - t[i][2][l]);
-      r[3 * i + 2][l] = 0.5 * (t[i][1][l] + t[i][2][l]) + t[i][3][l];
+      double row[a], r[3];
+      for (int j = 0; j < a; ++j) row[j] = t[i][j][l];
+      F<m>::weight_back(row, r);
+      for (int j = 0; j < 3; ++j) out[3 * i + j][l] = r[j];
     }
   for (int64_t l = 0; l < n; ++l)
-    for (int k = 0; k < 9; ++k) g[l * 9 + k] = (T)r[k][l];
+    for (int k = 0; k < 9; ++k) g[l * 9 + k] = (T)out[k][l];
 }
 
 // How a call splits its tiles: tiles numbered across the batch (q = (n, ty, tx)), in chunks
@@ -220,11 +365,12 @@ struct TilePlan {
   int64_t tw = 0, tiles_per_image = 0, tiles = 0;
   bool parallel = false;
   int64_t threads = 1, chunk = 0, chunks = 0;
-  TilePlan(int64_t N, int64_t Ho, int64_t Wo, int64_t G, int64_t Cg, int64_t Og, int64_t budget) {
-    tw = ceil_div(Wo, 2), tiles_per_image = ceil_div(Ho, 2) * tw, tiles = N * tiles_per_image;
-    parallel = !in_parallel() && 2.0 * 16 * G * Og * Cg * (double)tiles > double(1 << 20);
+  TilePlan(int m, int64_t N, int64_t Ho, int64_t Wo, int64_t G, int64_t Cg, int64_t Og, int64_t budget) {
+    const int64_t E = (m + 2) * (m + 2);
+    tw = ceil_div(Wo, m), tiles_per_image = ceil_div(Ho, m) * tw, tiles = N * tiles_per_image;
+    parallel = !in_parallel() && 2.0 * E * G * Og * Cg * (double)tiles > double(1 << 20);
     threads = parallel ? num_threads() : 1;
-    chunk = std::clamp<int64_t>(budget / (16 * (Cg + Og)), 16, tiles);
+    chunk = std::clamp<int64_t>(budget / (E * (Cg + Og)), 16, tiles);
     // Chunks per group: a multiple of ceil(threads / G), so the static schedule gives every
     // thread the same number of tasks; then chunks of equal length, rounded up to a multiple
     // of 16, the GEMM's register tile width (kernels/cpu/gemm_avx2.cpp: 21 tiles would pad
@@ -236,30 +382,21 @@ struct TilePlan {
   }
 };
 
-}  // namespace
-
-bool winograd_applies(const Conv2dParams& p, bool transposed) {
-  if (p.kh != 3 || p.kw != 3 || p.sy != 1 || p.sx != 1) return false;
-  if (p.py < 0 || p.px < 0 || p.py > 2 || p.px > 2) return false;
-  if (transposed && (p.opy != 0 || p.opx != 0)) return false;
-  if (p.groups < 1 || p.Cin % p.groups != 0 || p.Cout % p.groups != 0) return false;
-  return p.Cin / p.groups >= kWinogradMinChannels && p.Cout / p.groups >= kWinogradMinChannels;
-}
-
-template <class T>
-void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed) {
+template <int m, class T>
+void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed) {
+  constexpr int a = F<m>::a, E = a * a;
   const int64_t N = p.N, C = p.Cin, H = p.H, W = p.W, O = p.Cout, G = p.groups;
   const int64_t Cg = C / G, Og = O / G;
   // The equivalent conv2d's padding (transposed: 2 - p) and output size.
   const int64_t py = transposed ? 2 - p.py : p.py, px = transposed ? 2 - p.px : p.px;
   const int64_t Ho = H + 2 * py - 2, Wo = W + 2 * px - 2;
   if (N * O * Ho * Wo <= 0) return;
-  const TilePlan plan(N, Ho, Wo, G, Cg, Og, kScratchBudget);
+  const TilePlan plan(m, N, Ho, Wo, G, Cg, Og, kScratchBudget);
   const int64_t tw = plan.tw, tiles_per_image = plan.tiles_per_image, tiles = plan.tiles;
   const int64_t chunk = plan.chunk, chunks = plan.chunks;
 
-  // U [G][16][Og][Cg]: the transformed weights of each group.
-  T* const U = thread_buffer<T>(kU, G * 16 * Og * Cg);  // fully written below
+  // U [G][E][Og][Cg]: the transformed weights of each group.
+  T* const U = thread_buffer<T>(kU, G * E * Og * Cg);  // fully written below
   parallel_for(G * Og, O * Cg > 64, [&](int64_t go0, int64_t go1) {
     for (int64_t go = go0; go < go1; ++go) {
       const int64_t g = go / Og, o = go % Og;
@@ -273,7 +410,7 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
               k[(3 * i + j) * kWB + l] = transposed ? (double)w[((g * Cg + c) * Og + o) * 9 + (2 - i) * 3 + (2 - j)]
                                                     : (double)w[((g * Og + o) * Cg + c) * 9 + i * 3 + j];
         }
-        weight_transform(k, n, U + (g * 16 * Og + o) * Cg + c0, Og * Cg);
+        weight_transform<m>(k, n, U + (g * E * Og + o) * Cg + c0, Og * Cg);
       }
     }
   });
@@ -286,77 +423,75 @@ void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool t
   thread_local std::vector<PackedA> packed;
   const PackedA* Up = nullptr;
   if constexpr (std::is_same_v<T, float>)
-    if (chunks > 1 && G * 16 * Og * Cg <= kMaxPrepackedFloats) {
-      if ((int64_t)packed.size() < G * 16) packed.resize(G * 16);
-      for (int64_t ge = 0; ge < G * 16; ++ge) gemm_pack_a(packed[ge], false, Og, Cg, U + ge * Og * Cg, Cg);
+    if (chunks > 1 && G * E * Og * Cg <= kMaxPrepackedFloats) {
+      if ((int64_t)packed.size() < G * E) packed.resize(G * E);
+      for (int64_t ge = 0; ge < G * E; ++ge) gemm_pack_a(packed[ge], false, Og, Cg, U + ge * Og * Cg, Cg);
       Up = packed.data();
     }
 
   // Tasks (g, chunk), G * chunks of them, split in contiguous blocks over the threads.
   parallel_region(plan.threads, [&](int tid, int team) {
-    T *const V = thread_buffer<T>(kV, 16 * Cg * chunk), *const M = thread_buffer<T>(kM, 16 * Og * chunk);
-    RunScratch<T> scratch(chunk);
-    T *tbuf = scratch.rows(), *zero = scratch.zero(), *out2 = scratch.edge();
+    T *const V = thread_buffer<T>(kV, E * Cg * chunk), *const M = thread_buffer<T>(kM, E * Og * chunk);
+    RunScratch<m, T> scratch(chunk);
+    T* const edge = scratch.edge();
     const int64_t tasks = G * chunks;
     for (int64_t task = tasks * tid / team; task < tasks * (tid + 1) / team; ++task) {
       const int64_t g = task / chunks, ck = task % chunks;
-      {
-        const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
-        const std::vector<Run> runs = chunk_runs(q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
-        // V [16][Cg][nq]
-        for (int64_t c = 0; c < Cg; ++c)
-          for (const Run& r : runs)
-            input_transform(x + (r.n * C + g * Cg + c) * H * W, H, W, r, zero, tbuf, V + c * nq + r.t, Cg * nq);
-        // M[e] = U[g][e] @ V[e]: [Og, Cg] @ [Cg, nq]
-        for (int e = 0; e < 16; ++e) {
-          if constexpr (std::is_same_v<T, float>)
-            if (Up) {
-              gemm_prepacked(Up[g * 16 + e], false, nq, 1.f, V + e * Cg * nq, nq, 0.f, M + e * Og * nq, nq);
-              continue;
-            }
-          gemm<T>(false, false, Og, nq, Cg, T(1), U + (g * 16 + e) * Og * Cg, Cg, V + e * Cg * nq, nq, T(0),
-                  M + e * Og * nq, nq);
-        }
-        // y = A^T M A per (o, tile)
-        for (int64_t o = 0; o < Og; ++o)
-          for (const Run& r : runs) {
-            T* row0 = y + ((r.n * O + g * Og + o) * Ho + 2 * r.ty) * Wo + 2 * r.tx0;
-            if (r.inside) {
-              output_transform(M + o * nq + r.t, Og * nq, r.len, row0, row0 + Wo);
-              continue;
-            }
-            output_transform(M + o * nq + r.t, Og * nq, r.len, out2, out2 + 2 * r.len);
-            const int64_t cols = std::min<int64_t>(2 * r.len, Wo - 2 * r.tx0);
-            for (int64_t i = 0; i < 2 && 2 * r.ty + i < Ho; ++i)
-              std::copy(out2 + i * 2 * r.len, out2 + i * 2 * r.len + cols, row0 + i * Wo);
+      const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
+      const std::vector<Run> runs = chunk_runs(m, q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
+      // V [E][Cg][nq]
+      for (int64_t c = 0; c < Cg; ++c)
+        for (const Run& r : runs)
+          input_transform<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
+      // M[e] = U[g][e] @ V[e]: [Og, Cg] @ [Cg, nq]
+      for (int e = 0; e < E; ++e) {
+        if constexpr (std::is_same_v<T, float>)
+          if (Up) {
+            gemm_prepacked(Up[g * E + e], false, nq, 1.f, V + e * Cg * nq, nq, 0.f, M + e * Og * nq, nq);
+            continue;
           }
+        gemm<T>(false, false, Og, nq, Cg, T(1), U + (g * E + e) * Og * Cg, Cg, V + e * Cg * nq, nq, T(0),
+                M + e * Og * nq, nq);
       }
+      // y = A^T M A per (o, tile): straight into y's rows, or through `edge` where Ho or Wo
+      // cuts the run's blocks.
+      for (int64_t o = 0; o < Og; ++o)
+        for (const Run& r : runs) {
+          T* row0 = y + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
+          T* rows[m];
+          for (int i = 0; i < m; ++i) rows[i] = r.inside ? row0 + i * Wo : edge + i * m * r.len;
+          output_transform<m>(M + o * nq + r.t, Og * nq, r.len, rows, scratch);
+          if (r.inside) continue;
+          const int64_t cols = std::min<int64_t>(m * r.len, Wo - m * r.tx0);
+          for (int64_t i = 0; i < m && m * r.ty + i < Ho; ++i) std::copy(rows[i], rows[i] + cols, row0 + i * Wo);
+        }
     }
   });
 }
 
-template <class T>
-void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+template <int m, class T>
+void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  constexpr int a = F<m>::a, E = a * a;
   const int64_t N = p.N, C = p.Cin, H = p.H, W = p.W, O = p.Cout, G = p.groups;
   const int64_t Cg = C / G, Og = O / G, py = p.py, px = p.px;
   const int64_t Ho = H + 2 * py - 2, Wo = W + 2 * px - 2;
   std::fill(dw, dw + O * Cg * 9, T(0));
   if (N * Ho * Wo <= 0) return;
-  // Each chunk adds its 16 GEMMs into the thread's dL/dU accumulator (16 Og Cg floats), so
-  // C is read and written once per chunk: once that no longer fits in L2 (4 MiB at 256
-  // channels), longer chunks amortize it (measured, 4 x 256 ch at 16x16, forward + backward:
+  // Each chunk adds its E GEMMs into the thread's dL/dU accumulator (E Og Cg floats), so C is
+  // read and written once per chunk: once that no longer fits in L2 (4 MiB at 256 channels in
+  // F(2x2)), longer chunks amortize it (measured, 4 x 256 ch at 16x16, forward + backward:
   // 44 -> 38 ms with the scratch budget x4; at 128 channels a larger budget was slower).
-  const TilePlan plan(N, Ho, Wo, G, Cg, Og, kScratchBudget * std::max<int64_t>(1, 16 * Og * Cg / kScratchBudget));
+  const TilePlan plan(m, N, Ho, Wo, G, Cg, Og, kScratchBudget * std::max<int64_t>(1, E * Og * Cg / kScratchBudget));
   const int64_t tw = plan.tw, tiles_per_image = plan.tiles_per_image, tiles = plan.tiles;
   const int64_t chunk = plan.chunk, chunks = plan.chunks, threads = plan.threads;
-  // dL/dU [G][16][Og][Cg], summed over tiles: one accumulator per thread, added at the end in
+  // dL/dU [G][E][Og][Cg], summed over tiles: one accumulator per thread, added at the end in
   // thread order (so a run is bit-reproducible for a given thread count). A thread's tasks are
   // a contiguous run of (group, chunk), so it meets groups [first[tid], last[tid]], each in one
   // or more consecutive tasks: the first task of a group writes its blocks (GEMM beta 0) and
   // the next add to them. Nothing is zero-filled, and a thread's other blocks are never read.
-  // (At 384 channels an accumulator is 9.4 MB: filling and summing whole ones cost more than
-  // the GEMMs of a 4x4 layer.)
-  const int64_t msize = G * 16 * Og * Cg, gsize = 16 * Og * Cg;
+  // (At 384 channels an accumulator is 9.4 MB in F(2x2): filling and summing whole ones cost
+  // more than the GEMMs of a 4x4 layer.)
+  const int64_t msize = G * E * Og * Cg, gsize = E * Og * Cg;
   std::vector<T*> accs(threads);
   std::vector<int64_t> first(threads, 0), last(threads, -1);
 
@@ -365,38 +500,37 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
     if (t0 >= t1) return;  // no task: accs[tid] stays null
     T* const acc = accs[tid] = thread_buffer<T>(kAcc, msize);
     first[tid] = t0 / chunks, last[tid] = (t1 - 1) / chunks;
-    T *const V = thread_buffer<T>(kV, 16 * Cg * chunk), *const Z = thread_buffer<T>(kM, 16 * Og * chunk);
-    RunScratch<T> scratch(chunk);
-    T *tbuf = scratch.rows(), *zero = scratch.zero(), *dy2 = scratch.edge();
+    T *const V = thread_buffer<T>(kV, E * Cg * chunk), *const Z = thread_buffer<T>(kM, E * Og * chunk);
+    RunScratch<m, T> scratch(chunk);
+    T* const edge = scratch.edge();
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t g = task / chunks, ck = task % chunks;
       const T beta = task == t0 || ck == 0 ? T(0) : T(1);  // this thread's first task of group g
-      {
-        const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
-        const std::vector<Run> runs = chunk_runs(q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
-        for (int64_t c = 0; c < Cg; ++c)  // V = B^T d B, as the forward
-          for (const Run& r : runs)
-            input_transform(x + (r.n * C + g * Cg + c) * H * W, H, W, r, zero, tbuf, V + c * nq + r.t, Cg * nq);
-        for (int64_t o = 0; o < Og; ++o)  // Z = A dY A^T
-          for (const Run& r : runs) {
-            const T* row0 = dy + ((r.n * O + g * Og + o) * Ho + 2 * r.ty) * Wo + 2 * r.tx0;
-            if (r.inside) {
-              grad_transform(row0, row0 + Wo, r.len, Z + o * nq + r.t, Og * nq);
-              continue;
+      const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
+      const std::vector<Run> runs = chunk_runs(m, q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
+      for (int64_t c = 0; c < Cg; ++c)  // V = B^T d B, as the forward
+        for (const Run& r : runs)
+          input_transform<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
+      for (int64_t o = 0; o < Og; ++o)  // Z = A dY A^T: dY's rows read in place, or through `edge`
+        for (const Run& r : runs) {
+          const T* row0 = dy + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
+          const T* rows[m];
+          for (int i = 0; i < m; ++i) rows[i] = row0 + i * Wo;
+          if (!r.inside) {  // zero past Ho and Wo
+            const int64_t cols = std::min<int64_t>(m * r.len, Wo - m * r.tx0);
+            for (int64_t i = 0; i < m; ++i) {
+              T* d = edge + i * m * r.len;
+              std::fill(d, d + m * r.len, T(0));
+              if (m * r.ty + i < Ho) std::copy(row0 + i * Wo, row0 + i * Wo + cols, d);
+              rows[i] = d;
             }
-            const int64_t cols = std::min<int64_t>(2 * r.len, Wo - 2 * r.tx0);
-            for (int64_t i = 0; i < 2; ++i) {
-              T* d = dy2 + i * 2 * r.len;
-              std::fill(d, d + 2 * r.len, T(0));
-              if (2 * r.ty + i < Ho) std::copy(row0 + i * Wo, row0 + i * Wo + cols, d);
-            }
-            grad_transform(dy2, dy2 + 2 * r.len, r.len, Z + o * nq + r.t, Og * nq);
           }
-        // dL/dU[e] += Z[e] @ V[e]^T: [Og, nq] @ [nq, Cg]
-        for (int e = 0; e < 16; ++e)
-          gemm<T>(false, true, Og, Cg, nq, T(1), Z + e * Og * nq, nq, V + e * Cg * nq, nq, beta,
-                  acc + (g * 16 + e) * Og * Cg, Cg);
-      }
+          grad_transform<m>(rows, r.len, Z + o * nq + r.t, Og * nq, scratch);
+        }
+      // dL/dU[e] += Z[e] @ V[e]^T: [Og, nq] @ [nq, Cg]
+      for (int e = 0; e < E; ++e)
+        gemm<T>(false, true, Og, Cg, nq, T(1), Z + e * Og * nq, nq, V + e * Cg * nq, nq, beta,
+                acc + (g * E + e) * Og * Cg, Cg);
     }
   });
   // Mw = the sum of the accumulators that hold each group, in thread order. (A null acc: a
@@ -409,11 +543,11 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
       bool any = false;
       for (size_t k = 0; k < accs.size(); ++k) {
         if (!accs[k] || g < first[k] || g > last[k]) continue;
-        const T* a = accs[k];
+        const T* acc = accs[k];
         if (!any)
-          std::copy(a + i, a + end, Mw + i);
+          std::copy(acc + i, acc + end, Mw + i);
         else
-          for (int64_t j = i; j < end; ++j) Mw[j] += a[j];
+          for (int64_t j = i; j < end; ++j) Mw[j] += acc[j];
         any = true;
       }
     }
@@ -424,15 +558,66 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
     for (int64_t go = go0; go < go1; ++go) {
       const int64_t g = go / Og, o = go % Og;
       for (int64_t c0 = 0; c0 < Cg; c0 += kWB)  // kWB input channels at a time
-        weight_back_transform(Mw + (g * 16 * Og + o) * Cg + c0, Og * Cg, std::min(kWB, Cg - c0),
-                              dw + ((g * Og + o) * Cg + c0) * 9);
+        weight_back_transform<m>(Mw + (g * E * Og + o) * Cg + c0, Og * Cg, std::min(kWB, Cg - c0),
+                                 dw + ((g * Og + o) * Cg + c0) * 9);
     }
   });
 }
 
-template void conv2d_winograd<float>(const Conv2dParams&, const float*, const float*, float*, bool);
-template void conv2d_winograd<double>(const Conv2dParams&, const double*, const double*, double*, bool);
-template void conv2d_weight_grad_winograd<float>(const Conv2dParams&, const float*, const float*, float*);
-template void conv2d_weight_grad_winograd<double>(const Conv2dParams&, const double*, const double*, double*);
+int checked_tile(int tile, const Conv2dParams& p, int64_t Ho, int64_t Wo, bool weight_grad, const char* op) {
+  if (tile == 0) return winograd_tile(Ho, Wo, std::min(p.Cin, p.Cout) / p.groups, weight_grad);
+  if (tile != 2 && tile != 4)
+    throw std::invalid_argument(std::string(op) + ": Winograd output tile " + std::to_string(tile) +
+                                " (supported: 2, 4, or 0 for the default)");
+  return tile;
+}
+
+}  // namespace
+
+bool winograd_applies(const Conv2dParams& p, bool transposed) {
+  if (p.kh != 3 || p.kw != 3 || p.sy != 1 || p.sx != 1) return false;
+  if (p.py < 0 || p.px < 0 || p.py > 2 || p.px > 2) return false;
+  if (transposed && (p.opy != 0 || p.opx != 0)) return false;
+  if (p.groups < 1 || p.Cin % p.groups != 0 || p.Cout % p.groups != 0) return false;
+  return p.Cin / p.groups >= kWinogradMinChannels && p.Cout / p.groups >= kWinogradMinChannels;
+}
+
+int winograd_tile(int64_t Ho, int64_t Wo, int64_t channels, bool weight_grad) {
+  static const int forced = [] {  // SG_WINOGRAD_TILE: 2 or 4 for every call (benchmarks), unset: auto
+    const char* v = std::getenv("SG_WINOGRAD_TILE");
+    const std::string s = v ? v : "";
+    if (s.empty() || s == "auto") return 0;
+    if (s == "2" || s == "4") return s[0] - '0';
+    throw std::invalid_argument("SG_WINOGRAD_TILE='" + s + "': expected 2, 4 or 'auto' (or unset)");
+  }();
+  if (std::min(Ho, Wo) < 4) return 2;
+  if (forced) return forced;
+  if (weight_grad) return Wo >= 8 ? 4 : 2;
+  return Wo >= 24 || ceil_div(Wo, 4) * channels >= 768 ? 4 : 2;
+}
+
+template <class T>
+void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed, int tile) {
+  const int64_t Ho = transposed ? p.H + 2 - 2 * p.py : p.H + 2 * p.py - 2;
+  const int64_t Wo = transposed ? p.W + 2 - 2 * p.px : p.W + 2 * p.px - 2;
+  if (checked_tile(tile, p, Ho, Wo, false, "conv2d_winograd") == 4)
+    forward<4>(p, x, w, y, transposed);
+  else
+    forward<2>(p, x, w, y, transposed);
+}
+
+template <class T>
+void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x, T* dw, int tile) {
+  const int64_t Ho = p.H + 2 * p.py - 2, Wo = p.W + 2 * p.px - 2;
+  if (checked_tile(tile, p, Ho, Wo, true, "conv2d_weight_grad_winograd") == 4)
+    weight_grad<4>(p, dy, x, dw);
+  else
+    weight_grad<2>(p, dy, x, dw);
+}
+
+template void conv2d_winograd<float>(const Conv2dParams&, const float*, const float*, float*, bool, int);
+template void conv2d_winograd<double>(const Conv2dParams&, const double*, const double*, double*, bool, int);
+template void conv2d_weight_grad_winograd<float>(const Conv2dParams&, const float*, const float*, float*, int);
+template void conv2d_weight_grad_winograd<double>(const Conv2dParams&, const double*, const double*, double*, int);
 
 }  // namespace sg::kernels::cpu

@@ -1,18 +1,32 @@
-// Winograd F(2x2, 3x3) convolution on the CPU: 3x3, stride-1 conv2d, conv_transpose2d and
-// conv2d's weight gradient.
+// Winograd F(4x4, 3x3) and F(2x2, 3x3) convolution on the CPU: 3x3, stride-1 conv2d,
+// conv_transpose2d and conv2d's weight gradient.
 // Implementation: kernels/cpu/winograd.cpp. Called by kernels/cpu/conv.cpp when it applies.
 //
-// Formula (Lavin & Gray 2015). Each 2x2 block of outputs ("tile") of one output channel
-// needs a 4x4 patch d of each input channel (rows 2*ty - py .. +3, columns 2*tx - px .. +3,
-// zero outside the image). With
+// Formula (Lavin & Gray 2015). Each m x m block of outputs ("tile") of one output channel
+// needs an a x a patch d (a = m + 2) of each input channel (rows m*ty - py .. + a - 1, columns
+// m*tx - px .. + a - 1, zero outside the image). With
+//   U[o,c] = G g[o,c] G^T (a x a),  V[c,t] = B^T d[c,t] B (a x a),
+//   M[e][o,t] = sum_c U[e][o,c] V[e][c,t]   for each of the E = a^2 elements e: E GEMMs,
+//   y[o, tile t] = A^T M[o,t] A (m x m),
+// the matrices, for F(2x2, 3x3) (m = 2, a = 4, E = 16):
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
-//   A^T = [1 1 1 0; 0 1 -1 -1],
-//   U[o,c] = G g[o,c] G^T (4x4),  V[c,t] = B^T d[c,t] B (4x4),
-//   M[e][o,t] = sum_c U[e][o,c] V[e][c,t]   for each of the 16 elements e: 16 GEMMs,
-//   y[o, tile t] = A^T M[o,t] A (2x2).
-// 16 multiply-adds per (o, c, tile) instead of 36: 2.25x fewer, plus the transforms (O(C + O)
-// per tile, not O(C * O)). The transform coefficients are 0, +-1 and +-1/2, so the f32 error
-// grows only slightly over the direct sum (tests/test_cpu_kernels.cpp checks 512 channels).
+//   A^T = [1 1 1 0; 0 1 -1 -1];
+// for F(4x4, 3x3) (m = 4, a = 6, E = 36) on the interpolation points p = 0, 1, -1, 2, -1/2
+// and infinity (Toom-Cook: A^T[i][j] = p_j^i, G[j][k] = p_j^k / prod_{l != j} (p_j - p_l),
+// then B^T is what makes the identity hold; the last column / row is the point at infinity):
+//   B^T = [1 3/2 -2 -3/2 1 0; 0 -1 -5/2 -1/2 1 0; 0 1 1/2 -5/2 1 0; 0 -1/2 -1 1/2 1 0;
+//          0 2 -1 -2 1 0; 0 1 3/2 -2 -3/2 1],
+//   G   = [1 0 0; -1/3 -1/3 -1/3; 1/3 -1/3 1/3; 1/15 2/15 4/15; -16/15 8/15 -4/15; 0 0 1],
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -1/2 0; 0 1 1 4 1/4 0; 0 1 -1 8 -1/8 1].
+// Multiply-adds per (o, c, output) instead of 9: E / m^2 = 4 for F(2x2) (2.25x fewer), 2.25
+// for F(4x4) (4x fewer), plus the transforms (O(C + O) per tile, not O(C * O)); which one a
+// call takes: winograd_tile below.
+// Accuracy: F(2x2)'s coefficients are 0, +-1 and +-1/2. F(4x4)'s grow with its interpolation
+// points; the textbook's 0, +-1, +-2 (Lavin & Gray) gave a max f32 error of 7.6e-6 and 9.4e-6
+// of the output scale in the 512-channel test of tests/test_cpu_kernels.cpp (the f32
+// tolerance is 1e-5), the points 0, 1, -1, 2, -1/2 used here 4.2e-6 (F(2x2): 6e-7); a
+// float32 simulation over 4096 tiles gave 1.3e-5 against 4.0e-6 (max) and 3.2e-6 against
+// 2.1e-6 (rms). Better-conditioned points are the fix Barabasz et al. (2018) describe.
 //
 // conv_transpose2d with stride 1 is conv2d with the weight flipped in both axes and its two
 // channel axes swapped, and padding 2 - p: the weight transform reads it that way, nothing is
@@ -21,8 +35,8 @@
 // Layout: as kernels/cpu/conv.h (NCHW; conv2d weights [Cout, Cin/groups, 3, 3], transposed
 // [Cin, Cout/groups, 3, 3]). Tiles are numbered across the whole batch (tile q = (n, ty, tx)),
 // so 4x4 and 8x8 images still give wide GEMMs. Tasks are (group, chunk of tiles), threads over
-// them, the GEMM (kernels/cpu/gemm.h) single-threaded inside; per thread a scratch V [16, Cg, chunk] and
-// M [16, Og, chunk] (chunk sized to keep both near 1 MiB).
+// them, the GEMM (kernels/cpu/gemm.h) single-threaded inside; per thread a scratch V [E, Cg, chunk] and
+// M [E, Og, chunk] (chunk sized to keep both near 1 MiB).
 //
 // Benchmark: build/bench_cpu_conv (conv3x3 rows; bench/run_cpu_bench.sh next to PyTorch).
 // Measured (AMD EPYC, AVX2, 2 threads, quiet; bench/results/cpu_conv_2026-11-30_*): against
@@ -30,11 +44,11 @@
 // _161921), forward + backward from 0.43-0.85x to 0.78-0.95x once the weight gradient took
 // this path too (_161921); the main job's training from 38-40 to 31-34 s/kimg.
 // Transforms: the input transform reads a run of tiles (one tile row of one image) straight
-// from the image, combining its 4 rows first (contiguous) and then each tile's 4 columns
-// (stride-2 loads, vectorized as permutes); the output transform writes the 2x2 blocks straight
-// into the output rows. They replaced a scalar de-interleaving copy of every patch row, with
-// the same numbers. Measured with bench/pair_ab.sh (both builds side by side, 1 thread each):
-// the main job's training 1.16x faster together with loops.h's fixed-stride rows
+// from the image, combining its a rows first (contiguous) and then each tile's a columns
+// (stride-m loads, vectorized as permutes); the output transform writes the m x m blocks
+// straight into the output rows. They replaced a scalar de-interleaving copy of every patch
+// row, with the same numbers. Measured with bench/pair_ab.sh (both builds side by side, 1
+// thread each): the main job's training 1.16x faster together with loops.h's fixed-stride rows
 // (bench/results/main_job_pair_2026-12-01.txt); per conv case the ratios spread 0.85-1.43
 // (bench/results/cpu_conv_pair_winograd_2026-12-01.txt), the stride-2 row, which this path
 // does not touch, among them at 0.85 / 1.03: single cases are within the machine's noise.
@@ -51,17 +65,34 @@ namespace sg::kernels::cpu {
 constexpr int64_t kWinogradMinChannels = 16;
 bool winograd_applies(const Conv2dParams& p, bool transposed);
 
+// The output tile m the kernels below take by default for an Ho x Wo output with `channels`
+// (the smaller of Cin and Cout per group): 2 when either side is under 4; else 4 for the weight
+// gradient from Wo >= 8; for conv2d / conv_transpose2d from Wo >= 24, or where a tile row's
+// F(4x4) tiles times the channels reach 768 (ceil(Wo / 4) * channels: 384 channels at 8x8,
+// 192 at 16x16); 2 below. SG_WINOGRAD_TILE=2 or 4 forces one (where both sides are at least
+// 4), for benchmarks; any other value but "auto" throws std::invalid_argument.
+// Measured (bench_cpu_conv --shapes, 1 thread, both tiles interleaved;
+// bench/results/winograd_tiles_2026-12-01.txt): F(4x4) is 1.15-1.45x faster at 32x32 in all
+// three passes, about 1.1x in the forward of 384 channels at 8x8 and 192 at 16x16, and its
+// weight gradient 1.1-1.3x at 8x8. With fewer channels at 16x16 and below the forward's
+// transforms, whose loops run over the few tiles of one tile row, cost more than the GEMMs
+// save (64 channels at 16x16: 2.3 against 2.9 ms); the weight gradient of 64 channels at
+// 16x16 is the one shape the rule gets wrong (3.0 against 3.8 ms).
+int winograd_tile(int64_t Ho, int64_t Wo, int64_t channels, bool weight_grad);
+
 // y = conv2d(x, w) (transposed = false) or conv_transpose2d(x, w) (transposed = true), y fully
 // overwritten. Requires winograd_applies(p, transposed) apart from the dtype (f64 is
-// supported for the tests).
+// supported for the tests). tile: the output tile m, 2 or 4 (0: winograd_tile's choice; other
+// values throw std::invalid_argument).
 template <class T>
-void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed);
+void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed, int tile = 0);
 
 // dw = conv2d_weight_grad(dy, x) for the conv2d p (fully overwritten); requires
 // winograd_applies(p, false). By linearity of the forward formula,
 //   dL/dU[o,c] = sum_tiles V[c,t] (.) (A dY[o,t] A^T),   dw[o,c] = G^T dL/dU[o,c] G,
-// with V the forward's input transform: 16 GEMMs [Og, tiles] @ [tiles, Cg] per chunk, summed.
+// with V the forward's input transform: E GEMMs [Og, tiles] @ [tiles, Cg] per chunk, summed.
+// tile: as conv2d_winograd.
 template <class T>
-void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x, T* dw);
+void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x, T* dw, int tile = 0);
 
 }  // namespace sg::kernels::cpu
