@@ -122,9 +122,9 @@ int main() {
   };
   std::printf("%-46s %5s %5s %5s %3s %8s %8s %8s %7s %7s %7s\n", "shape", "M", "N", "K", "thr", "ours_gf", "eigen_gf",
               "oblas_gf", "ours/eig", "ours/ob", "ours/pk");
+  const std::vector<int> thread_counts = T == 1 ? std::vector<int>{1} : std::vector<int>{1, T};
   for (const Shape& s : shapes)
-    for (int threads : {1, T}) {
-      if (threads == T && T == 1) continue;
+    for (int threads : thread_counts) {
       const int64_t M = s.M, N = s.N, K = s.K, ldb = s.trans_b ? K : N;
       // One set of operands per thread (the threads=1 rows run `T` independent GEMMs).
       const int copies = threads == 1 ? T : 1;

@@ -28,6 +28,14 @@
 // pool), each an independent GEMM with its own packing buffers (each thread packs the shared
 // operand again: M*K or K*N extra copies against M*N*K/threads multiply-adds).
 //
+// Packing reads each operand in memory order. A sliver whose source rows are contiguous in k
+// (A not transposed, B transposed) is packed 8 k at a time through 8x8 register transposes;
+// measured (bench_cpu_gemm, 1 thread, old and new interleaved): Linear's [16, 64] @ [64, 64]^T
+// 30-37 -> 49-51 GFLOP/s, [32, 192] @ [192, 192]^T 56-59 -> 70-77, the Winograd weight
+// gradient's 64-channel GEMM 59-62 -> 66-74 (bench/results/cpu_gemm_pack_2026-12-01.txt); the others
+// unchanged, and so is the main job's
+// training (bench/pair_ab.sh train: 22.69 against 22.84 s/kimg, identical losses).
+//
 // Portable builds: the functions carry __attribute__((target("avx2,fma"))), so this file
 // compiles without -march flags; kernels/cpu/gemm.cpp calls it only when the CPU reports AVX2
 // and FMA at run time and falls back to Eigen otherwise (and for f64).
@@ -65,6 +73,46 @@ struct Operand {  // op(X) as a read-only view: element (r, c) of the [rows, col
   bool trans;  // op(X) = X^T: element (r, c) is p[c * ld + r]
 };
 
+// r[0..7] (8 rows of 8) becomes its transpose in place.
+SG_AVX2 inline void transpose8x8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2)
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44), u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44), u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// The transposing pack of a full sliver, 8 k at a time: dst[k * Wd + i] = src[i * ld + k] for
+// the Wd rows i (Wd = 16: two 8x8 transposes; Wd = 6: one, over 6 rows and 2 zero rows, of
+// which 6 lanes are stored). Returns the k it packed (a multiple of 8); the caller packs the
+// rest.
+template <int64_t Wd>
+SG_AVX2 int64_t pack_rows_transposed(const float* src, int64_t ld, int64_t kc, float* dst) {
+  static_assert(Wd == 16 || Wd == 6);
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8)
+    for (int64_t g = 0; g < Wd; g += 8) {
+      __m256 r[8];
+      for (int64_t i = 0; i < 8; ++i) r[i] = g + i < Wd ? _mm256_loadu_ps(src + (g + i) * ld + k) : _mm256_setzero_ps();
+      transpose8x8(r);  // r[kk][i] = src[(g + i) * ld + k + kk]
+      for (int64_t kk = 0; kk < 8; ++kk) {
+        float* d = dst + (k + kk) * Wd + g;
+        if constexpr (Wd == 16)
+          _mm256_storeu_ps(d, r[kk]);
+        else  // lanes 0-3, then 4-5 (a masked store is slow on AMD's cores)
+          _mm_storeu_ps(d, _mm256_castps256_ps128(r[kk])),
+              _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm256_extractf128_ps(r[kk], 1));
+      }
+    }
+  return k;
+}
+
 // Packs slivers of width Wd (MR for A, NR for B) of an operand seen as [rows x cols] =
 // [n x kc] from (i0, k0): dst[k * Wd + i] = X(i0 + i, k0 + k) for each sliver of Wd rows,
 // zero past n. X(i, k) is p[k * ld + i] when k_major (Wd consecutive floats per k), else
@@ -89,13 +137,15 @@ SG_AVX2 void pack(const float* p, int64_t ld, bool k_major, int64_t i0, int64_t 
         for (int64_t i = w; i < Wd; ++i) d[i] = 0.f;
       }
     } else {
+      int64_t k_done = 0;  // a full sliver: 8 k at a time, as 8x8 transposes
+      if (w == Wd) k_done = pack_rows_transposed<Wd>(p + (i0 + ir) * ld + k0, ld, kc, dst);
       for (int64_t i = 0; i < Wd; ++i) {
         if (i >= w) {
-          for (int64_t k = 0; k < kc; ++k) dst[k * Wd + i] = 0.f;
+          for (int64_t k = k_done; k < kc; ++k) dst[k * Wd + i] = 0.f;
           continue;
         }
         const float* src = p + (i0 + ir + i) * ld + k0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * Wd + i] = src[k];
+        for (int64_t k = k_done; k < kc; ++k) dst[k * Wd + i] = src[k];
       }
     }
   }
