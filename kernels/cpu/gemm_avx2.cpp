@@ -32,9 +32,9 @@
 // (A not transposed, B transposed) is packed 8 k at a time through 8x8 register transposes;
 // measured (bench_cpu_gemm, 1 thread, old and new interleaved): Linear's [16, 64] @ [64, 64]^T
 // 30-37 -> 49-51 GFLOP/s, [32, 192] @ [192, 192]^T 56-59 -> 70-77, the Winograd weight
-// gradient's 64-channel GEMM 59-62 -> 66-74 (bench/results/cpu_gemm_pack_2026-12-01.txt); the others
-// unchanged, and so is the main job's
-// training (bench/pair_ab.sh train: 22.69 against 22.84 s/kimg, identical losses).
+// gradient's 64-channel GEMM 59-62 -> 66-74 (bench/results/cpu_gemm_pack_2026-12-01.txt); the
+// others unchanged, and so is the main job's training (bench/pair_ab.sh train: 22.69 against
+// 22.84 s/kimg, identical losses).
 //
 // Portable builds: the functions carry __attribute__((target("avx2,fma"))), so this file
 // compiles without -march flags; kernels/cpu/gemm.cpp calls it only when the CPU reports AVX2
