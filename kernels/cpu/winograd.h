@@ -52,6 +52,9 @@
 // (bench/results/main_job_pair_2026-12-01.txt); per conv case the ratios spread 0.85-1.43
 // (bench/results/cpu_conv_pair_winograd_2026-12-01.txt), the stride-2 row, which this path
 // does not touch, among them at 0.85 / 1.03: single cases are within the machine's noise.
+// F(4x4) (winograd_tile's choice) made the main job's training 1.09x faster than F(2x2) alone
+// (bench/pair_ab.sh train, 1 thread each: 22.85 against 20.91 s/kimg) and the main job
+// 2.92-3.48x PyTorch's loop (three runs of bench/run_main_job_bench.sh, main_job_2026-12-01_19*).
 #pragma once
 #include <cstdint>
 
