@@ -161,8 +161,9 @@ T* thread_buffer(Slot slot, int64_t n) {
 // A thread's scratch for the transforms of runs of at most `chunk` tiles (L = chunk + 1):
 //   rows  [a][m L]   input_transform's t = B^T d, a run's w = m len + 2 <= m L columns;
 //   zero  [m L]      zeros, the rows above and below the image;
-//   phase [a][a][L]  a row split into its m phases (column m k + p at phase p, index k), and
-//                    the first pass of the output and gradient transforms;
+//   phase [a a + m m][L]  a row split into its m phases (column m k + p at phase p, index
+//                    k), and the passes of the output ([m][a][len]) and gradient ([m][m][len]
+//                    then [a][m][len]) transforms;
 //   edge  [m][m chunk]  a run's output rows (or dY rows) where Ho or Wo cuts its blocks.
 // Every inner loop of the transforms runs over the tiles k of a run with unit-stride loads and
 // stores (or m-element groups, which the compiler vectorizes as permutes), and few streams.
@@ -170,13 +171,13 @@ template <int m, class T>
 struct RunScratch {
   static constexpr int a = F<m>::a;
   explicit RunScratch(int64_t chunk)
-      : L(chunk + 1), buf(thread_buffer<T>(kRows, (a + 1) * m * L + a * a * L + m * m * chunk)) {
+      : L(chunk + 1), buf(thread_buffer<T>(kRows, (a + 1) * m * L + (a * a + m * m) * L + m * m * chunk)) {
     std::fill(zero(), zero() + m * L, T(0));
   }
   T* rows() { return buf; }
   T* zero() { return buf + a * m * L; }
   T* phase() { return buf + (a + 1) * m * L; }
-  T* edge() { return phase() + a * a * L; }
+  T* edge() { return phase() + (a * a + m * m) * L; }
   int64_t L;
   T* buf;
 };
