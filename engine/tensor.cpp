@@ -2,6 +2,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "engine/autograd.h"
 #include "engine/device.h"
@@ -27,12 +30,32 @@ std::string device_name(Device d) { return d.type == DeviceType::cpu ? "cpu" : "
 std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }
 std::ostream& operator<<(std::ostream& os, Device d) { return os << device_name(d); }
 
+// Host storage comes from malloc. glibc serves a block above its mmap threshold (128 KiB at
+// first, raised as such blocks are freed, up to 32 MiB) with fresh pages from mmap and hands
+// it back to the kernel when it is freed, and trims the heap's free top: so a training step,
+// which frees and reallocates the same activation buffers every minibatch, faults in and
+// zeroes every page of them again. In the main job that was 515,000 page faults and 1.3 s of
+// system time per kimg (`perf stat -e page-faults`, `/usr/bin/time`); with blocks up to
+// 256 MiB kept in the heap and the heap not trimmed, 69,000 faults and 0.25 s, for 17% more
+// peak memory (336 -> 394 MB). Set once, before the first host allocation of a tensor.
+static void keep_freed_host_memory() {
+#if defined(__GLIBC__)
+  static const bool done = [] {
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)done;
+#endif
+}
+
 Storage::Storage(size_t n, Device d) : nbytes(n), device(d) {
   if (d.type == DeviceType::cuda) {
     SG_CHECK(d.index == 0, "Storage", "only cuda:0 is supported, got ", device_name(d));
     data = detail::cuda_alloc(n);
     return;
   }
+  keep_freed_host_memory();
   size_t rounded = ((n + 63) / 64) * 64;
   data = std::aligned_alloc(64, rounded ? rounded : 64);
   if (!data) throw Error(str("Storage: out of host memory allocating ", n, " bytes"));
