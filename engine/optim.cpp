@@ -46,33 +46,30 @@ void Adam::step() {
              "gradient of '", name, "' is ", g.str(), " but the parameter is ", p.str());
     grads[i] = g;
   }
-  // CUDA: every tensor in one multi-tensor launch per dtype (kernels/cuda/adam.h), so a step
-  // of a network costs a launch or two, not one per parameter.
-  [[maybe_unused]] std::vector<kernels::cuda::AdamTensor<float>> cuda_f32;
-  [[maybe_unused]] std::vector<kernels::cuda::AdamTensor<double>> cuda_f64;
+  // Every tensor of a device and dtype in one multi-tensor step: on CUDA one launch per
+  // kernels::cuda::kAdamMultiMax tensors, not one per parameter; on the CPU one parallel pass
+  // over all of them (kernels/cpu/adam.h), not one single-threaded pass per small tensor.
+  std::vector<kernels::cpu::AdamTensor<float>> cpu_f32, cuda_f32;
+  std::vector<kernels::cpu::AdamTensor<double>> cpu_f64, cuda_f64;
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!grads[i].defined()) continue;
     const Tensor& p = params_[i].second;
     Slot& s = slots_[i];
     s.step += 1;
     const auto prm = kernels::cpu::AdamStepParams::make(config_.lr, config_.beta1, config_.beta2, config_.eps, s.step);
-    if (p.device().type == DeviceType::cuda) {
-      dispatch_dtype(p.dtype(), [&]<class T>() {
-        kernels::cuda::AdamTensor<T> x;
-        x.n = p.numel(), x.param = p.data<T>(), x.grad = grads[i].data<T>();
-        x.exp_avg = s.exp_avg.data<T>(), x.exp_avg_sq = s.exp_avg_sq.data<T>(), x.p = prm;
-        if constexpr (std::is_same_v<T, float>)
-          cuda_f32.push_back(x);
-        else
-          cuda_f64.push_back(x);
-      });
-    } else {
-      dispatch_dtype(p.dtype(), [&]<class T>() {
-        kernels::cpu::adam_step<T>(p.numel(), p.data<T>(), grads[i].data<T>(), s.exp_avg.data<T>(),
-                                   s.exp_avg_sq.data<T>(), prm);
-      });
-    }
+    const bool cuda = p.device().type == DeviceType::cuda;
+    dispatch_dtype(p.dtype(), [&]<class T>() {
+      kernels::cpu::AdamTensor<T> x;
+      x.n = p.numel(), x.param = p.data<T>(), x.grad = grads[i].data<T>();
+      x.exp_avg = s.exp_avg.data<T>(), x.exp_avg_sq = s.exp_avg_sq.data<T>(), x.p = prm;
+      if constexpr (std::is_same_v<T, float>)
+        (cuda ? cuda_f32 : cpu_f32).push_back(x);
+      else
+        (cuda ? cuda_f64 : cpu_f64).push_back(x);
+    });
   }
+  if (!cpu_f32.empty()) kernels::cpu::adam_step_multi<float>(cpu_f32);
+  if (!cpu_f64.empty()) kernels::cpu::adam_step_multi<double>(cpu_f64);
 #ifdef SG_HAVE_CUDA
   if (!cuda_f32.empty()) kernels::cuda::adam_step_multi<float>(cuda_f32);
   if (!cuda_f64.empty()) kernels::cuda::adam_step_multi<double>(cuda_f64);
