@@ -24,7 +24,7 @@ template <class T>
 void adam_step(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, const cpu::AdamStepParams& p);
 
 template <class T>
-using AdamTensor = cpu::AdamTensor<T>;  // pointers to device buffers here
+using AdamTensor = cpu::AdamTensor<T>;   // pointers to device buffers here
 constexpr int kAdamMultiMax = 24;        // tensors per launch (the parameters stay under 4 KB)
 constexpr int64_t kAdamChunk = 1 << 16;  // elements per block
 
