@@ -10,6 +10,7 @@
 
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/loops.h"
 #include "kernels/cpu/modconv.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/winograd.h"
@@ -84,6 +85,42 @@ void check_f32_error(const std::string& what, const std::vector<double>& ref, co
 }
 
 }  // namespace
+
+TEST_CASE("strided_copy kernel: views that repeat the innermost element (expand of a size-1 last dim)", "[kernels]") {
+  // nearest-neighbour upsampling's view, [N, C, H, 1, W, 1] expanded to [N, C, H, 2, W, 2], and
+  // others: repeats 2-4, a permuted source, a broadcast middle dim, size-1 dims, more threads
+  // than rows; each against the index formula out[idx] = a[idx . sa].
+  using sg::kernels::cpu::strided_copy;
+  struct Case {
+    std::vector<int64_t> shape, sa;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 4, 2, 5, 2}, {60, 20, 5, 0, 1, 0}},  // nearest_up2 of [2, 3, 4, 5]
+      {{1, 1, 1, 2, 1, 2}, {1, 1, 1, 0, 1, 0}},    // 1x1 image
+      {{3, 7, 3}, {7, 1, 0}},                      // repeat 3
+      {{4, 5, 4}, {1, 4, 0}},                      // a transposed source, repeat 4
+      {{2, 6, 2}, {0, 1, 0}},                      // a broadcast outer dim
+      {{5, 2}, {1, 0}},                            // one row
+      {{3, 1, 4, 2}, {4, 9, 1, 0}},                // a size-1 middle dim
+      {{2, 3, 5}, {3, 1, 0}},                      // repeat 5: the general path
+  };
+  for (const Case& c : cases) {
+    int64_t n = 1, src = 1;
+    for (size_t d = 0; d < c.shape.size(); ++d) n *= c.shape[d], src += (c.shape[d] - 1) * c.sa[d];
+    std::vector<float> a(src), out(n, -1.f), want(n);
+    for (int64_t i = 0; i < src; ++i) a[i] = float(i) * 0.5f + 1.f;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t rest = i, off = 0;
+      for (int d = (int)c.shape.size() - 1; d >= 0; --d) off += (rest % c.shape[d]) * c.sa[d], rest /= c.shape[d];
+      want[i] = a[off];
+    }
+    strided_copy(c.shape, a.data(), c.sa, out.data());
+    for (int64_t i = 0; i < n; ++i) {
+      INFO("case of " << c.shape.size() << " dims, last " << c.shape.back() << ", element " << i);
+      REQUIRE(out[i] == want[i]);
+    }
+  }
+}
 
 TEST_CASE("upfirdn2d kernel: the separable variant equals the direct one (f64)", "[kernels]") {
   check_upfirdn_separable<double>(1e-12);

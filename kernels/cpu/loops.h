@@ -197,6 +197,32 @@ void strided_copy(const std::vector<int64_t>& shape, const T* a, const std::vect
   std::vector<int64_t> so(shape.size());
   int64_t s = 1;
   for (int d = (int)shape.size() - 1; d >= 0; --d) so[d] = s, s *= shape[d];
+  const size_t nd = shape.size();
+  if (nd >= 2 && shape[nd - 1] > 1 && shape[nd - 1] <= 4 && sa[nd - 1] == 0) {
+    // Each element repeated r <= 4 times along the innermost dim (an expand of a size-1 last
+    // dim, as nearest-neighbour upsampling's [.., W, 1] -> [.., W, 2]): rows of the dims
+    // above, each element written r times, rather than a row of r per element (measured:
+    // that was 6.5% of seed32's G forward).
+    const int64_t r = shape[nd - 1];
+    const std::vector<int64_t> shape1(shape.begin(), shape.end() - 1);
+    const std::vector<int64_t> strides1[2] = {{sa.begin(), sa.end() - 1}, {so.begin(), so.end() - 1}};
+    strided_loop<2>(
+        shape1, strides1,
+        [&](const int64_t* off, int64_t inner, const std::vector<int64_t>(&st)[2]) {
+          const int64_t ia = st[0].empty() ? 0 : st[0].back(), io = st[1].empty() ? r : st[1].back();
+          const T* __restrict pa = a + off[0];
+          T* __restrict po = out + off[1];
+          if (r == 2 && ia == 1 && io == 2) {
+#pragma omp simd
+            for (int64_t i = 0; i < inner; ++i) po[2 * i] = pa[i], po[2 * i + 1] = pa[i];
+          } else {
+            for (int64_t i = 0; i < inner; ++i)
+              for (int64_t k = 0; k < r; ++k) po[i * io + k] = pa[i * ia];
+          }
+        },
+        true);
+    return;
+  }
   const std::vector<int64_t> strides[2] = {sa, so};
   strided_loop<2>(
       shape, strides,
