@@ -122,6 +122,45 @@ TEST_CASE("strided_copy kernel: views that repeat the innermost element (expand 
   }
 }
 
+TEST_CASE("reduce_sum kernel: sums over a short innermost dim (2x2 mean pooling, an expand's gradient)", "[kernels]") {
+  // The fast path for a reduced last dim of size 2-4 against a naive sum that adds each
+  // output's terms in index order, which is the kernel's order too: the same bits.
+  using sg::kernels::cpu::reduce_sum;
+  struct Case {
+    std::vector<int64_t> shape, so;  // so: output stride per input dim (0: reduced)
+    int64_t outputs;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 4, 2, 5, 2}, {60, 20, 5, 0, 1, 0}, 120},  // avg_pool2 of [2, 3, 8, 10]
+      {{2, 3, 4, 2, 5, 2}, {60, 20, 5, 0, 1, 0}, 120},  // (the same view: an expand's gradient)
+      {{3, 7, 3}, {7, 1, 0}, 21},                       // windows of 3
+      {{4, 5, 4}, {1, 4, 0}, 20},                       // windows of 4, output transposed
+      {{6, 2}, {0, 0}, 1},                              // everything into one sum
+      {{5, 4, 2}, {0, 1, 0}, 4},                        // an outer reduced dim too
+      {{3, 1, 4, 2}, {4, 0, 1, 0}, 12},                 // a size-1 dim
+      {{300, 64, 2}, {64, 1, 0}, 300 * 64},             // large enough for the threads
+  };
+  for (const Case& c : cases) {
+    int64_t n = 1;
+    for (int64_t d : c.shape) n *= d;
+    std::vector<float> a(n);
+    for (int64_t i = 0; i < n; ++i) a[i] = std::sin(0.37f * float(i)) * 3.f + 0.1f * float(i % 7);
+    std::vector<double> got(c.outputs, 0.0), want(c.outputs, 0.0);
+    for (int64_t i = 0, r = c.shape.back(); i < n; i += r) {  // each window summed, then added
+      int64_t rest = i, off = 0;
+      for (int d = (int)c.shape.size() - 1; d >= 0; --d) off += (rest % c.shape[d]) * c.so[d], rest /= c.shape[d];
+      double acc = 0;
+      for (int64_t k = 0; k < r; ++k) acc += (double)a[i + k];
+      want[off] += acc;
+    }
+    reduce_sum<float>(c.shape, a.data(), c.so, got.data());
+    for (int64_t i = 0; i < c.outputs; ++i) {
+      INFO("case of " << c.shape.size() << " dims, last " << c.shape.back() << ", output " << i);
+      REQUIRE(got[i] == want[i]);
+    }
+  }
+}
+
 TEST_CASE("upfirdn2d kernel: the separable variant equals the direct one (f64)", "[kernels]") {
   check_upfirdn_separable<double>(1e-12);
 }
