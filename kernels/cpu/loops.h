@@ -10,7 +10,11 @@
 // The fixed-stride rows of binary, reduce_sum and strided_copy (vectorized: a broadcast row
 // times one style, a row into one sum) and the Winograd transforms (kernels/cpu/winograd.h)
 // together made the main job's training 1.16x faster at 1 thread, measured side by side
-// (bench/pair_ab.sh train; bench/results/main_job_pair_2026-12-01.txt).
+// (bench/pair_ab.sh train; bench/results/main_job_pair_2026-12-01.txt). strided_copy and
+// reduce_sum also take a short innermost dim of 2-4 (an expand of a size-1 last dim, 2x2
+// mean pooling's windows) one window per element of the dim above, not one tiny row each:
+// seed32's G forward and G step, measured with perf (commits 630fbff, 7e2722b).
+//   strided_copy: out[idx] = a[idx . sa]                      (materialises a view)
 #pragma once
 #include <algorithm>
 #include <cstdint>
