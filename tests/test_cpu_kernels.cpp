@@ -170,18 +170,25 @@ TEST_CASE("upfirdn2d kernel: the separable variant equals the direct one (f32)",
 }
 
 // Many planes and a large image: the parallel path, and a shape from StyleGAN2 (the 4-tap blur
-// after a stride-2 transposed conv, and the 2x downsampling before a strided conv).
+// after a stride-2 transposed conv, and the 2x downsampling before a strided conv). Variants 3
+// and 4 have rows wide enough that the separable variant cuts each plane into several bands of
+// output rows (kBandFloats in kernels/cpu/upfirdn2d.cpp), the last one shorter.
 TEST_CASE("upfirdn2d kernel: separable equals direct on StyleGAN2's shapes, threaded", "[kernels]") {
   std::mt19937_64 rng(99);
   std::normal_distribution<double> normal;
-  for (int variant = 0; variant < 3; ++variant) {
+  for (int variant = 0; variant < 5; ++variant) {
     UpFirDn2dParams p;
-    p.planes = 64;
+    p.planes = variant < 3 ? 64 : 3;
     p.in_h = p.in_w = variant == 0 ? 33 : 32;
     p.fh = p.fw = 4;
     if (variant == 0) p.padx0 = p.pady0 = 1, p.out_h = p.out_w = 32, p.gain = 4;  // blur after transposed conv
     if (variant == 1) p.upx = p.upy = 2, p.padx0 = p.pady0 = 2, p.out_h = p.out_w = 64, p.gain = 4;  // upsample2d
     if (variant == 2) p.downx = p.downy = 2, p.padx0 = p.pady0 = 1, p.out_h = p.out_w = 16;          // downsample2d
+    if (variant ==
+        3)  // upsample2d of a 37 x 301 image: 76 x 604 outputs, rows of 607 in P: 4 bands of up to 23 output rows
+      p.in_h = 37, p.in_w = 301, p.upx = p.upy = 2, p.padx0 = p.pady0 = 2, p.out_h = 76, p.out_w = 604, p.gain = 4;
+    if (variant == 4)  // downsample2d of a 101 x 1003 image: 51 x 502 outputs, 8 bands of up to 7 rows
+      p.in_h = 101, p.in_w = 1003, p.downx = p.downy = 2, p.padx0 = p.pady0 = 1, p.out_h = 51, p.out_w = 502;
     std::vector<float> x(p.planes * p.in_h * p.in_w), f = {0.125f, 0.375f, 0.375f, 0.125f}, f2(16);
     for (float& v : x) v = (float)normal(rng);
     for (int i = 0; i < 4; ++i)

@@ -2,7 +2,6 @@
 #include "kernels/cpu/upfirdn2d.h"
 
 #include <algorithm>
-#include <numeric>
 #include <vector>
 
 #include "kernels/cpu/loops.h"
@@ -50,115 +49,149 @@ std::vector<TapRange> tap_ranges(int64_t out, int64_t in, int64_t up, int64_t do
   return r;
 }
 
-// One tap's share of a 1-D pass, seen from the tap: tap i (oriented weight w) adds
-// w * in[m0 + t*sm] to out[o0 + t*so] for t in [t0, t1). The outputs a tap reaches form an
-// arithmetic progression: o*down + i - pad0 must be a multiple of up, which repeats every
-// so = up / g outputs (g = gcd(up, down)), and the input index then advances by sm = down / g.
-struct TapRun {
-  double w = 0;
-  int64_t o0 = 0, m0 = 0, t0 = 0, t1 = 0;  // t1 <= t0: the tap reaches no output
-};
+// The separable variant, on bands of output rows of one plane at a time. For a band, the
+// part of the upsampled, padded input u it reads is built in scratch as P [rows][Wp] (zeros
+// where u has inserted zeros or padding; Wp = Wq * downx covers every column the band's
+// outputs read); then
+//   horizontal, one flat loop over the whole band:
+//     T[r * Wq + q] = sum_j wx[j] * P[r][q * downx + j]   (as the flat index i = r * Wq + q:
+//     sum_j wx[j] * P[i * downx + j]; the last columns of a row wrap into the next row and
+//     are never read),
+//   vertical, per output row: y[oy][ox] = sum_i wy[i] * T[oy * downy + i - band start][ox].
+// The loops are long (a whole band, not a row of a few dozen outputs), keep the k products
+// of a sum in registers (K = k known at compile time for k <= kMaxFusedTaps), and have no
+// bounds or phase checks: the padding and inserted zeros are real zeros in P, which costs up
+// to up x up more multiply-adds on zeros but vectorizes fully. The products are added in tap
+// order starting from the first, as the tap-by-tap loops did before, and adding a product
+// with one of the zeros changes no nonzero sum (at most the sign of an exact zero), so the
+// results are those of the old variant.
+constexpr int64_t kBandFloats = int64_t(1) << 14;  // P's size per band: 64 KiB (L2)
+constexpr int kMaxFusedTaps = 8;
 
-int64_t floordiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
-
-std::vector<TapRun> tap_runs(int64_t out, int64_t in, int64_t up, int64_t down, int64_t pad0, int64_t taps,
-                             const std::vector<double>& w, int64_t so, int64_t sm) {
-  std::vector<TapRun> runs;
-  for (int64_t i = 0; i < taps; ++i) {
-    TapRun r;
-    r.w = w[i];
-    int64_t o0 = 0;
-    while (o0 < so && ((o0 * down + i - pad0) % up + up) % up != 0) ++o0;
-    if (o0 == so) continue;  // i - pad0 is not a multiple of g: the tap only ever meets inserted zeros
-    r.o0 = o0;
-    r.m0 = floordiv(o0 * down + i - pad0, up);
-    // t with 0 <= m0 + t*sm < in and o0 + t*so < out (and t >= 0).
-    r.t0 = std::max<int64_t>(0, r.m0 >= 0 ? 0 : (-r.m0 + sm - 1) / sm);
-    const int64_t t_in = r.m0 >= in ? 0 : (in - 1 - r.m0) / sm + 1;
-    const int64_t t_out = o0 >= out ? 0 : (out - 1 - o0) / so + 1;
-    r.t1 = std::min(t_in, t_out);
-    if (r.t1 > r.t0) runs.push_back(r);
+// out[i] = sum_{j<k} w[j] * in[i * D + j] for i < n, the sum in order j = 0, 1, ...
+// (K: k at compile time, 0: at run time).
+template <int K, int64_t D, class T>
+void fir_pass(T* __restrict out, const T* __restrict in, const T* w, int64_t k, int64_t n) {
+  if constexpr (K > 0) {
+    T wk[K];
+    for (int j = 0; j < K; ++j) wk[j] = w[j];
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      T acc = T(0);  // not wk[0] * in[i * D]: acc would be free to fuse either product
+      for (int j = 0; j < K; ++j) acc += wk[j] * in[i * D + j];
+      out[i] = acc;
+    }
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = w[0] * in[i * D];
+    for (int64_t j = 1; j < k; ++j) strided_axpy<1, D>(out, in + j, w[j], n);
   }
-  return runs;
 }
 
-// One tap's run of a horizontal pass, out[q * SO] += w * in[q * SM] for q in [t0, t1): with
-// the strides known at compile time (loops.h strided_axpy) for the common cases: no
-// resampling, down 2, up 2.
-template <int64_t SO, int64_t SM, class T>
-void tap_pass(T* out, const T* in, T w, int64_t t0, int64_t t1) {
-  if (t1 > t0) strided_axpy<SO, SM>(out + t0 * SO, in + t0 * SM, w, t1 - t0);
+// out[x] = sum_{i<k} w[i] * rows[i * ld + x] for x < n, in order i = 0, 1, ...
+template <int K, class T>
+void fir_rows(T* __restrict out, const T* __restrict rows, int64_t ld, const T* w, int64_t k, int64_t n) {
+  if constexpr (K > 0) {
+    T wk[K];
+    for (int i = 0; i < K; ++i) wk[i] = w[i];
+#pragma omp simd
+    for (int64_t x = 0; x < n; ++x) {
+      T acc = T(0);
+      for (int i = 0; i < K; ++i) acc += wk[i] * rows[i * ld + x];
+      out[x] = acc;
+    }
+  } else {
+#pragma omp simd
+    for (int64_t x = 0; x < n; ++x) out[x] = w[0] * rows[x];
+    for (int64_t i = 1; i < k; ++i) strided_axpy<1, 1>(out, rows + i * ld, w[i], n);
+  }
 }
 
-// The separable variant: a horizontal pass per input row into tmp [H, Wo], tap by tap
-// (contiguous loops when up = down = 1 along x), then a vertical pass per output row that
-// adds whole tmp rows (vectorized over ox). k + k multiply-adds per output pixel instead of
-// k * k, and the inner loops run over rows rather than taps.
-template <class T>
-void upfirdn2d_separable(const UpFirDn2dParams& p, const T* x, const T* f, T* y) {
+template <int K, class T>
+void upfirdn2d_separable_k(const UpFirDn2dParams& p, const T* x, const T* f, T* y) {
   const int64_t H = p.in_h, W = p.in_w, Ho = p.out_h, Wo = p.out_w, k = p.fh;
-  // Oriented taps: wx[j] multiplies u[ox*downx + j], wy[i] multiplies u[oy*downy + i].
-  std::vector<double> wx(k), wy(k);
+  if (p.planes <= 0 || Ho <= 0 || Wo <= 0) return;
+  const int64_t ux = p.upx, uy = p.upy, dx = p.downx, dy = p.downy, px = p.padx0, py = p.pady0;
+  // Oriented taps: wx[j] multiplies u[.][ox*downx + j], wy[i] (with the gain) u[oy*downy + i][.].
+  std::vector<T> wx(k), wy(k);
   for (int64_t i = 0; i < k; ++i) {
-    wx[i] = (double)f[p.flip_filter ? i : k - 1 - i];
-    wy[i] = wx[i] * p.gain;
+    const double w = (double)f[p.flip_filter ? i : k - 1 - i];
+    wx[i] = (T)w, wy[i] = (T)(w * p.gain);
   }
-  const int64_t gx = std::gcd(p.upx, p.downx);
-  const int64_t so = p.upx / gx, sm = p.downx / gx;
-  const std::vector<TapRun> runs = tap_runs(Wo, W, p.upx, p.downx, p.padx0, k, wx, so, sm);
-  const std::vector<TapRange> ry = tap_ranges(Ho, H, p.upy, p.downy, p.pady0, k);
-  std::vector<T> wyt(k);
-  for (int64_t i = 0; i < k; ++i) wyt[i] = (T)wy[i];
-  const int64_t upy = p.upy;
-  const int64_t work = p.planes * (H * Wo + Ho * Wo) * (k / std::min(p.upx, p.upy) + 1);
+  const int64_t Wq = ((Wo - 1) * dx + k + dx - 1) / dx, Wp = Wq * dx;
+  const int64_t band = std::clamp<int64_t>((kBandFloats / Wp - k) / dy + 1, 1, Ho);
+  const int64_t bands = (Ho + band - 1) / band, max_rows = (band - 1) * dy + k;
+  // The input columns ix that land in P's rows: c = px + ix * ux in [0, Wp).
+  const int64_t ix0 = px >= 0 ? 0 : (-px + ux - 1) / ux;
+  const int64_t ix1 = std::max(ix0, std::min<int64_t>(W, Wp - 1 - px < 0 ? 0 : (Wp - 1 - px) / ux + 1));
+  const int64_t cols = ix1 - ix0;
+  const int64_t work = p.planes * (max_rows * Wp * bands + Ho * Wo) * k;
 
-  parallel_for(p.planes, work > kParallelWork, [&](int64_t plane0, int64_t plane1) {
-    T* const tmp = thread_scratch<UpFirDnScratch, T>(0, H * Wo);  // every row is filled below
-    for (int64_t plane = plane0; plane < plane1; ++plane) {
+  parallel_for(p.planes * bands, work > kParallelWork, [&](int64_t t0, int64_t t1) {
+    // P gets k floats of zeros past its last row: the flat horizontal loop reads up to there.
+    T* const P = thread_scratch<UpFirDnScratch, T>(0, max_rows * Wp + k);
+    T* const Tm = thread_scratch<UpFirDnScratch, T>(1, max_rows * Wq);
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t plane = task / bands, oy0 = (task % bands) * band, oy1 = std::min(Ho, oy0 + band);
+      const int64_t rows = (oy1 - oy0 - 1) * dy + k;
       const T* xp = x + plane * H * W;
-      T* yp = y + plane * Ho * Wo;
-      // Horizontal: tmp[iy][ox] = sum_j wx[j] * u[iy][ox*downx + j].
-      for (int64_t iy = 0; iy < H; ++iy) {
-        T* t = tmp + iy * Wo;
-        const T* xr = xp + iy * W;
-        std::fill(t, t + Wo, T(0));
-        for (const TapRun& r : runs) {
-          const T w = (T)r.w;
-          T* to = t + r.o0;
-          const T* xi = xr + r.m0;
-          if (so == 1 && sm == 1)
-            tap_pass<1, 1>(to, xi, w, r.t0, r.t1);
-          else if (so == 1 && sm == 2)  // downsampling by 2
-            tap_pass<1, 2>(to, xi, w, r.t0, r.t1);
-          else if (so == 2 && sm == 1)  // upsampling by 2
-            tap_pass<2, 1>(to, xi, w, r.t0, r.t1);
-          else
-            for (int64_t q = r.t0; q < r.t1; ++q) to[q * so] += w * xi[q * sm];
+      // P[r] is row oy0 * dy + r of u: zeros, then the input row's samples where they land.
+#pragma omp simd
+      for (int64_t i = 0; i < rows * Wp + k; ++i) P[i] = T(0);
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t s = oy0 * dy + r - py;  // its row in the upsampled input
+        if (s < 0 || s % uy != 0 || s / uy >= H) continue;
+        const T* __restrict xr = xp + (s / uy) * W + ix0;
+        T* __restrict pr = P + r * Wp + px + ix0 * ux;
+        if (ux == 1) {
+#pragma omp simd
+          for (int64_t c = 0; c < cols; ++c) pr[c] = xr[c];
+        } else {
+          for (int64_t c = 0; c < cols; ++c) pr[c * ux] = xr[c];
         }
       }
-      // Vertical: y[oy][ox] = sum_i wy[i] * tmp-upsampled[oy*downy + i][ox].
-      for (int64_t oy = 0; oy < Ho; ++oy) {
-        T* yr = yp + oy * Wo;
-        const TapRange ty = ry[oy];
-        if (ty.count == 0) {
-          std::fill(yr, yr + Wo, T(0));
-          continue;
+      // Horizontal: Tm [rows][Wq] as one flat loop over the band.
+      const int64_t n = rows * Wq;
+      if (dx == 1)
+        fir_pass<K, 1>(Tm, P, wx.data(), k, n);
+      else if (dx == 2)
+        fir_pass<K, 2>(Tm, P, wx.data(), k, n);
+      else
+        for (int64_t i = 0; i < n; ++i) {
+          T acc = T(0);
+          for (int64_t j = 0; j < k; ++j) acc += wx[j] * P[i * dx + j];
+          Tm[i] = acc;
         }
-        {
-          const T w = wyt[ty.first];
-          const T* tr = tmp + ty.in0 * Wo;
-#pragma omp simd
-          for (int64_t ox = 0; ox < Wo; ++ox) yr[ox] = w * tr[ox];
-        }
-        for (int64_t a = 1; a < ty.count; ++a) {
-          const T w = wyt[ty.first + a * upy];
-          const T* tr = tmp + (ty.in0 + a) * Wo;
-#pragma omp simd
-          for (int64_t ox = 0; ox < Wo; ++ox) yr[ox] += w * tr[ox];
-        }
-      }
+      // Vertical: whole output rows.
+      for (int64_t oy = oy0; oy < oy1; ++oy)
+        fir_rows<K>(y + (plane * Ho + oy) * Wo, Tm + (oy - oy0) * dy * Wq, Wq, wy.data(), k, Wo);
     }
   });
+}
+
+template <class T>
+void upfirdn2d_separable(const UpFirDn2dParams& p, const T* x, const T* f, T* y) {
+  static_assert(kMaxFusedTaps == 8);
+  switch (p.fh) {
+    case 1:
+      return upfirdn2d_separable_k<1>(p, x, f, y);
+    case 2:
+      return upfirdn2d_separable_k<2>(p, x, f, y);
+    case 3:
+      return upfirdn2d_separable_k<3>(p, x, f, y);
+    case 4:
+      return upfirdn2d_separable_k<4>(p, x, f, y);  // StyleGAN2's [1, 3, 3, 1]
+    case 5:
+      return upfirdn2d_separable_k<5>(p, x, f, y);
+    case 6:
+      return upfirdn2d_separable_k<6>(p, x, f, y);
+    case 7:
+      return upfirdn2d_separable_k<7>(p, x, f, y);
+    case 8:
+      return upfirdn2d_separable_k<8>(p, x, f, y);
+    default:
+      return upfirdn2d_separable_k<0>(p, x, f, y);
+  }
 }
 
 // The general variant (any 2-D filter): one direct loop per output pixel.
