@@ -16,6 +16,10 @@ namespace sg::kernels::cpu {
 
 namespace {
 
+// The transforms below are inlined where they are called, so that each caller compiles them
+// with its own target options (the narrow copies, further down).
+#define SG_INLINE __attribute__((always_inline)) inline
+
 // Scratch V and M together near this many elements per thread.
 constexpr int64_t kScratchBudget = int64_t(1) << 18;
 
@@ -190,7 +194,8 @@ struct RunScratch {
 // reads its columns (stride 2) straight from t; F(4x4) doing the same (two groups of stride 4,
 // one with gaps) measured 1.2-1.4x slower at 32x32 than the phase split.
 template <int m, class T>
-void input_transform(const T* img, int64_t H, int64_t W, const Run& r, RunScratch<m, T>& sc, T* v, int64_t stride) {
+SG_INLINE void input_transform(const T* img, int64_t H, int64_t W, const Run& r, RunScratch<m, T>& sc, T* v,
+                               int64_t stride) {
   constexpr int a = F<m>::a;
   const int64_t len = r.len, L = len + 1, w = m * L, lo = r.lo, hi = r.hi;
   T* __restrict t = sc.rows();
@@ -239,7 +244,7 @@ void input_transform(const T* img, int64_t H, int64_t W, const Run& r, RunScratc
 // columns m k .. m k + m - 1 of the output rows y[0 .. m - 1]. First A^T s, one column j at a
 // time into sc.phase() [m][a][len], then each row times A.
 template <int m, class T>
-void output_transform(const T* s, int64_t stride, int64_t len, T* const* y, RunScratch<m, T>& sc) {
+SG_INLINE void output_transform(const T* s, int64_t stride, int64_t len, T* const* y, RunScratch<m, T>& sc) {
   constexpr int a = F<m>::a;
   if constexpr (m == 2) {  // one pass: 16 input streams fit the registers
 #pragma GCC ivdep
@@ -285,7 +290,7 @@ void output_transform(const T* s, int64_t stride, int64_t len, T* const* y, RunS
 // split into phases first (dY[i][j] of tile k at ph[(i m + j) len + k]), then A dY one column
 // j at a time, then each row times A^T.
 template <int m, class T>
-void grad_transform(const T* const* dy, int64_t len, T* z, int64_t stride, RunScratch<m, T>& sc) {
+SG_INLINE void grad_transform(const T* const* dy, int64_t len, T* z, int64_t stride, RunScratch<m, T>& sc) {
   constexpr int a = F<m>::a;
   if constexpr (m == 2) {  // one pass: 16 output streams fit the registers
 #pragma GCC ivdep
@@ -358,6 +363,50 @@ void weight_back_transform(const T* s, int64_t stride, int64_t n, T* g) {
     }
   for (int64_t l = 0; l < n; ++l)
     for (int k = 0; k < 9; ++k) g[l * 9 + k] = (T)out[k][l];
+}
+
+// The transforms' loops run over the tiles of a run: with F(4x4) 8 at 32x32, 4 at 16x16, 2
+// at 8x8 (F(2x2): twice as many). GCC vectorizes them 16 floats wide here (AVX-512) and runs
+// what is left over in a loop half as wide, so a run of 4 tiles takes none of them. Runs
+// shorter than kNarrowRun tiles therefore call copies of the transforms compiled for 256-bit
+// vectors (GCC's prefer-vector-width; a no-op elsewhere), whose leftover loop is 4 wide. The
+// numbers are the same either way. Measured (1 thread, both builds side by side): the 8x8 and
+// 16x16 convs of seed32 and small 1.1-1.3x faster in most passes, 4x4 and 32x32 unchanged
+// (bench/results/winograd_narrow_2026-12-02.txt).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define SG_NARROW __attribute__((noinline, target("prefer-vector-width=256")))
+#else
+#define SG_NARROW
+#endif
+constexpr int64_t kNarrowRun = 8;
+
+template <int m, class T>
+SG_NARROW void input_transform_narrow(const T* img, int64_t H, int64_t W, const Run& r, RunScratch<m, T>& sc, T* v,
+                                      int64_t stride) {
+  input_transform<m>(img, H, W, r, sc, v, stride);
+}
+template <int m, class T>
+void input_transform_run(const T* img, int64_t H, int64_t W, const Run& r, RunScratch<m, T>& sc, T* v, int64_t stride) {
+  if (r.len < kNarrowRun) return input_transform_narrow<m>(img, H, W, r, sc, v, stride);
+  input_transform<m>(img, H, W, r, sc, v, stride);
+}
+template <int m, class T>
+SG_NARROW void output_transform_narrow(const T* s, int64_t stride, int64_t len, T* const* y, RunScratch<m, T>& sc) {
+  output_transform<m>(s, stride, len, y, sc);
+}
+template <int m, class T>
+void output_transform_run(const T* s, int64_t stride, int64_t len, T* const* y, RunScratch<m, T>& sc) {
+  if (len < kNarrowRun) return output_transform_narrow<m>(s, stride, len, y, sc);
+  output_transform<m>(s, stride, len, y, sc);
+}
+template <int m, class T>
+SG_NARROW void grad_transform_narrow(const T* const* dy, int64_t len, T* z, int64_t stride, RunScratch<m, T>& sc) {
+  grad_transform<m>(dy, len, z, stride, sc);
+}
+template <int m, class T>
+void grad_transform_run(const T* const* dy, int64_t len, T* z, int64_t stride, RunScratch<m, T>& sc) {
+  if (len < kNarrowRun) return grad_transform_narrow<m>(dy, len, z, stride, sc);
+  grad_transform<m>(dy, len, z, stride, sc);
 }
 
 // How a call splits its tiles: tiles numbered across the batch (q = (n, ty, tx)), in chunks
@@ -450,7 +499,7 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
       // V [E][Cg][nq]
       for (int64_t c = 0; c < Cg; ++c)
         for (const Run& r : runs)
-          input_transform<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
+          input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
       // M[e] = U[g][e] @ V[e]: [Og, Cg] @ [Cg, nq]
       for (int e = 0; e < E; ++e) {
         if constexpr (std::is_same_v<T, float>)
@@ -468,7 +517,7 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
           T* row0 = y + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
           T* rows[m];
           for (int i = 0; i < m; ++i) rows[i] = r.inside ? row0 + i * Wo : edge + i * m * r.len;
-          output_transform<m>(M + o * nq + r.t, Og * nq, r.len, rows, scratch);
+          output_transform_run<m>(M + o * nq + r.t, Og * nq, r.len, rows, scratch);
           if (r.inside) continue;
           const int64_t cols = std::min<int64_t>(m * r.len, Wo - m * r.tx0);
           for (int64_t i = 0; i < m && m * r.ty + i < Ho; ++i) std::copy(rows[i], rows[i] + cols, row0 + i * Wo);
@@ -517,7 +566,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       const std::vector<Run> runs = chunk_runs(m, q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
       for (int64_t c = 0; c < Cg; ++c)  // V = B^T d B, as the forward
         for (const Run& r : runs)
-          input_transform<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
+          input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
       for (int64_t o = 0; o < Og; ++o)  // Z = A dY A^T: dY's rows read in place, or through `edge`
         for (const Run& r : runs) {
           const T* row0 = dy + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
@@ -532,7 +581,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
               rows[i] = d;
             }
           }
-          grad_transform<m>(rows, r.len, Z + o * nq + r.t, Og * nq, scratch);
+          grad_transform_run<m>(rows, r.len, Z + o * nq + r.t, Og * nq, scratch);
         }
       // dL/dU[e] += Z[e] @ V[e]^T: [Og, nq] @ [nq, Cg]
       for (int e = 0; e < E; ++e)
