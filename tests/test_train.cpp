@@ -116,13 +116,14 @@ TEST_CASE("training: resume continues bit-exactly", "[train]") {
   fs::remove_all(root);
 }
 
-// --cbase, --cmax, --map and --mbstd-group change the named config's architecture; the
-// snapshot records them, so stylegan2-generate / -metrics and --resume rebuild the same networks.
+// --cbase, --cmax, --map, --map-lr and --mbstd-group change the named config's architecture (the
+// mapping's learning-rate multiplier sets how its weights are stored); the snapshot records
+// them, so stylegan2-generate / -metrics and --resume rebuild the same networks.
 TEST_CASE("training: architecture flags are recorded in the snapshot and checked on resume", "[train]") {
   fs::path root = scratch("arch");
   fs::path data = make_image_folder(root / "data");
   train::TrainOptions o = tiny(data, root / "runs", 0.008);
-  o.channel_base = 64, o.channel_max = 12, o.mapping_layers = 1, o.mbstd_group = 2;
+  o.channel_base = 64, o.channel_max = 12, o.mapping_layers = 1, o.mbstd_group = 2, o.mapping_lr_mul = 0.05;
   std::string run;
   REQUIRE(train::run_training(o, &run) == 0);
   std::map<std::string, std::string> meta;
@@ -130,6 +131,8 @@ TEST_CASE("training: architecture flags are recorded in the snapshot and checked
   CHECK(nets.cfg.channel_base == 64);
   CHECK(nets.cfg.channel_max == 12);
   CHECK(nets.cfg.mapping_layers == 1);
+  CHECK(nets.cfg.mapping_lr_mul == 0.05);
+  CHECK(meta.at("mapping_lr_mul") == "0.05");
   CHECK(nets.cfg.mbstd_group == 2);
   CHECK(models::channels_at(nets.cfg, 4) == 12);  // min(64 / 4, 12)
   CHECK(models::channels_at(nets.cfg, 8) == 8);   // min(64 / 8, 12)
@@ -139,10 +142,16 @@ TEST_CASE("training: architecture flags are recorded in the snapshot and checked
   CHECK(nets.G->parameters().count() != models::expected_param_count_G(plain));
   CHECK_THAT(read_all(fs::path(run) / "options.json"),
              Contains("\"mapping_layers\": 1") && Contains("\"channel_base\": 64") && Contains("\"channel_max\": 12") &&
-                 Contains("\"mbstd_group\": 2"));
+                 Contains("\"mbstd_group\": 2") && Contains("\"mapping_lr_mul\": 0.05"));
   // A snapshot written before these keys existed has the named config's architecture.
+  // Their mapping had ada's multiplier, 0.01, whatever the config's default is now.
   meta.erase("channel_base"), meta.erase("channel_max"), meta.erase("mapping_layers"), meta.erase("mbstd_group");
+  meta.erase("mapping_lr_mul");
   CHECK(train::snapshot_config(meta, "old.safetensors").channel_base == plain.channel_base);
+  CHECK(train::snapshot_config(meta, "old.safetensors").mapping_lr_mul == 0.01);
+  meta["mapping_lr_mul"] = "0.0x";
+  CHECK_THROWS_WITH(train::snapshot_config(meta, "bad.safetensors"),
+                    Contains("bad.safetensors") && Contains("'mapping_lr_mul' value '0.0x'"));
   // Resuming with another architecture names both; with the same one it continues.
   train::TrainOptions r = o;
   r.kimg = 0.016;
@@ -150,7 +159,12 @@ TEST_CASE("training: architecture flags are recorded in the snapshot and checked
   r.channel_max = 16;
   REQUIRE_THROWS_WITH(train::run_training(r), Contains("--cmax 12") && Contains("--cmax 16"));
   r.channel_max = 12;
-  CHECK(train::run_training(r) == 0);
+  r.mapping_lr_mul = 0.5;
+  REQUIRE_THROWS_WITH(train::run_training(r), Contains("--map-lr 0.05") && Contains("--map-lr 0.5"));
+  r.mapping_lr_mul = -1;  // not given: the run's
+  std::string more;
+  CHECK(train::run_training(r, &more) == 0);
+  CHECK(train::load_snapshot(last_snapshot(more)).cfg.mapping_lr_mul == 0.05);
   fs::remove_all(root);
 }
 
@@ -204,6 +218,7 @@ TEST_CASE("training: bad flag values are refused up front, naming the flag, the 
                        {"mixing", "2", "[0, 1]"},
                        {"cbase", "0", "[1, "},
                        {"map", "0", "[1, 64]"},
+                       {"map-lr", "0", "finite number in [0.0001, 1]"},
                        {"mbstd-group", "0", "[1, 4096]"}};
   fs::path root = scratch("badflags");
   const std::string bin = std::string(SG_BIN_DIR) + "/stylegan2-train";

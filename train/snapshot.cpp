@@ -1,6 +1,7 @@
 #include "train/snapshot.h"
 
 #include <cctype>
+#include <charconv>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -44,6 +45,25 @@ int64_t meta_int(const std::map<std::string, std::string>& meta, const std::stri
            "' in its metadata (expected an integer in [", lo, ", ", hi, "])");
   return x;
 }
+// meta[key] as a finite number in [lo, hi] (written by format_double: the shortest text that
+// reads back to the same double).
+double meta_double(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& file,
+                   double lo, double hi) {
+  auto it = meta.find(key);
+  SG_CHECK(it != meta.end(), "snapshot", "'", file, "' has no '", key, "' in its metadata");
+  const std::string& v = it->second;
+  double x = 0;
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+  SG_CHECK(!v.empty() && r.ec == std::errc() && r.ptr == v.data() + v.size() && std::isfinite(x) && x >= lo && x <= hi,
+           "snapshot", "'", file, "' has a bad '", key, "' value '", v, "' in its metadata (expected a number in [", lo,
+           ", ", hi, "])");
+  return x;
+}
+std::string format_double(double v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
 // meta[key] as an unsigned 64-bit integer (RNG seeds and offsets use every bit).
 uint64_t meta_u64(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& file) {
   auto it = meta.find(key);
@@ -75,6 +95,11 @@ models::Config snapshot_config(const std::map<std::string, std::string>& meta, c
   if (meta.count("channel_base")) c.channel_base = meta_int(meta, "channel_base", file, 1, 1 << 24);
   if (meta.count("channel_max")) c.channel_max = meta_int(meta, "channel_max", file, 1, 1 << 16);
   if (meta.count("mapping_layers")) c.mapping_layers = meta_int(meta, "mapping_layers", file, 1, 64);
+  // --map-lr (it sets how the mapping's weights are stored); absent: the multiplier every config had
+  // before the key was written (ada's 0.01, the seed notebook's plain Linear layers 1)
+  c.mapping_lr_mul = meta.count("mapping_lr_mul")     ? meta_double(meta, "mapping_lr_mul", file, 1e-6, 1e6)
+                     : c.arch == models::Arch::seed32 ? 1.0
+                                                      : 0.01;
   if (meta.count("mbstd_group")) c.mbstd_group = meta_int(meta, "mbstd_group", file, 1, 4096);
   if (meta.count("c_dim")) c.c_dim = meta_int(meta, "c_dim", file, 0, 1 << 16);  // --cond; absent: 0
   // --dmap; absent: 8, the depth every conditional D had before the key was written
@@ -144,10 +169,11 @@ void save_snapshot(const std::string& path, const Networks& nets, const std::map
   meta["cfg"] = nets.cfg.name;
   meta["resolution"] = std::to_string(nets.cfg.resolution);
   meta["img_channels"] = std::to_string(nets.cfg.img_channels);
-  // What --cbase, --cmax, --map, --dmap and --mbstd-group can change from the named config.
+  // What --cbase, --cmax, --map, --map-lr, --dmap and --mbstd-group can change from the named config.
   meta["channel_base"] = std::to_string(nets.cfg.channel_base);
   meta["channel_max"] = std::to_string(nets.cfg.channel_max);
   meta["mapping_layers"] = std::to_string(nets.cfg.mapping_layers);
+  meta["mapping_lr_mul"] = format_double(nets.cfg.mapping_lr_mul);  // --map-lr: how the stored weights are scaled
   meta["mbstd_group"] = std::to_string(nets.cfg.mbstd_group);
   meta["c_dim"] = std::to_string(nets.cfg.c_dim);              // the label dimension of a --cond run (0: unconditional)
   meta["cmap_layers"] = std::to_string(nets.cfg.cmap_layers);  // --dmap

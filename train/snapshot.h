@@ -33,8 +33,8 @@ std::string snapshot_tag(int64_t nimg);
 std::string state_path_for(const std::string& network_snapshot);
 
 // The architecture a network snapshot's metadata names (cfg, resolution, img_channels, and
-// channel_base, channel_max, mapping_layers, mbstd_group, c_dim, cmap_layers where present), checked: sg::Error
-// naming the file and the key for a missing or bad value.
+// channel_base, channel_max, mapping_layers, mapping_lr_mul, mbstd_group, c_dim, cmap_layers
+// where present), checked: sg::Error naming the file and the key for a missing or bad value.
 models::Config snapshot_config(const std::map<std::string, std::string>& meta, const std::string& file);
 // The image count a network snapshot was taken at: its cur_nimg (files written before it
 // was recorded: kimg x 1000), checked like the rest.

@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
              [&](auto v) { o.channel_max = cli::to_int_in("cmax", v, 1, 1 << 16); }});
   p.add(Flag{"map", "mapping network depth (layers)", "the config's", false,
              [&](auto v) { o.mapping_layers = cli::to_int_in("map", v, 1, 64); }});
+  p.add(Flag{"map-lr", "G's mapping-network learning-rate multiplier (ada: 0.01)", "the config's", false,
+             [&](auto v) { o.mapping_lr_mul = cli::to_double_in("map-lr", v, 1e-4, 1); }});
   p.add(Flag{"dmap", "the conditional D's label-mapping depth (layers after its embedding; ada: 8)", "the config's",
              false, [&](auto v) { o.cmap_layers = cli::to_int_in("dmap", v, 0, 64); }});
   p.add(Flag{"mbstd-group", "minibatch-stddev group size (divides --batch)", "the config's", false,

@@ -327,6 +327,7 @@ models::Config resolve_config(const TrainOptions& opt, Schedule schedule) {
   if (opt.channel_base > 0) c.channel_base = opt.channel_base;
   if (opt.channel_max > 0) c.channel_max = opt.channel_max;
   if (opt.mapping_layers > 0) c.mapping_layers = opt.mapping_layers;
+  if (opt.mapping_lr_mul > 0) c.mapping_lr_mul = opt.mapping_lr_mul;
   if (opt.cmap_layers >= 0) c.cmap_layers = opt.cmap_layers;
   if (opt.mbstd_group > 0) c.mbstd_group = opt.mbstd_group;
   if (opt.precision == "bf16-mixed") models::set_bf16_mixed(c);  // the highest resolutions in bf16
@@ -370,11 +371,13 @@ Trainer::Trainer(const TrainOptions& opt)
       cfg_([&] {
         models::Config c = resolve_config(opt_, schedule_);
         int cond = opt_.cond;
-        if (!opt_.resume.empty() && (cond < 0 || opt_.cmap_layers < 0)) {  // auto follows the run being resumed
+        // auto follows the run being resumed
+        if (!opt_.resume.empty() && (cond < 0 || opt_.cmap_layers < 0 || opt_.mapping_lr_mul <= 0)) {
           resume_snap_ = find_snapshot(opt_.resume);
           const models::Config sc = snapshot_config(io::load_safetensors_metadata(resume_snap_), resume_snap_);
           if (cond < 0) cond = sc.c_dim > 0 ? 1 : 0;
           if (opt_.cmap_layers < 0) c.cmap_layers = sc.cmap_layers;
+          if (opt_.mapping_lr_mul <= 0) c.mapping_lr_mul = sc.mapping_lr_mul;
         }
         if (cond == 0) return c;
         const bool can = schedule_ == Schedule::stylegan2 && c.arch != models::Arch::seed32;
@@ -456,11 +459,14 @@ bool Trainer::resume() {
            ", this run is ", cfg_.c_dim > 0 ? str("conditional (--cond, c_dim ", cfg_.c_dim, ")") : "unconditional",
            "; resume with ", sc.c_dim > 0 ? "--cond" : "--cond=0");
   SG_CHECK(sc.channel_base == cfg_.channel_base && sc.channel_max == cfg_.channel_max &&
-               sc.mapping_layers == cfg_.mapping_layers && (cfg_.c_dim == 0 || sc.cmap_layers == cfg_.cmap_layers),
+               sc.mapping_layers == cfg_.mapping_layers && sc.mapping_lr_mul == cfg_.mapping_lr_mul &&
+               (cfg_.c_dim == 0 || sc.cmap_layers == cfg_.cmap_layers),
            "stylegan2-train", "--resume: '", snap, "' has --cbase ", sc.channel_base, " --cmax ", sc.channel_max,
-           " --map ", sc.mapping_layers, cfg_.c_dim > 0 ? str(" --dmap ", sc.cmap_layers) : std::string(),
-           ", this run has --cbase ", cfg_.channel_base, " --cmax ", cfg_.channel_max, " --map ", cfg_.mapping_layers,
-           cfg_.c_dim > 0 ? str(" --dmap ", cfg_.cmap_layers) : std::string(), "; resume with the run's");
+           " --map ", sc.mapping_layers, " --map-lr ", sc.mapping_lr_mul,
+           cfg_.c_dim > 0 ? str(" --dmap ", sc.cmap_layers) : std::string(), ", this run has --cbase ",
+           cfg_.channel_base, " --cmax ", cfg_.channel_max, " --map ", cfg_.mapping_layers, " --map-lr ",
+           cfg_.mapping_lr_mul, cfg_.c_dim > 0 ? str(" --dmap ", cfg_.cmap_layers) : std::string(),
+           "; resume with the run's");
   load_params(nets_.G->parameters(), byname, "G.", snap);
   load_params(nets_.D->parameters(), byname, "D.", snap);
   load_params(nets_.G_ema->parameters(), byname, "G_ema.", snap);

@@ -29,8 +29,9 @@ struct TrainOptions {
   // Architecture over the config's (0: the config's), recorded in each snapshot's metadata:
   int64_t channel_base = 0, channel_max = 0;  // channels at resolution r: min(channel_base / r, channel_max)
   int64_t mapping_layers = 0;
-  int64_t cmap_layers = -1;  // the conditional D's label-mapping depth (< 0: the config's)
-  int64_t mbstd_group = 0;   // minibatch-stddev group size (D's forward only; must divide the batch)
+  double mapping_lr_mul = -1;  // G's mapping-network learning-rate multiplier (<= 0: the config's)
+  int64_t cmap_layers = -1;    // the conditional D's label-mapping depth (< 0: the config's)
+  int64_t mbstd_group = 0;     // minibatch-stddev group size (D's forward only; must divide the batch)
   // Class-conditional G and D on the dataset's labels (stylegan2-ada's --cond; idx files with
   // their label files, CIFAR-10 batches); c_dim = the number of classes, in each snapshot.
   // 1 on (sg::Error without labels), 0 off, < 0 auto (stylegan2-train's default): with --resume
