@@ -239,26 +239,29 @@ void scatter_slab(T* packed, T* img, int64_t img_stride, int64_t ld_img, int64_t
   });
 }
 
-// The forward's weights [Cgo, K] of each group as the GEMMs' op(A): in f32, when each group's
-// weights meet more than one GEMM (uses > 1) and all fit in kMaxPrepackedFloats, packed once
+// Each group's weights as the GEMMs' op(A) [M, K]: the forward's W_g [Cgo, K], or (trans) a
+// pointwise conv_transpose2d's W_g^T, W_g stored [Cg, Cgo]. In f32, when each group's weights
+// meet more than one GEMM (uses > 1) and all fit in kMaxPrepackedFloats, packed once
 // (kernels/cpu/gemm.h PackedA) for all the tasks and slabs, rather than once per GEMM;
 // otherwise (f64, a grouped conv whose every group is one GEMM, or too many groups) the plain
 // gemm, which packs as it goes.
 template <class T>
 struct GroupWeights {
   const T* w;
-  int64_t Cgo, K;
+  int64_t M, K;
+  bool trans;
   std::vector<PackedA> packed;
-  GroupWeights(const T* w_, int64_t groups, int64_t Cgo_, int64_t K_, int64_t uses) : w(w_), Cgo(Cgo_), K(K_) {
+  GroupWeights(const T* w_, int64_t groups, int64_t M_, int64_t K_, int64_t uses, bool trans_ = false)
+      : w(w_), M(M_), K(K_), trans(trans_) {
     if constexpr (std::is_same_v<T, float>)
-      if (uses > 1 && groups * Cgo * K <= kMaxPrepackedFloats)
-        for (int64_t g = 0; g < groups; ++g) packed.push_back(gemm_pack_a(false, Cgo, K, w + g * Cgo * K, K));
+      if (uses > 1 && groups * M * K <= kMaxPrepackedFloats)
+        for (int64_t g = 0; g < groups; ++g) packed.push_back(gemm_pack_a(trans, M, K, w + g * M * K, trans ? M : K));
   }
-  // C[Cgo, n] = W_g @ B (beta 0).
+  // C[M, n] = op(A_g) @ B (beta 0).
   void gemm(int64_t g, int64_t n, const T* B, int64_t ldb, T* C, int64_t ldc) const {
     if constexpr (std::is_same_v<T, float>)
       if (!packed.empty()) return gemm_prepacked(packed[(size_t)g], false, n, 1.f, B, ldb, 0.f, C, ldc);
-    cpu::gemm<T>(false, false, Cgo, n, K, T(1), w + g * Cgo * K, K, B, ldb, T(0), C, ldc);
+    cpu::gemm<T>(trans, false, M, n, K, T(1), w + g * M * K, trans ? M : K, B, ldb, T(0), C, ldc);
   }
 };
 
@@ -389,6 +392,9 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   const int64_t band = band_rows(chunk * khw, H, W, threads, threads);
   const double flops = 2.0 * N * Cin * HW * K;
   const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
+  // A pointwise one whose tasks take whole groups multiplies every image by the same W_g^T:
+  // packed once (at 384 channels on 4x4 grids, packing it per image cost more than the GEMMs).
+  const GroupWeights<T> wt(w, groups, Cgo, Cg, pointwise && chunks == 1 ? N : 1, true);
 
   std::atomic<int64_t> next{0};  // tasks handed out one at a time to whichever thread is free
   parallel_region(team, [&](int, int) {
@@ -400,7 +406,10 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
       const T* wc = w + g * Cg * K + c0 * khw;  // columns [c0*khw, (c0+cc)*khw) of [Cg, K]
       T* yc = y + (n * Cout + g * Cgo + c0) * HoWo;
       if (pointwise) {
-        gemm<T>(true, false, cc, HW, Cg, T(1), wc, K, xg, HW, T(0), yc, HoWo);
+        if (chunks == 1)
+          wt.gemm(g, HW, xg, HW, yc, HoWo);
+        else
+          gemm<T>(true, false, cc, HW, Cg, T(1), wc, K, xg, HW, T(0), yc, HoWo);
         continue;
       }
       std::fill(yc, yc + cc * HoWo, T(0));
