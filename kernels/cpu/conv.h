@@ -43,7 +43,10 @@
 //     AVX2, 2 threads, forward): 9.5 -> 6.0 ms for 8 x 64 ch at 32x32, 16.7 -> 10.3 ms for 4 x
 //     128 ch at 32x32, 15.0 -> 13.1 ms for 4 x 256 ch at 16x16 (bench/results/cpu_conv_*).
 //     f64 always takes im2col, so the f32-vs-f64 checks compare the two.
-//   - 1x1, stride 1, padding 0: no im2col / col2im (the image is the column matrix).
+//   - 1x1, stride 1, padding 0: no im2col / col2im (the image is the column matrix). The
+//     weights of each group, W_g for the forward and W_g^T for the transposed conv, are packed
+//     for the GEMM once per call, not once per image: at 384 channels on 4x4 grids the per-image
+//     packing cost more than the products (bench/results/cpu_conv_pointwise_dgrad_2026-12-02.txt).
 //   - im2col, stride 1 with Wo == W ("same" padding): each row of the column matrix is one
 //     memcpy of the shifted plane plus zeroed edge columns (not a memcpy per output row).
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
@@ -55,7 +58,8 @@
 // Benchmark: build/bench_cpu_conv (bench/bench_cpu_conv.cpp; OMP_NUM_THREADS to vary threads;
 // bench/run_cpu_bench.sh runs it next to PyTorch): conv2d and modulated_conv2d through the
 // engine, forward and forward + backward, with the GFLOP count
-// 2 * N * Cout * Ho * Wo * Cin/groups * kh * kw. There is no GEMM-alone benchmark to compare with.
+// 2 * N * Cout * Ho * Wo * Cin/groups * kh * kw; --shapes times every conv of small and seed32
+// (bench/run_conv_shapes_bench.sh next to PyTorch). build/bench_cpu_gemm times the GEMM alone.
 #pragma once
 #include <cstdint>
 
