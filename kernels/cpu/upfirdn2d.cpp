@@ -156,12 +156,13 @@ void upfirdn2d_separable_k(const UpFirDn2dParams& p, const T* x, const T* f, T* 
         fir_pass<K, 1>(Tm, P, wx.data(), k, n);
       else if (dx == 2)
         fir_pass<K, 2>(Tm, P, wx.data(), k, n);
-      else
-        for (int64_t i = 0; i < n; ++i) {
-          T acc = T(0);
-          for (int64_t j = 0; j < k; ++j) acc += wx[j] * P[i * dx + j];
-          Tm[i] = acc;
-        }
+      else {
+        // Tap by tap. (A sum over j inside the loop over i becomes, for k >= 8, GCC's in-order
+        // vector reduction, whose products are rounded before they are added: other bits.)
+        std::fill(Tm, Tm + n, T(0));
+        for (int64_t j = 0; j < k; ++j)
+          for (int64_t i = 0; i < n; ++i) Tm[i] += wx[j] * P[i * dx + j];
+      }
       // Vertical: whole output rows.
       for (int64_t oy = oy0; oy < oy1; ++oy)
         fir_rows<K>(y + (plane * Ho + oy) * Wo, Tm + (oy - oy0) * dy * Wq, Wq, wy.data(), k, Wo);
