@@ -11,6 +11,7 @@
 
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
+#include "train/run_dir.h"
 
 namespace sg::train {
 
@@ -45,7 +46,7 @@ int64_t meta_int(const std::map<std::string, std::string>& meta, const std::stri
            "' in its metadata (expected an integer in [", lo, ", ", hi, "])");
   return x;
 }
-// meta[key] as a finite number in [lo, hi] (written by format_double: the shortest text that
+// meta[key] as a finite number in [lo, hi] (written by data::json_number: the shortest text that
 // reads back to the same double).
 double meta_double(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& file,
                    double lo, double hi) {
@@ -58,11 +59,6 @@ double meta_double(const std::map<std::string, std::string>& meta, const std::st
            "snapshot", "'", file, "' has a bad '", key, "' value '", v, "' in its metadata (expected a number in [", lo,
            ", ", hi, "])");
   return x;
-}
-std::string format_double(double v) {
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
 }
 // meta[key] as an unsigned 64-bit integer (RNG seeds and offsets use every bit).
 uint64_t meta_u64(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& file) {
@@ -173,7 +169,7 @@ void save_snapshot(const std::string& path, const Networks& nets, const std::map
   meta["channel_base"] = std::to_string(nets.cfg.channel_base);
   meta["channel_max"] = std::to_string(nets.cfg.channel_max);
   meta["mapping_layers"] = std::to_string(nets.cfg.mapping_layers);
-  meta["mapping_lr_mul"] = format_double(nets.cfg.mapping_lr_mul);  // --map-lr: how the stored weights are scaled
+  meta["mapping_lr_mul"] = data::json_number(nets.cfg.mapping_lr_mul);  // --map-lr: how the stored weights are scaled
   meta["mbstd_group"] = std::to_string(nets.cfg.mbstd_group);
   meta["c_dim"] = std::to_string(nets.cfg.c_dim);              // the label dimension of a --cond run (0: unconditional)
   meta["cmap_layers"] = std::to_string(nets.cfg.cmap_layers);  // --dmap

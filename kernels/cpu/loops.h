@@ -4,6 +4,7 @@
 //   binary:     out[idx] = f(a[idx . sa], b[idx . sb])        (numpy broadcasting: a stride of 0
 //                                                              repeats an input along that dim)
 //   reduce_sum: out[idx . so] += a[idx]                       (so has 0 for reduced dims)
+//   strided_copy: out[idx] = a[idx . sa]                      (materialises a view)
 //
 // Layout: row-major; strides are in elements.
 // Benchmark: none of its own; the training benchmarks (bench/run_train_bench.sh) run them.
@@ -14,7 +15,6 @@
 // reduce_sum also take a short innermost dim of 2-4 (an expand of a size-1 last dim, 2x2
 // mean pooling's windows) one window per element of the dim above, not one tiny row each:
 // seed32's G forward and G step, measured with perf (commits 630fbff, 7e2722b).
-//   strided_copy: out[idx] = a[idx . sa]                      (materialises a view)
 #pragma once
 #include <algorithm>
 #include <cstdint>
