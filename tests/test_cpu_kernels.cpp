@@ -1,9 +1,12 @@
 // Kernel-level checks of CPU kernels that have more than one variant: each fast variant
 // against the general one on randomized parameters (the op-level gradchecks and the PyTorch
 // oracle see only the shapes the op table and the fixtures pick).
+#include <algorithm>
 #include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -480,6 +483,22 @@ TEST_CASE("gemm kernel: the packed AVX2 GEMM equals an f64 sum, edges, transpose
       gemm_prepacked_avx2(P, tb, N, alpha, B, ldb, beta, C, ldc);
     };
     outside_and_inside(prepacked, 300, 100);
+    // op(A) written in place by its producer (gemm_packed_a_prepare + packed_a_offset, as the
+    // Winograd weight transform does), into a handle that held another operand before (NaN),
+    // then multiplied: the same contract, and the same bytes as gemm_pack_a_avx2's.
+    auto in_place = [](bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                       const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+      thread_local PackedA P;
+      std::fill(P.data.begin(), P.data.end(), std::numeric_limits<float>::quiet_NaN());
+      gemm_packed_a_prepare_avx2(P, M, K);
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t k = 0; k < K; ++k) P.data[packed_a_offset(P, i, k)] = ta ? A[k * lda + i] : A[i * lda + k];
+      const PackedA ref = gemm_pack_a_avx2(ta, M, K, A, lda);
+      REQUIRE(P.data.size() == ref.data.size());
+      REQUIRE(std::memcmp(P.data.data(), ref.data.data(), P.data.size() * sizeof(float)) == 0);
+      gemm_prepacked_avx2(P, tb, N, alpha, B, ldb, beta, C, ldc);
+    };
+    outside_and_inside(in_place, 150, 50);
   }
   // Whichever gemm() picks: gemm_pack_a packs for the packed kernel, keeps the operand for Eigen's.
   auto dispatched = [](bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,

@@ -84,6 +84,12 @@ void gemm_pack_a(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A,
   p.data.clear();
 }
 
+bool gemm_packed_a_prepare(PackedA& p, int64_t M, int64_t K) {
+  if (!use_packed_f32()) return p = PackedA{}, false;
+  gemm_packed_a_prepare_avx2(p, M, K);
+  return true;
+}
+
 PackedA gemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
   PackedA p;
   gemm_pack_a(p, trans_a, M, K, A, lda);

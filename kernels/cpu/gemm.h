@@ -11,6 +11,7 @@
 // kernels use, against the FMA roofline measured in the same run; build/bench_cpu_conv times
 // the convolutions built on them.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -49,12 +50,27 @@ void gemm_pack_a(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A,
 // The most floats a conv call keeps packed this way (32 MiB: a 512-channel layer's 16 Winograd
 // matrices); beyond (grouped convs with many groups) it packs as it goes, as before.
 inline constexpr int64_t kMaxPrepackedFloats = int64_t(1) << 23;
+// op(A) written straight into the packed layout by its producer (the Winograd weight
+// transform, which would otherwise write the matrix and then pack it): gemm_packed_a_prepare
+// sizes p.data for an [M, K] operand and zeroes its padding rows, then the caller writes
+// element (i, k) of op(A) at p.data[packed_a_offset(p, i, k)] for every i < M, k < K. Returns
+// false where the packed kernel is not in use (Eigen's GEMM; p is left empty): pack from
+// memory with gemm_pack_a instead. kPackMR and kPackKC are gemm_avx2.cpp's MR and KC: within
+// one k block, k and k + 1 are kPackMR floats apart.
+inline constexpr int64_t kPackMR = 6, kPackKC = 256;
+bool gemm_packed_a_prepare(PackedA& p, int64_t M, int64_t K);
+inline int64_t packed_a_offset(const PackedA& p, int64_t i, int64_t k) {
+  const int64_t Mpad = (p.M + kPackMR - 1) / kPackMR * kPackMR, pc = k / kPackKC * kPackKC;
+  const int64_t kc = std::min(kPackKC, p.K - pc);
+  return pc * Mpad + (i / kPackMR) * kPackMR * kc + (k - pc) * kPackMR + i % kPackMR;
+}
 // C = alpha * op(A) @ op(B) + beta * C with op(A) from gemm_pack_a: the same contract as gemm.
 void gemm_prepacked(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb, float beta,
                     float* C, int64_t ldc);
 // The same two with the packed kernel whatever gemm() would pick (requires gemm_avx2_available()).
 PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
 void gemm_pack_a_avx2(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+void gemm_packed_a_prepare_avx2(PackedA& p, int64_t M, int64_t K);
 void gemm_prepacked_avx2(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb,
                          float beta, float* C, int64_t ldc);
 

@@ -62,8 +62,9 @@ namespace sg::kernels::cpu {
 
 namespace {
 
-constexpr int64_t MR = 6, NR = 16;          // the micro-tile: 6 rows x 2 ymm of C
-constexpr int64_t MC = 144, KC = 256;       // Ap block: 144 x 256 floats = 144 KiB (L2)
+constexpr int64_t MR = kPackMR, NR = 16;    // the micro-tile: 6 rows x 2 ymm of C
+constexpr int64_t MC = 144, KC = kPackKC;   // Ap block: 144 x 256 floats = 144 KiB (L2)
+static_assert(MR == 6 && KC == 256, "the micro-kernel and the blocking comments assume these");
 constexpr int64_t NC = 3072;                // Bp panel: 256 x 3072 floats = 3 MiB (L3)
 constexpr double kParallelFlops = 1 << 21;  // below this a call stays on one thread
 
@@ -311,6 +312,23 @@ void gemm_pack_a_avx2(PackedA& p, bool trans_a, int64_t M, int64_t K, const floa
     pack<MR>(A, lda, trans_a, 0, M, pc, std::min(KC, K - pc), p.data.data() + pc * Mpad);
 }
 
+void gemm_packed_a_prepare_avx2(PackedA& p, int64_t M, int64_t K) {
+  // src: the packed data itself, seen as [M, K] (never read: gemm_serial reads Apre), so that
+  // run()'s slicing offsets a real pointer.
+  p.trans = false, p.M = M, p.K = K, p.lda = std::max<int64_t>(K, 1);
+  if (M <= 0 || K <= 0) return p.data.clear(), void(p.src = nullptr);
+  const int64_t Mpad = (M + MR - 1) / MR * MR;
+  p.data.resize((size_t)(Mpad * K));  // not cleared: the caller writes every element of its M rows
+  p.src = p.data.data();
+  if (Mpad == M) return;
+  for (int64_t pc = 0; pc < K; pc += KC) {  // the last sliver's rows M .. Mpad - 1 of each k block
+    const int64_t kc = std::min(KC, K - pc);
+    float* last = p.data.data() + pc * Mpad + (Mpad - MR) * kc;
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t i = M - (Mpad - MR); i < MR; ++i) last[k * MR + i] = 0.f;
+  }
+}
+
 PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
   PackedA p;
   gemm_pack_a_avx2(p, trans_a, M, K, A, lda);
@@ -335,6 +353,9 @@ bool gemm_avx2_available() { return false; }
 void gemm_f32_avx2(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
                    float*, int64_t) {
   throw std::logic_error("gemm_f32_avx2: this build is not for x86-64");
+}
+void gemm_packed_a_prepare_avx2(PackedA&, int64_t, int64_t) {
+  throw std::logic_error("gemm_packed_a_prepare_avx2: this build is not for x86-64");
 }
 PackedA gemm_pack_a_avx2(bool, int64_t, int64_t, const float*, int64_t) {
   throw std::logic_error("gemm_pack_a_avx2: this build is not for x86-64");

@@ -447,44 +447,61 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
   const int64_t tw = plan.tw, tiles_per_image = plan.tiles_per_image, tiles = plan.tiles;
   const int64_t chunk = plan.chunk, chunks = plan.chunks;
 
-  // U [G][E][Og][Cg]: the transformed weights of each group.
-  T* const U = thread_buffer<T>(kU, G * E * Og * Cg);  // fully written below
-  parallel_for(G * Og, O * Cg > 64, [&](int64_t go0, int64_t go1) {
-    for (int64_t go = go0; go < go1; ++go) {
-      const int64_t g = go / Og, o = go % Og;
+  // U [G][E][Og][Cg]: the transformed weights of each group. In f32 (with U within
+  // kMaxPrepackedFloats: not the grouped conv of a fused modulated conv with many wide groups)
+  // the weight transform writes each U[g][e] straight into the GEMM's packed layout
+  // (kernels/cpu/gemm.h PackedA), once per call: the GEMMs of every chunk of tiles then skip
+  // A's packing, which for wide layers at low resolution (a few 16-tile chunks against 384 x
+  // 384 weights) cost as much as the multiply-adds. Writing U first and packing it after
+  // took 7% of seed32's G forward (perf) on its own. Otherwise U is written as a matrix and
+  // each GEMM packs it. (The packed matrices are kept per calling thread and rewritten in
+  // place: no allocation once as large.)
+  thread_local std::vector<PackedA> packed;
+  std::vector<PackedA>& mine = packed;  // inside the lambda below, `packed` would be each worker's own
+  bool direct = false;
+  if constexpr (std::is_same_v<T, float>)
+    if (G * E * Og * Cg <= kMaxPrepackedFloats) {
+      if ((int64_t)packed.size() < G * E) packed.resize(G * E);
+      direct = true;
+      for (int64_t ge = 0; ge < G * E && direct; ++ge) direct = gemm_packed_a_prepare(packed[ge], Og, Cg);
+    }
+  static_assert(kPackKC % kWB == 0, "a block of kWB channels never straddles two k blocks of the packed layout");
+  T* const U = direct ? nullptr : thread_buffer<T>(kU, G * E * Og * Cg);  // fully written below
+  // Direct: a sliver of kPackMR rows at a time, so that each block of kWB channels is written
+  // as whole cache lines (kPackMR kWB consecutive floats per U[g][e]).
+  const int64_t R = direct ? kPackMR : 1, S = ceil_div(Og, R);
+  parallel_for(G * S, O * Cg > 64, [&](int64_t gs0, int64_t gs1) {
+    for (int64_t gs = gs0; gs < gs1; ++gs) {
+      const int64_t g = gs / S, o0 = gs % S * R, rows = std::min(R, Og - o0);
       for (int64_t c0 = 0; c0 < Cg; c0 += kWB) {  // kWB input channels at a time
         const int64_t n = std::min(kWB, Cg - c0);
-        double k[9 * kWB] = {};
-        for (int64_t l = 0; l < n; ++l) {
-          const int64_t c = c0 + l;
-          for (int i = 0; i < 3; ++i)
-            for (int j = 0; j < 3; ++j)
-              k[(3 * i + j) * kWB + l] = transposed ? (double)w[((g * Cg + c) * Og + o) * 9 + (2 - i) * 3 + (2 - j)]
-                                                    : (double)w[((g * Og + o) * Cg + c) * 9 + i * 3 + j];
+        T u[kPackMR][E * kWB];  // direct: u[r][e * kWB + l] for row o0 + r, channel c0 + l
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t o = o0 + r;
+          double k[9 * kWB] = {};
+          for (int64_t l = 0; l < n; ++l) {
+            const int64_t c = c0 + l;
+            for (int i = 0; i < 3; ++i)
+              for (int j = 0; j < 3; ++j)
+                k[(3 * i + j) * kWB + l] = transposed ? (double)w[((g * Cg + c) * Og + o) * 9 + (2 - i) * 3 + (2 - j)]
+                                                      : (double)w[((g * Og + o) * Cg + c) * 9 + i * 3 + j];
+          }
+          if (direct)
+            weight_transform<m>(k, n, u[r], kWB);
+          else
+            weight_transform<m>(k, n, U + (g * E * Og + o) * Cg + c0, Og * Cg);
         }
-        weight_transform<m>(k, n, U + (g * E * Og + o) * Cg + c0, Og * Cg);
+        if (!direct) continue;
+        for (int e = 0; e < E; ++e) {  // channels c0 + l of rows o0 + r: packed at l kPackMR + r
+          PackedA& P = mine[g * E + e];
+          float* d = P.data.data() + packed_a_offset(P, o0, c0);
+          for (int64_t l = 0; l < n; ++l)
+            for (int64_t r = 0; r < rows; ++r) d[l * kPackMR + r] = (float)u[r][e * kWB + l];
+        }
       }
     }
   });
-  // f32 with more than one chunk of tiles (and U within kMaxPrepackedFloats: not the grouped
-  // conv of a fused modulated conv with many wide groups): each U[g][e] packed once for the GEMM
-  // (kernels/cpu/gemm.h PackedA) rather than once per chunk, which for wide layers at low
-  // resolution (a few 16-tile chunks against 384 x 384 weights) cost as much as the
-  // multiply-adds.
-  // (Kept per calling thread and packed in place: no allocation once as large.)
-  thread_local std::vector<PackedA> packed;
-  const PackedA* Up = nullptr;
-  if constexpr (std::is_same_v<T, float>)
-    if (chunks > 1 && G * E * Og * Cg <= kMaxPrepackedFloats) {
-      if ((int64_t)packed.size() < G * E) packed.resize(G * E);
-      // On every thread (at 384 channels these are 16-36 matrices of 384 x 384); `mine` names
-      // this thread's `packed`, which inside the lambda would be each worker's own.
-      std::vector<PackedA>& mine = packed;
-      parallel_for(G * E, G * E * Og * Cg > (1 << 16), [&](int64_t ge0, int64_t ge1) {
-        for (int64_t ge = ge0; ge < ge1; ++ge) gemm_pack_a(mine[ge], false, Og, Cg, U + ge * Og * Cg, Cg);
-      });
-      Up = packed.data();
-    }
+  const PackedA* const Up = direct ? mine.data() : nullptr;
 
   // Tasks (g, chunk), G * chunks of them, split in contiguous blocks over the threads.
   parallel_region(plan.threads, [&](int tid, int team) {
