@@ -62,8 +62,8 @@ namespace sg::kernels::cpu {
 
 namespace {
 
-constexpr int64_t MR = kPackMR, NR = 16;    // the micro-tile: 6 rows x 2 ymm of C
-constexpr int64_t MC = 144, KC = kPackKC;   // Ap block: 144 x 256 floats = 144 KiB (L2)
+constexpr int64_t MR = kPackMR, NR = 16;   // the micro-tile: 6 rows x 2 ymm of C
+constexpr int64_t MC = 144, KC = kPackKC;  // Ap block: 144 x 256 floats = 144 KiB (L2)
 static_assert(MR == 6 && KC == 256, "the micro-kernel and the blocking comments assume these");
 constexpr int64_t NC = 3072;                // Bp panel: 256 x 3072 floats = 3 MiB (L3)
 constexpr double kParallelFlops = 1 << 21;  // below this a call stays on one thread
