@@ -154,7 +154,7 @@ std::vector<Run> chunk_runs(int m, int64_t q0, int64_t nq, int64_t tiles_per_ima
 
 // Per-thread buffers that only grow, one per use (kernels/cpu/scratch.h): a convolution
 // called again with the same shapes allocates nothing.
-enum Slot { kU, kV, kM, kRows, kAcc, kSum, kSlots };
+enum Slot { kU, kV, kM, kRows, kAcc, kSum, kPlane, kSlots };
 static_assert(kSlots <= kScratchSlots);
 struct WinogradScratch;
 template <class T>
@@ -236,6 +236,62 @@ SG_INLINE void input_transform(const T* img, int64_t H, int64_t W, const Run& r,
       for (int j = 0; j < a; ++j) c[j] = ph[(j % m) * L + k + j / m];
       F<m>::input(c, u);
       for (int j = 0; j < a; ++j) vi[j * stride + k] = u[j];
+    }
+  }
+}
+
+// Small planes, F(2x2) with at most kPlaneTiles tiles per tile row (images up to 16x16),
+// where the runs of 2-8 tiles leave the loops above mostly overhead (at 4x4, 64 channels:
+// input transform 31%, its memsets 7%, GEMM 25% of the samples, perf): the input transform
+// runs across kCL channels instead, the vector lanes. For each image of the chunk and block
+// of kCL channels, the block is copied channel-last into a zero-padded plane xt [Hp][Wp][kCL]
+// (padded row R, column X hold image row R - py, column X - px), then each tile's
+// V = B^T d B is computed for the kCL channels at once, with the same operations in the same
+// order as input_transform (the same numbers to the bit), and written to vt[e][t][c]
+// ([E][nq][Cg]: the channels contiguous; the GEMMs read V transposed). F(4x4) this way (36
+// values per lane, beyond the 32 vector registers) measured slower: 0.64-0.73x at 8x8 and
+// 16x16. Measured, F(2x2) (1 thread, side by side; bench/results/winograd_planes_2026-12-02.txt):
+// 4x4 convs 1.45-1.87x, 8x8 1.13-1.29x forward and data gradient, 16x16 1.07-1.21x.
+constexpr int64_t kPlaneTiles = 8;
+bool use_planes(int m, int64_t tw) { return m == 2 && tw <= kPlaneTiles; }
+constexpr int64_t kCL = 16;
+template <int m, class T>
+void input_transform_planes(const T* x, int64_t C, int64_t H, int64_t W, int64_t c_base, int64_t Cg, int64_t q0,
+                            int64_t nq, int64_t tiles_per_image, int64_t tw, int64_t py, int64_t px, T* xt, T* vt) {
+  constexpr int a = F<m>::a;
+  const int64_t th = tiles_per_image / tw, Hp = m * th + 2, Wp = m * tw + 2;
+  const int64_t rows = std::min(H, Hp - py), cols = std::min(W, Wp - px);  // the image's part that tiles read
+  for (int64_t n = q0 / tiles_per_image; n * tiles_per_image < q0 + nq; ++n) {
+    const int64_t first = n * tiles_per_image;  // this image's tiles in the chunk: r0 .. r1 - 1
+    const int64_t r0 = std::max(q0, first) - first, r1 = std::min(q0 + nq, first + tiles_per_image) - first;
+    for (int64_t c0 = 0; c0 < Cg; c0 += kCL) {
+      const int64_t L = std::min(kCL, Cg - c0);
+      std::fill(xt, xt + Hp * Wp * kCL, T(0));
+      for (int64_t l = 0; l < L; ++l) {
+        const T* img = x + (n * C + c_base + c0 + l) * H * W;
+        for (int64_t y = 0; y < rows; ++y)
+          for (int64_t xx = 0; xx < cols; ++xx) xt[((y + py) * Wp + xx + px) * kCL + l] = img[y * W + xx];
+      }
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* __restrict d0 = xt + (m * (r / tw) * Wp + m * (r % tw)) * kCL;
+        T* __restrict out = vt + (first + r - q0) * Cg + c0;
+        const int64_t es = nq * Cg;  // vt's e stride
+#pragma GCC ivdep
+        for (int64_t l = 0; l < L; ++l) {
+          T t[a][a];  // B^T d: column j of the patch, transformed
+          for (int j = 0; j < a; ++j) {
+            T col[a], u[a];
+            for (int i = 0; i < a; ++i) col[i] = d0[(i * Wp + j) * kCL + l];
+            F<m>::input(col, u);
+            for (int i = 0; i < a; ++i) t[i][j] = u[i];
+          }
+          for (int i = 0; i < a; ++i) {  // (B^T d) B
+            T u[a];
+            F<m>::input(t[i], u);
+            for (int j = 0; j < a; ++j) out[(a * i + j) * es + l] = u[j];
+          }
+        }
+      }
     }
   }
 }
@@ -478,14 +534,15 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
         T u[kPackMR][E * kWB];  // direct: u[r][e * kWB + l] for row o0 + r, channel c0 + l
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t o = o0 + r;
+          // Tap t of channel c0 + l at k[t * kWB + l] (transposed: the kernel flipped, t -> 8 - t).
           double k[9 * kWB] = {};
-          for (int64_t l = 0; l < n; ++l) {
-            const int64_t c = c0 + l;
-            for (int i = 0; i < 3; ++i)
-              for (int j = 0; j < 3; ++j)
-                k[(3 * i + j) * kWB + l] = transposed ? (double)w[((g * Cg + c) * Og + o) * 9 + (2 - i) * 3 + (2 - j)]
-                                                      : (double)w[((g * Og + o) * Cg + c) * 9 + i * 3 + j];
-          }
+          const T* src = transposed ? w + ((g * Cg + c0) * Og + o) * 9 + 8 : w + ((g * Og + o) * Cg + c0) * 9;
+          if (!transposed)  // the n kernels are 9 n contiguous floats
+            for (int64_t l = 0; l < n; ++l)
+              for (int t = 0; t < 9; ++t) k[t * kWB + l] = (double)src[l * 9 + t];
+          else
+            for (int64_t l = 0; l < n; ++l)
+              for (int t = 0; t < 9; ++t) k[t * kWB + l] = (double)src[l * Og * 9 - t];
           if (direct)
             weight_transform<m>(k, n, u[r], kWB);
           else
@@ -495,8 +552,12 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
         for (int e = 0; e < E; ++e) {  // channels c0 + l of rows o0 + r: packed at l kPackMR + r
           PackedA& P = mine[g * E + e];
           float* d = P.data.data() + packed_a_offset(P, o0, c0);
-          for (int64_t l = 0; l < n; ++l)
-            for (int64_t r = 0; r < rows; ++r) d[l * kPackMR + r] = (float)u[r][e * kWB + l];
+          if (rows == kPackMR)  // a whole sliver: the compiler unrolls the rows
+            for (int64_t l = 0; l < n; ++l)
+              for (int64_t r = 0; r < kPackMR; ++r) d[l * kPackMR + r] = (float)u[r][e * kWB + l];
+          else
+            for (int64_t l = 0; l < n; ++l)
+              for (int64_t r = 0; r < rows; ++r) d[l * kPackMR + r] = (float)u[r][e * kWB + l];
         }
       }
     }
@@ -504,8 +565,10 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
   const PackedA* const Up = direct ? mine.data() : nullptr;
 
   // Tasks (g, chunk), G * chunks of them, split in contiguous blocks over the threads.
+  const bool planes = use_planes(m, tw);
   parallel_region(plan.threads, [&](int tid, int team) {
     T *const V = thread_buffer<T>(kV, E * Cg * chunk), *const M = thread_buffer<T>(kM, E * Og * chunk);
+    T* const plane = planes ? thread_buffer<T>(kPlane, (m * (tiles_per_image / tw) + 2) * (m * tw + 2) * kCL) : nullptr;
     RunScratch<m, T> scratch(chunk);
     T* const edge = scratch.edge();
     const int64_t tasks = G * chunks;
@@ -513,23 +576,42 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
       const int64_t g = task / chunks, ck = task % chunks;
       const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
       const std::vector<Run> runs = chunk_runs(m, q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
-      // V [E][Cg][nq]
-      for (int64_t c = 0; c < Cg; ++c)
-        for (const Run& r : runs)
-          input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
+      // V [E][Cg][nq], or with small planes [E][nq][Cg] (vt)
+      if (planes)
+        input_transform_planes<m>(x, C, H, W, g * Cg, Cg, q0, nq, tiles_per_image, tw, py, px, plane, V);
+      else
+        for (int64_t c = 0; c < Cg; ++c)
+          for (const Run& r : runs)
+            input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
       // M[e] = U[g][e] @ V[e]: [Og, Cg] @ [Cg, nq]
+      const int64_t ldv = planes ? Cg : nq;
       for (int e = 0; e < E; ++e) {
         if constexpr (std::is_same_v<T, float>)
           if (Up) {
-            gemm_prepacked(Up[g * E + e], false, nq, 1.f, V + e * Cg * nq, nq, 0.f, M + e * Og * nq, nq);
+            gemm_prepacked(Up[g * E + e], planes, nq, 1.f, V + e * Cg * nq, ldv, 0.f, M + e * Og * nq, nq);
             continue;
           }
-        gemm<T>(false, false, Og, nq, Cg, T(1), U + (g * E + e) * Og * Cg, Cg, V + e * Cg * nq, nq, T(0),
+        gemm<T>(false, planes, Og, nq, Cg, T(1), U + (g * E + e) * Og * Cg, Cg, V + e * Cg * nq, ldv, T(0),
                 M + e * Og * nq, nq);
       }
       // y = A^T M A per (o, tile): straight into y's rows, or through `edge` where Ho or Wo
-      // cuts the run's blocks.
-      for (int64_t o = 0; o < Og; ++o)
+      // cuts the run's blocks. Small planes: all the chunk's tiles of one o in one pass, as
+      // one run of nq tiles, into `edge`, then each run's m x (m len) block copied out.
+      for (int64_t o = 0; o < Og && planes; ++o) {
+        T* rows[m];
+        for (int i = 0; i < m; ++i) rows[i] = edge + i * m * nq;
+        output_transform_run<m>(M + o * nq, Og * nq, nq, rows, scratch);
+        for (const Run& r : runs) {
+          T* row0 = y + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
+          const int64_t cols = std::min<int64_t>(m * r.len, Wo - m * r.tx0);
+          for (int64_t i = 0; i < m && m * r.ty + i < Ho; ++i) {
+            const T* src = rows[i] + m * r.t;
+            T* dst = row0 + i * Wo;
+            for (int64_t j = 0; j < cols; ++j) dst[j] = src[j];
+          }
+        }
+      }
+      for (int64_t o = 0; o < Og && !planes; ++o)
         for (const Run& r : runs) {
           T* row0 = y + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
           T* rows[m];
@@ -567,6 +649,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t msize = G * E * Og * Cg, gsize = E * Og * Cg;
   std::vector<T*> accs(threads);
   std::vector<int64_t> first(threads, 0), last(threads, -1);
+  const bool planes = use_planes(m, tw);
 
   parallel_region(threads, [&](int tid, int team) {
     const int64_t tasks = G * chunks, t0 = tasks * tid / team, t1 = tasks * (tid + 1) / team;
@@ -574,6 +657,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     T* const acc = accs[tid] = thread_buffer<T>(kAcc, msize);
     first[tid] = t0 / chunks, last[tid] = (t1 - 1) / chunks;
     T *const V = thread_buffer<T>(kV, E * Cg * chunk), *const Z = thread_buffer<T>(kM, E * Og * chunk);
+    T* const plane = planes ? thread_buffer<T>(kPlane, (m * (tiles_per_image / tw) + 2) * (m * tw + 2) * kCL) : nullptr;
     RunScratch<m, T> scratch(chunk);
     T* const edge = scratch.edge();
     for (int64_t task = t0; task < t1; ++task) {
@@ -581,9 +665,12 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       const T beta = task == t0 || ck == 0 ? T(0) : T(1);  // this thread's first task of group g
       const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
       const std::vector<Run> runs = chunk_runs(m, q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
-      for (int64_t c = 0; c < Cg; ++c)  // V = B^T d B, as the forward
-        for (const Run& r : runs)
-          input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
+      if (planes)  // V = B^T d B, as the forward
+        input_transform_planes<m>(x, C, H, W, g * Cg, Cg, q0, nq, tiles_per_image, tw, py, px, plane, V);
+      else
+        for (int64_t c = 0; c < Cg; ++c)
+          for (const Run& r : runs)
+            input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
       for (int64_t o = 0; o < Og; ++o)  // Z = A dY A^T: dY's rows read in place, or through `edge`
         for (const Run& r : runs) {
           const T* row0 = dy + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
@@ -600,9 +687,9 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
           }
           grad_transform_run<m>(rows, r.len, Z + o * nq + r.t, Og * nq, scratch);
         }
-      // dL/dU[e] += Z[e] @ V[e]^T: [Og, nq] @ [nq, Cg]
+      // dL/dU[e] += Z[e] @ V[e]^T: [Og, nq] @ [nq, Cg] (small planes: V[e] is stored transposed)
       for (int e = 0; e < E; ++e)
-        gemm<T>(false, true, Og, Cg, nq, T(1), Z + e * Og * nq, nq, V + e * Cg * nq, nq, beta,
+        gemm<T>(false, !planes, Og, Cg, nq, T(1), Z + e * Og * nq, nq, V + e * Cg * nq, planes ? Cg : nq, beta,
                 acc + (g * E + e) * Og * Cg, Cg);
     }
   });
