@@ -251,7 +251,9 @@ SG_INLINE void input_transform(const T* img, int64_t H, int64_t W, const Run& r,
 // ([E][nq][Cg]: the channels contiguous; the GEMMs read V transposed). F(4x4) this way (36
 // values per lane, beyond the 32 vector registers) measured slower: 0.64-0.73x at 8x8 and
 // 16x16. Measured, F(2x2) (1 thread, side by side; bench/results/winograd_planes_2026-12-02.txt):
-// 4x4 convs 1.45-1.87x, 8x8 1.13-1.29x forward and data gradient, 16x16 1.07-1.21x.
+// 4x4 convs 1.4-2.1x, 8x8 1.4-1.5x forward and data gradient, 16x16 1.1-1.2x. The output and
+// gradient transforms of such planes (F(2x2) or F(4x4)) run over a whole chunk instead: see
+// `whole` in forward and weight_grad.
 constexpr int64_t kPlaneTiles = 8;
 bool use_planes(int m, int64_t tw) { return m == 2 && tw <= kPlaneTiles; }
 constexpr int64_t kCL = 16;
@@ -565,7 +567,7 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
   const PackedA* const Up = direct ? mine.data() : nullptr;
 
   // Tasks (g, chunk), G * chunks of them, split in contiguous blocks over the threads.
-  const bool planes = use_planes(m, tw);
+  const bool planes = use_planes(m, tw), whole = tw <= kPlaneTiles;
   parallel_region(plan.threads, [&](int tid, int team) {
     T *const V = thread_buffer<T>(kV, E * Cg * chunk), *const M = thread_buffer<T>(kM, E * Og * chunk);
     T* const plane = planes ? thread_buffer<T>(kPlane, (m * (tiles_per_image / tw) + 2) * (m * tw + 2) * kCL) : nullptr;
@@ -595,9 +597,10 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
                 M + e * Og * nq, nq);
       }
       // y = A^T M A per (o, tile): straight into y's rows, or through `edge` where Ho or Wo
-      // cuts the run's blocks. Small planes: all the chunk's tiles of one o in one pass, as
-      // one run of nq tiles, into `edge`, then each run's m x (m len) block copied out.
-      for (int64_t o = 0; o < Og && planes; ++o) {
+      // cuts the run's blocks. With at most kPlaneTiles tiles per row (`whole`): all the
+      // chunk's tiles of one o in one pass, as one run of nq tiles, into `edge`, then each
+      // run's m x (m len) block copied out (short runs cost more in overhead than the copy).
+      for (int64_t o = 0; o < Og && whole; ++o) {
         T* rows[m];
         for (int i = 0; i < m; ++i) rows[i] = edge + i * m * nq;
         output_transform_run<m>(M + o * nq, Og * nq, nq, rows, scratch);
@@ -611,7 +614,7 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
           }
         }
       }
-      for (int64_t o = 0; o < Og && !planes; ++o)
+      for (int64_t o = 0; o < Og && !whole; ++o)
         for (const Run& r : runs) {
           T* row0 = y + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
           T* rows[m];
@@ -649,7 +652,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t msize = G * E * Og * Cg, gsize = E * Og * Cg;
   std::vector<T*> accs(threads);
   std::vector<int64_t> first(threads, 0), last(threads, -1);
-  const bool planes = use_planes(m, tw);
+  const bool planes = use_planes(m, tw), whole = tw <= kPlaneTiles;
 
   parallel_region(threads, [&](int tid, int team) {
     const int64_t tasks = G * chunks, t0 = tasks * tid / team, t1 = tasks * (tid + 1) / team;
@@ -671,7 +674,25 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
         for (int64_t c = 0; c < Cg; ++c)
           for (const Run& r : runs)
             input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
-      for (int64_t o = 0; o < Og; ++o)  // Z = A dY A^T: dY's rows read in place, or through `edge`
+      // Z = A dY A^T. With at most kPlaneTiles tiles per row (`whole`, as the forward's output):
+      // each run's dY block copied into `edge` as one run of the chunk's nq tiles (zero past Ho
+      // and Wo), then transformed in one pass per o.
+      for (int64_t o = 0; o < Og && whole; ++o) {
+        T* rows[m];
+        for (int i = 0; i < m; ++i) rows[i] = edge + i * m * nq;
+        for (const Run& r : runs) {
+          const T* row0 = dy + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
+          const int64_t cols = std::min<int64_t>(m * r.len, Wo - m * r.tx0);
+          for (int64_t i = 0; i < m; ++i) {
+            T* dst = rows[i] + m * r.t;
+            const int64_t valid = m * r.ty + i < Ho ? cols : 0;
+            for (int64_t j = 0; j < valid; ++j) dst[j] = row0[i * Wo + j];
+            for (int64_t j = valid; j < m * r.len; ++j) dst[j] = T(0);
+          }
+        }
+        grad_transform_run<m>(rows, nq, Z + o * nq, Og * nq, scratch);
+      }
+      for (int64_t o = 0; o < Og && !whole; ++o)  // dY's rows read in place, or through `edge`
         for (const Run& r : runs) {
           const T* row0 = dy + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
           const T* rows[m];
