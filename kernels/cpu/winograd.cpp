@@ -101,30 +101,31 @@ struct F<4> {
   }
 };
 
-// U = G g G^T for n 3x3 kernels side by side (kernel l's tap (i, j) at g[(3*i + j) * kWB + l],
-// in double), into u[e * stride + l], e = a*i + j; computed in double and rounded once. The
-// loops over l are the vector lanes (n <= kWB kernels, the input channels of one output).
+// U = G g G^T for `lanes` 3x3 kernels side by side (kernel l's tap (i, j) at g[3 i + j][l], in
+// double), into dst(e)[l] for e = a i + j (dst(e) a T* for each e); computed in double and
+// rounded once. The lanes are whatever the caller packs: the kernels of kWB input channels of
+// one output, or a sliver of the GEMM's packed layout (up to kPackMR kWB of them).
 constexpr int64_t kWB = 16;
-template <int m, class T>
-void weight_transform(const double* g, int64_t n, T* u, int64_t stride) {
+template <int m, class T, class Dst>
+void weight_transform_lanes(const double (*g)[kPackMR * kWB], int64_t lanes, Dst dst) {
   constexpr int a = F<m>::a;
-  double t[a][3][kWB];  // G g: column j of g becomes column j of t
-  for (int j = 0; j < 3; ++j)
+  T* out[a * a];
+  for (int e = 0; e < a * a; ++e) out[e] = dst(e);
 #pragma GCC ivdep
-    for (int64_t l = 0; l < kWB; ++l) {
-      const double col[3] = {g[(0 * 3 + j) * kWB + l], g[(1 * 3 + j) * kWB + l], g[(2 * 3 + j) * kWB + l]};
+  for (int64_t l = 0; l < lanes; ++l) {
+    double t[a][3];  // G g: column j of g becomes column j of t
+    for (int j = 0; j < 3; ++j) {
+      const double col[3] = {g[0 * 3 + j][l], g[1 * 3 + j][l], g[2 * 3 + j][l]};
       double r[a];
       F<m>::weight(col, r);
-      for (int i = 0; i < a; ++i) t[i][j][l] = r[i];
+      for (int i = 0; i < a; ++i) t[i][j] = r[i];
     }
-  for (int i = 0; i < a; ++i)  // (G g) G^T: row i of t becomes row i of U
-#pragma GCC ivdep
-    for (int64_t l = 0; l < n; ++l) {
-      const double row[3] = {t[i][0][l], t[i][1][l], t[i][2][l]};
+    for (int i = 0; i < a; ++i) {  // (G g) G^T: row i of t becomes row i of U
       double r[a];
-      F<m>::weight(row, r);
-      for (int j = 0; j < a; ++j) u[(a * i + j) * stride + l] = (T)r[j];
+      F<m>::weight(t[i], r);
+      for (int j = 0; j < a; ++j) out[a * i + j][l] = (T)r[j];
     }
+  }
 }
 
 // One run of a chunk's tiles: tiles tx0 .. tx0 + len - 1 of tile row ty of image n, at offset
@@ -533,34 +534,30 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
       const int64_t g = gs / S, o0 = gs % S * R, rows = std::min(R, Og - o0);
       for (int64_t c0 = 0; c0 < Cg; c0 += kWB) {  // kWB input channels at a time
         const int64_t n = std::min(kWB, Cg - c0);
-        T u[kPackMR][E * kWB];  // direct: u[r][e * kWB + l] for row o0 + r, channel c0 + l
+        // Tap t of kernel (row o0 + r, channel c0 + l) at k[t][l kPackMR + r] (transposed: the
+        // kernel flipped, t -> 8 - t): the packed layout's order, kPackMR kWB lanes.
+        double k[9][kPackMR * kWB];
+        if (rows < R)  // the last sliver's missing rows: zero kernels
+          for (int t = 0; t < 9; ++t) std::fill(k[t], k[t] + n * R, 0.0);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t o = o0 + r;
-          // Tap t of channel c0 + l at k[t * kWB + l] (transposed: the kernel flipped, t -> 8 - t).
-          double k[9 * kWB] = {};
           const T* src = transposed ? w + ((g * Cg + c0) * Og + o) * 9 + 8 : w + ((g * Og + o) * Cg + c0) * 9;
-          if (!transposed)  // the n kernels are 9 n contiguous floats
-            for (int64_t l = 0; l < n; ++l)
-              for (int t = 0; t < 9; ++t) k[t * kWB + l] = (double)src[l * 9 + t];
-          else
-            for (int64_t l = 0; l < n; ++l)
-              for (int t = 0; t < 9; ++t) k[t * kWB + l] = (double)src[l * Og * 9 - t];
-          if (direct)
-            weight_transform<m>(k, n, u[r], kWB);
-          else
-            weight_transform<m>(k, n, U + (g * E * Og + o) * Cg + c0, Og * Cg);
+          const int64_t ls = transposed ? Og * 9 : 9, ts = transposed ? -1 : 1;  // strides of l and t
+          for (int64_t l = 0; l < n; ++l)
+            for (int t = 0; t < 9; ++t) k[t][l * R + r] = (double)src[l * ls + t * ts];
         }
-        if (!direct) continue;
-        for (int e = 0; e < E; ++e) {  // channels c0 + l of rows o0 + r: packed at l kPackMR + r
-          PackedA& P = mine[g * E + e];
-          float* d = P.data.data() + packed_a_offset(P, o0, c0);
-          if (rows == kPackMR)  // a whole sliver: the compiler unrolls the rows
-            for (int64_t l = 0; l < n; ++l)
-              for (int64_t r = 0; r < kPackMR; ++r) d[l * kPackMR + r] = (float)u[r][e * kWB + l];
-          else
-            for (int64_t l = 0; l < n; ++l)
-              for (int64_t r = 0; r < rows; ++r) d[l * kPackMR + r] = (float)u[r][e * kWB + l];
-        }
+        if constexpr (std::is_same_v<T, float>)
+          if (direct) {
+            // Channels c0 + l of rows o0 + r: lane l kPackMR + r, the packed order (rows past
+            // Og are zero kernels, so their lanes write the zeros the padding needs).
+            weight_transform_lanes<m, float>(k, n * kPackMR, [&](int e) {
+              PackedA& P = mine[g * E + e];
+              return P.data.data() + packed_a_offset(P, o0, c0);
+            });
+            continue;
+          }
+        // R = 1: lane l is channel c0 + l of row o0
+        weight_transform_lanes<m, T>(k, n, [&](int e) { return U + (g * E + e) * Og * Cg + o0 * Cg + c0; });
       }
     }
   });
