@@ -241,22 +241,23 @@ SG_INLINE void input_transform(const T* img, int64_t H, int64_t W, const Run& r,
   }
 }
 
-// Small planes, F(2x2) with at most kPlaneTiles tiles per tile row (images up to 16x16),
-// where the runs of 2-8 tiles leave the loops above mostly overhead (at 4x4, 64 channels:
-// input transform 31%, its memsets 7%, GEMM 25% of the samples, perf): the input transform
-// runs across kCL channels instead, the vector lanes. For each image of the chunk and block
-// of kCL channels, the block is copied channel-last into a zero-padded plane xt [Hp][Wp][kCL]
-// (padded row R, column X hold image row R - py, column X - px), then each tile's
-// V = B^T d B is computed for the kCL channels at once, with the same operations in the same
-// order as input_transform (the same numbers to the bit), and written to vt[e][t][c]
-// ([E][nq][Cg]: the channels contiguous; the GEMMs read V transposed). F(4x4) this way (36
-// values per lane, beyond the 32 vector registers) measured slower: 0.64-0.73x at 8x8 and
-// 16x16. Measured, F(2x2) (1 thread, side by side; bench/results/winograd_planes_2026-12-02.txt):
-// 4x4 convs 1.4-2.1x, 8x8 1.4-1.5x forward and data gradient, 16x16 1.1-1.2x. The output and
-// gradient transforms of such planes (F(2x2) or F(4x4)) run over a whole chunk instead: see
-// `whole` in forward and weight_grad.
+// Small planes: at most kPlaneTiles tiles per tile row (images up to 16 wide in F(2x2), 32 in
+// F(4x4): every layer of seed32 and small), where runs of 1-8 tiles leave the loops above
+// mostly overhead (at 4x4, 64 channels: input transform 31%, its memsets 7%, GEMM 25% of the
+// samples, perf). The input transform runs across kCL channels instead, the vector lanes. For
+// each image of the chunk and block of kCL channels, the block is copied channel-last into a
+// zero-padded plane xt [Hp][Wp][kCL] (padded row R, column X hold image row R - py, column
+// X - px), then each tile's V = B^T d B is computed for the kCL channels at once, with the same
+// operations in the same order as input_transform (the same numbers to the bit), and written
+// to vt[e][t][c] ([E][nq][Cg]: the channels contiguous; the GEMMs read V transposed). F(4x4)
+// goes through t[a][a][kCL] in two passes (in one, its 36 values per lane spilled: 0.64-0.73x).
+// The output and gradient transforms of such planes run over a whole chunk's tiles at once
+// (`planes` in forward and weight_grad). Measured (1 thread, side by side;
+// bench/results/winograd_planes_2026-12-02.txt): F(2x2) 4x4 convs 1.4-2.1x, 8x8 1.4-1.5x,
+// 16x16 1.1-1.2x; then the chunk-wide output and gradient transforms 1.1-1.3x on most F(4x4)
+// passes and up to 1.85x on 4x4 weight gradients; then F(4x4) inputs this way, 1.1-2x more.
 constexpr int64_t kPlaneTiles = 8;
-bool use_planes(int m, int64_t tw) { return m == 2 && tw <= kPlaneTiles; }
+bool use_planes(int64_t tw) { return tw <= kPlaneTiles; }
 constexpr int64_t kCL = 16;
 template <int m, class T>
 void input_transform_planes(const T* x, int64_t C, int64_t H, int64_t W, int64_t c_base, int64_t Cg, int64_t q0,
@@ -279,6 +280,26 @@ void input_transform_planes(const T* x, int64_t C, int64_t H, int64_t W, int64_t
         const T* __restrict d0 = xt + (m * (r / tw) * Wp + m * (r % tw)) * kCL;
         T* __restrict out = vt + (first + r - q0) * Cg + c0;
         const int64_t es = nq * Cg;  // vt's e stride
+        if constexpr (m == 4) {      // two passes through t[a][a][kCL]: 36 values per lane spill
+          T t[a][a][kCL];
+          for (int j = 0; j < a; ++j)  // B^T d: column j of the patch, transformed
+#pragma GCC ivdep
+            for (int64_t l = 0; l < L; ++l) {
+              T col[a], u[a];
+              for (int i = 0; i < a; ++i) col[i] = d0[(i * Wp + j) * kCL + l];
+              F<m>::input(col, u);
+              for (int i = 0; i < a; ++i) t[i][j][l] = u[i];
+            }
+          for (int i = 0; i < a; ++i)  // (B^T d) B
+#pragma GCC ivdep
+            for (int64_t l = 0; l < L; ++l) {
+              T row[a], u[a];
+              for (int j = 0; j < a; ++j) row[j] = t[i][j][l];
+              F<m>::input(row, u);
+              for (int j = 0; j < a; ++j) out[(a * i + j) * es + l] = u[j];
+            }
+          continue;
+        }
 #pragma GCC ivdep
         for (int64_t l = 0; l < L; ++l) {
           T t[a][a];  // B^T d: column j of the patch, transformed
@@ -564,7 +585,7 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
   const PackedA* const Up = direct ? mine.data() : nullptr;
 
   // Tasks (g, chunk), G * chunks of them, split in contiguous blocks over the threads.
-  const bool planes = use_planes(m, tw), whole = tw <= kPlaneTiles;
+  const bool planes = use_planes(tw);
   parallel_region(plan.threads, [&](int tid, int team) {
     T *const V = thread_buffer<T>(kV, E * Cg * chunk), *const M = thread_buffer<T>(kM, E * Og * chunk);
     T* const plane = planes ? thread_buffer<T>(kPlane, (m * (tiles_per_image / tw) + 2) * (m * tw + 2) * kCL) : nullptr;
@@ -594,10 +615,10 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
                 M + e * Og * nq, nq);
       }
       // y = A^T M A per (o, tile): straight into y's rows, or through `edge` where Ho or Wo
-      // cuts the run's blocks. With at most kPlaneTiles tiles per row (`whole`): all the
+      // cuts the run's blocks. Small planes: all the
       // chunk's tiles of one o in one pass, as one run of nq tiles, into `edge`, then each
       // run's m x (m len) block copied out (short runs cost more in overhead than the copy).
-      for (int64_t o = 0; o < Og && whole; ++o) {
+      for (int64_t o = 0; o < Og && planes; ++o) {
         T* rows[m];
         for (int i = 0; i < m; ++i) rows[i] = edge + i * m * nq;
         output_transform_run<m>(M + o * nq, Og * nq, nq, rows, scratch);
@@ -611,7 +632,7 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
           }
         }
       }
-      for (int64_t o = 0; o < Og && !whole; ++o)
+      for (int64_t o = 0; o < Og && !planes; ++o)
         for (const Run& r : runs) {
           T* row0 = y + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
           T* rows[m];
@@ -649,7 +670,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t msize = G * E * Og * Cg, gsize = E * Og * Cg;
   std::vector<T*> accs(threads);
   std::vector<int64_t> first(threads, 0), last(threads, -1);
-  const bool planes = use_planes(m, tw), whole = tw <= kPlaneTiles;
+  const bool planes = use_planes(tw);
 
   parallel_region(threads, [&](int tid, int team) {
     const int64_t tasks = G * chunks, t0 = tasks * tid / team, t1 = tasks * (tid + 1) / team;
@@ -671,10 +692,10 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
         for (int64_t c = 0; c < Cg; ++c)
           for (const Run& r : runs)
             input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
-      // Z = A dY A^T. With at most kPlaneTiles tiles per row (`whole`, as the forward's output):
+      // Z = A dY A^T. Small planes (as the forward's output):
       // each run's dY block copied into `edge` as one run of the chunk's nq tiles (zero past Ho
       // and Wo), then transformed in one pass per o.
-      for (int64_t o = 0; o < Og && whole; ++o) {
+      for (int64_t o = 0; o < Og && planes; ++o) {
         T* rows[m];
         for (int i = 0; i < m; ++i) rows[i] = edge + i * m * nq;
         for (const Run& r : runs) {
@@ -689,7 +710,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
         }
         grad_transform_run<m>(rows, nq, Z + o * nq, Og * nq, scratch);
       }
-      for (int64_t o = 0; o < Og && !whole; ++o)  // dY's rows read in place, or through `edge`
+      for (int64_t o = 0; o < Og && !planes; ++o)  // dY's rows read in place, or through `edge`
         for (const Run& r : runs) {
           const T* row0 = dy + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
           const T* rows[m];
