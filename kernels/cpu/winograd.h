@@ -35,15 +35,22 @@
 // Layout: as kernels/cpu/conv.h (NCHW; conv2d weights [Cout, Cin/groups, 3, 3], transposed
 // [Cin, Cout/groups, 3, 3]). Tiles are numbered across the whole batch (tile q = (n, ty, tx)),
 // so 4x4 and 8x8 images still give wide GEMMs. Tasks are (group, chunk of tiles), threads over
-// them, the GEMM (kernels/cpu/gemm.h) single-threaded inside; per thread a scratch V [E, Cg, chunk] and
-// M [E, Og, chunk] (chunk sized to keep both near 1 MiB).
+// them, the GEMM (kernels/cpu/gemm.h) single-threaded inside; per thread a scratch V [E, Cg, chunk]
+// (small planes: [E, chunk, Cg]) and M [E, Og, chunk] (chunk sized to keep both near 1 MiB).
 //
 // Benchmark: build/bench_cpu_conv (conv3x3 rows; bench/run_cpu_bench.sh next to PyTorch).
 // Measured (AMD EPYC, AVX2, 2 threads, quiet; bench/results/cpu_conv_2026-11-30_*): against
 // PyTorch's oneDNN, forward went from 0.51-0.76x (_161039, im2col) to 0.74-1.01x (_161641,
 // _161921), forward + backward from 0.43-0.85x to 0.78-0.95x once the weight gradient took
 // this path too (_161921); the main job's training from 38-40 to 31-34 s/kimg.
-// Transforms: the input transform reads a run of tiles (one tile row of one image) straight
+// Transforms, two layouts. Images with at most 8 tiles per row (every layer of seed32 and
+// small; winograd.cpp "Small planes"): the input transform runs across 16 channels at a time,
+// as vector lanes, from a channel-last zero-padded copy of each image's block, writing V as
+// [E, chunk, Cg]; the output and gradient transforms run over a whole chunk's tiles at once;
+// the weight transform writes straight into the GEMM's packed layout. This made the main job's
+// training 1.11x faster and most seed32 and small convs 1.1-2x
+// (bench/results/winograd_planes_2026-12-02.txt, winograd_direct_pack_2026-12-02.txt).
+// Wider images: the input transform reads a run of tiles (one tile row of one image) straight
 // from the image, combining its a rows first (contiguous) and then each tile's a columns
 // (stride-m loads, vectorized as permutes); the output transform writes the m x m blocks
 // straight into the output rows. They replaced a scalar de-interleaving copy of every patch
