@@ -791,8 +791,8 @@ int winograd_tile(int64_t Ho, int64_t Wo, int64_t channels, bool weight_grad) {
   }();
   if (std::min(Ho, Wo) < 4) return 2;
   if (forced) return forced;
-  if (weight_grad) return Wo >= 8 ? 4 : 2;
-  return Wo >= 24 || ceil_div(Wo, 4) * channels >= 768 ? 4 : 2;
+  if (weight_grad || Wo >= 16) return Wo >= 8 ? 4 : 2;
+  return Wo >= 8 && channels >= 384 ? 4 : 2;
 }
 
 template <class T>
