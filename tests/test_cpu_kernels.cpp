@@ -126,8 +126,8 @@ TEST_CASE("strided_copy kernel: views that repeat the innermost element (expand 
 }
 
 TEST_CASE("reduce_sum kernel: sums over a short innermost dim (2x2 mean pooling, an expand's gradient)", "[kernels]") {
-  // The fast path for a reduced last dim of size 2-4 against a naive sum that adds each
-  // output's terms in index order, which is the kernel's order too: the same bits.
+  // The fast paths for a reduced last dim of size 2-4 (and the dim above it reduced too) against a naive sum that adds
+  // each output's terms in index order, which is the kernel's order too: the same bits.
   using sg::kernels::cpu::reduce_sum;
   struct Case {
     std::vector<int64_t> shape, so;  // so: output stride per input dim (0: reduced)
@@ -142,6 +142,10 @@ TEST_CASE("reduce_sum kernel: sums over a short innermost dim (2x2 mean pooling,
       {{5, 4, 2}, {0, 1, 0}, 4},                        // an outer reduced dim too
       {{3, 1, 4, 2}, {4, 0, 1, 0}, 12},                 // a size-1 dim
       {{300, 64, 2}, {64, 1, 0}, 300 * 64},             // large enough for the threads
+      {{5, 7, 3, 3}, {7, 1, 0, 0}, 35},                 // 3x3 kernels' taps: two reduced dims
+      {{4, 6, 3, 3}, {1, 4, 0, 0}, 24},                 // the same, output transposed
+      {{3, 5, 2, 4}, {0, 1, 0, 0}, 5},                  // and an outer reduced dim
+      {{384, 384, 3, 3}, {384, 1, 0, 0}, 384 * 384},    // seed32's widest, threads
   };
   for (const Case& c : cases) {
     int64_t n = 1;

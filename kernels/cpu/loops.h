@@ -14,7 +14,8 @@
 // (bench/pair_ab.sh train; bench/results/main_job_pair_2026-12-01.txt). strided_copy and
 // reduce_sum also take a short innermost dim of 2-4 (an expand of a size-1 last dim, 2x2
 // mean pooling's windows) one window per element of the dim above, not one tiny row each:
-// seed32's G forward and G step, measured with perf (commits 630fbff, 7e2722b).
+// seed32's G forward and G step, measured with perf (commits 630fbff, 7e2722b); reduce_sum
+// the same with the dim above reduced too (a 3x3 kernel's 9 taps).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -172,9 +173,13 @@ void reduce_sum(const std::vector<int64_t>& shape, const T* a, const std::vector
   // of an expand of a size-1 last dim): the loop runs over the dims above the last, each of its
   // elements adding its r inputs, rather than over rows of r (measured: reduce_sum was 7.6% of
   // seed32's G step, mostly such windows). The terms are added in the same order either way.
+  // When the dim above is reduced too (a 3x3 kernel's taps: sum(square(w), {2, 3}) of the
+  // modulated convs' demodulation), each element of the loop adds its r1 windows of r, in
+  // index order, rather than a row of r1 windows per element (the same order, so the same bits).
   const size_t nd = shape.size();
   const int64_t r = nd >= 2 && shape[nd - 1] > 1 && shape[nd - 1] <= 4 && so[nd - 1] == 0 ? shape[nd - 1] : 1;
-  const std::vector<int64_t> loop_shape(shape.begin(), shape.end() - (r > 1 ? 1 : 0));
+  const int64_t r1 = r > 1 && nd >= 3 && shape[nd - 2] > 1 && so[nd - 2] == 0 ? shape[nd - 2] : 1;
+  const std::vector<int64_t> loop_shape(shape.begin(), shape.end() - (r > 1 ? 1 : 0) - (r1 > 1 ? 1 : 0));
   const std::vector<int64_t> strides[2] = {{sa.begin(), sa.begin() + loop_shape.size()},
                                            {so.begin(), so.begin() + loop_shape.size()}};
   auto sum_slice = [&](int64_t b, int64_t e) {  // [b, e) of dim `kept` (everything when kept < 0)
@@ -186,7 +191,15 @@ void reduce_sum(const std::vector<int64_t>& shape, const T* a, const std::vector
       const int64_t io = st[1].empty() ? 0 : st[1].back();
       const T* __restrict pa = a0 + off[0];
       double* __restrict po = out0 + off[1];
-      if (r > 1) {  // inner elements of r consecutive inputs each
+      if (r1 > 1) {  // inner elements of r1 windows of r consecutive inputs each
+        const int64_t ia = st[0].empty() ? r1 * r : st[0].back();
+        for (int64_t i = 0; i < inner; ++i)
+          for (int64_t w = 0; w < r1; ++w) {
+            double acc = 0;
+            for (int64_t k = 0; k < r; ++k) acc += (double)pa[i * ia + w * r + k];
+            po[i * io] += acc;
+          }
+      } else if (r > 1) {  // inner elements of r consecutive inputs each
         const int64_t ia = st[0].empty() ? r : st[0].back();
         if (r == 2 && ia == 2 && io == 1) {
 #pragma omp simd
