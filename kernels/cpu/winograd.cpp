@@ -514,6 +514,28 @@ struct TilePlan {
   }
 };
 
+// A thread's small-planes scratch [Hp][Wp][kCL] (input_transform_planes), or null where the
+// images are wider (use_planes false).
+template <int m, class T>
+T* plane_buffer(bool planes, const TilePlan& plan) {
+  const int64_t th = plan.tiles_per_image / plan.tw;
+  return planes ? thread_buffer<T>(kPlane, (m * th + 2) * (m * plan.tw + 2) * kCL) : nullptr;
+}
+
+// V = B^T d B for the nq tiles of group g's chunk from q0, the same in the forward and the
+// weight gradient: [E][Cg][nq] through the chunk's runs, or, given a plane buffer (small
+// planes), [E][nq][Cg].
+template <int m, class T>
+void chunk_inputs(const T* x, int64_t C, int64_t H, int64_t W, int64_t g, int64_t Cg, int64_t q0, int64_t nq,
+                  const TilePlan& plan, int64_t py, int64_t px, const std::vector<Run>& runs, T* plane,
+                  RunScratch<m, T>& scratch, T* V) {
+  if (plane)
+    return input_transform_planes<m>(x, C, H, W, g * Cg, Cg, q0, nq, plan.tiles_per_image, plan.tw, py, px, plane, V);
+  for (int64_t c = 0; c < Cg; ++c)
+    for (const Run& r : runs)
+      input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
+}
+
 template <int m, class T>
 void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed) {
   constexpr int a = F<m>::a, E = a * a;
@@ -588,7 +610,7 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
   const bool planes = use_planes(tw);
   parallel_region(plan.threads, [&](int tid, int team) {
     T *const V = thread_buffer<T>(kV, E * Cg * chunk), *const M = thread_buffer<T>(kM, E * Og * chunk);
-    T* const plane = planes ? thread_buffer<T>(kPlane, (m * (tiles_per_image / tw) + 2) * (m * tw + 2) * kCL) : nullptr;
+    T* const plane = plane_buffer<m, T>(planes, plan);
     RunScratch<m, T> scratch(chunk);
     T* const edge = scratch.edge();
     const int64_t tasks = G * chunks;
@@ -596,13 +618,8 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
       const int64_t g = task / chunks, ck = task % chunks;
       const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
       const std::vector<Run> runs = chunk_runs(m, q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
-      // V [E][Cg][nq], or with small planes [E][nq][Cg] (vt)
-      if (planes)
-        input_transform_planes<m>(x, C, H, W, g * Cg, Cg, q0, nq, tiles_per_image, tw, py, px, plane, V);
-      else
-        for (int64_t c = 0; c < Cg; ++c)
-          for (const Run& r : runs)
-            input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
+      // V [E][Cg][nq], or with small planes [E][nq][Cg]
+      chunk_inputs<m>(x, C, H, W, g, Cg, q0, nq, plan, py, px, runs, plane, scratch, V);
       // M[e] = U[g][e] @ V[e]: [Og, Cg] @ [Cg, nq]
       const int64_t ldv = planes ? Cg : nq;
       for (int e = 0; e < E; ++e) {
@@ -678,7 +695,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     T* const acc = accs[tid] = thread_buffer<T>(kAcc, msize);
     first[tid] = t0 / chunks, last[tid] = (t1 - 1) / chunks;
     T *const V = thread_buffer<T>(kV, E * Cg * chunk), *const Z = thread_buffer<T>(kM, E * Og * chunk);
-    T* const plane = planes ? thread_buffer<T>(kPlane, (m * (tiles_per_image / tw) + 2) * (m * tw + 2) * kCL) : nullptr;
+    T* const plane = plane_buffer<m, T>(planes, plan);
     RunScratch<m, T> scratch(chunk);
     T* const edge = scratch.edge();
     for (int64_t task = t0; task < t1; ++task) {
@@ -686,12 +703,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       const T beta = task == t0 || ck == 0 ? T(0) : T(1);  // this thread's first task of group g
       const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
       const std::vector<Run> runs = chunk_runs(m, q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
-      if (planes)  // V = B^T d B, as the forward
-        input_transform_planes<m>(x, C, H, W, g * Cg, Cg, q0, nq, tiles_per_image, tw, py, px, plane, V);
-      else
-        for (int64_t c = 0; c < Cg; ++c)
-          for (const Run& r : runs)
-            input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
+      chunk_inputs<m>(x, C, H, W, g, Cg, q0, nq, plan, py, px, runs, plane, scratch, V);  // V, as the forward
       // Z = A dY A^T. Small planes (as the forward's output):
       // each run's dY block copied into `edge` as one run of the chunk's nq tiles (zero past Ho
       // and Wo), then transformed in one pass per o.
