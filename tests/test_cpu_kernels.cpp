@@ -390,9 +390,11 @@ TEST_CASE("winograd kernel: an unsupported output tile is an error that names it
   if (!std::getenv("SG_WINOGRAD_TILE")) {  // the default choice (winograd.h)
     CHECK(sg::kernels::cpu::winograd_tile(32, 32, 64, false) == 4);
     CHECK(sg::kernels::cpu::winograd_tile(16, 16, 64, false) == 4);
-    CHECK(sg::kernels::cpu::winograd_tile(16, 15, 64, false) == 2);
-    CHECK(sg::kernels::cpu::winograd_tile(8, 8, 192, false) == 2);
-    CHECK(sg::kernels::cpu::winograd_tile(8, 8, 384, false) == 4);
+    CHECK(sg::kernels::cpu::winograd_tile(16, 15, 64, false) == 4);
+    CHECK(sg::kernels::cpu::winograd_tile(8, 8, 192, false) == 4);
+    CHECK(sg::kernels::cpu::winograd_tile(8, 8, 64, false) == 4);
+    CHECK(sg::kernels::cpu::winograd_tile(8, 8, 48, false) == 2);
+    CHECK(sg::kernels::cpu::winograd_tile(7, 7, 384, false) == 2);
     CHECK(sg::kernels::cpu::winograd_tile(8, 8, 64, true) == 4);
     CHECK(sg::kernels::cpu::winograd_tile(4, 4, 384, true) == 2);
   }

@@ -77,7 +77,7 @@ bool winograd_applies(const Conv2dParams& p, bool transposed);
 
 // The output tile m the kernels below take by default for an Ho x Wo output with `channels`
 // (the smaller of Cin and Cout per group): 2 when either side is under 4; else 4 from Wo >= 16,
-// and at 8 <= Wo < 16 for the weight gradient or from 384 channels; 2 below.
+// and at 8 <= Wo < 16 for the weight gradient or from 64 channels; 2 below.
 // SG_WINOGRAD_TILE=2 or 4 forces one (where both sides are at least 4), for benchmarks; any
 // other value but "auto" throws std::invalid_argument.
 // History: until 2 December the forward took F(4x4) only from Wo >= 24 or where ceil(Wo / 4) *
@@ -86,10 +86,10 @@ bool winograd_applies(const Conv2dParams& p, bool transposed);
 // against 2.9 ms; bench/results/winograd_tiles_2026-12-01.txt). With the small-planes
 // transforms (winograd.cpp) F(4x4) is 1.1-1.7x faster than F(2x2) at 16x16 in every seed32 and
 // small forward, and 1.2-1.4x at 8x8 with 64-192 channels (bench/results/winograd_planes_2026-12-02.txt).
-// It is not taken there yet: in tests/cuda/test_cuda_models.cpp (small at 8x8) it moves one
-// pre-activation of D across the leaky ReLU's kink in the CPU reference (its R1 gradient then
-// differs locally by 8e-4 of its scale; with Eigen's GEMM instead of ours it does not), and that
-// test needs a comparison that a kink cannot break first.
+// At 8x8 it waited for tests/cuda/test_cuda_models.cpp: that test compared the device with the
+// CPU's f32, and F(4x4)'s rounding moved one pre-activation of D across the leaky ReLU's kink
+// on the CPU only (its R1 gradient then differed locally by 8e-4 of its scale). It now compares
+// with the CPU in f64 on the same input.
 int winograd_tile(int64_t Ho, int64_t Wo, int64_t channels, bool weight_grad);
 
 // y = conv2d(x, w) (transposed = false) or conv_transpose2d(x, w) (transposed = true), y fully
