@@ -47,12 +47,17 @@
 //     weights of each group, W_g for the forward and W_g^T for the transposed conv, are packed
 //     for the GEMM once per call, not once per image: at 384 channels on 4x4 grids the per-image
 //     packing cost more than the products (bench/results/cpu_conv_pointwise_dgrad_2026-12-02.txt).
+//     Its weight gradient with at most 4 input channels per group (fromRGB) is Cout * Cin dot
+//     products of length Ho * Wo, not a GEMM whose N (Cin) fills a sixteenth of its register
+//     tile: seed32's fromRGB 4.4x faster (bench/results/winograd_8x8_thin_wgrad_2026-12-02.txt).
 //   - im2col, stride 1 with Wo == W ("same" padding): each row of the column matrix is one
 //     memcpy of the shifted plane plus zeroed edge columns (not a memcpy per output row).
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
 //     serially. Batched buffers are per-thread scratch kept between calls (grow-only).
 // Not used, measured worse: stride-1 transposed conv as conv2d with flipped weights (the
-// weight flip costs as much as the 4x4 conv itself).
+// weight flip costs as much as the 4x4 conv itself); a Winograd-style kernel for stride-2 3x3
+// convs (1.44x fewer products; 0.65-1.10x the im2col path on small's downsampling convs,
+// bench/results/winograd_s2_tried_2026-12-02.txt).
 // Outputs are fully overwritten (no need to zero them first).
 //
 // Benchmark: build/bench_cpu_conv (bench/bench_cpu_conv.cpp; OMP_NUM_THREADS to vary threads;
