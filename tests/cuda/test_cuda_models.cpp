@@ -33,9 +33,13 @@ TEST_CASE("cuda: small G and D on the device match the CPU", "[cuda][models]") {
     Rng rng(3), rng_ref(3);
     models::Generator G(c, rng), G_ref(c64, rng_ref);
     models::Discriminator D(c, rng), D_ref(c64, rng_ref);
-    auto copy_params = [](const models::ParamList& from, const models::ParamList& to) {
+    auto copy_params = [](const models::ParamList& from, const models::ParamList& to) {  // and the buffers
       REQUIRE(from.params.size() == to.params.size());
-      for (size_t i = 0; i < from.params.size(); ++i) copy_into(to.params[i].second, from.params[i].second.to(DType::f64));
+      REQUIRE(from.buffers.size() == to.buffers.size());
+      for (size_t i = 0; i < from.params.size(); ++i)
+        copy_into(to.params[i].second, from.params[i].second.to(DType::f64));
+      for (size_t i = 0; i < from.buffers.size(); ++i)
+        copy_into(to.buffers[i].second, from.buffers[i].second.to(DType::f64));
     };
     copy_params(G.parameters(), G_ref.parameters());
     copy_params(D.parameters(), D_ref.parameters());
