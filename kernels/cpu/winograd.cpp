@@ -803,8 +803,8 @@ int winograd_tile(int64_t Ho, int64_t Wo, int64_t channels, bool weight_grad) {
   }();
   if (std::min(Ho, Wo) < 4) return 2;
   if (forced) return forced;
-  if (weight_grad || Wo >= 16) return Wo >= 8 ? 4 : 2;
-  return Wo >= 8 && channels >= 64 ? 4 : 2;
+  if (Wo < 8) return 2;
+  return weight_grad || Wo >= 16 || channels >= 64 ? 4 : 2;
 }
 
 template <class T>
