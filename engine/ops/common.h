@@ -68,6 +68,14 @@ inline kernels::cuda::ConvMath cuda_conv_math() {
   }
 }
 
+// A device workspace of at least `bytes` bytes for one kernel call (an f32 tensor from the
+// caching allocator, whose blocks are 512-byte aligned), or an undefined tensor for 0 bytes;
+// workspace_ptr gives its memory, or nullptr. Used inside run_kernel's CUDA lambdas only.
+inline Tensor cuda_workspace(int64_t bytes, Device device) {
+  return bytes > 0 ? empty({(bytes + 3) / 4}, DType::f32, device) : Tensor();
+}
+inline void* workspace_ptr(const Tensor& ws) { return ws.defined() ? ws.data<float>() : nullptr; }
+
 // run_kernel for a CUDA-only path (a fast path the op takes only for CUDA tensors): the CUDA
 // kernel, or an sg::Error naming the op on any other device.
 template <class Cuda>

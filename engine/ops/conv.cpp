@@ -14,6 +14,8 @@ namespace sg {
 using autograd::record;
 using ops::check_defined;
 using ops::check_same;
+using ops::cuda_workspace;
+using ops::workspace_ptr;
 namespace kc = kernels::cpu;
 namespace kcu = kernels::cuda;
 
@@ -78,7 +80,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, Pair stride, Pair padding, int64
   Tensor y = empty({N, Cout, Ho, Wo}, x.dtype(), x.device());
   ops::run_kernel(
       op, x.dtype(), {x, w}, [&]<class T>() { kc::conv2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>()); },
-      [&]<class T>() { kcu::conv2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>(), ops::cuda_conv_math()); });
+      [&]<class T>() {
+        // The tensor-core path packs x and w into a workspace (freed back to the caching
+        // allocator when this scope ends; the stream orders its reuse after the kernels).
+        const auto math = ops::cuda_conv_math();
+        Tensor ws = cuda_workspace(kcu::conv2d_forward_workspace<T>(kp, math), x.device());
+        kcu::conv2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>(), math, nullptr, workspace_ptr(ws));
+      });
   record(op, {x, w}, {y}, std::bind_front(derivatives::conv2d, x, w, stride, padding, groups));
   return y;
 }
@@ -114,7 +122,9 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, Pair stride, Pair padd
       op, x.dtype(), {x, w},
       [&]<class T>() { kc::conv_transpose2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>()); },
       [&]<class T>() {
-        kcu::conv_transpose2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>(), ops::cuda_conv_math());
+        const auto math = ops::cuda_conv_math();
+        Tensor ws = cuda_workspace(kcu::conv_transpose2d_forward_workspace<T>(kp, math), x.device());
+        kcu::conv_transpose2d_forward<T>(kp, x.data<T>(), w.data<T>(), y.data<T>(), math, workspace_ptr(ws));
       });
   record(op, {x, w}, {y}, std::bind_front(derivatives::conv_transpose2d, x, w, stride, padding, groups));
   return y;

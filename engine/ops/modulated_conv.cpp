@@ -65,9 +65,12 @@ Tensor fused_modconv(const Tensor& x, const Tensor& weight, const Tensor& styles
             kernels::cuda::modconv_dcoefs<T>(weight.data<T>(), styles.data<T>(), dcoefs.data<T>(), N, O, C, kh * kw,
                                              p.eps);
           }
+          const auto math = ops::cuda_conv_math();
+          Tensor ws = ops::cuda_workspace(
+              kernels::cuda::modconv_forward_workspace<T>(N, C, H, W, O, kh, kw, p.padding, math), x.device());
           kernels::cuda::modconv_forward<T>(x.data<T>(), weight.data<T>(), styles.data<T>(),
                                             dcoefs.defined() ? dcoefs.data<T>() : nullptr, y.data<T>(), N, C, H, W, O,
-                                            kh, kw, p.padding, ops::cuda_conv_math());
+                                            kh, kw, p.padding, math, nullptr, ops::workspace_ptr(ws));
         });
   }
   ModConv q = p;

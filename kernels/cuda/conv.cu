@@ -21,6 +21,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/conv_tc.h"
 #include "kernels/cuda/mma_ptx.cuh"
 
 namespace sg::kernels::cuda {
@@ -636,14 +637,79 @@ struct ConvWgrad {
 
 // ---- host API --------------------------------------------------------------------------
 
+namespace {
+
+// The tensor-core path's problem for a conv2d_forward call; false: the call is not one it takes.
 template <class T>
-void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMath math, const ConvFusion<T>* fusion) {
+bool tc_conv2d(const Conv2dParams& p, ConvMath math, const ConvFusion<T>* fu, TcConv& c) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (math != ConvMath::tf32 && math != ConvMath::bf16) return false;
+    c = TcConv{};
+    if (p.groups == 1) {
+      c.N = p.N, c.C = p.Cin, c.O = p.Cout;
+      c.w_scale = fu ? fu->a_scale : nullptr;          // [Cin]
+    } else if (fu && fu->shared_weight && p.N == 1) {  // the fused modconv: group g is image g
+      c.N = p.groups, c.C = p.Cin / p.groups, c.O = p.Cout / p.groups;
+      c.x_scale = fu->a_scale;  // [groups, Cg]
+      c.row_stride = c.O;
+    } else {
+      return false;
+    }
+    c.H = p.H, c.W = p.W, c.kh = p.kh, c.kw = p.kw, c.sy = p.sy, c.sx = p.sx, c.py = p.py, c.px = p.px;
+    if (fu) {
+      c.row_scale = fu->row_scale, c.noise = fu->noise, c.bias = fu->bias, c.act = fu->act;
+      c.alpha = (float)fu->alpha, c.gain = (float)fu->gain, c.clamp = (float)fu->clamp;
+    }
+    return c.N > 0 && c.O > 0 && c.Ho() >= 1 && c.Wo() >= 1;
+  }
+}
+
+// conv_transpose2d with stride 1 as a conv2d with the flipped weight and padding k - 1 - p.
+template <class T>
+bool tc_conv_transpose2d(const Conv2dParams& p, ConvMath math, TcConv& c) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (math != ConvMath::tf32 && math != ConvMath::bf16) return false;
+    if (p.groups != 1 || p.sy != 1 || p.sx != 1 || p.opy != 0 || p.opx != 0 || p.py > p.kh - 1 || p.px > p.kw - 1)
+      return false;
+    c = TcConv{};
+    c.N = p.N, c.C = p.Cin, c.O = p.Cout, c.H = p.H, c.W = p.W, c.kh = p.kh, c.kw = p.kw;
+    c.py = p.kh - 1 - p.py, c.px = p.kw - 1 - p.px;
+    c.transposed_weight = true;
+    return c.N > 0 && c.O > 0 && c.Ho() >= 1 && c.Wo() >= 1;
+  }
+}
+
+}  // namespace
+
+template <class T>
+int64_t conv2d_forward_workspace(const Conv2dParams& p, ConvMath math, const ConvFusion<T>* fusion) {
+  TcConv c;
+  return tc_conv2d(p, math, fusion, c) ? conv_tc_workspace_bytes(c, math) : 0;
+}
+
+template <class T>
+int64_t conv_transpose2d_forward_workspace(const Conv2dParams& p, ConvMath math) {
+  TcConv c;
+  return tc_conv_transpose2d<T>(p, math, c) ? conv_tc_workspace_bytes(c, math) : 0;
+}
+
+template <class T>
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMath math, const ConvFusion<T>* fusion,
+                    void* workspace) {
   const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
   const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, groups = p.groups;
   const char* name = fusion ? "conv2d_forward (fused)" : "conv2d_forward";
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   if (N == 0 || Cout == 0 || Ho <= 0 || Wo <= 0) return;
   check_conv_sizes(name, N, Cin, H, W, Cout, Ho, Wo, kh, kw, groups);
+  if constexpr (std::is_same_v<T, float>) {
+    TcConv c;
+    if (workspace && tc_conv2d(p, math, fusion, c)) return conv_tc_forward(c, x, w, y, workspace, math);
+  }
   ConvProblem<T> P = base_problem(x, w, y, N, Cin, H, W, Cout, Ho, Wo, kh, kw, sy, sx, py, px, groups);
   P.transposed = 0, P.phases = 1;
   if (fusion) {
@@ -663,7 +729,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMat
 }
 
 template <class T>
-void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMath math) {
+void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMath math, void* workspace) {
   const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
   const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, opy = p.opy, opx = p.opx, groups = p.groups;
   const char* name = "conv_transpose2d_forward";
@@ -671,6 +737,10 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   if (N == 0 || Cout == 0 || Ho <= 0 || Wo <= 0) return;
   check_conv_sizes(name, N, Cin, H, W, Cout, Ho, Wo, kh, kw, groups);
   require(sy * sx <= launch_limits().max_grid_yz, name, "stride too large");
+  if constexpr (std::is_same_v<T, float>) {
+    TcConv c;
+    if (workspace && tc_conv_transpose2d<T>(p, math, c)) return conv_tc_forward(c, x, w, y, workspace, math);
+  }
   ConvProblem<T> P = base_problem(x, w, y, N, Cin, H, W, Cout, Ho, Wo, kh, kw, sy, sx, py, px, groups);
   P.transposed = 1, P.phases = (int)(sy * sx);
   launch_conv(P, math, name);
@@ -723,9 +793,11 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T
   }
 }
 
-#define SG_INSTANTIATE_CUDA_CONV(T)                                                                             \
-  template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, T*, ConvMath, const ConvFusion<T>*); \
-  template void conv_transpose2d_forward<T>(const Conv2dParams&, const T*, const T*, T*, ConvMath);             \
+#define SG_INSTANTIATE_CUDA_CONV(T)                                                                                    \
+  template int64_t conv2d_forward_workspace<T>(const Conv2dParams&, ConvMath, const ConvFusion<T>*);                   \
+  template int64_t conv_transpose2d_forward_workspace<T>(const Conv2dParams&, ConvMath);                               \
+  template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, T*, ConvMath, const ConvFusion<T>*, void*); \
+  template void conv_transpose2d_forward<T>(const Conv2dParams&, const T*, const T*, T*, ConvMath, void*);             \
   template void conv2d_weight_grad<T>(const Conv2dParams&, const T*, const T*, T*, T*, ConvMath);
 
 SG_INSTANTIATE_CUDA_CONV(float)

@@ -32,6 +32,10 @@
 //       tf32       PTX mma.sync m16n8k8 .tf32 (kernels/cuda/mma_ptx.cuh; 10-bit mantissas)
 //       bf16       PTX mma.sync m16n8k16 .bf16 (7-bit mantissas, f32's exponent range)
 //     The engine picks through sg::set_cuda_math (default f32 = FMA); f64 always takes FMA.
+//   - the multi-stage tensor-core path (tf32 and bf16, when the caller passes a workspace;
+//     kernels/cuda/conv_tc.h): NHWC operands packed in the format, cp.async + ldmatrix +
+//     mma.sync, 128 x 128 tiles; the shared-memory variants above remain the fallback and the
+//     rungs of the ladder below it.
 //     Each variant's error bound against f64: tests/cuda/test_cuda_paths.cpp.
 //   - ConvFusion (conv2d_forward only): modulation of the weight on load (w * a_scale), and an
 //     epilogue: * row_scale (demodulation) + noise + bias, activation, gain, clamp. The fused
@@ -77,14 +81,26 @@ enum class ConvMath : int { fma = 0, tf32_wmma = 1, tf32 = 2, bf16 = 3 };
 
 // Sizes, strides and padding: p (kernels/conv.h, with the output sizes). math: the variant.
 
-// x [N,Cin,H,W], w [Cout,Cin/groups,kh,kw] -> y [N,Cout,Ho,Wo].
+// The tensor-core path (kernels/cuda/conv_tc.h; tf32 and bf16 only): a multi-stage implicit
+// GEMM on NHWC copies of x and w made in a workspace. conv2d_forward takes it when groups == 1,
+// or for the fused modulated conv (shared_weight with N == 1: the groups are the images);
+// conv_transpose2d_forward when stride is 1, groups == 1 and padding < the kernel (a conv with the
+// flipped weight). The *_workspace functions return the bytes it needs, 0 where the call
+// takes the shared-memory kernels above; without a workspace (nullptr) those run instead.
+template <class T>
+int64_t conv2d_forward_workspace(const Conv2dParams& p, ConvMath math, const ConvFusion<T>* fusion = nullptr);
+template <class T>
+int64_t conv_transpose2d_forward_workspace(const Conv2dParams& p, ConvMath math);
+
+// x [N,Cin,H,W], w [Cout,Cin/groups,kh,kw] -> y [N,Cout,Ho,Wo]. workspace: see above.
 template <class T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMath math,
-                    const ConvFusion<T>* fusion = nullptr);
+                    const ConvFusion<T>* fusion = nullptr, void* workspace = nullptr);
 
-// x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo].
+// x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo]. workspace: see above.
 template <class T>
-void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMath math);
+void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMath math,
+                              void* workspace = nullptr);
 
 // Elements of workspace conv2d_weight_grad needs for these sizes (0: none; pass nullptr).
 int64_t conv2d_weight_grad_workspace(const Conv2dParams& p);

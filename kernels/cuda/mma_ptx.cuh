@@ -14,6 +14,17 @@
 //                  (in a register, the lower column / row sits in the low 16 bits)
 //   both           D: d0 (g, 2t)  d1 (g, 2t+1)  d2 (g+8, 2t)  d3 (g+8, 2t+1)
 //
+// Data movement for the multi-stage kernels (kernels/cuda/conv_tc.cu):
+//   ldmatrix_x4(r, p):   ldmatrix.sync.aligned.m8n8.x4.shared.b16: four 8 x 8 matrices of 16-bit
+//                        elements (8 rows of 16 bytes each); lanes 8j..8j+7 give the row addresses
+//                        of matrix j (16-byte aligned) and every lane receives, in r[j], the 32-bit
+//                        word (row lane / 4, word lane % 4) of matrix j. For 32-bit elements (TF32)
+//                        a row holds 4 elements, so r[j] is element (lane / 4, lane % 4).
+//   cp_async_16(dst, src, valid): cp.async.cg.shared.global of 16 bytes, global to shared, in
+//                        the background; valid = false writes 16 zero bytes and reads nothing.
+//   cp_async_commit():   closes the group of this thread's copies issued since the last commit.
+//   cp_async_wait<N>():  waits until at most the N most recent groups of this thread are pending.
+//
 // Conversions: to_tf32 rounds f32 to TF32 to nearest, ties away from zero (cvt.rna.tf32.f32);
 // pack_bf16x2 rounds two f32 to bf16 to nearest even (__floats2bfloat162_rn).
 //
@@ -27,6 +38,9 @@
 
 #ifdef SG_CUDA_EMU
 #include <cstring>
+#include <deque>
+#include <stdexcept>
+#include <vector>
 
 #include "cuda_runtime.h"
 #else
@@ -62,6 +76,26 @@ __device__ __forceinline__ void mma_m16n8k16_bf16(float (&d)[4], const uint32_t 
       "{%0, %1, %2, %3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0)
+               : "memory");
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
 #else  // the emulator
@@ -152,6 +186,63 @@ inline void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], const uint3
         r = 2 * t + (e & 1) + (reg ? 8 : 0), c = g;
         return detail::bf16_to_float(b[reg] >> (16 * (e & 1)));
       });
+}
+
+// ldmatrix: each lane reads the row address lane 8j + lane / 4 gave for matrix j.
+inline void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  if (reinterpret_cast<uintptr_t>(p) % 16 != 0) throw std::runtime_error("ldmatrix: row address not 16-byte aligned");
+  const int lane = ::sgemu::lane_id();
+  for (int j = 0; j < 4; ++j) {
+    const auto* row = static_cast<const unsigned char*>(::sgemu::shfl(p, 8 * j + lane / 4));
+    std::memcpy(&r[j], row + 4 * (lane % 4), 4);
+  }
+}
+
+// cp.async: a copy is queued when issued and carried out only when a cp_async_wait lets its
+// group go (the latest moment the hardware may complete it), so a kernel that reads a stage
+// before waiting for it reads stale data here and fails the tests.
+namespace detail {
+struct CpAsyncCopy {
+  void* dst;
+  const void* src;
+  bool valid;
+};
+struct CpAsyncThread {
+  std::vector<CpAsyncCopy> open;
+  std::deque<std::vector<CpAsyncCopy> > groups;
+};
+inline CpAsyncThread& cp_async_thread() {
+  static thread_local std::vector<CpAsyncThread> threads;  // blocks run on the launching host thread
+  const size_t i = (size_t)::sgemu::current_thread().linear;
+  if (threads.size() <= i) threads.resize(i + 1);
+  return threads[i];
+}
+}  // namespace detail
+
+inline void cp_async_16(void* dst, const void* src, bool valid) {
+  if (reinterpret_cast<uintptr_t>(dst) % 16 != 0 || (valid && reinterpret_cast<uintptr_t>(src) % 16 != 0))
+    throw std::runtime_error("cp.async: address not 16-byte aligned");
+  detail::cp_async_thread().open.push_back({dst, src, valid});
+}
+
+inline void cp_async_commit() {
+  detail::CpAsyncThread& t = detail::cp_async_thread();
+  t.groups.push_back(std::move(t.open));
+  t.open.clear();
+}
+
+template <int N>
+void cp_async_wait() {
+  detail::CpAsyncThread& t = detail::cp_async_thread();
+  while (t.groups.size() > (size_t)N) {
+    for (const detail::CpAsyncCopy& c : t.groups.front()) {
+      if (c.valid)
+        std::memcpy(c.dst, c.src, 16);
+      else
+        std::memset(c.dst, 0, 16);
+    }
+    t.groups.pop_front();
+  }
 }
 
 #endif

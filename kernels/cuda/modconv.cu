@@ -52,10 +52,24 @@ void modconv_dcoefs(const T* weight, const T* styles, T* dcoefs, int64_t N, int6
          pairs, (int)O, (int)C, (int)kk, (T)eps);
 }
 
+// x [N, C, H, W] viewed as [1, N*C, H, W]; y [N, O, Ho, Wo] as [1, N*O, Ho, Wo].
+static Conv2dParams folded(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw,
+                           int64_t padding) {
+  return Conv2dParams{1, N * C, H, W, N * O, kh, kw, 1, 1, padding, padding, 0, 0, N};
+}
+
+template <class T>
+int64_t modconv_forward_workspace(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw,
+                                  int64_t padding, ConvMath math) {
+  ConvFusion<T> fu;
+  fu.shared_weight = true;
+  return conv2d_forward_workspace<T>(folded(N, C, H, W, O, kh, kw, padding), math, &fu);
+}
+
 template <class T>
 void modconv_forward(const T* x, const T* weight, const T* styles, const T* dcoefs, T* y, int64_t N, int64_t C,
                      int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw, int64_t padding, ConvMath math,
-                     const ModConvEpilogue<T>* epilogue) {
+                     const ModConvEpilogue<T>* epilogue, void* workspace) {
   ConvFusion<T> fu;
   fu.a_scale = styles;  // [N, C] = [groups, Cin/groups]
   fu.shared_weight = true;
@@ -68,18 +82,20 @@ void modconv_forward(const T* x, const T* weight, const T* styles, const T* dcoe
     fu.gain = epilogue->gain;
     fu.clamp = epilogue->clamp;
   }
-  // x [N, C, H, W] viewed as [1, N*C, H, W]; y [N, O, Ho, Wo] as [1, N*O, Ho, Wo].
-  conv2d_forward<T>(Conv2dParams{1, N * C, H, W, N * O, kh, kw, 1, 1, padding, padding, 0, 0, N}, x, weight, y, math,
-                    &fu);
+  conv2d_forward<T>(folded(N, C, H, W, O, kh, kw, padding), x, weight, y, math, &fu, workspace);
 }
 
 template void modconv_dcoefs<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, double);
 template void modconv_dcoefs<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, int64_t, double);
+template int64_t modconv_forward_workspace<float>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                                  int64_t, ConvMath);
+template int64_t modconv_forward_workspace<double>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                                   int64_t, ConvMath);
 template void modconv_forward<float>(const float*, const float*, const float*, const float*, float*, int64_t, int64_t,
                                      int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, ConvMath,
-                                     const ModConvEpilogue<float>*);
+                                     const ModConvEpilogue<float>*, void*);
 template void modconv_forward<double>(const double*, const double*, const double*, const double*, double*, int64_t,
                                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, ConvMath,
-                                      const ModConvEpilogue<double>*);
+                                      const ModConvEpilogue<double>*, void*);
 
 }  // namespace sg::kernels::cuda

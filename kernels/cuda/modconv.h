@@ -48,10 +48,17 @@ template <class T>
 void modconv_dcoefs(const T* weight, const T* styles, T* dcoefs, int64_t N, int64_t O, int64_t C, int64_t kk,
                     double eps);
 
+// Bytes of device workspace modconv_forward's tensor-core path needs (conv.h's
+// conv2d_forward_workspace; 0: the call takes the shared-memory kernel).
+template <class T>
+int64_t modconv_forward_workspace(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw,
+                                  int64_t padding, ConvMath math);
+
 // y = modulated conv of x (dcoefs may be null: no demodulation), then the optional epilogue.
+// workspace: modconv_forward_workspace bytes, or nullptr (the shared-memory kernel).
 template <class T>
 void modconv_forward(const T* x, const T* weight, const T* styles, const T* dcoefs, T* y, int64_t N, int64_t C,
                      int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw, int64_t padding, ConvMath math,
-                     const ModConvEpilogue<T>* epilogue = nullptr);
+                     const ModConvEpilogue<T>* epilogue = nullptr, void* workspace = nullptr);
 
 }  // namespace sg::kernels::cuda

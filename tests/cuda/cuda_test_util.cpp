@@ -28,6 +28,23 @@ bool real_cuda(const char* test) {
   return false;
 }
 
+void check_format_bound(const std::string& what, double u, int64_t K, const Tensor& got, const Tensor& ref,
+                        const Tensor& absref, double slack) {
+  const double bound = 2 * u + u * u + (double)K * std::ldexp(1.0, -24);
+  const std::vector<double> g = got.to_vector(), r = ref.to_vector(), ar = absref.to_vector();
+  REQUIRE(g.size() == r.size());
+  REQUIRE(g.size() == ar.size());
+  double worst = 0, largest = 0;  // error / bound (with and without the slack), largest over the outputs
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double err = std::abs(g[i] - r[i]);
+    worst = std::max(worst, err / (bound * ar[i] + slack * (1 + std::abs(r[i])) + 1e-30));
+    largest = std::max(largest, err / (bound * ar[i] + 1e-30));
+  }
+  INFO(what << ": largest error is " << worst << " of the bound for u = 2^" << std::log2(u) << " (K = " << K << ")");
+  CHECK(worst <= 1.0);
+  CHECK(largest > 1e-3);
+}
+
 Tensor to_dut(const Tensor& t, bool requires_grad) {
   Tensor d = t.detach().to(DType::f32).to(device()).detach();
   if (d.impl()->storage == t.impl()->storage) d = d.clone().detach();  // never share storage with the reference

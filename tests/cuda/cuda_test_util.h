@@ -47,6 +47,17 @@ sg::oracle::Comparison compare_to_ref(const std::string& what, const sg::Tensor&
                                       double tol = kTol, double floor = 0);
 double max_abs(const sg::Tensor& t);  // 0 for an undefined tensor
 
+// A reduced-precision result (TF32, bf16) against its f64 reference, within the format's
+// error bound. A format that keeps p bits of significand rounds each input with relative error
+// at most u = 2^-p (TF32: p = 11, bf16: p = 8), so a product a*b carries at most (2u + u^2)|a||b|,
+// and the f32 sum of K products adds at most K 2^-24 sum|a||b|. Hence, per output,
+//   |got - ref| <= (2u + u^2 + K 2^-24) * absref + slack * (1 + |ref|)
+// with absref the same computation on |inputs| (sum |a||b|, times any epilogue scales) and slack
+// (default 0) for an f32 epilogue after the sum. Also checks that the rounding is visible
+// (the largest error is over 1e-3 of the bound: the reduced format ran, not f32).
+void check_format_bound(const std::string& what, double u, int64_t K, const sg::Tensor& got, const sg::Tensor& ref,
+                        const sg::Tensor& absref, double slack = 0);
+
 using Named = std::vector<std::pair<std::string, sg::Tensor>>;
 
 // Runs f, which must throw an sg::Error (or, with any_exception, any std::exception: the

@@ -12,9 +12,11 @@
 //   - the errors the host side raises for shapes the kernels cannot take.
 // On the emulator (-DSG_CUDA_EMU=ON) the tests also read the launch log, so each one proves
 // that the variant it is about actually ran. They are valid on a real GPU too.
+#include <algorithm>
 #include <functional>
 #include <limits>
 #include <numeric>
+#include <tuple>
 
 #include "cuda_test_util.h"
 #include "engine/ops.h"
@@ -388,21 +390,9 @@ TEST_CASE("cuda paths: multi-tensor Adam over many tensors, chunks and alignment
 
 TEST_CASE("cuda paths: TF32 and bf16 kernels within their error bounds", "[cuda][paths][tf32]") {
   if (!real_cuda("TF32 / bf16")) return;
-  // A format that keeps p bits of significand rounds each input with relative error at most
-  // u = 2^-p (TF32: p = 11, bf16: p = 8), so a product a*b carries at most (2u + u^2)|a||b|, and
-  // the f32 sum of K products adds at most K 2^-24 sum|a||b|. Hence, per output,
-  //   |y_low - y| <= (2u + u^2 + K 2^-24) * sum|a||b| = bound * (|w| conv |x|).
+  // Each variant within its format's error bound (check_format_bound, cuda_test_util.h).
   auto check_bound = [&](const std::string& what, double u, const Tensor& got, const Tensor& ref, const Tensor& absref,
-                         int64_t K) {
-    const double bound = 2 * u + u * u + (double)K * std::ldexp(1.0, -24);
-    const std::vector<double> g = got.to_vector(), r = ref.to_vector(), ar = absref.to_vector();
-    REQUIRE(g.size() == r.size());
-    double worst = 0;  // error / bound, largest over the outputs
-    for (size_t i = 0; i < g.size(); ++i) worst = std::max(worst, std::abs(g[i] - r[i]) / (bound * ar[i] + 1e-30));
-    INFO(what << ": largest error is " << worst << " of the bound for u = 2^" << std::log2(u) << " (K = " << K << ")");
-    CHECK(worst <= 1.0);
-    CHECK(worst > 1e-3);  // the rounding is visible: the reduced-precision kernel ran, not the f32 one
-  };
+                         int64_t K) { check_format_bound(what, u, K, got, ref, absref); };
   const double u_tf32 = std::ldexp(1.0, -11), u_bf16 = std::ldexp(1.0, -8);
   Tensor x = rnd({2, 24, 9, 9}, 500), w = rnd({70, 24, 3, 3}, 501), dy = rnd({2, 70, 9, 9}, 502);
   Tensor a = rnd({40, 300}, 503), bm = rnd({300, 33}, 504), s = rnd({2, 24}, 505);
@@ -419,13 +409,18 @@ TEST_CASE("cuda paths: TF32 and bf16 kernels within their error bounds", "[cuda]
     Tensor dx = conv_transpose2d(dyd, wd, {1, 1}, {1, 1});
     Tensor dw = conv2d_weight_grad(dyd, xd, w.shape(), {1, 1}, {1, 1}, 1);
     Tensor mm = matmul(to_dut(a), to_dut(bm));
-    Tensor ym = modulated_conv2d(xd, wd, to_dut(s), mc);  // the fused kernel: weight modulated on load
+    Tensor ym = modulated_conv2d(xd, wd, to_dut(s), mc);     // the fused modconv: styles applied on packing
+    Tensor dx2 = conv_transpose2d(dyd, wd, {2, 2}, {1, 1});  // stride 2: the shared-memory kernel
     set_cuda_math(CudaMath::f32);
     auto log = launched();
-    SG_CHECK_LAUNCHED(log, "conv2d_forward" + suffix);
+    // conv2d, the stride-1 conv_transpose2d and the fused modconv take the tensor-core implicit
+    // GEMM (kernels/cuda/conv_tc.h; its own tests: test_cuda_conv_tc.cpp).
+    SG_CHECK_LAUNCHED(log, "conv_tc_kernel" + suffix);
     SG_CHECK_LAUNCHED(log, "conv_transpose2d_forward" + suffix);
     SG_CHECK_LAUNCHED(log, "conv2d_weight_grad" + suffix);
-    SG_CHECK_LAUNCHED(log, "conv2d_forward (fused)" + suffix);
+    if (kHaveLog) CHECK(std::count(log.begin(), log.end(), "conv_tc_kernel" + suffix) == 3);
+    check_bound("conv_transpose2d stride 2", u, dx2, conv_transpose2d(dy, w, {2, 2}, {1, 1}),
+                conv_transpose2d(abs(dy), abs(w), {2, 2}, {1, 1}), 70 * 4);
     check_bound("conv2d", u, y, conv2d(x, w, {1, 1}, {1, 1}), conv2d(abs(x), abs(w), {1, 1}, {1, 1}), 24 * 9);
     check_bound("conv_transpose2d", u, dx, conv_transpose2d(dy, w, {1, 1}, {1, 1}),
                 conv_transpose2d(abs(dy), abs(w), {1, 1}, {1, 1}), 70 * 9);
@@ -435,15 +430,18 @@ TEST_CASE("cuda paths: TF32 and bf16 kernels within their error bounds", "[cuda]
     check_bound("modulated_conv2d (fused)", u, ym, modulated_conv2d(x, w, s, mc),
                 modulated_conv2d(abs(x), abs(w), abs(s), mc), 24 * 9);
   }
-  // The first tensor-core rung, nvcuda::wmma (kernel level: the engine's tf32 takes mma.sync).
-  {
+  // The shared-memory tensor-core rungs at kernel level (no workspace: not the conv_tc path):
+  // nvcuda::wmma, and mma.sync reading f32 tiles.
+  for (auto [math, name, u] :
+       {std::tuple{kc::ConvMath::tf32_wmma, "tf32 wmma", u_tf32}, std::tuple{kc::ConvMath::tf32, "tf32", u_tf32},
+        std::tuple{kc::ConvMath::bf16, "bf16", u_bf16}}) {
     const kernels::Conv2dParams kp{2, 24, 9, 9, 70, 3, 3, 1, 1, 1, 1, 0, 0, 1};
     Tensor y = empty({2, 70, 9, 9}, DType::f32, Device::cuda());
     launched();
-    kc::conv2d_forward<float>(kp, xd.data<float>(), wd.data<float>(), y.data<float>(), kc::ConvMath::tf32_wmma);
-    SG_CHECK_LAUNCHED(launched(), "conv2d_forward <tf32 wmma>");
-    check_bound("conv2d (wmma)", u_tf32, y, conv2d(x, w, {1, 1}, {1, 1}), conv2d(abs(x), abs(w), {1, 1}, {1, 1}),
-                24 * 9);
+    kc::conv2d_forward<float>(kp, xd.data<float>(), wd.data<float>(), y.data<float>(), math);
+    SG_CHECK_LAUNCHED(launched(), std::string("conv2d_forward <") + name + ">");
+    check_bound(std::string("conv2d (shared-memory ") + name + ")", u, y, conv2d(x, w, {1, 1}, {1, 1}),
+                conv2d(abs(x), abs(w), {1, 1}, {1, 1}), 24 * 9);
   }
   CHECK(cuda_math() == CudaMath::f32);
 }

@@ -1,0 +1,359 @@
+// The tensor-core convolution (formula, layout and variants: kernels/cuda/conv_tc.h).
+//
+// Three launches (four when split):
+//   conv_tc_pack_x  x [N, C, H, W] f32 -> x' [N, H, W, Cp] in the format (x_scale applied),
+//                   32 x 32 tiles transposed through shared memory (coalesced on both sides);
+//   conv_tc_pack_w  w -> w' [O, kh*kw, Cp] in the format (w_scale applied, or flipped);
+//   conv_tc_kernel  the GEMM: a 128 x 128 tile of (output channel, output pixel) per block of
+//                   256 threads = 8 warps as 2 (m) x 4 (n), each warp 64 x 32 = 4 x 4 mma tiles of
+//                   16 x 8; K in tiles of 64 bytes (32 bf16 / 16 TF32), kStages = 3 tiles in
+//                   flight through cp.async (48 KiB of shared memory); fragments read with
+//                   ldmatrix.x4 from rows of 64 bytes whose 16-byte chunks are XOR-swizzled
+//                   (chunk ^ (row / 2) % 4), so the 8 row addresses of each ldmatrix phase fall in
+//                   8 different bank groups; the epilogue (or the split-K pass) writes NCHW.
+//   conv_tc_splitk_epilogue  (splits > 1) sums the splits' partial tiles in order (deterministic)
+//                   and applies the epilogue.
+//
+// Benchmark: bench/run_cuda_bench.sh (build/bench_cuda_kernels, the bf16 and tf32 conv rows,
+// next to cuDNN and the cuBLAS bf16 roofline of the same run), on a GPU.
+#include <algorithm>
+#include <string>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/conv_tc.h"
+#include "kernels/cuda/mma_ptx.cuh"
+
+namespace sg::kernels::cuda {
+
+namespace {
+
+constexpr int kBM = 128, kBN = 128, kRowBytes = 64, kStages = 3, kThreads = 256;
+constexpr int kTileBytes = kBM * kRowBytes;  // one operand's tile of one stage (kBM == kBN)
+constexpr int kStageBytes = 2 * kTileBytes;
+constexpr int kSmemBytes = kStages * kStageBytes;  // 48 KiB: no opt-in needed
+constexpr int64_t kTargetBlocks = 264;             // 2 blocks on each of an H100 / H200's 132 SMs
+constexpr int64_t kInt32Max = 2147483647;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t align256(int64_t b) { return (b + 255) / 256 * 256; }
+
+// The storage format of x' and w' and its mma.
+template <ConvMath M>
+struct Fmt;
+template <>
+struct Fmt<ConvMath::bf16> {
+  using E = uint16_t;
+  static constexpr int kChunk = 8;  // elements per 16 bytes
+  __device__ static E from_float(float v) { return (E)(ptx::pack_bf16x2(v, 0.0f) & 0xffffu); }
+  __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    ptx::mma_m16n8k16_bf16(d, a, b);
+  }
+};
+template <>
+struct Fmt<ConvMath::tf32> {
+  using E = uint32_t;
+  static constexpr int kChunk = 4;
+  __device__ static E from_float(float v) { return ptx::to_tf32(v); }
+  __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    ptx::mma_m16n8k8_tf32(d, a, b);
+  }
+};
+
+int64_t elem_bytes(ConvMath m) { return m == ConvMath::bf16 ? 2 : 4; }
+int64_t padded_channels(int64_t C, ConvMath m) {
+  const int64_t chunk = 16 / elem_bytes(m);
+  return ceil_div(C, chunk) * chunk;
+}
+
+struct TcParams {
+  const void* xp;  // x' [N, H, W, Cp]
+  const void* wp;  // w' [O, T, Cp]
+  float* y;        // [N, O, Ho, Wo]
+  float* part;     // [splits, O, NP] when splits > 1
+  int N, Cp, H, W, O, Ho, Wo, kw, sy, sx, py, px, T, NP, ktiles, kt_per_split, splits;
+  int64_t K;  // T * Cp
+  const float* row_scale;
+  int64_t row_stride;
+  const float* noise;
+  const float* bias;
+  int act, has_clamp;
+  float alpha, gain, clamp;
+};
+
+// Byte offset of 16-byte chunk `chunk` (0..3) of row `row` in a swizzled tile.
+__device__ __forceinline__ int swz(int row, int chunk) { return row * kRowBytes + ((chunk ^ ((row >> 1) & 3)) << 4); }
+
+// The epilogue of output (o, pixel n*Ho*Wo + p), written to y [N, O, Ho, Wo].
+__device__ __forceinline__ void tc_finish(const TcParams& P, int o, int n, int p, float v) {
+  const int HW = P.Ho * P.Wo;
+  if (P.row_scale) v *= P.row_scale[(int64_t)n * P.row_stride + o];
+  if (P.noise) v += P.noise[(int64_t)n * HW + p];
+  if (P.bias) v += P.bias[o];
+  if (P.act == 1) v = v > 0.0f ? v : 0.0f;
+  if (P.act == 2) v = v > 0.0f ? v : v * P.alpha;
+  v *= P.gain;
+  if (P.has_clamp) {
+    v = v < -P.clamp ? -P.clamp : v;  // NaN passes through, as conv.cu's epilogue
+    v = P.clamp < v ? P.clamp : v;
+  }
+  P.y[((int64_t)n * P.O + o) * HW + p] = v;
+}
+
+template <ConvMath M>
+__global__ void __launch_bounds__(256) conv_tc_pack_x(const float* __restrict__ x, const float* __restrict__ xs,
+                                                      typename Fmt<M>::E* __restrict__ xp, int C, int Cp, int HW) {
+  __shared__ float tile[32][33];
+  const int p0 = (int)blockIdx.x * 32, c0 = (int)blockIdx.y * 32, n = (int)blockIdx.z;
+  const int tx = (int)threadIdx.x % 32, ty = (int)threadIdx.x / 32;
+  for (int r = ty; r < 32; r += 8) {
+    const int c = c0 + r, p = p0 + tx;
+    float v = 0.0f;
+    if (c < C && p < HW) {
+      v = x[((int64_t)n * C + c) * HW + p];
+      if (xs) v *= xs[(int64_t)n * C + c];
+    }
+    tile[r][tx] = v;
+  }
+  __syncthreads();
+  for (int r = ty; r < 32; r += 8) {
+    const int p = p0 + r, c = c0 + tx;
+    if (p < HW && c < Cp) xp[((int64_t)n * HW + p) * Cp + c] = Fmt<M>::from_float(tile[tx][r]);
+  }
+}
+
+template <ConvMath M>
+__global__ void __launch_bounds__(256)
+    conv_tc_pack_w(const float* __restrict__ w, const float* __restrict__ ws, typename Fmt<M>::E* __restrict__ wp,
+                   int64_t total, int C, int Cp, int O, int kh, int kw, int transposed) {
+  const int T = kh * kw;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+    const int c = (int)(i % Cp), tap = (int)((i / Cp) % T), o = (int)(i / ((int64_t)Cp * T));
+    const int ty = tap / kw, tx = tap - ty * kw;
+    float v = 0.0f;
+    if (c < C) {
+      v = transposed ? w[(((int64_t)c * O + o) * kh + (kh - 1 - ty)) * kw + (kw - 1 - tx)]
+                     : w[(((int64_t)o * C + c) * kh + ty) * kw + tx];
+      if (ws) v *= ws[c];
+    }
+    wp[i] = Fmt<M>::from_float(v);
+  }
+}
+
+template <ConvMath M>
+__global__ void __launch_bounds__(kThreads, 2) conv_tc_kernel(__grid_constant__ const TcParams P) {
+  using F = Fmt<M>;
+  using E = typename F::E;
+  constexpr int kTileK = kRowBytes / (int)sizeof(E);  // elements of K per tile
+  SG_DYNAMIC_SHARED(unsigned char, smem);
+  const int tid = (int)threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int n0 = (int)blockIdx.x * kBN, m0 = (int)blockIdx.y * kBM, split = (int)blockIdx.z;
+  const int kt0 = split * P.kt_per_split, kt1 = min(P.ktiles, kt0 + P.kt_per_split);
+
+  // ---- the loader: this thread moves chunk `lc` of rows lr and lr + 64 of both tiles ----
+  const int lc = tid % 4, lr = tid / 4;
+  const E* wp = static_cast<const E*>(P.wp);
+  const E* xp = static_cast<const E*>(P.xp);
+  const E* a_row[2];
+  bool a_ok[2];
+  const E* b_img[2];
+  int b_iy[2], b_ix[2];
+  bool b_ok[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int m = m0 + lr + 64 * i, pix = n0 + lr + 64 * i;
+    a_ok[i] = m < P.O;
+    a_row[i] = wp + (int64_t)(a_ok[i] ? m : 0) * P.K;
+    b_ok[i] = pix < P.NP;
+    const int HW = P.Ho * P.Wo, n = b_ok[i] ? pix / HW : 0, q = b_ok[i] ? pix - n * HW : 0;
+    const int oy = q / P.Wo, ox = q - oy * P.Wo;
+    b_img[i] = xp + (int64_t)n * P.H * P.W * P.Cp;
+    b_iy[i] = oy * P.sy - P.py;
+    b_ix[i] = ox * P.sx - P.px;
+  }
+  // Position in K of this thread's chunk in tile kt0: tap (ty, tx) and channel ci, advanced
+  // tile by tile with counters.
+  int tap, ci, ty, tx;
+  {
+    const int64_t k = (int64_t)kt0 * kTileK + lc * F::kChunk;
+    tap = (int)(k / P.Cp), ci = (int)(k - (int64_t)tap * P.Cp);
+    ty = tap / P.kw, tx = tap - ty * P.kw;
+  }
+  auto load = [&](int stage) {  // the tile at the counters' position, into `stage`
+    unsigned char* As = smem + stage * kStageBytes;
+    unsigned char* Bs = As + kTileBytes;
+    const bool k_ok = tap < P.T;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int row = lr + 64 * i;
+      const bool av = a_ok[i] && k_ok;
+      ptx::cp_async_16(As + swz(row, lc), av ? a_row[i] + (int64_t)tap * P.Cp + ci : wp, av);
+      const int iy = b_iy[i] + ty, ix = b_ix[i] + tx;
+      const bool bv = b_ok[i] && k_ok && (unsigned)iy < (unsigned)P.H && (unsigned)ix < (unsigned)P.W;
+      ptx::cp_async_16(Bs + swz(row, lc), bv ? b_img[i] + ((int64_t)iy * P.W + ix) * P.Cp + ci : xp, bv);
+    }
+    ci += kTileK;
+    while (ci >= P.Cp) {  // at most once when Cp >= kTileK
+      ci -= P.Cp;
+      ++tap;
+      if (++tx == P.kw) tx = 0, ++ty;
+    }
+  };
+
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+
+  const int wm = (warp % 2) * 64, wn = (warp / 2) * 32;  // this warp's block of the tile
+  const int lm = lane / 8, l8 = lane % 8;                // ldmatrix: matrix and row this lane addresses
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (kt0 + s < kt1) load(s);
+    ptx::cp_async_commit();  // (an empty group keeps the count uniform)
+  }
+  for (int kt = kt0; kt < kt1; ++kt) {
+    ptx::cp_async_wait<kStages - 2>();  // tile kt has landed (this thread's copies) ...
+    __syncthreads();                    // ... everyone's, and stage (kt - 1) % kStages is free
+    if (kt + kStages - 1 < kt1) load((kt - kt0 + kStages - 1) % kStages);
+    ptx::cp_async_commit();
+    const unsigned char* As = smem + ((kt - kt0) % kStages) * kStageBytes;
+    const unsigned char* Bs = As + kTileBytes;
+#pragma unroll
+    for (int ks = 0; ks < 2; ++ks) {  // two k-steps of 32 bytes: chunks 2ks (low k) and 2ks + 1
+      uint32_t a[4][4], b[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)  // matrices (rows 0-7 | 8-15) x (k low | high): a0..a3
+        ptx::ldmatrix_x4(a[i], As + swz(wm + 16 * i + 8 * (lm & 1) + l8, 2 * ks + (lm >> 1)));
+#pragma unroll
+      for (int jj = 0; jj < 2; ++jj) {  // matrices (k low | high) x (columns 0-7 | 8-15)
+        uint32_t r[4];
+        ptx::ldmatrix_x4(r, Bs + swz(wn + 16 * jj + 8 * (lm >> 1) + l8, 2 * ks + (lm & 1)));
+        b[2 * jj][0] = r[0], b[2 * jj][1] = r[1], b[2 * jj + 1][0] = r[2], b[2 * jj + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) F::mma(acc[i][j], a[i], b[j]);
+    }
+  }
+  ptx::cp_async_wait<0>();
+
+  // ---- epilogue: d0 (g, 2t), d1 (g, 2t+1), d2 (g+8, 2t), d3 (g+8, 2t+1) of each 16 x 8 tile ----
+  const int g = lane / 4, t = lane % 4, HW = P.Ho * P.Wo;
+  const int64_t plane = (int64_t)P.O * P.NP;
+  int cn[8], cp[8];  // image and pixel of this thread's 8 columns, 2j + (e & 1)
+#pragma unroll
+  for (int c = 0; c < 8; ++c) {
+    const int pix = n0 + wn + 8 * (c / 2) + 2 * t + (c % 2);
+    cn[c] = pix < P.NP ? pix / HW : -1;
+    cp[c] = pix - cn[c] * HW;
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int o = m0 + wm + 16 * i + g + 8 * (e >> 1), c = 2 * j + (e & 1);
+        if (o >= P.O || cn[c] < 0) continue;
+        if (P.splits > 1)
+          P.part[split * plane + (int64_t)o * P.NP + n0 + wn + 8 * j + 2 * t + (e & 1)] = acc[i][j][e];
+        else
+          tc_finish(P, o, cn[c], cp[c], acc[i][j][e]);
+      }
+}
+
+__global__ void __launch_bounds__(256) conv_tc_splitk_epilogue(__grid_constant__ const TcParams P) {
+  const int64_t plane = (int64_t)P.O * P.NP;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < plane; i += (int64_t)gridDim.x * blockDim.x) {
+    float s = P.part[i];
+    for (int k = 1; k < P.splits; ++k) s += P.part[k * plane + i];
+    const int o = (int)(i / P.NP), pix = (int)(i - (int64_t)o * P.NP), HW = P.Ho * P.Wo, n = pix / HW;
+    tc_finish(P, o, n, pix - n * HW, s);
+  }
+}
+
+struct TcPlan {
+  int64_t Cp, T, K, NP, ktiles, splits, kt_per_split, x_bytes, w_bytes, part_bytes;
+};
+
+TcPlan tc_plan(const TcConv& c, ConvMath math) {
+  TcPlan p;
+  p.Cp = padded_channels(c.C, math);
+  p.T = c.kh * c.kw;
+  p.K = p.T * p.Cp;
+  p.NP = c.N * c.Ho() * c.Wo();
+  p.ktiles = ceil_div(p.K * elem_bytes(math), kRowBytes);
+  const int64_t tiles = ceil_div(p.NP, kBN) * ceil_div(c.O, kBM);
+  int64_t s = 1;
+  if (tiles > 0 && tiles < kTargetBlocks)
+    s = std::min(ceil_div(kTargetBlocks, tiles), std::max<int64_t>(1, p.ktiles / 4));
+  p.kt_per_split = ceil_div(p.ktiles, s);
+  p.splits = ceil_div(p.ktiles, p.kt_per_split);  // no empty split
+  p.x_bytes = align256(c.N * c.H * c.W * p.Cp * elem_bytes(math));
+  p.w_bytes = align256(c.O * p.K * elem_bytes(math));
+  p.part_bytes = p.splits > 1 ? p.splits * c.O * p.NP * 4 : 0;
+  return p;
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw CudaError("conv_tc_forward: " + what);
+}
+
+template <ConvMath M>
+void run(const TcConv& c, const float* x, const float* w, float* y, void* workspace, const TcPlan& pl) {
+  using E = typename Fmt<M>::E;
+  const std::string sfx = M == ConvMath::bf16 ? " <bf16>" : " <tf32>";
+  auto* ws = static_cast<unsigned char*>(workspace);
+  E* xp = reinterpret_cast<E*>(ws);
+  E* wp = reinterpret_cast<E*>(ws + pl.x_bytes);
+  float* part = pl.splits > 1 ? reinterpret_cast<float*>(ws + pl.x_bytes + pl.w_bytes) : nullptr;
+  const int64_t HW = c.H * c.W;
+  launch(("conv_tc_pack_x" + sfx).c_str(), conv_tc_pack_x<M>,
+         dim3((unsigned)ceil_div(HW, 32), (unsigned)ceil_div(pl.Cp, 32), (unsigned)c.N), 256, 0, x, c.x_scale, xp,
+         (int)c.C, (int)pl.Cp, (int)HW);
+  const int64_t wtotal = c.O * pl.K;
+  launch(("conv_tc_pack_w" + sfx).c_str(), conv_tc_pack_w<M>, blocks_for(wtotal, 256), 256, 0, w, c.w_scale, wp, wtotal,
+         (int)c.C, (int)pl.Cp, (int)c.O, (int)c.kh, (int)c.kw, c.transposed_weight ? 1 : 0);
+  TcParams P{};
+  P.xp = xp, P.wp = wp, P.y = y, P.part = part;
+  P.N = (int)c.N, P.Cp = (int)pl.Cp, P.H = (int)c.H, P.W = (int)c.W, P.O = (int)c.O, P.Ho = (int)c.Ho(),
+  P.Wo = (int)c.Wo();
+  P.kw = (int)c.kw, P.sy = (int)c.sy, P.sx = (int)c.sx, P.py = (int)c.py, P.px = (int)c.px, P.T = (int)pl.T;
+  P.NP = (int)pl.NP, P.ktiles = (int)pl.ktiles, P.kt_per_split = (int)pl.kt_per_split, P.splits = (int)pl.splits;
+  P.K = pl.K;
+  P.row_scale = c.row_scale, P.row_stride = c.row_stride, P.noise = c.noise, P.bias = c.bias;
+  P.act = c.act, P.alpha = c.alpha, P.gain = c.gain;
+  P.has_clamp = c.clamp >= 0 ? 1 : 0, P.clamp = c.clamp >= 0 ? c.clamp : 0.0f;
+  const dim3 grid((unsigned)ceil_div(pl.NP, kBN), (unsigned)ceil_div(c.O, kBM), (unsigned)pl.splits);
+  launch(("conv_tc_kernel" + sfx).c_str(), conv_tc_kernel<M>, grid, kThreads, kSmemBytes, P);
+  if (pl.splits > 1)
+    launch("conv_tc_splitk_epilogue", conv_tc_splitk_epilogue, blocks_for(c.O * pl.NP, 256), 256, 0, P);
+}
+
+}  // namespace
+
+int64_t conv_tc_workspace_bytes(const TcConv& c, ConvMath math) {
+  const TcPlan p = tc_plan(c, math);
+  return p.x_bytes + p.w_bytes + p.part_bytes;
+}
+
+void conv_tc_forward(const TcConv& c, const float* x, const float* w, float* y, void* workspace, ConvMath math) {
+  require(math == ConvMath::bf16 || math == ConvMath::tf32, "math must be tf32 or bf16");
+  require(c.N >= 1 && c.C >= 1 && c.O >= 1 && c.Ho() >= 1 && c.Wo() >= 1, "empty problem");
+  const TcPlan pl = tc_plan(c, math);
+  require(workspace != nullptr && reinterpret_cast<uintptr_t>(workspace) % 256 == 0,
+          "needs a 256-byte aligned workspace");
+  require(pl.NP <= kInt32Max && c.H * c.W <= kInt32Max && pl.K <= kInt32Max && c.O <= 65535 * (int64_t)kBM &&
+              c.N <= 65535 && pl.splits * c.O * pl.NP <= (int64_t(1) << 40),
+          "sizes beyond the kernel's 32-bit indexing or grid limits");
+  if (math == ConvMath::bf16)
+    run<ConvMath::bf16>(c, x, w, y, workspace, pl);
+  else
+    run<ConvMath::tf32>(c, x, w, y, workspace, pl);
+}
+
+}  // namespace sg::kernels::cuda

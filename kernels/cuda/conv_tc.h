@@ -1,0 +1,52 @@
+// The tensor-core convolution: a multi-stage implicit GEMM on NHWC operands (mma.sync, ldmatrix,
+// cp.async). Implementation: kernels/cuda/conv_tc.cu; the public entry points are conv.h's
+// conv2d_forward / conv_transpose2d_forward, which take this path for ConvMath::tf32 and
+// ConvMath::bf16 when the caller passes the workspace (conv2d_forward_workspace) and the
+// problem is one tc_conv_plan accepts.
+//
+// Formula (cross-correlation, N images of C channels, O output channels, shared weight):
+//   y[n,o,oy,ox] = epilogue( sum_{ty,tx,c} w'[o,ty,tx,c] * x'[n, oy*sy-py+ty, ox*sx-px+tx, c] )
+//   x'[n,iy,ix,c] = x[n,c,iy,ix] * x_scale[n,c]   (NHWC, rounded to the format; zero outside)
+//   w'[o,ty,tx,c] = w[o,c,ty,tx] * w_scale[c]     (or, transposed_weight: w[c,o,kh-1-ty,kw-1-tx],
+//                                                  the stride-1 conv_transpose2d as a conv)
+//   epilogue(v) = clamp(act(v * row_scale[n*row_stride + o] + noise[n, pixel] + bias[o]) * gain)
+// A GEMM with M = O (rows: output channels), N = N*Ho*Wo (columns: output pixels), K =
+// kh*kw*Cp, K ordered (tap, channel) with C padded to Cp (a multiple of 16 bytes of the format):
+// every 16-byte chunk of a K row is 8 bf16 / 4 TF32 channels of one tap, contiguous in x' and w',
+// so the loader moves 16-byte chunks with cp.async and walks K with counters (no division in
+// the main loop).
+//
+// Variants: ConvMath::bf16 (m16n8k16, x' and w' stored in bf16) and ConvMath::tf32 (m16n8k8,
+// stored as f32 rounded to TF32); f32 accumulators either way. Split-K (a second kernel sums the
+// splits in order and applies the epilogue) when the tile grid would leave the GPU's SMs idle.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cuda/conv.h"
+
+namespace sg::kernels::cuda {
+
+struct TcConv {
+  int64_t N = 0, C = 0, H = 0, W = 0, O = 0, kh = 1, kw = 1, sy = 1, sx = 1, py = 0, px = 0;
+  bool transposed_weight = false;    // w is [C, O, kh, kw], flipped (see above)
+  const float* x_scale = nullptr;    // [N, C] or null
+  const float* w_scale = nullptr;    // [C] or null
+  const float* row_scale = nullptr;  // row_scale[n*row_stride + o] or null
+  int64_t row_stride = 0;
+  const float* noise = nullptr;                    // [N, Ho*Wo] or null
+  const float* bias = nullptr;                     // [O] or null
+  int act = 0;                                     // 0 linear, 1 relu, 2 lrelu(alpha)
+  float alpha = 0.2f, gain = 1.0f, clamp = -1.0f;  // clamp < 0: none
+  int64_t Ho() const { return (H + 2 * py - kh) / sy + 1; }
+  int64_t Wo() const { return (W + 2 * px - kw) / sx + 1; }
+};
+
+// Bytes of device workspace conv_tc_forward needs (x', w' and the split-K partial sums).
+int64_t conv_tc_workspace_bytes(const TcConv& c, ConvMath math);
+
+// y [N, O, Ho, Wo] (NCHW) from x [N, C, H, W] and w; math is tf32 or bf16; workspace: at least
+// conv_tc_workspace_bytes bytes, 256-byte aligned. Launch names: "conv_tc_pack_x <m>",
+// "conv_tc_pack_w <m>", "conv_tc_kernel <m>" and, split, "conv_tc_splitk_epilogue".
+void conv_tc_forward(const TcConv& c, const float* x, const float* w, float* y, void* workspace, ConvMath math);
+
+}  // namespace sg::kernels::cuda
