@@ -144,9 +144,11 @@ void run(const Args& args, const Geometry& g) {
       hx.data(), ref_dw.data());
 
   DeviceBuffer x(hx), w(hw), dy(hdy), y(ny), dx(nx), dw(nw);
-  DeviceBuffer ws(
-      std::max<int64_t>(1, kc::conv2d_weight_grad_workspace(sg::kernels::Conv2dParams{
-                               g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p, g.p, 0, 0, 1})));
+  // (sized for TF32, the most this program runs: the bf16 tensor-core weight gradient needs more)
+  DeviceBuffer ws(std::max<int64_t>(
+      1, kc::conv2d_weight_grad_workspace(
+             sg::kernels::Conv2dParams{g.batch, g.Cin, g.H, g.W, g.Cout, g.kh, g.kw, g.s, g.s, g.p, g.p, 0, 0, 1},
+             kc::ConvMath::tf32)));
   const Forward fp{g, x.p, w.p, y.p, g.Cout, g.batch * Ho * Wo, g.Cin * kk};
   const DataGrad dp{g, dy.p, w.p, dx.p, g.Cin, g.batch * g.H * g.W, g.Cout * kk};
   const WeightGrad wp{g, dy.p, x.p, dw.p, g.Cout, g.Cin * kk, g.batch * Ho * Wo};

@@ -185,13 +185,14 @@ void run(const Args& args, const Geometry& g) {
                                 hdy.data(), wd.data(), ref_dx.data());
 
   DeviceBuffer x(hx), w(hw), s(hs), dy(hdy), d(ref_d.size()), y(ny), dx(nx), wdd(wd.size()), dwd(wd.size());
-  DeviceBuffer ws((size_t)std::max<int64_t>(1, kc::conv2d_weight_grad_workspace(grouped)));
+  // (sized for TF32, the most this program runs; a grouped weight gradient never takes conv_tc)
+  DeviceBuffer ws((size_t)std::max<int64_t>(1, kc::conv2d_weight_grad_workspace(grouped, kc::ConvMath::tf32)));
   const Forward fp{g, x.p, w.p, s.p, d.p, y.p, g.O, Ho * Wo, g.C * kk};
   const DataGrad dp{g, dy.p, w.p, s.p, d.p, dx.p, g.C, g.H * g.W, g.O * kk};
   const WeightGrad wp{g, dy.p, x.p, dwd.p, g.O, g.C * kk, Ho * Wo};
   auto prod_dwd = [&](bool tf32) {
     kc::conv2d_weight_grad<float>(grouped, dy.p, x.p, dwd.p,
-                                  kc::conv2d_weight_grad_workspace(grouped) > 0 ? ws.p : nullptr,
+                                  kc::conv2d_weight_grad_workspace(grouped, kc::ConvMath::tf32) > 0 ? ws.p : nullptr,
                                   tf32 ? kc::ConvMath::tf32 : kc::ConvMath::fma);
   };
   const int nd = g.N * g.O;

@@ -160,12 +160,14 @@ Tensor conv2d_weight_grad(const Tensor& dy, const Tensor& x, const Shape& weight
       op, x.dtype(), {dy, x},
       [&]<class T>() { kc::conv2d_weight_grad<T>(kp, dy.data<T>(), x.data<T>(), dw.data<T>()); },
       [&]<class T>() {
-        // Split-K partial sums live in a workspace tensor (freed back to the caching allocator
-        // when this scope ends; the stream orders its reuse after the reduction).
-        const int64_t ws_elems = kcu::conv2d_weight_grad_workspace(kp);
+        // Split-K partial sums (and, on the bf16 tensor-core path, the packed dy and x) live in a
+        // workspace tensor, freed back to the caching allocator when this scope ends (the stream
+        // orders its reuse after the kernels).
+        const auto math = ops::cuda_conv_math();
+        const int64_t ws_elems = kcu::conv2d_weight_grad_workspace(kp, math);
         Tensor ws = ws_elems > 0 ? empty({ws_elems}, x.dtype(), x.device()) : Tensor();
         kcu::conv2d_weight_grad<T>(kp, dy.data<T>(), x.data<T>(), dw.data<T>(), ws.defined() ? ws.data<T>() : nullptr,
-                                   ops::cuda_conv_math());
+                                   math);
       });
   record(op, {dy, x}, {dw}, std::bind_front(derivatives::conv2d_weight_grad, dy, x, stride, padding, groups));
   return dw;

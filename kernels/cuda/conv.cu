@@ -746,14 +746,25 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   launch_conv(P, math, name);
 }
 
-int64_t conv2d_weight_grad_workspace(const Conv2dParams& p) {
+namespace {
+// The tensor-core weight gradient's problem (bf16, groups 1, Ho*Wo % 8 == 0); false: not taken.
+bool tc_wgrad(const Conv2dParams& p, ConvMath math, TcWgrad& c) {
+  if (math != ConvMath::bf16 || p.groups != 1) return false;
+  c = TcWgrad{p.N, p.Cin, p.H, p.W, p.Cout, p.kh, p.kw, p.sy, p.sx, p.py, p.px};
+  return conv_tc_wgrad_applies(c);
+}
+}  // namespace
+
+int64_t conv2d_weight_grad_workspace(const Conv2dParams& p, ConvMath math) {
   const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
   const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, groups = p.groups;
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   if (N == 0 || Cout == 0 || groups <= 0 || Ho <= 0 || Wo <= 0) return 0;
   const int64_t Kw = Cin / groups * kh * kw;
   const WgradPlan plan = wgrad_plan(N, Cout, Ho, Wo, Kw, groups);
-  return plan.splits > 1 ? plan.splits * Cout * Kw : 0;
+  const int64_t smem_path = plan.splits > 1 ? plan.splits * Cout * Kw : 0;
+  TcWgrad c;  // (f32 elements; an f64 call never takes the path and gets at least its own need)
+  return tc_wgrad(p, math, c) ? std::max(smem_path, ceil_div(conv_tc_wgrad_workspace_bytes(c), 4)) : smem_path;
 }
 
 template <class T>
@@ -769,6 +780,10 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T
     return;
   }
   check_conv_sizes(name, N, Cin, H, W, Cout, Ho, Wo, kh, kw, groups);
+  if constexpr (std::is_same_v<T, float>) {
+    TcWgrad c;
+    if (workspace && tc_wgrad(p, math, c)) return conv_tc_wgrad(c, dy, x, dw, workspace);
+  }
   const WgradPlan plan = wgrad_plan(N, Cout, Ho, Wo, Kw, groups);
   require(plan.splits == 1 || workspace != nullptr, name, "split-K needs the workspace");
   WgradProblem<T> P{};

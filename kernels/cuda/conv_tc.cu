@@ -139,6 +139,53 @@ __global__ void __launch_bounds__(256)
   }
 }
 
+// The main loop both GEMMs share: kStages tiles in flight through cp.async, then per tile two
+// k-steps of 32 bytes (chunks 2ks and 2ks + 1), each 4 x 4 mma tiles of 16 x 8 per warp.
+// load(stage) issues the copies of the next tile into `stage`; ldb(Bs, ks, r, jj) fills r with
+// the B fragments of columns 16 jj .. 16 jj + 15 of the warp's block (b[2jj][0..1], b[2jj+1][0..1]);
+// the A fragments (rows of 64 bytes, swizzled) are read here. acc: zeroed, then accumulated.
+template <class F, class Load, class LoadB>
+__device__ __forceinline__ void mainloop(unsigned char* smem, int kt0, int kt1, Load& load, int wm, int lm, int l8,
+                                         float (&acc)[4][4][4], LoadB&& ldb) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (kt0 + s < kt1) load(s);
+    ptx::cp_async_commit();  // (an empty group keeps the count uniform)
+  }
+  for (int kt = kt0; kt < kt1; ++kt) {
+    ptx::cp_async_wait<kStages - 2>();  // tile kt has landed (this thread's copies) ...
+    __syncthreads();                    // ... everyone's, and stage (kt - 1) % kStages is free
+    if (kt + kStages - 1 < kt1) load((kt - kt0 + kStages - 1) % kStages);
+    ptx::cp_async_commit();
+    const unsigned char* As = smem + ((kt - kt0) % kStages) * kStageBytes;
+    const unsigned char* Bs = As + kTileBytes;
+#pragma unroll
+    for (int ks = 0; ks < 2; ++ks) {
+      uint32_t a[4][4], b[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)  // matrices (rows 0-7 | 8-15) x (k low | high): a0..a3
+        ptx::ldmatrix_x4(a[i], As + swz(wm + 16 * i + 8 * (lm & 1) + l8, 2 * ks + (lm >> 1)));
+#pragma unroll
+      for (int jj = 0; jj < 2; ++jj) {
+        uint32_t r[4];
+        ldb(Bs, ks, r, jj);
+        b[2 * jj][0] = r[0], b[2 * jj][1] = r[1], b[2 * jj + 1][0] = r[2], b[2 * jj + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) F::mma(acc[i][j], a[i], b[j]);
+    }
+  }
+  ptx::cp_async_wait<0>();
+}
+
 template <ConvMath M>
 __global__ void __launch_bounds__(kThreads, 2) conv_tc_kernel(__grid_constant__ const TcParams P) {
   using F = Fmt<M>;
@@ -199,47 +246,13 @@ __global__ void __launch_bounds__(kThreads, 2) conv_tc_kernel(__grid_constant__ 
     }
   };
 
-  float acc[4][4][4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
-
   const int wm = (warp % 2) * 64, wn = (warp / 2) * 32;  // this warp's block of the tile
   const int lm = lane / 8, l8 = lane % 8;                // ldmatrix: matrix and row this lane addresses
-#pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) {
-    if (kt0 + s < kt1) load(s);
-    ptx::cp_async_commit();  // (an empty group keeps the count uniform)
-  }
-  for (int kt = kt0; kt < kt1; ++kt) {
-    ptx::cp_async_wait<kStages - 2>();  // tile kt has landed (this thread's copies) ...
-    __syncthreads();                    // ... everyone's, and stage (kt - 1) % kStages is free
-    if (kt + kStages - 1 < kt1) load((kt - kt0 + kStages - 1) % kStages);
-    ptx::cp_async_commit();
-    const unsigned char* As = smem + ((kt - kt0) % kStages) * kStageBytes;
-    const unsigned char* Bs = As + kTileBytes;
-#pragma unroll
-    for (int ks = 0; ks < 2; ++ks) {  // two k-steps of 32 bytes: chunks 2ks (low k) and 2ks + 1
-      uint32_t a[4][4], b[4][2];
-#pragma unroll
-      for (int i = 0; i < 4; ++i)  // matrices (rows 0-7 | 8-15) x (k low | high): a0..a3
-        ptx::ldmatrix_x4(a[i], As + swz(wm + 16 * i + 8 * (lm & 1) + l8, 2 * ks + (lm >> 1)));
-#pragma unroll
-      for (int jj = 0; jj < 2; ++jj) {  // matrices (k low | high) x (columns 0-7 | 8-15)
-        uint32_t r[4];
-        ptx::ldmatrix_x4(r, Bs + swz(wn + 16 * jj + 8 * (lm >> 1) + l8, 2 * ks + (lm & 1)));
-        b[2 * jj][0] = r[0], b[2 * jj][1] = r[1], b[2 * jj + 1][0] = r[2], b[2 * jj + 1][1] = r[3];
-      }
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) F::mma(acc[i][j], a[i], b[j]);
-    }
-  }
-  ptx::cp_async_wait<0>();
+  float acc[4][4][4];
+  mainloop<F>(smem, kt0, kt1, load, wm, lm, l8, acc, [&](const unsigned char* Bs, int ks, uint32_t(&r)[4], int jj) {
+    // matrices (k low | high) x (columns 0-7 | 8-15)
+    ptx::ldmatrix_x4(r, Bs + swz(wn + 16 * jj + 8 * (lm >> 1) + l8, 2 * ks + (lm & 1)));
+  });
 
   // ---- epilogue: d0 (g, 2t), d1 (g, 2t+1), d2 (g+8, 2t), d3 (g+8, 2t+1) of each 16 x 8 tile ----
   const int g = lane / 4, t = lane % 4, HW = P.Ho * P.Wo;
@@ -276,6 +289,134 @@ __global__ void __launch_bounds__(256) conv_tc_splitk_epilogue(__grid_constant__
   }
 }
 
+// ---- the weight gradient (bf16) -----------------------------------------------------------
+
+struct TcWParams {
+  const uint16_t* dyp;  // dy' [N, O, Ho*Wo] bf16
+  const uint16_t* xp;   // x' [N, H, W, Cp] bf16
+  float* dw;            // [O, C, kh, kw]
+  float* part;          // [splits, O, NC] when splits > 1
+  int N, O, C, Cp, H, W, Ho, Wo, kw, T, sy, sx, py, px, NC, ktiles, kt_per_split, splits;
+  int step_y, step_x;  // one k-tile of 32 pixels = step_y output rows + step_x pixels
+};
+
+// B tiles of the weight gradient: 32 rows (pixels) of 256 bytes (128 columns); chunk c of row r
+// at (c ^ (r % 8)) so that the 8 rows an ldmatrix phase reads fall in 8 different bank groups.
+__device__ __forceinline__ int swz_b(int row, int chunk) { return row * 256 + ((chunk ^ (row & 7)) << 4); }
+
+__global__ void __launch_bounds__(256)
+    conv_tc_pack_dy(const float* __restrict__ dy, uint16_t* __restrict__ dyp, int64_t n) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    dyp[i] = Fmt<ConvMath::bf16>::from_float(dy[i]);
+}
+
+// The tile of dw's columns (tap, channel) n0.. and output channels m0.., over the pixels of
+// this split. Warps and fragments as conv_tc_kernel; the loader moves chunk lc (8 pixels) of
+// rows lr and lr + 64 of A, and chunk bc (8 channels of one tap) of rows br and br + 16 of B.
+__global__ void __launch_bounds__(kThreads, 2) conv_tc_wgrad_kernel(__grid_constant__ const TcWParams P) {
+  using F = Fmt<ConvMath::bf16>;
+  SG_DYNAMIC_SHARED(unsigned char, smem);
+  const int tid = (int)threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int n0 = (int)blockIdx.x * kBN, m0 = (int)blockIdx.y * kBM, split = (int)blockIdx.z;
+  const int kt0 = split * P.kt_per_split, kt1 = min(P.ktiles, kt0 + P.kt_per_split);
+  const int HW2 = P.Ho * P.Wo;
+
+  // A: dy' rows o, 8 pixels (an, ap) per chunk
+  const int lc = tid % 4, lr = tid / 4;
+  bool a_ok[2];
+  int64_t a_row[2];  // (o) * HW2, the image added per load
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int o = m0 + lr + 64 * i;
+    a_ok[i] = o < P.O;
+    a_row[i] = (int64_t)(a_ok[i] ? o : 0) * HW2;
+  }
+  int an, ap;
+  {
+    const int64_t q = (int64_t)kt0 * 32 + lc * 8;
+    an = (int)(q / HW2), ap = (int)(q - (int64_t)an * HW2);
+  }
+  // B: column chunk bc = (tap, c .. c+7), rows br, br + 16 = pixels (bn, boy, box)
+  const int bc = tid % 16, br = tid / 16;
+  int tap, bch, bty, btx;
+  {
+    const int col = n0 + bc * 8;
+    tap = col / P.Cp, bch = col - tap * P.Cp;
+    bty = tap / P.kw, btx = tap - bty * P.kw;
+  }
+  const bool b_col_ok = tap < P.T;
+  int bn[2], boy[2], box[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int64_t q = (int64_t)kt0 * 32 + br + 16 * i;
+    bn[i] = (int)(q / HW2);
+    const int r = (int)(q - (int64_t)bn[i] * HW2);
+    boy[i] = r / P.Wo, box[i] = r - boy[i] * P.Wo;
+  }
+  auto load = [&](int stage) {
+    unsigned char* As = smem + stage * kStageBytes;
+    unsigned char* Bs = As + kTileBytes;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const bool av = a_ok[i] && an < P.N;
+      ptx::cp_async_16(As + swz(lr + 64 * i, lc), av ? P.dyp + (int64_t)an * P.O * HW2 + a_row[i] + ap : P.dyp, av);
+      const int iy = boy[i] * P.sy - P.py + bty, ix = box[i] * P.sx - P.px + btx;
+      const bool bv = b_col_ok && bn[i] < P.N && (unsigned)iy < (unsigned)P.H && (unsigned)ix < (unsigned)P.W;
+      ptx::cp_async_16(Bs + swz_b(br + 16 * i, bc),
+                       bv ? P.xp + (((int64_t)bn[i] * P.H + iy) * P.W + ix) * P.Cp + bch : P.xp, bv);
+    }
+    ap += 32;
+    while (ap >= HW2) ap -= HW2, ++an;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      box[i] += P.step_x, boy[i] += P.step_y;
+      if (box[i] >= P.Wo) box[i] -= P.Wo, ++boy[i];
+      while (boy[i] >= P.Ho) boy[i] -= P.Ho, ++bn[i];
+    }
+  };
+
+  const int wm = (warp % 2) * 64, wn = (warp / 2) * 32;
+  const int lm = lane / 8, l8 = lane % 8;
+  float acc[4][4][4];
+  mainloop<F>(smem, kt0, kt1, load, wm, lm, l8, acc, [&](const unsigned char* Bs, int ks, uint32_t(&r)[4], int jj) {
+    // matrices (k low | high) x (columns 0-7 | 8-15), read transposed from the [k][n] tile
+    ptx::ldmatrix_x4_trans(r, Bs + swz_b(16 * ks + 8 * (lm & 1) + l8, (wn + 16 * jj + 8 * (lm >> 1)) / 8));
+  });
+
+  const int g = lane / 4, t = lane % 4;
+  int64_t cdst[8];  // dw offset (c * T + tap) of this thread's 8 columns, -1 for padding
+#pragma unroll
+  for (int c = 0; c < 8; ++c) {
+    const int col = n0 + wn + 8 * (c / 2) + 2 * t + (c % 2), tp = col / P.Cp, ch = col - tp * P.Cp;
+    cdst[c] = tp < P.T && ch < P.C ? (int64_t)ch * P.T + tp : -1;
+  }
+  const int64_t plane = (int64_t)P.O * P.NC;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int o = m0 + wm + 16 * i + g + 8 * (e >> 1), c = 2 * j + (e & 1), col = n0 + wn + 8 * j + 2 * t + (e & 1);
+        if (o >= P.O || col >= P.NC) continue;
+        if (P.splits > 1)
+          P.part[split * plane + (int64_t)o * P.NC + col] = acc[i][j][e];
+        else if (cdst[c] >= 0)
+          P.dw[(int64_t)o * P.C * P.T + cdst[c]] = acc[i][j][e];
+      }
+}
+
+__global__ void __launch_bounds__(256) conv_tc_wgrad_splitk(__grid_constant__ const TcWParams P) {
+  const int64_t plane = (int64_t)P.O * P.NC;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < plane; i += (int64_t)gridDim.x * blockDim.x) {
+    const int o = (int)(i / P.NC), col = (int)(i - (int64_t)o * P.NC), tp = col / P.Cp, ch = col - tp * P.Cp;
+    if (ch >= P.C) continue;  // padding channels: no weight
+    float s = P.part[i];
+    for (int k = 1; k < P.splits; ++k) s += P.part[k * plane + i];
+    P.dw[((int64_t)o * P.C + ch) * P.T + tp] = s;
+  }
+}
+
 struct TcPlan {
   int64_t Cp, T, K, NP, ktiles, splits, kt_per_split, x_bytes, w_bytes, part_bytes;
 };
@@ -299,8 +440,8 @@ TcPlan tc_plan(const TcConv& c, ConvMath math) {
   return p;
 }
 
-void require(bool ok, const std::string& what) {
-  if (!ok) throw CudaError("conv_tc_forward: " + what);
+void require(const char* fn, bool ok, const std::string& what) {
+  if (!ok) throw CudaError(std::string(fn) + ": " + what);
 }
 
 template <ConvMath M>
@@ -342,18 +483,84 @@ int64_t conv_tc_workspace_bytes(const TcConv& c, ConvMath math) {
 }
 
 void conv_tc_forward(const TcConv& c, const float* x, const float* w, float* y, void* workspace, ConvMath math) {
-  require(math == ConvMath::bf16 || math == ConvMath::tf32, "math must be tf32 or bf16");
-  require(c.N >= 1 && c.C >= 1 && c.O >= 1 && c.Ho() >= 1 && c.Wo() >= 1, "empty problem");
+  require("conv_tc_forward", math == ConvMath::bf16 || math == ConvMath::tf32, "math must be tf32 or bf16");
+  require("conv_tc_forward", c.N >= 1 && c.C >= 1 && c.O >= 1 && c.Ho() >= 1 && c.Wo() >= 1, "empty problem");
   const TcPlan pl = tc_plan(c, math);
-  require(workspace != nullptr && reinterpret_cast<uintptr_t>(workspace) % 256 == 0,
+  require("conv_tc_forward", workspace != nullptr && reinterpret_cast<uintptr_t>(workspace) % 256 == 0,
           "needs a 256-byte aligned workspace");
-  require(pl.NP <= kInt32Max && c.H * c.W <= kInt32Max && pl.K <= kInt32Max && c.O <= 65535 * (int64_t)kBM &&
+  require("conv_tc_forward",
+          pl.NP <= kInt32Max && c.H * c.W <= kInt32Max && pl.K <= kInt32Max && c.O <= 65535 * (int64_t)kBM &&
               c.N <= 65535 && pl.splits * c.O * pl.NP <= (int64_t(1) << 40),
           "sizes beyond the kernel's 32-bit indexing or grid limits");
   if (math == ConvMath::bf16)
     run<ConvMath::bf16>(c, x, w, y, workspace, pl);
   else
     run<ConvMath::tf32>(c, x, w, y, workspace, pl);
+}
+
+namespace {
+
+struct TcWPlan {
+  int64_t Cp, T, NC, P, ktiles, splits, kt_per_split, dy_bytes, x_bytes, part_bytes;
+};
+
+TcWPlan tc_wplan(const TcWgrad& c) {
+  TcWPlan p;
+  p.Cp = padded_channels(c.C, ConvMath::bf16);
+  p.T = c.kh * c.kw;
+  p.NC = p.T * p.Cp;
+  p.P = c.N * c.Ho() * c.Wo();
+  p.ktiles = ceil_div(p.P, 32);
+  const int64_t tiles = ceil_div(p.NC, kBN) * ceil_div(c.O, kBM);
+  int64_t s = 1;
+  if (tiles > 0 && tiles < kTargetBlocks)
+    s = std::min(ceil_div(kTargetBlocks, tiles), std::max<int64_t>(1, p.ktiles / 4));
+  p.kt_per_split = ceil_div(p.ktiles, s);
+  p.splits = ceil_div(p.ktiles, p.kt_per_split);
+  p.dy_bytes = align256(c.N * c.O * c.Ho() * c.Wo() * 2);
+  p.x_bytes = align256(c.N * c.H * c.W * p.Cp * 2);
+  p.part_bytes = p.splits > 1 ? p.splits * c.O * p.NC * 4 : 0;
+  return p;
+}
+
+}  // namespace
+
+bool conv_tc_wgrad_applies(const TcWgrad& c) {
+  if (c.N < 1 || c.C < 1 || c.O < 1 || c.Ho() < 1 || c.Wo() < 1 || (c.Ho() * c.Wo()) % 8 != 0) return false;
+  const TcWPlan p = tc_wplan(c);
+  return p.P <= kInt32Max && c.N * c.O * c.Ho() * c.Wo() <= kInt32Max && c.H * c.W <= kInt32Max && p.NC <= kInt32Max &&
+         c.O <= 65535 * (int64_t)kBM && c.N <= 65535 && c.Wo() <= 32 * 65535;
+}
+
+int64_t conv_tc_wgrad_workspace_bytes(const TcWgrad& c) {
+  const TcWPlan p = tc_wplan(c);
+  return p.dy_bytes + p.x_bytes + p.part_bytes;
+}
+
+void conv_tc_wgrad(const TcWgrad& c, const float* dy, const float* x, float* dw, void* workspace) {
+  require("conv_tc_wgrad", conv_tc_wgrad_applies(c), "sizes it does not take (Ho*Wo % 8 != 0, or too large)");
+  require("conv_tc_wgrad", workspace != nullptr && reinterpret_cast<uintptr_t>(workspace) % 256 == 0,
+          "needs a 256-byte aligned workspace");
+  const TcWPlan pl = tc_wplan(c);
+  auto* ws = static_cast<unsigned char*>(workspace);
+  auto* dyp = reinterpret_cast<uint16_t*>(ws);
+  auto* xp = reinterpret_cast<uint16_t*>(ws + pl.dy_bytes);
+  float* part = pl.splits > 1 ? reinterpret_cast<float*>(ws + pl.dy_bytes + pl.x_bytes) : nullptr;
+  const int64_t ndy = c.N * c.O * c.Ho() * c.Wo(), HW = c.H * c.W;
+  launch("conv_tc_pack_dy", conv_tc_pack_dy, blocks_for(ndy, 256), 256, 0, dy, dyp, ndy);
+  launch("conv_tc_pack_x <bf16>", conv_tc_pack_x<ConvMath::bf16>,
+         dim3((unsigned)ceil_div(HW, 32), (unsigned)ceil_div(pl.Cp, 32), (unsigned)c.N), 256, 0, x, nullptr, xp,
+         (int)c.C, (int)pl.Cp, (int)HW);
+  TcWParams P{};
+  P.dyp = dyp, P.xp = xp, P.dw = dw, P.part = part;
+  P.N = (int)c.N, P.O = (int)c.O, P.C = (int)c.C, P.Cp = (int)pl.Cp, P.H = (int)c.H, P.W = (int)c.W;
+  P.Ho = (int)c.Ho(), P.Wo = (int)c.Wo(), P.kw = (int)c.kw, P.T = (int)pl.T;
+  P.sy = (int)c.sy, P.sx = (int)c.sx, P.py = (int)c.py, P.px = (int)c.px, P.NC = (int)pl.NC;
+  P.ktiles = (int)pl.ktiles, P.kt_per_split = (int)pl.kt_per_split, P.splits = (int)pl.splits;
+  P.step_y = 32 / P.Wo, P.step_x = 32 % P.Wo;
+  const dim3 grid((unsigned)ceil_div(pl.NC, kBN), (unsigned)ceil_div(c.O, kBM), (unsigned)pl.splits);
+  launch("conv_tc_wgrad_kernel <bf16>", conv_tc_wgrad_kernel, grid, kThreads, kSmemBytes, P);
+  if (pl.splits > 1) launch("conv_tc_wgrad_splitk", conv_tc_wgrad_splitk, blocks_for(c.O * pl.NC, 256), 256, 0, P);
 }
 
 }  // namespace sg::kernels::cuda

@@ -20,6 +20,9 @@
 //                        of matrix j (16-byte aligned) and every lane receives, in r[j], the 32-bit
 //                        word (row lane / 4, word lane % 4) of matrix j. For 32-bit elements (TF32)
 //                        a row holds 4 elements, so r[j] is element (lane / 4, lane % 4).
+//   ldmatrix_x4_trans(r, p): the same with .trans (16-bit elements only): r[j] holds elements
+//                        (2 (lane % 4), lane / 4) in its low half and (2 (lane % 4) + 1, lane / 4)
+//                        in its high half, i.e. the fragment of the transposed matrix.
 //   cp_async_16(dst, src, valid): cp.async.cg.shared.global of 16 bytes, global to shared, in
 //                        the background; valid = false writes 16 zero bytes and reads nothing.
 //   cp_async_commit():   closes the group of this thread's copies issued since the last commit.
@@ -82,6 +85,12 @@ __device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t)
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(smem_addr(p)));
 }
@@ -195,6 +204,22 @@ inline void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
   for (int j = 0; j < 4; ++j) {
     const auto* row = static_cast<const unsigned char*>(::sgemu::shfl(p, 8 * j + lane / 4));
     std::memcpy(&r[j], row + 4 * (lane % 4), 4);
+  }
+}
+
+// ldmatrix .trans: each lane reads two rows of each matrix (2 (lane % 4) and the next) at
+// column lane / 4.
+inline void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  if (reinterpret_cast<uintptr_t>(p) % 16 != 0) throw std::runtime_error("ldmatrix: row address not 16-byte aligned");
+  const int lane = ::sgemu::lane_id();
+  for (int j = 0; j < 4; ++j) {
+    r[j] = 0;
+    for (int h = 0; h < 2; ++h) {
+      const auto* row = static_cast<const unsigned char*>(::sgemu::shfl(p, 8 * j + 2 * (lane % 4) + h));
+      uint16_t v;
+      std::memcpy(&v, row + 2 * (lane / 4), 2);
+      r[j] |= (uint32_t)v << (16 * h);
+    }
   }
 }
 

@@ -100,12 +100,15 @@ void conv_family(kc::ConvMath math) {
   Vec dw(Cout * Cin * 9);
   cpu::conv2d_weight_grad(sg::kernels::Conv2dParams{Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, dy.data(),
                           xb.data(), dw.data());
-  const int64_t ws =
-      kc::conv2d_weight_grad_workspace(sg::kernels::Conv2dParams{Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1});
+  const int64_t ws = kc::conv2d_weight_grad_workspace(
+      sg::kernels::Conv2dParams{Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, math);
   Dev xbd(xb), dyd(dy), dwd(dw.size()), wsd(ws > 0 ? ws : 1);
   kc::conv2d_weight_grad(sg::kernels::Conv2dParams{Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, dyd.p, xbd.p,
                          dwd.p, ws > 0 ? wsd.p : nullptr, math);
-  report(std::string("conv2d_weight_grad split-K (") + std::to_string(ws > 0) + ")" + tag, dwd.host(), dw, tol);
+  // (bf16: 16 x 16 outputs take the tensor-core weight gradient of conv_tc, not the split-K kernel)
+  report(std::string("conv2d_weight_grad split-K (") + std::to_string(ws > 0) + ")" + tag +
+             (math == kc::ConvMath::bf16 ? " -> conv_tc" : ""),
+         dwd.host(), dw, tol);
 
   // The fused modulated conv: demodulation coefficients (warp shuffles), then the grouped
   // GEMM with the weight modulated on load.
@@ -127,6 +130,39 @@ void conv_family(kc::ConvMath math) {
   kc::modconv_dcoefs(wmd.p, sd.p, dd.p, N, O, C, 9, 1e-8);
   kc::modconv_forward(xmd.p, wmd.p, sd.p, dd.p, ymd.p, N, C, H, W, O, 3, 3, 1, math);
   report(std::string("modconv_dcoefs + modconv_forward (fused)") + tag, ymd.host(), ym, tol);
+}
+
+// The multi-stage tensor-core path (kernels/cuda/conv_tc.h): cp.async into a ring of three
+// shared-memory stages, ldmatrix out of it; unsplit and split-K, and the bf16 weight gradient.
+void conv_tc(kc::ConvMath math) {
+  const double tol = math == kc::ConvMath::bf16 ? 3e-2 : 3e-3;
+  const char* tag = math == kc::ConvMath::bf16 ? " (bf16, conv_tc)" : " (TF32, conv_tc)";
+  struct Case {
+    sg::kernels::Conv2dParams p;
+    const char* what;
+  };
+  const Case cases[] = {{{8, 40, 16, 16, 136, 3, 3, 1, 1, 1, 1, 0, 0, 1}, "conv2d_forward 136 x 2048 x 360"},
+                        {{2, 64, 6, 6, 70, 3, 3, 1, 1, 1, 1, 0, 0, 1}, "conv2d_forward split-K 70 x 72 x 576"}};
+  unsigned seed = 20;
+  for (const Case& c : cases) {
+    const sg::kernels::Conv2dParams& p = c.p;
+    const Vec x = random_vec(p.N * p.Cin * p.H * p.W, seed++), w = random_vec(p.Cout * p.Cin * 9, seed++);
+    Vec y(p.N * p.Cout * p.H * p.W);
+    cpu::conv2d_forward(p, x.data(), w.data(), y.data());
+    const int64_t bytes = kc::conv2d_forward_workspace<float>(p, math);
+    Dev xd(x), wd(w), yd(y.size()), ws((size_t)bytes / 4 + 1);
+    kc::conv2d_forward<float>(p, xd.p, wd.p, yd.p, math, nullptr, ws.p);
+    report(std::string(c.what) + tag, yd.host(), y, tol);
+    if (math != kc::ConvMath::bf16) continue;
+    // the weight gradient of the same conv
+    const Vec dy = random_vec(y.size(), seed++);
+    Vec dw(w.size());
+    cpu::conv2d_weight_grad(p, dy.data(), x.data(), dw.data());
+    const int64_t elems = kc::conv2d_weight_grad_workspace(p, math);
+    Dev dyd(dy), dwd(dw.size()), wws((size_t)elems);
+    kc::conv2d_weight_grad<float>(p, dyd.p, xd.p, dwd.p, wws.p, math);
+    report(std::string("conv2d_weight_grad of ") + c.what + tag, dwd.host(), dw, tol);
+  }
 }
 
 void sums() {
@@ -199,6 +235,7 @@ int main() {
   try {
     for (kc::ConvMath math : {kc::ConvMath::fma, kc::ConvMath::tf32_wmma, kc::ConvMath::tf32, kc::ConvMath::bf16})
       conv_family(math);
+    for (kc::ConvMath math : {kc::ConvMath::tf32, kc::ConvMath::bf16}) conv_tc(math);
     sums();
     upfirdn();
   } catch (const std::exception& e) {
