@@ -666,20 +666,15 @@ bool tc_conv2d(const Conv2dParams& p, ConvMath math, const ConvFusion<T>* fu, Tc
   }
 }
 
-// conv_transpose2d with stride 1 as a conv2d with the flipped weight and padding k - 1 - p.
+// conv_transpose2d (groups 1) on the tensor-core path: one GEMM per output phase.
 template <class T>
-bool tc_conv_transpose2d(const Conv2dParams& p, ConvMath math, TcConv& c) {
+bool tc_conv_transpose2d(const Conv2dParams& p, ConvMath math, TcConvTranspose& c) {
   if constexpr (!std::is_same_v<T, float>) {
     return false;
   } else {
-    if (math != ConvMath::tf32 && math != ConvMath::bf16) return false;
-    if (p.groups != 1 || p.sy != 1 || p.sx != 1 || p.opy != 0 || p.opx != 0 || p.py > p.kh - 1 || p.px > p.kw - 1)
-      return false;
-    c = TcConv{};
-    c.N = p.N, c.C = p.Cin, c.O = p.Cout, c.H = p.H, c.W = p.W, c.kh = p.kh, c.kw = p.kw;
-    c.py = p.kh - 1 - p.py, c.px = p.kw - 1 - p.px;
-    c.transposed_weight = true;
-    return c.N > 0 && c.O > 0 && c.Ho() >= 1 && c.Wo() >= 1;
+    if (p.groups != 1) return false;
+    c = TcConvTranspose{p.N, p.Cin, p.H, p.W, p.Cout, p.kh, p.kw, p.sy, p.sx, p.py, p.px, p.opy, p.opx};
+    return conv_tc_transpose_applies(c, math);
   }
 }
 
@@ -693,8 +688,8 @@ int64_t conv2d_forward_workspace(const Conv2dParams& p, ConvMath math, const Con
 
 template <class T>
 int64_t conv_transpose2d_forward_workspace(const Conv2dParams& p, ConvMath math) {
-  TcConv c;
-  return tc_conv_transpose2d<T>(p, math, c) ? conv_tc_workspace_bytes(c, math) : 0;
+  TcConvTranspose c;
+  return tc_conv_transpose2d<T>(p, math, c) ? conv_tc_transpose_workspace_bytes(c, math) : 0;
 }
 
 template <class T>
@@ -738,8 +733,8 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   check_conv_sizes(name, N, Cin, H, W, Cout, Ho, Wo, kh, kw, groups);
   require(sy * sx <= launch_limits().max_grid_yz, name, "stride too large");
   if constexpr (std::is_same_v<T, float>) {
-    TcConv c;
-    if (workspace && tc_conv_transpose2d<T>(p, math, c)) return conv_tc_forward(c, x, w, y, workspace, math);
+    TcConvTranspose c;
+    if (workspace && tc_conv_transpose2d<T>(p, math, c)) return conv_tc_transpose_forward(c, x, w, y, workspace, math);
   }
   ConvProblem<T> P = base_problem(x, w, y, N, Cin, H, W, Cout, Ho, Wo, kh, kw, sy, sx, py, px, groups);
   P.transposed = 1, P.phases = (int)(sy * sx);

@@ -84,9 +84,10 @@ enum class ConvMath : int { fma = 0, tf32_wmma = 1, tf32 = 2, bf16 = 3 };
 // The tensor-core path (kernels/cuda/conv_tc.h; tf32 and bf16 only): a multi-stage implicit
 // GEMM on NHWC copies of x and w made in a workspace. conv2d_forward takes it when groups == 1,
 // or for the fused modulated conv (shared_weight with N == 1: the groups are the images);
-// conv_transpose2d_forward when stride is 1, groups == 1 and padding < the kernel (a conv with the
-// flipped weight). The *_workspace functions return the bytes it needs, 0 where the call
-// takes the shared-memory kernels above; without a workspace (nullptr) those run instead.
+// conv_transpose2d_forward when groups == 1 and the kernel is at least the stride (one conv
+// with the flipped taps per output phase). The *_workspace functions return the bytes it
+// needs, 0 where the call takes the shared-memory kernels above; without a workspace
+// (nullptr) those run instead.
 template <class T>
 int64_t conv2d_forward_workspace(const Conv2dParams& p, ConvMath math, const ConvFusion<T>* fusion = nullptr);
 template <class T>

@@ -1,9 +1,11 @@
 // The tensor-core convolution (formula, layout and variants: kernels/cuda/conv_tc.h).
 //
-// Three launches (four when split):
+// conv2d: three launches (four when split); conv_transpose2d: pack_x once, then pack_w, the
+// GEMM (and the split pass) per output phase:
 //   conv_tc_pack_x  x [N, C, H, W] f32 -> x' [N, H, W, Cp] in the format (x_scale applied),
 //                   32 x 32 tiles transposed through shared memory (coalesced on both sides);
-//   conv_tc_pack_w  w -> w' [O, kh*kw, Cp] in the format (w_scale applied, or flipped);
+//   conv_tc_pack_w  w -> w' [O, kh*kw, Cp] in the format (w_scale applied; or a phase's taps of
+//                   a transposed conv's weight, flipped: WMap);
 //   conv_tc_kernel  the GEMM: a 128 x 128 tile of (output channel, output pixel) per block of
 //                   256 threads = 8 warps as 2 (m) x 4 (n), each warp 64 x 32 = 4 x 4 mma tiles of
 //                   16 x 8; K in tiles of 64 bytes (32 bf16 / 16 TF32), kStages = 3 tiles in
@@ -13,11 +15,14 @@
 //                   8 different bank groups; the epilogue (or the split-K pass) writes NCHW.
 //   conv_tc_splitk_epilogue  (splits > 1) sums the splits' partial tiles in order (deterministic)
 //                   and applies the epilogue.
+// The weight gradient (bf16): conv_tc_pack_dy, conv_tc_pack_x, conv_tc_wgrad_kernel on the same
+// main loop with its B fragments read transposed, and conv_tc_wgrad_splitk (conv_tc.h).
 //
 // Benchmark: bench/run_cuda_bench.sh (build/bench_cuda_kernels, the bf16 and tf32 conv rows,
 // next to cuDNN and the cuBLAS bf16 roofline of the same run), on a GPU.
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv_tc.h"
@@ -68,9 +73,12 @@ int64_t padded_channels(int64_t C, ConvMath m) {
 struct TcParams {
   const void* xp;  // x' [N, H, W, Cp]
   const void* wp;  // w' [O, T, Cp]
-  float* y;        // [N, O, Ho, Wo]
+  float* y;        // [N, O, Hy, Wy]
   float* part;     // [splits, O, NP] when splits > 1
+  // The GEMM's output grid is Ho x Wo (NP = N*Ho*Wo columns); its pixel (qy, qx) is y's
+  // (oy0 + osy*qy, ox0 + osx*qx) (a phase of a strided transposed conv; else Hy = Ho, os = 1).
   int N, Cp, H, W, O, Ho, Wo, kw, sy, sx, py, px, T, NP, ktiles, kt_per_split, splits;
+  int Hy, Wy, osy, osx, oy0, ox0;
   int64_t K;  // T * Cp
   const float* row_scale;
   int64_t row_stride;
@@ -83,8 +91,14 @@ struct TcParams {
 // Byte offset of 16-byte chunk `chunk` (0..3) of row `row` in a swizzled tile.
 __device__ __forceinline__ int swz(int row, int chunk) { return row * kRowBytes + ((chunk ^ ((row >> 1) & 3)) << 4); }
 
-// The epilogue of output (o, pixel n*Ho*Wo + p), written to y [N, O, Ho, Wo].
-__device__ __forceinline__ void tc_finish(const TcParams& P, int o, int n, int p, float v) {
+// Where GEMM pixel p (of the Ho x Wo grid) lands in an image of y.
+__device__ __forceinline__ int y_offset(const TcParams& P, int p) {
+  const int qy = p / P.Wo, qx = p - qy * P.Wo;
+  return (P.oy0 + P.osy * qy) * P.Wy + P.ox0 + P.osx * qx;
+}
+
+// The epilogue of output (o, pixel n*Ho*Wo + p), written to y [N, O, Hy, Wy] at yoff = y_offset(p).
+__device__ __forceinline__ void tc_finish(const TcParams& P, int o, int n, int p, int yoff, float v) {
   const int HW = P.Ho * P.Wo;
   if (P.row_scale) v *= P.row_scale[(int64_t)n * P.row_stride + o];
   if (P.noise) v += P.noise[(int64_t)n * HW + p];
@@ -96,7 +110,7 @@ __device__ __forceinline__ void tc_finish(const TcParams& P, int o, int n, int p
     v = v < -P.clamp ? -P.clamp : v;  // NaN passes through, as conv.cu's epilogue
     v = P.clamp < v ? P.clamp : v;
   }
-  P.y[((int64_t)n * P.O + o) * HW + p] = v;
+  P.y[((int64_t)n * P.O + o) * P.Hy * P.Wy + yoff] = v;
 }
 
 template <ConvMath M>
@@ -121,18 +135,26 @@ __global__ void __launch_bounds__(256) conv_tc_pack_x(const float* __restrict__ 
   }
 }
 
+// Which weight element tap (ty, tx) of the GEMM reads: w[o, c, ty, tx] (conv2d), or, transposed,
+// w[c, o, wy0 + wsy*(kh-1-ty), wx0 + wsx*(kw-1-tx)] of a conv_transpose2d weight [C, O, wkh, wkw]
+// (the phase's taps, flipped).
+struct WMap {
+  int transposed = 0, wkh = 0, wkw = 0, wy0 = 0, wx0 = 0, wsy = 1, wsx = 1;
+};
+
 template <ConvMath M>
 __global__ void __launch_bounds__(256)
     conv_tc_pack_w(const float* __restrict__ w, const float* __restrict__ ws, typename Fmt<M>::E* __restrict__ wp,
-                   int64_t total, int C, int Cp, int O, int kh, int kw, int transposed) {
+                   int64_t total, int C, int Cp, int O, int kh, int kw, WMap m) {
   const int T = kh * kw;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
     const int c = (int)(i % Cp), tap = (int)((i / Cp) % T), o = (int)(i / ((int64_t)Cp * T));
     const int ty = tap / kw, tx = tap - ty * kw;
     float v = 0.0f;
     if (c < C) {
-      v = transposed ? w[(((int64_t)c * O + o) * kh + (kh - 1 - ty)) * kw + (kw - 1 - tx)]
-                     : w[(((int64_t)o * C + c) * kh + ty) * kw + tx];
+      v = m.transposed ? w[(((int64_t)c * O + o) * m.wkh + m.wy0 + m.wsy * (kh - 1 - ty)) * m.wkw + m.wx0 +
+                           m.wsx * (kw - 1 - tx)]
+                       : w[(((int64_t)o * C + c) * kh + ty) * kw + tx];
       if (ws) v *= ws[c];
     }
     wp[i] = Fmt<M>::from_float(v);
@@ -257,12 +279,13 @@ __global__ void __launch_bounds__(kThreads, 2) conv_tc_kernel(__grid_constant__ 
   // ---- epilogue: d0 (g, 2t), d1 (g, 2t+1), d2 (g+8, 2t), d3 (g+8, 2t+1) of each 16 x 8 tile ----
   const int g = lane / 4, t = lane % 4, HW = P.Ho * P.Wo;
   const int64_t plane = (int64_t)P.O * P.NP;
-  int cn[8], cp[8];  // image and pixel of this thread's 8 columns, 2j + (e & 1)
+  int cn[8], cp[8], cy[8];  // image, pixel and offset in y of this thread's 8 columns, 2j + (e & 1)
 #pragma unroll
   for (int c = 0; c < 8; ++c) {
     const int pix = n0 + wn + 8 * (c / 2) + 2 * t + (c % 2);
     cn[c] = pix < P.NP ? pix / HW : -1;
     cp[c] = pix - cn[c] * HW;
+    cy[c] = cn[c] >= 0 ? y_offset(P, cp[c]) : 0;
   }
 #pragma unroll
   for (int i = 0; i < 4; ++i)
@@ -275,7 +298,7 @@ __global__ void __launch_bounds__(kThreads, 2) conv_tc_kernel(__grid_constant__ 
         if (P.splits > 1)
           P.part[split * plane + (int64_t)o * P.NP + n0 + wn + 8 * j + 2 * t + (e & 1)] = acc[i][j][e];
         else
-          tc_finish(P, o, cn[c], cp[c], acc[i][j][e]);
+          tc_finish(P, o, cn[c], cp[c], cy[c], acc[i][j][e]);
       }
 }
 
@@ -285,7 +308,7 @@ __global__ void __launch_bounds__(256) conv_tc_splitk_epilogue(__grid_constant__
     float s = P.part[i];
     for (int k = 1; k < P.splits; ++k) s += P.part[k * plane + i];
     const int o = (int)(i / P.NP), pix = (int)(i - (int64_t)o * P.NP), HW = P.Ho * P.Wo, n = pix / HW;
-    tc_finish(P, o, n, pix - n * HW, s);
+    tc_finish(P, o, n, pix - n * HW, y_offset(P, pix - n * HW), s);
   }
 }
 
@@ -417,85 +440,195 @@ __global__ void __launch_bounds__(256) conv_tc_wgrad_splitk(__grid_constant__ co
   }
 }
 
-struct TcPlan {
-  int64_t Cp, T, K, NP, ktiles, splits, kt_per_split, x_bytes, w_bytes, part_bytes;
+// One GEMM of the forward path: conv2d geometry over x [N, C, H, W] (the padding may be
+// negative: an offset), kh x kw taps, an output grid Qy x Qx placed into y [N, O, Hy, Wy].
+struct Gemm {
+  int64_t N, C, H, W, O, kh, kw, sy, sx, py, px, Qy, Qx, Hy, Wy, osy = 1, osx = 1, oy0 = 0, ox0 = 0;
+  WMap wmap;
 };
 
-TcPlan tc_plan(const TcConv& c, ConvMath math) {
+struct TcPlan {
+  int64_t Cp, T, K, NP, ktiles, splits, kt_per_split, w_bytes, part_bytes;
+};
+
+TcPlan tc_plan(const Gemm& g, ConvMath math) {
   TcPlan p;
-  p.Cp = padded_channels(c.C, math);
-  p.T = c.kh * c.kw;
+  p.Cp = padded_channels(g.C, math);
+  p.T = g.kh * g.kw;
   p.K = p.T * p.Cp;
-  p.NP = c.N * c.Ho() * c.Wo();
+  p.NP = g.N * g.Qy * g.Qx;
   p.ktiles = ceil_div(p.K * elem_bytes(math), kRowBytes);
-  const int64_t tiles = ceil_div(p.NP, kBN) * ceil_div(c.O, kBM);
+  const int64_t tiles = ceil_div(p.NP, kBN) * ceil_div(g.O, kBM);
   int64_t s = 1;
   if (tiles > 0 && tiles < kTargetBlocks)
     s = std::min(ceil_div(kTargetBlocks, tiles), std::max<int64_t>(1, p.ktiles / 4));
   p.kt_per_split = ceil_div(p.ktiles, s);
   p.splits = ceil_div(p.ktiles, p.kt_per_split);  // no empty split
-  p.x_bytes = align256(c.N * c.H * c.W * p.Cp * elem_bytes(math));
-  p.w_bytes = align256(c.O * p.K * elem_bytes(math));
-  p.part_bytes = p.splits > 1 ? p.splits * c.O * p.NP * 4 : 0;
+  p.w_bytes = align256(g.O * p.K * elem_bytes(math));
+  p.part_bytes = p.splits > 1 ? p.splits * g.O * p.NP * 4 : 0;
   return p;
+}
+
+int64_t x_bytes(const Gemm& g, ConvMath math) {
+  return align256(g.N * g.H * g.W * padded_channels(g.C, math) * elem_bytes(math));
+}
+
+// x' once, then w' and the partial sums of each GEMM in turn (the stream orders the reuse).
+int64_t workspace_bytes(const std::vector<Gemm>& gs, ConvMath math) {
+  int64_t most = 0;
+  for (const Gemm& g : gs) {
+    const TcPlan p = tc_plan(g, math);
+    most = std::max(most, p.w_bytes + p.part_bytes);
+  }
+  return gs.empty() ? 0 : x_bytes(gs[0], math) + most;
+}
+
+bool fits(const Gemm& g, ConvMath math) {
+  const TcPlan p = tc_plan(g, math);
+  return g.N >= 1 && g.C >= 1 && g.O >= 1 && g.Qy >= 1 && g.Qx >= 1 && g.kh >= 1 && g.kw >= 1 && p.NP <= kInt32Max &&
+         g.H * g.W <= kInt32Max && g.Hy * g.Wy <= kInt32Max && p.K <= kInt32Max && g.O <= 65535 * (int64_t)kBM &&
+         g.N <= 65535 && p.splits * g.O * p.NP <= (int64_t(1) << 40);
 }
 
 void require(const char* fn, bool ok, const std::string& what) {
   if (!ok) throw CudaError(std::string(fn) + ": " + what);
 }
 
+// The epilogue and input scalings of a conv2d (TcConv's; a transposed conv has none).
+struct Extras {
+  const float* x_scale = nullptr;
+  const float* w_scale = nullptr;
+  const float* row_scale = nullptr;
+  int64_t row_stride = 0;
+  const float* noise = nullptr;
+  const float* bias = nullptr;
+  int act = 0;
+  float alpha = 0.2f, gain = 1.0f, clamp = -1.0f;
+};
+
 template <ConvMath M>
-void run(const TcConv& c, const float* x, const float* w, float* y, void* workspace, const TcPlan& pl) {
+void run(const std::vector<Gemm>& gs, const Extras& ex, const float* x, const float* w, float* y, void* workspace) {
   using E = typename Fmt<M>::E;
   const std::string sfx = M == ConvMath::bf16 ? " <bf16>" : " <tf32>";
   auto* ws = static_cast<unsigned char*>(workspace);
+  const Gemm& g0 = gs[0];
+  const int64_t Cp = padded_channels(g0.C, M), HW = g0.H * g0.W;
   E* xp = reinterpret_cast<E*>(ws);
-  E* wp = reinterpret_cast<E*>(ws + pl.x_bytes);
-  float* part = pl.splits > 1 ? reinterpret_cast<float*>(ws + pl.x_bytes + pl.w_bytes) : nullptr;
-  const int64_t HW = c.H * c.W;
   launch(("conv_tc_pack_x" + sfx).c_str(), conv_tc_pack_x<M>,
-         dim3((unsigned)ceil_div(HW, 32), (unsigned)ceil_div(pl.Cp, 32), (unsigned)c.N), 256, 0, x, c.x_scale, xp,
-         (int)c.C, (int)pl.Cp, (int)HW);
-  const int64_t wtotal = c.O * pl.K;
-  launch(("conv_tc_pack_w" + sfx).c_str(), conv_tc_pack_w<M>, blocks_for(wtotal, 256), 256, 0, w, c.w_scale, wp, wtotal,
-         (int)c.C, (int)pl.Cp, (int)c.O, (int)c.kh, (int)c.kw, c.transposed_weight ? 1 : 0);
-  TcParams P{};
-  P.xp = xp, P.wp = wp, P.y = y, P.part = part;
-  P.N = (int)c.N, P.Cp = (int)pl.Cp, P.H = (int)c.H, P.W = (int)c.W, P.O = (int)c.O, P.Ho = (int)c.Ho(),
-  P.Wo = (int)c.Wo();
-  P.kw = (int)c.kw, P.sy = (int)c.sy, P.sx = (int)c.sx, P.py = (int)c.py, P.px = (int)c.px, P.T = (int)pl.T;
-  P.NP = (int)pl.NP, P.ktiles = (int)pl.ktiles, P.kt_per_split = (int)pl.kt_per_split, P.splits = (int)pl.splits;
-  P.K = pl.K;
-  P.row_scale = c.row_scale, P.row_stride = c.row_stride, P.noise = c.noise, P.bias = c.bias;
-  P.act = c.act, P.alpha = c.alpha, P.gain = c.gain;
-  P.has_clamp = c.clamp >= 0 ? 1 : 0, P.clamp = c.clamp >= 0 ? c.clamp : 0.0f;
-  const dim3 grid((unsigned)ceil_div(pl.NP, kBN), (unsigned)ceil_div(c.O, kBM), (unsigned)pl.splits);
-  launch(("conv_tc_kernel" + sfx).c_str(), conv_tc_kernel<M>, grid, kThreads, kSmemBytes, P);
-  if (pl.splits > 1)
-    launch("conv_tc_splitk_epilogue", conv_tc_splitk_epilogue, blocks_for(c.O * pl.NP, 256), 256, 0, P);
+         dim3((unsigned)ceil_div(HW, 32), (unsigned)ceil_div(Cp, 32), (unsigned)g0.N), 256, 0, x, ex.x_scale, xp,
+         (int)g0.C, (int)Cp, (int)HW);
+  for (const Gemm& g : gs) {
+    const TcPlan pl = tc_plan(g, M);
+    E* wp = reinterpret_cast<E*>(ws + x_bytes(g, M));
+    float* part = pl.splits > 1 ? reinterpret_cast<float*>(ws + x_bytes(g, M) + pl.w_bytes) : nullptr;
+    const int64_t wtotal = g.O * pl.K;
+    launch(("conv_tc_pack_w" + sfx).c_str(), conv_tc_pack_w<M>, blocks_for(wtotal, 256), 256, 0, w, ex.w_scale, wp,
+           wtotal, (int)g.C, (int)pl.Cp, (int)g.O, (int)g.kh, (int)g.kw, g.wmap);
+    TcParams P{};
+    P.xp = xp, P.wp = wp, P.y = y, P.part = part;
+    P.N = (int)g.N, P.Cp = (int)pl.Cp, P.H = (int)g.H, P.W = (int)g.W, P.O = (int)g.O, P.Ho = (int)g.Qy;
+    P.Wo = (int)g.Qx, P.kw = (int)g.kw, P.sy = (int)g.sy, P.sx = (int)g.sx, P.py = (int)g.py, P.px = (int)g.px;
+    P.T = (int)pl.T, P.NP = (int)pl.NP, P.ktiles = (int)pl.ktiles, P.kt_per_split = (int)pl.kt_per_split;
+    P.splits = (int)pl.splits, P.K = pl.K;
+    P.Hy = (int)g.Hy, P.Wy = (int)g.Wy, P.osy = (int)g.osy, P.osx = (int)g.osx, P.oy0 = (int)g.oy0, P.ox0 = (int)g.ox0;
+    P.row_scale = ex.row_scale, P.row_stride = ex.row_stride, P.noise = ex.noise, P.bias = ex.bias;
+    P.act = ex.act, P.alpha = ex.alpha, P.gain = ex.gain;
+    P.has_clamp = ex.clamp >= 0 ? 1 : 0, P.clamp = ex.clamp >= 0 ? ex.clamp : 0.0f;
+    const dim3 grid((unsigned)ceil_div(pl.NP, kBN), (unsigned)ceil_div(g.O, kBM), (unsigned)pl.splits);
+    launch(("conv_tc_kernel" + sfx).c_str(), conv_tc_kernel<M>, grid, kThreads, kSmemBytes, P);
+    if (pl.splits > 1)
+      launch("conv_tc_splitk_epilogue", conv_tc_splitk_epilogue, blocks_for(g.O * pl.NP, 256), 256, 0, P);
+  }
+}
+
+void run_math(const char* fn, ConvMath math, const std::vector<Gemm>& gs, const Extras& ex, const float* x,
+              const float* w, float* y, void* workspace) {
+  require(fn, math == ConvMath::bf16 || math == ConvMath::tf32, "math must be tf32 or bf16");
+  require(fn, !gs.empty(), "empty problem");
+  for (const Gemm& g : gs)
+    require(fn, fits(g, math), "empty problem, or sizes beyond its 32-bit indexing or grid limits");
+  require(fn, workspace != nullptr && reinterpret_cast<uintptr_t>(workspace) % 256 == 0,
+          "needs a 256-byte aligned workspace");
+  if (math == ConvMath::bf16)
+    run<ConvMath::bf16>(gs, ex, x, w, y, workspace);
+  else
+    run<ConvMath::tf32>(gs, ex, x, w, y, workspace);
+}
+
+// conv2d: one GEMM.
+std::vector<Gemm> gemms(const TcConv& c) {
+  Gemm g{c.N, c.C, c.H, c.W, c.O, c.kh, c.kw, c.sy, c.sx, c.py, c.px, c.Ho(), c.Wo(), c.Ho(), c.Wo()};
+  return {g};
+}
+
+// conv_transpose2d: one GEMM per output phase (ry, rx) (oy = ry + sy*qy). Phase ry takes taps
+// i = iy0 + sy*t (iy0 = (ry + py) mod sy, Ty of them) from input row qy + in_oy - t; flipped
+// (t' = Ty-1-t) that is a stride-1 conv with padding Ty-1-in_oy. Empty if a phase has no taps.
+std::vector<Gemm> gemms(const TcConvTranspose& c) {
+  std::vector<Gemm> gs;
+  const int64_t Ho = c.Ho(), Wo = c.Wo();
+  for (int64_t ry = 0; ry < std::min(c.sy, Ho); ++ry)
+    for (int64_t rx = 0; rx < std::min(c.sx, Wo); ++rx) {
+      const int64_t iy0 = (ry + c.py) % c.sy, ix0 = (rx + c.px) % c.sx;
+      const int64_t Ty = iy0 < c.kh ? (c.kh - iy0 + c.sy - 1) / c.sy : 0,
+                    Tx = ix0 < c.kw ? (c.kw - ix0 + c.sx - 1) / c.sx : 0;
+      if (Ty == 0 || Tx == 0) return {};
+      const int64_t in_oy = (ry + c.py - iy0) / c.sy, in_ox = (rx + c.px - ix0) / c.sx;
+      Gemm g{c.N,
+             c.C,
+             c.H,
+             c.W,
+             c.O,
+             Ty,
+             Tx,
+             1,
+             1,
+             Ty - 1 - in_oy,
+             Tx - 1 - in_ox,
+             (Ho - ry + c.sy - 1) / c.sy,
+             (Wo - rx + c.sx - 1) / c.sx,
+             Ho,
+             Wo,
+             c.sy,
+             c.sx,
+             ry,
+             rx};
+      g.wmap = WMap{1, (int)c.kh, (int)c.kw, (int)iy0, (int)ix0, (int)c.sy, (int)c.sx};
+      gs.push_back(g);
+    }
+  return gs;
 }
 
 }  // namespace
 
-int64_t conv_tc_workspace_bytes(const TcConv& c, ConvMath math) {
-  const TcPlan p = tc_plan(c, math);
-  return p.x_bytes + p.w_bytes + p.part_bytes;
-}
+int64_t conv_tc_workspace_bytes(const TcConv& c, ConvMath math) { return workspace_bytes(gemms(c), math); }
 
 void conv_tc_forward(const TcConv& c, const float* x, const float* w, float* y, void* workspace, ConvMath math) {
-  require("conv_tc_forward", math == ConvMath::bf16 || math == ConvMath::tf32, "math must be tf32 or bf16");
-  require("conv_tc_forward", c.N >= 1 && c.C >= 1 && c.O >= 1 && c.Ho() >= 1 && c.Wo() >= 1, "empty problem");
-  const TcPlan pl = tc_plan(c, math);
-  require("conv_tc_forward", workspace != nullptr && reinterpret_cast<uintptr_t>(workspace) % 256 == 0,
-          "needs a 256-byte aligned workspace");
-  require("conv_tc_forward",
-          pl.NP <= kInt32Max && c.H * c.W <= kInt32Max && pl.K <= kInt32Max && c.O <= 65535 * (int64_t)kBM &&
-              c.N <= 65535 && pl.splits * c.O * pl.NP <= (int64_t(1) << 40),
-          "sizes beyond the kernel's 32-bit indexing or grid limits");
-  if (math == ConvMath::bf16)
-    run<ConvMath::bf16>(c, x, w, y, workspace, pl);
-  else
-    run<ConvMath::tf32>(c, x, w, y, workspace, pl);
+  Extras ex;
+  ex.x_scale = c.x_scale, ex.w_scale = c.w_scale, ex.row_scale = c.row_scale, ex.row_stride = c.row_stride;
+  ex.noise = c.noise, ex.bias = c.bias, ex.act = c.act, ex.alpha = c.alpha, ex.gain = c.gain, ex.clamp = c.clamp;
+  run_math("conv_tc_forward", math, gemms(c), ex, x, w, y, workspace);
+}
+
+bool conv_tc_transpose_applies(const TcConvTranspose& c, ConvMath math) {
+  if (math != ConvMath::bf16 && math != ConvMath::tf32) return false;
+  if (c.N < 1 || c.C < 1 || c.O < 1 || c.H < 1 || c.W < 1 || c.Ho() < 1 || c.Wo() < 1) return false;
+  const std::vector<Gemm> gs = gemms(c);
+  if (gs.empty()) return false;
+  for (const Gemm& g : gs)
+    if (!fits(g, math)) return false;
+  return true;
+}
+
+int64_t conv_tc_transpose_workspace_bytes(const TcConvTranspose& c, ConvMath math) {
+  return workspace_bytes(gemms(c), math);
+}
+
+void conv_tc_transpose_forward(const TcConvTranspose& c, const float* x, const float* w, float* y, void* workspace,
+                               ConvMath math) {
+  require("conv_tc_transpose_forward", conv_tc_transpose_applies(c, math),
+          "a problem it does not take (a phase without taps, empty, or too large)");
+  run_math("conv_tc_transpose_forward", math, gemms(c), Extras{}, x, w, y, workspace);
 }
 
 namespace {

@@ -7,8 +7,7 @@
 // Formula (cross-correlation, N images of C channels, O output channels, shared weight):
 //   y[n,o,oy,ox] = epilogue( sum_{ty,tx,c} w'[o,ty,tx,c] * x'[n, oy*sy-py+ty, ox*sx-px+tx, c] )
 //   x'[n,iy,ix,c] = x[n,c,iy,ix] * x_scale[n,c]   (NHWC, rounded to the format; zero outside)
-//   w'[o,ty,tx,c] = w[o,c,ty,tx] * w_scale[c]     (or, transposed_weight: w[c,o,kh-1-ty,kw-1-tx],
-//                                                  the stride-1 conv_transpose2d as a conv)
+//   w'[o,ty,tx,c] = w[o,c,ty,tx] * w_scale[c]     (conv_transpose2d: below)
 //   epilogue(v) = clamp(act(v * row_scale[n*row_stride + o] + noise[n, pixel] + bias[o]) * gain)
 // A GEMM with M = O (rows: output channels), N = N*Ho*Wo (columns: output pixels), K =
 // kh*kw*Cp, K ordered (tap, channel) with C padded to Cp (a multiple of 16 bytes of the format):
@@ -28,7 +27,6 @@ namespace sg::kernels::cuda {
 
 struct TcConv {
   int64_t N = 0, C = 0, H = 0, W = 0, O = 0, kh = 1, kw = 1, sy = 1, sx = 1, py = 0, px = 0;
-  bool transposed_weight = false;    // w is [C, O, kh, kw], flipped (see above)
   const float* x_scale = nullptr;    // [N, C] or null
   const float* w_scale = nullptr;    // [C] or null
   const float* row_scale = nullptr;  // row_scale[n*row_stride + o] or null
@@ -44,10 +42,26 @@ struct TcConv {
 // Bytes of device workspace conv_tc_forward needs (x', w' and the split-K partial sums).
 int64_t conv_tc_workspace_bytes(const TcConv& c, ConvMath math);
 
-// y [N, O, Ho, Wo] (NCHW) from x [N, C, H, W] and w; math is tf32 or bf16; workspace: at least
-// conv_tc_workspace_bytes bytes, 256-byte aligned. Launch names: "conv_tc_pack_x <m>",
-// "conv_tc_pack_w <m>", "conv_tc_kernel <m>" and, split, "conv_tc_splitk_epilogue".
+// y [N, O, Ho, Wo] (NCHW) from x [N, C, H, W] and w [O, C, kh, kw]; math is tf32 or bf16;
+// workspace: at least conv_tc_workspace_bytes bytes, 256-byte aligned. Launch names:
+// "conv_tc_pack_x <m>", "conv_tc_pack_w <m>", "conv_tc_kernel <m>" and, split,
+// "conv_tc_splitk_epilogue".
 void conv_tc_forward(const TcConv& c, const float* x, const float* w, float* y, void* workspace, ConvMath math);
+
+// conv_transpose2d (groups 1) as sy*sx GEMMs, one per output phase (oy mod sy, ox mod sx):
+// within a phase only every sy-th tap is live, and flipped they form a stride-1 conv of x
+// (kernels/cuda/conv.h's phase split, here with the weight packed per phase: w [C, O, kh, kw]
+// -> w' [O, Ty, Tx, Cp]); x' is packed once for all phases; each phase's epilogue writes its
+// pixels of y. Applies when every phase has taps (kh >= sy, kw >= sx) and the sizes fit.
+struct TcConvTranspose {
+  int64_t N = 0, C = 0, H = 0, W = 0, O = 0, kh = 1, kw = 1, sy = 1, sx = 1, py = 0, px = 0, opy = 0, opx = 0;
+  int64_t Ho() const { return (H - 1) * sy - 2 * py + kh + opy; }
+  int64_t Wo() const { return (W - 1) * sx - 2 * px + kw + opx; }
+};
+bool conv_tc_transpose_applies(const TcConvTranspose& c, ConvMath math);
+int64_t conv_tc_transpose_workspace_bytes(const TcConvTranspose& c, ConvMath math);
+void conv_tc_transpose_forward(const TcConvTranspose& c, const float* x, const float* w, float* y, void* workspace,
+                               ConvMath math);
 
 // The weight gradient on the same machinery (bf16 only: its B operand is read with
 // ldmatrix .trans, which moves 16-bit elements):

@@ -2,9 +2,10 @@
 // f64, within the error bound of its format. The shapes reach: channels padded to the 16-byte
 // chunk (3, 12), k-tiles that span several taps (Cp < 32 bf16 channels), two tiles of output
 // channels, a partial pixel tile, stride 2, unequal kernel sides, strides and paddings, split-K
-// (with its ordered reduction and epilogue) and the unsplit epilogue, the stride-1
-// conv_transpose2d as a flipped conv, the fused epilogue on a plain conv, and the fused
-// modulated conv (groups = images, styles applied while packing x).
+// (with its ordered reduction and epilogue) and the unsplit epilogue, conv_transpose2d as one
+// flipped conv per output phase (stride 1 and 2, output padding, padding beyond the kernel), the
+// fused epilogue on a plain conv, the fused modulated conv (groups = images, styles applied
+// while packing x), and the bf16 weight gradient.
 #include <array>
 #include <cmath>
 #include <string>
@@ -60,8 +61,7 @@ const char* kSuffix[2] = {" <tf32>", " <bf16>"};
 
 }  // namespace
 
-TEST_CASE("cuda conv_tc: conv2d and the stride-1 conv_transpose2d on tensor cores within their bounds",
-          "[cuda][paths][tf32]") {
+TEST_CASE("cuda conv_tc: conv2d and conv_transpose2d on tensor cores within their bounds", "[cuda][paths][tf32]") {
   if (!real_cuda("conv_tc")) return;
   struct Case {
     const char* what;
@@ -81,6 +81,22 @@ TEST_CASE("cuda conv_tc: conv2d and the stride-1 conv_transpose2d on tensor core
       {"2x3, strides (1, 2), padding (1, 0)", {1, 8, 6, 7, 9, 2, 3, 1, 2, 1, 0, 0, 0, 1}, false, {false, false}},
       {"conv_transpose2d 3x3 pad 1", {2, 24, 5, 6, 33, 3, 3, 1, 1, 1, 1, 0, 0, 1}, true, {true, false}},
       {"conv_transpose2d 2x2 pad 0", {2, 24, 5, 6, 10, 2, 2, 1, 1, 0, 0, 0, 0, 1}, true, {false, false}},
+      {"conv_transpose2d 3x3 pad 3 (more than the kernel)",
+       {1, 8, 6, 6, 8, 3, 3, 1, 1, 3, 3, 0, 0, 1},
+       true,
+       {false, false}},
+      {"conv_transpose2d 3x3 stride 2 pad 0 (four phases)",
+       {2, 24, 5, 6, 33, 3, 3, 2, 2, 0, 0, 0, 0, 1},
+       true,
+       {false, false}},
+      {"conv_transpose2d 3x3 stride 2 pad 1 output_padding 1",
+       {2, 16, 4, 4, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+       true,
+       {false, false}},
+      {"conv_transpose2d 4x4 strides (2, 1) pad (1, 2)",
+       {1, 8, 5, 4, 12, 4, 4, 2, 1, 1, 2, 0, 0, 1},
+       true,
+       {false, false}},
   };
   uint64_t seed = 700;
   for (const Case& c : cases) {
@@ -88,8 +104,9 @@ TEST_CASE("cuda conv_tc: conv2d and the stride-1 conv_transpose2d on tensor core
     const Shape ws_shape = c.transposed ? Shape{p.Cin, p.Cout, p.kh, p.kw} : Shape{p.Cout, p.Cin, p.kh, p.kw};
     Tensor x = rnd({p.N, p.Cin, p.H, p.W}, seed++), w = rnd(ws_shape, seed++);
     const std::array<int64_t, 2> s{p.sy, p.sx}, pad{p.py, p.px};
-    Tensor ref = c.transposed ? conv_transpose2d(x, w, s, pad) : conv2d(x, w, s, pad);
-    Tensor absref = c.transposed ? conv_transpose2d(abs(x), abs(w), s, pad) : conv2d(abs(x), abs(w), s, pad);
+    const std::array<int64_t, 2> op{p.opy, p.opx};
+    Tensor ref = c.transposed ? conv_transpose2d(x, w, s, pad, op) : conv2d(x, w, s, pad);
+    Tensor absref = c.transposed ? conv_transpose2d(abs(x), abs(w), s, pad, op) : conv2d(abs(x), abs(w), s, pad);
     const int64_t K = p.Cin * p.kh * p.kw;  // products per output (either way)
     Tensor xd = to_dut(x), wd = to_dut(w), yd = empty(ref.shape(), DType::f32, Device::cuda());
     for (int f = 0; f < 2; ++f) {
@@ -129,8 +146,8 @@ TEST_CASE("cuda conv_tc: conv2d and the stride-1 conv_transpose2d on tensor core
   CHECK(kc::conv2d_forward_workspace<double>(cases[1].p, kc::ConvMath::bf16) == 0);
   CHECK(kc::conv2d_forward_workspace<float>(Conv2dParams{1, 8, 6, 6, 8, 3, 3, 1, 1, 1, 1, 0, 0, 2},
                                             kc::ConvMath::bf16) == 0);  // grouped, not a modconv
-  CHECK(kc::conv_transpose2d_forward_workspace<float>(Conv2dParams{1, 8, 6, 6, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1},
-                                                      kc::ConvMath::bf16) == 0);  // stride 2
+  CHECK(kc::conv_transpose2d_forward_workspace<float>(Conv2dParams{1, 8, 6, 6, 8, 1, 1, 2, 2, 0, 0, 1, 1, 1},
+                                                      kc::ConvMath::bf16) == 0);  // phases without taps
 }
 
 TEST_CASE("cuda conv_tc: the fused epilogue and the fused modulated conv on tensor cores", "[cuda][paths][tf32]") {

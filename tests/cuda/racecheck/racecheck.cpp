@@ -163,6 +163,15 @@ void conv_tc(kc::ConvMath math) {
     kc::conv2d_weight_grad<float>(p, dyd.p, xd.p, dwd.p, wws.p, math);
     report(std::string("conv2d_weight_grad of ") + c.what + tag, dwd.host(), dw, tol);
   }
+  // conv_transpose2d stride 2: four phase GEMMs sharing one packed x
+  const sg::kernels::Conv2dParams pt{4, 40, 12, 12, 72, 3, 3, 2, 2, 1, 1, 1, 1, 1};
+  const Vec x = random_vec(pt.N * pt.Cin * pt.H * pt.W, seed++), w = random_vec(pt.Cin * pt.Cout * 9, seed++);
+  Vec y(pt.N * pt.Cout * 24 * 24);
+  cpu::conv_transpose2d_forward(pt, x.data(), w.data(), y.data());
+  const int64_t bytes = kc::conv_transpose2d_forward_workspace<float>(pt, math);
+  Dev xd(x), wd(w), yd(y.size()), ws((size_t)bytes / 4 + 1);
+  kc::conv_transpose2d_forward<float>(pt, xd.p, wd.p, yd.p, math, ws.p);
+  report(std::string("conv_transpose2d_forward stride 2, 72 x 2304 x 40") + tag, yd.host(), y, tol);
 }
 
 void sums() {
