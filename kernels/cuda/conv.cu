@@ -742,11 +742,11 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
 }
 
 namespace {
-// The tensor-core weight gradient's problem (bf16, groups 1, Ho*Wo % 8 == 0); false: not taken.
+// The tensor-core weight gradient's problem (TF32 / bf16, groups 1, Ho*Wo % 8 == 0); false: not taken.
 bool tc_wgrad(const Conv2dParams& p, ConvMath math, TcWgrad& c) {
-  if (math != ConvMath::bf16 || p.groups != 1) return false;
+  if (p.groups != 1) return false;
   c = TcWgrad{p.N, p.Cin, p.H, p.W, p.Cout, p.kh, p.kw, p.sy, p.sx, p.py, p.px};
-  return conv_tc_wgrad_applies(c);
+  return conv_tc_wgrad_applies(c, math);
 }
 }  // namespace
 
@@ -759,7 +759,7 @@ int64_t conv2d_weight_grad_workspace(const Conv2dParams& p, ConvMath math) {
   const WgradPlan plan = wgrad_plan(N, Cout, Ho, Wo, Kw, groups);
   const int64_t smem_path = plan.splits > 1 ? plan.splits * Cout * Kw : 0;
   TcWgrad c;  // (f32 elements; an f64 call never takes the path and gets at least its own need)
-  return tc_wgrad(p, math, c) ? std::max(smem_path, ceil_div(conv_tc_wgrad_workspace_bytes(c), 4)) : smem_path;
+  return tc_wgrad(p, math, c) ? std::max(smem_path, ceil_div(conv_tc_wgrad_workspace_bytes(c, math), 4)) : smem_path;
 }
 
 template <class T>
@@ -777,7 +777,7 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T
   check_conv_sizes(name, N, Cin, H, W, Cout, Ho, Wo, kh, kw, groups);
   if constexpr (std::is_same_v<T, float>) {
     TcWgrad c;
-    if (workspace && tc_wgrad(p, math, c)) return conv_tc_wgrad(c, dy, x, dw, workspace);
+    if (workspace && tc_wgrad(p, math, c)) return conv_tc_wgrad(c, dy, x, dw, workspace, math);
   }
   const WgradPlan plan = wgrad_plan(N, Cout, Ho, Wo, Kw, groups);
   require(plan.splits == 1 || workspace != nullptr, name, "split-K needs the workspace");

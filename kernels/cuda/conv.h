@@ -104,9 +104,9 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
                               void* workspace = nullptr);
 
 // Elements (of f32 or f64, whichever the call uses) of workspace conv2d_weight_grad needs for
-// these sizes and this math (0: none; pass nullptr). With ConvMath::bf16, groups == 1 and
-// Ho*Wo % 8 == 0 (and the workspace given), the weight gradient runs on the tensor-core path
-// (kernels/cuda/conv_tc.h, conv_tc_wgrad); otherwise on the shared-memory kernels.
+// these sizes and this math (0: none; pass nullptr). With ConvMath::tf32 or bf16, groups == 1
+// and Ho*Wo % 8 == 0 (and the workspace given), the weight gradient runs on the tensor-core
+// path (kernels/cuda/conv_tc.h, conv_tc_wgrad); otherwise on the shared-memory kernels.
 int64_t conv2d_weight_grad_workspace(const Conv2dParams& p, ConvMath math);
 
 // dy [N,Cout,Ho,Wo], x [N,Cin,H,W] -> dw [Cout,Cin/groups,kh,kw].

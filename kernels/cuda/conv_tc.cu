@@ -312,39 +312,54 @@ __global__ void __launch_bounds__(256) conv_tc_splitk_epilogue(__grid_constant__
   }
 }
 
-// ---- the weight gradient (bf16) -----------------------------------------------------------
+// ---- the weight gradient ----------------------------------------------------------------------
 
 struct TcWParams {
-  const uint16_t* dyp;  // dy' [N, O, Ho*Wo] bf16
-  const uint16_t* xp;   // x' [N, H, W, Cp] bf16
-  float* dw;            // [O, C, kh, kw]
-  float* part;          // [splits, O, NC] when splits > 1
+  const void* dyp;  // dy' [N, O, Ho*Wo] in the format
+  const void* xp;   // x' [N, H, W, Cp] in the format
+  float* dw;        // [O, C, kh, kw]
+  float* part;      // [splits, O, NC] when splits > 1
   int N, O, C, Cp, H, W, Ho, Wo, kw, T, sy, sx, py, px, NC, ktiles, kt_per_split, splits;
-  int step_y, step_x;  // one k-tile of 32 pixels = step_y output rows + step_x pixels
+  int step_y, step_x;  // one k-tile of pixels = step_y output rows + step_x pixels
 };
 
-// B tiles of the weight gradient: 32 rows (pixels) of 256 bytes (128 columns); chunk c of row r
-// at (c ^ (r % 8)) so that the 8 rows an ldmatrix phase reads fall in 8 different bank groups.
-__device__ __forceinline__ int swz_b(int row, int chunk) { return row * 256 + ((chunk ^ (row & 7)) << 4); }
+// B tiles of the weight gradient: one row per pixel of the k-tile (32 bf16 / 16 TF32), of 128
+// columns (256 / 512 bytes); chunk c of row r at (c ^ (r % 8)), so that the 8 rows an ldmatrix
+// phase reads fall in 8 different bank groups.
+template <ConvMath M>
+__device__ __forceinline__ int swz_b(int row, int chunk) {
+  return row * kBN * (int)sizeof(typename Fmt<M>::E) + ((chunk ^ (row & 7)) << 4);
+}
 
+template <ConvMath M>
 __global__ void __launch_bounds__(256)
-    conv_tc_pack_dy(const float* __restrict__ dy, uint16_t* __restrict__ dyp, int64_t n) {
+    conv_tc_pack_dy(const float* __restrict__ dy, typename Fmt<M>::E* __restrict__ dyp, int64_t n) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    dyp[i] = Fmt<ConvMath::bf16>::from_float(dy[i]);
+    dyp[i] = Fmt<M>::from_float(dy[i]);
 }
 
 // The tile of dw's columns (tap, channel) n0.. and output channels m0.., over the pixels of
-// this split. Warps and fragments as conv_tc_kernel; the loader moves chunk lc (8 pixels) of
-// rows lr and lr + 64 of A, and chunk bc (8 channels of one tap) of rows br and br + 16 of B.
+// this split. Warps and fragments as conv_tc_kernel; the loader moves chunk lc (kChunk pixels)
+// of rows lr and lr + 64 of A, and chunk bc (kChunk channels of one tap) of two rows (pixels)
+// of B. B fragments: bf16 with ldmatrix .trans; TF32 (no .trans for 32-bit elements) with
+// scalar loads, b0 = (k t, n g), b1 = (k t+4, n g).
+template <ConvMath M>
 __global__ void __launch_bounds__(kThreads, 2) conv_tc_wgrad_kernel(__grid_constant__ const TcWParams P) {
-  using F = Fmt<ConvMath::bf16>;
+  using F = Fmt<M>;
+  using E = typename F::E;
+  constexpr int kTileK = kRowBytes / (int)sizeof(E);     // pixels per k-tile
+  constexpr int kRowChunks = kBN * (int)sizeof(E) / 16;  // 16-byte chunks per B row
+  constexpr int kRowsPerPass = kThreads / kRowChunks;    // B rows the block moves at once
+  static_assert(kRowsPerPass * 2 == kTileK, "two B chunks per thread per tile");
+  const E* dyp = static_cast<const E*>(P.dyp);
+  const E* xp = static_cast<const E*>(P.xp);
   SG_DYNAMIC_SHARED(unsigned char, smem);
   const int tid = (int)threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int n0 = (int)blockIdx.x * kBN, m0 = (int)blockIdx.y * kBM, split = (int)blockIdx.z;
   const int kt0 = split * P.kt_per_split, kt1 = min(P.ktiles, kt0 + P.kt_per_split);
   const int HW2 = P.Ho * P.Wo;
 
-  // A: dy' rows o, 8 pixels (an, ap) per chunk
+  // A: dy' rows o, kChunk pixels (an, ap) per chunk
   const int lc = tid % 4, lr = tid / 4;
   bool a_ok[2];
   int64_t a_row[2];  // (o) * HW2, the image added per load
@@ -356,14 +371,14 @@ __global__ void __launch_bounds__(kThreads, 2) conv_tc_wgrad_kernel(__grid_const
   }
   int an, ap;
   {
-    const int64_t q = (int64_t)kt0 * 32 + lc * 8;
+    const int64_t q = (int64_t)kt0 * kTileK + lc * F::kChunk;
     an = (int)(q / HW2), ap = (int)(q - (int64_t)an * HW2);
   }
-  // B: column chunk bc = (tap, c .. c+7), rows br, br + 16 = pixels (bn, boy, box)
-  const int bc = tid % 16, br = tid / 16;
+  // B: column chunk bc = (tap, c .. c+kChunk-1), rows br, br + kRowsPerPass = pixels (bn, boy, box)
+  const int bc = tid % kRowChunks, br = tid / kRowChunks;
   int tap, bch, bty, btx;
   {
-    const int col = n0 + bc * 8;
+    const int col = n0 + bc * F::kChunk;
     tap = col / P.Cp, bch = col - tap * P.Cp;
     bty = tap / P.kw, btx = tap - bty * P.kw;
   }
@@ -371,7 +386,7 @@ __global__ void __launch_bounds__(kThreads, 2) conv_tc_wgrad_kernel(__grid_const
   int bn[2], boy[2], box[2];
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
-    const int64_t q = (int64_t)kt0 * 32 + br + 16 * i;
+    const int64_t q = (int64_t)kt0 * kTileK + br + kRowsPerPass * i;
     bn[i] = (int)(q / HW2);
     const int r = (int)(q - (int64_t)bn[i] * HW2);
     boy[i] = r / P.Wo, box[i] = r - boy[i] * P.Wo;
@@ -382,13 +397,13 @@ __global__ void __launch_bounds__(kThreads, 2) conv_tc_wgrad_kernel(__grid_const
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const bool av = a_ok[i] && an < P.N;
-      ptx::cp_async_16(As + swz(lr + 64 * i, lc), av ? P.dyp + (int64_t)an * P.O * HW2 + a_row[i] + ap : P.dyp, av);
+      ptx::cp_async_16(As + swz(lr + 64 * i, lc), av ? dyp + (int64_t)an * P.O * HW2 + a_row[i] + ap : dyp, av);
       const int iy = boy[i] * P.sy - P.py + bty, ix = box[i] * P.sx - P.px + btx;
       const bool bv = b_col_ok && bn[i] < P.N && (unsigned)iy < (unsigned)P.H && (unsigned)ix < (unsigned)P.W;
-      ptx::cp_async_16(Bs + swz_b(br + 16 * i, bc),
-                       bv ? P.xp + (((int64_t)bn[i] * P.H + iy) * P.W + ix) * P.Cp + bch : P.xp, bv);
+      ptx::cp_async_16(Bs + swz_b<M>(br + kRowsPerPass * i, bc),
+                       bv ? xp + (((int64_t)bn[i] * P.H + iy) * P.W + ix) * P.Cp + bch : xp, bv);
     }
-    ap += 32;
+    ap += kTileK;
     while (ap >= HW2) ap -= HW2, ++an;
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
@@ -401,12 +416,29 @@ __global__ void __launch_bounds__(kThreads, 2) conv_tc_wgrad_kernel(__grid_const
   const int wm = (warp % 2) * 64, wn = (warp / 2) * 32;
   const int lm = lane / 8, l8 = lane % 8;
   float acc[4][4][4];
+  const int g = lane / 4, t = lane % 4;
+  int boff[4][2];  // TF32: this lane's B elements (k t | t+4, column 8q + g of the warp) in a stage
+#pragma unroll
+  for (int q = 0; q < 4; ++q)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int n = wn + 8 * q + g;
+      boff[q][h] = swz_b<M>(t + 4 * h, n / 4) + (n % 4) * 4;  // (row t + 4h + 8ks: the same chunk order)
+    }
   mainloop<F>(smem, kt0, kt1, load, wm, lm, l8, acc, [&](const unsigned char* Bs, int ks, uint32_t(&r)[4], int jj) {
-    // matrices (k low | high) x (columns 0-7 | 8-15), read transposed from the [k][n] tile
-    ptx::ldmatrix_x4_trans(r, Bs + swz_b(16 * ks + 8 * (lm & 1) + l8, (wn + 16 * jj + 8 * (lm >> 1)) / 8));
+    if constexpr (M == ConvMath::bf16) {
+      // matrices (k low | high) x (columns 0-7 | 8-15), read transposed from the [k][n] tile
+      ptx::ldmatrix_x4_trans(r, Bs + swz_b<M>(16 * ks + 8 * (lm & 1) + l8, (wn + 16 * jj + 8 * (lm >> 1)) / 8));
+    } else {
+      const unsigned char* Bk = Bs + 8 * ks * kBN * 4;  // rows 8ks ..
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {  // columns 8h .. 8h+7 of the pair: b0 (k t, n g), b1 (k t+4, n g)
+        r[2 * h] = *reinterpret_cast<const uint32_t*>(Bk + boff[2 * jj + h][0]);
+        r[2 * h + 1] = *reinterpret_cast<const uint32_t*>(Bk + boff[2 * jj + h][1]);
+      }
+    }
   });
 
-  const int g = lane / 4, t = lane % 4;
   int64_t cdst[8];  // dw offset (c * T + tap) of this thread's 8 columns, -1 for padding
 #pragma unroll
   for (int c = 0; c < 8; ++c) {
@@ -634,54 +666,40 @@ void conv_tc_transpose_forward(const TcConvTranspose& c, const float* x, const f
 namespace {
 
 struct TcWPlan {
-  int64_t Cp, T, NC, P, ktiles, splits, kt_per_split, dy_bytes, x_bytes, part_bytes;
+  int64_t Cp, T, NC, P, tile_k, ktiles, splits, kt_per_split, dy_bytes, x_bytes, part_bytes;
 };
 
-TcWPlan tc_wplan(const TcWgrad& c) {
+TcWPlan tc_wplan(const TcWgrad& c, ConvMath math) {
   TcWPlan p;
-  p.Cp = padded_channels(c.C, ConvMath::bf16);
+  p.Cp = padded_channels(c.C, math);
   p.T = c.kh * c.kw;
   p.NC = p.T * p.Cp;
   p.P = c.N * c.Ho() * c.Wo();
-  p.ktiles = ceil_div(p.P, 32);
+  p.tile_k = kRowBytes / elem_bytes(math);  // pixels per k-tile
+  p.ktiles = ceil_div(p.P, p.tile_k);
   const int64_t tiles = ceil_div(p.NC, kBN) * ceil_div(c.O, kBM);
   int64_t s = 1;
   if (tiles > 0 && tiles < kTargetBlocks)
     s = std::min(ceil_div(kTargetBlocks, tiles), std::max<int64_t>(1, p.ktiles / 4));
   p.kt_per_split = ceil_div(p.ktiles, s);
   p.splits = ceil_div(p.ktiles, p.kt_per_split);
-  p.dy_bytes = align256(c.N * c.O * c.Ho() * c.Wo() * 2);
-  p.x_bytes = align256(c.N * c.H * c.W * p.Cp * 2);
+  p.dy_bytes = align256(c.N * c.O * c.Ho() * c.Wo() * elem_bytes(math));
+  p.x_bytes = align256(c.N * c.H * c.W * p.Cp * elem_bytes(math));
   p.part_bytes = p.splits > 1 ? p.splits * c.O * p.NC * 4 : 0;
   return p;
 }
 
-}  // namespace
-
-bool conv_tc_wgrad_applies(const TcWgrad& c) {
-  if (c.N < 1 || c.C < 1 || c.O < 1 || c.Ho() < 1 || c.Wo() < 1 || (c.Ho() * c.Wo()) % 8 != 0) return false;
-  const TcWPlan p = tc_wplan(c);
-  return p.P <= kInt32Max && c.N * c.O * c.Ho() * c.Wo() <= kInt32Max && c.H * c.W <= kInt32Max && p.NC <= kInt32Max &&
-         c.O <= 65535 * (int64_t)kBM && c.N <= 65535 && c.Wo() <= 32 * 65535;
-}
-
-int64_t conv_tc_wgrad_workspace_bytes(const TcWgrad& c) {
-  const TcWPlan p = tc_wplan(c);
-  return p.dy_bytes + p.x_bytes + p.part_bytes;
-}
-
-void conv_tc_wgrad(const TcWgrad& c, const float* dy, const float* x, float* dw, void* workspace) {
-  require("conv_tc_wgrad", conv_tc_wgrad_applies(c), "sizes it does not take (Ho*Wo % 8 != 0, or too large)");
-  require("conv_tc_wgrad", workspace != nullptr && reinterpret_cast<uintptr_t>(workspace) % 256 == 0,
-          "needs a 256-byte aligned workspace");
-  const TcWPlan pl = tc_wplan(c);
+template <ConvMath M>
+void run_wgrad(const TcWgrad& c, const float* dy, const float* x, float* dw, void* workspace, const TcWPlan& pl) {
+  using E = typename Fmt<M>::E;
+  const std::string sfx = M == ConvMath::bf16 ? " <bf16>" : " <tf32>";
   auto* ws = static_cast<unsigned char*>(workspace);
-  auto* dyp = reinterpret_cast<uint16_t*>(ws);
-  auto* xp = reinterpret_cast<uint16_t*>(ws + pl.dy_bytes);
+  auto* dyp = reinterpret_cast<E*>(ws);
+  auto* xp = reinterpret_cast<E*>(ws + pl.dy_bytes);
   float* part = pl.splits > 1 ? reinterpret_cast<float*>(ws + pl.dy_bytes + pl.x_bytes) : nullptr;
   const int64_t ndy = c.N * c.O * c.Ho() * c.Wo(), HW = c.H * c.W;
-  launch("conv_tc_pack_dy", conv_tc_pack_dy, blocks_for(ndy, 256), 256, 0, dy, dyp, ndy);
-  launch("conv_tc_pack_x <bf16>", conv_tc_pack_x<ConvMath::bf16>,
+  launch(("conv_tc_pack_dy" + sfx).c_str(), conv_tc_pack_dy<M>, blocks_for(ndy, 256), 256, 0, dy, dyp, ndy);
+  launch(("conv_tc_pack_x" + sfx).c_str(), conv_tc_pack_x<M>,
          dim3((unsigned)ceil_div(HW, 32), (unsigned)ceil_div(pl.Cp, 32), (unsigned)c.N), 256, 0, x, nullptr, xp,
          (int)c.C, (int)pl.Cp, (int)HW);
   TcWParams P{};
@@ -690,10 +708,37 @@ void conv_tc_wgrad(const TcWgrad& c, const float* dy, const float* x, float* dw,
   P.Ho = (int)c.Ho(), P.Wo = (int)c.Wo(), P.kw = (int)c.kw, P.T = (int)pl.T;
   P.sy = (int)c.sy, P.sx = (int)c.sx, P.py = (int)c.py, P.px = (int)c.px, P.NC = (int)pl.NC;
   P.ktiles = (int)pl.ktiles, P.kt_per_split = (int)pl.kt_per_split, P.splits = (int)pl.splits;
-  P.step_y = 32 / P.Wo, P.step_x = 32 % P.Wo;
+  P.step_y = (int)(pl.tile_k / P.Wo), P.step_x = (int)(pl.tile_k % P.Wo);
   const dim3 grid((unsigned)ceil_div(pl.NC, kBN), (unsigned)ceil_div(c.O, kBM), (unsigned)pl.splits);
-  launch("conv_tc_wgrad_kernel <bf16>", conv_tc_wgrad_kernel, grid, kThreads, kSmemBytes, P);
+  launch(("conv_tc_wgrad_kernel" + sfx).c_str(), conv_tc_wgrad_kernel<M>, grid, kThreads, kSmemBytes, P);
   if (pl.splits > 1) launch("conv_tc_wgrad_splitk", conv_tc_wgrad_splitk, blocks_for(c.O * pl.NC, 256), 256, 0, P);
+}
+
+}  // namespace
+
+bool conv_tc_wgrad_applies(const TcWgrad& c, ConvMath math) {
+  if (math != ConvMath::bf16 && math != ConvMath::tf32) return false;
+  if (c.N < 1 || c.C < 1 || c.O < 1 || c.Ho() < 1 || c.Wo() < 1 || (c.Ho() * c.Wo()) % 8 != 0) return false;
+  const TcWPlan p = tc_wplan(c, math);
+  return p.P <= kInt32Max && c.N * c.O * c.Ho() * c.Wo() <= kInt32Max && c.H * c.W <= kInt32Max && p.NC <= kInt32Max &&
+         c.O <= 65535 * (int64_t)kBM && c.N <= 65535 && c.Wo() <= 32 * 65535;
+}
+
+int64_t conv_tc_wgrad_workspace_bytes(const TcWgrad& c, ConvMath math) {
+  const TcWPlan p = tc_wplan(c, math);
+  return p.dy_bytes + p.x_bytes + p.part_bytes;
+}
+
+void conv_tc_wgrad(const TcWgrad& c, const float* dy, const float* x, float* dw, void* workspace, ConvMath math) {
+  require("conv_tc_wgrad", math == ConvMath::bf16 || math == ConvMath::tf32, "math must be tf32 or bf16");
+  require("conv_tc_wgrad", conv_tc_wgrad_applies(c, math), "sizes it does not take (Ho*Wo % 8 != 0, or too large)");
+  require("conv_tc_wgrad", workspace != nullptr && reinterpret_cast<uintptr_t>(workspace) % 256 == 0,
+          "needs a 256-byte aligned workspace");
+  const TcWPlan pl = tc_wplan(c, math);
+  if (math == ConvMath::bf16)
+    run_wgrad<ConvMath::bf16>(c, dy, x, dw, workspace, pl);
+  else
+    run_wgrad<ConvMath::tf32>(c, dy, x, dw, workspace, pl);
 }
 
 }  // namespace sg::kernels::cuda

@@ -63,22 +63,23 @@ int64_t conv_tc_transpose_workspace_bytes(const TcConvTranspose& c, ConvMath mat
 void conv_tc_transpose_forward(const TcConvTranspose& c, const float* x, const float* w, float* y, void* workspace,
                                ConvMath math);
 
-// The weight gradient on the same machinery (bf16 only: its B operand is read with
-// ldmatrix .trans, which moves 16-bit elements):
+// The weight gradient on the same machinery:
 //   dw[o,c,ty,tx] = sum_{n,oy,ox} dy[n,o,oy,ox] * x'[n, oy*sy-py+ty, ox*sx-px+tx, c]
 // a GEMM with M = O, N = kh*kw*Cp (columns (tap, channel)), K = N*Ho*Wo (output pixels): A is
-// dy' (dy in bf16, its own NCHW layout: 8 consecutive pixels of one image per 16-byte chunk,
-// hence Ho*Wo % 8 == 0), B is x' (NHWC, as the forward packs it) gathered per pixel; split-K
-// over the pixels where the tile grid is small. Launch names: "conv_tc_pack_dy",
-// "conv_tc_pack_x <bf16>", "conv_tc_wgrad_kernel <bf16>", split: "conv_tc_wgrad_splitk".
+// dy' (dy in the format, its own NCHW layout: consecutive pixels of one image per 16-byte chunk,
+// hence Ho*Wo % 8 == 0), B is x' (NHWC, as the forward packs it) gathered per pixel into a
+// [pixel][column] tile whose fragments are read transposed (bf16: ldmatrix .trans; TF32:
+// scalar loads, as ldmatrix has no .trans for 32-bit elements); split-K over the pixels where
+// the tile grid is small. Launch names: "conv_tc_pack_dy <m>", "conv_tc_pack_x <m>",
+// "conv_tc_wgrad_kernel <m>" and, split, "conv_tc_wgrad_splitk".
 struct TcWgrad {
   int64_t N = 0, C = 0, H = 0, W = 0, O = 0, kh = 1, kw = 1, sy = 1, sx = 1, py = 0, px = 0;
   int64_t Ho() const { return (H + 2 * py - kh) / sy + 1; }
   int64_t Wo() const { return (W + 2 * px - kw) / sx + 1; }
 };
-bool conv_tc_wgrad_applies(const TcWgrad& c);  // Ho*Wo % 8 == 0 and the sizes fit
-int64_t conv_tc_wgrad_workspace_bytes(const TcWgrad& c);
+bool conv_tc_wgrad_applies(const TcWgrad& c, ConvMath math);  // tf32 / bf16, Ho*Wo % 8 == 0, sizes fit
+int64_t conv_tc_wgrad_workspace_bytes(const TcWgrad& c, ConvMath math);
 // dw [O, C, kh, kw] from dy [N, O, Ho, Wo] and x [N, C, H, W]; workspace as conv_tc_forward's.
-void conv_tc_wgrad(const TcWgrad& c, const float* dy, const float* x, float* dw, void* workspace);
+void conv_tc_wgrad(const TcWgrad& c, const float* dy, const float* x, float* dw, void* workspace, ConvMath math);
 
 }  // namespace sg::kernels::cuda

@@ -217,25 +217,23 @@ TEST_CASE("cuda conv_tc: the fused epilogue and the fused modulated conv on tens
 #endif  // SG_HAVE_CUDA
 
 #ifdef SG_HAVE_CUDA
-TEST_CASE("cuda conv_tc: the bf16 weight gradient on tensor cores within its bound", "[cuda][paths][tf32]") {
+TEST_CASE("cuda conv_tc: the weight gradient on tensor cores within its bound", "[cuda][paths][tf32]") {
   if (!real_cuda("conv_tc wgrad")) return;
   struct Case {
     const char* what;
     Conv2dParams p;
-    bool split;
+    bool split[2];  // split-K expected for tf32 (16-pixel k-tiles), bf16 (32)
   };
   const Case cases[] = {
-      {"3x3 on 8x8, 12 channels (two column tiles)", {2, 12, 8, 8, 20, 3, 3, 1, 1, 1, 1, 0, 0, 1}, false},
-      {"3x3 on 4x4: k-tiles across images, 130 outputs", {3, 40, 4, 4, 130, 3, 3, 1, 1, 1, 1, 0, 0, 1}, false},
-      {"3x3, 64 channels, split", {4, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 0, 0, 1}, true},
-      {"3x3 stride 2", {2, 16, 8, 8, 24, 3, 3, 2, 2, 1, 1, 0, 0, 1}, false},
-      {"1x1, 3 channels padded", {2, 3, 8, 8, 16, 1, 1, 1, 1, 0, 0, 0, 0, 1}, false},
-      {"2x3, strides (1, 2), padding (1, 0)", {1, 8, 7, 9, 9, 2, 3, 1, 2, 1, 0, 0, 0, 1}, false},
+      {"3x3 on 8x8, 12 channels", {2, 12, 8, 8, 20, 3, 3, 1, 1, 1, 1, 0, 0, 1}, {true, false}},
+      {"3x3 on 4x4: k-tiles across images, 130 outputs", {3, 40, 4, 4, 130, 3, 3, 1, 1, 1, 1, 0, 0, 1}, {false, false}},
+      {"3x3, 64 channels (five column tiles)", {4, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 0, 0, 1}, {true, true}},
+      {"3x3 stride 2", {2, 16, 8, 8, 24, 3, 3, 2, 2, 1, 1, 0, 0, 1}, {false, false}},
+      {"1x1, 3 channels padded", {2, 3, 8, 8, 16, 1, 1, 1, 1, 0, 0, 0, 0, 1}, {true, false}},
+      {"2x3, strides (1, 2), padding (1, 0)", {1, 8, 7, 9, 9, 2, 3, 1, 2, 1, 0, 0, 0, 1}, {false, false}},
   };
   uint64_t seed = 800;
-  const double u = std::ldexp(1.0, -8);
   for (const Case& c : cases) {
-    INFO(c.what);
     const Conv2dParams& p = c.p;
     const int64_t Ho = (p.H + 2 * p.py - p.kh) / p.sy + 1, Wo = (p.W + 2 * p.px - p.kw) / p.sx + 1;
     Tensor x = rnd({p.N, p.Cin, p.H, p.W}, seed++), dy = rnd({p.N, p.Cout, Ho, Wo}, seed++);
@@ -243,34 +241,37 @@ TEST_CASE("cuda conv_tc: the bf16 weight gradient on tensor cores within its bou
     const std::array<int64_t, 2> s{p.sy, p.sx}, pad{p.py, p.px};
     Tensor ref = conv2d_weight_grad(dy, x, wshape, s, pad, 1);
     Tensor absref = conv2d_weight_grad(abs(dy), abs(x), wshape, s, pad, 1);
-    const int64_t elems = kc::conv2d_weight_grad_workspace(p, kc::ConvMath::bf16);
-    REQUIRE(elems > kc::conv2d_weight_grad_workspace(p, kc::ConvMath::fma));
-    Tensor xd = to_dut(x), dyd = to_dut(dy), ws = empty({elems}, DType::f32, Device::cuda());
-    Tensor dw = empty(wshape, DType::f32, Device::cuda());
-    take_log();
-    kc::conv2d_weight_grad<float>(p, dyd.data<float>(), xd.data<float>(), dw.data<float>(), ws.data<float>(),
-                                  kc::ConvMath::bf16);
-    const auto log = take_log();
+    Tensor xd = to_dut(x), dyd = to_dut(dy), dw = empty(wshape, DType::f32, Device::cuda());
+    for (int f = 0; f < 2; ++f) {
+      INFO(c.what << kSuffix[f]);
+      const int64_t elems = kc::conv2d_weight_grad_workspace(p, kMath[f]);
+      REQUIRE(elems > kc::conv2d_weight_grad_workspace(p, kc::ConvMath::fma));
+      Tensor ws = empty({elems}, DType::f32, Device::cuda());
+      take_log();
+      kc::conv2d_weight_grad<float>(p, dyd.data<float>(), xd.data<float>(), dw.data<float>(), ws.data<float>(),
+                                    kMath[f]);
+      const auto log = take_log();
 #ifdef SG_CUDA_EMU
-    CHECK(launched(log, "conv_tc_wgrad_kernel <bf16>"));
-    CHECK(launched(log, "conv_tc_wgrad_splitk") == c.split);
+      CHECK(launched(log, std::string("conv_tc_wgrad_kernel") + kSuffix[f]));
+      CHECK(launched(log, "conv_tc_wgrad_splitk") == c.split[f]);
 #endif
-    check_bound(c.what, u, p.N * Ho * Wo, dw, ref, absref);
+      check_bound(c.what, kU[f], p.N * Ho * Wo, dw, ref, absref);
+    }
   }
-  // Ho*Wo % 8 != 0, TF32, or groups: the shared-memory kernels (no extra workspace).
+  // Ho*Wo % 8 != 0, FMA, or groups: the shared-memory kernels (no extra workspace).
   const Conv2dParams odd{2, 8, 5, 5, 8, 3, 3, 1, 1, 1, 1, 0, 0, 1};
   CHECK(kc::conv2d_weight_grad_workspace(odd, kc::ConvMath::bf16) ==
         kc::conv2d_weight_grad_workspace(odd, kc::ConvMath::fma));
-  CHECK(kc::conv2d_weight_grad_workspace(cases[0].p, kc::ConvMath::tf32) ==
-        kc::conv2d_weight_grad_workspace(cases[0].p, kc::ConvMath::fma));
   CHECK(kc::conv2d_weight_grad_workspace(Conv2dParams{2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 0, 0, 2}, kc::ConvMath::bf16) ==
         kc::conv2d_weight_grad_workspace(Conv2dParams{2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 0, 0, 2}, kc::ConvMath::fma));
   kc::TcWgrad bad{2, 8, 5, 5, 8, 3, 3, 1, 1, 1, 1};
   float* nowhere = nullptr;
-  CHECK_THROWS_WITH(kc::conv_tc_wgrad(bad, nowhere, nowhere, nowhere, nullptr),
+  CHECK_THROWS_WITH(kc::conv_tc_wgrad(bad, nowhere, nowhere, nowhere, nullptr, kc::ConvMath::bf16),
                     Catch::Contains("conv_tc_wgrad: sizes it does not take"));
   bad.H = bad.W = 8;
-  CHECK_THROWS_WITH(kc::conv_tc_wgrad(bad, nowhere, nowhere, nowhere, nullptr),
+  CHECK_THROWS_WITH(kc::conv_tc_wgrad(bad, nowhere, nowhere, nowhere, nullptr, kc::ConvMath::tf32),
                     Catch::Contains("conv_tc_wgrad: needs a 256-byte aligned workspace"));
+  CHECK_THROWS_WITH(kc::conv_tc_wgrad(bad, nowhere, nowhere, nowhere, nullptr, kc::ConvMath::fma),
+                    Catch::Contains("conv_tc_wgrad: math must be tf32 or bf16"));
 }
 #endif  // SG_HAVE_CUDA

@@ -105,9 +105,9 @@ void conv_family(kc::ConvMath math) {
   Dev xbd(xb), dyd(dy), dwd(dw.size()), wsd(ws > 0 ? ws : 1);
   kc::conv2d_weight_grad(sg::kernels::Conv2dParams{Nb, Cin, Hb, Hb, Cout, 3, 3, 1, 1, 1, 1, 0, 0, 1}, dyd.p, xbd.p,
                          dwd.p, ws > 0 ? wsd.p : nullptr, math);
-  // (bf16: 16 x 16 outputs take the tensor-core weight gradient of conv_tc, not the split-K kernel)
+  // (TF32 and bf16 mma.sync: 16 x 16 outputs take conv_tc's weight gradient, not the split-K kernel)
   report(std::string("conv2d_weight_grad split-K (") + std::to_string(ws > 0) + ")" + tag +
-             (math == kc::ConvMath::bf16 ? " -> conv_tc" : ""),
+             (math == kc::ConvMath::bf16 || math == kc::ConvMath::tf32 ? " -> conv_tc" : ""),
          dwd.host(), dw, tol);
 
   // The fused modulated conv: demodulation coefficients (warp shuffles), then the grouped
@@ -133,7 +133,8 @@ void conv_family(kc::ConvMath math) {
 }
 
 // The multi-stage tensor-core path (kernels/cuda/conv_tc.h): cp.async into a ring of three
-// shared-memory stages, ldmatrix out of it; unsplit and split-K, and the bf16 weight gradient.
+// shared-memory stages, ldmatrix out of it; unsplit and split-K, the weight gradient, and the
+// strided conv_transpose2d's phases.
 void conv_tc(kc::ConvMath math) {
   const double tol = math == kc::ConvMath::bf16 ? 3e-2 : 3e-3;
   const char* tag = math == kc::ConvMath::bf16 ? " (bf16, conv_tc)" : " (TF32, conv_tc)";
@@ -153,7 +154,6 @@ void conv_tc(kc::ConvMath math) {
     Dev xd(x), wd(w), yd(y.size()), ws((size_t)bytes / 4 + 1);
     kc::conv2d_forward<float>(p, xd.p, wd.p, yd.p, math, nullptr, ws.p);
     report(std::string(c.what) + tag, yd.host(), y, tol);
-    if (math != kc::ConvMath::bf16) continue;
     // the weight gradient of the same conv
     const Vec dy = random_vec(y.size(), seed++);
     Vec dw(w.size());
