@@ -16,8 +16,10 @@
 #                    bench/torch_cuda_kernels.py, TFLOP/s or GB/s and % of the ceilings (cuBLAS
 #                    f32 / TF32 / bf16 GEMM, device copy) measured in the same run
 #   5 train phases   bin/bench_train_phases vs bench/torch_train_phases.py, --device cuda:
-#                    seed32 at batch 32 and paper256 at batch 8, each with the grouped conv
-#                    (the notebook's) and the modulate-activations path (stylegan2-ada's);
+#                    the modulate-activations path (stylegan2-ada's), seed32 at batch 32 in
+#                    TF32 (what both train with by default on a GPU: our --precision auto,
+#                    cuDNN's default) and in f32 (FMA), paper256 at batch 8 in TF32 and
+#                    bf16-mixed;
 #                    SG_KIT_PHASES="paper256 8 act 1; seed32 32 act 1 bf16" runs only the runs it
 #                    lists (cfg batch modconv weight [precision f32|tf32|bf16|bf16-mixed])
 #   6 train 2 kimg   bin/stylegan2-train --device cuda on data/ (cfg small): a grid, a
@@ -309,7 +311,7 @@ step4() {
 step5() {
   # cfg batch modconv weight [precision] (paper256's runs get twice the time of seed32's;
   # precision f32 when absent, else tf32, bf16 or bf16-mixed (paper256) on both sides)
-  local runs=("seed32 32 grouped 1" "seed32 32 act 1" "paper256 8 act 2" "paper256 8 grouped 2")
+  local runs=("seed32 32 act 1 tf32" "seed32 32 act 1 f32" "paper256 8 act 2 tf32" "paper256 8 act 2 bf16-mixed")
   # SG_KIT_PHASES="cfg batch modconv weight [precision]; ...": other runs (a rerun, or tf32 / bf16)
   [ -n "${SG_KIT_PHASES:-}" ] && IFS=';' read -r -a runs <<<"$SG_KIT_PHASES"
   local r cfg batch mc w prec impl left n rc fail=0 out wleft=0
