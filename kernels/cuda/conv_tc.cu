@@ -15,8 +15,8 @@
 //                   8 different bank groups; the epilogue (or the split-K pass) writes NCHW.
 //   conv_tc_splitk_epilogue  (splits > 1) sums the splits' partial tiles in order (deterministic)
 //                   and applies the epilogue.
-// The weight gradient (bf16): conv_tc_pack_dy, conv_tc_pack_x, conv_tc_wgrad_kernel on the same
-// main loop with its B fragments read transposed, and conv_tc_wgrad_splitk (conv_tc.h).
+// The weight gradient (TF32, bf16): conv_tc_pack_dy, conv_tc_pack_x, conv_tc_wgrad_kernel on the
+// same main loop with its B fragments read transposed, and conv_tc_wgrad_splitk (conv_tc.h).
 //
 // Benchmark: bench/run_cuda_bench.sh (build/bench_cuda_kernels, the bf16 and tf32 conv rows,
 // next to cuDNN and the cuBLAS bf16 roofline of the same run), on a GPU.
