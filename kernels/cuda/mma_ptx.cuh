@@ -41,9 +41,7 @@
 
 #ifdef SG_CUDA_EMU
 #include <cstring>
-#include <deque>
 #include <stdexcept>
-#include <vector>
 
 #include "cuda_runtime.h"
 #else
@@ -225,48 +223,31 @@ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
 
 // cp.async: a copy is queued when issued and carried out only when a cp_async_wait lets its
 // group go (the latest moment the hardware may complete it), so a kernel that reads a stage
-// before waiting for it reads stale data here and fails the tests.
-namespace detail {
-struct CpAsyncCopy {
-  void* dst;
-  const void* src;
-  bool valid;
-};
-struct CpAsyncThread {
-  std::vector<CpAsyncCopy> open;
-  std::deque<std::vector<CpAsyncCopy> > groups;
-};
-inline CpAsyncThread& cp_async_thread() {
-  static thread_local std::vector<CpAsyncThread> threads;  // blocks run on the launching host thread
-  const size_t i = (size_t)::sgemu::current_thread().linear;
-  if (threads.size() <= i) threads.resize(i + 1);
-  return threads[i];
-}
-}  // namespace detail
-
+// before waiting for it reads stale data here and fails the tests. The queue is the running GPU
+// thread's own (sgemu::cp_async_queue, kept with its fiber).
 inline void cp_async_16(void* dst, const void* src, bool valid) {
   if (reinterpret_cast<uintptr_t>(dst) % 16 != 0 || (valid && reinterpret_cast<uintptr_t>(src) % 16 != 0))
     throw std::runtime_error("cp.async: address not 16-byte aligned");
-  detail::cp_async_thread().open.push_back({dst, src, valid});
+  ::sgemu::cp_async_queue().open.push_back({dst, src, valid});
 }
 
 inline void cp_async_commit() {
-  detail::CpAsyncThread& t = detail::cp_async_thread();
-  t.groups.push_back(std::move(t.open));
-  t.open.clear();
+  ::sgemu::CpAsyncQueue& q = ::sgemu::cp_async_queue();
+  q.groups.push_back(std::move(q.open));
+  q.open.clear();
 }
 
 template <int N>
 void cp_async_wait() {
-  detail::CpAsyncThread& t = detail::cp_async_thread();
-  while (t.groups.size() > (size_t)N) {
-    for (const detail::CpAsyncCopy& c : t.groups.front()) {
+  ::sgemu::CpAsyncQueue& q = ::sgemu::cp_async_queue();
+  while (q.groups.size() > (size_t)N) {
+    for (const ::sgemu::CpAsyncCopy& c : q.groups.front()) {
       if (c.valid)
         std::memcpy(c.dst, c.src, 16);
       else
         std::memset(c.dst, 0, 16);
     }
-    t.groups.pop_front();
+    q.groups.erase(q.groups.begin());
   }
 }
 

@@ -16,7 +16,6 @@
 #include <functional>
 #include <limits>
 #include <numeric>
-#include <tuple>
 
 #include "cuda_test_util.h"
 #include "engine/ops.h"
@@ -429,9 +428,16 @@ TEST_CASE("cuda paths: TF32 and bf16 kernels within their error bounds", "[cuda]
   }
   // The shared-memory tensor-core rungs at kernel level (no workspace: not the conv_tc path):
   // nvcuda::wmma, and mma.sync reading f32 tiles.
-  for (auto [math, name, u] :
-       {std::tuple{kc::ConvMath::tf32_wmma, "tf32 wmma", u_tf32}, std::tuple{kc::ConvMath::tf32, "tf32", u_tf32},
-        std::tuple{kc::ConvMath::bf16, "bf16", u_bf16}}) {
+  struct Rung {
+    kc::ConvMath math;
+    std::string name;  // (a named member, not a structured binding: clang 14 cannot capture those)
+    double u;
+  };
+  for (const Rung& r : {Rung{kc::ConvMath::tf32_wmma, "tf32 wmma", u_tf32}, Rung{kc::ConvMath::tf32, "tf32", u_tf32},
+                        Rung{kc::ConvMath::bf16, "bf16", u_bf16}}) {
+    const kc::ConvMath math = r.math;
+    const std::string& name = r.name;
+    const double u = r.u;
     const kernels::Conv2dParams kp{2, 24, 9, 9, 70, 3, 3, 1, 1, 1, 1, 0, 0, 1};
     Tensor y = empty({2, 70, 9, 9}, DType::f32, Device::cuda());
     launched();

@@ -28,6 +28,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <vector>
 
 // ---- 1. the language -------------------------------------------------------------------
 #define __global__
@@ -152,6 +153,19 @@ uint64_t warp_exchange(uint64_t v, int src_lane);
 int lane_id();
 // Warp-collective scratch for the WMMA emulation (mma.h): 4 KiB per warp.
 void* warp_scratch();
+// The running GPU thread's cp.async copies not yet carried out (kernels/cuda/mma_ptx.cuh):
+// those issued since its last commit, and its committed groups, oldest first. Kept with the
+// thread's fiber (no state shared between GPU threads) and emptied at every launch.
+struct CpAsyncCopy {
+  void* dst;
+  const void* src;
+  bool valid;
+};
+struct CpAsyncQueue {
+  std::vector<CpAsyncCopy> open;
+  std::vector<std::vector<CpAsyncCopy>> groups;
+};
+CpAsyncQueue& cp_async_queue();
 
 template <class T>
 T shfl(T v, int src_lane) {

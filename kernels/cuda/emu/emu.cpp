@@ -120,6 +120,7 @@ struct Fiber {
   std::atomic<int> state{done};
   ThreadState ts{};
   int warp = 0;
+  CpAsyncQueue cp_async;  // this GPU thread's pending cp.async copies
 #ifdef SGEMU_TSAN
   void* tsan = nullptr;
 #endif
@@ -305,6 +306,7 @@ std::string run_block(Block& b, const std::vector<int>& order) {
     if (!f.tsan) f.tsan = __tsan_create_fiber(0);
 #endif
     prepare_stack(f, b.abandoned);
+    f.cp_async = CpAsyncQueue{};  // (a block that stopped on an error may have left copies)
     f.state.store(runnable, std::memory_order_relaxed);
   }
   b.abandoned = false;
@@ -377,6 +379,7 @@ __thread ThreadState* t_thread = nullptr;
 __thread LaunchState* t_launch = nullptr;
 int lane_id() { return fiber().ts.linear & 31; }
 void* warp_scratch() { return block().scratch.data() + (size_t)fiber().warp * kWarpScratchBytes; }
+CpAsyncQueue& cp_async_queue() { return fiber().cp_async; }
 
 void syncthreads() {
   Block& b = block();
