@@ -142,7 +142,9 @@ void conv_tc(kc::ConvMath math) {
     sg::kernels::Conv2dParams p;
     const char* what;
   };
-  const Case cases[] = {{{8, 40, 16, 16, 136, 3, 3, 1, 1, 1, 1, 0, 0, 1}, "conv2d_forward 136 x 2048 x 360"},
+  // (small: under ThreadSanitizer every emulated copy and barrier is slow; 7 and more k-tiles
+  // still wrap the three stages; bf16 leaves the first unsplit)
+  const Case cases[] = {{{2, 24, 12, 12, 136, 3, 3, 1, 1, 1, 1, 0, 0, 1}, "conv2d_forward 136 x 288 x 216"},
                         {{2, 64, 6, 6, 70, 3, 3, 1, 1, 1, 1, 0, 0, 1}, "conv2d_forward split-K 70 x 72 x 576"}};
   unsigned seed = 20;
   for (const Case& c : cases) {
@@ -164,14 +166,14 @@ void conv_tc(kc::ConvMath math) {
     report(std::string("conv2d_weight_grad of ") + c.what + tag, dwd.host(), dw, tol);
   }
   // conv_transpose2d stride 2: four phase GEMMs sharing one packed x
-  const sg::kernels::Conv2dParams pt{4, 40, 12, 12, 72, 3, 3, 2, 2, 1, 1, 1, 1, 1};
+  const sg::kernels::Conv2dParams pt{1, 40, 8, 8, 72, 3, 3, 2, 2, 1, 1, 1, 1, 1};
   const Vec x = random_vec(pt.N * pt.Cin * pt.H * pt.W, seed++), w = random_vec(pt.Cin * pt.Cout * 9, seed++);
-  Vec y(pt.N * pt.Cout * 24 * 24);
+  Vec y(pt.N * pt.Cout * 16 * 16);
   cpu::conv_transpose2d_forward(pt, x.data(), w.data(), y.data());
   const int64_t bytes = kc::conv_transpose2d_forward_workspace<float>(pt, math);
   Dev xd(x), wd(w), yd(y.size()), ws((size_t)bytes / 4 + 1);
   kc::conv_transpose2d_forward<float>(pt, xd.p, wd.p, yd.p, math, ws.p);
-  report(std::string("conv_transpose2d_forward stride 2, 72 x 2304 x 40") + tag, yd.host(), y, tol);
+  report(std::string("conv_transpose2d_forward stride 2, 72 x 256 x 40") + tag, yd.host(), y, tol);
 }
 
 void sums() {
