@@ -10,7 +10,8 @@
 //   conv_transpose2d   3x3 stride 2 (G's up)     fma | tf32 | bf16
 //   conv2d_weight_grad 3x3 pad 1                 fma | tf32 | bf16
 //   modconv            3x3 demod pad 1 (and up 2) fused (grouped, one kernel) | act
-//                      (modulate-activations path), fma
+//                      (modulate-activations path), each in fma, tf32 and bf16 (fused_tf32,
+//                      act_bf16, ...: the suffix is the precision)
 //   upfirdn2d          [1,3,3,1] up2 (upsample2d) | down2 (downsample2d)
 //   bias_act           lrelu, gain sqrt 2, bias
 //   add                same-shape elementwise
@@ -176,8 +177,16 @@ Rooflines measure_rooflines(EventTimer& timer, int reps) {
 // ---- cases -------------------------------------------------------------------------------
 // The ceiling of a conv variant: fma against cuBLAS f32, tf32 against cuBLAS TF32, bf16
 // against cuBLAS bf16 (f32 accumulation), all measured in this run.
+// The precision a variant runs in: tf32 or bf16 (the variant itself, or a modconv variant's
+// suffix: act_bf16), else f32.
+std::string precision_of(const std::string& var) {
+  const size_t u = var.rfind('_');
+  const std::string p = u == std::string::npos ? var : var.substr(u + 1);
+  return p == "tf32" || p == "bf16" ? p : "f32";
+}
 std::string roof_of(const std::string& var) {
-  return var == "tf32" ? "sgemm_tf32" : var == "bf16" ? "gemm_bf16" : "sgemm_fp32";
+  const std::string p = precision_of(var);
+  return p == "tf32" ? "sgemm_tf32" : p == "bf16" ? "gemm_bf16" : "sgemm_fp32";
 }
 struct Case {
   std::string name, op, variant;
@@ -238,11 +247,11 @@ std::vector<Case> cases() {
   // modulated conv, 3x3 demodulated: fused grouped path vs modulate-activations path
   for (auto [N, C, H, up] : std::vector<std::array<int64_t, 4>>{
            {16, 512, 8, 1}, {16, 512, 32, 1}, {8, 256, 64, 1}, {4, 128, 128, 1}, {8, 512, 16, 2}})
-    for (const char* var : {"fused", "act"}) {
+    for (const char* var : {"fused", "act", "fused_tf32", "act_tf32", "fused_bf16", "act_bf16"}) {
       Case c = make_case(nm(up == 1 ? "modconv" : "modconv_up2", var, N, C, H), "modconv", var, N, C, H, H);
       c.up = up;
       c.gflop = 2.0 * N * C * C * k * k * H * H * 1e-9;  // the convolution (per input pixel for up 2)
-      c.roof = "sgemm_fp32";
+      c.roof = roof_of(var);
       add_case(c);
     }
   // upfirdn2d with the [1,3,3,1] filter: up 2 and down 2
@@ -305,7 +314,7 @@ Prepared prepare(const Case& c, Rng& g) {
     mp.demodulate = true;
     mp.padding = 1;
     mp.up = c.up;
-    mp.fused = c.variant == "fused";
+    mp.fused = c.variant.rfind("fused", 0) == 0;
     mp.resample_filter = fir_filter({1, 3, 3, 1}, DType::f32).to(cu);
     p.output = [=] { return modulated_conv2d(x, w, styles, mp); };
   } else if (c.op == "upfirdn2d") {
@@ -401,9 +410,8 @@ int main(int argc, char** argv) {
                   shape_of(c).c_str());
       try {
         Prepared p = prepare(c, g);
-        const CudaMath math = c.variant == "tf32"   ? CudaMath::tf32
-                              : c.variant == "bf16" ? CudaMath::bf16
-                                                    : CudaMath::f32;
+        const std::string prec = precision_of(c.variant);
+        const CudaMath math = prec == "tf32" ? CudaMath::tf32 : prec == "bf16" ? CudaMath::bf16 : CudaMath::f32;
         double low_diff = -1;
         if (math != CudaMath::f32) {  // does the setting change this op's numbers at all?
           set_cuda_math(CudaMath::f32);
@@ -434,7 +442,7 @@ int main(int argc, char** argv) {
           std::printf("gbytes=%.4f gbs=%.1f ", c.gbytes, gbs);
           std::printf("roof=%s pct_roof=%.1f ", c.roof.c_str(), 100.0 * gbs / r);
         }
-        if (math != CudaMath::f32) std::printf("%s_diff=%.3g ", c.variant.c_str(), low_diff);
+        if (math != CudaMath::f32) std::printf("%s_diff=%.3g ", prec.c_str(), low_diff);
         std::printf("mallocs=%lld peak_mb=%.1f cached_mb=%.1f status=ok\n",
                     (long long)(s1.num_device_mallocs - s0.num_device_mallocs), s1.peak_allocated / 1048576.0,
                     s1.cached / 1048576.0);

@@ -9,8 +9,9 @@ The case list is the C++ program's (one source of truth):
 Protocol (as the C++ side): `warmup` untimed calls, then `reps` timed calls; before each a
 buffer of 2 x L2 bytes is written (no input is served from L2); CUDA events on the current
 stream around the call; median (and min). torch.backends.cudnn.benchmark = True (the warm-up
-calls autotune). TF32: allowed (cuDNN and cuBLAS) only for the `tf32` variants; off otherwise.
-bf16 variants run the conv on bf16 tensors (what torch.autocast(dtype=torch.bfloat16) does).
+calls autotune). TF32: allowed (cuDNN and cuBLAS) only for the `tf32` variants (and modconv's
+`*_tf32`); off otherwise. bf16 variants (and modconv's `*_bf16`) run on bf16 tensors (what
+torch.autocast(dtype=torch.bfloat16) does for a conv).
 
 What each op is in PyTorch:
   conv2d / conv_transpose2d   F.conv2d / F.conv_transpose2d (cuDNN)
@@ -127,12 +128,18 @@ def make_adam(params):
         return torch.optim.Adam(params, foreach=True, **kw), "foreach"
 
 
+def precision_of(variant):
+    """tf32 or bf16 (the variant, or a modconv variant's suffix: act_bf16), else f32."""
+    p = variant.rsplit("_", 1)[-1]
+    return p if p in ("tf32", "bf16") else "f32"
+
+
 def prepare(c, gen, dev):
     """Returns (call, note)."""
     op, N, C, H = c["op"], c["N"], c["C"], c["H"]
 
     # bf16 variants: bf16 inputs and outputs, as torch.autocast(dtype=torch.bfloat16) runs a conv
-    dt = torch.bfloat16 if c["variant"] == "bf16" else torch.float32
+    dt = torch.bfloat16 if precision_of(c["variant"]) == "bf16" else torch.float32
 
     def rnd(*shape, scale=1.0):
         return (torch.randn(*shape, generator=gen, device=dev) * scale).to(dt)
@@ -149,7 +156,7 @@ def prepare(c, gen, dev):
     if op == "modconv":
         x, w = rnd(N, C, H, H), rnd(C, C, 3, 3)
         styles = rnd(N, C, scale=0.2) + 1.0
-        fused, up, f = c["variant"] == "fused", c["up"], fir(dev)
+        fused, up, f = c["variant"].startswith("fused"), c["up"], fir(dev).to(dt)
         note = "grouped_conv(seed_notebook)" if fused else "modulate_activations"
         return (lambda: modulated_conv2d(x, w, styles, fused, up, f)), note
     if op == "upfirdn2d":
@@ -253,7 +260,7 @@ def main():
         for c in cases:
             line = f"case={c['case']} impl=torch "
             try:
-                set_tf32(c["variant"] == "tf32")
+                set_tf32(precision_of(c["variant"]) == "tf32")
                 fn, note = prepare(c, gen, dev)
                 t = timer.time(fn, warmup, reps)
                 line += f"median_ms={statistics.median(t):.4f} min_ms={min(t):.4f} reps={reps} status=ok"
