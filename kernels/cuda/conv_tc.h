@@ -1,8 +1,10 @@
 // The tensor-core convolution: a multi-stage implicit GEMM on NHWC operands (mma.sync, ldmatrix,
-// cp.async). Implementation: kernels/cuda/conv_tc.cu; the public entry points are conv.h's
-// conv2d_forward / conv_transpose2d_forward, which take this path for ConvMath::tf32 and
-// ConvMath::bf16 when the caller passes the workspace (conv2d_forward_workspace) and the
-// problem is one tc_conv_plan accepts.
+// cp.async). Implementation: kernels/cuda/conv_tc.cu. The public entry points are conv.h's
+// conv2d_forward, conv_transpose2d_forward and conv2d_weight_grad (and modconv.h's
+// modconv_forward): for ConvMath::tf32 and ConvMath::bf16 they take this path when the caller
+// passes a workspace sized by their *_workspace function and the problem is one it takes
+// (conv.h says which). Study and benchmark: study/conv.cu versions 5 and 6; on a GPU,
+// bench/run_cuda_bench.sh (the tf32 / bf16 rows against cuDNN).
 //
 // Formula (cross-correlation, N images of C channels, O output channels, shared weight):
 //   y[n,o,oy,ox] = epilogue( sum_{ty,tx,c} w'[o,ty,tx,c] * x'[n, oy*sy-py+ty, ox*sx-px+tx, c] )
