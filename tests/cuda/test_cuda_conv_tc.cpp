@@ -6,6 +6,9 @@
 // flipped conv per output phase (stride 1 and 2, output padding, padding beyond the kernel), the
 // fused epilogue on a plain conv, the fused modulated conv (groups = images, styles applied
 // while packing x), and the bf16 weight gradient.
+// Tagged [sanitize]: the GPU run kit runs them under compute-sanitizer memcheck; the fused and
+// weight-gradient cases also [racecheck] (racecheck is slower; the forward and the weight
+// gradient share the pipeline it checks) (scripts/gpu-kit-run.sh, step 3).
 #include <array>
 #include <cmath>
 #include <string>
@@ -61,7 +64,8 @@ const char* kSuffix[2] = {" <tf32>", " <bf16>"};
 
 }  // namespace
 
-TEST_CASE("cuda conv_tc: conv2d and conv_transpose2d on tensor cores within their bounds", "[cuda][paths][tf32]") {
+TEST_CASE("cuda conv_tc: conv2d and conv_transpose2d on tensor cores within their bounds",
+          "[cuda][paths][tf32][sanitize][racecheck]") {
   if (!real_cuda("conv_tc")) return;
   struct Case {
     const char* what;
@@ -150,7 +154,8 @@ TEST_CASE("cuda conv_tc: conv2d and conv_transpose2d on tensor cores within thei
                                                       kc::ConvMath::bf16) == 0);  // phases without taps
 }
 
-TEST_CASE("cuda conv_tc: the fused epilogue and the fused modulated conv on tensor cores", "[cuda][paths][tf32]") {
+TEST_CASE("cuda conv_tc: the fused epilogue and the fused modulated conv on tensor cores",
+          "[cuda][paths][tf32][sanitize][racecheck]") {
   if (!real_cuda("conv_tc fused")) return;
   // A plain conv (groups 1) with every fusion: w * a_scale, * row_scale + noise + bias, lrelu,
   // gain, clamp; the reference is the same chain of engine ops in f64 on the CPU.
@@ -217,7 +222,8 @@ TEST_CASE("cuda conv_tc: the fused epilogue and the fused modulated conv on tens
 #endif  // SG_HAVE_CUDA
 
 #ifdef SG_HAVE_CUDA
-TEST_CASE("cuda conv_tc: the weight gradient on tensor cores within its bound", "[cuda][paths][tf32]") {
+TEST_CASE("cuda conv_tc: the weight gradient on tensor cores within its bound",
+          "[cuda][paths][tf32][sanitize][racecheck]") {
   if (!real_cuda("conv_tc wgrad")) return;
   struct Case {
     const char* what;
