@@ -65,7 +65,7 @@ const char* kSuffix[2] = {" <tf32>", " <bf16>"};
 }  // namespace
 
 TEST_CASE("cuda conv_tc: conv2d and conv_transpose2d on tensor cores within their bounds",
-          "[cuda][paths][tf32][sanitize][racecheck]") {
+          "[cuda][paths][tf32][sanitize]") {
   if (!real_cuda("conv_tc")) return;
   struct Case {
     const char* what;
