@@ -22,6 +22,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/conv_tc.h"
+#include "kernels/cuda/conv_thin.h"
 #include "kernels/cuda/mma_ptx.cuh"
 
 namespace sg::kernels::cuda {
@@ -639,6 +640,13 @@ struct ConvWgrad {
 
 namespace {
 
+// The thin 1x1 path (conv_thin.h): 1x1, stride 1, no padding, groups 1, a side of at most
+// kThinChannels channels (and, for conv2d, no fusion: the caller checks).
+bool thin_1x1(const Conv2dParams& p, bool transposed) {
+  return p.groups == 1 && p.kh == 1 && p.kw == 1 && p.sy == 1 && p.sx == 1 && p.py == 0 && p.px == 0 &&
+         (!transposed || (p.opy == 0 && p.opx == 0)) && (p.Cin <= kThinChannels || p.Cout <= kThinChannels);
+}
+
 // The tensor-core path's problem for a conv2d_forward call; false: the call is not one it takes.
 template <class T>
 bool tc_conv2d(const Conv2dParams& p, ConvMath math, const ConvFusion<T>* fu, TcConv& c) {
@@ -682,12 +690,14 @@ bool tc_conv_transpose2d(const Conv2dParams& p, ConvMath math, TcConvTranspose& 
 
 template <class T>
 int64_t conv2d_forward_workspace(const Conv2dParams& p, ConvMath math, const ConvFusion<T>* fusion) {
+  if (!fusion && thin_1x1(p, false)) return 0;
   TcConv c;
   return tc_conv2d(p, math, fusion, c) ? conv_tc_workspace_bytes(c, math) : 0;
 }
 
 template <class T>
 int64_t conv_transpose2d_forward_workspace(const Conv2dParams& p, ConvMath math) {
+  if (thin_1x1(p, true)) return 0;
   TcConvTranspose c;
   return tc_conv_transpose2d<T>(p, math, c) ? conv_tc_transpose_workspace_bytes(c, math) : 0;
 }
@@ -701,6 +711,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y, ConvMat
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   if (N == 0 || Cout == 0 || Ho <= 0 || Wo <= 0) return;
   check_conv_sizes(name, N, Cin, H, W, Cout, Ho, Wo, kh, kw, groups);
+  if (!fusion && thin_1x1(p, false)) return conv1x1_thin(x, w, y, N, Cin, Cout, H * W, false);
   if constexpr (std::is_same_v<T, float>) {
     TcConv c;
     if (workspace && tc_conv2d(p, math, fusion, c)) return conv_tc_forward(c, x, w, y, workspace, math);
@@ -732,6 +743,7 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   if (N == 0 || Cout == 0 || Ho <= 0 || Wo <= 0) return;
   check_conv_sizes(name, N, Cin, H, W, Cout, Ho, Wo, kh, kw, groups);
   require(sy * sx <= launch_limits().max_grid_yz, name, "stride too large");
+  if (thin_1x1(p, true)) return conv1x1_thin(x, w, y, N, Cin, Cout, H * W, true);
   if constexpr (std::is_same_v<T, float>) {
     TcConvTranspose c;
     if (workspace && tc_conv_transpose2d<T>(p, math, c)) return conv_tc_transpose_forward(c, x, w, y, workspace, math);

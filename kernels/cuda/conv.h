@@ -32,6 +32,9 @@
 //       tf32       PTX mma.sync m16n8k8 .tf32 (kernels/cuda/mma_ptx.cuh; 10-bit mantissas)
 //       bf16       PTX mma.sync m16n8k16 .bf16 (7-bit mantissas, f32's exponent range)
 //     The engine picks through sg::set_cuda_math (default f32 = FMA); f64 always takes FMA.
+//   - thin 1x1 convolutions (toRGB: at most 4 outputs; fromRGB and its transposed twin: at
+//     most 4 inputs; stride 1, no padding, groups 1, no fusion), whatever the math: one thread
+//     per pixel, f32 (kernels/cuda/conv_thin.h);
 //   - the multi-stage tensor-core path (tf32 and bf16, when the caller passes a workspace;
 //     kernels/cuda/conv_tc.h): NHWC operands packed in the format, cp.async + ldmatrix +
 //     mma.sync, 128 x 128 tiles; the shared-memory variants above remain the fallback and the

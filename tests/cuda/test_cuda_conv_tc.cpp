@@ -20,6 +20,7 @@
 #ifdef SG_HAVE_CUDA
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/conv_tc.h"
+#include "kernels/cuda/conv_thin.h"
 #include "kernels/cuda/modconv.h"
 #ifdef SG_CUDA_EMU
 #include "kernels/cuda/emu/launch_log.h"
@@ -74,7 +75,7 @@ TEST_CASE("cuda conv_tc: conv2d and conv_transpose2d on tensor cores within thei
     bool split[2];  // split-K expected for tf32, bf16
   };
   const Case cases[] = {
-      {"1x1, 3 channels padded", {2, 3, 8, 8, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1}, false, {false, false}},
+      {"1x1, 6 channels padded", {2, 6, 8, 8, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1}, false, {false, false}},
       {"3x3, 12 channels (tiles across taps)", {2, 12, 7, 9, 20, 3, 3, 1, 1, 1, 1, 0, 0, 1}, false, {false, false}},
       {"3x3 stride 2, 130 outputs (two row tiles), split",
        {1, 40, 9, 9, 130, 3, 3, 2, 2, 1, 1, 0, 0, 1},
@@ -280,4 +281,59 @@ TEST_CASE("cuda conv_tc: the weight gradient on tensor cores within its bound",
   CHECK_THROWS_WITH(kc::conv_tc_wgrad(bad, nowhere, nowhere, nowhere, nullptr, kc::ConvMath::fma),
                     Catch::Contains("conv_tc_wgrad: math must be tf32 or bf16"));
 }
+TEST_CASE("cuda conv thin: toRGB and fromRGB 1x1 convs in exact f32 whatever the math", "[cuda][paths][sanitize]") {
+  if (!real_cuda("conv thin")) return;
+  struct Case {
+    const char* what;
+    Conv2dParams p;
+    bool transposed;
+    const char* kernel;
+  };
+  const Case cases[] = {
+      {"toRGB: 20 -> 3", {2, 20, 5, 7, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1}, false, "conv1x1_thin_kernel (thin output)"},
+      {"fromRGB: 3 -> 70", {2, 3, 5, 7, 70, 1, 1, 1, 1, 0, 0, 0, 0, 1}, false, "conv1x1_thin_kernel (thin input)"},
+      {"toRGB's data gradient: 3 -> 20 transposed",
+       {2, 3, 5, 7, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1},
+       true,
+       "conv1x1_thin_kernel (thin input)"},
+      {"4 -> 4", {1, 4, 6, 6, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1}, false, "conv1x1_thin_kernel (thin output)"},
+  };
+  uint64_t seed = 900;
+  for (const Case& c : cases) {
+    const Conv2dParams& p = c.p;
+    Tensor x = rnd({p.N, p.Cin, p.H, p.W}, seed++);
+    Tensor w = rnd(c.transposed ? Shape{p.Cin, p.Cout, 1, 1} : Shape{p.Cout, p.Cin, 1, 1}, seed++);
+    Tensor ref = c.transposed ? conv_transpose2d(x, w) : conv2d(x, w);
+    for (kc::ConvMath math : {kc::ConvMath::fma, kc::ConvMath::tf32, kc::ConvMath::bf16}) {
+      INFO(c.what << ", math " << (int)math);
+      CHECK((c.transposed ? kc::conv_transpose2d_forward_workspace<float>(p, math)
+                          : kc::conv2d_forward_workspace<float>(p, math)) == 0);
+      Tensor xd = to_dut(x), wd = to_dut(w), yd = empty(ref.shape(), DType::f32, Device::cuda());
+      take_log();
+      if (c.transposed)
+        kc::conv_transpose2d_forward<float>(p, xd.data<float>(), wd.data<float>(), yd.data<float>(), math);
+      else
+        kc::conv2d_forward<float>(p, xd.data<float>(), wd.data<float>(), yd.data<float>(), math);
+#ifdef SG_CUDA_EMU
+      CHECK(launched(take_log(), c.kernel));
+#endif
+      SG_DEVICE_CHECK(c.what, yd, ref);
+    }
+  }
+  // f64 takes it too; a fused conv does not (the fusion needs the GEMM's epilogue)
+  Tensor x = rnd({2, 20, 5, 7}, 950), w = rnd({3, 20, 1, 1}, 951);
+  Tensor x64 = x.to(Device::cuda()), w64 = w.to(Device::cuda()), y64 = empty({2, 3, 5, 7}, DType::f64, Device::cuda());
+  take_log();
+  kc::conv2d_forward<double>(Conv2dParams{2, 20, 5, 7, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1}, x64.data<double>(),
+                             w64.data<double>(), y64.data<double>(), kc::ConvMath::fma);
+#ifdef SG_CUDA_EMU
+  CHECK(launched(take_log(), "conv1x1_thin_kernel (thin output)"));
+#endif
+  const Tensor ref64 = conv2d(x, w);
+  CHECK(max_abs(sub(y64.to(Device::cpu()), ref64)) <= 1e-12 * max_abs(ref64));
+  float* nowhere = nullptr;
+  CHECK_THROWS_WITH(kc::conv1x1_thin<float>(nowhere, nowhere, nowhere, 1, 8, 8, 4, false),
+                    Catch::Contains("conv1x1_thin: neither side is thin"));
+}
+
 #endif  // SG_HAVE_CUDA
