@@ -61,11 +61,11 @@ void conv1x1_thin(const T* x, const T* w, T* y, int64_t N, int64_t C, int64_t O,
   if (C > 2147483647 || O > 2147483647) throw CudaError("conv1x1_thin: too many channels");
   const int64_t wo = transposed_weight ? 1 : C, wc = transposed_weight ? O : 1;
   if (O <= kThinChannels)
-    launch("conv1x1_thin_kernel (thin output)", conv1x1_thin_kernel<T, true>, blocks_for(N * HW, kThreads), kThreads,
-           0, x, w, y, N, (int)C, (int)O, HW, wo, wc);
+    launch("conv1x1_thin_kernel (thin output)", conv1x1_thin_kernel<T, true>, blocks_for(N * HW, kThreads), kThreads, 0,
+           x, w, y, N, (int)C, (int)O, HW, wo, wc);
   else
-    launch("conv1x1_thin_kernel (thin input)", conv1x1_thin_kernel<T, false>, blocks_for(N * HW, kThreads), kThreads,
-           0, x, w, y, N, (int)C, (int)O, HW, wo, wc);
+    launch("conv1x1_thin_kernel (thin input)", conv1x1_thin_kernel<T, false>, blocks_for(N * HW, kThreads), kThreads, 0,
+           x, w, y, N, (int)C, (int)O, HW, wo, wc);
 }
 
 template void conv1x1_thin<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, bool);
