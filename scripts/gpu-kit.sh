@@ -8,7 +8,9 @@
 # Usage: scripts/gpu-kit.sh pack [--jobs N]
 #          configures and builds build-kit/ (Release, -DSG_NATIVE=OFF,
 #          -DCMAKE_CUDA_ARCHITECTURES=${SG_CUDA_ARCH:-90}, -DSG_CUDA_STATIC_RUNTIME=ON,
-#          -DSG_CUDA_LINEINFO=ON), only the targets the kit needs; fills .gpu-kit/; then runs
+#          -DSG_CUDA_LINEINFO=ON, fatbins compressed with nvcc --compress-mode=size: each binary
+#          carries every kernel, and the kit must stay under 60 MB), only the targets the kit
+#          needs; fills .gpu-kit/; then runs
 #          .gpu-kit/run.sh --dry-run
 #        scripts/gpu-kit.sh check
 #          .gpu-kit/run.sh --dry-run: the kit is complete and every binary starts
@@ -51,7 +53,8 @@ pack() {
   echo "== configure $BUILD"
   out="$(cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSG_NATIVE=OFF -DSG_WITH_CUDA=ON -DSG_BUILD_TESTS=ON \
            -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES="${SG_CUDA_ARCH:-90}" \
-           -DSG_CUDA_STATIC_RUNTIME=ON -DSG_CUDA_LINEINFO=ON -DCMAKE_EXE_LINKER_FLAGS= 2>&1)" || { echo "$out"; die "cmake configure failed"; }
+           -DSG_CUDA_STATIC_RUNTIME=ON -DSG_CUDA_LINEINFO=ON -DCMAKE_CUDA_FLAGS=--compress-mode=size \
+           -DCMAKE_EXE_LINKER_FLAGS= 2>&1)" || { echo "$out"; die "cmake configure failed"; }
   grep -E '^-- stylegrad' <<<"$out"
   grep -q 'stylegrad: CUDA backend ON' <<<"$out" || die "the CUDA backend is OFF in $BUILD (CMake found no CUDA compiler)"
   grep -q 'CUDA runtime CUDA::cudart_static' <<<"$out" || die "$BUILD does not link the CUDA runtime statically"
