@@ -313,52 +313,52 @@ Grads bias_act_grad(const Tensor& y, Act act, double alpha, double gain, double 
   return {if_needed(n, 0, [&] { return sg::bias_act_grad(g[0], y, act, alpha, gain, clamp); }), Tensor()};
 }
 
-// ---- the fused modulated conv (CUDA fast path) ---------------------------------------------
+// ---- the fused modulated conv (the fast path of both devices) ------------------------------
 
-// The gradient of the fused composite
-//   ws = weight[None] * styles[:, None, :, None, None]             [N, O, C, kh, kw]
-//   d  = rsqrt(sum_{2,3,4} ws^2 + eps)   (demodulate)              [N, O]
-//   wd = ws * d[:, :, None, None, None]
-//   y  = conv2d(x as [1, N*C, H, W], wd as [N*O, C, kh, kw], padding, groups = N)
-// for the cotangent dy:
-//   dx   = conv_transpose2d(dy, wd, groups = N)
-//   dwd  = conv2d_weight_grad(dy, x, groups = N)
-//   dws  = dwd * d - ws * (sum_{2,3,4}(dwd * ws) * d^3)      (d(d)/d(ws) = -d^3 ws)
-//   dweight = sum_n dws * styles,   dstyles = sum_{o,a,b} dws * weight.
+// The fused op computes, per image n (one grouped conv, the weight modulated per image),
+//   y[n] = conv2d(x[n], w * s[n] * d[n]),  d = rsqrt(s^2 @ sum_{kh,kw}(w^2)^T + eps)   (demodulate)
+// which is the same function as the modulate-activations form
+//   y = d[:, :, None, None] * z,   z = conv2d(x * s[:, :, None, None], w)          (groups = 1)
+// Its gradient is written in that form, so every conv in it shares one weight across the batch
+// (groups = 1: the tensor-core implicit GEMM on CUDA, one batched GEMM on the CPU) instead of
+// N per-image convs. For the cotangent dy, with u = dy * d and wsq = sum_{kh,kw} w^2 [O, C]:
+//   gx      = conv_transpose2d(u, w)                     the gradient of x * s
+//   dx      = gx * s
+//   dstyles = sum_{h,w}(gx * x)        + 2 s * (dq @ wsq)
+//   dweight = conv2d_weight_grad(u, x * s) + 2 w * (dq^T @ s^2)[:, :, None, None]
+// where dq = -d^3 / 2 * sum_{h,w}(dy * z) is the gradient of the sum under the rsqrt (the
+// demodulation's terms; z is recomputed, one more forward conv). Every term is a
+// differentiable op, so the second derivative is the composite's too.
 Grads modulated_conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& p,
                              const Grads& g, const Node& n) {
   const Tensor& dy = g[0];
   const bool need_x = n.needs_grad(0), need_weight = n.needs_grad(1), need_styles = n.needs_grad(2);
-  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const int64_t O = weight.size(0), kh = weight.size(2), kw = weight.size(3);
-  const int64_t Ho = dy.size(2), Wo = dy.size(3);
-  const Tensor s5 = sg::reshape(styles, {N, 1, C, 1, 1});
-  const Tensor ws = sg::mul(unsqueeze(weight, 0), s5);
-  Tensor d, d5, wd = ws;
+  const int64_t N = x.size(0), C = x.size(1), O = weight.size(0);
+  const std::array<int64_t, 2> one{1, 1}, pad{p.padding, p.padding};
+  const Tensor s4 = sg::reshape(styles, {N, C, 1, 1});
+  Tensor u = dy, d, wsq;
   if (p.demodulate) {
-    d = sg::rsqrt(sg::add(sg::sum(sg::square(ws), {2, 3, 4}), p.eps));
-    d5 = sg::reshape(d, {N, O, 1, 1, 1});
-    wd = sg::mul(ws, d5);
+    wsq = sg::sum(sg::square(weight), {2, 3});                                                // [O, C]
+    d = sg::rsqrt(sg::add(sg::matmul(sg::square(styles), sg::transpose(wsq, 0, 1)), p.eps));  // [N, O]
+    u = sg::mul(dy, sg::reshape(d, {N, O, 1, 1}));
   }
-  const Tensor dyg = sg::reshape(dy, {1, N * O, Ho, Wo});
   Grads out(3);
-  if (need_x) {
-    // stride 1: the output_padding that lands on H x W is 0
-    Tensor dx =
-        sg::conv_transpose2d(dyg, sg::reshape(wd, {N * O, C, kh, kw}), {1, 1}, {p.padding, p.padding}, {0, 0}, N);
-    out[0] = sg::reshape(dx, {N, C, H, W});
+  if (need_x || need_styles) {
+    const Tensor gx = sg::conv_transpose2d(u, weight, one, pad, {0, 0}, 1);  // stride 1: lands on H x W
+    if (need_x) out[0] = sg::mul(gx, s4);
+    if (need_styles) out[2] = sg::sum(sg::mul(gx, x), {2, 3});
   }
-  if (need_weight || need_styles) {
-    Tensor dwd = sg::conv2d_weight_grad(dyg, sg::reshape(x, {1, N * C, H, W}), {N * O, C, kh, kw}, {1, 1},
-                                        {p.padding, p.padding}, N);
-    dwd = sg::reshape(dwd, {N, O, C, kh, kw});
-    Tensor dws = dwd;
-    if (p.demodulate) {
-      const Tensor t = sg::mul(sg::sum(sg::mul(dwd, ws), {2, 3, 4}), sg::mul(d, sg::square(d)));  // [N, O]
-      dws = sg::sub(sg::mul(dwd, d5), sg::mul(ws, sg::reshape(t, {N, O, 1, 1, 1})));
+  if (!need_weight && !need_styles) return out;
+  const Tensor xs = sg::mul(x, s4);
+  if (need_weight) out[1] = sg::conv2d_weight_grad(u, xs, weight.shape(), one, pad, 1);
+  if (p.demodulate) {
+    const Tensor z = sg::conv2d(xs, weight, one, pad, 1);
+    const Tensor dq = sg::mul(sg::sum(sg::mul(dy, z), {2, 3}), sg::mul(sg::mul(d, sg::square(d)), -0.5));  // [N, O]
+    if (need_styles) out[2] = sg::add(out[2], sg::mul(sg::mul(styles, 2.0), sg::matmul(dq, wsq)));
+    if (need_weight) {
+      const Tensor dwsq = sg::matmul(sg::transpose(dq, 0, 1), sg::square(styles));  // [O, C]
+      out[1] = sg::add(out[1], sg::mul(sg::mul(weight, 2.0), sg::reshape(dwsq, {O, C, 1, 1})));
     }
-    if (need_weight) out[1] = sg::sum(sg::mul(dws, s5), {0});
-    if (need_styles) out[2] = sg::sum(sg::mul(dws, unsqueeze(weight, 0)), {1, 3, 4});
   }
   return out;
 }

@@ -92,7 +92,7 @@ Grads bias_act(const Tensor& y, Act act, double alpha, double gain, double clamp
                const Grads& g, const Node& n);
 Grads bias_act_grad(const Tensor& y, Act act, double alpha, double gain, double clamp, const Grads& g, const Node& n);
 
-// ---- the fused modulated conv, CUDA fast path (engine/ops/modulated_conv.cpp) ------------
+// ---- the fused modulated conv, both devices' fast path (engine/ops/modulated_conv.cpp) -----
 Grads modulated_conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& p,
                              const Grads& g, const Node& n);
 

@@ -11,7 +11,9 @@
 //
 // Fused path, no up / down: a forward-only fast path on both devices, one autograd node whose
 // backward is the composite's gradient written with differentiable ops, so every order of
-// derivative is the composite's (derivatives::modulated_conv2d_fused).
+// derivative is the composite's (derivatives::modulated_conv2d_fused). That gradient is written
+// in the modulate-activations form, so its convs share one weight across the batch (groups 1:
+// the tensor-core GEMM on CUDA) rather than being N per-image convs.
 //   CUDA (kernels/cuda/modconv.h): dcoefs with one small kernel, y with one implicit-GEMM
 //        kernel that modulates the weight as it loads it and demodulates in its epilogue
 //        (w' is never materialised).

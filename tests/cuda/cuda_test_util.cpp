@@ -5,6 +5,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#ifdef SG_CUDA_EMU
+#include "kernels/cuda/emu/launch_log.h"
+#endif
+
 namespace sgtest::cuda {
 using namespace sg;
 
@@ -106,6 +110,23 @@ void expect_error(const std::function<void()>& f, std::initializer_list<std::str
     INFO("should mention \"" << p << "\"");
     CHECK(msg.find(p) != std::string::npos);
   }
+}
+
+sg::Tensor rnd(const sg::Shape& s, uint64_t seed) {
+  sg::Rng g(seed);
+  return sg::randn(s, g, sg::DType::f64);
+}
+
+std::vector<std::string> take_launch_log() {
+#ifdef SG_CUDA_EMU
+  return sgemu::take_launch_log();
+#else
+  return {};
+#endif
+}
+
+bool launched(const std::vector<std::string>& log, const std::string& prefix) {
+  return std::any_of(log.begin(), log.end(), [&](const std::string& n) { return n.rfind(prefix, 0) == 0; });
 }
 
 }  // namespace sgtest::cuda

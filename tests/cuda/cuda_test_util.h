@@ -9,6 +9,7 @@
 #pragma once
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <string>
@@ -59,6 +60,22 @@ void check_format_bound(const std::string& what, double u, int64_t K, const sg::
                         const sg::Tensor& absref, double slack = 0);
 
 using Named = std::vector<std::pair<std::string, sg::Tensor>>;
+
+// Standard normal f64 values of shape s, from seed: the inputs of most tests.
+sg::Tensor rnd(const sg::Shape& s, uint64_t seed);
+
+// The names of the kernels launched since the last call (emulator builds: its launch log).
+// Elsewhere there is no log: the list is empty, kHaveLaunchLog is false, and the checks that
+// read it are skipped.
+std::vector<std::string> take_launch_log();
+constexpr bool kHaveLaunchLog =
+#ifdef SG_CUDA_EMU
+    true;
+#else
+    false;
+#endif
+// Whether a kernel whose name starts with prefix is in log.
+bool launched(const std::vector<std::string>& log, const std::string& prefix);
 
 // Runs f, which must throw an sg::Error (or, with any_exception, any std::exception: the
 // kernels' own CudaError) whose message contains every piece.

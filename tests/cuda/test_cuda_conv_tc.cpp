@@ -22,9 +22,6 @@
 #include "kernels/cuda/conv_tc.h"
 #include "kernels/cuda/conv_thin.h"
 #include "kernels/cuda/modconv.h"
-#ifdef SG_CUDA_EMU
-#include "kernels/cuda/emu/launch_log.h"
-#endif
 
 using namespace sg;
 using namespace sgtest;
@@ -33,25 +30,6 @@ namespace kc = sg::kernels::cuda;
 using sg::kernels::Conv2dParams;
 
 namespace {
-
-std::vector<std::string> take_log() {
-#ifdef SG_CUDA_EMU
-  return sgemu::take_launch_log();
-#else
-  return {};
-#endif
-}
-
-bool launched(const std::vector<std::string>& log, const std::string& prefix) {
-  for (const auto& n : log)
-    if (n.rfind(prefix, 0) == 0) return true;
-  return false;
-}
-
-Tensor rnd(const Shape& s, uint64_t seed) {
-  Rng g(seed);
-  return randn(s, g, DType::f64);
-}
 
 // check_format_bound (cuda_test_util.h) with slack for the f32 epilogue after the sum.
 void check_bound(const std::string& what, double u, int64_t K, const Tensor& got, const Tensor& ref,
@@ -120,14 +98,14 @@ TEST_CASE("cuda conv_tc: conv2d and conv_transpose2d on tensor cores within thei
                                          : kc::conv2d_forward_workspace<float>(p, kMath[f]);
       REQUIRE(bytes > 0);
       Tensor ws = empty({(bytes + 3) / 4}, DType::f32, Device::cuda());
-      take_log();
+      take_launch_log();
       if (c.transposed)
         kc::conv_transpose2d_forward<float>(p, xd.data<float>(), wd.data<float>(), yd.data<float>(), kMath[f],
                                             ws.data<float>());
       else
         kc::conv2d_forward<float>(p, xd.data<float>(), wd.data<float>(), yd.data<float>(), kMath[f], nullptr,
                                   ws.data<float>());
-      const auto log = take_log();
+      const auto log = take_launch_log();
 #ifdef SG_CUDA_EMU
       CHECK(launched(log, std::string("conv_tc_kernel") + kSuffix[f]));
       CHECK(launched(log, "conv_tc_splitk_epilogue") == c.split[f]);
@@ -200,21 +178,21 @@ TEST_CASE("cuda conv_tc: the fused epilogue and the fused modulated conv on tens
     const int64_t bytes = kc::conv2d_forward_workspace<float>(p, kMath[f], &fu);
     REQUIRE(bytes > 0);
     Tensor ws = empty({(bytes + 3) / 4}, DType::f32, Device::cuda());
-    take_log();
+    take_launch_log();
     kc::conv2d_forward<float>(p, xd.data<float>(), wd.data<float>(), yd.data<float>(), kMath[f], &fu, ws.data<float>());
 #ifdef SG_CUDA_EMU
-    CHECK(launched(take_log(), std::string("conv_tc_kernel") + kSuffix[f]));
+    CHECK(launched(take_launch_log(), std::string("conv_tc_kernel") + kSuffix[f]));
 #endif
     check_bound("ConvFusion on tensor cores", kU[f], Cin * 9, yd, ref, absref);
 
     const int64_t mbytes = kc::modconv_forward_workspace<float>(Nm, C, H, W, O, 3, 3, 1, kMath[f]);
     REQUIRE(mbytes > 0);
     Tensor mws = empty({(mbytes + 3) / 4}, DType::f32, Device::cuda());
-    take_log();
+    take_launch_log();
     kc::modconv_forward<float>(xmd.data<float>(), wmd.data<float>(), std_.data<float>(), dcod.data<float>(),
                                ymd.data<float>(), Nm, C, H, W, O, 3, 3, 1, kMath[f], &ep, mws.data<float>());
 #ifdef SG_CUDA_EMU
-    CHECK(launched(take_log(), std::string("conv_tc_kernel") + kSuffix[f]));
+    CHECK(launched(take_launch_log(), std::string("conv_tc_kernel") + kSuffix[f]));
 #endif
     check_bound("fused modulated conv on tensor cores", kU[f], C * 9, ymd, refm, absm);
   }
@@ -254,10 +232,10 @@ TEST_CASE("cuda conv_tc: the weight gradient on tensor cores within its bound",
       const int64_t elems = kc::conv2d_weight_grad_workspace(p, kMath[f]);
       REQUIRE(elems > kc::conv2d_weight_grad_workspace(p, kc::ConvMath::fma));
       Tensor ws = empty({elems}, DType::f32, Device::cuda());
-      take_log();
+      take_launch_log();
       kc::conv2d_weight_grad<float>(p, dyd.data<float>(), xd.data<float>(), dw.data<float>(), ws.data<float>(),
                                     kMath[f]);
-      const auto log = take_log();
+      const auto log = take_launch_log();
 #ifdef SG_CUDA_EMU
       CHECK(launched(log, std::string("conv_tc_wgrad_kernel") + kSuffix[f]));
       CHECK(launched(log, "conv_tc_wgrad_splitk") == c.split[f]);
@@ -309,13 +287,13 @@ TEST_CASE("cuda conv thin: toRGB and fromRGB 1x1 convs in exact f32 whatever the
       CHECK((c.transposed ? kc::conv_transpose2d_forward_workspace<float>(p, math)
                           : kc::conv2d_forward_workspace<float>(p, math)) == 0);
       Tensor xd = to_dut(x), wd = to_dut(w), yd = empty(ref.shape(), DType::f32, Device::cuda());
-      take_log();
+      take_launch_log();
       if (c.transposed)
         kc::conv_transpose2d_forward<float>(p, xd.data<float>(), wd.data<float>(), yd.data<float>(), math);
       else
         kc::conv2d_forward<float>(p, xd.data<float>(), wd.data<float>(), yd.data<float>(), math);
 #ifdef SG_CUDA_EMU
-      CHECK(launched(take_log(), c.kernel));
+      CHECK(launched(take_launch_log(), c.kernel));
 #endif
       SG_DEVICE_CHECK(c.what, yd, ref);
     }
@@ -323,11 +301,11 @@ TEST_CASE("cuda conv thin: toRGB and fromRGB 1x1 convs in exact f32 whatever the
   // f64 takes it too; a fused conv does not (the fusion needs the GEMM's epilogue)
   Tensor x = rnd({2, 20, 5, 7}, 950), w = rnd({3, 20, 1, 1}, 951);
   Tensor x64 = x.to(Device::cuda()), w64 = w.to(Device::cuda()), y64 = empty({2, 3, 5, 7}, DType::f64, Device::cuda());
-  take_log();
+  take_launch_log();
   kc::conv2d_forward<double>(Conv2dParams{2, 20, 5, 7, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1}, x64.data<double>(),
                              w64.data<double>(), y64.data<double>(), kc::ConvMath::fma);
 #ifdef SG_CUDA_EMU
-  CHECK(launched(take_log(), "conv1x1_thin_kernel (thin output)"));
+  CHECK(launched(take_launch_log(), "conv1x1_thin_kernel (thin output)"));
 #endif
   const Tensor ref64 = conv2d(x, w);
   CHECK(max_abs(sub(y64.to(Device::cpu()), ref64)) <= 1e-12 * max_abs(ref64));

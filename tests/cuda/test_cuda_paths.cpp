@@ -30,9 +30,6 @@
 #include "kernels/cuda/reduce.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/upfirdn2d.h"
-#ifdef SG_CUDA_EMU
-#include "kernels/cuda/emu/launch_log.h"
-#endif
 
 using namespace sg;
 using namespace sgtest;
@@ -48,32 +45,13 @@ struct LimitsOverride {
   ~LimitsOverride() { kc::launch_limits() = saved; }
 };
 
-// The kernels launched since the last call (emulator builds); elsewhere empty, and the
-// checks that read it are skipped.
-std::vector<std::string> launched() {
-#ifdef SG_CUDA_EMU
-  return sgemu::take_launch_log();
-#else
-  return {};
-#endif
-}
-constexpr bool kHaveLog =
-#ifdef SG_CUDA_EMU
-    true;
-#else
-    false;
-#endif
-
 // Checks that a kernel whose name starts with `prefix` is in the log.
-#define SG_CHECK_LAUNCHED(log, prefix)                                                                        \
-  do {                                                                                                        \
-    if (kHaveLog) {                                                                                           \
-      const auto& l_ = (log);                                                                                 \
-      const bool found_ =                                                                                     \
-          std::any_of(l_.begin(), l_.end(), [&](const std::string& n) { return n.rfind((prefix), 0) == 0; }); \
-      INFO("expected a launch of " << (prefix));                                                              \
-      CHECK(found_);                                                                                          \
-    }                                                                                                         \
+#define SG_CHECK_LAUNCHED(log, prefix)           \
+  do {                                           \
+    if (kHaveLaunchLog) {                        \
+      INFO("expected a launch of " << (prefix)); \
+      CHECK(launched((log), (prefix)));          \
+    }                                            \
   } while (0)
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
@@ -97,16 +75,11 @@ void check_fn(const std::string& what, const Fn& fn, const std::vector<Tensor>& 
 
 int64_t shape_numel(const Shape& s) { return std::accumulate(s.begin(), s.end(), int64_t(1), std::multiplies<>()); }
 
-Tensor rnd(const Shape& s, uint64_t seed) {
-  Rng g(seed);
-  return randn(s, g, DType::f64);
-}
-
 }  // namespace
 
 TEST_CASE("cuda paths: conv family past the first tile, split-K, phases", "[cuda][paths][sanitize][racecheck]") {
   if (!real_cuda("conv paths")) return;
-  launched();
+  take_launch_log();
   // 70 output channels: two 64-row tiles; N*H*W = 1024 pixels: 16 column tiles and, in the
   // weight gradient (K = 1024 >= 2 x 512 rows), two split-K slices; Cin*9 = 72 weight columns.
   Tensor x = rnd({4, 8, 16, 16}, 1), w = rnd({70, 8, 3, 3}, 2);
@@ -116,7 +89,7 @@ TEST_CASE("cuda paths: conv family past the first tile, split-K, phases", "[cuda
         return conv2d(in[0], in[1], {1, 1}, {1, 1});
       },
       {x, w}, 3);
-  auto log = launched();
+  auto log = take_launch_log();
   SG_CHECK_LAUNCHED(log, "conv2d_forward");
   SG_CHECK_LAUNCHED(log, "conv_transpose2d_forward");
   SG_CHECK_LAUNCHED(log, "conv2d_weight_grad (split-K reduction)");
@@ -143,7 +116,7 @@ TEST_CASE("cuda paths: conv grid chunking over groups", "[cuda][paths]") {
   LimitsOverride lim;
   lim->max_grid_yz = 4;  // transposed stride 2 has 4 phases: one group per launch
   Tensor x = rnd({2, 6, 7, 7}, 11), w = rnd({9, 2, 3, 3}, 12), wt = rnd({6, 3, 3, 3}, 13);
-  launched();
+  take_launch_log();
   check_fn(
       "conv2d groups 3, grid z <= 4",
       [](auto& in) {
@@ -157,8 +130,8 @@ TEST_CASE("cuda paths: conv grid chunking over groups", "[cuda][paths]") {
       },
       {x, wt}, 15);
   // Count the launches: chunked grids launch once per chunk.
-  if (kHaveLog) {
-    auto log = launched();
+  if (kHaveLaunchLog) {
+    auto log = take_launch_log();
     CHECK(std::count(log.begin(), log.end(), std::string("conv_transpose2d_forward")) >= 3);
   }
   lim->max_grid_yz = 1;  // 2 row tiles cannot fit: a clear error, not a wrong answer
@@ -195,11 +168,11 @@ TEST_CASE("cuda paths: sum in every mode", "[cuda][paths][sanitize][racecheck]")
   for (const Case& c : cases) {
     INFO("sum of a " << c.shape.size() << "-d tensor of " << shape_numel(c.shape) << " elements over " << c.dims.size()
                      << " dims, expecting " << c.kernel);
-    launched();
+    take_launch_log();
     Tensor a = rnd(c.shape, seed++);
     check_fn(
         "sum", [&](auto& in) { return sum(in[0], c.dims); }, {a}, seed++);
-    auto log = launched();
+    auto log = take_launch_log();
     SG_CHECK_LAUNCHED(log, c.kernel);
     if (c.split) SG_CHECK_LAUNCHED(log, "sum_finalize_kernel");
   }
@@ -216,7 +189,7 @@ TEST_CASE("cuda paths: 64-bit indices and multi-pass grid-stride loops", "[cuda]
   lim->index32_span = 16;
   lim->uint32_span = 64;
   lim->max_blocks = 2;  // grid-stride loops go round several times
-  launched();
+  take_launch_log();
   Tensor a = rnd({3, 5, 7, 11}, 200), b = rnd({1, 5, 1, 11}, 201), c = rnd({3, 1, 7, 1}, 202);
   check_fn(
       "add with broadcast", [](auto& in) { return add(in[0], in[1]); }, {a, b}, 203);
@@ -243,7 +216,7 @@ TEST_CASE("cuda paths: 64-bit indices and multi-pass grid-stride loops", "[cuda]
       {a, rnd({5}, 210)}, 211);
   check_fn(
       "unary chain", [](auto& in) { return tanh(exp(mul(in[0], 0.3))); }, {a}, 212);
-  auto log = launched();
+  auto log = take_launch_log();
   for (const char* k : {"binary_strided_kernel<int64>", "where_kernel<int64>", "strided_copy (gather_kernel)<int64>",
                         "strided_scatter (scatter_kernel)<int64>", "sum_column_kernel<int64>", "sum_warp_kernel<int64>",
                         "bias_act_forward_kernel<uint64>"})
@@ -264,7 +237,7 @@ TEST_CASE("cuda paths: upfirdn2d past the first tile and the general kernel", "[
                       {2, 2, {1, 2, 2, 1}, false},
                       {1, 1, {4, 3, 3, 4}, true}};
   uint64_t seed = 301;
-  launched();
+  take_launch_log();
   for (const Case& c : sep) {
     INFO("separable up " << c.up << " down " << c.down);
     UpFirDn p;
@@ -273,7 +246,7 @@ TEST_CASE("cuda paths: upfirdn2d past the first tile and the general kernel", "[
     check_fn(
         "upfirdn2d separable", [&](auto& in) { return upfirdn2d(in[0], in[1], p); }, {x, f}, seed++);
   }
-  SG_CHECK_LAUNCHED(launched(), "upfirdn2d_sep_kernel");
+  SG_CHECK_LAUNCHED(take_launch_log(), "upfirdn2d_sep_kernel");
   // General kernel: a 2-D filter, up 3, down 2, uneven and negative pads, flipped.
   Tensor f2 = rnd({3, 5}, seed++);
   UpFirDn g;
@@ -288,7 +261,7 @@ TEST_CASE("cuda paths: upfirdn2d past the first tile and the general kernel", "[
       "upfirdn2d general, filter in global memory", [&](auto& in) { return upfirdn2d(in[0], in[1], big); },
       {rnd({1, 2, 5, 4}, seed), fbig}, seed + 1, 2e-4);
   seed += 2;
-  SG_CHECK_LAUNCHED(launched(), "upfirdn2d_general_kernel");
+  SG_CHECK_LAUNCHED(take_launch_log(), "upfirdn2d_general_kernel");
   {
     LimitsOverride lim;
     lim->max_grid_yz = 2;  // 3 planes: two launches of the separable kernel
@@ -304,7 +277,7 @@ TEST_CASE("cuda paths: upfirdn2d past the first tile and the general kernel", "[
         "upfirdn2d separable shape on the general kernel", [&](auto& in) { return upfirdn2d(in[0], in[1], p); },
         {rnd({1, 2, 9, 5}, seed), f4}, seed + 1);
     seed += 2;
-    SG_CHECK_LAUNCHED(launched(), "upfirdn2d_general_kernel");
+    SG_CHECK_LAUNCHED(take_launch_log(), "upfirdn2d_general_kernel");
   }
 }
 
@@ -366,10 +339,10 @@ TEST_CASE("cuda paths: multi-tensor Adam over many tensors, chunks and alignment
     x.p = kernels::cpu::AdamStepParams::make(0.01, 0.9, 0.99, 1e-8, 1 + (int64_t)(i % 4));
     xs.push_back(x);
   }
-  launched();
+  take_launch_log();
   kc::adam_step_multi<float>(xs);
-  auto log = launched();
-  if (kHaveLog) CHECK(std::count(log.begin(), log.end(), std::string("adam_multi_kernel")) == 3);
+  auto log = take_launch_log();
+  if (kHaveLaunchLog) CHECK(std::count(log.begin(), log.end(), std::string("adam_multi_kernel")) == 3);
   for (size_t i = 0; i < sizes.size(); ++i) {
     const int64_t n = sizes[i], off = (int64_t)(i % 3);
     std::vector<float> pp(p0[i].begin(), p0[i].end()), gg(g0[i].begin(), g0[i].end());
@@ -403,20 +376,20 @@ TEST_CASE("cuda paths: TF32 and bf16 kernels within their error bounds", "[cuda]
     const double u = math == CudaMath::tf32 ? u_tf32 : u_bf16;
     INFO("sg::set_cuda_math(" << m << ")");
     set_cuda_math(math);
-    launched();
+    take_launch_log();
     Tensor y = conv2d(xd, wd, {1, 1}, {1, 1});
     Tensor dx = conv_transpose2d(dyd, wd, {1, 1}, {1, 1});
     Tensor dw = conv2d_weight_grad(dyd, xd, w.shape(), {1, 1}, {1, 1}, 1);
     Tensor mm = matmul(to_dut(a), to_dut(bm));
     Tensor ym = modulated_conv2d(xd, wd, to_dut(s), mc);  // the fused modconv: styles applied on packing
     set_cuda_math(CudaMath::f32);
-    auto log = launched();
+    auto log = take_launch_log();
     // conv2d, conv_transpose2d and the fused modconv take the tensor-core implicit GEMM
     // (kernels/cuda/conv_tc.h; its own tests: test_cuda_conv_tc.cpp); the weight gradient of
     // 9 x 9 outputs (81 pixels, not a multiple of 8) the shared-memory kernel.
     SG_CHECK_LAUNCHED(log, "conv_tc_kernel" + suffix);
     SG_CHECK_LAUNCHED(log, "conv2d_weight_grad" + suffix);
-    if (kHaveLog) CHECK(std::count(log.begin(), log.end(), "conv_tc_kernel" + suffix) == 3);
+    if (kHaveLaunchLog) CHECK(std::count(log.begin(), log.end(), "conv_tc_kernel" + suffix) == 3);
     check_bound("conv2d", u, y, conv2d(x, w, {1, 1}, {1, 1}), conv2d(abs(x), abs(w), {1, 1}, {1, 1}), 24 * 9);
     check_bound("conv_transpose2d", u, dx, conv_transpose2d(dy, w, {1, 1}, {1, 1}),
                 conv_transpose2d(abs(dy), abs(w), {1, 1}, {1, 1}), 70 * 9);
@@ -440,20 +413,57 @@ TEST_CASE("cuda paths: TF32 and bf16 kernels within their error bounds", "[cuda]
     const double u = r.u;
     const kernels::Conv2dParams kp{2, 24, 9, 9, 70, 3, 3, 1, 1, 1, 1, 0, 0, 1};
     Tensor y = empty({2, 70, 9, 9}, DType::f32, Device::cuda());
-    launched();
+    take_launch_log();
     kc::conv2d_forward<float>(kp, xd.data<float>(), wd.data<float>(), y.data<float>(), math);
-    SG_CHECK_LAUNCHED(launched(), std::string("conv2d_forward <") + name + ">");
+    SG_CHECK_LAUNCHED(take_launch_log(), std::string("conv2d_forward <") + name + ">");
     check_bound(std::string("conv2d (shared-memory ") + name + ")", u, y, conv2d(x, w, {1, 1}, {1, 1}),
                 conv2d(abs(x), abs(w), {1, 1}, {1, 1}), 24 * 9);
     // conv_transpose2d, stride 2 (four phases)
     const kernels::Conv2dParams kt{2, 70, 9, 9, 24, 3, 3, 2, 2, 1, 1, 0, 0, 1};
     Tensor dx2 = empty({2, 24, 17, 17}, DType::f32, Device::cuda());
     kc::conv_transpose2d_forward<float>(kt, dyd.data<float>(), wd.data<float>(), dx2.data<float>(), math);
-    SG_CHECK_LAUNCHED(launched(), std::string("conv_transpose2d_forward <") + name + ">");
+    SG_CHECK_LAUNCHED(take_launch_log(), std::string("conv_transpose2d_forward <") + name + ">");
     check_bound(std::string("conv_transpose2d stride 2 (shared-memory ") + name + ")", u, dx2,
                 conv_transpose2d(dy, w, {2, 2}, {1, 1}), conv_transpose2d(abs(dy), abs(w), {2, 2}, {1, 1}), 70 * 4);
   }
   CHECK(cuda_math() == CudaMath::f32);
+}
+
+TEST_CASE("cuda paths: the fused modulated conv's backward on shared-weight convs", "[cuda][paths][tf32]") {
+  if (!real_cuda("fused modconv backward")) return;
+  // derivatives::modulated_conv2d_fused writes the gradient as convs that share one weight
+  // across the batch (groups 1), so in TF32 and bf16 the backward runs on the tensor-core GEMM
+  // (conv_tc) like the forward, and no per-image (grouped) conv kernel is launched. Against CPU
+  // f64: each conv rounds its inputs to the format, so the gradients are within a few u of the
+  // largest (tol 8u).
+  Tensor x = rnd({3, 24, 8, 8}, 520), w = rnd({40, 24, 3, 3}, 521), s = rnd({3, 24}, 522), v = rnd({3, 40, 8, 8}, 523);
+  ModConv mc;
+  mc.padding = 1;  // demodulated, fused
+  std::vector<Tensor> in64{leaf64(x, true), leaf64(w, true), leaf64(s, true)};
+  const auto g64 = autograd::grad({modulated_conv2d(in64[0], in64[1], in64[2], mc)}, in64, {v});
+  for (CudaMath math : {CudaMath::tf32, CudaMath::bf16}) {
+    const std::string suffix = std::string(" <") + cuda_math_name(math) + ">";
+    const double u = std::ldexp(1.0, math == CudaMath::tf32 ? -11 : -8);
+    INFO("sg::set_cuda_math(" << cuda_math_name(math) << ")");
+    std::vector<Tensor> ind{to_dut(x, true), to_dut(w, true), to_dut(s, true)};
+    set_cuda_math(math);
+    take_launch_log();
+    const auto gd = autograd::grad({modulated_conv2d(ind[0], ind[1], ind[2], mc)}, ind, {to_dut(v)});
+    set_cuda_math(CudaMath::f32);
+    const auto log = take_launch_log();
+    if (kHaveLaunchLog) {
+      // forward, dx and the recomputed z: one GEMM each; the weight gradient: one
+      CHECK(std::count(log.begin(), log.end(), "conv_tc_kernel" + suffix) == 3);
+      CHECK(std::count(log.begin(), log.end(), "conv_tc_wgrad_kernel" + suffix) == 1);
+      for (const std::string& k : {"conv2d_forward", "conv_transpose2d_forward", "conv2d_weight_grad"}) {
+        INFO("no shared-memory conv kernel: " << k);
+        CHECK_FALSE(launched(log, k));
+      }
+    }
+    const char* names[] = {"d/dx", "d/dweight", "d/dstyles"};
+    for (int i = 0; i < 3; ++i)
+      SG_DEVICE_CHECK(std::string("fused modconv backward ") + names[i] + suffix, gd[i], g64[i], 8 * u);
+  }
 }
 
 TEST_CASE("cuda paths: the fused conv epilogues", "[cuda][paths][sanitize]") {
