@@ -12,6 +12,8 @@
 //   modconv            3x3 demod pad 1 (and up 2) fused (grouped, one kernel) | act
 //                      (modulate-activations path), each in fma, tf32 and bf16 (fused_tf32,
 //                      act_bf16, ...: the suffix is the precision)
+//   torgb              1x1 conv to 3 channels (toRGB): fwd (conv2d) | wgrad (conv2d_weight_grad);
+//                      memory-bound (kernels/cuda/conv_thin.h), f32 whatever the math
 //   upfirdn2d          [1,3,3,1] up2 (upsample2d) | down2 (downsample2d)
 //   bias_act           lrelu, gain sqrt 2, bias
 //   add                same-shape elementwise
@@ -254,6 +256,15 @@ std::vector<Case> cases() {
       c.roof = roof_of(var);
       add_case(c);
     }
+  // toRGB: 1x1 to 3 channels, forward and weight gradient (reads x and writes / reads the
+  // 3-channel y / dy once)
+  for (auto [N, C, H] : std::vector<std::array<int64_t, 3>>{{32, 512, 32}, {32, 64, 256}})
+    for (const char* var : {"fwd", "wgrad"}) {
+      Case c = make_case(nm("torgb", var, N, C, H), "torgb", var, N, C, H, H);
+      c.gbytes = 4.0 * N * (C + 3) * H * H * 1e-9;
+      c.roof = "d2d_copy";
+      add_case(c);
+    }
   // upfirdn2d with the [1,3,3,1] filter: up 2 and down 2
   for (auto [N, C, H] : std::vector<std::array<int64_t, 3>>{{16, 512, 32}, {8, 128, 128}, {4, 64, 128}}) {
     Case u = make_case(nm("upfirdn2d", "up2", N, C, H), "upfirdn2d", "up2", N, C, H, H);
@@ -317,6 +328,12 @@ Prepared prepare(const Case& c, Rng& g) {
     mp.fused = c.variant.rfind("fused", 0) == 0;
     mp.resample_filter = fir_filter({1, 3, 3, 1}, DType::f32).to(cu);
     p.output = [=] { return modulated_conv2d(x, w, styles, mp); };
+  } else if (c.op == "torgb") {
+    Tensor x = rnd({N, C, H, H}), w = rnd({3, C, 1, 1}, 1 / std::sqrt(double(C))), dy = rnd({N, 3, H, H});
+    if (c.variant == "fwd")
+      p.output = [=] { return conv2d(x, w); };
+    else
+      p.output = [=] { return conv2d_weight_grad(dy, x, {3, C, 1, 1}, {1, 1}, {0, 0}, 1); };
   } else if (c.op == "upfirdn2d") {
     Tensor x = rnd({N, C, H, H}), f = fir_filter({1, 3, 3, 1}, DType::f32).to(cu);
     const bool up = c.variant == "up2";

@@ -159,6 +159,11 @@ def prepare(c, gen, dev):
         fused, up, f = c["variant"].startswith("fused"), c["up"], fir(dev).to(dt)
         note = "grouped_conv(seed_notebook)" if fused else "modulate_activations"
         return (lambda: modulated_conv2d(x, w, styles, fused, up, f)), note
+    if op == "torgb":
+        x, w, dy = rnd(N, C, H, H), rnd(3, C, 1, 1, scale=1 / math.sqrt(C)), rnd(N, 3, H, H)
+        if c["variant"] == "fwd":
+            return (lambda: F.conv2d(x, w)), ""
+        return (lambda: torch.nn.grad.conv2d_weight(x, (3, C, 1, 1), dy)), ""
     if op == "upfirdn2d":
         x, f = rnd(N, C, H, H), fir(dev)
         if c["variant"] == "up2":

@@ -767,6 +767,7 @@ int64_t conv2d_weight_grad_workspace(const Conv2dParams& p, ConvMath math) {
   const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, groups = p.groups;
   const int64_t Ho = (H + 2 * py - kh) / sy + 1, Wo = (W + 2 * px - kw) / sx + 1;
   if (N == 0 || Cout == 0 || groups <= 0 || Ho <= 0 || Wo <= 0) return 0;
+  if (thin_1x1(p, false)) return conv1x1_thin_wgrad_workspace(N, Cin, Cout, H * W);
   const int64_t Kw = Cin / groups * kh * kw;
   const WgradPlan plan = wgrad_plan(N, Cout, Ho, Wo, Kw, groups);
   const int64_t smem_path = plan.splits > 1 ? plan.splits * Cout * Kw : 0;
@@ -787,6 +788,10 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw, T
     return;
   }
   check_conv_sizes(name, N, Cin, H, W, Cout, Ho, Wo, kh, kw, groups);
+  // the thin 1x1 path (toRGB, fromRGB), whatever the math; without the workspace it needs, the
+  // shared-memory kernels below
+  if (thin_1x1(p, false) && (workspace || conv1x1_thin_wgrad_workspace(N, Cin, Cout, H * W) == 0))
+    return conv1x1_thin_wgrad(dy, x, dw, workspace, N, Cin, Cout, H * W);
   if constexpr (std::is_same_v<T, float>) {
     TcWgrad c;
     if (workspace && tc_wgrad(p, math, c)) return conv_tc_wgrad(c, dy, x, dw, workspace, math);

@@ -34,7 +34,8 @@
 //     The engine picks through sg::set_cuda_math (default f32 = FMA); f64 always takes FMA.
 //   - thin 1x1 convolutions (toRGB: at most 4 outputs; fromRGB and its transposed twin: at
 //     most 4 inputs; stride 1, no padding, groups 1, no fusion), whatever the math: one thread
-//     per pixel, f32 (kernels/cuda/conv_thin.h);
+//     per pixel, f32; their weight gradients as 4 x 4 dot products per block over a slice of
+//     the pixels (kernels/cuda/conv_thin.h);
 //   - the multi-stage tensor-core path (tf32 and bf16, when the caller passes a workspace;
 //     kernels/cuda/conv_tc.h): NHWC operands packed in the format, cp.async + ldmatrix +
 //     mma.sync, 128 x 128 tiles; the shared-memory variants above remain the fallback and the
@@ -109,7 +110,8 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
 // Elements (of f32 or f64, whichever the call uses) of workspace conv2d_weight_grad needs for
 // these sizes and this math (0: none; pass nullptr). With ConvMath::tf32 or bf16, groups == 1
 // and Ho*Wo % 8 == 0 (and the workspace given), the weight gradient runs on the tensor-core
-// path (kernels/cuda/conv_tc.h, conv_tc_wgrad); otherwise on the shared-memory kernels.
+// path (kernels/cuda/conv_tc.h, conv_tc_wgrad); otherwise on the shared-memory kernels. Thin
+// 1x1 convs (as for the forward above) take conv_thin.h's weight gradient, whatever the math.
 int64_t conv2d_weight_grad_workspace(const Conv2dParams& p, ConvMath math);
 
 // dy [N,Cout,Ho,Wo], x [N,Cin,H,W] -> dw [Cout,Cin/groups,kh,kw].

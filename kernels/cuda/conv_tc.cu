@@ -476,7 +476,7 @@ __global__ void __launch_bounds__(256) conv_tc_wgrad_splitk(__grid_constant__ co
 // negative: an offset), kh x kw taps, an output grid Qy x Qx placed into y [N, O, Hy, Wy].
 struct Gemm {
   int64_t N, C, H, W, O, kh, kw, sy, sx, py, px, Qy, Qx, Hy, Wy, osy = 1, osx = 1, oy0 = 0, ox0 = 0;
-  WMap wmap;
+  WMap wmap{};  // (the transposed GEMMs set it)
 };
 
 struct TcPlan {

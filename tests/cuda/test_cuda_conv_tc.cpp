@@ -214,7 +214,9 @@ TEST_CASE("cuda conv_tc: the weight gradient on tensor cores within its bound",
       {"3x3 on 4x4: k-tiles across images, 130 outputs", {3, 40, 4, 4, 130, 3, 3, 1, 1, 1, 1, 0, 0, 1}, {false, false}},
       {"3x3, 64 channels (five column tiles)", {4, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 0, 0, 1}, {true, true}},
       {"3x3 stride 2", {2, 16, 8, 8, 24, 3, 3, 2, 2, 1, 1, 0, 0, 1}, {false, false}},
-      {"1x1, 3 channels padded", {2, 3, 8, 8, 16, 1, 1, 1, 1, 0, 0, 0, 0, 1}, {true, false}},
+      {"1x1, 6 channels padded", {2, 6, 8, 8, 16, 1, 1, 1, 1, 0, 0, 0, 0, 1}, {true, false}},
+      {"3x3, 3 channels padded", {2, 3, 8, 8, 16, 3, 3, 1, 1, 1, 1, 0, 0, 1}, {true, false}},
+      // (1x1 with at most 4 channels on a side takes conv_thin.h's weight gradient instead)
       {"2x3, strides (1, 2), padding (1, 0)", {1, 8, 7, 9, 9, 2, 3, 1, 2, 1, 0, 0, 0, 1}, {false, false}},
   };
   uint64_t seed = 800;
@@ -312,6 +314,65 @@ TEST_CASE("cuda conv thin: toRGB and fromRGB 1x1 convs in exact f32 whatever the
   float* nowhere = nullptr;
   CHECK_THROWS_WITH(kc::conv1x1_thin<float>(nowhere, nowhere, nowhere, 1, 8, 8, 4, false),
                     Catch::Contains("conv1x1_thin: neither side is thin"));
+}
+
+TEST_CASE("cuda conv thin: the weight gradients of toRGB and fromRGB in exact f32 whatever the math",
+          "[cuda][paths][sanitize][racecheck]") {
+  if (!real_cuda("conv thin weight gradient")) return;
+  struct Case {
+    const char* what;
+    Conv2dParams p;
+    bool split;  // pixels split into slices (from 8192 pixels: 2 slices of at least 4096)
+  };
+  const Case cases[] = {
+      {"toRGB 20 -> 3, 35-pixel images (a thread's stride spans several)", {2, 20, 5, 7, 3, 1, 1}, false},
+      {"toRGB 20 -> 3, two 72 x 72 images", {2, 20, 72, 72, 3, 1, 1}, true},
+      {"toRGB 9 -> 3, slices across images of 41 x 43", {5, 9, 41, 43, 3, 1, 1}, true},
+      {"fromRGB 3 -> 70", {2, 3, 6, 5, 70, 1, 1}, false},
+      {"fromRGB 3 -> 70, split", {3, 3, 60, 50, 70, 1, 1}, true},
+      {"4 -> 4", {1, 4, 6, 6, 4, 1, 1}, false},
+  };
+  uint64_t seed = 960;
+  for (const Case& c : cases) {
+    const Conv2dParams& p = c.p;
+    Tensor x = rnd({p.N, p.Cin, p.H, p.W}, seed++), dy = rnd({p.N, p.Cout, p.H, p.W}, seed++);
+    const Shape ws{p.Cout, p.Cin, 1, 1};
+    const Tensor ref = conv2d_weight_grad(dy, x, ws, {1, 1}, {0, 0}, 1);
+    for (kc::ConvMath math : {kc::ConvMath::fma, kc::ConvMath::tf32, kc::ConvMath::bf16}) {
+      INFO(c.what << ", math " << (int)math);
+      const int64_t wse = kc::conv2d_weight_grad_workspace(p, math);
+      CHECK((wse > 0) == c.split);
+      Tensor xd = to_dut(x), dyd = to_dut(dy), dw = empty(ws, DType::f32, Device::cuda());
+      Tensor work = empty({std::max<int64_t>(wse, 1)}, DType::f32, Device::cuda());
+      take_launch_log();
+      kc::conv2d_weight_grad<float>(p, dyd.data<float>(), xd.data<float>(), dw.data<float>(), work.data<float>(), math);
+#ifdef SG_CUDA_EMU
+      const auto log = take_launch_log();
+      CHECK(launched(log, "conv1x1_thin_wgrad_kernel"));
+      CHECK(launched(log, "conv1x1_thin_wgrad_sum") == c.split);
+#endif
+      SG_DEVICE_CHECK(c.what, dw, ref);
+    }
+  }
+  // f64 takes it too
+  const Conv2dParams p{5, 9, 41, 43, 3, 1, 1};
+  Tensor x = rnd({5, 9, 41, 43}, 990), dy = rnd({5, 3, 41, 43}, 991);
+  Tensor x64 = x.to(Device::cuda()), dy64 = dy.to(Device::cuda()),
+         dw64 = empty({3, 9, 1, 1}, DType::f64, Device::cuda());
+  Tensor work = empty({kc::conv2d_weight_grad_workspace(p, kc::ConvMath::fma)}, DType::f64, Device::cuda());
+  take_launch_log();
+  kc::conv2d_weight_grad<double>(p, dy64.data<double>(), x64.data<double>(), dw64.data<double>(), work.data<double>(),
+                                 kc::ConvMath::fma);
+#ifdef SG_CUDA_EMU
+  CHECK(launched(take_launch_log(), "conv1x1_thin_wgrad_sum"));
+#endif
+  const Tensor ref64 = conv2d_weight_grad(dy, x, {3, 9, 1, 1}, {1, 1}, {0, 0}, 1);
+  CHECK(max_abs(sub(dw64.to(Device::cpu()), ref64)) <= 1e-12 * max_abs(ref64));
+  double* none = nullptr;
+  CHECK_THROWS_WITH(kc::conv1x1_thin_wgrad<double>(none, none, none, none, 1, 8, 8, 4),
+                    Catch::Contains("conv1x1_thin_wgrad: neither side is thin"));
+  CHECK_THROWS_WITH(kc::conv1x1_thin_wgrad<double>(none, none, none, none, 5, 9, 3, 41 * 43),
+                    Catch::Contains("conv1x1_thin_wgrad: needs its workspace"));
 }
 
 #endif  // SG_HAVE_CUDA

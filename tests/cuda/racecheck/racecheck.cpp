@@ -235,6 +235,23 @@ void upfirdn() {
   }
 }
 
+// The thin 1x1 weight gradient (kernels/cuda/conv_thin.h): a shared-memory tree over each
+// block's 256 threads, and pixel slices summed by a second kernel.
+void thin_wgrad() {
+  for (const bool to_rgb : {true, false}) {
+    const sg::kernels::Conv2dParams p{2, to_rgb ? 9 : 3, 72, 72, to_rgb ? 3 : 9, 1, 1};
+    const Vec x = random_vec(p.N * p.Cin * p.H * p.W, 30), dy = random_vec(p.N * p.Cout * p.H * p.W, 31);
+    Vec dw(p.Cout * p.Cin);
+    cpu::conv2d_weight_grad(p, dy.data(), x.data(), dw.data());
+    const int64_t ws = kc::conv2d_weight_grad_workspace(p, kc::ConvMath::fma);
+    Dev xd(x), dyd(dy), dwd(dw.size()), wsd(ws > 0 ? ws : 1);
+    kc::conv2d_weight_grad(p, dyd.p, xd.p, dwd.p, wsd.p, kc::ConvMath::fma);
+    report(std::string("conv1x1_thin_wgrad ") + (to_rgb ? "toRGB" : "fromRGB") + ", " + std::to_string(ws) +
+               " workspace elements",
+           dwd.host(), dw, 1e-5);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -247,6 +264,7 @@ int main() {
     for (kc::ConvMath math : {kc::ConvMath::fma, kc::ConvMath::tf32_wmma, kc::ConvMath::tf32, kc::ConvMath::bf16})
       conv_family(math);
     for (kc::ConvMath math : {kc::ConvMath::tf32, kc::ConvMath::bf16}) conv_tc(math);
+    thin_wgrad();
     sums();
     upfirdn();
   } catch (const std::exception& e) {
