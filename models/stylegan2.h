@@ -67,6 +67,7 @@ struct Config {
   int64_t batch = 32;
   double gamma = 1, lr_g = 0.0025, lr_d = 0.0025, beta1 = 0, beta2 = 0.99;
   double ema_kimg = 10, ema_rampup = 0;  // ema_rampup 0: none; ema_kimg 0: no averaging (G_ema = G)
+  double lr_rampdown = 0;                // both learning rates fall linearly to 0 over this last fraction of training
   double pl_weight = 2, pl_decay = 0.01, style_mixing_prob = 0.9;
   int64_t pl_batch_shrink = 2, r1_interval = 16, pl_interval = 4;
 };

@@ -116,6 +116,49 @@ TEST_CASE("training: resume continues bit-exactly", "[train]") {
   fs::remove_all(root);
 }
 
+TEST_CASE("training: --lr-rampdown takes both learning rates to 0 over the last fraction, and resumes exactly",
+          "[train]") {
+  using train::lr_rampdown_scale;
+  CHECK(lr_rampdown_scale(0, 1000, 0.25) == 1.0);
+  CHECK(lr_rampdown_scale(750, 1000, 0.25) == 1.0);
+  CHECK(lr_rampdown_scale(875, 1000, 0.25) == Approx(0.5));
+  CHECK(lr_rampdown_scale(1000, 1000, 0.25) == 0.0);
+  CHECK(lr_rampdown_scale(1100, 1000, 0.25) == 0.0);
+  CHECK(lr_rampdown_scale(999, 1000, 0.0) == 1.0);
+  CHECK(lr_rampdown_scale(500, 1000, 1.0) == Approx(0.5));
+  // 12 steps with the rates falling over the last half: straight, and 6 + 6 resumed, end equal;
+  // and they differ from the run with constant rates (the steps after the first half moved less).
+  fs::path root = scratch("rampdown");
+  fs::path data = make_image_folder(root / "data");
+  auto opts = [&](const char* dir, double kimg) {
+    train::TrainOptions o = tiny(data, root / dir, kimg);
+    o.lr_rampdown = 0.5;
+    return o;
+  };
+  std::string straight, first, second, constant;
+  REQUIRE(train::run_training(opts("a", 0.048), &straight) == 0);
+  REQUIRE(train::run_training(tiny(data, root / "c", 0.048), &constant) == 0);
+  train::TrainOptions o1 = opts("b", 0.024);
+  o1.lr_rampdown = 0;  // the first 6 steps of a 12-step run with rampdown 0.5 have the full rates
+  REQUIRE(train::run_training(o1, &first) == 0);
+  train::TrainOptions o2 = opts("b", 0.048);
+  o2.resume = first;
+  REQUIRE(train::run_training(o2, &second) == 0);
+  auto a = io::load_safetensors_map(last_snapshot(straight));
+  auto b = io::load_safetensors_map(last_snapshot(second));
+  auto c = io::load_safetensors_map(last_snapshot(constant));
+  REQUIRE(a.size() == b.size());
+  int64_t differ = 0;
+  for (auto& [name, t] : a) {
+    INFO(name);
+    REQUIRE(b.count(name));
+    CHECK(t.to_vector() == b.at(name).to_vector());
+    differ += t.to_vector() != c.at(name).to_vector();
+  }
+  CHECK(differ > 0);
+  fs::remove_all(root);
+}
+
 // --cbase, --cmax, --map, --map-lr and --mbstd-group change the named config's architecture (the
 // mapping's learning-rate multiplier sets how its weights are stored); the snapshot records
 // them, so stylegan2-generate / -metrics and --resume rebuild the same networks.
@@ -375,22 +418,24 @@ TEST_CASE("training: --dry-run prints the resolved options", "[train]") {
   std::string h = read_all(fs::temp_directory_path() / "sg_help.txt");
   for (const char* flag :
        {"--data",       "--outdir",    "--cfg",    "--batch",  "--gamma",  "--glr",       "--dlr",    "--ema",
-        "--ema-rampup", "--pl-weight", "--mixing", "--cbase",  "--cmax",   "--map",       "--dmap",   "--mbstd-group",
+        "--ema-rampup", "--lr-rampdown", "--pl-weight", "--mixing", "--cbase",  "--cmax",   "--map",       "--dmap",   "--mbstd-group",
         "--kimg",       "--snap",      "--seed",   "--mirror", "--device", "--precision", "--resume", "--dry-run"})
     CHECK_THAT(h, Contains(flag));
   CHECK_THAT(s, Contains("\"precision\": \"f32\""));
   CHECK_THAT(s, Contains("\"lr_g\": 0.0025, \"lr_d\": 0.0025") && Contains("\"ema_kimg\": 5,") &&
-                    Contains("\"ema_rampup\": 0.05\n") && Contains("\"pl_weight\": 2,") &&
+                    Contains("\"ema_rampup\": 0.05,") && Contains("\"lr_rampdown\": 0\n") &&
+                    Contains("\"pl_weight\": 2,") &&
                     Contains("\"style_mixing_prob\": 0.9"));
   // The training hyperparameters override the config's, and options.json says so.
   const std::string hp = (fs::temp_directory_path() / "sg_dry_hp.txt").string();
   REQUIRE(std::system((std::string(SG_BIN_DIR) +
-                       "/stylegan2-train --dry-run --glr 0.004 --dlr 0.003 --ema 2 --ema-rampup 0.1 --pl-weight 0 "
+                       "/stylegan2-train --dry-run --glr 0.004 --dlr 0.003 --ema 2 --ema-rampup 0.1 --lr-rampdown 0.25 --pl-weight 0 "
                        "--mixing 0.5 > " +
                        hp)
                           .c_str()) == 0);
   CHECK_THAT(read_all(hp), Contains("\"lr_g\": 0.004, \"lr_d\": 0.003") && Contains("\"ema_kimg\": 2,") &&
-                               Contains("\"ema_rampup\": 0.1") && Contains("\"pl_weight\": 0,") &&
+                               Contains("\"ema_rampup\": 0.1") && Contains("\"lr_rampdown\": 0.25") &&
+                               Contains("\"pl_weight\": 0,") &&
                                Contains("\"style_mixing_prob\": 0.5"));
   // Reduced precision is for CUDA: on the CPU it is an error that names the flag.
   const std::string err = (fs::temp_directory_path() / "sg_dry_prec.txt").string();

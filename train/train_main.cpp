@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
              [&](auto v) { o.ema_kimg = cli::to_double_in("ema", v, 0, 1e6); }});
   p.add(Flag{"ema-rampup", "G_ema's half-life is at most this fraction of the images shown so far (0: no ramp-up)",
              "the config's", false, [&](auto v) { o.ema_rampup = cli::to_double_in("ema-rampup", v, 0, 1e6); }});
+  p.add(Flag{"lr-rampdown",
+             "both learning rates fall linearly to 0 over this last fraction of --kimg (0: constant rates)",
+             "the config's", false, [&](auto v) { o.lr_rampdown = cli::to_double_in("lr-rampdown", v, 0, 1); }});
   p.add(Flag{"pl-weight", "path-length regularization weight (0: off)", "the config's", false,
              [&](auto v) { o.pl_weight = cli::to_double_in("pl-weight", v, 0, 1e6); }});
   p.add(Flag{"mixing", "style-mixing probability", "the config's", false,

@@ -102,7 +102,7 @@ std::string options_json(const TrainOptions& o, const models::Config& c, const d
     << ",\n  \"opt\": {\"lr_g\": " << c.lr_g << ", \"lr_d\": " << c.lr_d << ", \"betas\": [" << c.beta1 << ", "
     << c.beta2 << "], \"eps\": 1e-8}"
     << ",\n  \"schedule\": " << q(schedule_name(schedule)) << ",\n  \"ema_kimg\": " << c.ema_kimg
-    << ",\n  \"ema_rampup\": " << c.ema_rampup << "\n}\n";
+    << ",\n  \"ema_rampup\": " << c.ema_rampup << ",\n  \"lr_rampdown\": " << c.lr_rampdown << "\n}\n";
   return s.str();
 }
 
@@ -274,6 +274,7 @@ class Trainer {
   std::string json_;
   Networks nets_;
   Adam opt_G_, opt_D_;
+  double lr_G_ = 0, lr_D_ = 0;  // their learning rates before the ramp-down (lr_rampdown_scale)
   StyleGAN2Loss loss_;
   std::vector<Phase> phases_;
   Rng rng_;
@@ -322,6 +323,7 @@ models::Config resolve_config(const TrainOptions& opt, Schedule schedule) {
   if (opt.lr_d >= 0) c.lr_d = opt.lr_d;
   if (opt.ema_kimg >= 0) c.ema_kimg = opt.ema_kimg;
   if (opt.ema_rampup >= 0) c.ema_rampup = opt.ema_rampup;
+  if (opt.lr_rampdown >= 0) c.lr_rampdown = opt.lr_rampdown;
   if (opt.pl_weight >= 0) c.pl_weight = opt.pl_weight;
   if (opt.style_mixing >= 0) c.style_mixing_prob = opt.style_mixing;
   if (opt.channel_base > 0) c.channel_base = opt.channel_base;
@@ -435,6 +437,7 @@ Trainer::Trainer(const TrainOptions& opt)
       total_nimg_((int64_t)std::llround(opt_.kimg * 1000)),
       grid_count_(cfg_.resolution <= 64 ? 64 : 16) {
   if (cfg_.c_dim > 0) loss_.set_label_pool(labels_);
+  lr_G_ = opt_G_.config().lr, lr_D_ = opt_D_.config().lr;
   if (opt_.cuda_graph) {
     SG_CHECK(schedule_ == Schedule::stylegan2 && cfg_.c_dim == 0, "stylegan2-train",
              "--cuda-graph is for the stylegan2 schedule of an unconditional network (the notebook's path-length "
@@ -631,6 +634,8 @@ void Trainer::step() {
     real = real_buf_;
   }
   const Tensor real_c = b.labels.defined() ? b.labels.to(dev_) : Tensor();
+  const double lr_scale = lr_rampdown_scale(cur_nimg_, total_nimg_, cfg_.lr_rampdown);
+  opt_G_.config().lr = lr_G_ * lr_scale, opt_D_.config().lr = lr_D_ * lr_scale;
   for (const auto& group : steps_at(phases_, batch_idx_)) step_group(group, real, real_c);
   update_ema(real.size(0));
   cur_nimg_ += real.size(0);
@@ -741,6 +746,11 @@ void Trainer::maybe_tick() {
 }
 
 }  // namespace
+
+double lr_rampdown_scale(int64_t cur_nimg, int64_t total_nimg, double fraction) {
+  if (fraction <= 0 || total_nimg <= 0) return 1.0;
+  return std::clamp((double)(total_nimg - cur_nimg) / (fraction * (double)total_nimg), 0.0, 1.0);
+}
 
 int run_training(const TrainOptions& opt, std::string* run_dir_out) {
   g_interrupted = 0;

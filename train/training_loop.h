@@ -24,6 +24,7 @@ struct TrainOptions {
   double lr_g = -1, lr_d = -1;  // Adam learning rates of G and D
   double ema_kimg = -1;         // G_ema half-life in kimg (0: G_ema is a copy of G)
   double ema_rampup = -1;       // the half-life is at most this fraction of the images shown (0: no ramp-up)
+  double lr_rampdown = -1;      // both learning rates fall linearly to 0 over this last fraction of --kimg (0: none)
   double pl_weight = -1;        // path-length weight (0: no path-length phase)
   double style_mixing = -1;     // style-mixing probability
   // Architecture over the config's (0: the config's), recorded in each snapshot's metadata:
@@ -70,6 +71,11 @@ struct TrainOptions {
 
 // stylegan2-train's --metrics default, in ticks (docs/metrics.md: its cost on the main job).
 inline constexpr int64_t kDefaultMetricsTicks = 15;
+
+// The factor on both learning rates at cur_nimg of total_nimg images with --lr-rampdown f: 1,
+// then falling linearly to 0 over the last f * total_nimg images (min(1, (total - cur) /
+// (f * total))); 1 when f <= 0.
+double lr_rampdown_scale(int64_t cur_nimg, int64_t total_nimg, double fraction);
 
 // Returns the process exit code. Throws sg::Error on bad options or data.
 int run_training(const TrainOptions& opt, std::string* run_dir_out = nullptr);
