@@ -329,12 +329,17 @@ Grads bias_act_grad(const Tensor& y, Act act, double alpha, double gain, double 
 // where dq = -d^3 / 2 * sum_{h,w}(dy * z) is the gradient of the sum under the rsqrt (the
 // demodulation's terms; z is recomputed, one more forward conv). Every term is a
 // differentiable op, so the second derivative is the composite's too.
+// The up layers (p.up > 1; p.padding is then the transposed conv's) have z =
+// conv_transpose2d(x * s, w^T, stride up) instead, whose adjoints swap: gx = conv2d(u, w^T,
+// stride up) and dweight's conv term = conv2d_weight_grad(x * s, u)^T.
 Grads modulated_conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& p,
                              const Grads& g, const Node& n) {
   const Tensor& dy = g[0];
   const bool need_x = n.needs_grad(0), need_weight = n.needs_grad(1), need_styles = n.needs_grad(2);
   const int64_t N = x.size(0), C = x.size(1), O = weight.size(0);
-  const std::array<int64_t, 2> one{1, 1}, pad{p.padding, p.padding};
+  const bool up = p.up > 1;
+  const std::array<int64_t, 2> one{1, 1}, stride{p.up, p.up}, pad{p.padding, p.padding};
+  const Tensor wt = up ? sg::transpose(weight, 0, 1) : Tensor();  // [C, O, kh, kw]
   const Tensor s4 = sg::reshape(styles, {N, C, 1, 1});
   Tensor u = dy, d, wsq;
   if (p.demodulate) {
@@ -344,15 +349,18 @@ Grads modulated_conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor
   }
   Grads out(3);
   if (need_x || need_styles) {
-    const Tensor gx = sg::conv_transpose2d(u, weight, one, pad, {0, 0}, 1);  // stride 1: lands on H x W
+    const Tensor gx = up ? sg::conv2d(u, wt, stride, pad, 1)
+                         : sg::conv_transpose2d(u, weight, one, pad, {0, 0}, 1);  // stride 1: lands on H x W
     if (need_x) out[0] = sg::mul(gx, s4);
     if (need_styles) out[2] = sg::sum(sg::mul(gx, x), {2, 3});
   }
   if (!need_weight && !need_styles) return out;
   const Tensor xs = sg::mul(x, s4);
-  if (need_weight) out[1] = sg::conv2d_weight_grad(u, xs, weight.shape(), one, pad, 1);
+  if (need_weight)
+    out[1] = up ? sg::transpose(sg::conv2d_weight_grad(xs, u, wt.shape(), stride, pad, 1), 0, 1)
+                : sg::conv2d_weight_grad(u, xs, weight.shape(), one, pad, 1);
   if (p.demodulate) {
-    const Tensor z = sg::conv2d(xs, weight, one, pad, 1);
+    const Tensor z = up ? sg::conv_transpose2d(xs, wt, stride, pad, {0, 0}, 1) : sg::conv2d(xs, weight, one, pad, 1);
     const Tensor dq = sg::mul(sg::sum(sg::mul(dy, z), {2, 3}), sg::mul(sg::mul(d, sg::square(d)), -0.5));  // [N, O]
     if (need_styles) out[2] = sg::add(out[2], sg::mul(sg::mul(styles, 2.0), sg::matmul(dq, wsq)));
     if (need_weight) {

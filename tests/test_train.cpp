@@ -417,26 +417,26 @@ TEST_CASE("training: --dry-run prints the resolved options", "[train]") {
   REQUIRE(std::system(help.c_str()) == 0);
   std::string h = read_all(fs::temp_directory_path() / "sg_help.txt");
   for (const char* flag :
-       {"--data",       "--outdir",    "--cfg",    "--batch",  "--gamma",  "--glr",       "--dlr",    "--ema",
-        "--ema-rampup", "--lr-rampdown", "--pl-weight", "--mixing", "--cbase",  "--cmax",   "--map",       "--dmap",   "--mbstd-group",
-        "--kimg",       "--snap",      "--seed",   "--mirror", "--device", "--precision", "--resume", "--dry-run"})
+       {"--data",   "--outdir",     "--cfg",         "--batch",     "--gamma",  "--glr",   "--dlr",
+        "--ema",    "--ema-rampup", "--lr-rampdown", "--pl-weight", "--mixing", "--cbase", "--cmax",
+        "--map",    "--dmap",       "--mbstd-group", "--kimg",      "--snap",   "--seed",  "--mirror",
+        "--device", "--precision",  "--resume",      "--dry-run"})
     CHECK_THAT(h, Contains(flag));
   CHECK_THAT(s, Contains("\"precision\": \"f32\""));
   CHECK_THAT(s, Contains("\"lr_g\": 0.0025, \"lr_d\": 0.0025") && Contains("\"ema_kimg\": 5,") &&
                     Contains("\"ema_rampup\": 0.05,") && Contains("\"lr_rampdown\": 0\n") &&
-                    Contains("\"pl_weight\": 2,") &&
-                    Contains("\"style_mixing_prob\": 0.9"));
+                    Contains("\"pl_weight\": 2,") && Contains("\"style_mixing_prob\": 0.9"));
   // The training hyperparameters override the config's, and options.json says so.
   const std::string hp = (fs::temp_directory_path() / "sg_dry_hp.txt").string();
   REQUIRE(std::system((std::string(SG_BIN_DIR) +
-                       "/stylegan2-train --dry-run --glr 0.004 --dlr 0.003 --ema 2 --ema-rampup 0.1 --lr-rampdown 0.25 --pl-weight 0 "
+                       "/stylegan2-train --dry-run --glr 0.004 --dlr 0.003 --ema 2 --ema-rampup 0.1 --lr-rampdown 0.25 "
+                       "--pl-weight 0 "
                        "--mixing 0.5 > " +
                        hp)
                           .c_str()) == 0);
   CHECK_THAT(read_all(hp), Contains("\"lr_g\": 0.004, \"lr_d\": 0.003") && Contains("\"ema_kimg\": 2,") &&
                                Contains("\"ema_rampup\": 0.1") && Contains("\"lr_rampdown\": 0.25") &&
-                               Contains("\"pl_weight\": 0,") &&
-                               Contains("\"style_mixing_prob\": 0.5"));
+                               Contains("\"pl_weight\": 0,") && Contains("\"style_mixing_prob\": 0.5"));
   // Reduced precision is for CUDA: on the CPU it is an error that names the flag.
   const std::string err = (fs::temp_directory_path() / "sg_dry_prec.txt").string();
   CHECK(std::system((std::string(SG_BIN_DIR) + "/stylegan2-train --dry-run --precision bf16 2> " + err).c_str()) != 0);

@@ -18,8 +18,16 @@
 //        kernel that modulates the weight as it loads it and demodulates in its epilogue
 //        (w' is never materialised).
 //   CPU (kernels/cpu/modconv.h): w' * dcoefs in one pass, then the grouped conv kernel.
-// With up or down, both devices run the composite.
+// Fused path, up 2 (G's up layers, a kernel larger than 1x1): the same kind of node for the
+// transposed strided conv before the FIR (fused_modconv_up), then the FIR as its own op.
+//   CUDA f32 in TF32 / bf16 (kernels/cuda/modconv.h, modconv_transpose_forward): dcoefs, then a
+//        tensor-core GEMM per output phase, styles applied as x is packed, dcoefs in the epilogue.
+//   Elsewhere: the modulate-activations formula with the engine's ops (no grouped conv).
+// With down, or up and down together, both devices run the grouped composite.
+#include <algorithm>
+#include <array>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "engine/derivatives.h"
@@ -35,6 +43,101 @@ namespace {
 std::pair<int64_t, int64_t> filter_size(const Tensor& f) {
   if (f.dim() == 1) return {f.size(0), f.size(0)};
   return {f.size(1), f.size(0)};  // (fw, fh)
+}
+
+// conv2d_resample's FIR pads {x0, x1, y0, y1} for up / down with this filter and padding.
+std::array<int64_t, 4> resample_pads(const Tensor& f, int64_t up, int64_t down, int64_t padding) {
+  auto [fw, fh] = filter_size(f);
+  int64_t px0 = padding, px1 = padding, py0 = padding, py1 = padding;
+  if (up > 1) {
+    px0 += (fw + up - 1) / 2, px1 += (fw - up) / 2;
+    py0 += (fh + up - 1) / 2, py1 += (fh - up) / 2;
+  }
+  if (down > 1) {
+    px0 += (fw - down + 1) / 2, px1 += (fw - down) / 2;
+    py0 += (fh - down + 1) / 2, py1 += (fh - down) / 2;
+  }
+  return {px0, px1, py0, py1};
+}
+
+// The up branch of conv2d_resample: conv_transpose2d(x, w^T, stride up, padding (pyt, pxt)),
+// then the FIR with pads fir_pad and gain up^2.
+struct UpBranch {
+  int64_t pyt, pxt;
+  std::array<int64_t, 4> fir_pad;
+};
+UpBranch up_branch(std::array<int64_t, 4> pads, int64_t kh, int64_t kw, int64_t up) {
+  auto [px0, px1, py0, py1] = pads;
+  px0 -= kw - 1, px1 -= kw - up;
+  py0 -= kh - 1, py1 -= kh - up;
+  const int64_t pxt = std::max<int64_t>(std::min(-px0, -px1), 0);
+  const int64_t pyt = std::max<int64_t>(std::min(-py0, -py1), 0);
+  return {pyt, pxt, {px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt}};
+}
+
+Tensor fir_pass(const Tensor& t, const Tensor& f, int64_t up, int64_t down, std::array<int64_t, 4> pad, double gain) {
+  UpFirDn p;
+  p.upx = p.upy = up;
+  p.downx = p.downy = down;
+  p.pad = pad;
+  p.gain = gain;
+  return upfirdn2d(t, f, p);
+}
+
+// The fused path's up layer before its FIR, one autograd node (the same rule as the stride-1
+// node, derivatives::modulated_conv2d_fused with p.up = up and p.padding = the transposed
+// conv's padding):
+//   z = d[:, :, None, None] * conv_transpose2d(x * s[:, :, None, None], w^T, stride up, padding)
+// CUDA f32 in TF32 / bf16: one tensor-core GEMM per output phase with the styles applied as x is
+// packed and d in the epilogue (kernels/cuda/modconv.h, modconv_transpose_forward); elsewhere
+// the same formula with the engine's ops.
+Tensor fused_modconv_up(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& p, int64_t up,
+                        int64_t pad) {
+  const char* op = "modulated_conv2d";
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t O = weight.size(0), kh = weight.size(2), kw = weight.size(3);
+  int64_t ws_bytes = 0;
+  if (ops::is_cuda({x}))
+    ops::run_cuda_kernel(op, x.dtype(), {x}, [&]<class T>() {
+      if constexpr (std::is_same_v<T, float>)
+        ws_bytes =
+            kernels::cuda::modconv_transpose_workspace(N, C, H, W, O, kh, kw, up, pad, pad, ops::cuda_conv_math());
+    });
+  Tensor z;
+  {
+    NoGradGuard ng;
+    const Tensor wt = contiguous_copy(transpose(weight, 0, 1));  // [C, O, kh, kw]
+    if (ws_bytes > 0) {
+      const int64_t Ho = (H - 1) * up - 2 * pad + kh, Wo = (W - 1) * up - 2 * pad + kw;
+      z = empty({N, O, Ho, Wo}, x.dtype(), x.device());
+      ops::run_cuda_kernel(op, x.dtype(), {x, weight, styles}, [&]<class T>() {
+        if constexpr (std::is_same_v<T, float>) {
+          Tensor dcoefs;
+          if (p.demodulate) {
+            dcoefs = empty({N, O}, x.dtype(), x.device());
+            kernels::cuda::modconv_dcoefs<T>(weight.data<T>(), styles.data<T>(), dcoefs.data<T>(), N, O, C, kh * kw,
+                                             p.eps);
+          }
+          Tensor ws = ops::cuda_workspace(ws_bytes, x.device());
+          kernels::cuda::modconv_transpose_forward(
+              x.data<T>(), wt.data<T>(), styles.data<T>(), dcoefs.defined() ? dcoefs.data<T>() : nullptr, z.data<T>(),
+              N, C, H, W, O, kh, kw, up, pad, pad, ops::cuda_conv_math(), ops::workspace_ptr(ws));
+        }
+      });
+    } else {
+      z = conv_transpose2d(mul(x, reshape(styles, {N, C, 1, 1})), wt, {up, up}, {pad, pad});
+      if (p.demodulate) {
+        Tensor wsq = transpose(sum(square(weight), {2, 3}), 0, 1);  // [C,O]
+        z = mul(z, reshape(rsqrt(add(matmul(square(styles), wsq), p.eps)), {N, O, 1, 1}));
+      }
+    }
+  }
+  ModConv q = p;
+  q.resample_filter = Tensor();
+  q.up = up, q.down = 1, q.padding = pad;
+  autograd::record(op, {x, weight, styles}, {z},
+                   std::bind_front(derivatives::modulated_conv2d_fused, x, weight, styles, q));
+  return z;
 }
 
 // The fast path (fused, up = down = 1), CPU or CUDA. Inputs already checked.
@@ -95,31 +198,17 @@ Tensor conv2d_resample(const Tensor& x, const Tensor& w, const Tensor& f, int64_
   if (up == 1 && down == 1) return conv2d(x, w, {1, 1}, {padding, padding}, groups);
   ops::check_defined(op, f, "resample filter");
   const int64_t out_ch = w.size(0), in_per_group = w.size(1), kh = w.size(2), kw = w.size(3);
-  auto [fw, fh] = filter_size(f);
-  int64_t px0 = padding, px1 = padding, py0 = padding, py1 = padding;
-  if (up > 1) {
-    px0 += (fw + up - 1) / 2, px1 += (fw - up) / 2;
-    py0 += (fh + up - 1) / 2, py1 += (fh - up) / 2;
-  }
-  if (down > 1) {
-    px0 += (fw - down + 1) / 2, px1 += (fw - down) / 2;
-    py0 += (fh - down + 1) / 2, py1 += (fh - down) / 2;
-  }
+  const std::array<int64_t, 4> pads = resample_pads(f, up, down, padding);
   auto fir = [&](const Tensor& t, int64_t u, int64_t d, std::array<int64_t, 4> pad, double gain) {
-    UpFirDn p;
-    p.upx = p.upy = u;
-    p.downx = p.downy = d;
-    p.pad = pad;
-    p.gain = gain;
-    return upfirdn2d(t, f, p);
+    return fir_pass(t, f, u, d, pad, gain);
   };
   const bool one_by_one = kh == 1 && kw == 1;
   if (one_by_one && down > 1 && up == 1)  // downsample first, then the cheap 1x1 conv
-    return conv2d(fir(x, 1, down, {px0, px1, py0, py1}, 1.0), w, {1, 1}, {0, 0}, groups);
+    return conv2d(fir(x, 1, down, pads, 1.0), w, {1, 1}, {0, 0}, groups);
   if (one_by_one && up > 1 && down == 1)  // 1x1 conv first, then upsample
-    return fir(conv2d(x, w, {1, 1}, {0, 0}, groups), up, 1, {px0, px1, py0, py1}, double(up * up));
+    return fir(conv2d(x, w, {1, 1}, {0, 0}, groups), up, 1, pads, double(up * up));
   if (down > 1 && up == 1)  // blur, then strided conv
-    return conv2d(fir(x, 1, 1, {px0, px1, py0, py1}, 1.0), w, {down, down}, {0, 0}, groups);
+    return conv2d(fir(x, 1, 1, pads, 1.0), w, {down, down}, {0, 0}, groups);
   // up (and maybe down): transposed strided conv, then blur.
   Tensor wt;
   if (groups == 1) {
@@ -128,12 +217,9 @@ Tensor conv2d_resample(const Tensor& x, const Tensor& w, const Tensor& f, int64_
     wt = reshape(w, {groups, out_ch / groups, in_per_group, kh, kw});
     wt = reshape(transpose(wt, 1, 2), {groups * in_per_group, out_ch / groups, kh, kw});
   }
-  px0 -= kw - 1, px1 -= kw - up;
-  py0 -= kh - 1, py1 -= kh - up;
-  const int64_t pxt = std::max<int64_t>(std::min(-px0, -px1), 0);
-  const int64_t pyt = std::max<int64_t>(std::min(-py0, -py1), 0);
-  Tensor y = conv_transpose2d(x, wt, {up, up}, {pyt, pxt}, {0, 0}, groups);
-  y = fir(y, 1, 1, {px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt}, double(up * up));
+  const UpBranch b = up_branch(pads, kh, kw, up);
+  Tensor y = conv_transpose2d(x, wt, {up, up}, {b.pyt, b.pxt}, {0, 0}, groups);
+  y = fir(y, 1, 1, b.fir_pad, double(up * up));
   if (down > 1) y = fir(y, 1, down, {0, 0, 0, 0}, 1.0);
   return y;
 }
@@ -157,6 +243,11 @@ Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& sty
     if (ops::is_cuda({x})) f = to_device(f, x.device());
   }
   if (p.fused && p.up == 1 && p.down == 1) return fused_modconv(x, weight, styles, p);
+  if (p.fused && p.up == 2 && p.down == 1 && (kh > 1 || kw > 1)) {  // (up 1 or 2: conv2d_resample checks)
+    const UpBranch b = up_branch(resample_pads(f, p.up, 1, p.padding), kh, kw, p.up);
+    if (b.pyt == b.pxt)
+      return fir_pass(fused_modconv_up(x, weight, styles, p, p.up, b.pyt), f, 1, 1, b.fir_pad, double(p.up * p.up));
+  }
   if (p.fused) {
     Tensor w = mul(unsqueeze(weight, 0), reshape(styles, {N, 1, C, 1, 1}));  // [N,O,C,kh,kw]
     if (p.demodulate) {

@@ -660,7 +660,9 @@ void conv_tc_transpose_forward(const TcConvTranspose& c, const float* x, const f
                                ConvMath math) {
   require("conv_tc_transpose_forward", conv_tc_transpose_applies(c, math),
           "a problem it does not take (a phase without taps, empty, or too large)");
-  run_math("conv_tc_transpose_forward", math, gemms(c), Extras{}, x, w, y, workspace);
+  Extras ex;
+  ex.x_scale = c.x_scale, ex.row_scale = c.row_scale, ex.row_stride = c.row_stride;
+  run_math("conv_tc_transpose_forward", math, gemms(c), ex, x, w, y, workspace);
 }
 
 namespace {

@@ -55,8 +55,13 @@ void conv_tc_forward(const TcConv& c, const float* x, const float* w, float* y, 
 // (kernels/cuda/conv.h's phase split, here with the weight packed per phase: w [C, O, kh, kw]
 // -> w' [O, Ty, Tx, Cp]); x' is packed once for all phases; each phase's epilogue writes its
 // pixels of y. Applies when every phase has taps (kh >= sy, kw >= sx) and the sizes fit.
+// x_scale and row_scale as for TcConv (the fused modulated conv's up layers: styles applied as x
+// is packed, demodulation in every phase's epilogue).
 struct TcConvTranspose {
   int64_t N = 0, C = 0, H = 0, W = 0, O = 0, kh = 1, kw = 1, sy = 1, sx = 1, py = 0, px = 0, opy = 0, opx = 0;
+  const float* x_scale = nullptr;    // [N, C] or null
+  const float* row_scale = nullptr;  // row_scale[n*row_stride + o] or null
+  int64_t row_stride = 0;
   int64_t Ho() const { return (H - 1) * sy - 2 * py + kh + opy; }
   int64_t Wo() const { return (W - 1) * sx - 2 * px + kw + opx; }
 };

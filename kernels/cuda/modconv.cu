@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/conv_tc.h"
 #include "kernels/cuda/modconv.h"
 
 namespace sg::kernels::cuda {
@@ -83,6 +84,30 @@ void modconv_forward(const T* x, const T* weight, const T* styles, const T* dcoe
     fu.clamp = epilogue->clamp;
   }
   conv2d_forward<T>(folded(N, C, H, W, O, kh, kw, padding), x, weight, y, math, &fu, workspace);
+}
+
+namespace {
+TcConvTranspose transposed(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw, int64_t up,
+                           int64_t py, int64_t px) {
+  TcConvTranspose c;
+  c.N = N, c.C = C, c.H = H, c.W = W, c.O = O, c.kh = kh, c.kw = kw, c.sy = c.sx = up, c.py = py, c.px = px;
+  return c;
+}
+}  // namespace
+
+int64_t modconv_transpose_workspace(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw,
+                                    int64_t up, int64_t py, int64_t px, ConvMath math) {
+  const TcConvTranspose c = transposed(N, C, H, W, O, kh, kw, up, py, px);
+  return conv_tc_transpose_applies(c, math) ? conv_tc_transpose_workspace_bytes(c, math) : 0;
+}
+
+void modconv_transpose_forward(const float* x, const float* weight_t, const float* styles, const float* dcoefs,
+                               float* z, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw,
+                               int64_t up, int64_t py, int64_t px, ConvMath math, void* workspace) {
+  TcConvTranspose c = transposed(N, C, H, W, O, kh, kw, up, py, px);
+  c.x_scale = styles;
+  if (dcoefs) c.row_scale = dcoefs, c.row_stride = O;
+  conv_tc_transpose_forward(c, x, weight_t, z, workspace, math);
 }
 
 template void modconv_dcoefs<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, double);

@@ -1,6 +1,7 @@
 // StyleGAN2's modulated convolution, fused, on CUDA. Implementation: kernels/cuda/modconv.cu.
 //
-// Formula (the "fused" grouped path of engine/ops/modulated_conv.cpp, stride 1, no resampling):
+// Formula (the "fused" grouped path of engine/ops/modulated_conv.cpp, stride 1, no resampling;
+// the up layers' transposed variant is at the end of this file):
 //   w'[n,o,i,a,b] = w[o,i,a,b] * s[n,i]                            (modulation)
 //   dcoefs[n,o]   = 1 / sqrt(sum_{i,a,b} w'[n,o,i,a,b]^2 + eps)      (demodulation)
 //   y[n,o,p]      = dcoefs[n,o] * sum_{i,a,b} w'[n,o,i,a,b] * x[n, i, p + (a,b) - pad]
@@ -60,5 +61,18 @@ template <class T>
 void modconv_forward(const T* x, const T* weight, const T* styles, const T* dcoefs, T* y, int64_t N, int64_t C,
                      int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw, int64_t padding, ConvMath math,
                      const ModConvEpilogue<T>* epilogue = nullptr, void* workspace = nullptr);
+
+// The up layers (engine/ops/modulated_conv.cpp: the transposed strided conv before the FIR):
+//   z[n,o] = dcoefs[n,o] * conv_transpose2d(x[n] * s[n,:], weight_t, stride up, padding (py, px))[o]
+// with weight_t = weight transposed to [C, O, kh, kw] (conv_transpose2d's layout), on the
+// tensor-core path (kernels/cuda/conv_tc.h, f32 with ConvMath tf32 or bf16): styles applied as
+// x is packed, dcoefs (may be null) in each phase's epilogue. modconv_transpose_workspace gives
+// the bytes it needs, 0 where it does not take the call (another math, or sizes conv_tc does
+// not take); the caller then runs the composite.
+int64_t modconv_transpose_workspace(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw,
+                                    int64_t up, int64_t py, int64_t px, ConvMath math);
+void modconv_transpose_forward(const float* x, const float* weight_t, const float* styles, const float* dcoefs,
+                               float* z, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw,
+                               int64_t up, int64_t py, int64_t px, ConvMath math, void* workspace);
 
 }  // namespace sg::kernels::cuda

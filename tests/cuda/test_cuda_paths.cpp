@@ -429,40 +429,51 @@ TEST_CASE("cuda paths: TF32 and bf16 kernels within their error bounds", "[cuda]
   CHECK(cuda_math() == CudaMath::f32);
 }
 
-TEST_CASE("cuda paths: the fused modulated conv's backward on shared-weight convs", "[cuda][paths][tf32]") {
+TEST_CASE("cuda paths: the fused modulated conv, forward and backward, on shared-weight convs", "[cuda][paths][tf32]") {
   if (!real_cuda("fused modconv backward")) return;
   // derivatives::modulated_conv2d_fused writes the gradient as convs that share one weight
   // across the batch (groups 1), so in TF32 and bf16 the backward runs on the tensor-core GEMM
-  // (conv_tc) like the forward, and no per-image (grouped) conv kernel is launched. Against CPU
-  // f64: each conv rounds its inputs to the format, so the gradients are within a few u of the
-  // largest (tol 8u).
-  Tensor x = rnd({3, 24, 8, 8}, 520), w = rnd({40, 24, 3, 3}, 521), s = rnd({3, 24}, 522), v = rnd({3, 40, 8, 8}, 523);
-  ModConv mc;
-  mc.padding = 1;  // demodulated, fused
-  std::vector<Tensor> in64{leaf64(x, true), leaf64(w, true), leaf64(s, true)};
-  const auto g64 = autograd::grad({modulated_conv2d(in64[0], in64[1], in64[2], mc)}, in64, {v});
-  for (CudaMath math : {CudaMath::tf32, CudaMath::bf16}) {
-    const std::string suffix = std::string(" <") + cuda_math_name(math) + ">";
-    const double u = std::ldexp(1.0, math == CudaMath::tf32 ? -11 : -8);
-    INFO("sg::set_cuda_math(" << cuda_math_name(math) << ")");
-    std::vector<Tensor> ind{to_dut(x, true), to_dut(w, true), to_dut(s, true)};
-    set_cuda_math(math);
-    take_launch_log();
-    const auto gd = autograd::grad({modulated_conv2d(ind[0], ind[1], ind[2], mc)}, ind, {to_dut(v)});
-    set_cuda_math(CudaMath::f32);
-    const auto log = take_launch_log();
-    if (kHaveLaunchLog) {
-      // forward, dx and the recomputed z: one GEMM each; the weight gradient: one
-      CHECK(std::count(log.begin(), log.end(), "conv_tc_kernel" + suffix) == 3);
-      CHECK(std::count(log.begin(), log.end(), "conv_tc_wgrad_kernel" + suffix) == 1);
-      for (const std::string& k : {"conv2d_forward", "conv_transpose2d_forward", "conv2d_weight_grad"}) {
-        INFO("no shared-memory conv kernel: " << k);
-        CHECK_FALSE(launched(log, k));
+  // (conv_tc) like the forward, and no per-image (grouped) conv kernel is launched; the up-2
+  // layer's forward too (kernels/cuda/modconv.h, modconv_transpose_forward: a GEMM per output
+  // phase, styles applied as x is packed, demodulation in the epilogue). Against CPU f64: each
+  // conv rounds its inputs to the format, so the results are within a few u of the largest
+  // (tol 8u).
+  for (const int64_t up : {1, 2}) {
+    const int64_t Ho = 8 * up;
+    Tensor x = rnd({3, 24, 8, 8}, 520), w = rnd({40, 24, 3, 3}, 521), s = rnd({3, 24}, 522);
+    Tensor v = rnd({3, 40, Ho, Ho}, 523);
+    ModConv mc;
+    mc.padding = 1;  // demodulated, fused
+    mc.up = up;
+    std::vector<Tensor> in64{leaf64(x, true), leaf64(w, true), leaf64(s, true)};
+    const Tensor y64 = modulated_conv2d(in64[0], in64[1], in64[2], mc);
+    const auto g64 = autograd::grad({y64}, in64, {v});
+    for (CudaMath math : {CudaMath::tf32, CudaMath::bf16}) {
+      const std::string suffix = std::string(" <") + cuda_math_name(math) + ">";
+      const double u = std::ldexp(1.0, math == CudaMath::tf32 ? -11 : -8);
+      INFO("up " << up << ", sg::set_cuda_math(" << cuda_math_name(math) << ")");
+      std::vector<Tensor> ind{to_dut(x, true), to_dut(w, true), to_dut(s, true)};
+      set_cuda_math(math);
+      take_launch_log();
+      const Tensor yd = modulated_conv2d(ind[0], ind[1], ind[2], mc);
+      const auto gd = autograd::grad({yd}, ind, {to_dut(v)});
+      set_cuda_math(CudaMath::f32);
+      const auto log = take_launch_log();
+      if (kHaveLaunchLog) {
+        // up 1: the forward, dx and the recomputed z one GEMM each; up 2: the forward and z a
+        // GEMM per output phase (4), dx one. The weight gradient: one.
+        CHECK(std::count(log.begin(), log.end(), "conv_tc_kernel" + suffix) == (up == 1 ? 3 : 9));
+        CHECK(std::count(log.begin(), log.end(), "conv_tc_wgrad_kernel" + suffix) == 1);
+        for (const std::string& k : {"conv2d_forward", "conv_transpose2d_forward", "conv2d_weight_grad"}) {
+          INFO("no shared-memory conv kernel: " << k);
+          CHECK_FALSE(launched(log, k));
+        }
       }
+      SG_DEVICE_CHECK("fused modconv forward" + suffix, yd, y64, 8 * u);
+      const char* names[] = {"d/dx", "d/dweight", "d/dstyles"};
+      for (int i = 0; i < 3; ++i)
+        SG_DEVICE_CHECK(std::string("fused modconv backward ") + names[i] + suffix, gd[i], g64[i], 8 * u);
     }
-    const char* names[] = {"d/dx", "d/dweight", "d/dstyles"};
-    for (int i = 0; i < 3; ++i)
-      SG_DEVICE_CHECK(std::string("fused modconv backward ") + names[i] + suffix, gd[i], g64[i], 8 * u);
   }
 }
 
