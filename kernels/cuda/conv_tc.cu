@@ -526,7 +526,8 @@ void require(const char* fn, bool ok, const std::string& what) {
   if (!ok) throw CudaError(std::string(fn) + ": " + what);
 }
 
-// The epilogue and input scalings of a conv2d (TcConv's; a transposed conv has none).
+// The epilogue and input scalings of a conv2d (TcConv's; a transposed conv takes x_scale and
+// row_scale only).
 struct Extras {
   const float* x_scale = nullptr;
   const float* w_scale = nullptr;
