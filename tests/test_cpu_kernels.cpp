@@ -14,7 +14,6 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/loops.h"
-#include "kernels/cpu/modconv.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/winograd.h"
 #include "kernels/cpu/upfirdn2d.h"
@@ -206,33 +205,6 @@ TEST_CASE("upfirdn2d kernel: separable equals direct on StyleGAN2's shapes, thre
     p.separable = false;
     sg::kernels::cpu::upfirdn2d<float>(p, x.data(), f2.data(), b.data());
     for (size_t i = 0; i < a.size(); ++i) REQUIRE(std::abs(a[i] - b[i]) <= 1e-5f * (1 + std::abs(b[i])));
-  }
-}
-
-// The modulated conv's per-sample weights against the formula written out (kernels/cpu/modconv.h).
-TEST_CASE("modconv_weights kernel: modulation and demodulation as the formula", "[kernels]") {
-  std::mt19937_64 rng(7);
-  std::normal_distribution<double> normal;
-  for (const bool demod : {true, false}) {
-    for (const auto& [N, O, C, K] : std::vector<std::array<int64_t, 4>>{{1, 1, 1, 1}, {3, 5, 7, 9}, {4, 64, 32, 9}}) {
-      std::vector<double> w(O * C * K), s(N * C), wd(N * O * C * K), dc(N * O);
-      for (double& v : w) v = normal(rng);
-      for (double& v : s) v = normal(rng);
-      const double eps = 1e-8;
-      sg::kernels::cpu::modconv_weights<double>(w.data(), s.data(), wd.data(), dc.data(), N, O, C, K, eps, demod);
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t o = 0; o < O; ++o) {
-          double sum = 0;
-          for (int64_t i = 0; i < C; ++i)
-            for (int64_t k = 0; k < K; ++k) sum += std::pow(w[(o * C + i) * K + k] * s[n * C + i], 2);
-          const double d = demod ? 1 / std::sqrt(sum + eps) : 1.0;
-          REQUIRE(dc[n * O + o] == Approx(d).epsilon(1e-12));
-          for (int64_t i = 0; i < C; ++i)
-            for (int64_t k = 0; k < K; ++k)
-              REQUIRE(wd[((n * O + o) * C + i) * K + k] ==
-                      Approx(w[(o * C + i) * K + k] * s[n * C + i] * d).epsilon(1e-12).margin(1e-300));
-        }
-    }
   }
 }
 
