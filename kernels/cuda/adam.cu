@@ -5,8 +5,8 @@
 // Variants: float, double. With all four pointers 16-byte aligned, 128-bit loads and stores
 // (4 floats / 2 doubles per access) in a grid-stride loop, a scalar loop for the tail;
 // otherwise the scalar loop alone. adam_multi_kernel: the same loop over one kAdamChunk chunk
-// of one of up to kAdamMultiMax tensors per block (a block finds its tensor in the launch's
-// block0 table), the descriptors and constants in the kernel's parameters.
+// of one of up to kAdamMultiMax tensors per block (a block finds its tensor by binary search in
+// the launch's block0 table), the descriptors and constants in the kernel's parameters.
 // The arithmetic is in T with T-rounded constants, the same expression order as the CPU loop
 // (nvcc may contract a*b+c into an FMA, as GCC does on the CPU with -march=native, so the two
 // agree to an ulp, not always bit for bit).
@@ -95,11 +95,20 @@ struct MultiArgs {
   bool vec[kAdamMultiMax];
 };
 
+// Kernel parameters beyond 4 KB need CUDA 12.1 and sm_70 or newer; 32764 bytes at most.
+static_assert(sizeof(MultiArgs<double>) <= 32764, "adam_multi_kernel's parameters exceed 32 KB");
+
 template <class T>
 __global__ void adam_multi_kernel(__grid_constant__ const MultiArgs<T> a) {
   const int b = (int)blockIdx.x;
-  int t = 0;
-  while (t + 1 < a.count && a.block0[t + 1] <= b) ++t;  // at most kAdamMultiMax steps
+  int t = 0, hi = a.count - 1;  // the last t with block0[t] <= b
+  while (t < hi) {
+    const int mid = (t + hi + 1) / 2;
+    if (a.block0[mid] <= b)
+      t = mid;
+    else
+      hi = mid - 1;
+  }
   const int64_t off = (int64_t)(b - a.block0[t]) * kAdamChunk, len = min(kAdamChunk, a.n[t] - off);
   // kAdamChunk is a multiple of every Pack<T>::N, so an aligned tensor's chunks stay aligned.
   adam_range(len, a.param[t] + off, a.grad[t] + off, a.exp_avg[t] + off, a.exp_avg_sq[t] + off, a.c[t], a.vec[t],

@@ -10,8 +10,10 @@
 // Variants: adam_step, one tensor per launch; adam_step_multi, many tensors (each with its own
 // constants: step counts differ where a gradient was missing) in one launch per
 // kAdamMultiMax tensors, their descriptors passed as kernel parameters (no host-to-device
-// copy, so nothing waits): a step of the whole network costs 1-2 launches, not one per
-// parameter. Each block updates one chunk of kAdamChunk elements of one tensor.
+// copy, so nothing waits; up to 32 KB of parameters, CUDA 12.1's limit for sm_70 and newer):
+// a step of a whole StyleGAN2 network (small's G has 66 tensors, paper256's about 120) is one
+// launch, not one per parameter. Each block updates one chunk of kAdamChunk elements of one
+// tensor.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -25,7 +27,7 @@ void adam_step(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, co
 
 template <class T>
 using AdamTensor = cpu::AdamTensor<T>;   // pointers to device buffers here
-constexpr int kAdamMultiMax = 24;        // tensors per launch (the parameters stay under 4 KB)
+constexpr int kAdamMultiMax = 192;       // tensors per launch (the parameters stay under 32 KB)
 constexpr int64_t kAdamChunk = 1 << 16;  // elements per block
 
 template <class T>
