@@ -208,6 +208,23 @@ __device__ __forceinline__ void mainloop(unsigned char* smem, int kt0, int kt1, 
   ptx::cp_async_wait<0>();
 }
 
+// Where mainloop's accumulators sit, for both epilogues. mma.sync's C fragment holds, of each
+// 16 x 8 tile, d0 (g, 2t), d1 (g, 2t+1), d2 (g+8, 2t), d3 (g+8, 2t+1) with g = lane / 4,
+// t = lane % 4; tile (i, j) starts at (16 i, 8 j) of the warp's 64 x 32 block. So a thread holds
+// 8 columns, numbered c = 2 j + (e & 1), at acc_col(lane, c) of the block, and
+// for_each_acc(acc, lane, f) calls f(row in the block, c, value) for each of its 64 values.
+__device__ __forceinline__ int acc_col(int lane, int c) { return 8 * (c / 2) + 2 * (lane % 4) + (c % 2); }
+
+template <class Fn>
+__device__ __forceinline__ void for_each_acc(const float (&acc)[4][4][4], int lane, Fn&& f) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) f(16 * i + lane / 4 + 8 * (e >> 1), 2 * j + (e & 1), acc[i][j][e]);
+}
+
 template <ConvMath M>
 __global__ void __launch_bounds__(kThreads, 2) conv_tc_kernel(__grid_constant__ const TcParams P) {
   using F = Fmt<M>;
@@ -276,30 +293,25 @@ __global__ void __launch_bounds__(kThreads, 2) conv_tc_kernel(__grid_constant__ 
     ptx::ldmatrix_x4(r, Bs + swz(wn + 16 * jj + 8 * (lm >> 1) + l8, 2 * ks + (lm & 1)));
   });
 
-  // ---- epilogue: d0 (g, 2t), d1 (g, 2t+1), d2 (g+8, 2t), d3 (g+8, 2t+1) of each 16 x 8 tile ----
-  const int g = lane / 4, t = lane % 4, HW = P.Ho * P.Wo;
+  // ---- epilogue (the accumulator layout: for_each_acc) ----
+  const int HW = P.Ho * P.Wo;
   const int64_t plane = (int64_t)P.O * P.NP;
-  int cn[8], cp[8], cy[8];  // image, pixel and offset in y of this thread's 8 columns, 2j + (e & 1)
+  int cn[8], cp[8], cy[8];  // image, pixel and offset in y of this thread's 8 columns
 #pragma unroll
   for (int c = 0; c < 8; ++c) {
-    const int pix = n0 + wn + 8 * (c / 2) + 2 * t + (c % 2);
+    const int pix = n0 + wn + acc_col(lane, c);
     cn[c] = pix < P.NP ? pix / HW : -1;
     cp[c] = pix - cn[c] * HW;
     cy[c] = cn[c] >= 0 ? y_offset(P, cp[c]) : 0;
   }
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int o = m0 + wm + 16 * i + g + 8 * (e >> 1), c = 2 * j + (e & 1);
-        if (o >= P.O || cn[c] < 0) continue;
-        if (P.splits > 1)
-          P.part[split * plane + (int64_t)o * P.NP + n0 + wn + 8 * j + 2 * t + (e & 1)] = acc[i][j][e];
-        else
-          tc_finish(P, o, cn[c], cp[c], cy[c], acc[i][j][e]);
-      }
+  for_each_acc(acc, lane, [&](int row, int c, float v) {
+    const int o = m0 + wm + row;
+    if (o >= P.O || cn[c] < 0) return;
+    if (P.splits > 1)
+      P.part[split * plane + (int64_t)o * P.NP + n0 + wn + acc_col(lane, c)] = v;
+    else
+      tc_finish(P, o, cn[c], cp[c], cy[c], v);
+  });
 }
 
 __global__ void __launch_bounds__(256) conv_tc_splitk_epilogue(__grid_constant__ const TcParams P) {
@@ -442,23 +454,18 @@ __global__ void __launch_bounds__(kThreads, 2) conv_tc_wgrad_kernel(__grid_const
   int64_t cdst[8];  // dw offset (c * T + tap) of this thread's 8 columns, -1 for padding
 #pragma unroll
   for (int c = 0; c < 8; ++c) {
-    const int col = n0 + wn + 8 * (c / 2) + 2 * t + (c % 2), tp = col / P.Cp, ch = col - tp * P.Cp;
+    const int col = n0 + wn + acc_col(lane, c), tp = col / P.Cp, ch = col - tp * P.Cp;
     cdst[c] = tp < P.T && ch < P.C ? (int64_t)ch * P.T + tp : -1;
   }
   const int64_t plane = (int64_t)P.O * P.NC;
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int o = m0 + wm + 16 * i + g + 8 * (e >> 1), c = 2 * j + (e & 1), col = n0 + wn + 8 * j + 2 * t + (e & 1);
-        if (o >= P.O || col >= P.NC) continue;
-        if (P.splits > 1)
-          P.part[split * plane + (int64_t)o * P.NC + col] = acc[i][j][e];
-        else if (cdst[c] >= 0)
-          P.dw[(int64_t)o * P.C * P.T + cdst[c]] = acc[i][j][e];
-      }
+  for_each_acc(acc, lane, [&](int row, int c, float v) {
+    const int o = m0 + wm + row, col = n0 + wn + acc_col(lane, c);
+    if (o >= P.O || col >= P.NC) return;
+    if (P.splits > 1)
+      P.part[split * plane + (int64_t)o * P.NC + col] = v;
+    else if (cdst[c] >= 0)
+      P.dw[(int64_t)o * P.C * P.T + cdst[c]] = v;
+  });
 }
 
 __global__ void __launch_bounds__(256) conv_tc_wgrad_splitk(__grid_constant__ const TcWParams P) {
