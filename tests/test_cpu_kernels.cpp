@@ -355,6 +355,54 @@ TEST_CASE("winograd kernel: f32 error with 512 channels stays within the f32 tol
   }
 }
 
+// The f32 small-planes input transform (kernels/cpu/winograd.cpp): blocks of 16 channels are
+// copied channel-last through 8x8 register transposes (AVX2) and only the plane's border is
+// zeroed, a partial block of channels goes the scalar way. Image widths 1-17 and 32 give rows
+// of 1-7 columns (masked loads), exactly 8, 9-15, 16 and more; channel counts 16, 32 (two full
+// blocks) and 40 (a partial one); paddings 0-2; the forward, the transposed conv and the weight
+// gradient, against the im2col path in f64.
+TEST_CASE("winograd kernel: f32 small planes (16-channel transposing copy) equal the f64 path", "[kernels]") {
+  std::mt19937_64 rng(13);
+  std::normal_distribution<double> normal;
+  int checked = 0;
+  for (const int64_t C : {16, 32, 40})
+    for (const int64_t Wd : {1, 3, 4, 6, 8, 9, 12, 15, 16, 17, 32})
+      for (const bool transposed : {false, true}) {
+        sg::kernels::Conv2dParams p;
+        p.N = 2, p.Cin = C, p.Cout = 16, p.H = Wd == 32 ? 12 : Wd + 1, p.W = Wd, p.kh = p.kw = 3;
+        p.py = p.px = (C + Wd + (int)transposed) % 3;
+        const int64_t Ho = transposed ? p.H + 2 - 2 * p.py : p.H + 2 * p.py - 2;
+        const int64_t Wo = transposed ? p.W + 2 - 2 * p.px : p.W + 2 * p.px - 2;
+        if (Ho < 1 || Wo < 1) continue;
+        if (transposed) std::swap(p.Cin, p.Cout);  // x [N, Cin = 16 / C]: the plane copies C channels
+        REQUIRE(sg::kernels::cpu::winograd_applies(p, transposed));
+        std::vector<double> x(p.N * p.Cin * p.H * p.W), w(p.Cin * p.Cout * 9), dy(p.N * p.Cout * Ho * Wo);
+        for (auto* v : {&x, &w, &dy})
+          for (double& e : *v) e = normal(rng);
+        std::vector<float> xf(x.begin(), x.end()), wf(w.begin(), w.end()), dyf(dy.begin(), dy.end());
+        std::vector<double> ref(dy.size()), gref(w.size());
+        if (transposed)
+          sg::kernels::cpu::conv_transpose2d_forward<double>(p, x.data(), w.data(), ref.data());
+        else
+          sg::kernels::cpu::conv2d_forward<double>(p, x.data(), w.data(), ref.data());
+        if (!transposed) sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), gref.data());
+        for (const int tile : {2, 4}) {
+          const std::string name = "F(" + std::to_string(tile) + ") C " + std::to_string(C) + " W " +
+                                   std::to_string(Wd) + " pad " + std::to_string(p.py) + " transposed " +
+                                   std::to_string(transposed);
+          std::vector<float> got(ref.size(), 777.f);
+          sg::kernels::cpu::conv2d_winograd<float>(p, xf.data(), wf.data(), got.data(), transposed, tile);
+          check_f32_error(name, ref, got);
+          if (transposed) continue;
+          std::vector<float> gf(w.size(), 777.f);
+          sg::kernels::cpu::conv2d_weight_grad_winograd<float>(p, dyf.data(), xf.data(), gf.data(), tile);
+          check_f32_error(name + " weight grad", gref, gf);
+        }
+        ++checked;
+      }
+  CHECK(checked >= 60);
+}
+
 TEST_CASE("winograd kernel: an unsupported output tile is an error that names it", "[kernels]") {
   sg::kernels::Conv2dParams p;
   p.N = 1, p.Cin = p.Cout = 16, p.H = p.W = 8, p.kh = p.kw = 3, p.py = p.px = 1;

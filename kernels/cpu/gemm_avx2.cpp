@@ -54,9 +54,7 @@
 #include "kernels/cpu/scratch.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-
-#define SG_AVX2 __attribute__((target("avx2,fma")))
+#include "kernels/cpu/avx2.h"
 
 namespace sg::kernels::cpu {
 
@@ -73,21 +71,6 @@ struct Operand {  // op(X) as a read-only view: element (r, c) of the [rows, col
   int64_t ld;
   bool trans;  // op(X) = X^T: element (r, c) is p[c * ld + r]
 };
-
-// r[0..7] (8 rows of 8) becomes its transpose in place.
-SG_AVX2 inline void transpose8x8(__m256 r[8]) {
-  __m256 t[8], u[8];
-  for (int i = 0; i < 8; i += 2)
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44), u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44), u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-  }
-}
 
 // The transposing pack of a full sliver, 8 k at a time: dst[k * Wd + i] = src[i * ld + k] for
 // the Wd rows i (Wd = 16: two 8x8 transposes; Wd = 6: one, over 6 rows and 2 zero rows, of
