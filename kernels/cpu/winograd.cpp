@@ -129,6 +129,48 @@ void weight_transform_lanes(const double (*g)[kPackMR * kWB], int64_t lanes, Dst
   }
 }
 
+// k[t][l R + r] = kernel (r, l)'s tap t (flip: tap 8 - t) in double, for the rows r < rows
+// and channels l < n, kernel (r, l) being the 9 floats at base + r rs + l ls: the lanes
+// weight_transform_lanes reads. With AVX2 and R = kPackMR (the packed layout's slivers), the
+// 6 rows of one channel go through an 8x8 register transpose (taps 0-7; tap 8 by itself), where
+// the scalar gather took about 60% of the weight transform (perf, seed32's G forward).
+template <class T>
+void gather_kernels_scalar(const T* base, int64_t rs, int64_t ls, int64_t rows, int64_t R, int64_t n, bool flip,
+                           double (*k)[kPackMR * kWB]) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t l = 0; l < n; ++l)
+      for (int t = 0; t < 9; ++t) k[flip ? 8 - t : t][l * R + r] = (double)base[r * rs + l * ls + t];
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+SG_AVX2 void gather_kernels6_avx2(const float* base, int64_t rs, int64_t ls, int64_t rows, int64_t n, bool flip,
+                                  double (*k)[kPackMR * kWB]) {
+  static_assert(kPackMR == 6, "6 of the 8 transposed lanes");
+  for (int64_t l = 0; l < n; ++l) {
+    __m256 v[8];
+    for (int r = 0; r < 8; ++r) v[r] = r < rows ? _mm256_loadu_ps(base + r * rs + l * ls) : _mm256_setzero_ps();
+    transpose8x8(v);  // v[t] = tap t of rows 0-7
+    for (int t = 0; t < 8; ++t) {
+      double* d = k[flip ? 8 - t : t] + l * kPackMR;
+      _mm256_storeu_pd(d, _mm256_cvtps_pd(_mm256_castps256_ps128(v[t])));
+      _mm_storeu_pd(d + 4, _mm_cvtps_pd(_mm256_extractf128_ps(v[t], 1)));
+    }
+    double* d8 = k[flip ? 0 : 8] + l * kPackMR;
+    for (int r = 0; r < kPackMR; ++r) d8[r] = r < rows ? (double)base[r * rs + l * ls + 8] : 0.0;
+  }
+}
+#endif
+
+template <class T>
+void gather_kernels(const T* base, int64_t rs, int64_t ls, int64_t rows, int64_t R, int64_t n, bool flip,
+                    double (*k)[kPackMR * kWB]) {
+#if defined(__x86_64__) || defined(__i386__)
+  if constexpr (std::is_same_v<T, float>)
+    if (R == kPackMR && gemm_avx2_available()) return gather_kernels6_avx2(base, rs, ls, rows, n, flip, k);
+#endif
+  gather_kernels_scalar(base, rs, ls, rows, R, n, flip, k);
+}
+
 // One run of a chunk's tiles: tiles tx0 .. tx0 + len - 1 of tile row ty of image n, at offset
 // t in the chunk. Its patches cover input rows y0 .. y0 + a - 1 and columns x0 .. x0 + w - 1
 // (w = m len + 2), of which [lo, hi) lie inside the image (zero padding outside). Its outputs
@@ -638,13 +680,10 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
         double k[9][kPackMR * kWB];
         if (rows < R)  // the last sliver's missing rows: zero kernels
           for (int t = 0; t < 9; ++t) std::fill(k[t], k[t] + n * R, 0.0);
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t o = o0 + r;
-          const T* src = transposed ? w + ((g * Cg + c0) * Og + o) * 9 + 8 : w + ((g * Og + o) * Cg + c0) * 9;
-          const int64_t ls = transposed ? Og * 9 : 9, ts = transposed ? -1 : 1;  // strides of l and t
-          for (int64_t l = 0; l < n; ++l)
-            for (int t = 0; t < 9; ++t) k[t][l * R + r] = (double)src[l * ls + t * ts];
-        }
+        // Kernel (r, l) starts at w + r rs + l ls: conv2d's w[g Og + o][c], transposed w[g Cg + c][o].
+        const T* base = transposed ? w + ((g * Cg + c0) * Og + o0) * 9 : w + ((g * Og + o0) * Cg + c0) * 9;
+        const int64_t rs = transposed ? 9 : Cg * 9, ls = transposed ? Og * 9 : 9;
+        gather_kernels(base, rs, ls, rows, R, n, transposed, k);
         if constexpr (std::is_same_v<T, float>)
           if (direct) {
             // Channels c0 + l of rows o0 + r: lane l kPackMR + r, the packed order (rows past
