@@ -1,10 +1,11 @@
-// CPU benchmark of the f32 GEMM (kernels/cpu/gemm.h): our packed AVX2 kernel
+// CPU benchmark of the f32 GEMM (kernels/cpu/gemm.h): our packed AVX2 / AVX-512 kernel
 // (kernels/cpu/gemm_avx2.cpp) against Eigen's GEMM, OpenBLAS's sgemm (what PyTorch calls for
 // torch.mm on this machine, loaded with dlopen when libopenblas.so.0 is installed) and the
 // FMA roofline, all measured in the same run.
 //
-//   roofline: every thread runs 12 independent chains of 8-wide FMAs (no memory traffic);
-//             GFLOP/s = 2 * 8 * FMAs / s, summed over the threads. The best any GEMM can do.
+//   roofline: every thread runs 12 independent chains of FMAs (no memory traffic), 16-wide
+//             where the CPU has AVX-512F, else 8-wide (the 8-wide rate is printed too);
+//             GFLOP/s = 2 * width * FMAs / s, summed over the threads. The best any GEMM can do.
 //   shapes:   the GEMMs the conv kernels issue on StyleGAN2's layers (M x N x K, row-major
 //             C[M,N] = A[M,K] @ B[K,N]): the Winograd path's [O, C] @ [C, tiles] per element
 //             (kernels/cpu/winograd.cpp) and its weight gradient [O, tiles] @ [tiles, C]^T,
@@ -25,6 +26,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -67,15 +69,28 @@ __attribute__((target("avx2,fma"))) double fma_chains(int64_t iters) {
   return s;
 }
 
-// GFLOP/s of `threads` threads each running fma_chains.
-double roofline(int threads) {
+// The same with 16-wide AVX-512 FMAs: on CPUs that execute them at full width (Zen 5, Intel's
+// server cores) twice the rate of the 8-wide ones.
+__attribute__((target("avx512f"))) double fma_chains512(int64_t iters) {
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(float(i));
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  float s = 0;
+  for (int i = 0; i < 12; ++i) s += _mm512_reduce_add_ps(acc[i]);
+  return s;
+}
+
+// GFLOP/s of `threads` threads each running fma_chains (width 8) or fma_chains512 (width 16).
+double roofline(int threads, int width = 8) {
   const int64_t iters = 20'000'000;
   volatile double sink = 0;
   const double sec = time_call([&] {
 #pragma omp parallel num_threads(threads)
-    sink = sink + fma_chains(iters / 10);
+    sink = sink + (width == 16 ? fma_chains512(iters / 10) : fma_chains(iters / 10));
   });
-  return threads * 2.0 * 8 * 12 * double(iters / 10) / sec * 1e-9;
+  return threads * 2.0 * width * 12 * double(iters / 10) / sec * 1e-9;
 }
 
 using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
@@ -102,10 +117,19 @@ int main() {
     openblas = (SgemmFn)dlsym(h, "sgemm_");
     openblas_threads = (void (*)(int))dlsym(h, "openblas_set_num_threads");
   }
-  const double peak1 = roofline(1), peakT = roofline(T);
-  std::printf("# bench_cpu_gemm: f32, OMP_NUM_THREADS=%d, openblas %s\n", T,
-              openblas ? "libopenblas.so.0 (set to the row's thread count)" : "not installed (column -)");
-  std::printf("# roofline (FMA chains, no memory): 1 thread %.1f GFLOP/s, %d threads %.1f GFLOP/s\n", peak1, T, peakT);
+  // The roofline: the wider FMAs where the CPU has them (gemm_avx2.cpp runs its AVX-512
+  // kernel there), else the 8-wide ones.
+  const int width = gemm_avx512_available() ? 16 : 8;
+  const double peak1 = roofline(1, width), peakT = roofline(T, width);
+  std::printf("# bench_cpu_gemm: f32, OMP_NUM_THREADS=%d, openblas %s, our kernel %s\n", T,
+              openblas ? "libopenblas.so.0 (set to the row's thread count)" : "not installed (column -)",
+              width == 16 && !(std::getenv("SG_CPU_GEMM") && std::string(std::getenv("SG_CPU_GEMM")) == "avx2")
+                  ? "AVX-512 (6x32)"
+                  : "AVX2 (6x16)");
+  std::printf("# roofline (%d-wide FMA chains, no memory): 1 thread %.1f GFLOP/s, %d threads %.1f GFLOP/s", width,
+              peak1, T, peakT);
+  if (width == 16) std::printf(" (8-wide: %.1f / %.1f)", roofline(1), roofline(T));
+  std::printf("\n");
   const std::vector<Shape> shapes = {
       {"winograd small 64ch, 8x8 batch 16 (256 tiles)", 64, 256, 64, false},
       {"winograd small 64ch, 32x32 chunk", 64, 2048, 64, false},

@@ -484,6 +484,52 @@ int check_gemm(F&& gemm_f32, int trials, bool big) {
 
 }  // namespace
 
+// The AVX-512 micro-kernels (6x32 and 12x16, kernels/cpu/gemm_avx2.cpp) against the AVX2
+// 6x16 one, bit for bit: each output adds its products in the same order, so which kernel runs
+// must never change a result (the main job's trajectory depends on it). Random shapes around
+// both tiles' edges (N 1-70: wide, tall and single slivers; M 1-40: 12-row pairs and 6-row
+// rests), past the block sizes, both transposes, alpha / beta, op(A) prepacked or not.
+TEST_CASE("gemm kernel: the AVX-512 micro-kernels give the AVX2 kernel's bits", "[kernels]") {
+  using namespace sg::kernels::cpu;
+  if (!gemm_avx512_available()) {
+    WARN("this CPU has no AVX-512F: only the AVX2 kernel runs here, nothing to compare");
+    return;
+  }
+  const bool was_on = gemm_use_avx512(false);  // (on by default, off with SG_CPU_GEMM=avx2)
+  REQUIRE(gemm_use_avx512(true) == false);     // the switch reports what it replaced
+  REQUIRE(gemm_use_avx512(was_on) == true);
+  std::mt19937_64 rng(91);
+  auto uni = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  std::uniform_real_distribution<float> val(-1.f, 1.f);
+  int compared = 0;
+  for (int t = 0; t < 300; ++t) {
+    int64_t M = uni(1, 40), N = uni(1, 70), K = uni(0, 300);
+    if (t < 3) M = uni(140, 160), N = uni(3060, 3100), K = uni(250, 300);  // past MC, NC, KC
+    const bool ta = uni(0, 1), tb = uni(0, 1), pre = uni(0, 1);
+    const int64_t lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
+    const float alpha = t % 3 == 0 ? 1.f : val(rng), beta = t % 4 == 0 ? 0.f : val(rng);
+    std::vector<float> A(std::max<int64_t>(1, M * K)), B(std::max<int64_t>(1, K * N)), C0(M * N);
+    for (auto* v : {&A, &B, &C0})
+      for (float& e : *v) e = val(rng);
+    std::vector<float> out[2];
+    for (const bool wide : {false, true}) {
+      const bool before = gemm_use_avx512(wide);
+      std::vector<float>& C = out[wide];
+      C = C0;
+      if (pre)
+        gemm_prepacked_avx2(gemm_pack_a_avx2(ta, M, K, A.data(), lda), tb, N, alpha, B.data(), ldb, beta, C.data(),
+                            ldc);
+      else
+        gemm_f32_avx2(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+      gemm_use_avx512(before);
+    }
+    INFO("M " << M << " N " << N << " K " << K << " ta " << ta << " tb " << tb << " prepacked " << pre);
+    REQUIRE(std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)) == 0);
+    ++compared;
+  }
+  CHECK(compared == 300);
+}
+
 TEST_CASE("gemm kernel: the packed AVX2 GEMM equals an f64 sum, edges, transposes, alpha / beta", "[kernels]") {
   // The same for op(A) packed once (gemm_pack_a / gemm_prepacked) below.
   using namespace sg::kernels::cpu;

@@ -2,13 +2,17 @@
 //
 // Each function carries __attribute__((target("avx2,fma"))) (SG_AVX2), so the files that use
 // them compile without -march flags (portable builds, -DSG_NATIVE=OFF); callers take these
-// paths only when gemm_avx2_available() (kernels/cpu/gemm.h) reports AVX2 and FMA at run time.
+// paths only when gemm_avx2_available() (kernels/cpu/gemm.h) reports AVX2 and FMA at run time
+// (and AVX-512 ones, SG_AVX512, when gemm_avx512_available() reports AVX-512F).
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
 #define SG_AVX2 __attribute__((target("avx2,fma")))
+// The same for the AVX-512 kernels (gemm_avx2.cpp's micro_kernel_6x32): callers check
+// gemm_avx512_available().
+#define SG_AVX512 __attribute__((target("avx512f,avx2,fma")))
 
 namespace sg::kernels::cpu {
 

@@ -60,10 +60,10 @@ bool use_packed_f32() {
   static const bool packed = [] {
     const char* v = std::getenv("SG_CPU_GEMM");
     const std::string want = v ? v : "";
-    if (!want.empty() && want != "eigen" && want != "packed")
-      throw std::invalid_argument("SG_CPU_GEMM='" + want + "': expected 'eigen' or 'packed' (or unset)");
-    if (want == "packed" && !gemm_avx2_available())
-      throw std::invalid_argument("SG_CPU_GEMM=packed: this CPU has no AVX2 + FMA");
+    if (!want.empty() && want != "eigen" && want != "packed" && want != "avx2")
+      throw std::invalid_argument("SG_CPU_GEMM='" + want + "': expected 'eigen', 'packed' or 'avx2' (or unset)");
+    if ((want == "packed" || want == "avx2") && !gemm_avx2_available())
+      throw std::invalid_argument("SG_CPU_GEMM=" + want + ": this CPU has no AVX2 + FMA");
     return want != "eigen" && gemm_avx2_available();
   }();
   return packed;

@@ -36,13 +36,25 @@
 // others unchanged, and so is the main job's training (bench/pair_ab.sh train: 22.69 against
 // 22.84 s/kimg, identical losses).
 //
-// Portable builds: the functions carry __attribute__((target("avx2,fma"))), so this file
-// compiles without -march flags; kernels/cpu/gemm.cpp calls it only when the CPU reports AVX2
-// and FMA at run time and falls back to Eigen otherwise (and for f64).
+// AVX-512 (where the CPU reports AVX-512F): the same packed panels, and two micro-kernels with
+// 16-wide vectors and 12 zmm accumulators: 6x32 (two slivers of Bp at once) and, for a single
+// sliver (N <= 16: the Winograd path's 16-tile chunks), 12x16 (two slivers of A). Every output
+// adds its products in k order as the 6x16 kernel does, so results are the same bits whichever
+// runs (tested). Measured on AMD EPYC Zen 5 (which executes 512-bit FMAs at full width: FMA
+// chains 524 against 259 GFLOP/s on 2 threads), bench_cpu_gemm, 2 threads: StyleGAN2's
+// Winograd and im2col shapes 1.5-1.9x the 6x16 kernel (292-433 against 153-236 GFLOP/s);
+// seed32's training phases 1.2-1.3x (bench_train_phases, old and new binaries alternating).
+// SG_CPU_GEMM=avx2 (or gemm_use_avx512(false)) keeps the 6x16 kernel.
+//
+// Portable builds: the functions carry __attribute__((target("avx2,fma"))) (the AVX-512 ones
+// target("avx512f,avx2,fma")), so this file compiles without -march flags; kernels/cpu/gemm.cpp
+// calls it only when the CPU reports AVX2 and FMA at run time and falls back to Eigen otherwise
+// (and for f64).
 //
 // Benchmark: build/bench_cpu_gemm (bench/bench_cpu_gemm.cpp) times this against Eigen's GEMM
 // and against the machine's FMA roofline measured in the same run.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <cstdlib>
@@ -174,11 +186,74 @@ SG_AVX2 void micro_kernel(int64_t kc, const float* a, const float* b, float alph
   store_row(c + 4 * ldc, c40, c41, alpha, beta), store_row(c + 5 * ldc, c50, c51, alpha, beta);
 }
 
+// The AVX-512 kernel: C[0:6, 0:32] = alpha * (a @ [b0 b1]) + beta * C, two adjacent 16-wide
+// slivers of Bp (b0, b1: [kc][16] each) in one zmm each and the 6x32 tile in 12 zmm registers;
+// each k step loads 2 vectors of B, broadcasts 6 scalars of A and issues 12 FMAs, as
+// micro_kernel does on half the width. Every lane adds its products in k order and stores
+// alpha * acc (+ beta * C) as micro_kernel does, so the two give the same bits: which one runs
+// never changes a result. On CPUs that execute 512-bit FMAs at full width (Zen 5, Intel's
+// server cores) it has twice micro_kernel's peak; on Zen 4 (two 256-bit halves) about the same.
+SG_AVX512 inline void store_row512(float* row, __m512 v, float alpha, float beta) {
+  v = _mm512_mul_ps(v, _mm512_set1_ps(alpha));
+  if (beta != 0.f) v = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_loadu_ps(row), v);
+  _mm512_storeu_ps(row, v);
+}
+
+SG_AVX512 void micro_kernel_6x32(int64_t kc, const float* a, const float* b0, const float* b1, float alpha, float beta,
+                                 float* c, int64_t ldc) {
+  __m512 c0[MR], c1[MR];
+  for (int i = 0; i < MR; ++i) c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k, a += MR, b0 += NR, b1 += NR) {
+    _mm_prefetch(reinterpret_cast<const char*>(b0 + 8 * NR), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b1 + 8 * NR), _MM_HINT_T0);
+    const __m512 v0 = _mm512_loadu_ps(b0), v1 = _mm512_loadu_ps(b1);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      c0[i] = _mm512_fmadd_ps(ai, v0, c0[i]), c1[i] = _mm512_fmadd_ps(ai, v1, c1[i]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    store_row512(c + i * ldc, c0[i], alpha, beta), store_row512(c + i * ldc + NR, c1[i], alpha, beta);
+}
+
+// The other AVX-512 shape, for GEMMs one sliver of Bp wide (N <= 16: the Winograd path's
+// chunks of 16 tiles at low resolution): C[0:12, 0:16] from two adjacent 6-row slivers of A
+// (a0, a1: [kc][6] each) and one of B, 12 zmm accumulators; each k step loads 1 vector of B,
+// broadcasts 12 scalars of A and issues 12 FMAs. The same bits as micro_kernel, as above.
+SG_AVX512 void micro_kernel_12x16(int64_t kc, const float* a0, const float* a1, const float* b, float alpha, float beta,
+                                  float* c, int64_t ldc) {
+  __m512 c0[MR], c1[MR];
+  for (int i = 0; i < MR; ++i) c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k, a0 += MR, a1 += MR, b += NR) {
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR), _MM_HINT_T0);
+    const __m512 v = _mm512_loadu_ps(b);
+    for (int i = 0; i < MR; ++i) {
+      c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), v, c0[i]);
+      c1[i] = _mm512_fmadd_ps(_mm512_set1_ps(a1[i]), v, c1[i]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    store_row512(c + i * ldc, c0[i], alpha, beta), store_row512(c + (MR + i) * ldc, c1[i], alpha, beta);
+}
+
 // Per-thread packing buffers (slot 0: Bp, 1: Ap), grow-only and aligned for the aligned loads
 // of Bp (kernels/cpu/scratch.h): the conv kernels call GEMMs of the same few shapes again and
 // again.
 struct GemmScratch;
 float* scratch(int slot, int64_t floats) { return thread_scratch<GemmScratch, float>(slot, floats); }
+
+// Whether gemm_serial takes micro_kernel_6x32: the CPU has AVX-512F, and SG_CPU_GEMM is not
+// "avx2" (kernels/cpu/gemm.cpp: the 256-bit kernel alone, to compare the two in one build).
+std::atomic<bool>& avx512_switch() {
+  static std::atomic<bool> on = [] {
+    const char* v = std::getenv("SG_CPU_GEMM");
+    return gemm_avx512_available() && !(v && std::strcmp(v, "avx2") == 0);
+  }();
+  return on;
+}
+bool use_avx512() { return avx512_switch().load(std::memory_order_relaxed); }
 
 // One thread: C[0:M, 0:N] = alpha * op(A) @ op(B) + beta * C with the loops of the header.
 // Apre: op(A) already packed (gemm_pack_a_avx2, Mpad rows padded to MR) and these M rows
@@ -189,7 +264,8 @@ SG_AVX2 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Ope
   const int64_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
   float* const Bp = scratch(0, nc_max * kc_max);
   float* const Ap = Apre ? nullptr : scratch(1, mc_max * kc_max);
-  alignas(32) float edge[MR * NR];
+  alignas(64) float edge[MR * 2 * NR];
+  const bool wide_ok = use_avx512();
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
@@ -203,21 +279,34 @@ SG_AVX2 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Ope
           Ablk = Apre + pc * Mpad + (a_row0 + ic) * kc;
         else
           pack<MR>(A.p, A.ld, A.trans, ic, mc, pc, kc, Ap);
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-          const int64_t nr = std::min(NR, nc - jr);
+        // Where the CPU has AVX-512: two slivers of Bp at a time (micro_kernel_6x32), or for a
+        // single sliver two slivers of A (micro_kernel_12x16); else, and at the edges, one of
+        // each through micro_kernel. Partial tiles go through `edge`.
+        for (int64_t jr = 0, step; jr < nc; jr += step) {
+          const bool wide = wide_ok && nc - jr >= 2 * NR;
+          step = wide ? 2 * NR : NR;
+          const int64_t nr = std::min(step, nc - jr);
           const float* b = Bp + jr * kc;
-          for (int64_t ir = 0; ir < mc; ir += MR) {
-            const int64_t mr = std::min(MR, mc - ir);
+          for (int64_t ir = 0, rows; ir < mc; ir += rows) {
+            const bool tall = wide_ok && !wide && mc - ir >= 2 * MR;  // two slivers of A instead
+            rows = tall ? 2 * MR : MR;
+            const int64_t mr = std::min(rows, mc - ir);
             const float* a = Ablk + ir * kc;
             float* c = C + (ic + ir) * ldc + jc + jr;
-            if (mr == MR && nr == NR) {
-              micro_kernel(kc, a, b, alpha, beta_k, c, ldc);
-              continue;
-            }
-            micro_kernel(kc, a, b, 1.f, 0.f, edge, NR);
+            const bool full = mr == rows && nr == step;
+            const float al = full ? alpha : 1.f, be = full ? beta_k : 0.f;
+            float* const out = full ? c : edge;
+            const int64_t ldo = full ? ldc : step;
+            if (wide)
+              micro_kernel_6x32(kc, a, b, b + NR * kc, al, be, out, ldo);
+            else if (tall)
+              micro_kernel_12x16(kc, a, a + MR * kc, b, al, be, out, ldo);
+            else
+              micro_kernel(kc, a, b, al, be, out, ldo);
+            if (full) continue;
             for (int64_t i = 0; i < mr; ++i)
               for (int64_t j = 0; j < nr; ++j) {
-                const float v = alpha * edge[i * NR + j];
+                const float v = alpha * edge[i * step + j];
                 c[i * ldc + j] = beta_k == 0.f ? v : v + beta_k * c[i * ldc + j];
               }
           }
@@ -233,6 +322,13 @@ bool gemm_avx2_available() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return ok;
 }
+
+bool gemm_avx512_available() {
+  static const bool ok = gemm_avx2_available() && __builtin_cpu_supports("avx512f");
+  return ok;
+}
+
+bool gemm_use_avx512(bool on) { return avx512_switch().exchange(on && gemm_avx512_available()); }
 
 namespace {
 // gemm_f32_avx2 and gemm_prepacked_avx2 once the shapes are non-trivial (M, N, K > 0, alpha
@@ -333,6 +429,8 @@ void gemm_prepacked_avx2(const PackedA& A, bool trans_b, int64_t N, float alpha,
 
 namespace sg::kernels::cpu {
 bool gemm_avx2_available() { return false; }
+bool gemm_avx512_available() { return false; }
+bool gemm_use_avx512(bool) { return false; }
 void gemm_f32_avx2(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
                    float*, int64_t) {
   throw std::logic_error("gemm_f32_avx2: this build is not for x86-64");
