@@ -425,7 +425,7 @@ TEST_CASE("winograd kernel: an unsupported output tile is an error that names it
                       Catch::Matchers::Contains("conv2d_weight_grad_winograd: Winograd output tile 6"));
 }
 
-// ---- GEMM: the packed AVX2 kernel (and Eigen) against an f64 sum -----------------------------
+// ---- GEMM: the packed AVX2 / AVX-512 kernel (and Eigen) against an f64 sum ---------------------
 namespace {
 
 // C = alpha op(A) op(B) + beta C for random shapes around the micro-tile (6 x 16) and block
@@ -530,7 +530,7 @@ TEST_CASE("gemm kernel: the AVX-512 micro-kernels give the AVX2 kernel's bits", 
   CHECK(compared == 300);
 }
 
-TEST_CASE("gemm kernel: the packed AVX2 GEMM equals an f64 sum, edges, transposes, alpha / beta", "[kernels]") {
+TEST_CASE("gemm kernel: the packed GEMM (AVX2 / AVX-512 kernels) equals an f64 sum, edges, transposes, alpha / beta", "[kernels]") {
   // The same for op(A) packed once (gemm_pack_a / gemm_prepacked) below.
   using namespace sg::kernels::cpu;
   if (!gemm_avx2_available()) {
