@@ -26,7 +26,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -121,11 +120,11 @@ int main() {
   // kernel there), else the 8-wide ones.
   const int width = gemm_avx512_available() ? 16 : 8;
   const double peak1 = roofline(1, width), peakT = roofline(T, width);
-  std::printf("# bench_cpu_gemm: f32, OMP_NUM_THREADS=%d, openblas %s, our kernel %s\n", T,
+  const bool ours512 = gemm_use_avx512(false);  // the setting (SG_CPU_GEMM=avx2: off), restored
+  gemm_use_avx512(ours512);
+  std::printf("# bench_cpu_gemm: f32, OMP_NUM_THREADS=%d, openblas %s, our micro-kernels %s\n", T,
               openblas ? "libopenblas.so.0 (set to the row's thread count)" : "not installed (column -)",
-              width == 16 && !(std::getenv("SG_CPU_GEMM") && std::string(std::getenv("SG_CPU_GEMM")) == "avx2")
-                  ? "AVX-512 (6x32)"
-                  : "AVX2 (6x16)");
+              ours512 ? "AVX-512 (6x32, 12x16)" : "AVX2 (6x16)");
   std::printf("# roofline (%d-wide FMA chains, no memory): 1 thread %.1f GFLOP/s, %d threads %.1f GFLOP/s", width,
               peak1, T, peakT);
   if (width == 16) std::printf(" (8-wide: %.1f / %.1f)", roofline(1), roofline(T));

@@ -109,6 +109,8 @@ nvcc_build() {
 stage "2. nvcc compiles kernels/cuda for sm_90 (build-nvcc)" nvcc_build
 
 # ---- 3. clang, AddressSanitizer + UBSan, fuzzing -------------------------------------------------
+# SG_CPU_GEMM=avx2: the packed GEMM's 256-bit micro-kernel here, so that on a CPU with AVX-512
+# (where stage 1 runs the AVX-512 ones) every test runs both (kernels/cpu/gemm_avx2.cpp).
 # Left out under ASan (stage 1 runs them): whole-trainer runs that take 20-40 s each there and
 # add no code path the other trainer tests under ASan do not already take (a tiny run through
 # every phase, signals, bad snapshots, divergence), and the Inception-v3 forward (its ops run
@@ -126,7 +128,7 @@ clang_asan() {
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -DSG_NATIVE=OFF -DSG_CUDA_EMU=ON -DSG_SANITIZE=address,undefined \
     -DSG_FUZZ=ON -DSG_BUILD_BENCH=OFF &&
     cmake --build build-clang -j"$JOBS" &&
-    (cd build-clang && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    (cd build-clang && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 SG_CPU_GEMM=avx2 \
       ctest --output-on-failure -j"$JOBS" -E "$ASAN_SKIP") &&
     scripts/fuzz.sh build-clang "${FUZZ_SECONDS:-10}"
 }

@@ -530,7 +530,8 @@ TEST_CASE("gemm kernel: the AVX-512 micro-kernels give the AVX2 kernel's bits", 
   CHECK(compared == 300);
 }
 
-TEST_CASE("gemm kernel: the packed GEMM (AVX2 / AVX-512 kernels) equals an f64 sum, edges, transposes, alpha / beta", "[kernels]") {
+TEST_CASE("gemm kernel: the packed GEMM (AVX2 / AVX-512 kernels) equals an f64 sum, edges, transposes, alpha / beta",
+          "[kernels]") {
   // The same for op(A) packed once (gemm_pack_a / gemm_prepacked) below.
   using namespace sg::kernels::cpu;
   if (!gemm_avx2_available()) {

@@ -1,4 +1,5 @@
-// AVX2 helpers shared by the x86-64 CPU kernels (gemm_avx2.cpp, winograd.cpp).
+// x86-64 SIMD helpers shared by the CPU kernels (gemm_avx2.cpp, winograd.cpp): the target
+// attributes for AVX2 and AVX-512 functions, and an 8x8 register transpose.
 //
 // Each function carries __attribute__((target("avx2,fma"))) (SG_AVX2), so the files that use
 // them compile without -march flags (portable builds, -DSG_NATIVE=OFF); callers take these
@@ -10,7 +11,7 @@
 #include <immintrin.h>
 
 #define SG_AVX2 __attribute__((target("avx2,fma")))
-// The same for the AVX-512 kernels (gemm_avx2.cpp's micro_kernel_6x32): callers check
+// The same for AVX-512 functions (gemm_avx2.cpp's micro_kernel_6x32 / _12x16): callers check
 // gemm_avx512_available().
 #define SG_AVX512 __attribute__((target("avx512f,avx2,fma")))
 

@@ -43,7 +43,8 @@
 // runs (tested). Measured on AMD EPYC Zen 5 (which executes 512-bit FMAs at full width: FMA
 // chains 524 against 259 GFLOP/s on 2 threads), bench_cpu_gemm, 2 threads: StyleGAN2's
 // Winograd and im2col shapes 1.5-1.9x the 6x16 kernel (292-433 against 153-236 GFLOP/s);
-// seed32's training phases 1.2-1.3x (bench_train_phases, old and new binaries alternating).
+// seed32's G forward, D, G and R1 steps 1.15-1.35x, its PL step within the noise
+// (bench_train_phases, the binaries before and after alternating).
 // SG_CPU_GEMM=avx2 (or gemm_use_avx512(false)) keeps the 6x16 kernel.
 //
 // Portable builds: the functions carry __attribute__((target("avx2,fma"))) (the AVX-512 ones
@@ -244,8 +245,9 @@ SG_AVX512 void micro_kernel_12x16(int64_t kc, const float* a0, const float* a1, 
 struct GemmScratch;
 float* scratch(int slot, int64_t floats) { return thread_scratch<GemmScratch, float>(slot, floats); }
 
-// Whether gemm_serial takes micro_kernel_6x32: the CPU has AVX-512F, and SG_CPU_GEMM is not
-// "avx2" (kernels/cpu/gemm.cpp: the 256-bit kernel alone, to compare the two in one build).
+// Whether gemm_serial takes the AVX-512 micro-kernels: the CPU has AVX-512F, and SG_CPU_GEMM is
+// not "avx2" (kernels/cpu/gemm.cpp: the 256-bit kernel alone, to compare the two in one build);
+// gemm_use_avx512 (gemm.h) switches it.
 std::atomic<bool>& avx512_switch() {
   static std::atomic<bool> on = [] {
     const char* v = std::getenv("SG_CPU_GEMM");

@@ -49,7 +49,10 @@
 // [E, chunk, Cg]; the output and gradient transforms run over a whole chunk's tiles at once;
 // the weight transform writes straight into the GEMM's packed layout. This made the main job's
 // training 1.11x faster and most seed32 and small convs 1.1-2x
-// (bench/results/winograd_planes_2026-12-02.txt, winograd_direct_pack_2026-12-02.txt).
+// (bench/results/winograd_planes_2026-12-02.txt, winograd_direct_pack_2026-12-02.txt). The
+// channel-last copy into the plane and the weight transform's gather of 6 kernels' taps both go
+// through AVX2 8x8 register transposes (the same numbers): 32x32 convs 1.16-1.2x, 16x16 about
+// 1.05x (bench/pair_ab.sh conv, 1 thread each, 2 December evening).
 // Wider images: the input transform reads a run of tiles (one tile row of one image) straight
 // from the image, combining its a rows first (contiguous) and then each tile's a columns
 // (stride-m loads, vectorized as permutes); the output transform writes the m x m blocks
