@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
              "class-conditional G and D on the dataset's labels (idx files with their label files, CIFAR-10 batches)",
              "on when the dataset has labels (not for seed32 / --schedule notebook); --cond=0: off", true,
              [&](auto v) { o.cond = cli::to_bool("cond", v) ? 1 : 0; }});
-  p.add(Flag{"kimg", "training length in thousands of real images", "32", false,
+  p.add(Flag{"kimg", "training length in thousands of real images", "64", false,
              [&](auto v) { o.kimg = cli::to_double_in("kimg", v, 1e-3, 1e7); }});
   p.add(Flag{"tick", "progress / log interval in kimg", "0.5", false,
              [&](auto v) { o.tick_kimg = cli::to_double_in("tick", v, 1e-3, 1e7); }});

@@ -39,7 +39,7 @@ struct TrainOptions {
   // as the run being resumed was trained, else on when the dataset has labels and the config
   // and schedule can be conditional (not seed32 / notebook).
   int cond = 0;
-  double kimg = 32;        // total length, thousands of real images shown to D (the main job: ~10 min on 2 cores)
+  double kimg = 64;        // total length, thousands of real images shown to D (the main job: ~8-9 min on 2 cores)
   double tick_kimg = 0.5;  // progress + log record every tick
   int64_t snap = 4;        // ticks between snapshots / sample grids (0: only at the end)
   uint64_t seed = 0;
@@ -70,7 +70,7 @@ struct TrainOptions {
 };
 
 // stylegan2-train's --metrics default, in ticks (docs/metrics.md: its cost on the main job).
-inline constexpr int64_t kDefaultMetricsTicks = 15;
+inline constexpr int64_t kDefaultMetricsTicks = 20;
 
 // The factor on both learning rates at cur_nimg of total_nimg images with --lr-rampdown f: 1,
 // then falling linearly to 0 over the last f * total_nimg images (min(1, (total - cur) /
