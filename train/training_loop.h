@@ -39,7 +39,7 @@ struct TrainOptions {
   // as the run being resumed was trained, else on when the dataset has labels and the config
   // and schedule can be conditional (not seed32 / notebook).
   int cond = 0;
-  double kimg = 64;        // total length, thousands of real images shown to D (the main job: ~8-9 min on 2 cores)
+  double kimg = 64;        // total length, thousands of real images shown to D (the main job: ~7.5 min on 2 cores)
   double tick_kimg = 0.5;  // progress + log record every tick
   int64_t snap = 4;        // ticks between snapshots / sample grids (0: only at the end)
   uint64_t seed = 0;
