@@ -457,19 +457,19 @@ TEST_CASE("metrics: --cond trains class-conditional networks on the labels; load
     plain.cond = false;
     CHECK_THROWS_WITH(train::run_training(plain), Contains("class-conditional (c_dim 3)") && Contains("--cond"));
     // --dmap is architecture: another depth is refused with both named; auto (-1) follows the run.
-    REQUIRE(models::make_config("small", 8, 1).cmap_layers == 8);
-    train::TrainOptions shallow = rest;
-    shallow.cmap_layers = 1;
-    CHECK_THROWS_WITH(train::run_training(shallow), Contains("--resume") && Contains("has --cbase") &&
-                                                        Contains(" --dmap 8,") && Contains("--dmap 1;"));
-    train::TrainOptions d1 = o;
-    d1.kimg = 0.004, d1.cmap_layers = 1, d1.metrics = 0, d1.outdir = (root / "d1").string();
-    std::string d1run, d1more;
-    REQUIRE(train::run_training(d1, &d1run) == 0);
-    CHECK_THAT(read_all(fs::path(d1run) / "options.json"), Contains("\"cmap_layers\": 1"));
-    d1.kimg = 0.008, d1.cmap_layers = -1, d1.resume = d1run;
-    REQUIRE(train::run_training(d1, &d1more) == 0);
-    CHECK(train::load_snapshot(only_snapshot(d1more)).cfg.cmap_layers == 1);
+    REQUIRE(models::make_config("small", 8, 1).cmap_layers == 1);
+    train::TrainOptions deeper = rest;
+    deeper.cmap_layers = 2;
+    CHECK_THROWS_WITH(train::run_training(deeper), Contains("--resume") && Contains("has --cbase") &&
+                                                       Contains(" --dmap 1,") && Contains("--dmap 2;"));
+    train::TrainOptions d2 = o;
+    d2.kimg = 0.004, d2.cmap_layers = 2, d2.metrics = 0, d2.outdir = (root / "d2").string();
+    std::string d2run, d2more;
+    REQUIRE(train::run_training(d2, &d2run) == 0);
+    CHECK_THAT(read_all(fs::path(d2run) / "options.json"), Contains("\"cmap_layers\": 2"));
+    d2.kimg = 0.008, d2.cmap_layers = -1, d2.resume = d2run;
+    REQUIRE(train::run_training(d2, &d2more) == 0);
+    CHECK(train::load_snapshot(only_snapshot(d2more)).cfg.cmap_layers == 2);
   }
 
   // stylegan2-generate: seed s draws class s mod 3, or every seed --class K; a class out of
