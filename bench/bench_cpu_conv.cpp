@@ -20,6 +20,7 @@
 //   dgrad_ms: the data gradient, conv_transpose2d(dy, w) (a transposed conv's: conv2d(dy, w))
 //   wgrad_ms: the weight gradient, conv2d_weight_grad(dy, x) (a transposed conv's: of dy, x swapped)
 //   shape=<name> impl=stylegrad fwd_ms=<ms> dgrad_ms=<ms> wgrad_ms=<ms> gflop=<forward GFLOP>
+// and last  # roofline_gflops=<GFLOP/s>: the FMA roofline of the threads (bench/roofline.h).
 // bench/run_conv_shapes_bench.sh runs it next to bench/torch_cpu_conv.py --shapes.
 
 #include <algorithm>
@@ -31,10 +32,12 @@
 #include <string>
 #include <vector>
 
+#include "bench/roofline.h"
 #include "engine/autograd.h"
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/tensor.h"
+#include "kernels/cpu/gemm.h"
 
 namespace {
 
@@ -160,7 +163,6 @@ double time_ms(const std::function<void()>& f, int warmup, int reps) {
 int run_shapes(int warmup, int reps, const std::string& only) {
   std::printf("# stylegrad bench_cpu_conv --shapes: f32, threads=%d (SG_THREAD_WAIT %s), warmup=%d, reps=%d (median)\n",
               cpu_threads(), cpu_thread_wait().c_str(), warmup, reps);
-  std::fflush(stdout);
   NoGradGuard ng;
   Rng gen(1234);
   for (const Shape2& c : model_shapes()) {
@@ -196,6 +198,15 @@ int run_shapes(int warmup, int reps, const std::string& only) {
                 wg, gflop);
     std::fflush(stdout);
   }
+  // The FMA roofline of the threads, at the width our GEMM runs (its AVX-512 kernels where they
+  // are on): the script's summary says which fraction of it each pair's goal needs. Measured
+  // last: its second of busy threads would make the pool's automatic wait policy (SG_THREAD_WAIT
+  // auto, kernels/cpu/parallel.h) see a busy machine and sleep between the regions timed above.
+  const bool wide = sg::kernels::cpu::gemm_use_avx512(false);
+  sg::kernels::cpu::gemm_use_avx512(wide);
+  const int width = wide ? 16 : 8;
+  std::printf("# roofline_gflops=%.1f (%d-wide FMA chains, %d threads, bench/roofline.h)\n",
+              sg::bench::fma_roofline_gflops(cpu_threads(), width), width, cpu_threads());
   return 0;
 }
 

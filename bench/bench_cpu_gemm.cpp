@@ -3,7 +3,7 @@
 // torch.mm on this machine, loaded with dlopen when libopenblas.so.0 is installed) and the
 // FMA roofline, all measured in the same run.
 //
-//   roofline: every thread runs 12 independent chains of FMAs (no memory traffic), 16-wide
+//   roofline: every thread runs 12 independent chains of FMAs (no memory traffic; bench/roofline.h), 16-wide
 //             where the CPU has AVX-512F, else 8-wide (the 8-wide rate is printed too);
 //             GFLOP/s = 2 * width * FMAs / s, summed over the threads. The best any GEMM can do.
 //   shapes:   the GEMMs the conv kernels issue on StyleGAN2's layers (M x N x K, row-major
@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/roofline.h"
 #include "kernels/cpu/gemm.h"
 
 namespace {
@@ -54,36 +55,8 @@ double time_call(const std::function<void()>& f) {
   return best;
 }
 
-// 12 independent chains acc = acc * a + b of vectors V (GCC vector extensions, contracted to
-// FMAs), inlined into the two entry points below, each compiled for its instruction set.
-template <class V>
-__attribute__((always_inline)) inline double chains(int64_t iters) {
-  V acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = V{} + float(i);
-  const V a = V{} + 0.999f, b = V{} + 1e-3f;
-  for (int64_t it = 0; it < iters; ++it)
-    for (int i = 0; i < 12; ++i) acc[i] = acc[i] * a + b;
-  double s = 0;
-  for (int i = 0; i < 12; ++i) s += acc[i][0];
-  return s;
-}
-typedef float V8 __attribute__((vector_size(32)));
-typedef float V16 __attribute__((vector_size(64)));
-__attribute__((target("avx2,fma"))) double fma_chains(int64_t iters) { return chains<V8>(iters); }
-// The same with 16-wide AVX-512 FMAs: on CPUs that execute them at full width (Zen 5, Intel's
-// server cores) twice the rate of the 8-wide ones.
-__attribute__((target("avx512f"))) double fma_chains512(int64_t iters) { return chains<V16>(iters); }
-
-// GFLOP/s of `threads` threads each running fma_chains (width 8) or fma_chains512 (width 16).
-double roofline(int threads, int width = 8) {
-  const int64_t iters = 20'000'000;
-  volatile double sink = 0;
-  const double sec = time_call([&] {
-#pragma omp parallel num_threads(threads)
-    sink = sink + (width == 16 ? fma_chains512(iters / 10) : fma_chains(iters / 10));
-  });
-  return threads * 2.0 * width * 12 * double(iters / 10) / sec * 1e-9;
-}
+// GFLOP/s of `threads` threads running FMA chains of the given width (bench/roofline.h).
+double roofline(int threads, int width = 8) { return sg::bench::fma_roofline_gflops(threads, width); }
 
 using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
                          const int*, const float*, const int*, const float*, float*, const int*);

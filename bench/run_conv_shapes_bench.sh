@@ -8,6 +8,9 @@
 #
 # Usage: bench/run_conv_shapes_bench.sh [--quick]
 #   ratio = torch_ms / stylegrad_ms (> 1: stylegrad faster)
+# The pairs under 1.2x are listed again against the FMA roofline that bench_cpu_conv measures
+# after its shapes (bench/roofline.h): the fraction of it PyTorch runs at, at the direct
+# algorithm's flop count, and the fraction 1.2x would need.
 # SG_BENCH_BUILD_DIR (default build) picks the CMake build directory. Writes the table to
 # bench/results/cpu_conv_shapes_<date>.txt.
 set -euo pipefail
@@ -59,6 +62,7 @@ DIRTY="$(git status --porcelain 2> /dev/null | grep -qv '^??' && echo ' (working
   echo "each time: the faster of the two rounds' medians; ratio = torch / stylegrad (> 1: stylegrad faster)"
   echo
   awk '
+    $1 == "#" && $2 ~ /^roofline_gflops=/ { split($2, kv, "="); if (kv[2] + 0 > roof) roof = kv[2] + 0; next }
     { delete f; for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] } }
     !/^shape=/ { next }
     { s = f["shape"]; side = f["impl"] == "torch" ? "t" : "s"
@@ -75,6 +79,8 @@ DIRTY="$(git status --porcelain 2> /dev/null | grep -qv '^??' && echo ' (working
           a = t["s" ps[j] " " s]; b = t["t" ps[j] " " s]; r = a > 0 ? b / a : 0
           line = line sprintf(" %8.3f %8.3f %6.2f", a, b, r)
           total++; if (r >= 1.2) met++; if (r < 1.0) slower++
+          if (r < 1.2 && b > 0) { miss[++nm] = sprintf("%-32s %-5s %5.2f %12.0f%% %14.0f%%", s, ps[j], r, \
+            100 * gf[s] / (b * 1e-3) / roof, 100 * 1.2 * gf[s] / (b * 1e-3) / roof) }
           tsg[ps[j]] += a; tth[ps[j]] += b
         }
         print line
@@ -84,6 +90,13 @@ DIRTY="$(git status --porcelain 2> /dev/null | grep -qv '^??' && echo ' (working
       printf "sums over all shapes: fwd %.1f vs %.1f ms (%.2fx), dgrad %.1f vs %.1f (%.2fx), wgrad %.1f vs %.1f (%.2fx)\n", \
         tsg["fwd"], tth["fwd"], tth["fwd"] / tsg["fwd"], tsg["dgrad"], tth["dgrad"], tth["dgrad"] / tsg["dgrad"], \
         tsg["wgrad"], tth["wgrad"], tth["wgrad"] / tsg["wgrad"]
+      if (roof > 0 && nm > 0) {
+        printf "\nthe pairs under 1.2x against the FMA roofline (%.0f GFLOP/s on the threads, measured in the stylegrad runs):\n", roof
+        print "at the direct algorithm'"'"'s flop count (gflop), the fraction of the roofline PyTorch runs at, and the fraction"
+        print "a kernel needs for 1.2x PyTorch (over 100%: only an algorithm with fewer multiply-adds can get there)"
+        printf "%-32s %-5s %5s %13s %15s\n", "shape", "pass", "ratio", "torch/roof", "1.2x needs"
+        for (i = 1; i <= nm; ++i) print miss[i]
+      }
     }' "$TMP"/sg1.txt "$TMP"/sg2.txt "$TMP"/torch1.txt "$TMP"/torch2.txt
   echo
   echo "---- raw output ----"

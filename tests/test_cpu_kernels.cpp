@@ -403,6 +403,89 @@ TEST_CASE("winograd kernel: f32 small planes (16-channel transposing copy) equal
   CHECK(checked >= 60);
 }
 
+// The im2col / col2im + GEMM convolutions (kernels/cpu/conv.cpp) against a direct convolution
+// written from conv.h's formulas, in f64 (bits aside, every path) and f32: strides 1-3 per axis
+// (stride 2 along x has its own row gathers and scatter-adds, with the row widths 4, 8 and 16
+// unrolled: the Wo of the trials is often one of those), paddings 0-2 (rows that read outside
+// the image), kernels 1-4, groups, batches of 1-3 (the batched path for grids of <= 64 pixels,
+// the per-image tasks above), output_padding for the transposed conv. Few channels, so that
+// Winograd never applies.
+template <class T>
+void check_conv_direct(double tol) {
+  std::mt19937_64 rng(sizeof(T) == 4 ? 21 : 22);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  std::normal_distribution<double> normal;
+  int checked = 0, s2 = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    sg::kernels::Conv2dParams p;
+    p.N = uni(1, 3), p.groups = uni(1, 2);
+    p.Cin = p.groups * uni(1, 4), p.Cout = p.groups * uni(1, 4);
+    p.kh = uni(1, 4), p.kw = uni(1, 4);
+    p.sy = uni(1, 3), p.sx = trial % 2 == 0 ? 2 : uni(1, 3);
+    p.py = uni(0, std::min<int>(2, p.kh - 1)), p.px = uni(0, std::min<int>(2, p.kw - 1));
+    p.H = uni(1, 19);
+    const int64_t want_wo = std::array<int64_t, 4>{4, 8, 16, uni(1, 9)}[uni(0, 3)];
+    p.W = std::max<int64_t>(1, (want_wo - 1) * p.sx + p.kw - 2 * p.px);
+    const int64_t Ho = (p.H + 2 * p.py - p.kh) / p.sy + 1, Wo = (p.W + 2 * p.px - p.kw) / p.sx + 1;
+    if (p.H + 2 * p.py < p.kh || p.W + 2 * p.px < p.kw) continue;
+    const int64_t Cg = p.Cin / p.groups, Cgo = p.Cout / p.groups;
+    std::vector<double> x(p.N * p.Cin * p.H * p.W), w(p.Cout * Cg * p.kh * p.kw), dy(p.N * p.Cout * Ho * Wo);
+    for (double& v : x) v = normal(rng);
+    for (double& v : w) v = normal(rng);
+    for (double& v : dy) v = normal(rng);
+    // direct: y = conv2d(x, w); dw = its weight gradient for dy; dx = conv2d's data gradient
+    // of dy, which is conv_transpose2d(dy, w) with the output_padding that gives back H x W
+    // (and, for the tolerance, the sums of the products' magnitudes: a long f32 sum's rounding
+    // grows with them; one wrong or missing product moves a result by far more)
+    std::vector<double> y(dy.size(), 0.0), dw(w.size(), 0.0), dx(x.size(), 0.0);
+    std::vector<double> ym(dy.size(), 0.0), dwm(w.size(), 0.0), dxm(x.size(), 0.0);
+    for (int64_t n = 0; n < p.N; ++n)
+      for (int64_t co = 0; co < p.Cout; ++co)
+        for (int64_t oy = 0; oy < Ho; ++oy)
+          for (int64_t ox = 0; ox < Wo; ++ox)
+            for (int64_t ci = 0; ci < Cg; ++ci)
+              for (int64_t i = 0; i < p.kh; ++i)
+                for (int64_t j = 0; j < p.kw; ++j) {
+                  const int64_t iy = oy * p.sy - p.py + i, ix = ox * p.sx - p.px + j;
+                  if (iy < 0 || iy >= p.H || ix < 0 || ix >= p.W) continue;
+                  const int64_t xi = ((n * p.Cin + co / Cgo * Cg + ci) * p.H + iy) * p.W + ix;
+                  const int64_t wi = ((co * Cg + ci) * p.kh + i) * p.kw + j,
+                                yi = ((n * p.Cout + co) * Ho + oy) * Wo + ox;
+                  y[yi] += w[wi] * x[xi], ym[yi] += std::abs(w[wi] * x[xi]);
+                  dw[wi] += dy[yi] * x[xi], dwm[wi] += std::abs(dy[yi] * x[xi]);
+                  dx[xi] += dy[yi] * w[wi], dxm[xi] += std::abs(dy[yi] * w[wi]);
+                }
+    auto cast = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
+    const std::vector<T> xt = cast(x), wt = cast(w), dyt = cast(dy);
+    std::vector<T> ya(y.size(), T(777)), dwa(w.size(), T(777)), dxa(x.size(), T(777));
+    sg::kernels::cpu::conv2d_forward<T>(p, xt.data(), wt.data(), ya.data());
+    sg::kernels::cpu::conv2d_weight_grad<T>(p, dyt.data(), xt.data(), dwa.data());
+    sg::kernels::Conv2dParams t = p;  // the data gradient as a transposed conv of dy
+    t.Cin = p.Cout, t.Cout = p.Cin, t.H = Ho, t.W = Wo;
+    t.opy = p.H - ((Ho - 1) * p.sy - 2 * p.py + p.kh), t.opx = p.W - ((Wo - 1) * p.sx - 2 * p.px + p.kw);
+    // conv_transpose2d's weights are [Cin, Cout/groups, kh, kw]: of t, [p.Cout, Cg, kh, kw], i.e. w as stored
+    sg::kernels::cpu::conv_transpose2d_forward<T>(t, dyt.data(), wt.data(), dxa.data());
+    INFO("trial " << trial << " N " << p.N << " groups " << p.groups << " C " << p.Cin << "->" << p.Cout << " " << p.H
+                  << "x" << p.W << " k " << p.kh << "x" << p.kw << " stride " << p.sy << "," << p.sx << " pad " << p.py
+                  << "," << p.px << " out " << Ho << "x" << Wo);
+    for (size_t i = 0; i < y.size(); ++i) REQUIRE(std::abs(double(ya[i]) - y[i]) <= tol * (1e-3 + ym[i]));
+    for (size_t i = 0; i < dw.size(); ++i) REQUIRE(std::abs(double(dwa[i]) - dw[i]) <= tol * (1e-3 + dwm[i]));
+    for (size_t i = 0; i < dx.size(); ++i) REQUIRE(std::abs(double(dxa[i]) - dx[i]) <= tol * (1e-3 + dxm[i]));
+    ++checked;
+    s2 += p.sx == 2 && (Wo == 4 || Wo == 8 || Wo == 16);
+  }
+  CHECK(checked > 300);
+  CHECK(s2 > 60);  // the unrolled stride-2 row widths, often
+}
+
+TEST_CASE("conv kernels: the im2col / col2im paths equal a direct convolution (f64)", "[kernels]") {
+  check_conv_direct<double>(1e-12);
+}
+
+TEST_CASE("conv kernels: the im2col / col2im paths equal a direct convolution (f32)", "[kernels]") {
+  check_conv_direct<float>(3e-5);
+}
+
 TEST_CASE("winograd kernel: an unsupported output tile is an error that names it", "[kernels]") {
   sg::kernels::Conv2dParams p;
   p.N = 1, p.Cin = p.Cout = 16, p.H = p.W = 8, p.kh = p.kw = 3, p.py = p.px = 1;

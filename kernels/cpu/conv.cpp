@@ -90,77 +90,165 @@ void strided_row(const T* __restrict src, T* __restrict dst, int64_t n) {
   for (int64_t k = 0; k < n; ++k) dst[k] = src[k * S];
 }
 
-// im2col of one channel, rows [oy0, oy1) of the output grid, into a column matrix with
-// leading dimension ld: col[i*kw+j, (oy-oy0)*Wo+ox] = img[oy*sy-py+i, ox*sx-px+j].
+// rows rows of stride-2 gathers: dst[r * Wo + k] = src[r * src_ld + 2 * k] for k < Wo. The row
+// width as a template argument where it is one of the small grids' (4, 8, 16: the loop unrolls
+// and vectorizes whole), else a runtime width (Wo_ = 0). A call per output row cost more than
+// the copy at these widths (small's 4x4 downsampling conv spent half its time in im2col).
+template <int64_t Wo_, class T>
+void gather_rows_s2(const T* __restrict src, int64_t src_ld, int64_t rows, int64_t wo, T* __restrict dst) {
+  const int64_t Wo = Wo_ > 0 ? Wo_ : wo;
+  for (int64_t r = 0; r < rows; ++r, src += src_ld, dst += Wo)
+#pragma omp simd
+    for (int64_t k = 0; k < Wo; ++k) dst[k] = src[2 * k];
+}
+
+// The adjoint, for col2im_rows: dst[r * dst_ld + 2 * k] += src[r * Wo + k] for k < Wo.
+template <int64_t Wo_, class T>
+void scatter_add_rows_s2(const T* __restrict src, int64_t rows, int64_t wo, T* __restrict dst, int64_t dst_ld) {
+  const int64_t Wo = Wo_ > 0 ? Wo_ : wo;
+  for (int64_t r = 0; r < rows; ++r, src += Wo, dst += dst_ld)
+#pragma omp simd
+    for (int64_t k = 0; k < Wo; ++k) dst[2 * k] += src[k];
+}
+
+// The output rows [ya, yb) within [oy0, oy1) whose kernel row i reads inside the image:
+// 0 <= oy*sy - py + i < H.
+inline void valid_rows(int64_t H, int64_t sy, int64_t py, int64_t i, int64_t oy0, int64_t oy1, int64_t& ya,
+                       int64_t& yb) {
+  ya = std::clamp<int64_t>(ceil_div(std::max<int64_t>(py - i, 0), sy), oy0, oy1);
+  yb = std::clamp<int64_t>(H - 1 + py - i < 0 ? 0 : (H - 1 + py - i) / sy + 1, ya, oy1);
+}
+
+// f(std::integral_constant<int64_t, Wo>) for the row widths the two functions above unroll
+// (4, 8, 16), else f(std::integral_constant<int64_t, 0>) (the width at run time).
+template <class F>
+void with_row_width(int64_t Wo, F&& f) {
+  switch (Wo) {
+    case 4:
+      return f(std::integral_constant<int64_t, 4>{});
+    case 8:
+      return f(std::integral_constant<int64_t, 8>{});
+    case 16:
+      return f(std::integral_constant<int64_t, 16>{});
+    default:
+      return f(std::integral_constant<int64_t, 0>{});
+  }
+}
+
+// im2col of C channels (planes H*W apart), rows [oy0, oy1) of the output grid, into a column
+// matrix with leading dimension ld: col[(c*kh+i)*kw+j, (oy-oy0)*Wo+ox] = img[c, oy*sy-py+i,
+// ox*sx-px+j]. Each tap (i, j)'s geometry is worked out once for all C channels (per channel,
+// those divisions cost more than the copies of small grids).
 template <class T>
-void im2col_rows(const T* img, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py,
-                 int64_t px, int64_t Wo, int64_t oy0, int64_t oy1, T* col, int64_t ld) {
-  const int64_t cols = (oy1 - oy0) * Wo;
+void im2col_rows(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx,
+                 int64_t py, int64_t px, int64_t Wo, int64_t oy0, int64_t oy1, T* col, int64_t ld) {
+  const int64_t cols = (oy1 - oy0) * Wo, HW = H * W, crow = kh * kw * ld;
   for (int64_t i = 0; i < kh; ++i) {
     for (int64_t j = 0; j < kw; ++j) {
-      T* row = col + (i * kw + j) * ld;
+      T* const row0 = col + (i * kw + j) * ld;
       int64_t lo, hi;
       valid_cols(W, Wo, sx, px, j, lo, hi);
       if (sy == 1 && sx == 1 && Wo == W) {
         // The row is the plane shifted by off, read as one flat span (rows that fall outside
         // the plane come out zero), then the wrapped-around edge columns are zeroed.
         const int64_t off = (oy0 - py + i) * W + (j - px);
-        const int64_t qa = std::clamp<int64_t>(-off, 0, cols), qb = std::clamp<int64_t>(H * W - off, qa, cols);
-        std::fill(row, row + qa, T(0));
-        std::memcpy(row + qa, img + qa + off, sizeof(T) * (qb - qa));
-        std::fill(row + qb, row + cols, T(0));
-        if (lo > 0 || hi < Wo)
-          for (int64_t q = 0; q < cols; q += Wo) {
-            std::fill(row + q, row + q + lo, T(0));
-            std::fill(row + q + hi, row + q + Wo, T(0));
-          }
+        const int64_t qa = std::clamp<int64_t>(-off, 0, cols), qb = std::clamp<int64_t>(HW - off, qa, cols);
+        for (int64_t c = 0; c < C; ++c) {
+          T* row = row0 + c * crow;
+          std::fill(row, row + qa, T(0));
+          std::memcpy(row + qa, img + c * HW + qa + off, sizeof(T) * (qb - qa));
+          std::fill(row + qb, row + cols, T(0));
+          if (lo > 0 || hi < Wo)
+            for (int64_t q = 0; q < cols; q += Wo) {
+              std::fill(row + q, row + q + lo, T(0));
+              std::fill(row + q + hi, row + q + Wo, T(0));
+            }
+        }
         continue;
       }
-      for (int64_t oy = oy0; oy < oy1; ++oy) {
-        T* r = row + (oy - oy0) * Wo;
-        const int64_t iy = oy * sy - py + i;
-        if (iy < 0 || iy >= H || lo >= hi) {
-          std::fill(r, r + Wo, T(0));
-          continue;
+      if (sx == 2 && lo == 0 && hi == Wo) {
+        // Every output column reads inside the row (the downsampling convs, padding 0): the
+        // valid output rows [ya, yb) as one block of gathers, zero rows around them.
+        int64_t ya, yb;
+        valid_rows(H, sy, py, i, oy0, oy1, ya, yb);
+        const int64_t n = yb - ya, src_ld = sy * W;
+        const T* src = img + (ya * sy - py + i) * W + (j - px);
+        for (int64_t c = 0; c < C; ++c, src += HW) {
+          T* row = row0 + c * crow;
+          std::fill(row, row + (ya - oy0) * Wo, T(0));
+          std::fill(row + (yb - oy0) * Wo, row + cols, T(0));
+          if (n == 0) continue;
+          T* dst = row + (ya - oy0) * Wo;
+          with_row_width(Wo, [&](auto w) { gather_rows_s2<decltype(w)::value>(src, src_ld, n, Wo, dst); });
         }
-        // first valid element: img[iy, lo*sx-px+j]; the next ones are sx apart
-        const T* src = img + iy * W + (lo * sx - px + j);
-        std::fill(r, r + lo, T(0));
-        if (sx == 1)
-          std::memcpy(r + lo, src, sizeof(T) * (hi - lo));
-        else if (sx == 2)  // stride 2 (downsampling convs): a fixed stride vectorizes
-          strided_row<2>(src, r + lo, hi - lo);
-        else
-          for (int64_t ox = lo; ox < hi; ++ox) r[ox] = src[(ox - lo) * sx];
-        std::fill(r + hi, r + Wo, T(0));
+        continue;
+      }
+      for (int64_t c = 0; c < C; ++c) {
+        const T* plane = img + c * HW;
+        T* row = row0 + c * crow;
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
+          T* r = row + (oy - oy0) * Wo;
+          const int64_t iy = oy * sy - py + i;
+          if (iy < 0 || iy >= H || lo >= hi) {
+            std::fill(r, r + Wo, T(0));
+            continue;
+          }
+          // first valid element: plane[iy, lo*sx-px+j]; the next ones are sx apart
+          const T* src = plane + iy * W + (lo * sx - px + j);
+          std::fill(r, r + lo, T(0));
+          if (sx == 1)
+            std::memcpy(r + lo, src, sizeof(T) * (hi - lo));
+          else if (sx == 2)  // stride 2 (downsampling convs): a fixed stride vectorizes
+            strided_row<2>(src, r + lo, hi - lo);
+          else
+            for (int64_t ox = lo; ox < hi; ++ox) r[ox] = src[(ox - lo) * sx];
+          std::fill(r + hi, r + Wo, T(0));
+        }
       }
     }
   }
 }
 
-// col2im of one channel (the adjoint of im2col_rows): img[oy*sy-py+i, ox*sx-px+j] +=
-// col[i*kw+j, (oy-oy0)*Wo+ox], col with leading dimension ld.
+// col2im of C channels (the adjoint of im2col_rows): img[c, oy*sy-py+i, ox*sx-px+j] +=
+// col[(c*kh+i)*kw+j, (oy-oy0)*Wo+ox], col with leading dimension ld.
 template <class T>
-void col2im_rows(const T* col, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py,
-                 int64_t px, int64_t Wo, int64_t oy0, int64_t oy1, T* img, int64_t ld) {
+void col2im_rows(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sy, int64_t sx,
+                 int64_t py, int64_t px, int64_t Wo, int64_t oy0, int64_t oy1, T* img, int64_t ld) {
+  const int64_t HW = H * W, crow = kh * kw * ld;
   for (int64_t i = 0; i < kh; ++i) {
     for (int64_t j = 0; j < kw; ++j) {
-      const T* row = col + (i * kw + j) * ld;
+      const T* const row0 = col + (i * kw + j) * ld;
       int64_t lo, hi;
       valid_cols(W, Wo, sx, px, j, lo, hi);
       if (lo >= hi) continue;
-      for (int64_t oy = oy0; oy < oy1; ++oy) {
-        const int64_t iy = oy * sy - py + i;
-        if (iy < 0 || iy >= H) continue;
-        const T* r = row + (oy - oy0) * Wo + lo;
-        T* dst = img + iy * W + (lo * sx - px + j);
-        const int64_t count = hi - lo;
-        if (sx == 1)
-          strided_axpy<1, 1>(dst, r, T(1), count);
-        else if (sx == 2)  // stride 2 (transposed convs that upsample)
-          strided_axpy<2, 1>(dst, r, T(1), count);
-        else
-          for (int64_t k = 0; k < count; ++k) dst[k * sx] += r[k];
+      if (sx == 2 && lo == 0 && hi == Wo) {  // as im2col_rows: the valid rows [ya, yb) as one block
+        int64_t ya, yb;
+        valid_rows(H, sy, py, i, oy0, oy1, ya, yb);
+        const int64_t n = yb - ya, dst_ld = sy * W;
+        if (n == 0) continue;
+        T* dst = img + (ya * sy - py + i) * W + (j - px);
+        for (int64_t c = 0; c < C; ++c, dst += HW) {
+          const T* src = row0 + c * crow + (ya - oy0) * Wo;
+          with_row_width(Wo, [&](auto w) { scatter_add_rows_s2<decltype(w)::value>(src, n, Wo, dst, dst_ld); });
+        }
+        continue;
+      }
+      for (int64_t c = 0; c < C; ++c) {
+        const T* row = row0 + c * crow;
+        T* plane = img + c * HW;
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
+          const int64_t iy = oy * sy - py + i;
+          if (iy < 0 || iy >= H) continue;
+          const T* r = row + (oy - oy0) * Wo + lo;
+          T* dst = plane + iy * W + (lo * sx - px + j);
+          const int64_t count = hi - lo;
+          if (sx == 1)
+            strided_axpy<1, 1>(dst, r, T(1), count);
+          else if (sx == 2)  // stride 2 (transposed convs that upsample)
+            strided_axpy<2, 1>(dst, r, T(1), count);
+          else
+            for (int64_t k = 0; k < count; ++k) dst[k * sx] += r[k];
+        }
       }
     }
   }
@@ -177,8 +265,7 @@ void im2col(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t k
             int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* col, bool parallel) {
   const int64_t cols = (oy1 - oy0) * Wo;
   parallel_for(C, parallel, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c)
-      im2col_rows(img + c * H * W, H, W, kh, kw, sy, sx, py, px, Wo, oy0, oy1, col + c * kh * kw * cols, cols);
+    im2col_rows(img + c0 * H * W, c1 - c0, H, W, kh, kw, sy, sx, py, px, Wo, oy0, oy1, col + c0 * kh * kw * cols, cols);
   });
 }
 
@@ -187,8 +274,7 @@ void col2im(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t k
             int64_t px, int64_t Ho, int64_t Wo, int64_t oy0, int64_t oy1, T* img, bool parallel) {
   const int64_t cols = (oy1 - oy0) * Wo;
   parallel_for(C, parallel, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c)
-      col2im_rows(col + c * kh * kw * cols, H, W, kh, kw, sy, sx, py, px, Wo, oy0, oy1, img + c * H * W, cols);
+    col2im_rows(col + c0 * kh * kw * cols, c1 - c0, H, W, kh, kw, sy, sx, py, px, Wo, oy0, oy1, img + c0 * H * W, cols);
   });
 }
 
@@ -225,9 +311,10 @@ void im2col_slab(const T* img, int64_t img_stride, const Slab& s, int64_t C, int
                  int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t Ho, int64_t Wo, T* col) {
   const int64_t nb = s.n1 - s.n0, per = (s.oy1 - s.oy0) * Wo, ld = nb * per;
   parallel_for(nb * C, ld * C * kh * kw > 16384, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
+    for (int64_t i = i0, cnt; i < i1; i += cnt) {  // the channels [c, c + cnt) of image n in one call
       const int64_t n = i / C, c = i % C;
-      im2col_rows(img + (s.n0 + n) * img_stride + c * H * W, H, W, kh, kw, sy, sx, py, px, Wo, s.oy0, s.oy1,
+      cnt = std::min(i1 - i, C - c);
+      im2col_rows(img + (s.n0 + n) * img_stride + c * H * W, cnt, H, W, kh, kw, sy, sx, py, px, Wo, s.oy0, s.oy1,
                   col + c * kh * kw * ld + n * per, ld);
     }
   });
@@ -385,11 +472,12 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
       scatter_slab(xp, const_cast<T*>(x) + g * Cg * HW, Cin * HW, HW, Cg, N, HW, true);
       gemm<T>(true, false, K, cols, Cg, T(1), w + g * Cg * K, K, xp, cols, T(0), colp, cols);
       parallel_for(N * Cgo, true, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
+        for (int64_t i = i0, cnt; i < i1; i += cnt) {  // the channels [c, c + cnt) of image n in one call
           const int64_t n = i / Cgo, c = i % Cgo;
+          cnt = std::min(i1 - i, Cgo - c);
           T* yc = y + (n * Cout + g * Cgo + c) * HoWo;
-          std::fill(yc, yc + HoWo, T(0));
-          col2im_rows(colp + c * khw * cols + n * HW, Ho, Wo, kh, kw, sy, sx, py, px, W, 0, H, yc, cols);
+          std::fill(yc, yc + cnt * HoWo, T(0));
+          col2im_rows(colp + c * khw * cols + n * HW, cnt, Ho, Wo, kh, kw, sy, sx, py, px, W, 0, H, yc, cols);
         }
       });
     }

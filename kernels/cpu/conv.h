@@ -52,6 +52,15 @@
 //     tile: seed32's fromRGB 4.4x faster (bench/results/winograd_8x8_thin_wgrad_2026-12-02.txt).
 //   - im2col, stride 1 with Wo == W ("same" padding): each row of the column matrix is one
 //     memcpy of the shifted plane plus zeroed edge columns (not a memcpy per output row).
+//   - im2col / col2im, stride 2 along x where a kernel column reads inside every output row
+//     (the downsampling convs, padding 0): the valid rows as one block of stride-2 gathers
+//     (scatter-adds), the row width unrolled for 4, 8 and 16. Each kernel tap's geometry is
+//     worked out once per call for all the channels it covers, not per channel. Measured
+//     against the per-row, per-channel version (small's Ddown convs at batch 16, the kernels
+//     alone, 1 thread each, both builds side by side; with the GEMM's new B packing,
+//     bench/results/cpu_conv_s2_rows_2026-12-03.txt): 9x9 -> 4x4 0.29 -> 0.13 ms forward and
+//     weight gradient, 0.23 -> 0.14 data gradient; 17x17 -> 8x8 0.65-0.77 -> 0.49-0.52; 33x33
+//     -> 16x16 2.44-2.49 -> 1.86-2.05. Against PyTorch: bench/run_conv_shapes_bench.sh.
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
 //     serially. Batched buffers are per-thread scratch kept between calls (grow-only).
 // Not used, measured worse: stride-1 transposed conv as conv2d with flipped weights (the
