@@ -779,7 +779,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   // the next add to them. Nothing is zero-filled, and a thread's other blocks are never read.
   // (At 384 channels an accumulator is 9.4 MB in F(2x2): filling and summing whole ones cost
   // more than the GEMMs of a 4x4 layer.)
-  const int64_t msize = G * E * Og * Cg, gsize = E * Og * Cg;
+  const int64_t msize = G * E * Og * Cg;
   std::vector<T*> accs(threads);
   std::vector<int64_t> first(threads, 0), last(threads, -1);
   const bool planes = use_planes(tw);
@@ -839,33 +839,29 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
                 acc + (g * E + e) * Og * Cg, Cg);
     }
   });
-  // Mw = the sum of the accumulators that hold each group, in thread order. (A null acc: a
-  // thread without tasks, or one the team did not get while another thread held the pool.)
-  T* const Mw = thread_buffer<T>(kSum, msize);
-  parallel_for(msize, msize > (1 << 17), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0, end; i < i1; i = end) {  // one group's part of [i0, i1) at a time
-      const int64_t g = i / gsize;
-      end = std::min(i1, (g + 1) * gsize);
+  // dw[g*Og + o, c] = G^T dL/dU[g][., o, c] G, with dL/dU the sum of the accumulators that hold
+  // group g, in thread order, formed per (g, o) into a thread's [E][Cg] buffer right before its
+  // back transform (the threads split the (g, o) rows: one pass, no whole-size sum first). (A
+  // null acc: a thread without tasks, or one the team did not get while another held the pool.)
+  parallel_for(G * Og, O * Cg > 64, [&](int64_t go0, int64_t go1) {
+    T* const Mw = thread_buffer<T>(kSum, E * Cg);
+    for (int64_t go = go0; go < go1; ++go) {
+      const int64_t g = go / Og, o = go % Og;
       bool any = false;
       for (size_t k = 0; k < accs.size(); ++k) {
         if (!accs[k] || g < first[k] || g > last[k]) continue;
-        const T* acc = accs[k];
-        if (!any)
-          std::copy(acc + i, acc + end, Mw + i);
-        else
-          for (int64_t j = i; j < end; ++j) Mw[j] += acc[j];
+        for (int e = 0; e < E; ++e) {
+          const T* acc = accs[k] + ((g * E + e) * Og + o) * Cg;
+          T* mw = Mw + e * Cg;
+          if (!any)
+            std::copy(acc, acc + Cg, mw);
+          else
+            for (int64_t c = 0; c < Cg; ++c) mw[c] += acc[c];
+        }
         any = true;
       }
-    }
-  });
-
-  // dw[g*Og + o, c] = G^T dL/dU[g][., o, c] G
-  parallel_for(G * Og, O * Cg > 64, [&](int64_t go0, int64_t go1) {
-    for (int64_t go = go0; go < go1; ++go) {
-      const int64_t g = go / Og, o = go % Og;
       for (int64_t c0 = 0; c0 < Cg; c0 += kWB)  // kWB input channels at a time
-        weight_back_transform<m>(Mw + (g * E * Og + o) * Cg + c0, Og * Cg, std::min(kWB, Cg - c0),
-                                 dw + ((g * Og + o) * Cg + c0) * 9);
+        weight_back_transform<m>(Mw + c0, Cg, std::min(kWB, Cg - c0), dw + ((g * Og + o) * Cg + c0) * 9);
     }
   });
 }
