@@ -172,7 +172,7 @@ void im2col_rows(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int6
         int64_t ya, yb;
         valid_rows(H, sy, py, i, oy0, oy1, ya, yb);
         const int64_t n = yb - ya, src_ld = sy * W;
-        const T* src = img + (ya * sy - py + i) * W + (j - px);
+        const T* src = n > 0 ? img + (ya * sy - py + i) * W + (j - px) : img;  // (not read when n == 0)
         for (int64_t c = 0; c < C; ++c, src += HW) {
           T* row = row0 + c * crow;
           std::fill(row, row + (ya - oy0) * Wo, T(0));
