@@ -163,6 +163,7 @@ double time_ms(const std::function<void()>& f, int warmup, int reps) {
 int run_shapes(int warmup, int reps, const std::string& only) {
   std::printf("# stylegrad bench_cpu_conv --shapes: f32, threads=%d (SG_THREAD_WAIT %s), warmup=%d, reps=%d (median)\n",
               cpu_threads(), cpu_thread_wait().c_str(), warmup, reps);
+  std::fflush(stdout);
   NoGradGuard ng;
   Rng gen(1234);
   for (const Shape2& c : model_shapes()) {
