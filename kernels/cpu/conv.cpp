@@ -183,18 +183,18 @@ void im2col_rows(const T* img, int64_t C, int64_t H, int64_t W, int64_t kh, int6
         }
         continue;
       }
+      int64_t ya, yb;  // the output rows that read inside the image (none when no column does)
+      valid_rows(H, sy, py, i, oy0, oy1, ya, yb);
+      if (lo >= hi) yb = ya;
       for (int64_t c = 0; c < C; ++c) {
         const T* plane = img + c * HW;
         T* row = row0 + c * crow;
-        for (int64_t oy = oy0; oy < oy1; ++oy) {
+        std::fill(row, row + (ya - oy0) * Wo, T(0));
+        std::fill(row + (yb - oy0) * Wo, row + cols, T(0));
+        for (int64_t oy = ya; oy < yb; ++oy) {
           T* r = row + (oy - oy0) * Wo;
-          const int64_t iy = oy * sy - py + i;
-          if (iy < 0 || iy >= H || lo >= hi) {
-            std::fill(r, r + Wo, T(0));
-            continue;
-          }
           // first valid element: plane[iy, lo*sx-px+j]; the next ones are sx apart
-          const T* src = plane + iy * W + (lo * sx - px + j);
+          const T* src = plane + (oy * sy - py + i) * W + (lo * sx - px + j);
           std::fill(r, r + lo, T(0));
           if (sx == 1)
             std::memcpy(r + lo, src, sizeof(T) * (hi - lo));
@@ -233,14 +233,14 @@ void col2im_rows(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int6
         }
         continue;
       }
+      int64_t ya, yb;  // the output rows that write inside the image
+      valid_rows(H, sy, py, i, oy0, oy1, ya, yb);
       for (int64_t c = 0; c < C; ++c) {
         const T* row = row0 + c * crow;
         T* plane = img + c * HW;
-        for (int64_t oy = oy0; oy < oy1; ++oy) {
-          const int64_t iy = oy * sy - py + i;
-          if (iy < 0 || iy >= H) continue;
+        for (int64_t oy = ya; oy < yb; ++oy) {
           const T* r = row + (oy - oy0) * Wo + lo;
-          T* dst = plane + iy * W + (lo * sx - px + j);
+          T* dst = plane + (oy * sy - py + i) * W + (lo * sx - px + j);
           const int64_t count = hi - lo;
           if (sx == 1)
             strided_axpy<1, 1>(dst, r, T(1), count);
