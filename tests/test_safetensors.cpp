@@ -287,6 +287,11 @@ TEST_CASE("safetensors: bad files throw sg::Error naming the file", "[safetensor
     write_raw(p, R"({"x":{"dtype":"F32","shape":[1]}})", std::string(4, '\0'));
     REQUIRE_LOAD_FAILS(p, "data_offsets");
   }
+  SECTION("an empty tensor name") {  // found by fuzz_safetensors in CI on 3 December
+    const std::string p = dir.file("empty_name.safetensors");
+    write_raw(p, R"({"":{"dtype":"F32","shape":[],"data_offsets":[0,4]}})", std::string(4, '\0'));
+    REQUIRE_LOAD_FAILS(p, "empty name");
+  }
   SECTION("duplicate names") {
     const std::string p = dir.file("dup.safetensors");
     write_raw(p,

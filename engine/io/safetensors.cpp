@@ -576,6 +576,9 @@ std::vector<std::pair<std::string, Tensor>> load_from(const std::string& path, S
       read_metadata(path, v, metadata);
       continue;
     }
+    // The writer refuses an empty name, so a file holding one is not ours to trust (and a caller
+    // looking tensors up by name could not tell it from a missing one).
+    if (name.empty()) fail_load(path, "a tensor has an empty name");
     const std::string who = str("tensor \"", name, "\"");
     if (v.kind != Json::Kind::object) fail_load(path, str(who, ": expected an object, got ", v.kind_name()));
     const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
