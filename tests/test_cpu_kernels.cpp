@@ -9,6 +9,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/conv.h"
@@ -484,6 +485,66 @@ TEST_CASE("conv kernels: the im2col / col2im paths equal a direct convolution (f
 
 TEST_CASE("conv kernels: the im2col / col2im paths equal a direct convolution (f32)", "[kernels]") {
   check_conv_direct<float>(3e-5);
+}
+
+namespace {
+
+// conv2d_forward_scaled against its definition run as three passes (scale x, conv2d_forward,
+// scale y): the same bits, in the fused small-planes Winograd path (f32, 3x3, at most 8 tiles
+// per row; channel counts that are and are not multiples of the 16-lane copy) and in the
+// three-pass fallback (wider images, 1x1 and strided convs, f64), with either scale absent.
+template <class T>
+void check_conv_scaled() {
+  std::mt19937_64 rng(29);
+  std::normal_distribution<double> normal;
+  int fused = 0, unfused = 0;
+  struct Case {
+    int64_t N, Cin, Cout, H, W, k, s, pad;
+  };
+  const Case cases[] = {{3, 16, 16, 4, 4, 3, 1, 1},   {2, 32, 48, 8, 8, 3, 1, 1},  {2, 40, 24, 16, 16, 3, 1, 1},
+                        {2, 24, 32, 32, 32, 3, 1, 1}, {1, 16, 16, 7, 13, 3, 1, 0}, {2, 16, 16, 48, 40, 3, 1, 1},
+                        {2, 8, 16, 8, 8, 3, 1, 1},    {2, 20, 12, 8, 8, 1, 1, 0},  {2, 16, 16, 9, 9, 3, 2, 0}};
+  for (const Case& c : cases)
+    for (int which = 0; which < 4; ++which) {  // both scales, x only, y only, neither
+      sg::kernels::Conv2dParams p;
+      p.N = c.N, p.Cin = c.Cin, p.Cout = c.Cout, p.H = c.H, p.W = c.W, p.kh = p.kw = c.k;
+      p.sy = p.sx = c.s, p.py = p.px = c.pad;
+      const int64_t Ho = (p.H + 2 * p.py - p.kh) / p.sy + 1, Wo = (p.W + 2 * p.px - p.kw) / p.sx + 1;
+      std::vector<T> x(p.N * p.Cin * p.H * p.W), w(p.Cout * p.Cin * p.kh * p.kw), xs(p.N * p.Cin), ys(p.N * p.Cout);
+      for (auto* v : {&x, &w, &xs, &ys})
+        for (T& e : *v) e = (T)normal(rng);
+      const T* xsp = which == 0 || which == 1 ? xs.data() : nullptr;
+      const T* ysp = which == 0 || which == 2 ? ys.data() : nullptr;
+      std::vector<T> xm(x), ref(p.N * p.Cout * Ho * Wo), got(ref.size(), T(777));
+      if (xsp)
+        for (size_t i = 0; i < xm.size(); ++i) xm[i] = x[i] * xsp[i / (p.H * p.W)];
+      sg::kernels::cpu::conv2d_forward<T>(p, xm.data(), w.data(), ref.data());
+      if (ysp)
+        for (size_t i = 0; i < ref.size(); ++i) ref[i] = ref[i] * ysp[i / (Ho * Wo)];
+      sg::kernels::cpu::conv2d_forward_scaled<T>(p, x.data(), w.data(), got.data(), xsp, ysp);
+      const bool fuses = std::is_same_v<T, float> && sg::kernels::cpu::winograd_fuses_scales(p, false);
+      ++(fuses ? fused : unfused);
+      INFO("N " << p.N << " Cin " << p.Cin << " Cout " << p.Cout << " " << p.H << "x" << p.W << " k " << p.kh
+                << " stride " << p.sy << " scales " << which << " fused " << fuses);
+      REQUIRE(std::memcmp(ref.data(), got.data(), ref.size() * sizeof(T)) == 0);
+    }
+  if (std::is_same_v<T, float>) {
+    CHECK(fused >= 16);  // the cases above reach both paths
+    CHECK(unfused >= 16);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("conv kernels: conv2d_forward_scaled equals scaling x, the conv, scaling y, bit for bit", "[kernels]") {
+  check_conv_scaled<float>();
+  check_conv_scaled<double>();
+  sg::kernels::Conv2dParams p;  // the fused path refuses what it cannot fuse, naming itself
+  p.N = 1, p.Cin = p.Cout = 16, p.H = 40, p.W = 40, p.kh = p.kw = 3, p.py = p.px = 1;
+  REQUIRE_FALSE(sg::kernels::cpu::winograd_fuses_scales(p, false));
+  std::vector<float> x(16 * 1600, 1.f), w(16 * 16 * 9, 1.f), y(16 * 1600), s(16, 2.f);
+  REQUIRE_THROWS_WITH(sg::kernels::cpu::conv2d_winograd<float>(p, x.data(), w.data(), y.data(), false, 0, s.data()),
+                      Catch::Matchers::Contains("conv2d_winograd: scales need the small planes"));
 }
 
 TEST_CASE("winograd kernel: an unsupported output tile is an error that names it", "[kernels]") {

@@ -341,6 +341,54 @@ TEST_CASE("models: noise modes and copy_from", "[models]") {
   CHECK_THROWS_AS(A.copy_from(B), Error);
 }
 
+// G under no_grad (the D step's fakes, generation) runs its modulated convs as one conv that
+// applies the styles and demodulation coefficients inside (engine/ops/modulated_conv.cpp,
+// kernels/cpu/conv.h conv2d_forward_scaled, conv_weight_sq_sums); the numbers must be the
+// composite's bit for bit: Winograd's small planes (3x3 up to 32 columns), the three-pass
+// fallback (1x1 toRGB, wider images, 5x5), with and without demodulation, both paths' flags.
+TEST_CASE("models: modulated_conv2d without a graph gives the composite's bits on the CPU", "[models]") {
+  struct Case {
+    int64_t N, C, O, H, W, k;
+  };
+  Rng rng(21);
+  for (const Case& c :
+       {Case{3, 32, 48, 8, 8, 3}, Case{2, 24, 16, 32, 32, 3}, Case{2, 16, 16, 4, 4, 3}, Case{2, 16, 3, 16, 16, 1},
+        Case{2, 16, 16, 40, 40, 3}, Case{2, 16, 16, 12, 12, 5}, Case{2, 20, 16, 9, 9, 2}})
+    for (const bool demod : {true, false}) {
+      INFO("N " << c.N << " C " << c.C << " O " << c.O << " " << c.H << "x" << c.W << " k " << c.k << " demod "
+                << demod);
+      const Tensor x = randn({c.N, c.C, c.H, c.W}, rng, DType::f32);
+      const Tensor w = randn({c.O, c.C, c.k, c.k}, rng, DType::f32);
+      const Tensor s = add(mul(randn({c.N, c.C}, rng, DType::f32), 0.3), 1.0);
+      ModConv p;
+      p.demodulate = demod, p.padding = c.k / 2;
+      Tensor ref;
+      {
+        NoGradGuard ng;  // the modulate-activations formula, op by op
+        ref = conv2d(mul(x, reshape(s, {c.N, c.C, 1, 1})), w, {1, 1}, {p.padding, p.padding});
+        if (demod) {
+          const Tensor wsq = transpose(sum(square(w), {2, 3}), 0, 1);
+          ref = mul(ref, reshape(rsqrt(add(matmul(square(s), wsq), p.eps)), {c.N, c.O, 1, 1}));
+        }
+      }
+      for (const bool fused : {false, true}) {
+        p.fused = fused;
+        Tensor got;
+        {
+          NoGradGuard ng;
+          got = modulated_conv2d(x, w, s, p);
+        }
+        REQUIRE(got.shape() == ref.shape());
+        CHECK(std::memcmp(got.data<float>(), ref.data<float>(), ref.numel() * sizeof(float)) == 0);
+        if (fused) continue;
+        Tensor xg = x.detach();  // with a graph the act path records the ops: the same numbers
+        xg.set_requires_grad(true);
+        const Tensor with_graph = modulated_conv2d(xg, w, s, p);
+        CHECK(std::memcmp(with_graph.data<float>(), ref.data<float>(), ref.numel() * sizeof(float)) == 0);
+      }
+    }
+}
+
 TEST_CASE("models: seed32 ignores noise and broadcasts one w like the notebook", "[models]") {
   Config c = tiny("seed32");
   Rng rng(7);

@@ -17,8 +17,9 @@
 //   CUDA (kernels/cuda/modconv.h): dcoefs with one small kernel, y with one implicit-GEMM
 //        kernel that modulates the weight as it loads it and demodulates in its epilogue
 //        (w' is never materialised).
-//   CPU: the modulate-activations formula with the engine's ops (one batched conv; no
-//        per-sample weights).
+//   CPU: the modulate-activations formula as one batched conv (no per-sample weights) that
+//        scales x by the styles as it reads it and y by d as it writes it
+//        (kernels/cpu/conv.h, conv2d_forward_scaled).
 // Fused path, up 2 (G's up layers, a kernel larger than 1x1): the same kind of node for the
 // transposed strided conv before the FIR (fused_modconv_up), then the FIR as its own op.
 //   CUDA f32 in TF32 / bf16 (kernels/cuda/modconv.h, modconv_transpose_forward): dcoefs, then a
@@ -34,6 +35,7 @@
 #include "engine/derivatives.h"
 #include "engine/device.h"
 #include "engine/ops/common.h"
+#include "kernels/cpu/conv.h"
 #include "kernels/cuda/modconv.h"
 
 namespace sg {
@@ -48,6 +50,18 @@ std::pair<int64_t, int64_t> filter_size(const Tensor& f) {
 //   d = rsqrt(s^2 @ sum_{kh,kw}(w^2)^T + eps)
 Tensor demod_coefs(const Tensor& weight, const Tensor& styles, double eps) {
   Tensor wsq = transpose(sum(square(weight), {2, 3}), 0, 1);  // [C,O]
+  return rsqrt(add(matmul(square(styles), wsq), eps));
+}
+
+// demod_coefs on the CPU without a graph: the weight term in one pass (kernels/cpu/conv.h,
+// conv_weight_sq_sums: the bits of transpose(sum(square(w), {2, 3}), 0, 1)), the rest as above.
+Tensor demod_coefs_nograd_cpu(const Tensor& weight, const Tensor& styles, double eps) {
+  const int64_t O = weight.size(0), C = weight.size(1), kh = weight.size(2), kw = weight.size(3);
+  if (kw > 4) return demod_coefs(weight, styles, eps);
+  Tensor wsq = empty({C, O}, weight.dtype(), weight.device());
+  dispatch_dtype(weight.dtype(), [&]<class T>() {
+    kernels::cpu::conv_weight_sq_sums<T>(weight.data<T>(), O, C, kh, kw, wsq.data<T>());
+  });
   return rsqrt(add(matmul(square(styles), wsq), eps));
 }
 
@@ -155,10 +169,18 @@ Tensor fused_modconv(const Tensor& x, const Tensor& weight, const Tensor& styles
   Tensor y;
   if (!ops::is_cuda({x})) {
     // The CPU: the modulate-activations form, one batched conv with the shared weight (faster
-    // here than N per-sample weights and a grouped conv: 7x on seed32's G forward).
+    // here than N per-sample weights and a grouped conv: 7x on seed32's G forward), the styles
+    // and demodulation coefficients applied inside it (kernels/cpu/conv.h,
+    // conv2d_forward_scaled: the numbers of mul, conv2d, mul, bit for bit).
     NoGradGuard ng;
-    y = conv2d(mul(x, reshape(styles, {N, C, 1, 1})), weight, {1, 1}, {p.padding, p.padding});
-    if (p.demodulate) y = mul(y, reshape(demod_coefs(weight, styles, p.eps), {N, O, 1, 1}));
+    const Tensor d = p.demodulate ? demod_coefs_nograd_cpu(weight, styles, p.eps) : Tensor();  // [N, O]
+    kernels::Conv2dParams kp;
+    kp.N = N, kp.Cin = C, kp.H = H, kp.W = W, kp.Cout = O, kp.kh = kh, kp.kw = kw, kp.py = kp.px = p.padding;
+    y = empty({N, O, Ho, Wo}, x.dtype(), x.device());
+    dispatch_dtype(x.dtype(), [&]<class T>() {
+      kernels::cpu::conv2d_forward_scaled<T>(kp, x.data<T>(), weight.data<T>(), y.data<T>(), styles.data<T>(),
+                                             d.defined() ? d.data<T>() : nullptr);
+    });
   } else {
     y = empty({N, O, Ho, Wo}, x.dtype(), x.device());
     if (y.numel() > 0)
@@ -257,6 +279,11 @@ Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& sty
         conv2d_resample(reshape(x, {1, N * C, H, W}), reshape(w, {N * O, C, kh, kw}), f, p.up, p.down, p.padding, N);
     return reshape(y, {N, O, y.size(2), y.size(3)});
   }
+  // The modulate-activations path with no graph to record (G under no_grad: the D step's fakes,
+  // generation) and no up / down on the CPU: fused_modconv's CPU branch is this same formula,
+  // with the styles and coefficients applied inside the conv (the same bits as the three ops).
+  if (p.up == 1 && p.down == 1 && !ops::is_cuda({x}) && !autograd::any_requires_grad({&x, &weight, &styles}))
+    return fused_modconv(x, weight, styles, p);
   Tensor y = conv2d_resample(mul(x, reshape(styles, {N, C, 1, 1})), weight, f, p.up, p.down, p.padding, 1);
   if (p.demodulate) y = mul(y, reshape(demod_coefs(weight, styles, p.eps), {N, O, 1, 1}));
   return y;

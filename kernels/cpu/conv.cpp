@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -54,7 +56,7 @@ int64_t band_rows(int64_t col_rows, int64_t grid_h, int64_t grid_w, int64_t task
 // Scratch kept by each thread between calls (kernels/cpu/scratch.h): the batched paths' column
 // and packed matrices (on the calling thread), each task thread's column buffer, and the weight
 // gradient's extra accumulators.
-enum ConvSlot { kCols, kPacked, kTaskCols, kExtraAccs };
+enum ConvSlot { kCols, kPacked, kTaskCols, kExtraAccs, kScaledX };
 struct ConvScratch;
 template <class T>
 T* scratch(ConvSlot slot, int64_t n) {
@@ -453,6 +455,51 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y) {
 }
 
 template <class T>
+void conv2d_forward_scaled(const Conv2dParams& p, const T* x, const T* w, T* y, const T* x_scale, const T* y_scale) {
+  if (std::is_same_v<T, float> && winograd_fuses_scales(p, false))
+    return conv2d_winograd(p, x, w, y, false, 0, x_scale, y_scale);
+  const int64_t N = p.N, Cin = p.Cin, HW = p.H * p.W, Cout = p.Cout;
+  const int64_t HoWo = ((p.H + 2 * p.py - p.kh) / p.sy + 1) * ((p.W + 2 * p.px - p.kw) / p.sx + 1);
+  const T* xs = x;
+  if (x_scale) {  // three passes: x * x_scale into scratch, the conv, y *= y_scale
+    T* t = scratch<T>(kScaledX, N * Cin * HW);
+    parallel_for(N * Cin, N * Cin * HW > 32768, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t k = 0; k < HW; ++k) t[i * HW + k] = x[i * HW + k] * x_scale[i];
+    });
+    xs = t;
+  }
+  conv2d_forward(p, xs, w, y);
+  if (y_scale)
+    parallel_for(N * Cout, N * Cout * HoWo > 32768, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t k = 0; k < HoWo; ++k) y[i * HoWo + k] *= y_scale[i];
+    });
+}
+
+template <class T>
+void conv_weight_sq_sums(const T* w, int64_t O, int64_t C, int64_t kh, int64_t kw, T* wsq) {
+  if (kw > 4)  // reduce_sum adds wider rows in vector lanes: another order
+    throw std::invalid_argument("conv_weight_sq_sums: kernel width " + std::to_string(kw) + " (at most 4)");
+  parallel_for(O, O * C * kh * kw > 32768, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t c = 0; c < C; ++c) {
+        const T* k = w + (o * C + c) * kh * kw;
+        double total = 0;
+        for (int64_t i = 0; i < kh; ++i) {
+          double row = 0;
+          for (int64_t j = 0; j < kw; ++j) {
+            const T sq = k[i * kw + j] * k[i * kw + j];
+            row += (double)sq;
+          }
+          total += row;
+        }
+        wsq[c * O + o] = (T)total;
+      }
+  });
+}
+
+template <class T>
 void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y) {
   const int64_t N = p.N, Cin = p.Cin, H = p.H, W = p.W, Cout = p.Cout, kh = p.kh, kw = p.kw;
   const int64_t sy = p.sy, sx = p.sx, py = p.py, px = p.px, opy = p.opy, opx = p.opx, groups = p.groups;
@@ -613,6 +660,8 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   template void col2im<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
                           int64_t, int64_t, int64_t, int64_t, T*, bool);                                             \
   template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, T*);                                      \
+  template void conv2d_forward_scaled<T>(const Conv2dParams&, const T*, const T*, T*, const T*, const T*);           \
+  template void conv_weight_sq_sums<T>(const T*, int64_t, int64_t, int64_t, int64_t, T*);                            \
   template void conv_transpose2d_forward<T>(const Conv2dParams&, const T*, const T*, T*);                            \
   template void conv2d_weight_grad<T>(const Conv2dParams&, const T*, const T*, T*);
 

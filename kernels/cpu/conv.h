@@ -87,6 +87,23 @@ namespace sg::kernels::cpu {
 template <class T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y);
 
+// conv2d_forward with per-image channel factors on the way in and out (either may be null):
+//   y[n,o] = y_scale[n,o] * conv2d(x[n,c] * x_scale[n,c], w)[o],  x_scale [N,Cin], y_scale [N,Cout]
+// the modulate-activations form of StyleGAN2's modulated conv (engine/ops/modulated_conv.cpp:
+// the styles in, the demodulation coefficients out). The same numbers, bit for bit, as the
+// three passes (scale x, conv2d_forward, scale y), which is what it runs unless Winograd's small
+// planes take the factors as they copy x in and write y out (winograd.h, winograd_fuses_scales).
+template <class T>
+void conv2d_forward_scaled(const Conv2dParams& p, const T* x, const T* w, T* y, const T* x_scale, const T* y_scale);
+
+// wsq[c, o] = sum_{i<kh, j<kw} w[o, c, i, j]^2 for w [O, C, kh, kw], kw <= 4 (else
+// std::invalid_argument): the weight term of the modulated conv's demodulation coefficients,
+// transposed to [C, O] for the styles' GEMM, in one pass over w. Each square is rounded to T
+// and the sum taken in double in the engine's order (each row's taps, then the rows:
+// kernels/cpu/loops.h reduce_sum), so the bits are those of transpose(sum(square(w), {2, 3}), 0, 1).
+template <class T>
+void conv_weight_sq_sums(const T* w, int64_t O, int64_t C, int64_t kh, int64_t kw, T* wsq);
+
 // x [N,Cin,H,W], w [Cin,Cout/groups,kh,kw] -> y [N,Cout,Ho,Wo].
 template <class T>
 void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* y);

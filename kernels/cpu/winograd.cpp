@@ -318,21 +318,25 @@ void zero_plane_border(T* xt, int64_t Hp, int64_t Wp, int64_t py, int64_t px, in
 }
 
 // dst[(y Wp + x) kCL + l] = src[l hw + y W + x] for the L channels l (hw apart), rows y and
-// columns x of each: kCL channel planes to one channel-last block. With AVX2, 16 channels
+// columns x of each: kCL channel planes to one channel-last block; given `scale`, times
+// scale[l] (the modulated conv's styles: the same product as scaling x first, bit for bit). With AVX2, 16 channels
 // go through 8x8 register transposes, 8 columns at a time (masked loads at a row's end), where
 // the scalar copy's strided stores took a third of the input transform (perf, seed32's G).
 template <class T>
 void copy_channel_last_scalar(const T* src, int64_t hw, int64_t W, int64_t L, int64_t rows, int64_t cols, T* dst,
-                              int64_t Wp) {
+                              int64_t Wp, const T* scale) {
   for (int64_t l = 0; l < L; ++l)
     for (int64_t y = 0; y < rows; ++y)
-      for (int64_t x = 0; x < cols; ++x) dst[(y * Wp + x) * kCL + l] = src[l * hw + y * W + x];
+      for (int64_t x = 0; x < cols; ++x)
+        dst[(y * Wp + x) * kCL + l] = scale ? src[l * hw + y * W + x] * scale[l] : src[l * hw + y * W + x];
 }
 
 #if defined(__x86_64__) || defined(__i386__)
 SG_AVX2 void copy_channel_last16_avx2(const float* src, int64_t hw, int64_t W, int64_t rows, int64_t cols, float* dst,
-                                      int64_t Wp) {
+                                      int64_t Wp, const float* scale) {
   static_assert(kCL == 16, "two 8-channel halves");
+  const __m256 s0 = scale ? _mm256_loadu_ps(scale) : _mm256_set1_ps(1.f);
+  const __m256 s1 = scale ? _mm256_loadu_ps(scale + 8) : _mm256_set1_ps(1.f);
   for (int64_t y = 0; y < rows; ++y)
     for (int64_t x0 = 0; x0 < cols; x0 += 8) {
       const int64_t n = std::min<int64_t>(8, cols - x0);
@@ -342,6 +346,8 @@ SG_AVX2 void copy_channel_last16_avx2(const float* src, int64_t hw, int64_t W, i
         const float* s = src + 8 * h * hw + y * W + x0;
         for (int l = 0; l < 8; ++l) r[l] = n == 8 ? _mm256_loadu_ps(s + l * hw) : _mm256_maskload_ps(s + l * hw, mask);
         transpose8x8(r);  // r[k] = channels 8h .. 8h + 7 at column x0 + k
+        if (scale)
+          for (int64_t k = 0; k < n; ++k) r[k] = _mm256_mul_ps(r[k], h ? s1 : s0);
         for (int64_t k = 0; k < n; ++k) _mm256_storeu_ps(dst + (y * Wp + x0 + k) * kCL + 8 * h, r[k]);
       }
     }
@@ -349,17 +355,20 @@ SG_AVX2 void copy_channel_last16_avx2(const float* src, int64_t hw, int64_t W, i
 #endif
 
 template <class T>
-void copy_channel_last(const T* src, int64_t hw, int64_t W, int64_t L, int64_t rows, int64_t cols, T* dst, int64_t Wp) {
+void copy_channel_last(const T* src, int64_t hw, int64_t W, int64_t L, int64_t rows, int64_t cols, T* dst, int64_t Wp,
+                       const T* scale) {
 #if defined(__x86_64__) || defined(__i386__)
   if constexpr (std::is_same_v<T, float>)
-    if (L == kCL && gemm_avx2_available()) return copy_channel_last16_avx2(src, hw, W, rows, cols, dst, Wp);
+    if (L == kCL && gemm_avx2_available()) return copy_channel_last16_avx2(src, hw, W, rows, cols, dst, Wp, scale);
 #endif
-  copy_channel_last_scalar(src, hw, W, L, rows, cols, dst, Wp);
+  copy_channel_last_scalar(src, hw, W, L, rows, cols, dst, Wp, scale);
 }
 
+// x_scale: null, or [N, C] factors of x's channels (the modulated conv's styles), applied in the copy.
 template <int m, class T>
 void input_transform_planes(const T* x, int64_t C, int64_t H, int64_t W, int64_t c_base, int64_t Cg, int64_t q0,
-                            int64_t nq, int64_t tiles_per_image, int64_t tw, int64_t py, int64_t px, T* xt, T* vt) {
+                            int64_t nq, int64_t tiles_per_image, int64_t tw, int64_t py, int64_t px, T* xt, T* vt,
+                            const T* x_scale) {
   constexpr int a = F<m>::a;
   const int64_t th = tiles_per_image / tw, Hp = m * th + 2, Wp = m * tw + 2;
   const int64_t rows = std::min(H, Hp - py), cols = std::min(W, Wp - px);  // the image's part that tiles read
@@ -373,7 +382,8 @@ void input_transform_planes(const T* x, int64_t C, int64_t H, int64_t W, int64_t
         zero_plane_border(xt, Hp, Wp, py, px, rows, cols);
       else
         std::fill(xt, xt + Hp * Wp * kCL, T(0));
-      copy_channel_last(img, H * W, W, L, rows, cols, xt + (py * Wp + px) * kCL, Wp);
+      copy_channel_last(img, H * W, W, L, rows, cols, xt + (py * Wp + px) * kCL, Wp,
+                        x_scale ? x_scale + n * C + c_base + c0 : nullptr);
       for (int64_t r = r0; r < r1; ++r) {
         const T* __restrict d0 = xt + (m * (r / tw) * Wp + m * (r % tw)) * kCL;
         T* __restrict out = vt + (first + r - q0) * Cg + c0;
@@ -622,20 +632,22 @@ T* plane_buffer(bool planes, const TilePlan& plan) {
 
 // V = B^T d B for the nq tiles of group g's chunk from q0, the same in the forward and the
 // weight gradient: [E][Cg][nq] through the chunk's runs, or, given a plane buffer (small
-// planes), [E][nq][Cg].
+// planes), [E][nq][Cg]. x_scale (small planes only): as input_transform_planes.
 template <int m, class T>
 void chunk_inputs(const T* x, int64_t C, int64_t H, int64_t W, int64_t g, int64_t Cg, int64_t q0, int64_t nq,
                   const TilePlan& plan, int64_t py, int64_t px, const std::vector<Run>& runs, T* plane,
-                  RunScratch<m, T>& scratch, T* V) {
+                  RunScratch<m, T>& scratch, T* V, const T* x_scale = nullptr) {
   if (plane)
-    return input_transform_planes<m>(x, C, H, W, g * Cg, Cg, q0, nq, plan.tiles_per_image, plan.tw, py, px, plane, V);
+    return input_transform_planes<m>(x, C, H, W, g * Cg, Cg, q0, nq, plan.tiles_per_image, plan.tw, py, px, plane, V,
+                                     x_scale);
   for (int64_t c = 0; c < Cg; ++c)
     for (const Run& r : runs)
       input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
 }
 
+// x_scale / y_scale: null, or [N, Cin] / [N, Cout] factors (conv2d_winograd); small planes only.
 template <int m, class T>
-void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed) {
+void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed, const T* x_scale, const T* y_scale) {
   constexpr int a = F<m>::a, E = a * a;
   const int64_t N = p.N, C = p.Cin, H = p.H, W = p.W, O = p.Cout, G = p.groups;
   const int64_t Cg = C / G, Og = O / G;
@@ -703,6 +715,8 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
 
   // Tasks (g, chunk), G * chunks of them, split in contiguous blocks over the threads.
   const bool planes = use_planes(tw);
+  if ((x_scale || y_scale) && !planes)
+    throw std::invalid_argument("conv2d_winograd: scales need the small planes (winograd_fuses_scales)");
   parallel_region(plan.threads, [&](int tid, int team) {
     T *const V = thread_buffer<T>(kV, E * Cg * chunk), *const M = thread_buffer<T>(kM, E * Og * chunk);
     T* const plane = plane_buffer<m, T>(planes, plan);
@@ -714,7 +728,7 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
       const int64_t q0 = ck * chunk, nq = std::min(chunk, tiles - q0);
       const std::vector<Run> runs = chunk_runs(m, q0, nq, tiles_per_image, tw, W, py, px, Ho, Wo);
       // V [E][Cg][nq], or with small planes [E][nq][Cg]
-      chunk_inputs<m>(x, C, H, W, g, Cg, q0, nq, plan, py, px, runs, plane, scratch, V);
+      chunk_inputs<m>(x, C, H, W, g, Cg, q0, nq, plan, py, px, runs, plane, scratch, V, x_scale);
       // M[e] = U[g][e] @ V[e]: [Og, Cg] @ [Cg, nq]
       const int64_t ldv = planes ? Cg : nq;
       for (int e = 0; e < E; ++e) {
@@ -737,10 +751,14 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
         for (const Run& r : runs) {
           T* row0 = y + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
           const int64_t cols = std::min<int64_t>(m * r.len, Wo - m * r.tx0);
+          const T* ys = y_scale ? y_scale + r.n * O + g * Og + o : nullptr;
           for (int64_t i = 0; i < m && m * r.ty + i < Ho; ++i) {
             const T* src = rows[i] + m * r.t;
             T* dst = row0 + i * Wo;
-            for (int64_t j = 0; j < cols; ++j) dst[j] = src[j];
+            if (ys)
+              for (int64_t j = 0; j < cols; ++j) dst[j] = src[j] * *ys;
+            else
+              for (int64_t j = 0; j < cols; ++j) dst[j] = src[j];
           }
         }
       }
@@ -899,13 +917,21 @@ int winograd_tile(int64_t Ho, int64_t Wo, int64_t channels, bool weight_grad) {
 }
 
 template <class T>
-void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed, int tile) {
+void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed, int tile, const T* x_scale,
+                     const T* y_scale) {
   const int64_t Ho = transposed ? p.H + 2 - 2 * p.py : p.H + 2 * p.py - 2;
   const int64_t Wo = transposed ? p.W + 2 - 2 * p.px : p.W + 2 * p.px - 2;
   if (checked_tile(tile, p, Ho, Wo, false, "conv2d_winograd") == 4)
-    forward<4>(p, x, w, y, transposed);
+    forward<4>(p, x, w, y, transposed, x_scale, y_scale);
   else
-    forward<2>(p, x, w, y, transposed);
+    forward<2>(p, x, w, y, transposed, x_scale, y_scale);
+}
+
+bool winograd_fuses_scales(const Conv2dParams& p, bool transposed, int tile) {
+  if (!winograd_applies(p, transposed)) return false;
+  const int64_t Ho = transposed ? p.H + 2 - 2 * p.py : p.H + 2 * p.py - 2;
+  const int64_t Wo = transposed ? p.W + 2 - 2 * p.px : p.W + 2 * p.px - 2;
+  return Ho >= 1 && Wo >= 1 && use_planes(ceil_div(Wo, checked_tile(tile, p, Ho, Wo, false, "winograd_fuses_scales")));
 }
 
 template <class T>
@@ -917,8 +943,10 @@ void conv2d_weight_grad_winograd(const Conv2dParams& p, const T* dy, const T* x,
     weight_grad<2>(p, dy, x, dw);
 }
 
-template void conv2d_winograd<float>(const Conv2dParams&, const float*, const float*, float*, bool, int);
-template void conv2d_winograd<double>(const Conv2dParams&, const double*, const double*, double*, bool, int);
+template void conv2d_winograd<float>(const Conv2dParams&, const float*, const float*, float*, bool, int, const float*,
+                                     const float*);
+template void conv2d_winograd<double>(const Conv2dParams&, const double*, const double*, double*, bool, int,
+                                      const double*, const double*);
 template void conv2d_weight_grad_winograd<float>(const Conv2dParams&, const float*, const float*, float*, int);
 template void conv2d_weight_grad_winograd<double>(const Conv2dParams&, const double*, const double*, double*, int);
 

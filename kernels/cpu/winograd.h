@@ -99,8 +99,20 @@ int winograd_tile(int64_t Ho, int64_t Wo, int64_t channels, bool weight_grad);
 // overwritten. Requires winograd_applies(p, transposed) apart from the dtype (f64 is
 // supported for the tests). tile: the output tile m, 2 or 4 (0: winograd_tile's choice; other
 // values throw std::invalid_argument).
+// x_scale, y_scale (either may be null): per-image channel factors, [N, Cin] and [N, Cout]:
+//   y[n,o] = y_scale[n,o] * conv(x[n,c] * x_scale[n,c], w)[o]
+// the modulate-activations form of StyleGAN2's modulated conv (styles in, demodulation
+// coefficients out; engine/ops/modulated_conv.cpp). They are applied as x is copied into the
+// small planes and as y is written, so the numbers are those of scaling x, convolving and
+// scaling y as three passes, bit for bit, without the two extra passes over memory. Only
+// where winograd_fuses_scales(p, transposed, tile) (else std::invalid_argument).
 template <class T>
-void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed, int tile = 0);
+void conv2d_winograd(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed, int tile = 0,
+                     const T* x_scale = nullptr, const T* y_scale = nullptr);
+
+// Whether conv2d_winograd takes scales for p: winograd_applies, and the output is narrow
+// enough for the small planes (at most 8 tiles per row: 32 columns with F(4x4)).
+bool winograd_fuses_scales(const Conv2dParams& p, bool transposed, int tile = 0);
 
 // dw = conv2d_weight_grad(dy, x) for the conv2d p (fully overwritten); requires
 // winograd_applies(p, false). By linearity of the forward formula,
