@@ -536,6 +536,42 @@ void check_conv_scaled() {
 
 }  // namespace
 
+// The downsampling convs' forward (stride 2, padding 0, output rows 4, 8 or 16 wide) packs the
+// GEMM's columns straight from the images (conv.cpp S2Columns); it must give the bits of im2col
+// and the GEMM, computed here image by image with the exposed building blocks. Batched (small
+// grids) and per-image task paths, groups, 3x3 and 2x2 and 4x4 kernels, channel counts whose
+// taps straddle the GEMM's k blocks of 256.
+TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's bits", "[kernels]") {
+  std::mt19937_64 rng(31);
+  std::normal_distribution<float> normal;
+  struct Case {
+    int64_t N, Cin, Cout, H, k, groups;
+  };
+  for (const Case& c :
+       {Case{3, 16, 16, 33, 3, 1}, Case{4, 64, 32, 17, 3, 1}, Case{5, 40, 24, 9, 3, 1}, Case{2, 32, 32, 17, 3, 2},
+        Case{1, 48, 16, 33, 3, 1}, Case{3, 30, 20, 32, 2, 1}, Case{2, 16, 8, 11, 4, 1}, Case{2, 64, 64, 65, 3, 1}}) {
+    sg::kernels::Conv2dParams p;
+    p.N = c.N, p.Cin = c.Cin, p.Cout = c.Cout, p.H = p.W = c.H, p.kh = p.kw = c.k, p.sy = p.sx = 2, p.groups = c.groups;
+    const int64_t Ho = (p.H - p.kh) / 2 + 1, Wo = Ho, Cg = p.Cin / p.groups, Og = p.Cout / p.groups;
+    const int64_t K = Cg * p.kh * p.kw, HoWo = Ho * Wo;
+    std::vector<float> x(p.N * p.Cin * p.H * p.W), w(p.Cout * K), col(K * HoWo);
+    for (auto* v : {&x, &w})
+      for (float& e : *v) e = normal(rng);
+    std::vector<float> ref(p.N * p.Cout * HoWo), got(ref.size(), 777.f);
+    for (int64_t n = 0; n < p.N; ++n)
+      for (int64_t g = 0; g < p.groups; ++g) {
+        sg::kernels::cpu::im2col<float>(x.data() + (n * p.Cin + g * Cg) * p.H * p.W, Cg, p.H, p.W, p.kh, p.kw, 2, 2, 0,
+                                        0, Ho, Wo, 0, Ho, col.data(), false);
+        sg::kernels::cpu::gemm<float>(false, false, Og, HoWo, K, 1.f, w.data() + g * Og * K, K, col.data(), HoWo, 0.f,
+                                      ref.data() + (n * p.Cout + g * Og) * HoWo, HoWo);
+      }
+    sg::kernels::cpu::conv2d_forward<float>(p, x.data(), w.data(), got.data());
+    INFO("N " << p.N << " Cin " << p.Cin << " Cout " << p.Cout << " H " << p.H << " k " << p.kh << " groups "
+              << p.groups << " Wo " << Wo);
+    REQUIRE(std::memcmp(ref.data(), got.data(), ref.size() * sizeof(float)) == 0);
+  }
+}
+
 TEST_CASE("conv kernels: conv2d_forward_scaled equals scaling x, the conv, scaling y, bit for bit", "[kernels]") {
   check_conv_scaled<float>();
   check_conv_scaled<double>();

@@ -364,6 +364,56 @@ struct GroupWeights {
       if (!packed.empty()) return gemm_prepacked(packed[(size_t)g], false, n, 1.f, B, ldb, 0.f, C, ldc);
     cpu::gemm<T>(trans, false, M, n, K, T(1), w + g * M * K, trans ? M : K, B, ldb, T(0), C, ldc);
   }
+  // Whether gemm_implicit can run: f32 weights packed for the packed kernel.
+  bool implicit_ok() const {
+    if constexpr (std::is_same_v<T, float>) return !packed.empty() && !packed[0].data.empty();
+    return false;
+  }
+  // C[M, n] = op(A_g) @ op(B), op(B) packed by b (kernels/cpu/gemm.h ImplicitB); implicit_ok().
+  void gemm_implicit(int64_t g, int64_t n, const ImplicitB& b, T* C, int64_t ldc) const {
+    if constexpr (std::is_same_v<T, float>) gemm_prepacked_implicit(packed[(size_t)g], n, b, 1.f, 0.f, C, ldc);
+  }
+};
+
+// The im2col columns of a stride-2, padding-0 conv with output rows Wo = 4, 8 or 16 wide (the
+// downsampling convs: every tap reads inside every output row, no bounds to test) as the GEMM's
+// implicit B: its packing step gathers each 16-column sliver (16 / Wo whole output rows of one
+// image) straight from the image, tap by tap with gather_rows_s2, instead of im2col writing the
+// column matrix and the GEMM packing it again. The same values in the same layout, so the same
+// bits. Columns j = n * per + (oy - oy0) * Wo + ox for the images n of a slab (or one task's
+// band of rows: per = its columns); per must be a multiple of 16.
+struct S2Columns {
+  const float* img;  // channel 0 of the group in the first image; images img_stride apart
+  int64_t img_stride, H, W, kh, kw, Wo, per, oy0;
+  static bool applies(int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t Wo, int64_t per) {
+    return sy == 2 && sx == 2 && py == 0 && px == 0 && (Wo == 4 || Wo == 8 || Wo == 16) && per % kPackNR == 0;
+  }
+  template <int64_t Wo_>
+  static void pack_slivers(const S2Columns& s, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
+    const int64_t rows = kPackNR / Wo_, slivers = n / kPackNR;
+    int64_t off[kPackKC];  // tap k0 + k of channel c, row i, column jj: at c H W + i W + jj
+    for (int64_t k = 0, c = k0 / (s.kh * s.kw), i = k0 % (s.kh * s.kw) / s.kw, jj = k0 % s.kw; k < kc; ++k) {
+      off[k] = (c * s.H + i) * s.W + jj;
+      if (++jj == s.kw) jj = 0, i == s.kh - 1 ? (i = 0, ++c) : ++i;
+    }
+    // 8 taps at a time across all the slivers (the order of pack<16>'s rows, gemm_avx2.cpp):
+    // each tap's rows are read along the image, and each sliver's 8 rows written in one run.
+    for (int64_t kb = 0; kb < kc; kb += 8)
+      for (int64_t sl = 0; sl < slivers; ++sl) {
+        const int64_t j = j0 + sl * kPackNR, oy = s.oy0 + j % s.per / Wo_;
+        const float* base = s.img + j / s.per * s.img_stride + 2 * oy * s.W;
+        float* d = dst + sl * kc * kPackNR;
+        for (int64_t k = kb; k < std::min(kc, kb + 8); ++k)
+          gather_rows_s2<Wo_>(base + off[k], 2 * s.W, rows, Wo_, d + k * kPackNR);
+      }
+  }
+  static void pack(const void* ctx, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
+    const S2Columns& s = *static_cast<const S2Columns*>(ctx);
+    with_row_width(s.Wo, [&](auto w) {
+      if constexpr (w.value > 0) pack_slivers<w.value>(s, j0, n, k0, kc, dst);
+    });
+  }
+  ImplicitB operand() const { return {&S2Columns::pack, this}; }
 };
 
 // The batched path pays off when a per-image GEMM would be narrow (small output grids).
@@ -386,12 +436,26 @@ void conv2d_forward_batched(const T* x, const T* w, T* y, int64_t N, int64_t Cin
       slabs[0].n1 - slabs[0].n0 == 1 ? (slabs[0].oy1 - slabs[0].oy0) * Wo : (slabs[0].n1 - slabs[0].n0) * HoWo;
   T* colp = scratch<T>(kCols, K * max_cols);
   T* outp = scratch<T>(kPacked, slabs[0].n1 - slabs[0].n0 > 1 ? Cgo * max_cols : 0);
-  const GroupWeights<T> wgs(w, groups, Cgo, K, (int64_t)slabs.size());
+  // The implicit columns need the weights packed, even for one slab (which packs them once either way).
+  const bool s2 = S2Columns::applies(sy, sx, py, px, Wo, (slabs[0].oy1 - slabs[0].oy0) * Wo);
+  const GroupWeights<T> wgs(w, groups, Cgo, K, (int64_t)slabs.size() + (s2 ? 1 : 0));
   for (int64_t g = 0; g < groups; ++g) {
     for (const Slab& s : slabs) {
       const int64_t nb = s.n1 - s.n0, per = (s.oy1 - s.oy0) * Wo, cols = nb * per;
       const T* xg = x + (s.n0 * Cin + g * Cg) * HW;
       T* yg = y + (s.n0 * Cout + g * Cgo) * HoWo + s.oy0 * Wo;
+      if (wgs.implicit_ok() && S2Columns::applies(sy, sx, py, px, Wo, per)) {
+        if constexpr (std::is_same_v<T, float>) {
+          const S2Columns cols_b{xg, Cin * HW, H, W, kh, kw, Wo, per, s.oy0};
+          if (nb == 1) {
+            wgs.gemm_implicit(g, cols, cols_b.operand(), yg, HoWo);
+          } else {
+            wgs.gemm_implicit(g, cols, cols_b.operand(), outp, cols);
+            scatter_slab(outp, yg, Cout * HoWo, HoWo, Cgo, nb, per, false);
+          }
+          continue;
+        }
+      }
       const T* b = colp;
       if (pointwise && nb == 1)
         b = xg + s.oy0 * Wo;  // the image is the column matrix
@@ -422,6 +486,7 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
   const double flops = 2.0 * N * Cout * HoWo * K;
   const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
   const GroupWeights<T> wgs(w, groups, Cgo, K, N * bands);
+  const bool implicit = wgs.implicit_ok();
 
   std::atomic<int64_t> next{0};  // tasks handed out one at a time to whichever thread is free
   parallel_region(team, [&](int, int) {
@@ -433,6 +498,11 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
       T* yb = y + (n * Cout + g * Cgo) * HoWo + oy0 * Wo;
       if (pointwise) {  // the image is already the column matrix [Cg, H*W]
         wgs.gemm(g, cols, xg + oy0 * Wo, HW, yb, HoWo);
+      } else if (implicit && S2Columns::applies(sy, sx, py, px, Wo, cols)) {
+        if constexpr (std::is_same_v<T, float>) {
+          const S2Columns cols_b{xg, HW, H, W, kh, kw, Wo, cols, oy0};  // one image: img_stride unused
+          wgs.gemm_implicit(g, cols, cols_b.operand(), yb, HoWo);
+        }
       } else {
         im2col<T>(xg, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, oy0, oy1, col, false);
         wgs.gemm(g, cols, col, cols, yb, HoWo);

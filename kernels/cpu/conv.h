@@ -61,6 +61,12 @@
 //     bench/results/cpu_conv_s2_rows_2026-12-03.txt): 9x9 -> 4x4 0.29 -> 0.13 ms forward and
 //     weight gradient, 0.23 -> 0.14 data gradient; 17x17 -> 8x8 0.65-0.77 -> 0.49-0.52; 33x33
 //     -> 16x16 2.44-2.49 -> 1.86-2.05. Against PyTorch: bench/run_conv_shapes_bench.sh.
+//     In f32 with output rows 4, 8 or 16 wide and stride 2 on both axes, padding 0, the
+//     forward writes no column matrix: the GEMM's packing step gathers its 16-column slivers
+//     straight from the images (conv.cpp S2Columns, gemm.h ImplicitB), the same values in the
+//     same layout, so the same bits. Forward 1.08-1.21x faster on small's 17x17 and 9x9 Ddown
+//     convs (one GEMM over the batch), the 33x33 one unchanged (the kernels alone, 1 thread
+//     each, side by side, 6-10 rounds; bench/results/cpu_conv_s2_implicit_2026-12-03.txt).
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
 //     serially. Batched buffers are per-thread scratch kept between calls (grow-only).
 // Not used, measured worse: stride-1 transposed conv as conv2d with flipped weights (the

@@ -74,6 +74,22 @@ inline int64_t packed_a_offset(const PackedA& p, int64_t i, int64_t k) {
 // C = alpha * op(A) @ op(B) + beta * C with op(A) from gemm_pack_a: the same contract as gemm.
 void gemm_prepacked(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb, float beta,
                     float* C, int64_t ldc);
+// op(B) that its consumer writes straight into the packed kernel's layout instead of reading
+// it from memory (an implicit operand: a convolution's im2col columns, which are then never
+// written out and read back). pack(ctx, j0, n, k0, kc, dst) writes columns j0 .. j0 + n - 1 and
+// rows k0 .. k0 + kc - 1 of op(B) as kPackNR-wide slivers, [kc][kPackNR] each:
+//   dst[(j / kPackNR) * kc * kPackNR + k * kPackNR + j % kPackNR] = op(B)(k0 + k, j0 + j),
+// zeros in the last sliver's columns past n. It runs on the GEMM's threads, concurrently.
+inline constexpr int64_t kPackNR = 16;
+struct ImplicitB {
+  void (*pack)(const void* ctx, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) = nullptr;
+  const void* ctx = nullptr;
+};
+// C = alpha * op(A) @ op(B) + beta * C, op(A) [A.M, A.K] prepacked, op(B) [A.K, N] from b: the
+// contract of gemm. Requires the packed kernel's operand (A.data not empty: gemm_pack_a packed it
+// with gemm_avx2_available()), else std::logic_error.
+void gemm_prepacked_implicit(const PackedA& A, int64_t N, const ImplicitB& b, float alpha, float beta, float* C,
+                             int64_t ldc);
 // The same two with the packed kernel whatever gemm() would pick (requires gemm_avx2_available()).
 PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
 void gemm_pack_a_avx2(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);

@@ -22,6 +22,10 @@
 // ic loop reads its block from there instead of packing: for the Winograd convolution, whose
 // 16 weight matrices meet every chunk of tiles.
 //
+// Implicit B (gemm_prepacked_implicit, kernels/cpu/gemm.h ImplicitB): the pc loop calls the
+// caller's packer for Bp's panel instead of pack<NR> (the stride-2 convs' im2col columns,
+// gathered from the images: kernels/cpu/conv.cpp S2Columns); the rest is unchanged.
+//
 // Threads: called from inside a parallel region (kernels/cpu/parallel.h: the conv kernels'
 // tasks), it runs on the calling thread. Outside one, with at least kParallelFlops of work,
 // the N (or, when N is narrow, the M) range is cut into one slice per thread (a region of the
@@ -82,8 +86,11 @@ constexpr double kParallelFlops = 1 << 21;  // below this a call stays on one th
 struct Operand {  // op(X) as a read-only view: element (r, c) of the [rows, cols] matrix op(X)
   const float* p;
   int64_t ld;
-  bool trans;  // op(X) = X^T: element (r, c) is p[c * ld + r]
+  bool trans;                           // op(X) = X^T: element (r, c) is p[c * ld + r]
+  const ImplicitB* implicit = nullptr;  // B only: packed by implicit->pack (p unused), ...
+  int64_t j0 = 0;                       // ... from its column j0 (a thread's slice)
 };
+static_assert(NR == kPackNR, "ImplicitB writes slivers of the micro-kernel's width");
 
 // The transposing pack of a full sliver, 8 k at a time: dst[k * Wd + i] = src[i * ld + k] for
 // the Wd rows i (Wd = 16: two 8x8 transposes; Wd = 6: one, over 6 rows and 2 zero rows, of
@@ -297,7 +304,10 @@ SG_AVX2 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Ope
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const float beta_k = pc == 0 ? beta : 1.f;
-      pack<NR>(B.p, B.ld, !B.trans, jc, nc, pc, kc, Bp);
+      if (B.implicit)
+        B.implicit->pack(B.implicit->ctx, B.j0 + jc, nc, pc, kc, Bp);
+      else
+        pack<NR>(B.p, B.ld, !B.trans, jc, nc, pc, kc, Bp);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
         const float* Ablk = Ap;
@@ -380,7 +390,11 @@ void run(int64_t M, int64_t N, int64_t K, float alpha, const Operand& a, const O
       const int64_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
       if (hi <= lo) continue;
       if (split_n) {
-        const Operand bs{trans_b ? B + lo * ldb : B + lo, ldb, trans_b};
+        Operand bs = b;
+        if (b.implicit)
+          bs.j0 += lo;
+        else
+          bs.p = trans_b ? B + lo * ldb : B + lo;
         gemm_serial(M, hi - lo, K, alpha, a, bs, beta, C + lo, ldc, Apre, Mpad, 0);
       } else {
         const Operand as{trans_a ? A + lo : A + lo * lda, lda, trans_a};
@@ -434,6 +448,17 @@ void gemm_packed_a_prepare_avx2(PackedA& p, int64_t M, int64_t K) {
   }
 }
 
+void gemm_prepacked_implicit(const PackedA& A, int64_t N, const ImplicitB& b, float alpha, float beta, float* C,
+                             int64_t ldc) {
+  if (A.M <= 0 || N <= 0) return;
+  if (A.K <= 0 || alpha == 0.f) return scale_c(A.M, N, beta, C, ldc);
+  if (A.data.empty() || !b.pack)
+    throw std::logic_error("gemm_prepacked_implicit: needs an operand packed for the packed kernel and a packer");
+  Operand ob{nullptr, 0, false};
+  ob.implicit = &b;
+  run(A.M, N, A.K, alpha, Operand{A.src, A.lda, A.trans}, ob, beta, C, ldc, A.data.data(), (A.M + MR - 1) / MR * MR);
+}
+
 PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
   PackedA p;
   gemm_pack_a_avx2(p, trans_a, M, K, A, lda);
@@ -472,6 +497,9 @@ void gemm_pack_a_avx2(PackedA&, bool, int64_t, int64_t, const float*, int64_t) {
 }
 void gemm_prepacked_avx2(const PackedA&, bool, int64_t, float, const float*, int64_t, float, float*, int64_t) {
   throw std::logic_error("gemm_prepacked_avx2: this build is not for x86-64");
+}
+void gemm_prepacked_implicit(const PackedA&, int64_t, const ImplicitB&, float, float, float*, int64_t) {
+  throw std::logic_error("gemm_prepacked_implicit: this build is not for x86-64");
 }
 }  // namespace sg::kernels::cpu
 #endif
