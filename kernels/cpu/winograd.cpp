@@ -319,9 +319,10 @@ void zero_plane_border(T* xt, int64_t Hp, int64_t Wp, int64_t py, int64_t px, in
 
 // dst[(y Wp + x) kCL + l] = src[l hw + y W + x] for the L channels l (hw apart), rows y and
 // columns x of each: kCL channel planes to one channel-last block; given `scale`, times
-// scale[l] (the modulated conv's styles: the same product as scaling x first, bit for bit). With AVX2, 16 channels
-// go through 8x8 register transposes, 8 columns at a time (masked loads at a row's end), where
-// the scalar copy's strided stores took a third of the input transform (perf, seed32's G).
+// scale[l] (the modulated conv's styles: the same product as scaling x first, bit for bit).
+// With AVX2, 16 channels go through 8x8 register transposes, 8 columns at a time (masked loads
+// at a row's end), where the scalar copy's strided stores took a third of the input transform
+// (perf, seed32's G).
 template <class T>
 void copy_channel_last_scalar(const T* src, int64_t hw, int64_t W, int64_t L, int64_t rows, int64_t cols, T* dst,
                               int64_t Wp, const T* scale) {
