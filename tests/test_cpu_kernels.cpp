@@ -753,6 +753,30 @@ TEST_CASE("gemm kernel: the packed GEMM (AVX2 / AVX-512 kernels) equals an f64 s
       gemm_prepacked_avx2(P, tb, N, alpha, B, ldb, beta, C, ldc);
     };
     outside_and_inside(in_place, 150, 50);
+    // op(B) produced by a packer (ImplicitB, gemm_prepacked_implicit: the stride-2 convs'
+    // columns) instead of read from memory: here a packer that reads B, writing the slivers and
+    // the zeros past n as the contract says. Threads split N (the packer then starts at a
+    // thread's column j0) or M.
+    auto implicit_b = [](bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                         const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+      struct Src {
+        const float* B;
+        int64_t ldb;
+        bool tb;
+      } src{B, ldb, tb};
+      ImplicitB b;
+      b.ctx = &src;
+      b.pack = [](const void* ctx, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
+        const Src& s = *static_cast<const Src*>(ctx);
+        for (int64_t j = 0; j < (n + kPackNR - 1) / kPackNR * kPackNR; ++j)
+          for (int64_t k = 0; k < kc; ++k)
+            dst[j / kPackNR * kc * kPackNR + k * kPackNR + j % kPackNR] = j >= n ? 0.f
+                                                                          : s.tb ? s.B[(j0 + j) * s.ldb + k0 + k]
+                                                                                 : s.B[(k0 + k) * s.ldb + j0 + j];
+      };
+      gemm_prepacked_implicit(gemm_pack_a_avx2(ta, M, K, A, lda), N, b, alpha, beta, C, ldc);
+    };
+    outside_and_inside(implicit_b, 150, 50);
   }
   // Whichever gemm() picks: gemm_pack_a packs for the packed kernel, keeps the operand for Eigen's.
   auto dispatched = [](bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
