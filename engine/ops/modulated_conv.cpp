@@ -48,20 +48,20 @@ std::pair<int64_t, int64_t> filter_size(const Tensor& f) {
 
 // The demodulation coefficients of the modulate-activations form, [N, O]:
 //   d = rsqrt(s^2 @ sum_{kh,kw}(w^2)^T + eps)
+// On the CPU with no graph through the weights (G under no_grad, the fused path's forward)
+// the weight term is one pass (kernels/cpu/conv.h, conv_weight_sq_sums: the bits of
+// transpose(sum(square(w), {2, 3}), 0, 1), the ops it replaces).
 Tensor demod_coefs(const Tensor& weight, const Tensor& styles, double eps) {
-  Tensor wsq = transpose(sum(square(weight), {2, 3}), 0, 1);  // [C,O]
-  return rsqrt(add(matmul(square(styles), wsq), eps));
-}
-
-// demod_coefs on the CPU without a graph: the weight term in one pass (kernels/cpu/conv.h,
-// conv_weight_sq_sums: the bits of transpose(sum(square(w), {2, 3}), 0, 1)), the rest as above.
-Tensor demod_coefs_nograd_cpu(const Tensor& weight, const Tensor& styles, double eps) {
   const int64_t O = weight.size(0), C = weight.size(1), kh = weight.size(2), kw = weight.size(3);
-  if (kw > 4) return demod_coefs(weight, styles, eps);
-  Tensor wsq = empty({C, O}, weight.dtype(), weight.device());
-  dispatch_dtype(weight.dtype(), [&]<class T>() {
-    kernels::cpu::conv_weight_sq_sums<T>(weight.data<T>(), O, C, kh, kw, wsq.data<T>());
-  });
+  Tensor wsq;  // [C, O]
+  if (!ops::is_cuda({weight}) && kw <= 4 && !autograd::any_requires_grad({&weight})) {
+    wsq = empty({C, O}, weight.dtype(), weight.device());
+    dispatch_dtype(weight.dtype(), [&]<class T>() {
+      kernels::cpu::conv_weight_sq_sums<T>(weight.data<T>(), O, C, kh, kw, wsq.data<T>());
+    });
+  } else {
+    wsq = transpose(sum(square(weight), {2, 3}), 0, 1);
+  }
   return rsqrt(add(matmul(square(styles), wsq), eps));
 }
 
@@ -173,7 +173,7 @@ Tensor fused_modconv(const Tensor& x, const Tensor& weight, const Tensor& styles
     // and demodulation coefficients applied inside it (kernels/cpu/conv.h,
     // conv2d_forward_scaled: the numbers of mul, conv2d, mul, bit for bit).
     NoGradGuard ng;
-    const Tensor d = p.demodulate ? demod_coefs_nograd_cpu(weight, styles, p.eps) : Tensor();  // [N, O]
+    const Tensor d = p.demodulate ? demod_coefs(weight, styles, p.eps) : Tensor();  // [N, O]
     kernels::Conv2dParams kp;
     kp.N = N, kp.Cin = C, kp.H = H, kp.W = W, kp.Cout = O, kp.kh = kh, kp.kw = kw, kp.py = kp.px = p.padding;
     y = empty({N, O, Ho, Wo}, x.dtype(), x.device());
