@@ -40,6 +40,7 @@ struct Storage {
   void* data = nullptr;
   size_t nbytes = 0;
   Device device;
+  void* host_block = nullptr;  // a CPU storage's malloc block, data's 64-byte aligned start inside it
   Storage(size_t nbytes, Device device);
   ~Storage();
   Storage(const Storage&) = delete;
