@@ -203,9 +203,7 @@ int run_shapes(int warmup, int reps, const std::string& only) {
   // are on): the script's summary says which fraction of it each pair's goal needs. Measured
   // last: its second of busy threads would make the pool's automatic wait policy (SG_THREAD_WAIT
   // auto, kernels/cpu/parallel.h) see a busy machine and sleep between the regions timed above.
-  const bool wide = sg::kernels::cpu::gemm_use_avx512(false);
-  sg::kernels::cpu::gemm_use_avx512(wide);
-  const int width = wide ? 16 : 8;
+  const int width = sg::kernels::cpu::gemm_avx512_enabled() ? 16 : 8;
   std::printf("# roofline_gflops=%.1f (%d-wide FMA chains, %d threads, bench/roofline.h)\n",
               sg::bench::fma_roofline_gflops(cpu_threads(), width), width, cpu_threads());
   return 0;

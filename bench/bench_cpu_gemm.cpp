@@ -86,8 +86,7 @@ int main() {
   // kernel there), else the 8-wide ones.
   const int width = gemm_avx512_available() ? 16 : 8;
   const double peak1 = roofline(1, width), peakT = roofline(T, width);
-  const bool ours512 = gemm_use_avx512(false);  // the setting (SG_CPU_GEMM=avx2: off), restored
-  gemm_use_avx512(ours512);
+  const bool ours512 = gemm_avx512_enabled();  // (SG_CPU_GEMM=avx2: off)
   std::printf("# bench_cpu_gemm: f32, OMP_NUM_THREADS=%d, openblas %s, our micro-kernels %s\n", T,
               openblas ? "libopenblas.so.0 (set to the row's thread count)" : "not installed (column -)",
               ours512 ? "AVX-512 (6x32, 12x16)" : "AVX2 (6x16)");

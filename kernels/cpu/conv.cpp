@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/avx2.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/parallel.h"
@@ -388,14 +389,18 @@ struct S2Columns {
   static bool applies(int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t Wo, int64_t per) {
     return sy == 2 && sx == 2 && py == 0 && px == 0 && (Wo == 4 || Wo == 8 || Wo == 16) && per % kPackNR == 0;
   }
-  template <int64_t Wo_>
-  static void pack_slivers(const S2Columns& s, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
-    const int64_t rows = kPackNR / Wo_, slivers = n / kPackNR;
-    int64_t off[kPackKC];  // tap k0 + k of channel c, row i, column jj: at c H W + i W + jj
+  // off[k]: where tap k0 + k (channel c, kernel row i, column jj) starts, c H W + i W + jj.
+  static void tap_offsets(const S2Columns& s, int64_t k0, int64_t kc, int64_t* off) {
     for (int64_t k = 0, c = k0 / (s.kh * s.kw), i = k0 % (s.kh * s.kw) / s.kw, jj = k0 % s.kw; k < kc; ++k) {
       off[k] = (c * s.H + i) * s.W + jj;
       if (++jj == s.kw) jj = 0, i == s.kh - 1 ? (i = 0, ++c) : ++i;
     }
+  }
+  template <int64_t Wo_>
+  static void pack_slivers(const S2Columns& s, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
+    const int64_t rows = kPackNR / Wo_, slivers = n / kPackNR;
+    int64_t off[kPackKC];
+    tap_offsets(s, k0, kc, off);
     // 8 taps at a time across all the slivers (the order of pack<16>'s rows, gemm_avx2.cpp):
     // each tap's rows are read along the image, and each sliver's 8 rows written in one run.
     for (int64_t kb = 0; kb < kc; kb += 8)
@@ -407,9 +412,44 @@ struct S2Columns {
           gather_rows_s2<Wo_>(base + off[k], 2 * s.W, rows, Wo_, d + k * kPackNR);
       }
   }
+#if defined(__x86_64__) || defined(__i386__)
+  // pack_slivers for rows 16 or 8 wide with AVX-512 (where the GEMM runs its AVX-512 kernels):
+  // a sliver's row of 16 columns is one two-source permute (the even floats of two 512-bit
+  // loads). The loads are masked to the 15 floats a row reads: src[2k] for k < 8 ends at
+  // src[14]; a full second load of a 16-wide row would read src[31], past the image's last
+  // float. The compiler's code for gather_rows_s2<16> (a 256-bit permute, 128-bit shuffles and
+  // scalar inserts, as it may not read src[31] either) made this packer 18% of small's 33x33
+  // downsampling conv (perf, 1 thread).
+  template <int64_t Wo_>
+  SG_AVX512 static void pack_slivers_avx512(const S2Columns& s, int64_t j0, int64_t n, int64_t k0, int64_t kc,
+                                            float* dst) {
+    static_assert(Wo_ == 8 || Wo_ == 16, "one or two image rows per sliver row");
+    const int64_t slivers = n / kPackNR;
+    int64_t off[kPackKC];
+    tap_offsets(s, k0, kc, off);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const int64_t second = Wo_ == 16 ? 16 : 2 * s.W;  // the second load: the row's second half, or the next row
+    const __mmask16 first = Wo_ == 16 ? 0xFFFF : 0x7FFF;
+    for (int64_t kb = 0; kb < kc; kb += 8)
+      for (int64_t sl = 0; sl < slivers; ++sl) {
+        const int64_t j = j0 + sl * kPackNR, oy = s.oy0 + j % s.per / Wo_;
+        const float* base = s.img + j / s.per * s.img_stride + 2 * oy * s.W;
+        float* d = dst + sl * kc * kPackNR;
+        for (int64_t k = kb; k < std::min(kc, kb + 8); ++k) {
+          const float* src = base + off[k];
+          const __m512 lo = _mm512_maskz_loadu_ps(first, src), hi = _mm512_maskz_loadu_ps(0x7FFF, src + second);
+          _mm512_storeu_ps(d + k * kPackNR, _mm512_permutex2var_ps(lo, even, hi));
+        }
+      }
+  }
+#endif
   static void pack(const void* ctx, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
     const S2Columns& s = *static_cast<const S2Columns*>(ctx);
     with_row_width(s.Wo, [&](auto w) {
+#if defined(__x86_64__) || defined(__i386__)
+      if constexpr (w.value == 8 || w.value == 16)
+        if (gemm_avx512_enabled()) return pack_slivers_avx512<w.value>(s, j0, n, k0, kc, dst);
+#endif
       if constexpr (w.value > 0) pack_slivers<w.value>(s, j0, n, k0, kc, dst);
     });
   }

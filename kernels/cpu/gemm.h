@@ -34,6 +34,9 @@ bool gemm_avx512_available();
 // previous setting: for the tests, which compare the two kernels' bits, and benchmarks. Not
 // while another thread runs a GEMM.
 bool gemm_use_avx512(bool on);
+// Whether the AVX-512 kernels are on (available, and not switched off): for callers whose own
+// AVX-512 code follows the same switch (conv.cpp's stride-2 column packer), and benchmarks.
+bool gemm_avx512_enabled();
 void gemm_f32_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 

@@ -366,6 +366,8 @@ bool gemm_avx512_available() {
 
 bool gemm_use_avx512(bool on) { return avx512_switch().exchange(on && gemm_avx512_available()); }
 
+bool gemm_avx512_enabled() { return use_avx512(); }
+
 namespace {
 // gemm_f32_avx2 and gemm_prepacked_avx2 once the shapes are non-trivial (M, N, K > 0, alpha
 // != 0): on this thread, or sliced across the threads.
@@ -482,6 +484,7 @@ namespace sg::kernels::cpu {
 bool gemm_avx2_available() { return false; }
 bool gemm_avx512_available() { return false; }
 bool gemm_use_avx512(bool) { return false; }
+bool gemm_avx512_enabled() { return false; }
 void gemm_f32_avx2(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
                    float*, int64_t) {
   throw std::logic_error("gemm_f32_avx2: this build is not for x86-64");
