@@ -541,7 +541,8 @@ void check_conv_scaled() {
 // and the GEMM, computed here image by image with the exposed building blocks. Batched (small
 // grids) and per-image task paths, groups, 3x3 and 2x2 and 4x4 kernels, channel counts whose
 // taps straddle the GEMM's k blocks of 256; the portable packer and, where the CPU has AVX-512,
-// the AVX-512 one (rows 8 and 16 wide).
+// the AVX-512 one (rows 8 and 16 wide). And the data gradient's col2im, whose AVX-512
+// scatter-add must give the portable one's bits.
 TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's bits", "[kernels]") {
   std::mt19937_64 rng(31);
   std::normal_distribution<float> normal;
@@ -566,15 +567,24 @@ TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's b
         sg::kernels::cpu::gemm<float>(false, false, Og, HoWo, K, 1.f, w.data() + g * Og * K, K, col.data(), HoWo, 0.f,
                                       ref.data() + (n * p.Cout + g * Og) * HoWo, HoWo);
       }
+    // The data gradient (conv_transpose2d of dy), whose col2im scatter-adds the rows: the same
+    // bits with the portable and the AVX-512 scatter-add.
+    sg::kernels::Conv2dParams t = p;
+    t.Cin = p.Cout, t.Cout = p.Cin, t.H = Ho, t.W = Wo, t.opy = t.opx = (p.H - p.kh) % 2;
+    std::vector<float> dy(ref.size()), dx[2];
+    for (float& e : dy) e = normal(rng);
     for (bool wide : {false, true}) {  // the portable packer, and the AVX-512 one for rows 8 and 16 wide
       const bool before = sg::kernels::cpu::gemm_use_avx512(wide);
       std::fill(got.begin(), got.end(), 777.f);
       sg::kernels::cpu::conv2d_forward<float>(p, x.data(), w.data(), got.data());
+      dx[wide].assign(x.size(), 777.f);
+      sg::kernels::cpu::conv_transpose2d_forward<float>(t, dy.data(), w.data(), dx[wide].data());
       sg::kernels::cpu::gemm_use_avx512(before);
       INFO("N " << p.N << " Cin " << p.Cin << " Cout " << p.Cout << " H " << p.H << " k " << p.kh << " groups "
                 << p.groups << " Wo " << Wo << " AVX-512 " << (wide && sg::kernels::cpu::gemm_avx512_available()));
       REQUIRE(std::memcmp(ref.data(), got.data(), ref.size() * sizeof(float)) == 0);
     }
+    REQUIRE(std::memcmp(dx[0].data(), dx[1].data(), x.size() * sizeof(float)) == 0);
   }
 }
 

@@ -138,6 +138,71 @@ void with_row_width(int64_t Wo, F&& f) {
   }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+// gather_rows_s2 and scatter_add_rows_s2 for rows 8 or 16 wide with AVX-512, taken where the
+// GEMM runs its AVX-512 kernels (gemm_avx512_enabled()). The compiler's code for the loops
+// above reads no float past the last one used (src[2 Wo - 2]) and so builds the 16-wide gather
+// from a 256-bit permute, 128-bit shuffles and scalar inserts; here a row of 16 (or two of 8)
+// is one two-source permute of the even floats of two 512-bit loads, each load that would reach
+// past src[2 Wo - 2] masked to stop there. The scatter-add spreads the row over the even lanes, adds, and stores them
+// with a mask (the odd floats, another tap's, are not written). The same single additions, so
+// the same bits.
+template <int64_t Wo_>
+SG_AVX512 void gather_rows_s2_avx512(const float* src, int64_t src_ld, int64_t rows, float* dst) {
+  static_assert(Wo_ == 8 || Wo_ == 16, "rows 8 or 16 wide");
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  if constexpr (Wo_ == 16) {
+    for (int64_t r = 0; r < rows; ++r, src += src_ld, dst += 16) {
+      const __m512 lo = _mm512_loadu_ps(src), hi = _mm512_maskz_loadu_ps(0x7FFF, src + 16);
+      _mm512_storeu_ps(dst, _mm512_permutex2var_ps(lo, even, hi));
+    }
+  } else {
+    int64_t r = 0;
+    for (; r + 2 <= rows; r += 2, src += 2 * src_ld, dst += 16) {
+      const __m512 lo = _mm512_maskz_loadu_ps(0x7FFF, src), hi = _mm512_maskz_loadu_ps(0x7FFF, src + src_ld);
+      _mm512_storeu_ps(dst, _mm512_permutex2var_ps(lo, even, hi));
+    }
+    if (r < rows) {
+      const __m512 lo = _mm512_maskz_loadu_ps(0x7FFF, src);
+      _mm512_mask_storeu_ps(dst, 0x00FF, _mm512_permutex2var_ps(lo, even, lo));
+    }
+  }
+}
+
+template <int64_t Wo_>
+SG_AVX512 void scatter_add_rows_s2_avx512(const float* src, int64_t rows, float* dst, int64_t dst_ld) {
+  static_assert(Wo_ == 8 || Wo_ == 16, "rows 8 or 16 wide");
+  // lane 2k (and 2k + 1, masked off) takes src[k], src[8 + k] for the second half
+  const __m512i spread0 = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  const __m512i spread1 = _mm512_add_epi32(spread0, _mm512_set1_epi32(8));
+  const __mmask16 evens = 0x5555;
+  for (int64_t r = 0; r < rows; ++r, src += Wo_, dst += dst_ld) {
+    const __m512 v = Wo_ == 16 ? _mm512_loadu_ps(src) : _mm512_maskz_loadu_ps(0x00FF, src);
+    const __m512 d0 = _mm512_maskz_loadu_ps(Wo_ == 16 ? 0xFFFF : 0x7FFF, dst);
+    _mm512_mask_storeu_ps(dst, evens, _mm512_add_ps(d0, _mm512_permutex2var_ps(v, spread0, v)));
+    if constexpr (Wo_ == 16) {
+      const __m512 d1 = _mm512_maskz_loadu_ps(0x7FFF, dst + 16);
+      _mm512_mask_storeu_ps(dst + 16, evens, _mm512_add_ps(d1, _mm512_permutex2var_ps(v, spread1, v)));
+    }
+  }
+}
+#endif
+
+// scatter_add_rows_s2 with the width unrolled where it is 4, 8 or 16, or its AVX-512 version.
+// (im2col_rows keeps the compiler's gathers: with gather_rows_s2_avx512 the weight gradients
+// of small's downsampling convs, whose time goes to writing the column matrix, were 1-2%
+// slower; the forward's packer, which writes into L1, is 4-10% faster with it.)
+template <class T>
+void scatter_add_rows_s2_any(const T* src, int64_t rows, int64_t Wo, T* dst, int64_t dst_ld) {
+#if defined(__x86_64__) || defined(__i386__)
+  if constexpr (std::is_same_v<T, float>)
+    if ((Wo == 8 || Wo == 16) && gemm_avx512_enabled())
+      return Wo == 16 ? scatter_add_rows_s2_avx512<16>(src, rows, dst, dst_ld)
+                      : scatter_add_rows_s2_avx512<8>(src, rows, dst, dst_ld);
+#endif
+  with_row_width(Wo, [&](auto w) { scatter_add_rows_s2<decltype(w)::value>(src, rows, Wo, dst, dst_ld); });
+}
+
 // im2col of C channels (planes H*W apart), rows [oy0, oy1) of the output grid, into a column
 // matrix with leading dimension ld: col[(c*kh+i)*kw+j, (oy-oy0)*Wo+ox] = img[c, oy*sy-py+i,
 // ox*sx-px+j]. Each tap (i, j)'s geometry is worked out once for all C channels (per channel,
@@ -232,7 +297,7 @@ void col2im_rows(const T* col, int64_t C, int64_t H, int64_t W, int64_t kh, int6
         T* dst = img + (ya * sy - py + i) * W + (j - px);
         for (int64_t c = 0; c < C; ++c, dst += HW) {
           const T* src = row0 + c * crow + (ya - oy0) * Wo;
-          with_row_width(Wo, [&](auto w) { scatter_add_rows_s2<decltype(w)::value>(src, n, Wo, dst, dst_ld); });
+          scatter_add_rows_s2_any(src, n, Wo, dst, dst_ld);
         }
         continue;
       }
@@ -413,13 +478,9 @@ struct S2Columns {
       }
   }
 #if defined(__x86_64__) || defined(__i386__)
-  // pack_slivers for rows 16 or 8 wide with AVX-512 (where the GEMM runs its AVX-512 kernels):
-  // a sliver's row of 16 columns is one two-source permute (the even floats of two 512-bit
-  // loads). The loads are masked to the 15 floats a row reads: src[2k] for k < 8 ends at
-  // src[14]; a full second load of a 16-wide row would read src[31], past the image's last
-  // float. The compiler's code for gather_rows_s2<16> (a 256-bit permute, 128-bit shuffles and
-  // scalar inserts, as it may not read src[31] either) made this packer 18% of small's 33x33
-  // downsampling conv (perf, 1 thread).
+  // pack_slivers for rows 16 or 8 wide with gather_rows_s2_avx512 (where the GEMM runs its
+  // AVX-512 kernels): with the compiler's code for gather_rows_s2<16>, this packer was 18% of
+  // small's 33x33 downsampling conv (perf, 1 thread), 15% with it.
   template <int64_t Wo_>
   SG_AVX512 static void pack_slivers_avx512(const S2Columns& s, int64_t j0, int64_t n, int64_t k0, int64_t kc,
                                             float* dst) {
@@ -427,19 +488,13 @@ struct S2Columns {
     const int64_t slivers = n / kPackNR;
     int64_t off[kPackKC];
     tap_offsets(s, k0, kc, off);
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const int64_t second = Wo_ == 16 ? 16 : 2 * s.W;  // the second load: the row's second half, or the next row
-    const __mmask16 first = Wo_ == 16 ? 0xFFFF : 0x7FFF;
     for (int64_t kb = 0; kb < kc; kb += 8)
       for (int64_t sl = 0; sl < slivers; ++sl) {
         const int64_t j = j0 + sl * kPackNR, oy = s.oy0 + j % s.per / Wo_;
         const float* base = s.img + j / s.per * s.img_stride + 2 * oy * s.W;
         float* d = dst + sl * kc * kPackNR;
-        for (int64_t k = kb; k < std::min(kc, kb + 8); ++k) {
-          const float* src = base + off[k];
-          const __m512 lo = _mm512_maskz_loadu_ps(first, src), hi = _mm512_maskz_loadu_ps(0x7FFF, src + second);
-          _mm512_storeu_ps(d + k * kPackNR, _mm512_permutex2var_ps(lo, even, hi));
-        }
+        for (int64_t k = kb; k < std::min(kc, kb + 8); ++k)
+          gather_rows_s2_avx512<Wo_>(base + off[k], 2 * s.W, kPackNR / Wo_, d + k * kPackNR);
       }
   }
 #endif
