@@ -31,7 +31,9 @@ group 8, conv_clamp 256), written with the reference (pure PyTorch) upfirdn2d an
 bench/torch_cuda_kernels.py, not ada's custom CUDA kernels. Same Adam.
 
 Phases (as the stylegrad twin; gradients are taken with torch.autograd.grad wrt the stepped
-network's parameters only, set as .grad, then opt.step(), like the engine's training loop):
+network's parameters only, sanitized in place with nan_to_num(nan 0, +-inf +-1e5) as
+stylegan2-ada-pytorch's training loop does (and stylegrad's, whose twin times it in its Adam
+lap too), set as .grad, then opt.step(), like the engine's training loop):
   G_forward  G(z) under torch.no_grad()
   D_step     fake = G(z) under no_grad; softplus(-D(real)).mean() + softplus(D(fake)).mean();
              grads wrt D params; Adam step
@@ -450,6 +452,8 @@ class Laps:
 
 def apply(opt, params, grads):
     for p, g in zip(params, grads):
+        if g is not None:  # as training_loop.py: misc.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=...)
+            torch.nan_to_num(g, nan=0.0, posinf=1e5, neginf=-1e5, out=g)
         p.grad = g
     opt.step()
     opt.zero_grad(set_to_none=True)
