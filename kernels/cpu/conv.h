@@ -67,12 +67,19 @@
 //     same layout, so the same bits. Forward 1.08-1.21x faster on small's 17x17 and 9x9 Ddown
 //     convs (one GEMM over the batch), the 33x33 one unchanged (the kernels alone, 1 thread
 //     each, side by side, 6-10 rounds; bench/results/cpu_conv_s2_implicit_2026-12-03.txt).
+//     Where the GEMM runs its AVX-512 kernels, that packer's rows (8 or 16 wide) and col2im's
+//     stride-2 scatter-adds take AVX-512 code (conv.cpp gather_rows_s2_avx512 and
+//     scatter_add_rows_s2_avx512: masked loads, one two-source permute per 16 floats; the
+//     compiler's loops spent ~15 instructions there). Same bits; forward 1.02-1.11x, data
+//     gradient 1.02-1.10x (bench/results/cpu_conv_s2_avx512_rows_2026-12-03.txt).
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
 //     serially. Batched buffers are per-thread scratch kept between calls (grow-only).
 // Not used, measured worse: stride-1 transposed conv as conv2d with flipped weights (the
 // weight flip costs as much as the 4x4 conv itself); a Winograd-style kernel for stride-2 3x3
 // convs (1.44x fewer products; 0.65-1.10x the im2col path on small's downsampling convs,
-// bench/results/winograd_s2_tried_2026-12-02.txt).
+// bench/results/winograd_s2_tried_2026-12-02.txt); a stride-2 transposed conv as four stride-1
+// convs, one per output parity (its GEMMs, M = Cout, slower than col2im's; 1.6-2.2x slower in
+// all, bench/results/cpu_conv_s2_avx512_rows_2026-12-03.txt).
 // Outputs are fully overwritten (no need to zero them first).
 //
 // Benchmark: build/bench_cpu_conv (bench/bench_cpu_conv.cpp; OMP_NUM_THREADS to vary threads;
