@@ -489,6 +489,48 @@ TEST_CASE("conv kernels: the im2col / col2im paths equal a direct convolution (f
 
 namespace {
 
+// A 1x1 conv's weight gradient with many channels and few pixels per image runs as one GEMM
+// over the batch (conv.cpp pointwise_batched: seed32's 384-channel skip at 4x4); the shapes
+// below take that path (M K >= 8 HW (M + K)) and the per-image one, against a direct sum.
+template <class T>
+void check_pointwise_wgrad(double tol) {
+  std::mt19937_64 rng(37);
+  std::normal_distribution<double> normal;
+  struct Case {
+    int64_t N, Cin, Cout, H, groups;
+  };
+  for (const Case& c : {Case{3, 16, 16, 1, 1}, Case{4, 64, 64, 2, 1}, Case{2, 40, 24, 1, 1}, Case{3, 64, 96, 2, 2},
+                        Case{2, 96, 64, 4, 1}, Case{5, 8, 8, 3, 1}}) {
+    sg::kernels::Conv2dParams p;
+    p.N = c.N, p.Cin = c.Cin, p.Cout = c.Cout, p.H = p.W = c.H, p.groups = c.groups;
+    const int64_t Cg = p.Cin / p.groups, Cgo = p.Cout / p.groups, HW = p.H * p.W;
+    std::vector<double> x(p.N * p.Cin * HW), dy(p.N * p.Cout * HW), dw(p.Cout * Cg, 0.0), dwm(dw.size(), 0.0);
+    for (double& v : x) v = normal(rng);
+    for (double& v : dy) v = normal(rng);
+    for (int64_t n = 0; n < p.N; ++n)
+      for (int64_t co = 0; co < p.Cout; ++co)
+        for (int64_t ci = 0; ci < Cg; ++ci)
+          for (int64_t q = 0; q < HW; ++q) {
+            const double v = dy[(n * p.Cout + co) * HW + q] * x[(n * p.Cin + co / Cgo * Cg + ci) * HW + q];
+            dw[co * Cg + ci] += v, dwm[co * Cg + ci] += std::abs(v);
+          }
+    const std::vector<T> xt(x.begin(), x.end()), dyt(dy.begin(), dy.end());
+    std::vector<T> got(dw.size(), T(777));
+    sg::kernels::cpu::conv2d_weight_grad<T>(p, dyt.data(), xt.data(), got.data());
+    INFO("N " << p.N << " Cin " << p.Cin << " Cout " << p.Cout << " " << p.H << "x" << p.W << " groups " << p.groups);
+    for (size_t i = 0; i < dw.size(); ++i) REQUIRE(std::abs(double(got[i]) - dw[i]) <= tol * (1e-3 + dwm[i]));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("conv kernels: a 1x1 weight gradient batched over the images equals a direct sum", "[kernels]") {
+  check_pointwise_wgrad<double>(1e-12);
+  check_pointwise_wgrad<float>(3e-5);
+}
+
+namespace {
+
 // conv2d_forward_scaled against its definition run as three passes (scale x, conv2d_forward,
 // scale y): the same bits, in the fused small-planes Winograd path (f32, 3x3, at most 8 tiles
 // per row; channel counts that are and are not multiples of the 16-lane copy) and in the

@@ -516,6 +516,16 @@ bool use_batched(int64_t N, int64_t HoWo, int64_t kh, int64_t kw, int64_t sy, in
   return N > 1 && HoWo <= kBatchedMaxPixels && !is_pointwise(kh, kw, sy, sx, py, px);
 }
 
+// A 1x1 conv's weight gradient as per-image GEMMs reads and writes its [M, K] result once per
+// image (K = HW there), where the batched path copies each image's M + K rows of HW once and
+// runs one GEMM: it pays where M K / (M + K) is well above HW. Measured (the kernels alone, 2
+// threads, the two builds alternating, bench/results/cpu_conv_pointwise_wgrad_2026-12-03.txt):
+// seed32's 384-channel skip at 4x4 (192 against 16 x 8) 0.45-0.46 -> 0.39-0.40 ms, while its
+// 192 -> 384 skip at 8x8 (128 against 64 x 8), small's 64-channel skips and the toRGB convs
+// (M = 3) were slower batched. (The forward and data gradient, whose per-image GEMMs only read
+// the prepacked weights, gained nothing there: 1.01x and 0.96x.)
+bool pointwise_batched(int64_t N, int64_t HW, int64_t M, int64_t K) { return N > 1 && M * K >= 8 * HW * (M + K); }
+
 }  // namespace
 
 template <class T>
@@ -747,7 +757,8 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   if (std::is_same_v<T, float> && winograd_applies(p, false)) return conv2d_weight_grad_winograd(p, dy, x, dw);
   std::fill(dw, dw + dw_size, T(0));
   if (N * HoWo == 0) return;
-  if (use_batched(N, HoWo, kh, kw, sy, sx, py, px) && K * N * HoWo <= kSlabBudget && Cgo * N * HoWo <= kSlabBudget) {
+  if ((use_batched(N, HoWo, kh, kw, sy, sx, py, px) || (pointwise && pointwise_batched(N, HoWo, Cgo, K))) &&
+      K * N * HoWo <= kSlabBudget && Cgo * N * HoWo <= kSlabBudget) {
     // Small output grids: per group one GEMM over all images, dW_g = dY_g @ col^T with
     // col [K, N*Ho*Wo] and dY_g packed [Cgo, N*Ho*Wo].
     T* colp = scratch<T>(kCols, K * N * HoWo);
