@@ -584,16 +584,17 @@ void check_conv_scaled() {
 // grids) and per-image task paths, groups, 3x3 and 2x2 and 4x4 kernels, channel counts whose
 // taps straddle the GEMM's k blocks of 256; the portable packer and, where the CPU has AVX-512,
 // the AVX-512 one (rows 8 and 16 wide). And the data gradient's col2im, whose AVX-512
-// scatter-add must give the portable one's bits.
+// scatter-add must give the portable one's bits, and the weight gradient, whose AVX-512 path
+// packs col^T from the images (S2ColumnsT), against im2col's (the same GEMM on the same values).
 TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's bits", "[kernels]") {
   std::mt19937_64 rng(31);
   std::normal_distribution<float> normal;
   struct Case {
     int64_t N, Cin, Cout, H, k, groups;
   };
-  for (const Case& c :
-       {Case{3, 16, 16, 33, 3, 1}, Case{4, 64, 32, 17, 3, 1}, Case{5, 40, 24, 9, 3, 1}, Case{2, 32, 32, 17, 3, 2},
-        Case{1, 48, 16, 33, 3, 1}, Case{3, 30, 20, 32, 2, 1}, Case{2, 16, 8, 11, 4, 1}, Case{2, 64, 64, 65, 3, 1}}) {
+  for (const Case& c : {Case{3, 16, 16, 33, 3, 1}, Case{4, 64, 32, 17, 3, 1}, Case{5, 40, 24, 9, 3, 1},
+                        Case{2, 32, 32, 17, 3, 2}, Case{1, 48, 16, 33, 3, 1}, Case{3, 30, 20, 32, 2, 1},
+                        Case{2, 16, 8, 11, 4, 1}, Case{2, 64, 64, 65, 3, 1}, Case{1, 32, 16, 17, 3, 1}}) {
     sg::kernels::Conv2dParams p;
     p.N = c.N, p.Cin = c.Cin, p.Cout = c.Cout, p.H = p.W = c.H, p.kh = p.kw = c.k, p.sy = p.sx = 2, p.groups = c.groups;
     const int64_t Ho = (p.H - p.kh) / 2 + 1, Wo = Ho, Cg = p.Cin / p.groups, Og = p.Cout / p.groups;
@@ -613,7 +614,7 @@ TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's b
     // bits with the portable and the AVX-512 scatter-add.
     sg::kernels::Conv2dParams t = p;
     t.Cin = p.Cout, t.Cout = p.Cin, t.H = Ho, t.W = Wo, t.opy = t.opx = (p.H - p.kh) % 2;
-    std::vector<float> dy(ref.size()), dx[2];
+    std::vector<float> dy(ref.size()), dx[2], dw[2];
     for (float& e : dy) e = normal(rng);
     for (bool wide : {false, true}) {  // the portable packer, and the AVX-512 one for rows 8 and 16 wide
       const bool before = sg::kernels::cpu::gemm_use_avx512(wide);
@@ -621,12 +622,15 @@ TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's b
       sg::kernels::cpu::conv2d_forward<float>(p, x.data(), w.data(), got.data());
       dx[wide].assign(x.size(), 777.f);
       sg::kernels::cpu::conv_transpose2d_forward<float>(t, dy.data(), w.data(), dx[wide].data());
+      dw[wide].assign(w.size(), 777.f);
+      sg::kernels::cpu::conv2d_weight_grad<float>(p, dy.data(), x.data(), dw[wide].data());
       sg::kernels::cpu::gemm_use_avx512(before);
       INFO("N " << p.N << " Cin " << p.Cin << " Cout " << p.Cout << " H " << p.H << " k " << p.kh << " groups "
                 << p.groups << " Wo " << Wo << " AVX-512 " << (wide && sg::kernels::cpu::gemm_avx512_available()));
       REQUIRE(std::memcmp(ref.data(), got.data(), ref.size() * sizeof(float)) == 0);
     }
     REQUIRE(std::memcmp(dx[0].data(), dx[1].data(), x.size() * sizeof(float)) == 0);
+    REQUIRE(std::memcmp(dw[0].data(), dw[1].data(), w.size() * sizeof(float)) == 0);
   }
 }
 

@@ -511,6 +511,60 @@ struct S2Columns {
   ImplicitB operand() const { return {&S2Columns::pack, this}; }
 };
 
+#if defined(__x86_64__) || defined(__i386__)
+// The weight gradient's operand col^T of a stride-2, padding-0 conv with output rows Wo = 8 or
+// 16 wide, as the GEMM's implicit B (dW = dY @ col^T: B's rows k are output pixels, its columns
+// j the taps (c, i, jj)), with AVX-512. Each 16 x 16 block of a sliver (16 pixels: one output
+// row, or two of 8; 16 taps) is 16 stride-2 row gathers, one per tap (two loads masked to the
+// floats the row reads, one permute), turned into pixel-major order by a register transpose:
+// no column matrix is written and read back, as im2col + the GEMM's transposing packer do.
+// Columns j = the taps of one group, a multiple of 16 of them; rows k = n * per + (oy - oy0) *
+// Wo + ox for the images n of the call (per pixels each, a multiple of 16). The same values in
+// the same layout as packing im2col's matrix, so the same bits.
+struct S2ColumnsT {
+  const float* img;  // channel 0 of the group in the first image; images img_stride apart
+  int64_t img_stride, H, W, kh, kw, Wo, per, oy0;
+  static bool applies(const Conv2dParams& p, int64_t Wo, int64_t per, int64_t taps) {
+    return p.sy == 2 && p.sx == 2 && p.py == 0 && p.px == 0 && (Wo == 8 || Wo == 16) && per % kPackNR == 0 &&
+           taps % kPackNR == 0 && gemm_avx512_enabled();
+  }
+  template <int64_t Wo_>
+  SG_AVX512 static void pack_slivers(const S2ColumnsT& s, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const int64_t second = Wo_ == 16 ? 16 : 2 * s.W;  // the second load: the row's second half, or the next row
+    const __mmask16 first = Wo_ == 16 ? 0xFFFF : 0x7FFF;
+    for (int64_t sl = 0; sl < n / kPackNR; ++sl) {
+      int64_t off[kPackNR];  // tap j0 + 16 sl + t (channel c, kernel row i, column jj): at c H W + i W + jj
+      for (int64_t t = 0; t < kPackNR; ++t) {
+        const int64_t j = j0 + sl * kPackNR + t, c = j / (s.kh * s.kw), i = j % (s.kh * s.kw) / s.kw;
+        off[t] = (c * s.H + i) * s.W + j % s.kw;
+      }
+      float* d = dst + sl * kc * kPackNR;
+      for (int64_t k = 0; k < kc; k += kPackNR) {
+        const int64_t q = k0 + k, oy = s.oy0 + q % s.per / Wo_;  // 16 pixels: from output row oy on
+        const float* base = s.img + q / s.per * s.img_stride + 2 * oy * s.W;
+        __m512 r[kPackNR];
+        for (int64_t t = 0; t < kPackNR; ++t) {
+          const float* src = base + off[t];
+          r[t] = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(first, src), even,
+                                        _mm512_maskz_loadu_ps(0x7FFF, src + second));
+        }
+        transpose16x16(r);
+        for (int64_t t = 0; t < kPackNR; ++t) _mm512_storeu_ps(d + (k + t) * kPackNR, r[t]);
+      }
+    }
+  }
+  static void pack(const void* ctx, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
+    const S2ColumnsT& s = *static_cast<const S2ColumnsT*>(ctx);
+    if (s.Wo == 16)
+      pack_slivers<16>(s, j0, n, k0, kc, dst);
+    else
+      pack_slivers<8>(s, j0, n, k0, kc, dst);
+  }
+  ImplicitB operand() const { return {&S2ColumnsT::pack, this}; }
+};
+#endif
+
 // The batched path pays off when a per-image GEMM would be narrow (small output grids).
 bool use_batched(int64_t N, int64_t HoWo, int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px) {
   return N > 1 && HoWo <= kBatchedMaxPixels && !is_pointwise(kh, kw, sy, sx, py, px);
@@ -761,9 +815,23 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       K * N * HoWo <= kSlabBudget && Cgo * N * HoWo <= kSlabBudget) {
     // Small output grids: per group one GEMM over all images, dW_g = dY_g @ col^T with
     // col [K, N*Ho*Wo] and dY_g packed [Cgo, N*Ho*Wo].
-    T* colp = scratch<T>(kCols, K * N * HoWo);
     T* dyp = scratch<T>(kPacked, Cgo * N * HoWo);
     const int64_t cols = N * HoWo;
+#if defined(__x86_64__) || defined(__i386__)
+    if constexpr (std::is_same_v<T, float>)
+      if (S2ColumnsT::applies(p, Wo, HoWo, K)) {  // no column matrix: the GEMM packs col^T from the images
+        PackedA dyg;
+        for (int64_t g = 0; g < groups; ++g) {
+          scatter_slab(dyp, const_cast<T*>(dy) + g * Cgo * HoWo, Cout * HoWo, HoWo, Cgo, N, HoWo, true);
+          gemm_pack_a(dyg, false, Cgo, cols, dyp, cols);
+          if (dyg.data.empty()) break;  // Eigen's GEMM in use (SG_CPU_GEMM=eigen): im2col below
+          const S2ColumnsT b{x + g * Cg * HW, Cin * HW, H, W, kh, kw, Wo, HoWo, 0};
+          gemm_prepacked_implicit(dyg, K, b.operand(), 1.f, 0.f, dw + g * Cgo * K, K);
+          if (g == groups - 1) return;
+        }
+      }
+#endif
+    T* colp = scratch<T>(kCols, K * N * HoWo);
     for (int64_t g = 0; g < groups; ++g) {
       im2col_slab(x + g * Cg * HW, Cin * HW, {0, N, 0, Ho}, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, colp);
       scatter_slab(dyp, const_cast<T*>(dy) + g * Cgo * HoWo, Cout * HoWo, HoWo, Cgo, N, HoWo, true);
@@ -786,6 +854,17 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     } else if (pointwise) {
       gemm<T>(false, true, Cgo, K, cols, T(1), dyb, HoWo, xg + oy0 * Wo, HW, T(1), ag, K);
     } else {
+#if defined(__x86_64__) || defined(__i386__)
+      if constexpr (std::is_same_v<T, float>)
+        if (S2ColumnsT::applies(p, Wo, cols, K)) {  // as the batched path above: col^T packed from the image
+          thread_local PackedA dyb_packed;
+          gemm_pack_a(dyb_packed, false, Cgo, cols, dyb, HoWo);
+          if (!dyb_packed.data.empty()) {
+            const S2ColumnsT b{xg, HW, H, W, kh, kw, Wo, cols, oy0};  // one image: img_stride unused
+            return gemm_prepacked_implicit(dyb_packed, K, b.operand(), 1.f, 1.f, ag, K);
+          }
+        }
+#endif
       im2col<T>(xg, Cg, H, W, kh, kw, sy, sx, py, px, Ho, Wo, oy0, oy1, col, false);
       gemm<T>(false, true, Cgo, K, cols, T(1), dyb, HoWo, col, cols, T(1), ag, K);
     }
