@@ -50,6 +50,10 @@
 //     Its weight gradient with at most 4 input channels per group (fromRGB) is Cout * Cin dot
 //     products of length Ho * Wo, not a GEMM whose N (Cin) fills a sixteenth of its register
 //     tile: seed32's fromRGB 4.4x faster (bench/results/winograd_8x8_thin_wgrad_2026-12-02.txt).
+//     Its weight gradient with many channels and few pixels per image (M K >= 8 HW (M + K):
+//     seed32's 384-channel skip at 4x4) is one GEMM over the batch, as the batched path: per-image
+//     GEMMs there read and write the [M, K] result once per image of 16 pixels
+//     (bench/results/cpu_conv_pointwise_wgrad_2026-12-03.txt: 1.15x on 2 threads).
 //   - im2col, stride 1 with Wo == W ("same" padding): each row of the column matrix is one
 //     memcpy of the shifted plane plus zeroed edge columns (not a memcpy per output row).
 //   - im2col / col2im, stride 2 along x where a kernel column reads inside every output row
@@ -71,7 +75,13 @@
 //     stride-2 scatter-adds take AVX-512 code (conv.cpp gather_rows_s2_avx512 and
 //     scatter_add_rows_s2_avx512: masked loads, one two-source permute per 16 floats; the
 //     compiler's loops spent ~15 instructions there). Same bits; forward 1.02-1.11x, data
-//     gradient 1.02-1.10x (bench/results/cpu_conv_s2_avx512_rows_2026-12-03.txt).
+//     gradient 1.02-1.10x (bench/results/cpu_conv_s2_avx512_rows_2026-12-03.txt). Their weight
+//     gradient (dW = dY @ col^T) takes col^T as an implicit B there too (conv.cpp S2ColumnsT,
+//     AVX-512, taps per group a multiple of 16): per 16 pixels x 16 taps, 16 row gathers and a
+//     16x16 register transpose (avx2.h transpose16x16) write the GEMM's packed sliver, where
+//     im2col wrote the column matrix and the GEMM's transposing packer read it back. Same bits;
+//     1.13-1.22x on small's 33x33 and 17x17 Ddown convs, 1 or 2 threads
+//     (bench/results/cpu_conv_s2_wgrad_implicit_2026-12-03.txt).
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
 //     serially. Batched buffers are per-thread scratch kept between calls (grow-only).
 // Not used, measured worse: stride-1 transposed conv as conv2d with flipped weights (the
