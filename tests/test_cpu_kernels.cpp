@@ -592,9 +592,10 @@ TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's b
   struct Case {
     int64_t N, Cin, Cout, H, k, groups;
   };
-  for (const Case& c : {Case{3, 16, 16, 33, 3, 1}, Case{4, 64, 32, 17, 3, 1}, Case{5, 40, 24, 9, 3, 1},
-                        Case{2, 32, 32, 17, 3, 2}, Case{1, 48, 16, 33, 3, 1}, Case{3, 30, 20, 32, 2, 1},
-                        Case{2, 16, 8, 11, 4, 1}, Case{2, 64, 64, 65, 3, 1}, Case{1, 32, 16, 17, 3, 1}}) {
+  for (const Case& c :
+       {Case{3, 16, 16, 33, 3, 1}, Case{4, 64, 32, 17, 3, 1}, Case{5, 40, 24, 9, 3, 1}, Case{2, 32, 32, 17, 3, 2},
+        Case{1, 48, 16, 33, 3, 1}, Case{3, 30, 20, 32, 2, 1}, Case{2, 16, 8, 11, 4, 1}, Case{2, 64, 64, 65, 3, 1},
+        Case{1, 32, 16, 17, 3, 1}, Case{3, 32, 16, 9, 3, 1}}) {
     sg::kernels::Conv2dParams p;
     p.N = c.N, p.Cin = c.Cin, p.Cout = c.Cout, p.H = p.W = c.H, p.kh = p.kw = c.k, p.sy = p.sx = 2, p.groups = c.groups;
     const int64_t Ho = (p.H - p.kh) / 2 + 1, Wo = Ho, Cg = p.Cin / p.groups, Og = p.Cout / p.groups;

@@ -139,34 +139,29 @@ void with_row_width(int64_t Wo, F&& f) {
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-// gather_rows_s2 and scatter_add_rows_s2 for rows 8 or 16 wide with AVX-512, taken where the
-// GEMM runs its AVX-512 kernels (gemm_avx512_enabled()). The compiler's code for the loops
-// above reads no float past the last one used (src[2 Wo - 2]) and so builds the 16-wide gather
-// from a 256-bit permute, 128-bit shuffles and scalar inserts; here a row of 16 (or two of 8)
-// is one two-source permute of the even floats of two 512-bit loads, each load that would reach
-// past src[2 Wo - 2] masked to stop there. The scatter-add spreads the row over the even lanes, adds, and stores them
-// with a mask (the odd floats, another tap's, are not written). The same single additions, so
-// the same bits.
+// Stride-2 row gathers and scatter-adds with AVX-512, taken where the GEMM runs its AVX-512
+// kernels (gemm_avx512_enabled()). The compiler's code for gather_rows_s2 reads no float past
+// the last one used (src[2 Wo - 2]) and so builds a 16-wide gather from a 256-bit permute,
+// 128-bit shuffles and scalar inserts. gather16_s2 returns 16 gathered floats, a row of 16 or
+// two rows of 8 or four of 4 (rows src_ld apart), as one two-source permute of the even floats
+// of two 512-bit registers, filled by loads masked to the floats the rows use (a row of 4 reads
+// 7 floats: it fills half a register, the next row the other half). scatter_add_rows_s2_avx512
+// spreads a row over the even lanes, adds, and stores them with a mask (the odd floats, another
+// tap's, are not written). The same single additions, so the same bits.
 template <int64_t Wo_>
-SG_AVX512 void gather_rows_s2_avx512(const float* src, int64_t src_ld, int64_t rows, float* dst) {
-  static_assert(Wo_ == 8 || Wo_ == 16, "rows 8 or 16 wide");
+SG_AVX512 inline __m512 gather16_s2(const float* src, int64_t src_ld) {
+  static_assert(Wo_ == 4 || Wo_ == 8 || Wo_ == 16, "rows 4, 8 or 16 wide");
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  __m512 lo, hi;
   if constexpr (Wo_ == 16) {
-    for (int64_t r = 0; r < rows; ++r, src += src_ld, dst += 16) {
-      const __m512 lo = _mm512_loadu_ps(src), hi = _mm512_maskz_loadu_ps(0x7FFF, src + 16);
-      _mm512_storeu_ps(dst, _mm512_permutex2var_ps(lo, even, hi));
-    }
-  } else {
-    int64_t r = 0;
-    for (; r + 2 <= rows; r += 2, src += 2 * src_ld, dst += 16) {
-      const __m512 lo = _mm512_maskz_loadu_ps(0x7FFF, src), hi = _mm512_maskz_loadu_ps(0x7FFF, src + src_ld);
-      _mm512_storeu_ps(dst, _mm512_permutex2var_ps(lo, even, hi));
-    }
-    if (r < rows) {
-      const __m512 lo = _mm512_maskz_loadu_ps(0x7FFF, src);
-      _mm512_mask_storeu_ps(dst, 0x00FF, _mm512_permutex2var_ps(lo, even, lo));
-    }
+    lo = _mm512_loadu_ps(src), hi = _mm512_maskz_loadu_ps(0x7FFF, src + 16);
+  } else if constexpr (Wo_ == 8) {
+    lo = _mm512_maskz_loadu_ps(0x7FFF, src), hi = _mm512_maskz_loadu_ps(0x7FFF, src + src_ld);
+  } else {  // lanes 0-6: row 0, 8-14: row 1 (loaded from 8 floats before it, those lanes masked off); rows 2, 3
+    lo = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(0x007F, src), 0x7F00, src + src_ld - 8);
+    hi = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(0x007F, src + 2 * src_ld), 0x7F00, src + 3 * src_ld - 8);
   }
+  return _mm512_permutex2var_ps(lo, even, hi);
 }
 
 template <int64_t Wo_>
@@ -189,7 +184,7 @@ SG_AVX512 void scatter_add_rows_s2_avx512(const float* src, int64_t rows, float*
 #endif
 
 // scatter_add_rows_s2 with the width unrolled where it is 4, 8 or 16, or its AVX-512 version.
-// (im2col_rows keeps the compiler's gathers: with gather_rows_s2_avx512 the weight gradients
+// (im2col_rows keeps the compiler's gathers: with the AVX-512 gathers the weight gradients
 // of small's downsampling convs, whose time goes to writing the column matrix, were 1-2%
 // slower; the forward's packer, which writes into L1, is 4-10% faster with it.)
 template <class T>
@@ -478,13 +473,12 @@ struct S2Columns {
       }
   }
 #if defined(__x86_64__) || defined(__i386__)
-  // pack_slivers for rows 16 or 8 wide with gather_rows_s2_avx512 (where the GEMM runs its
-  // AVX-512 kernels): with the compiler's code for gather_rows_s2<16>, this packer was 18% of
-  // small's 33x33 downsampling conv (perf, 1 thread), 15% with it.
+  // pack_slivers with gather16_s2 (where the GEMM runs its AVX-512 kernels): with the
+  // compiler's code for gather_rows_s2<16>, this packer was 18% of small's 33x33 downsampling
+  // conv (perf, 1 thread), 15% with it.
   template <int64_t Wo_>
   SG_AVX512 static void pack_slivers_avx512(const S2Columns& s, int64_t j0, int64_t n, int64_t k0, int64_t kc,
                                             float* dst) {
-    static_assert(Wo_ == 8 || Wo_ == 16, "one or two image rows per sliver row");
     const int64_t slivers = n / kPackNR;
     int64_t off[kPackKC];
     tap_offsets(s, k0, kc, off);
@@ -494,7 +488,7 @@ struct S2Columns {
         const float* base = s.img + j / s.per * s.img_stride + 2 * oy * s.W;
         float* d = dst + sl * kc * kPackNR;
         for (int64_t k = kb; k < std::min(kc, kb + 8); ++k)
-          gather_rows_s2_avx512<Wo_>(base + off[k], 2 * s.W, kPackNR / Wo_, d + k * kPackNR);
+          _mm512_storeu_ps(d + k * kPackNR, gather16_s2<Wo_>(base + off[k], 2 * s.W));
       }
   }
 #endif
@@ -502,7 +496,7 @@ struct S2Columns {
     const S2Columns& s = *static_cast<const S2Columns*>(ctx);
     with_row_width(s.Wo, [&](auto w) {
 #if defined(__x86_64__) || defined(__i386__)
-      if constexpr (w.value == 8 || w.value == 16)
+      if constexpr (w.value > 0)
         if (gemm_avx512_enabled()) return pack_slivers_avx512<w.value>(s, j0, n, k0, kc, dst);
 #endif
       if constexpr (w.value > 0) pack_slivers<w.value>(s, j0, n, k0, kc, dst);
@@ -512,11 +506,11 @@ struct S2Columns {
 };
 
 #if defined(__x86_64__) || defined(__i386__)
-// The weight gradient's operand col^T of a stride-2, padding-0 conv with output rows Wo = 8 or
-// 16 wide, as the GEMM's implicit B (dW = dY @ col^T: B's rows k are output pixels, its columns
+// The weight gradient's operand col^T of a stride-2, padding-0 conv with output rows Wo = 4, 8
+// or 16 wide, as the GEMM's implicit B (dW = dY @ col^T: B's rows k are output pixels, its columns
 // j the taps (c, i, jj)), with AVX-512. Each 16 x 16 block of a sliver (16 pixels: one output
-// row, or two of 8; 16 taps) is 16 stride-2 row gathers, one per tap (two loads masked to the
-// floats the row reads, one permute), turned into pixel-major order by a register transpose:
+// row, or two of 8, or four of 4; 16 taps) is 16 gather16_s2, one per tap, turned into
+// pixel-major order by a register transpose:
 // no column matrix is written and read back, as im2col + the GEMM's transposing packer do.
 // Columns j = the taps of one group, a multiple of 16 of them; rows k = n * per + (oy - oy0) *
 // Wo + ox for the images n of the call (per pixels each, a multiple of 16). The same values in
@@ -525,14 +519,11 @@ struct S2ColumnsT {
   const float* img;  // channel 0 of the group in the first image; images img_stride apart
   int64_t img_stride, H, W, kh, kw, Wo, per, oy0;
   static bool applies(const Conv2dParams& p, int64_t Wo, int64_t per, int64_t taps) {
-    return p.sy == 2 && p.sx == 2 && p.py == 0 && p.px == 0 && (Wo == 8 || Wo == 16) && per % kPackNR == 0 &&
+    return p.sy == 2 && p.sx == 2 && p.py == 0 && p.px == 0 && (Wo == 4 || Wo == 8 || Wo == 16) && per % kPackNR == 0 &&
            taps % kPackNR == 0 && gemm_avx512_enabled();
   }
   template <int64_t Wo_>
   SG_AVX512 static void pack_slivers(const S2ColumnsT& s, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const int64_t second = Wo_ == 16 ? 16 : 2 * s.W;  // the second load: the row's second half, or the next row
-    const __mmask16 first = Wo_ == 16 ? 0xFFFF : 0x7FFF;
     for (int64_t sl = 0; sl < n / kPackNR; ++sl) {
       int64_t off[kPackNR];  // tap j0 + 16 sl + t (channel c, kernel row i, column jj): at c H W + i W + jj
       for (int64_t t = 0; t < kPackNR; ++t) {
@@ -544,11 +535,7 @@ struct S2ColumnsT {
         const int64_t q = k0 + k, oy = s.oy0 + q % s.per / Wo_;  // 16 pixels: from output row oy on
         const float* base = s.img + q / s.per * s.img_stride + 2 * oy * s.W;
         __m512 r[kPackNR];
-        for (int64_t t = 0; t < kPackNR; ++t) {
-          const float* src = base + off[t];
-          r[t] = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(first, src), even,
-                                        _mm512_maskz_loadu_ps(0x7FFF, src + second));
-        }
+        for (int64_t t = 0; t < kPackNR; ++t) r[t] = gather16_s2<Wo_>(base + off[t], 2 * s.W);
         transpose16x16(r);
         for (int64_t t = 0; t < kPackNR; ++t) _mm512_storeu_ps(d + (k + t) * kPackNR, r[t]);
       }
@@ -556,10 +543,9 @@ struct S2ColumnsT {
   }
   static void pack(const void* ctx, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
     const S2ColumnsT& s = *static_cast<const S2ColumnsT*>(ctx);
-    if (s.Wo == 16)
-      pack_slivers<16>(s, j0, n, k0, kc, dst);
-    else
-      pack_slivers<8>(s, j0, n, k0, kc, dst);
+    with_row_width(s.Wo, [&](auto w) {
+      if constexpr (w.value > 0) pack_slivers<w.value>(s, j0, n, k0, kc, dst);
+    });
   }
   ImplicitB operand() const { return {&S2ColumnsT::pack, this}; }
 };

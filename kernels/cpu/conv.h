@@ -71,16 +71,17 @@
 //     same layout, so the same bits. Forward 1.08-1.21x faster on small's 17x17 and 9x9 Ddown
 //     convs (one GEMM over the batch), the 33x33 one unchanged (the kernels alone, 1 thread
 //     each, side by side, 6-10 rounds; bench/results/cpu_conv_s2_implicit_2026-12-03.txt).
-//     Where the GEMM runs its AVX-512 kernels, that packer's rows (8 or 16 wide) and col2im's
-//     stride-2 scatter-adds take AVX-512 code (conv.cpp gather_rows_s2_avx512 and
+//     Where the GEMM runs its AVX-512 kernels, that packer's rows and col2im's stride-2
+//     scatter-adds (rows 8 or 16 wide) take AVX-512 code (conv.cpp gather16_s2 and
 //     scatter_add_rows_s2_avx512: masked loads, one two-source permute per 16 floats; the
 //     compiler's loops spent ~15 instructions there). Same bits; forward 1.02-1.11x, data
 //     gradient 1.02-1.10x (bench/results/cpu_conv_s2_avx512_rows_2026-12-03.txt). Their weight
 //     gradient (dW = dY @ col^T) takes col^T as an implicit B there too (conv.cpp S2ColumnsT,
-//     AVX-512, taps per group a multiple of 16): per 16 pixels x 16 taps, 16 row gathers and a
+//     AVX-512, rows 4, 8 or 16 wide, taps per group a multiple of 16): per 16 pixels x 16 taps,
+//     16 row gathers and a
 //     16x16 register transpose (avx2.h transpose16x16) write the GEMM's packed sliver, where
 //     im2col wrote the column matrix and the GEMM's transposing packer read it back. Same bits;
-//     1.13-1.22x on small's 33x33 and 17x17 Ddown convs, 1 or 2 threads
+//     1.13-1.22x on small's 33x33, 17x17 and 9x9 Ddown convs, 1 or 2 threads
 //     (bench/results/cpu_conv_s2_wgrad_implicit_2026-12-03.txt).
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
 //     serially. Batched buffers are per-thread scratch kept between calls (grow-only).
