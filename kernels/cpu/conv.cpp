@@ -443,9 +443,13 @@ struct GroupWeights {
 // column matrix and the GEMM packing it again. The same values in the same layout, so the same
 // bits. Columns j = n * per + (oy - oy0) * Wo + ox for the images n of a slab (or one task's
 // band of rows: per = its columns); per must be a multiple of 16.
-struct S2Columns {
+struct S2Geometry {
   const float* img;  // channel 0 of the group in the first image; images img_stride apart
   int64_t img_stride, H, W, kh, kw, Wo, per, oy0;
+  // Where the image rows of column (pixel) j start: image j / per, output row oy0 + j % per / Wo.
+  const float* rows_of(int64_t j) const { return img + j / per * img_stride + 2 * (oy0 + j % per / Wo) * W; }
+};
+struct S2Columns : S2Geometry {
   static bool applies(int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t Wo, int64_t per) {
     return sy == 2 && sx == 2 && py == 0 && px == 0 && (Wo == 4 || Wo == 8 || Wo == 16) && per % kPackNR == 0;
   }
@@ -465,17 +469,17 @@ struct S2Columns {
     // each tap's rows are read along the image, and each sliver's 8 rows written in one run.
     for (int64_t kb = 0; kb < kc; kb += 8)
       for (int64_t sl = 0; sl < slivers; ++sl) {
-        const int64_t j = j0 + sl * kPackNR, oy = s.oy0 + j % s.per / Wo_;
-        const float* base = s.img + j / s.per * s.img_stride + 2 * oy * s.W;
-        float* d = dst + sl * kc * kPackNR;
+        const float* base = s.rows_of(j0 + sl * kPackNR);
         for (int64_t k = kb; k < std::min(kc, kb + 8); ++k)
-          gather_rows_s2<Wo_>(base + off[k], 2 * s.W, rows, Wo_, d + k * kPackNR);
+          gather_rows_s2<Wo_>(base + off[k], 2 * s.W, rows, Wo_, dst + (sl * kc + k) * kPackNR);
       }
   }
 #if defined(__x86_64__) || defined(__i386__)
   // pack_slivers with gather16_s2 (where the GEMM runs its AVX-512 kernels): with the
   // compiler's code for gather_rows_s2<16>, this packer was 18% of small's 33x33 downsampling
-  // conv (perf, 1 thread), 15% with it.
+  // conv (perf, 1 thread), 15% with it. (The loops repeat pack_slivers': a function compiled
+  // for AVX-512 is needed for gather16_s2 to inline, and a portable build must not compile the
+  // portable one that way.)
   template <int64_t Wo_>
   SG_AVX512 static void pack_slivers_avx512(const S2Columns& s, int64_t j0, int64_t n, int64_t k0, int64_t kc,
                                             float* dst) {
@@ -484,11 +488,9 @@ struct S2Columns {
     tap_offsets(s, k0, kc, off);
     for (int64_t kb = 0; kb < kc; kb += 8)
       for (int64_t sl = 0; sl < slivers; ++sl) {
-        const int64_t j = j0 + sl * kPackNR, oy = s.oy0 + j % s.per / Wo_;
-        const float* base = s.img + j / s.per * s.img_stride + 2 * oy * s.W;
-        float* d = dst + sl * kc * kPackNR;
+        const float* base = s.rows_of(j0 + sl * kPackNR);
         for (int64_t k = kb; k < std::min(kc, kb + 8); ++k)
-          _mm512_storeu_ps(d + k * kPackNR, gather16_s2<Wo_>(base + off[k], 2 * s.W));
+          _mm512_storeu_ps(dst + (sl * kc + k) * kPackNR, gather16_s2<Wo_>(base + off[k], 2 * s.W));
       }
   }
 #endif
@@ -515,9 +517,7 @@ struct S2Columns {
 // Columns j = the taps of one group, a multiple of 16 of them; rows k = n * per + (oy - oy0) *
 // Wo + ox for the images n of the call (per pixels each, a multiple of 16). The same values in
 // the same layout as packing im2col's matrix, so the same bits.
-struct S2ColumnsT {
-  const float* img;  // channel 0 of the group in the first image; images img_stride apart
-  int64_t img_stride, H, W, kh, kw, Wo, per, oy0;
+struct S2ColumnsT : S2Geometry {
   static bool applies(const Conv2dParams& p, int64_t Wo, int64_t per, int64_t taps) {
     return p.sy == 2 && p.sx == 2 && p.py == 0 && p.px == 0 && (Wo == 4 || Wo == 8 || Wo == 16) && per % kPackNR == 0 &&
            taps % kPackNR == 0 && gemm_avx512_enabled();
@@ -531,9 +531,8 @@ struct S2ColumnsT {
         off[t] = (c * s.H + i) * s.W + j % s.kw;
       }
       float* d = dst + sl * kc * kPackNR;
-      for (int64_t k = 0; k < kc; k += kPackNR) {
-        const int64_t q = k0 + k, oy = s.oy0 + q % s.per / Wo_;  // 16 pixels: from output row oy on
-        const float* base = s.img + q / s.per * s.img_stride + 2 * oy * s.W;
+      for (int64_t k = 0; k < kc; k += kPackNR) {  // 16 pixels: one output row, or 2 or 4
+        const float* base = s.rows_of(k0 + k);
         __m512 r[kPackNR];
         for (int64_t t = 0; t < kPackNR; ++t) r[t] = gather16_s2<Wo_>(base + off[t], 2 * s.W);
         transpose16x16(r);
