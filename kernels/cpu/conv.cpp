@@ -512,8 +512,8 @@ struct S2Columns : S2Geometry {
 // or 16 wide, as the GEMM's implicit B (dW = dY @ col^T: B's rows k are output pixels, its columns
 // j the taps (c, i, jj)), with AVX-512. Each 16 x 16 block of a sliver (16 pixels: one output
 // row, or two of 8, or four of 4; 16 taps) is 16 gather16_s2, one per tap, turned into
-// pixel-major order by a register transpose:
-// no column matrix is written and read back, as im2col + the GEMM's transposing packer do.
+// pixel-major order by a register transpose: no column matrix is written and read back, as
+// im2col + the GEMM's transposing packer do.
 // Columns j = the taps of one group, a multiple of 16 of them; rows k = n * per + (oy - oy0) *
 // Wo + ox for the images n of the call (per pixels each, a multiple of 16). The same values in
 // the same layout as packing im2col's matrix, so the same bits.
@@ -805,7 +805,7 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
 #if defined(__x86_64__) || defined(__i386__)
     if constexpr (std::is_same_v<T, float>)
       if (S2ColumnsT::applies(p, Wo, HoWo, K)) {  // no column matrix: the GEMM packs col^T from the images
-        PackedA dyg;
+        thread_local PackedA dyg;                 // (its memory kept between calls)
         for (int64_t g = 0; g < groups; ++g) {
           scatter_slab(dyp, const_cast<T*>(dy) + g * Cgo * HoWo, Cout * HoWo, HoWo, Cgo, N, HoWo, true);
           gemm_pack_a(dyg, false, Cgo, cols, dyp, cols);
