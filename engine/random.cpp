@@ -12,9 +12,11 @@
 namespace sg {
 
 namespace {
-// f: the host function of kernels/philox.h; normal: which CUDA kernel computes the same.
-template <class F>
-Tensor draw(const char* op, const Shape& s, Rng& g, DType t, Device d, uint64_t per_block, F f, bool normal) {
+// normal: kernels::philox_normal's values (per_block 2), else philox_uniform's (4). On the CPU
+// each block of four words is computed once for the per_block elements it serves, with the
+// functions philox_normal / philox_uniform apply to it element by element (normal_of_words,
+// uniform_of_word), so the same values.
+Tensor draw(const char* op, const Shape& s, Rng& g, DType t, Device d, uint64_t per_block, bool normal) {
   const uint64_t seed = g.seed, offset = g.offset;
   if (d.type == DeviceType::cuda) {
     Tensor y = empty(s, t, d);  // throws without the CUDA backend or a device
@@ -35,8 +37,14 @@ Tensor draw(const char* op, const Shape& s, Rng& g, DType t, Device d, uint64_t 
   const int64_t n = y.numel();
   dispatch_dtype(t, [&]<class T>() {
     T* p = y.data<T>();
+    const int64_t per = (int64_t)per_block;
     kernels::cpu::parallel_for(n, n > 4096, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) p[i] = (T)f(seed, offset, i);
+      for (int64_t i = b; i < e;) {  // the elements of block offset + i / per from slot i % per on
+        const kernels::Philox4 r = kernels::philox4x32_10(offset + (uint64_t)(i / per), 0, seed);
+        for (int64_t slot = i % per; slot < per && i < e; ++slot, ++i)
+          p[i] = (T)(normal ? kernels::normal_of_words(r.v[2 * slot], r.v[2 * slot + 1])
+                            : kernels::uniform_of_word(r.v[slot]));
+      }
     });
   });
   g.offset += ((uint64_t)n + per_block - 1) / per_block;
@@ -44,11 +52,7 @@ Tensor draw(const char* op, const Shape& s, Rng& g, DType t, Device d, uint64_t 
 }
 }  // namespace
 
-Tensor randn(const Shape& s, Rng& g, DType t, Device d) {
-  return draw("randn", s, g, t, d, 2, kernels::philox_normal, true);
-}
-Tensor rand(const Shape& s, Rng& g, DType t, Device d) {
-  return draw("rand", s, g, t, d, 4, kernels::philox_uniform, false);
-}
+Tensor randn(const Shape& s, Rng& g, DType t, Device d) { return draw("randn", s, g, t, d, 2, true); }
+Tensor rand(const Shape& s, Rng& g, DType t, Device d) { return draw("rand", s, g, t, d, 4, false); }
 
 }  // namespace sg

@@ -46,17 +46,22 @@ SG_HD Philox4 philox4x32_10(uint64_t counter_lo, uint64_t counter_hi, uint64_t k
   return {{c0, c1, c2, c3}};
 }
 
+// The values of one block's words: a uniform from one word, a normal from two.
+SG_HD double uniform_of_word(uint32_t w) { return ((double)w + 0.5) * (1.0 / 4294967296.0); }
+SG_HD double normal_of_words(uint32_t w1, uint32_t w2) {
+  const double u1 = uniform_of_word(w1), u2 = uniform_of_word(w2);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+}
+
 SG_HD double philox_uniform(uint64_t seed, uint64_t offset, int64_t i) {
   Philox4 r = philox4x32_10(offset + (uint64_t)(i / 4), 0, seed);
-  return ((double)r.v[i % 4] + 0.5) * (1.0 / 4294967296.0);
+  return uniform_of_word(r.v[i % 4]);
 }
 
 SG_HD double philox_normal(uint64_t seed, uint64_t offset, int64_t i) {
   Philox4 r = philox4x32_10(offset + (uint64_t)(i / 2), 0, seed);
   const int w = 2 * (int)(i % 2);
-  const double u1 = ((double)r.v[w] + 0.5) * (1.0 / 4294967296.0);
-  const double u2 = ((double)r.v[w + 1] + 0.5) * (1.0 / 4294967296.0);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  return normal_of_words(r.v[w], r.v[w + 1]);
 }
 
 }  // namespace sg::kernels

@@ -55,3 +55,26 @@ TEST_CASE("rand is uniform in (0, 1)", "[random]") {
   CHECK(hi < 1);
   CHECK(std::abs(m / u.size() - 0.5) < 0.01);
 }
+
+TEST_CASE("randn and rand give philox_normal's and philox_uniform's values element by element", "[random]") {
+  // The CPU draw computes each Philox block once for the 2 normals or 4 uniforms it serves;
+  // every element must still be the formula's: draws that end inside a block (odd sizes), and
+  // thread slices that start inside one (n > 4096 runs on the pool, cut at odd elements).
+  for (int64_t n : {1, 3, 5, 7, 4097, 10001}) {
+    Rng g(1234);
+    (void)randn({3}, g, DType::f64);  // move the counter off zero
+    (void)rand({5}, g, DType::f64);
+    const uint64_t off_n = g.offset;
+    const std::vector<double> z = randn({n}, g, DType::f64).to_vector();
+    const uint64_t off_u = g.offset;
+    const std::vector<double> u = rand({n}, g, DType::f64).to_vector();
+    const std::vector<double> zf = randn({n}, g, DType::f32).to_vector();
+    const uint64_t off_f = off_u + ((uint64_t)n + 3) / 4;
+    INFO("n " << n);
+    for (int64_t i = 0; i < n; ++i) {
+      REQUIRE(z[(size_t)i] == kernels::philox_normal(1234, off_n, i));
+      REQUIRE(u[(size_t)i] == kernels::philox_uniform(1234, off_u, i));
+      REQUIRE(zf[(size_t)i] == (double)(float)kernels::philox_normal(1234, off_f, i));
+    }
+  }
+}
