@@ -460,47 +460,40 @@ struct S2Columns : S2Geometry {
       if (++jj == s.kw) jj = 0, i == s.kh - 1 ? (i = 0, ++c) : ++i;
     }
   }
+  // One sliver's rows for taps off[0 .. count): the compiler's gathers, or (where the GEMM runs
+  // its AVX-512 kernels) gather16_s2, which needs a function compiled for AVX-512 to inline; with
+  // the compiler's code for gather_rows_s2<16> this packer was 18% of small's 33x33 downsampling
+  // conv (perf, 1 thread), 15% with gather16_s2.
+  template <int64_t Wo_>
+  static void gather_taps(const float* base, const int64_t* off, int64_t count, int64_t src_ld, float* dst) {
+    for (int64_t k = 0; k < count; ++k)
+      gather_rows_s2<Wo_>(base + off[k], src_ld, kPackNR / Wo_, Wo_, dst + k * kPackNR);
+  }
+#if defined(__x86_64__) || defined(__i386__)
+  template <int64_t Wo_>
+  SG_AVX512 static void gather_taps_avx512(const float* base, const int64_t* off, int64_t count, int64_t src_ld,
+                                           float* dst) {
+    for (int64_t k = 0; k < count; ++k) _mm512_storeu_ps(dst + k * kPackNR, gather16_s2<Wo_>(base + off[k], src_ld));
+  }
+#endif
   template <int64_t Wo_>
   static void pack_slivers(const S2Columns& s, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
-    const int64_t rows = kPackNR / Wo_, slivers = n / kPackNR;
+    auto gather = gather_taps<Wo_>;
+#if defined(__x86_64__) || defined(__i386__)
+    if (gemm_avx512_enabled()) gather = gather_taps_avx512<Wo_>;
+#endif
     int64_t off[kPackKC];
     tap_offsets(s, k0, kc, off);
     // 8 taps at a time across all the slivers (the order of pack<16>'s rows, gemm_avx2.cpp):
     // each tap's rows are read along the image, and each sliver's 8 rows written in one run.
     for (int64_t kb = 0; kb < kc; kb += 8)
-      for (int64_t sl = 0; sl < slivers; ++sl) {
-        const float* base = s.rows_of(j0 + sl * kPackNR);
-        for (int64_t k = kb; k < std::min(kc, kb + 8); ++k)
-          gather_rows_s2<Wo_>(base + off[k], 2 * s.W, rows, Wo_, dst + (sl * kc + k) * kPackNR);
-      }
+      for (int64_t sl = 0; sl < n / kPackNR; ++sl)
+        gather(s.rows_of(j0 + sl * kPackNR), off + kb, std::min<int64_t>(8, kc - kb), 2 * s.W,
+               dst + (sl * kc + kb) * kPackNR);
   }
-#if defined(__x86_64__) || defined(__i386__)
-  // pack_slivers with gather16_s2 (where the GEMM runs its AVX-512 kernels): with the
-  // compiler's code for gather_rows_s2<16>, this packer was 18% of small's 33x33 downsampling
-  // conv (perf, 1 thread), 15% with it. (The loops repeat pack_slivers': a function compiled
-  // for AVX-512 is needed for gather16_s2 to inline, and a portable build must not compile the
-  // portable one that way.)
-  template <int64_t Wo_>
-  SG_AVX512 static void pack_slivers_avx512(const S2Columns& s, int64_t j0, int64_t n, int64_t k0, int64_t kc,
-                                            float* dst) {
-    const int64_t slivers = n / kPackNR;
-    int64_t off[kPackKC];
-    tap_offsets(s, k0, kc, off);
-    for (int64_t kb = 0; kb < kc; kb += 8)
-      for (int64_t sl = 0; sl < slivers; ++sl) {
-        const float* base = s.rows_of(j0 + sl * kPackNR);
-        for (int64_t k = kb; k < std::min(kc, kb + 8); ++k)
-          _mm512_storeu_ps(dst + (sl * kc + k) * kPackNR, gather16_s2<Wo_>(base + off[k], 2 * s.W));
-      }
-  }
-#endif
   static void pack(const void* ctx, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
     const S2Columns& s = *static_cast<const S2Columns*>(ctx);
     with_row_width(s.Wo, [&](auto w) {
-#if defined(__x86_64__) || defined(__i386__)
-      if constexpr (w.value > 0)
-        if (gemm_avx512_enabled()) return pack_slivers_avx512<w.value>(s, j0, n, k0, kc, dst);
-#endif
       if constexpr (w.value > 0) pack_slivers<w.value>(s, j0, n, k0, kc, dst);
     });
   }

@@ -78,9 +78,9 @@
 //     gradient 1.02-1.10x (bench/results/cpu_conv_s2_avx512_rows_2026-12-03.txt). Their weight
 //     gradient (dW = dY @ col^T) takes col^T as an implicit B there too (conv.cpp S2ColumnsT,
 //     AVX-512, rows 4, 8 or 16 wide, taps per group a multiple of 16): per 16 pixels x 16 taps,
-//     16 row gathers and a
-//     16x16 register transpose (avx2.h transpose16x16) write the GEMM's packed sliver, where
-//     im2col wrote the column matrix and the GEMM's transposing packer read it back. Same bits;
+//     16 row gathers and a 16x16 register transpose (avx2.h transpose16x16) write the GEMM's
+//     packed sliver, where im2col wrote the column matrix and the GEMM's transposing packer read
+//     it back. Same bits;
 //     1.13-1.22x on small's 33x33, 17x17 and 9x9 Ddown convs, 1 or 2 threads
 //     (bench/results/cpu_conv_s2_wgrad_implicit_2026-12-03.txt).
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
