@@ -276,3 +276,39 @@ TEST_CASE("parallel: Winograd weight gradients on 1 to 5 threads equal the im2co
     }
   }
 }
+
+// A wide layer at low resolution: 480 + 48 channels at F(2x2) leave room for 31 tiles per
+// chunk, which the plan (kernels/cpu/winograd.cpp TilePlan) raises to 32 where every thread
+// still gets a task (here 2 of them or fewer) and otherwise keeps at 16. However the 64 tiles
+// are cut, the forward and the transposed conv (the data gradient) must give the same bits on
+// 1 to 5 threads, and match the f64 im2col path.
+TEST_CASE("parallel: Winograd convs of a wide layer at 4x4 give the same bits on 1 to 5 threads",
+          "[parallel][kernels]") {
+  std::mt19937_64 rng(19);
+  std::normal_distribution<double> normal;
+  for (const bool transposed : {false, true}) {
+    sg::kernels::Conv2dParams p;
+    p.N = 16, p.Cin = 480, p.Cout = 48, p.H = p.W = 4, p.kh = p.kw = 3, p.py = p.px = 1;
+    REQUIRE(winograd_applies(p, transposed));
+    std::vector<double> x(p.N * p.Cin * 16), w(p.Cin * p.Cout * 9), ref(p.N * p.Cout * 16);
+    for (double& v : x) v = normal(rng);
+    for (double& v : w) v = normal(rng) / std::sqrt(480.0 * 9);
+    if (transposed)
+      conv_transpose2d_forward<double>(p, x.data(), w.data(), ref.data());
+    else
+      conv2d_forward<double>(p, x.data(), w.data(), ref.data());
+    const std::vector<float> xf(x.begin(), x.end()), wf(w.begin(), w.end());
+    std::vector<float> first;
+    for (int threads = 1; threads <= 5; ++threads) {
+      ThreadsGuard guard(threads);
+      std::vector<float> got(ref.size(), 777.f);
+      conv2d_winograd<float>(p, xf.data(), wf.data(), got.data(), transposed, 2);
+      if (first.empty()) first = got;
+      for (size_t i = 0; i < got.size(); ++i) {
+        INFO("transposed " << transposed << " threads " << threads << " element " << i);
+        REQUIRE(got[i] == Approx(ref[i]).margin(1e-3));
+        REQUIRE(got[i] == first[i]);
+      }
+    }
+  }
+}

@@ -600,8 +600,15 @@ void grad_transform_run(const T* const* dy, int64_t len, T* z, int64_t stride, R
 
 // How a call splits its tiles: tiles numbered across the batch (q = (n, ty, tx)), in chunks
 // that keep the per-thread scratch near `budget` (kScratchBudget, larger for the weight
-// gradient of wide layers) and give every thread a task (never below 16 tiles: narrower GEMMs
-// run far below peak).
+// gradient of wide layers) and give every thread a task, never below 16 tiles (narrower GEMMs
+// run far below peak) and, where every thread still gets a task, never below 32: each chunk's
+// E GEMMs stream all E packed weight matrices (E Og Cg floats, 9 MiB for F(2x2) at 384
+// channels: L3) past its tiles, so wide layers at low resolution, whose budget allows fewer
+// than 32 tiles, are bound by that stream, and 32-tile GEMMs also take the 6x32 register tile
+// instead of the 12x16 (kernels/cpu/gemm_avx2.cpp). Measured on seed32's 384-channel convs at
+// 4x4 and 8x8 and its 192-channel one at 8x8, forward and data gradient (batch 32, 2 threads,
+// the two builds alternating, 5 rounds, bench/results/winograd_chunk32_2026-12-03.txt): 23 of
+// 30 pairs faster, the median 1.06x.
 struct TilePlan {
   int64_t tw = 0, tiles_per_image = 0, tiles = 0;
   bool parallel = false;
@@ -611,14 +618,15 @@ struct TilePlan {
     tw = ceil_div(Wo, m), tiles_per_image = ceil_div(Ho, m) * tw, tiles = N * tiles_per_image;
     parallel = !in_parallel() && 2.0 * E * G * Og * Cg * (double)tiles > double(1 << 20);
     threads = parallel ? num_threads() : 1;
-    chunk = std::clamp<int64_t>(budget / (E * (Cg + Og)), 16, tiles);
+    const int64_t least = std::min<int64_t>(tiles, G * tiles >= 32 * threads ? 32 : 16);
+    chunk = std::clamp<int64_t>(budget / (E * (Cg + Og)), least, tiles);
     // Chunks per group: a multiple of ceil(threads / G), so the static schedule gives every
     // thread the same number of tasks; then chunks of equal length, rounded up to a multiple
     // of 16, the GEMM's register tile width (kernels/cpu/gemm_avx2.cpp: 21 tiles would pad
-    // the last 16-wide sliver to 32, 85 to 96), never below 16 tiles.
+    // the last 16-wide sliver to 32, 85 to 96), never below `least`.
     const int64_t per = ceil_div(threads, G);
     const int64_t n = ceil_div(ceil_div(tiles, chunk), per) * per;
-    chunk = std::min(tiles, std::max<int64_t>(16, ceil_div(ceil_div(tiles, n), 16) * 16));
+    chunk = std::min(tiles, std::max<int64_t>(least, ceil_div(ceil_div(tiles, n), 16) * 16));
     chunks = ceil_div(tiles, chunk);
   }
 };
