@@ -253,6 +253,14 @@ SG_AVX512 void micro_kernel_6x32(int64_t kc, const float* a, const float* b0, co
 // chunks of 16 tiles at low resolution): C[0:12, 0:16] from two adjacent 6-row slivers of A
 // (a0, a1: [kc][6] each) and one of B, 12 zmm accumulators; each k step loads 1 vector of B,
 // broadcasts 12 scalars of A and issues 12 FMAs. The same bits as micro_kernel, as above.
+// Broadcasting all 12 from memory (13 loads per 12 FMAs) ran 7-10% slower than the 6x32
+// kernel (8 loads), with its data in L1: Zen 5 seems to take two such loads per cycle.
+// So a1[0:3] come from one 128-bit load, spread in registers (vbroadcastss from a register,
+// after a movshdup or movhlps for lanes 1 and 2): 11 loads. Measured (1 thread, the old and
+// new builds alternating, bench/results/cpu_gemm_12x16_2026-12-03.txt): [384 x 384] @ [384 x
+// 16] 205-214 -> 227-236 GFLOP/s; seed32's 1x1 skip at 4x4 (per-image GEMMs of 16 columns),
+// 2 threads, forward 1.10-1.19x, data gradient 1.05-1.09x. Spreading a0's lanes too, or
+// any of the 6x32 kernel's, gained nothing.
 SG_AVX512 void micro_kernel_12x16(int64_t kc, const float* a0, const float* a1, const float* b, float alpha, float beta,
                                   float* c, int64_t ldc) {
   __m512 c0[MR], c1[MR];
@@ -261,9 +269,12 @@ SG_AVX512 void micro_kernel_12x16(int64_t kc, const float* a0, const float* a1, 
   for (int64_t k = 0; k < kc; ++k, a0 += MR, a1 += MR, b += NR) {
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR), _MM_HINT_T0);
     const __m512 v = _mm512_loadu_ps(b);
+    const __m128 q = _mm_loadu_ps(a1);  // a1[0:4]: three of its lanes broadcast in registers
+    const __m512 a1r[3] = {_mm512_set1_ps(_mm_cvtss_f32(q)), _mm512_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(q))),
+                           _mm512_set1_ps(_mm_cvtss_f32(_mm_movehl_ps(q, q)))};
     for (int i = 0; i < MR; ++i) {
       c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), v, c0[i]);
-      c1[i] = _mm512_fmadd_ps(_mm512_set1_ps(a1[i]), v, c1[i]);
+      c1[i] = _mm512_fmadd_ps(i < 3 ? a1r[i] : _mm512_set1_ps(a1[i]), v, c1[i]);
     }
   }
   for (int i = 0; i < MR; ++i)
