@@ -583,9 +583,11 @@ void check_conv_scaled() {
 // and the GEMM, computed here image by image with the exposed building blocks. Batched (small
 // grids) and per-image task paths, groups, 3x3 and 2x2 and 4x4 kernels, channel counts whose
 // taps straddle the GEMM's k blocks of 256; the portable packer and, where the CPU has AVX-512,
-// the AVX-512 one (rows 8 and 16 wide). And the data gradient's col2im, whose AVX-512
-// scatter-add must give the portable one's bits, and the weight gradient, whose AVX-512 path
-// packs col^T from the images (S2ColumnsT), against im2col's (the same GEMM on the same values).
+// the AVX-512 one (rows 8 and 16 wide), or for 3x3 kernels and rows 16 wide (inputs 33 and 34
+// wide) no packing at all: the GEMM reads column-split rows in place (S2Planes; output channels
+// that are and are not a multiple of its 6-row tile, one to three k blocks, groups). And the data gradient's col2im,
+// whose AVX-512 scatter-add must give the portable one's bits, and the weight gradient, whose AVX-512 path packs col^T
+// from the images (S2ColumnsT), against im2col's (the same GEMM on the same values).
 TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's bits", "[kernels]") {
   std::mt19937_64 rng(31);
   std::normal_distribution<float> normal;
@@ -595,7 +597,8 @@ TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's b
   for (const Case& c :
        {Case{3, 16, 16, 33, 3, 1}, Case{4, 64, 32, 17, 3, 1}, Case{5, 40, 24, 9, 3, 1}, Case{2, 32, 32, 17, 3, 2},
         Case{1, 48, 16, 33, 3, 1}, Case{3, 30, 20, 32, 2, 1}, Case{2, 16, 8, 11, 4, 1}, Case{2, 64, 64, 65, 3, 1},
-        Case{1, 32, 16, 17, 3, 1}, Case{3, 32, 16, 9, 3, 1}}) {
+        Case{1, 32, 16, 17, 3, 1}, Case{3, 32, 16, 9, 3, 1}, Case{2, 64, 64, 33, 3, 1}, Case{2, 24, 20, 34, 3, 1},
+        Case{2, 32, 32, 33, 3, 2}}) {
     sg::kernels::Conv2dParams p;
     p.N = c.N, p.Cin = c.Cin, p.Cout = c.Cout, p.H = p.W = c.H, p.kh = p.kw = c.k, p.sy = p.sx = 2, p.groups = c.groups;
     const int64_t Ho = (p.H - p.kh) / 2 + 1, Wo = Ho, Cg = p.Cin / p.groups, Og = p.Cout / p.groups;
@@ -732,6 +735,27 @@ int check_gemm(F&& gemm_f32, int trials, bool big) {
 // must never change a result (the main job's trajectory depends on it). Random shapes around
 // both tiles' edges (N 1-70: wide, tall and single slivers; M 1-40: 12-row pairs and 6-row
 // rests), past the block sizes, both transposes, alpha / beta, op(A) prepacked or not.
+// gemm_prepacked_row_table (the stride-2 forward's in-place B: the bits are checked in "the
+// stride-2 forward's implicit columns give im2col's bits") refuses what it cannot run.
+TEST_CASE("gemm kernel: the row-table GEMM refuses what it cannot run, naming itself", "[kernels][errors]") {
+  using namespace sg::kernels::cpu;
+  REQUIRE(gemm_avx2_available());  // every machine this project builds for (x86-64 with AVX2)
+  std::vector<float> a(12 * 8, 1.f), base(64, 1.f), c(12 * 32);
+  std::vector<int32_t> off(8, 0);
+  const PackedA pa = gemm_pack_a_avx2(false, 12, 8, a.data(), 8);
+  RowTableB b{base.data(), 16, off.data()};
+  REQUIRE_THROWS_WITH(gemm_prepacked_row_table(pa, 16, b, c.data(), 32),
+                      Catch::Matchers::Contains("gemm_prepacked_row_table") &&
+                          Catch::Matchers::Contains("N a multiple of 32 (got 16)"));
+  b.off = nullptr;
+  REQUIRE_THROWS_WITH(gemm_prepacked_row_table(pa, 32, b, c.data(), 32),
+                      Catch::Matchers::Contains("gemm_prepacked_row_table"));
+  b.off = off.data();
+  const bool before = gemm_use_avx512(false);  // the 256-bit kernel alone: no row-table kernel
+  CHECK_THROWS_WITH(gemm_prepacked_row_table(pa, 32, b, c.data(), 32), Catch::Matchers::Contains("AVX-512 kernels on"));
+  gemm_use_avx512(before);
+}
+
 TEST_CASE("gemm kernel: the AVX-512 micro-kernels give the AVX2 kernel's bits", "[kernels]") {
   using namespace sg::kernels::cpu;
   if (!gemm_avx512_available()) {

@@ -57,7 +57,7 @@ int64_t band_rows(int64_t col_rows, int64_t grid_h, int64_t grid_w, int64_t task
 // Scratch kept by each thread between calls (kernels/cpu/scratch.h): the batched paths' column
 // and packed matrices (on the calling thread), each task thread's column buffer, and the weight
 // gradient's extra accumulators.
-enum ConvSlot { kCols, kPacked, kTaskCols, kExtraAccs, kScaledX };
+enum ConvSlot { kCols, kPacked, kTaskCols, kExtraAccs, kScaledX, kPlanes };
 struct ConvScratch;
 template <class T>
 T* scratch(ConvSlot slot, int64_t n) {
@@ -434,6 +434,11 @@ struct GroupWeights {
   void gemm_implicit(int64_t g, int64_t n, const ImplicitB& b, T* C, int64_t ldc) const {
     if constexpr (std::is_same_v<T, float>) gemm_prepacked_implicit(packed[(size_t)g], n, b, 1.f, 0.f, C, ldc);
   }
+  // C[M, n] = op(A_g) @ op(B), op(B) read in place through b (kernels/cpu/gemm.h RowTableB);
+  // implicit_ok() and the AVX-512 kernels on.
+  void gemm_row_table(int64_t g, int64_t n, const RowTableB& b, T* C, int64_t ldc) const {
+    if constexpr (std::is_same_v<T, float>) gemm_prepacked_row_table(packed[(size_t)g], n, b, C, ldc);
+  }
 };
 
 // The im2col columns of a stride-2, padding-0 conv with output rows Wo = 4, 8 or 16 wide (the
@@ -501,6 +506,52 @@ struct S2Columns : S2Geometry {
 };
 
 #if defined(__x86_64__) || defined(__i386__)
+// The forward of a stride-2, padding-0 3x3 conv whose output rows are 16 wide (small's 33x33
+// downsampling conv) with nothing packed: each input row of the task's band is split into its
+// even and odd columns (`split`: two two-source permutes per row), after which tap (c, i, j) of
+// output row oy is 16 contiguous floats, at row 2 oy + i of channel c, column j / 2 of the even
+// half (j even) or of the odd half (j odd); the GEMM reads them in place through a table of
+// those offsets (kernels/cpu/gemm.h RowTableB), two output rows per 6x32 micro-tile. The same
+// products added in the same order as S2Columns' packed slivers, so the same bits (tested).
+// It replaces the packer's gathers and the writing and reading back of the packed panel (15% of
+// the call, perf) with one pass over the band's rows. Measured (small's 33x33 Ddown, kernels
+// alone, the builds alternating, 5 rounds; bench/results/cpu_conv_s2_planes_2026-12-03.txt):
+// 1.08-1.14x on 1 thread, 1.08-1.15x on 2 (0.78-0.83 -> 0.72 ms); through the engine, 1
+// thread each side by side (bench/pair_ab.sh shapes), 1.15x and 1.34x.
+struct S2Planes {
+  static constexpr int64_t kLd = 40, kOdd = 20;  // a split row: even columns from 0, odd from kOdd
+  static bool applies(int64_t kh, int64_t kw, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t W, int64_t Wo) {
+    return kh == 3 && kw == 3 && sy == 2 && sx == 2 && py == 0 && px == 0 && Wo == 16 && (W == 33 || W == 34) &&
+           gemm_avx512_enabled();
+  }
+  // off[k] for tap k = (c, i, j) of a band whose split rows are stored rows_per_channel per channel.
+  static std::vector<int32_t> offsets(int64_t Cg, int64_t rows_per_channel) {
+    std::vector<int32_t> off((size_t)(Cg * 9));
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t j = 0; j < 3; ++j)
+          off[(size_t)(c * 9 + i * 3 + j)] = (int32_t)((c * rows_per_channel + i) * kLd + (j % 2 ? kOdd : 0) + j / 2);
+    return off;
+  }
+  // Rows r0 .. r0 + nr - 1 of the Cg channels of img ([Cg][H][W], W = 33 or 34) into
+  // planes[c][r - r0][kLd]: even columns 0, 2, .., 32 at 0 .. 16, odd columns 1, 3, .., 31 at
+  // kOdd .. kOdd + 15 (the only ones a 16-wide output row reads).
+  SG_AVX512 static void split(const float* img, int64_t Cg, int64_t H, int64_t W, int64_t r0, int64_t nr,
+                              int64_t rows_per_channel, float* planes) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t r = 0; r < nr; ++r) {
+        const float* src = img + (c * H + r0 + r) * W;
+        float* dst = planes + (c * rows_per_channel + r) * kLd;
+        const __m512 lo = _mm512_loadu_ps(src), hi = _mm512_loadu_ps(src + 16);
+        _mm512_storeu_ps(dst, _mm512_permutex2var_ps(lo, even, hi));
+        dst[16] = src[32];
+        _mm512_storeu_ps(dst + kOdd, _mm512_permutex2var_ps(lo, odd, hi));
+      }
+  }
+};
+
 // The weight gradient's operand col^T of a stride-2, padding-0 conv with output rows Wo = 4, 8
 // or 16 wide, as the GEMM's implicit B (dW = dY @ col^T: B's rows k are output pixels, its columns
 // j the taps (c, i, jj)), with AVX-512. Each 16 x 16 block of a sliver (16 pixels: one output
@@ -624,15 +675,32 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
   const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
   const GroupWeights<T> wgs(w, groups, Cgo, K, N * bands);
   const bool implicit = wgs.implicit_ok();
+#if defined(__x86_64__) || defined(__i386__)
+  // S2Planes: the band's input rows split per channel (bands of an even number of output rows).
+  const bool planes = std::is_same_v<T, float> && implicit && S2Planes::applies(kh, kw, sy, sx, py, px, W, Wo);
+  const int64_t plane_rows = 2 * band + 1;
+  const std::vector<int32_t> plane_off = planes ? S2Planes::offsets(Cg, plane_rows) : std::vector<int32_t>();
+#endif
 
   std::atomic<int64_t> next{0};  // tasks handed out one at a time to whichever thread is free
   parallel_region(team, [&](int, int) {
     T* const col = scratch<T>(kTaskCols, pointwise ? 0 : K * band * Wo);
+#if defined(__x86_64__) || defined(__i386__)
+    T* const split = scratch<T>(kPlanes, planes ? Cg * plane_rows * S2Planes::kLd : 0);
+#endif
     for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
       const int64_t ng = t / bands, n = ng / groups, g = ng % groups;
       const int64_t oy0 = (t % bands) * band, oy1 = std::min(Ho, oy0 + band), cols = (oy1 - oy0) * Wo;
       const T* xg = x + (n * Cin + g * Cg) * HW;
       T* yb = y + (n * Cout + g * Cgo) * HoWo + oy0 * Wo;
+#if defined(__x86_64__) || defined(__i386__)
+      if constexpr (std::is_same_v<T, float>)
+        if (planes && (oy1 - oy0) % 2 == 0) {
+          S2Planes::split(xg, Cg, H, W, 2 * oy0, 2 * (oy1 - oy0) + 1, plane_rows, split);
+          wgs.gemm_row_table(g, cols, RowTableB{split, 2 * S2Planes::kLd, plane_off.data()}, yb, HoWo);
+          continue;
+        }
+#endif
       if (pointwise) {  // the image is already the column matrix [Cg, H*W]
         wgs.gemm(g, cols, xg + oy0 * Wo, HW, yb, HoWo);
       } else if (implicit && S2Columns::applies(sy, sx, py, px, Wo, cols)) {

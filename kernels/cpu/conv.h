@@ -82,7 +82,12 @@
 //     packed sliver, where im2col wrote the column matrix and the GEMM's transposing packer read
 //     it back. Same bits;
 //     1.13-1.22x on small's 33x33, 17x17 and 9x9 Ddown convs, 1 or 2 threads
-//     (bench/results/cpu_conv_s2_wgrad_implicit_2026-12-03.txt).
+//     (bench/results/cpu_conv_s2_wgrad_implicit_2026-12-03.txt). With 3x3 kernels and output
+//     rows 16 wide (inputs 33 or 34 wide: small's 33x33 Ddown), the forward packs nothing: the
+//     task's input rows are split into their even and odd columns, after which every tap of an
+//     output row is 16 contiguous floats, and the GEMM's 6x32 kernel reads them in place
+//     through a table of offsets (conv.cpp S2Planes, gemm.h RowTableB). Same bits; 1.08-1.15x
+//     on 1 or 2 threads (bench/results/cpu_conv_s2_planes_2026-12-03.txt).
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
 //     serially. Batched buffers are per-thread scratch kept between calls (grow-only).
 // Not used, measured worse: stride-1 transposed conv as conv2d with flipped weights (the

@@ -93,6 +93,19 @@ struct ImplicitB {
 // with gemm_avx2_available()), else std::logic_error.
 void gemm_prepacked_implicit(const PackedA& A, int64_t N, const ImplicitB& b, float alpha, float beta, float* C,
                              int64_t ldc);
+// op(B) read in place through a table of row offsets, not packed: row k of its 16-wide sliver s
+// (columns 16 s .. 16 s + 15) is the 16 floats at base + s * sliver_stride + off[k]. For the
+// stride-2 convs whose output rows are 16 wide (kernels/cpu/conv.cpp S2Planes: each tap of an
+// output row is 16 contiguous floats of a column-de-interleaved image).
+struct RowTableB {
+  const float* base = nullptr;
+  int64_t sliver_stride = 0;
+  const int32_t* off = nullptr;  // A.K entries
+};
+// C[A.M, N] = op(A) @ op(B) (beta 0) on the calling thread, op(B) from b, with the AVX-512 6x32
+// kernel: the bits of gemm_prepacked on the same matrix. Requires A packed for the packed kernel,
+// gemm_avx512_enabled() and N a multiple of 32, else std::logic_error.
+void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTableB& b, float* C, int64_t ldc);
 // The same two with the packed kernel whatever gemm() would pick (requires gemm_avx2_available()).
 PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
 void gemm_pack_a_avx2(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);

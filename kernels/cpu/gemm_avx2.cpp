@@ -26,6 +26,12 @@
 // caller's packer for Bp's panel instead of pack<NR> (the stride-2 convs' im2col columns,
 // gathered from the images: kernels/cpu/conv.cpp S2Columns); the rest is unchanged.
 //
+// Row-table B (gemm_prepacked_row_table, kernels/cpu/gemm.h RowTableB; AVX-512 only): nothing
+// packed at all, the 6x32 kernel loads row k of a sliver from base + off[k] (the stride-2 convs
+// with 16-wide output rows, whose taps are 16 contiguous floats of column-split image rows:
+// conv.cpp S2Planes); the k blocks and the order of additions are those above, so the bits are
+// those of packing the same B.
+//
 // Threads: called from inside a parallel region (kernels/cpu/parallel.h: the conv kernels'
 // tasks), it runs on the calling thread. Outside one, with at least kParallelFlops of work,
 // the N (or, when N is narrow, the M) range is cut into one slice per thread (a region of the
@@ -65,6 +71,7 @@
 #include <cstdlib>
 #include <new>
 #include <stdexcept>
+#include <string>
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
@@ -231,15 +238,24 @@ SG_AVX512 inline void store_row512(float* row, __m512 v, float alpha, float beta
   _mm512_storeu_ps(row, v);
 }
 
+// With a row table (kTable: gemm_prepacked_row_table), B is read in place: row k of the two
+// slivers is the 16 floats at b0 + off[k] and at b1 + off[k].
+template <bool kTable = false>
 SG_AVX512 void micro_kernel_6x32(int64_t kc, const float* a, const float* b0, const float* b1, float alpha, float beta,
-                                 float* c, int64_t ldc) {
+                                 float* c, int64_t ldc, const int32_t* off = nullptr) {
   __m512 c0[MR], c1[MR];
   for (int i = 0; i < MR; ++i) c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
 #pragma GCC unroll 4
-  for (int64_t k = 0; k < kc; ++k, a += MR, b0 += NR, b1 += NR) {
-    _mm_prefetch(reinterpret_cast<const char*>(b0 + 8 * NR), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b1 + 8 * NR), _MM_HINT_T0);
-    const __m512 v0 = _mm512_loadu_ps(b0), v1 = _mm512_loadu_ps(b1);
+  for (int64_t k = 0; k < kc; ++k, a += MR) {
+    __m512 v0, v1;
+    if constexpr (kTable) {
+      v0 = _mm512_loadu_ps(b0 + off[k]), v1 = _mm512_loadu_ps(b1 + off[k]);
+    } else {
+      _mm_prefetch(reinterpret_cast<const char*>(b0 + 8 * NR), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b1 + 8 * NR), _MM_HINT_T0);
+      v0 = _mm512_loadu_ps(b0), v1 = _mm512_loadu_ps(b1);
+      b0 += NR, b1 += NR;
+    }
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
       c0[i] = _mm512_fmadd_ps(ai, v0, c0[i]), c1[i] = _mm512_fmadd_ps(ai, v1, c1[i]);
@@ -472,6 +488,40 @@ void gemm_prepacked_implicit(const PackedA& A, int64_t N, const ImplicitB& b, fl
   run(A.M, N, A.K, alpha, Operand{A.src, A.lda, A.trans}, ob, beta, C, ldc, A.data.data(), (A.M + MR - 1) / MR * MR);
 }
 
+void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTableB& b, float* C, int64_t ldc) {
+  if (A.M <= 0 || N <= 0) return;
+  if (A.data.empty() || !use_avx512() || N % (2 * NR) != 0 || !b.off)
+    throw std::logic_error(
+        "gemm_prepacked_row_table: needs A packed for the packed kernel, its AVX-512 kernels on, N a multiple of 32 "
+        "(got " +
+        std::to_string(N) + ") and a row table");
+  // The loops of gemm_serial without the packing of B: per k block, each pair of slivers against
+  // all the MR-row slivers of A; k blocks after the first add to C (the same additions in the
+  // same order as packing B, so the same bits); partial tiles of A's last rows through `edge`.
+  const int64_t M = A.M, K = A.K, Mpad = (M + MR - 1) / MR * MR;
+  alignas(64) float edge[MR * 2 * NR];
+  for (int64_t pc = 0; pc < K; pc += KC) {
+    const int64_t kc = std::min(KC, K - pc);
+    const float beta = pc == 0 ? 0.f : 1.f;
+    for (int64_t jr = 0; jr < N; jr += 2 * NR) {
+      const float* b0 = b.base + (jr / NR) * b.sliver_stride;
+      for (int64_t ir = 0; ir < M; ir += MR) {
+        const float* a = A.data.data() + pc * Mpad + ir * kc;
+        float* c = C + ir * ldc + jr;
+        const int64_t mr = std::min(MR, M - ir);
+        if (mr == MR) {
+          micro_kernel_6x32<true>(kc, a, b0, b0 + b.sliver_stride, 1.f, beta, c, ldc, b.off + pc);
+          continue;
+        }
+        micro_kernel_6x32<true>(kc, a, b0, b0 + b.sliver_stride, 1.f, 0.f, edge, 2 * NR, b.off + pc);
+        for (int64_t i = 0; i < mr; ++i)
+          for (int64_t j = 0; j < 2 * NR; ++j)
+            c[i * ldc + j] = beta == 0.f ? edge[i * 2 * NR + j] : edge[i * 2 * NR + j] + c[i * ldc + j];
+      }
+    }
+  }
+}
+
 PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
   PackedA p;
   gemm_pack_a_avx2(p, trans_a, M, K, A, lda);
@@ -514,6 +564,9 @@ void gemm_prepacked_avx2(const PackedA&, bool, int64_t, float, const float*, int
 }
 void gemm_prepacked_implicit(const PackedA&, int64_t, const ImplicitB&, float, float, float*, int64_t) {
   throw std::logic_error("gemm_prepacked_implicit: this build is not for x86-64");
+}
+void gemm_prepacked_row_table(const PackedA&, int64_t, const RowTableB&, float*, int64_t) {
+  throw std::logic_error("gemm_prepacked_row_table: this build is not for x86-64");
 }
 }  // namespace sg::kernels::cpu
 #endif
