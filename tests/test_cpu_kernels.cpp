@@ -585,9 +585,10 @@ void check_conv_scaled() {
 // taps straddle the GEMM's k blocks of 256; the portable packer and, where the CPU has AVX-512,
 // the AVX-512 one (rows 8 and 16 wide), or for 3x3 kernels and rows 16 wide (inputs 33 and 34
 // wide) no packing at all: the GEMM reads column-split rows in place (S2Planes; output channels
-// that are and are not a multiple of its 6-row tile, one to three k blocks, groups). And the data gradient's col2im,
-// whose AVX-512 scatter-add must give the portable one's bits, and the weight gradient, whose AVX-512 path packs col^T
-// from the images (S2ColumnsT), against im2col's (the same GEMM on the same values).
+// that are and are not a multiple of its 6-row tile, one to three k blocks, groups), whose data
+// gradient then adds the GEMM's rows straight into column-split output rows, in col2im's order. And the data gradient's
+// col2im, whose AVX-512 scatter-add must give the portable one's bits, and the weight gradient, whose AVX-512 path
+// packs col^T from the images (S2ColumnsT), against im2col's (the same GEMM on the same values).
 TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's bits", "[kernels]") {
   std::mt19937_64 rng(31);
   std::normal_distribution<float> normal;
@@ -735,15 +736,16 @@ int check_gemm(F&& gemm_f32, int trials, bool big) {
 // must never change a result (the main job's trajectory depends on it). Random shapes around
 // both tiles' edges (N 1-70: wide, tall and single slivers; M 1-40: 12-row pairs and 6-row
 // rests), past the block sizes, both transposes, alpha / beta, op(A) prepacked or not.
-// gemm_prepacked_row_table (the stride-2 forward's in-place B: the bits are checked in "the
-// stride-2 forward's implicit columns give im2col's bits") refuses what it cannot run.
-TEST_CASE("gemm kernel: the row-table GEMM refuses what it cannot run, naming itself", "[kernels][errors]") {
+// gemm_prepacked_row_table and gemm_prepacked_scatter_add (the stride-2 forward's in-place B and
+// its data gradient's in-place C: the bits are checked in "the stride-2 forward's implicit
+// columns give im2col's bits") refuse what they cannot run.
+TEST_CASE("gemm kernel: the row-table GEMMs refuse what they cannot run, naming themselves", "[kernels][errors]") {
   using namespace sg::kernels::cpu;
   REQUIRE(gemm_avx2_available());  // every machine this project builds for (x86-64 with AVX2)
   std::vector<float> a(12 * 8, 1.f), base(64, 1.f), c(12 * 32);
   std::vector<int32_t> off(8, 0);
   const PackedA pa = gemm_pack_a_avx2(false, 12, 8, a.data(), 8);
-  RowTableB b{base.data(), 16, off.data()};
+  RowTable b{base.data(), 16, off.data()};
   REQUIRE_THROWS_WITH(gemm_prepacked_row_table(pa, 16, b, c.data(), 32),
                       Catch::Matchers::Contains("gemm_prepacked_row_table") &&
                           Catch::Matchers::Contains("N a multiple of 32 (got 16)"));
@@ -751,8 +753,17 @@ TEST_CASE("gemm kernel: the row-table GEMM refuses what it cannot run, naming it
   REQUIRE_THROWS_WITH(gemm_prepacked_row_table(pa, 32, b, c.data(), 32),
                       Catch::Matchers::Contains("gemm_prepacked_row_table"));
   b.off = off.data();
+  REQUIRE_THROWS_WITH(gemm_prepacked_scatter_add(pa, 48, base.data(), 48, b),
+                      Catch::Matchers::Contains("gemm_prepacked_scatter_add") &&
+                          Catch::Matchers::Contains("N a multiple of 32 (got 48)"));
+  std::vector<float> wide(12 * 300, 1.f);  // K past one k block: the products would be added in two parts
+  const PackedA tall = gemm_pack_a_avx2(false, 12, 300, wide.data(), 300);
+  REQUIRE_THROWS_WITH(gemm_prepacked_scatter_add(tall, 32, base.data(), 32, b),
+                      Catch::Matchers::Contains("K <= 256 (got 300)"));
   const bool before = gemm_use_avx512(false);  // the 256-bit kernel alone: no row-table kernel
   CHECK_THROWS_WITH(gemm_prepacked_row_table(pa, 32, b, c.data(), 32), Catch::Matchers::Contains("AVX-512 kernels on"));
+  CHECK_THROWS_WITH(gemm_prepacked_scatter_add(pa, 32, base.data(), 32, b),
+                    Catch::Matchers::Contains("AVX-512 kernels on"));
   gemm_use_avx512(before);
 }
 

@@ -434,9 +434,9 @@ struct GroupWeights {
   void gemm_implicit(int64_t g, int64_t n, const ImplicitB& b, T* C, int64_t ldc) const {
     if constexpr (std::is_same_v<T, float>) gemm_prepacked_implicit(packed[(size_t)g], n, b, 1.f, 0.f, C, ldc);
   }
-  // C[M, n] = op(A_g) @ op(B), op(B) read in place through b (kernels/cpu/gemm.h RowTableB);
+  // C[M, n] = op(A_g) @ op(B), op(B) read in place through b (kernels/cpu/gemm.h RowTable);
   // implicit_ok() and the AVX-512 kernels on.
-  void gemm_row_table(int64_t g, int64_t n, const RowTableB& b, T* C, int64_t ldc) const {
+  void gemm_row_table(int64_t g, int64_t n, const RowTable& b, T* C, int64_t ldc) const {
     if constexpr (std::is_same_v<T, float>) gemm_prepacked_row_table(packed[(size_t)g], n, b, C, ldc);
   }
 };
@@ -511,8 +511,9 @@ struct S2Columns : S2Geometry {
 // even and odd columns (`split`: two two-source permutes per row), after which tap (c, i, j) of
 // output row oy is 16 contiguous floats, at row 2 oy + i of channel c, column j / 2 of the even
 // half (j even) or of the odd half (j odd); the GEMM reads them in place through a table of
-// those offsets (kernels/cpu/gemm.h RowTableB), two output rows per 6x32 micro-tile. The same
+// those offsets (kernels/cpu/gemm.h RowTable), two output rows per 6x32 micro-tile. The same
 // products added in the same order as S2Columns' packed slivers, so the same bits (tested).
+// `merge` is the inverse of `split`, for the data gradient (conv_transpose2d_forward below).
 // It replaces the packer's gathers and the writing and reading back of the packed panel (15% of
 // the call, perf) with one pass over the band's rows. Measured (small's 33x33 Ddown, kernels
 // alone, the builds alternating, 5 rounds; bench/results/cpu_conv_s2_planes_2026-12-03.txt):
@@ -548,6 +549,22 @@ struct S2Planes {
         _mm512_storeu_ps(dst, _mm512_permutex2var_ps(lo, even, hi));
         dst[16] = src[32];
         _mm512_storeu_ps(dst + kOdd, _mm512_permutex2var_ps(lo, odd, hi));
+      }
+  }
+  // The inverse for the data gradient: the C channels of img ([C][H][W], W = 33 or 34) from
+  // planes[c][r][kLd] (H rows per channel), columns interleaved back.
+  SG_AVX512 static void merge(const float* planes, int64_t C, int64_t H, int64_t W, float* img) {
+    const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi_idx = _mm512_add_epi32(lo_idx, _mm512_set1_epi32(8));
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t r = 0; r < H; ++r) {
+        const float* src = planes + (c * H + r) * kLd;
+        float* dst = img + (c * H + r) * W;
+        const __m512 e = _mm512_loadu_ps(src), o = _mm512_loadu_ps(src + kOdd);
+        _mm512_storeu_ps(dst, _mm512_permutex2var_ps(e, lo_idx, o));
+        _mm512_storeu_ps(dst + 16, _mm512_permutex2var_ps(e, hi_idx, o));
+        dst[32] = src[16];
+        if (W == 34) dst[33] = src[kOdd + 16];
       }
   }
 };
@@ -697,7 +714,7 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
       if constexpr (std::is_same_v<T, float>)
         if (planes && (oy1 - oy0) % 2 == 0) {
           S2Planes::split(xg, Cg, H, W, 2 * oy0, 2 * (oy1 - oy0) + 1, plane_rows, split);
-          wgs.gemm_row_table(g, cols, RowTableB{split, 2 * S2Planes::kLd, plane_off.data()}, yb, HoWo);
+          wgs.gemm_row_table(g, cols, RowTable{split, 2 * S2Planes::kLd, plane_off.data()}, yb, HoWo);
           continue;
         }
 #endif
@@ -817,16 +834,50 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   // A pointwise one whose tasks take whole groups multiplies every image by the same W_g^T:
   // packed once (at 384 channels on 4x4 grids, packing it per image cost more than the GEMMs).
   const GroupWeights<T> wt(w, groups, Cgo, Cg, pointwise && chunks == 1 ? N : 1, true);
+#if defined(__x86_64__) || defined(__i386__)
+  // The adjoint of S2Planes' forward (3x3, stride 2, padding 0, output rows 33 or 34 wide from a
+  // grid 16 wide; whole images and groups per task, at most kPackKC input channels): no column
+  // matrix. The GEMM's rows (taps, in order) are added straight into the output's column-split
+  // rows, which are then interleaved into the image: the same additions in the same order as
+  // col2im's (starting from zero, taps in order for each output float), so the same bits.
+  // Measured (small's 33x33 Ddown, kernels alone, alternating, 5 rounds): 1.23-1.28x on 1
+  // thread, 1.20-1.26x on 2 (0.90-0.92 -> 0.73-0.75 ms); through the engine, side by side,
+  // 1.15x (bench/results/cpu_conv_s2_planes_2026-12-03.txt).
+  std::vector<PackedA> wt_planes;
+  if constexpr (std::is_same_v<T, float>)
+    if (S2Planes::applies(kh, kw, sy, sx, py, px, Wo, W) && chunks == 1 && band >= H && Cg <= kPackKC)
+      for (int64_t g = 0; g < groups; ++g) {
+        wt_planes.push_back(gemm_pack_a(true, K, Cg, w + g * Cg * K, K));
+        if (wt_planes.back().data.empty()) {  // Eigen's GEMM in use: col2im
+          wt_planes.clear();
+          break;
+        }
+      }
+  const std::vector<int32_t> out_off = wt_planes.empty() ? std::vector<int32_t>() : S2Planes::offsets(Cgo, Ho);
+#endif
 
   std::atomic<int64_t> next{0};  // tasks handed out one at a time to whichever thread is free
   parallel_region(team, [&](int, int) {
     T* const col = scratch<T>(kTaskCols, pointwise ? 0 : chunk * khw * band * W);
+#if defined(__x86_64__) || defined(__i386__)
+    T* const split = scratch<T>(kPlanes, wt_planes.empty() ? 0 : Cgo * Ho * S2Planes::kLd);
+#endif
     for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
       const int64_t ng = t / chunks, n = ng / groups, g = ng % groups;
       const int64_t c0 = (t % chunks) * chunk, cc = std::min(Cgo, c0 + chunk) - c0;
       const T* xg = x + (n * Cin + g * Cg) * HW;
       const T* wc = w + g * Cg * K + c0 * khw;  // columns [c0*khw, (c0+cc)*khw) of [Cg, K]
       T* yc = y + (n * Cout + g * Cgo + c0) * HoWo;
+#if defined(__x86_64__) || defined(__i386__)
+      if constexpr (std::is_same_v<T, float>)
+        if (!wt_planes.empty()) {
+          std::fill(split, split + Cgo * Ho * S2Planes::kLd, 0.f);
+          gemm_prepacked_scatter_add(wt_planes[(size_t)g], HW, xg, HW,
+                                     RowTable{split, 2 * S2Planes::kLd, out_off.data()});
+          S2Planes::merge(split, Cgo, Ho, Wo, yc);
+          continue;
+        }
+#endif
       if (pointwise) {
         if (chunks == 1)
           wt.gemm(g, HW, xg, HW, yc, HoWo);

@@ -86,8 +86,11 @@
 //     rows 16 wide (inputs 33 or 34 wide: small's 33x33 Ddown), the forward packs nothing: the
 //     task's input rows are split into their even and odd columns, after which every tap of an
 //     output row is 16 contiguous floats, and the GEMM's 6x32 kernel reads them in place
-//     through a table of offsets (conv.cpp S2Planes, gemm.h RowTableB). Same bits; 1.08-1.15x
-//     on 1 or 2 threads (bench/results/cpu_conv_s2_planes_2026-12-03.txt).
+//     through a table of offsets (conv.cpp S2Planes, gemm.h RowTable). Same bits; 1.08-1.15x
+//     on 1 or 2 threads. Its data gradient the other way round: the GEMM's rows (taps) are
+//     added straight into the output's column-split rows (gemm_prepacked_scatter_add), which
+//     are then interleaved back; no column matrix, the additions of col2im in its order, so
+//     the same bits; 1.20-1.28x (bench/results/cpu_conv_s2_planes_2026-12-03.txt).
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
 //     serially. Batched buffers are per-thread scratch kept between calls (grow-only).
 // Not used, measured worse: stride-1 transposed conv as conv2d with flipped weights (the

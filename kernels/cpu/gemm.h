@@ -93,19 +93,28 @@ struct ImplicitB {
 // with gemm_avx2_available()), else std::logic_error.
 void gemm_prepacked_implicit(const PackedA& A, int64_t N, const ImplicitB& b, float alpha, float beta, float* C,
                              int64_t ldc);
-// op(B) read in place through a table of row offsets, not packed: row k of its 16-wide sliver s
-// (columns 16 s .. 16 s + 15) is the 16 floats at base + s * sliver_stride + off[k]. For the
-// stride-2 convs whose output rows are 16 wide (kernels/cpu/conv.cpp S2Planes: each tap of an
-// output row is 16 contiguous floats of a column-de-interleaved image).
-struct RowTableB {
-  const float* base = nullptr;
+// A matrix in place through a table of row offsets: row r of its 16-wide sliver s (columns
+// 16 s .. 16 s + 15) is the 16 floats at base + s * sliver_stride + off[r]. For the stride-2
+// convs whose output rows are 16 wide (kernels/cpu/conv.cpp S2Planes: each tap of an output row
+// is 16 contiguous floats of a column-split image).
+struct RowTable {
+  float* base = nullptr;
   int64_t sliver_stride = 0;
-  const int32_t* off = nullptr;  // A.K entries
+  const int32_t* off = nullptr;
 };
-// C[A.M, N] = op(A) @ op(B) (beta 0) on the calling thread, op(B) from b, with the AVX-512 6x32
-// kernel: the bits of gemm_prepacked on the same matrix. Requires A packed for the packed kernel,
-// gemm_avx512_enabled() and N a multiple of 32, else std::logic_error.
-void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTableB& b, float* C, int64_t ldc);
+// C[A.M, N] = op(A) @ op(B) (beta 0) on the calling thread, op(B) [A.K, N] read in place through
+// b (A.K rows), with the AVX-512 6x32 kernel: the bits of gemm_prepacked on the same matrix.
+// Requires A packed for the packed kernel, gemm_avx512_enabled() and N a multiple of 32, else
+// std::logic_error.
+void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTable& b, float* C, int64_t ldc);
+// The product op(A) @ B (B [A.K, N] row-major, ldb) added into memory through c (A.M rows): row
+// i's sliver s to the 16 floats at c.base + s * c.sliver_stride + c.off[i], rows in increasing
+// order (so a float that several rows meet gets them in row order, starting from its value), on
+// the calling thread, with the AVX-512 6x32 kernel: the bits of gemm_prepacked into a matrix
+// whose rows are then added in order. Requires A packed, gemm_avx512_enabled(), N a multiple of
+// 32 and A.K <= kPackKC (one k block: the products are summed before they are added), else
+// std::logic_error.
+void gemm_prepacked_scatter_add(const PackedA& A, int64_t N, const float* B, int64_t ldb, const RowTable& c);
 // The same two with the packed kernel whatever gemm() would pick (requires gemm_avx2_available()).
 PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
 void gemm_pack_a_avx2(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);

@@ -26,11 +26,12 @@
 // caller's packer for Bp's panel instead of pack<NR> (the stride-2 convs' im2col columns,
 // gathered from the images: kernels/cpu/conv.cpp S2Columns); the rest is unchanged.
 //
-// Row-table B (gemm_prepacked_row_table, kernels/cpu/gemm.h RowTableB; AVX-512 only): nothing
-// packed at all, the 6x32 kernel loads row k of a sliver from base + off[k] (the stride-2 convs
-// with 16-wide output rows, whose taps are 16 contiguous floats of column-split image rows:
-// conv.cpp S2Planes); the k blocks and the order of additions are those above, so the bits are
-// those of packing the same B.
+// Row tables (kernels/cpu/gemm.h RowTable; AVX-512 only), for the stride-2 convs with 16-wide
+// output rows, whose taps are 16 contiguous floats of column-split image rows (conv.cpp
+// S2Planes): gemm_prepacked_row_table packs no B at all, the 6x32 kernel loads row k of a sliver
+// from base + off[k] (the k blocks and the order of additions are those above, so the bits are
+// those of packing the same B); gemm_prepacked_scatter_add adds each row of its 6x32 tiles to
+// base + off[i] instead of storing C (the data gradient, with col2im's additions in its order).
 //
 // Threads: called from inside a parallel region (kernels/cpu/parallel.h: the conv kernels'
 // tasks), it runs on the calling thread. Outside one, with at least kParallelFlops of work,
@@ -488,7 +489,7 @@ void gemm_prepacked_implicit(const PackedA& A, int64_t N, const ImplicitB& b, fl
   run(A.M, N, A.K, alpha, Operand{A.src, A.lda, A.trans}, ob, beta, C, ldc, A.data.data(), (A.M + MR - 1) / MR * MR);
 }
 
-void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTableB& b, float* C, int64_t ldc) {
+void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTable& b, float* C, int64_t ldc) {
   if (A.M <= 0 || N <= 0) return;
   if (A.data.empty() || !use_avx512() || N % (2 * NR) != 0 || !b.off)
     throw std::logic_error(
@@ -518,6 +519,37 @@ void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTableB& b, f
           for (int64_t j = 0; j < 2 * NR; ++j)
             c[i * ldc + j] = beta == 0.f ? edge[i * 2 * NR + j] : edge[i * 2 * NR + j] + c[i * ldc + j];
       }
+    }
+  }
+}
+
+namespace {
+SG_AVX512 void add16(float* dst, const float* src) {
+  _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), _mm512_loadu_ps(src)));
+}
+}  // namespace
+
+void gemm_prepacked_scatter_add(const PackedA& A, int64_t N, const float* B, int64_t ldb, const RowTable& c) {
+  if (A.M <= 0 || N <= 0 || A.K <= 0) return;
+  if (A.data.empty() || !use_avx512() || N % (2 * NR) != 0 || A.K > KC || !c.off)
+    throw std::logic_error(
+        "gemm_prepacked_scatter_add: needs A packed for the packed kernel, its AVX-512 kernels on, N a multiple of 32 "
+        "(got " +
+        std::to_string(N) + "), K <= " + std::to_string(KC) + " (got " + std::to_string(A.K) + ") and a row table");
+  // B packed whole (one k block); then A's slivers in order, each against every pair of B's
+  // slivers, the 6 x 32 tile computed into `tile` and its rows added where the table says.
+  const int64_t M = A.M, K = A.K;
+  float* const Bp = scratch(0, N * K);
+  pack<NR>(B, ldb, true, 0, N, 0, K, Bp);
+  alignas(64) float tile[MR * 2 * NR];
+  for (int64_t ir = 0; ir < M; ir += MR) {
+    const float* a = A.data.data() + ir * K;
+    const int64_t mr = std::min(MR, M - ir);
+    for (int64_t jr = 0; jr < N; jr += 2 * NR) {
+      micro_kernel_6x32(K, a, Bp + jr * K, Bp + (jr + NR) * K, 1.f, 0.f, tile, 2 * NR);
+      float* const d = c.base + (jr / NR) * c.sliver_stride;
+      for (int64_t i = 0; i < mr; ++i)
+        add16(d + c.off[ir + i], tile + i * 2 * NR), add16(d + c.sliver_stride + c.off[ir + i], tile + i * 2 * NR + NR);
     }
   }
 }
@@ -565,8 +597,11 @@ void gemm_prepacked_avx2(const PackedA&, bool, int64_t, float, const float*, int
 void gemm_prepacked_implicit(const PackedA&, int64_t, const ImplicitB&, float, float, float*, int64_t) {
   throw std::logic_error("gemm_prepacked_implicit: this build is not for x86-64");
 }
-void gemm_prepacked_row_table(const PackedA&, int64_t, const RowTableB&, float*, int64_t) {
+void gemm_prepacked_row_table(const PackedA&, int64_t, const RowTable&, float*, int64_t) {
   throw std::logic_error("gemm_prepacked_row_table: this build is not for x86-64");
+}
+void gemm_prepacked_scatter_add(const PackedA&, int64_t, const float*, int64_t, const RowTable&) {
+  throw std::logic_error("gemm_prepacked_scatter_add: this build is not for x86-64");
 }
 }  // namespace sg::kernels::cpu
 #endif
