@@ -586,7 +586,8 @@ void check_conv_scaled() {
 // the AVX-512 one (rows 8 and 16 wide), or for 3x3 kernels and rows 16 wide (inputs 33 and 34
 // wide) no packing at all: the GEMM reads column-split rows in place (S2Planes; output channels
 // that are and are not a multiple of its 6-row tile, one to three k blocks, groups), whose data
-// gradient then adds the GEMM's rows straight into column-split output rows, in col2im's order. And the data gradient's
+// gradient then adds the GEMM's rows straight into column-split output rows, in col2im's order
+// (an odd number of input channels: a partial 6-row sliver of taps). And the data gradient's
 // col2im, whose AVX-512 scatter-add must give the portable one's bits, and the weight gradient, whose AVX-512 path
 // packs col^T from the images (S2ColumnsT), against im2col's (the same GEMM on the same values).
 TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's bits", "[kernels]") {
@@ -599,7 +600,7 @@ TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's b
        {Case{3, 16, 16, 33, 3, 1}, Case{4, 64, 32, 17, 3, 1}, Case{5, 40, 24, 9, 3, 1}, Case{2, 32, 32, 17, 3, 2},
         Case{1, 48, 16, 33, 3, 1}, Case{3, 30, 20, 32, 2, 1}, Case{2, 16, 8, 11, 4, 1}, Case{2, 64, 64, 65, 3, 1},
         Case{1, 32, 16, 17, 3, 1}, Case{3, 32, 16, 9, 3, 1}, Case{2, 64, 64, 33, 3, 1}, Case{2, 24, 20, 34, 3, 1},
-        Case{2, 32, 32, 33, 3, 2}}) {
+        Case{2, 32, 32, 33, 3, 2}, Case{2, 21, 32, 34, 3, 1}, Case{2, 32, 64, 33, 3, 2}}) {
     sg::kernels::Conv2dParams p;
     p.N = c.N, p.Cin = c.Cin, p.Cout = c.Cout, p.H = p.W = c.H, p.kh = p.kw = c.k, p.sy = p.sx = 2, p.groups = c.groups;
     const int64_t Ho = (p.H - p.kh) / 2 + 1, Wo = Ho, Cg = p.Cin / p.groups, Og = p.Cout / p.groups;
