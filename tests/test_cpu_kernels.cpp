@@ -586,8 +586,9 @@ void check_conv_scaled() {
 // the AVX-512 one (rows 8 and 16 wide), or for 3x3 kernels and rows 16 wide (inputs 33 and 34
 // wide) no packing at all: the GEMM reads column-split rows in place (S2Planes; output channels
 // that are and are not a multiple of its 6-row tile, one to three k blocks, groups), whose data
-// gradient then adds the GEMM's rows straight into column-split output rows, in col2im's order
-// (an odd number of input channels: a partial 6-row sliver of taps). And the data gradient's
+// gradient then adds the GEMM's rows straight into column-split output rows, in col2im's order,
+// and whose weight gradient (output channels per group a multiple of 32) reads col in place (an
+// odd number of input channels: a partial 6-row sliver of taps, and taps not a multiple of 16). And the data gradient's
 // col2im, whose AVX-512 scatter-add must give the portable one's bits, and the weight gradient, whose AVX-512 path
 // packs col^T from the images (S2ColumnsT), against im2col's (the same GEMM on the same values).
 TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's bits", "[kernels]") {
@@ -599,8 +600,8 @@ TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's b
   for (const Case& c :
        {Case{3, 16, 16, 33, 3, 1}, Case{4, 64, 32, 17, 3, 1}, Case{5, 40, 24, 9, 3, 1}, Case{2, 32, 32, 17, 3, 2},
         Case{1, 48, 16, 33, 3, 1}, Case{3, 30, 20, 32, 2, 1}, Case{2, 16, 8, 11, 4, 1}, Case{2, 64, 64, 65, 3, 1},
-        Case{1, 32, 16, 17, 3, 1}, Case{3, 32, 16, 9, 3, 1}, Case{2, 64, 64, 33, 3, 1}, Case{2, 24, 20, 34, 3, 1},
-        Case{2, 32, 32, 33, 3, 2}, Case{2, 21, 32, 34, 3, 1}, Case{2, 32, 64, 33, 3, 2}}) {
+        Case{1, 32, 16, 17, 3, 1}, Case{3, 32, 16, 9, 3, 1}, Case{4, 64, 64, 33, 3, 1}, Case{2, 24, 20, 34, 3, 1},
+        Case{2, 32, 32, 33, 3, 2}, Case{5, 21, 32, 34, 3, 1}, Case{3, 32, 64, 33, 3, 2}}) {
     sg::kernels::Conv2dParams p;
     p.N = c.N, p.Cin = c.Cin, p.Cout = c.Cout, p.H = p.W = c.H, p.kh = p.kw = c.k, p.sy = p.sx = 2, p.groups = c.groups;
     const int64_t Ho = (p.H - p.kh) / 2 + 1, Wo = Ho, Cg = p.Cin / p.groups, Og = p.Cout / p.groups;
@@ -737,9 +738,10 @@ int check_gemm(F&& gemm_f32, int trials, bool big) {
 // must never change a result (the main job's trajectory depends on it). Random shapes around
 // both tiles' edges (N 1-70: wide, tall and single slivers; M 1-40: 12-row pairs and 6-row
 // rests), past the block sizes, both transposes, alpha / beta, op(A) prepacked or not.
-// gemm_prepacked_row_table and gemm_prepacked_scatter_add (the stride-2 forward's in-place B and
-// its data gradient's in-place C: the bits are checked in "the stride-2 forward's implicit
-// columns give im2col's bits") refuse what they cannot run.
+// gemm_prepacked_row_table, gemm_prepacked_scatter_add and gemm_row_table_a (the stride-2
+// forward's in-place B, its data gradient's in-place C, its weight gradient's in-place A: the
+// bits are checked in "the stride-2 forward's implicit columns give im2col's bits") refuse what
+// they cannot run.
 TEST_CASE("gemm kernel: the row-table GEMMs refuse what they cannot run, naming themselves", "[kernels][errors]") {
   using namespace sg::kernels::cpu;
   REQUIRE(gemm_avx2_available());  // every machine this project builds for (x86-64 with AVX2)
@@ -761,6 +763,10 @@ TEST_CASE("gemm kernel: the row-table GEMMs refuse what they cannot run, naming 
   const PackedA tall = gemm_pack_a_avx2(false, 12, 300, wide.data(), 300);
   REQUIRE_THROWS_WITH(gemm_prepacked_scatter_add(tall, 32, base.data(), 32, b),
                       Catch::Matchers::Contains("K <= 256 (got 300)"));
+  REQUIRE_THROWS_WITH(gemm_row_table_a(12, 32, 24, b, base.data(), 32, false, c.data(), 32),
+                      Catch::Matchers::Contains("gemm_row_table_a") && Catch::Matchers::Contains("(got 24)"));
+  REQUIRE_THROWS_WITH(gemm_row_table_a(12, 16, 16, b, base.data(), 16, false, c.data(), 32),
+                      Catch::Matchers::Contains("N a multiple of 32 (got 16)"));
   const bool before = gemm_use_avx512(false);  // the 256-bit kernel alone: no row-table kernel
   CHECK_THROWS_WITH(gemm_prepacked_row_table(pa, 32, b, c.data(), 32), Catch::Matchers::Contains("AVX-512 kernels on"));
   CHECK_THROWS_WITH(gemm_prepacked_scatter_add(pa, 32, base.data(), 32, b),

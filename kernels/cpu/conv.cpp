@@ -57,7 +57,7 @@ int64_t band_rows(int64_t col_rows, int64_t grid_h, int64_t grid_w, int64_t task
 // Scratch kept by each thread between calls (kernels/cpu/scratch.h): the batched paths' column
 // and packed matrices (on the calling thread), each task thread's column buffer, and the weight
 // gradient's extra accumulators.
-enum ConvSlot { kCols, kPacked, kTaskCols, kExtraAccs, kScaledX, kPlanes };
+enum ConvSlot { kCols, kPacked, kTaskCols, kExtraAccs, kScaledX, kPlanes, kTapsByOut };
 struct ConvScratch;
 template <class T>
 T* scratch(ConvSlot slot, int64_t n) {
@@ -569,6 +569,25 @@ struct S2Planes {
   }
 };
 
+// dst[j * K + k] += src[k * n + j] (src [K][n], dst [n][K], n a multiple of 16): 16 x 16 blocks
+// through a register transpose (avx2.h transpose16x16), the last K % 16 rows one by one.
+SG_AVX512 void add_transposed16(const float* src, int64_t K, int64_t n, float* dst) {
+  const int64_t K16 = K / 16 * 16;
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    for (int64_t k0 = 0; k0 < K16; k0 += 16) {
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + (k0 + i) * n + j0);
+      transpose16x16(r);  // r[j] = column j0 + j of rows k0 .. k0 + 15
+      for (int64_t j = 0; j < 16; ++j) {
+        float* d = dst + (j0 + j) * K + k0;
+        _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), r[j]));
+      }
+    }
+    for (int64_t k = K16; k < K; ++k)
+      for (int64_t j = 0; j < 16; ++j) dst[(j0 + j) * K + k] += src[k * n + j0 + j];
+  }
+}
+
 // The weight gradient's operand col^T of a stride-2, padding-0 conv with output rows Wo = 4, 8
 // or 16 wide, as the GEMM's implicit B (dW = dY @ col^T: B's rows k are output pixels, its columns
 // j the taps (c, i, jj)), with AVX-512. Each 16 x 16 block of a sliver (16 pixels: one output
@@ -937,6 +956,21 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     return;
   }
 
+#if defined(__x86_64__) || defined(__i386__)
+  // S2Planes' convs (3x3, stride 2, inputs 33 or 34 wide: output rows of 16): per image,
+  // dW_g^T = col @ dY^T with col read in place from the column-split image (its rows, the taps,
+  // are an output row's 16 pixels at a time: gemm_row_table_a), then added into the accumulator
+  // transposed, 16 x 16 at a time: no column matrix and no packing of col^T (S2ColumnsT's gathers
+  // and transposes, 21% of the call, perf), only dY^T [pixels x Cgo]. The same FMAs in the same
+  // order and the same addition into the accumulator as S2ColumnsT's GEMM (one k block per
+  // image), so the same bits. Measured (small's 33x33 Ddown, kernels alone, alternating):
+  // 1.12-1.27x on 1 thread, 1.09-1.21x on 2; through the engine, side by side, 1.11x
+  // (bench/results/cpu_conv_s2_planes_2026-12-03.txt, with two variants that lost: the
+  // transposed add as a scalar loop, and accumulating transposed, where GCC spilled the kernel).
+  const bool planes =
+      std::is_same_v<T, float> && S2Planes::applies(kh, kw, sy, sx, py, px, W, Wo) && HoWo <= kPackKC && Cgo % 32 == 0;
+  const std::vector<int32_t> plane_off = planes ? S2Planes::offsets(Cg, H) : std::vector<int32_t>();
+#endif
   // acc (laid out like dw) += the contribution of batch element n, rows [oy0, oy1), to group g.
   auto run_task = [&](int64_t n, int64_t g, int64_t oy0, int64_t oy1, T* acc, T* col) {
     const int64_t cols = (oy1 - oy0) * Wo;
@@ -952,6 +986,15 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       gemm<T>(false, true, Cgo, K, cols, T(1), dyb, HoWo, xg + oy0 * Wo, HW, T(1), ag, K);
     } else {
 #if defined(__x86_64__) || defined(__i386__)
+      if constexpr (std::is_same_v<T, float>)
+        if (planes && cols == HoWo) {
+          T* const split = scratch<T>(kPlanes, Cg * H * S2Planes::kLd);
+          T* const taps_by_out = scratch<T>(kTapsByOut, K * Cgo);
+          S2Planes::split(xg, Cg, H, W, 0, H, H, split);
+          gemm_row_table_a(K, Cgo, cols, RowTable{split, 2 * S2Planes::kLd, plane_off.data()}, dyb, HoWo, true,
+                           taps_by_out, Cgo);
+          return add_transposed16(taps_by_out, K, Cgo, ag);
+        }
       if constexpr (std::is_same_v<T, float>)
         if (S2ColumnsT::applies(p, Wo, cols, K)) {  // as the batched path above: col^T packed from the image
           thread_local PackedA dyb_packed;

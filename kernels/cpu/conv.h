@@ -90,7 +90,10 @@
 //     on 1 or 2 threads. Its data gradient the other way round: the GEMM's rows (taps) are
 //     added straight into the output's column-split rows (gemm_prepacked_scatter_add), which
 //     are then interleaved back; no column matrix, the additions of col2im in its order, so
-//     the same bits; 1.20-1.28x (bench/results/cpu_conv_s2_planes_2026-12-03.txt).
+//     the same bits; 1.20-1.28x. And its weight gradient reads col (taps down, an output row's
+//     16 pixels at a time along k) in place as the GEMM's A (gemm_row_table_a: dW^T = col @
+//     dY^T, only dY^T packed), added into the accumulator through 16x16 register transposes;
+//     same bits, 1.09-1.27x (bench/results/cpu_conv_s2_planes_2026-12-03.txt).
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
 //     serially. Batched buffers are per-thread scratch kept between calls (grow-only).
 // Not used, measured worse: stride-1 transposed conv as conv2d with flipped weights (the

@@ -115,6 +115,14 @@ void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTable& b, fl
 // 32 and A.K <= kPackKC (one k block: the products are summed before they are added), else
 // std::logic_error.
 void gemm_prepacked_scatter_add(const PackedA& A, int64_t N, const float* B, int64_t ldb, const RowTable& c);
+// C[M, N] = op(A) @ op(B) (beta 0) on the calling thread with op(A) read in place through a
+// (A's rows i, k along them in runs of 16: element (i, k) is a.base[a.off[i] + (k / 16) *
+// a.sliver_stride + k % 16]) and op(B) [K, N] from B (ldb, trans_b as gemm), with the AVX-512
+// 6x32 kernel: the bits of gemm on the same matrices. The stride-2 weight gradient's col (taps
+// down, an output row's 16 pixels along k) times dY^T. Requires gemm_avx512_enabled(), N a
+// multiple of 32, K a multiple of 16 and at most kPackKC, else std::logic_error.
+void gemm_row_table_a(int64_t M, int64_t N, int64_t K, const RowTable& a, const float* B, int64_t ldb, bool trans_b,
+                      float* C, int64_t ldc);
 // The same two with the packed kernel whatever gemm() would pick (requires gemm_avx2_available()).
 PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
 void gemm_pack_a_avx2(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);

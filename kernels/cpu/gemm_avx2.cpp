@@ -31,7 +31,9 @@
 // S2Planes): gemm_prepacked_row_table packs no B at all, the 6x32 kernel loads row k of a sliver
 // from base + off[k] (the k blocks and the order of additions are those above, so the bits are
 // those of packing the same B); gemm_prepacked_scatter_add adds each row of its 6x32 tiles to
-// base + off[i] instead of storing C (the data gradient, with col2im's additions in its order).
+// base + off[i] instead of storing C (the data gradient, with col2im's additions in its order);
+// gemm_row_table_a reads A's rows in place (the weight gradient's col, k along a row in runs of
+// 16), B packed.
 //
 // Threads: called from inside a parallel region (kernels/cpu/parallel.h: the conv kernels'
 // tasks), it runs on the calling thread. Outside one, with at least kParallelFlops of work,
@@ -264,6 +266,27 @@ SG_AVX512 void micro_kernel_6x32(int64_t kc, const float* a, const float* b0, co
   }
   for (int i = 0; i < MR; ++i)
     store_row512(c + i * ldc, c0[i], alpha, beta), store_row512(c + i * ldc + NR, c1[i], alpha, beta);
+}
+
+// The 6x32 kernel with A's six rows read in place (gemm_row_table_a): row i's k-th value at
+// a[i][(k / 16) * a_stride + k % 16]; kc a multiple of 16. The same FMAs in the same order.
+SG_AVX512 void micro_kernel_6x32_rows_a(int64_t kc, const float* const* a, int64_t a_stride, const float* b0,
+                                        const float* b1, float* c, int64_t ldc) {
+  __m512 c0[MR], c1[MR];
+  for (int i = 0; i < MR; ++i) c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
+  for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+    const float* r[MR];
+    for (int i = 0; i < MR; ++i) r[i] = a[i] + (k0 / 16) * a_stride;
+#pragma GCC unroll 4
+    for (int64_t kk = 0; kk < 16; ++kk, b0 += NR, b1 += NR) {
+      const __m512 v0 = _mm512_loadu_ps(b0), v1 = _mm512_loadu_ps(b1);
+      for (int i = 0; i < MR; ++i) {
+        const __m512 ai = _mm512_set1_ps(r[i][kk]);
+        c0[i] = _mm512_fmadd_ps(ai, v0, c0[i]), c1[i] = _mm512_fmadd_ps(ai, v1, c1[i]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i) _mm512_storeu_ps(c + i * ldc, c0[i]), _mm512_storeu_ps(c + i * ldc + NR, c1[i]);
 }
 
 // The other AVX-512 shape, for GEMMs one sliver of Bp wide (N <= 16: the Winograd path's
@@ -554,6 +577,33 @@ void gemm_prepacked_scatter_add(const PackedA& A, int64_t N, const float* B, int
   }
 }
 
+void gemm_row_table_a(int64_t M, int64_t N, int64_t K, const RowTable& a, const float* B, int64_t ldb, bool trans_b,
+                      float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (!use_avx512() || N % (2 * NR) != 0 || K % 16 != 0 || K > KC || !a.off)
+    throw std::logic_error("gemm_row_table_a: needs the packed kernel's AVX-512 kernels on, N a multiple of 32 (got " +
+                           std::to_string(N) + "), K a multiple of 16 and at most " + std::to_string(KC) + " (got " +
+                           std::to_string(K) + ") and a row table");
+  if (K == 0) return scale_c(M, N, 0.f, C, ldc);
+  // B packed whole (one k block); each 6-row sliver of A read in place against every pair of
+  // B's slivers, partial slivers of A (its last rows repeated) through `edge`.
+  float* const Bp = scratch(0, N * K);
+  pack<NR>(B, ldb, !trans_b, 0, N, 0, K, Bp);
+  alignas(64) float edge[MR * 2 * NR];
+  for (int64_t ir = 0; ir < M; ir += MR) {
+    const int64_t mr = std::min(MR, M - ir);
+    const float* rows[MR];
+    for (int64_t i = 0; i < MR; ++i) rows[i] = a.base + a.off[ir + std::min(i, mr - 1)];
+    for (int64_t jr = 0; jr < N; jr += 2 * NR) {
+      float* c = C + ir * ldc + jr;
+      micro_kernel_6x32_rows_a(K, rows, a.sliver_stride, Bp + jr * K, Bp + (jr + NR) * K, mr == MR ? c : edge,
+                               mr == MR ? ldc : 2 * NR);
+      if (mr < MR)
+        for (int64_t i = 0; i < mr; ++i) std::memcpy(c + i * ldc, edge + i * 2 * NR, sizeof(float) * 2 * NR);
+    }
+  }
+}
+
 PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
   PackedA p;
   gemm_pack_a_avx2(p, trans_a, M, K, A, lda);
@@ -602,6 +652,9 @@ void gemm_prepacked_row_table(const PackedA&, int64_t, const RowTable&, float*, 
 }
 void gemm_prepacked_scatter_add(const PackedA&, int64_t, const float*, int64_t, const RowTable&) {
   throw std::logic_error("gemm_prepacked_scatter_add: this build is not for x86-64");
+}
+void gemm_row_table_a(int64_t, int64_t, int64_t, const RowTable&, const float*, int64_t, bool, float*, int64_t) {
+  throw std::logic_error("gemm_row_table_a: this build is not for x86-64");
 }
 }  // namespace sg::kernels::cpu
 #endif
