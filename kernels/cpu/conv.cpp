@@ -55,8 +55,9 @@ int64_t band_rows(int64_t col_rows, int64_t grid_h, int64_t grid_w, int64_t task
 }
 
 // Scratch kept by each thread between calls (kernels/cpu/scratch.h): the batched paths' column
-// and packed matrices (on the calling thread), each task thread's column buffer, and the weight
-// gradient's extra accumulators.
+// and packed matrices (on the calling thread), each task thread's column buffer, the weight
+// gradient's extra accumulators, and S2Planes' column-split rows and its weight gradient's
+// [taps x Cout] product.
 enum ConvSlot { kCols, kPacked, kTaskCols, kExtraAccs, kScaledX, kPlanes, kTapsByOut };
 struct ConvScratch;
 template <class T>
