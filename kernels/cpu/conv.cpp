@@ -537,19 +537,17 @@ struct S2Planes {
   }
   // Rows r0 .. r0 + nr - 1 of the Cg channels of img ([Cg][H][W], W = 33 or 34) into
   // planes[c][r - r0][kLd]: even columns 0, 2, .., 32 at 0 .. 16, odd columns 1, 3, .., 31 at
-  // kOdd .. kOdd + 15 (the only ones a 16-wide output row reads).
+  // kOdd .. kOdd + 15 (the only ones a 16-wide output row reads), each 16 the stride-2 row
+  // gather of S2Columns' packer (gather16_s2).
   SG_AVX512 static void split(const float* img, int64_t Cg, int64_t H, int64_t W, int64_t r0, int64_t nr,
                               int64_t rows_per_channel, float* planes) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for (int64_t c = 0; c < Cg; ++c)
       for (int64_t r = 0; r < nr; ++r) {
         const float* src = img + (c * H + r0 + r) * W;
         float* dst = planes + (c * rows_per_channel + r) * kLd;
-        const __m512 lo = _mm512_loadu_ps(src), hi = _mm512_loadu_ps(src + 16);
-        _mm512_storeu_ps(dst, _mm512_permutex2var_ps(lo, even, hi));
+        _mm512_storeu_ps(dst, gather16_s2<16>(src, 0));
         dst[16] = src[32];
-        _mm512_storeu_ps(dst + kOdd, _mm512_permutex2var_ps(lo, odd, hi));
+        _mm512_storeu_ps(dst + kOdd, gather16_s2<16>(src + 1, 0));
       }
   }
   // The inverse for the data gradient: the C channels of img ([C][H][W], W = 33 or 34) from
