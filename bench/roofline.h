@@ -15,11 +15,16 @@
 
 namespace sg::bench {
 
+// a and b come through volatiles: with them known, GCC proved the chain that starts at 1 a
+// fixed point (1 * 0.999f + 1e-3f == 1 in float) and dropped it, so 11 chains ran where 12 were
+// counted and the roofline read 12/11 of the truth (found 3 December 2026: every roofline
+// fraction printed before then is about 9% low).
 template <class V>
 __attribute__((always_inline)) inline double fma_chains(int64_t iters) {
+  static volatile float va = 0.999f, vb = 1e-3f;
   V acc[12];
   for (int i = 0; i < 12; ++i) acc[i] = V{} + float(i);
-  const V a = V{} + 0.999f, b = V{} + 1e-3f;
+  const V a = V{} + va, b = V{} + vb;
   for (int64_t it = 0; it < iters; ++it)
     for (int i = 0; i < 12; ++i) acc[i] = acc[i] * a + b;
   double s = 0;

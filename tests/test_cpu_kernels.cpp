@@ -641,6 +641,50 @@ TEST_CASE("conv kernels: the stride-2 forward's implicit columns give im2col's b
   }
 }
 
+// 1x1 convs on 4x4 grids (seed32's 384-channel skip) run two images per GEMM where the CPU has
+// AVX-512 (conv.cpp PointwisePairs: B's two slivers read from two images, C's written to two):
+// the forward and the data gradient (conv_transpose2d) must give the bits of one GEMM per image
+// and group, with the AVX-512 kernels on and off. An odd batch (the last image alone), weights
+// past one k block (384 channels), output channels not a multiple of the 6-row tile, groups.
+TEST_CASE("conv kernels: 1x1 convs on 4x4 grids two images at a time give the per-image GEMMs' bits", "[kernels]") {
+  std::mt19937_64 rng(37);
+  std::normal_distribution<float> normal;
+  struct Case {
+    int64_t N, Cin, Cout, groups;
+  };
+  for (const Case& c : {Case{2, 384, 384, 1}, Case{5, 384, 384, 1}, Case{3, 20, 14, 1}, Case{4, 48, 96, 2},
+                        Case{8, 64, 30, 1}, Case{7, 300, 40, 2}}) {
+    sg::kernels::Conv2dParams p;
+    p.N = c.N, p.Cin = c.Cin, p.Cout = c.Cout, p.H = p.W = 4, p.kh = p.kw = 1, p.groups = c.groups;
+    const int64_t Cg = p.Cin / p.groups, Og = p.Cout / p.groups, HW = 16;
+    std::vector<float> x(p.N * p.Cin * HW), w(p.Cout * Cg), dy(p.N * p.Cout * HW);
+    for (auto* v : {&x, &w, &dy})
+      for (float& e : *v) e = normal(rng);
+    std::vector<float> y_ref(dy.size()), dx_ref(x.size());
+    for (int64_t n = 0; n < p.N; ++n)
+      for (int64_t g = 0; g < p.groups; ++g) {
+        const float* wg = w.data() + g * Og * Cg;  // [Og, Cg]
+        sg::kernels::cpu::gemm<float>(false, false, Og, HW, Cg, 1.f, wg, Cg, x.data() + (n * p.Cin + g * Cg) * HW, HW,
+                                      0.f, y_ref.data() + (n * p.Cout + g * Og) * HW, HW);
+        sg::kernels::cpu::gemm<float>(true, false, Cg, HW, Og, 1.f, wg, Cg, dy.data() + (n * p.Cout + g * Og) * HW, HW,
+                                      0.f, dx_ref.data() + (n * p.Cin + g * Cg) * HW, HW);
+      }
+    sg::kernels::Conv2dParams t = p;  // the data gradient: conv_transpose2d of dy with the same weights
+    t.Cin = p.Cout, t.Cout = p.Cin;
+    for (const bool wide : {false, true}) {
+      const bool before = sg::kernels::cpu::gemm_use_avx512(wide);
+      std::vector<float> y(dy.size(), 777.f), dx(x.size(), 777.f);
+      sg::kernels::cpu::conv2d_forward<float>(p, x.data(), w.data(), y.data());
+      sg::kernels::cpu::conv_transpose2d_forward<float>(t, dy.data(), w.data(), dx.data());
+      sg::kernels::cpu::gemm_use_avx512(before);
+      INFO("N " << p.N << " Cin " << p.Cin << " Cout " << p.Cout << " groups " << p.groups << " AVX-512 "
+                << (wide && sg::kernels::cpu::gemm_avx512_available()));
+      REQUIRE(std::memcmp(y_ref.data(), y.data(), y.size() * sizeof(float)) == 0);
+      REQUIRE(std::memcmp(dx_ref.data(), dx.data(), dx.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
 TEST_CASE("conv kernels: conv2d_forward_scaled equals scaling x, the conv, scaling y, bit for bit", "[kernels]") {
   check_conv_scaled<float>();
   check_conv_scaled<double>();
@@ -796,23 +840,29 @@ TEST_CASE("gemm kernel: the AVX-512 micro-kernels give the AVX2 kernel's bits", 
     std::vector<float> A(std::max<int64_t>(1, M * K)), B(std::max<int64_t>(1, K * N)), C0(M * N);
     for (auto* v : {&A, &B, &C0})
       for (float& e : *v) e = val(rng);
-    std::vector<float> out[2];
-    for (const bool wide : {false, true}) {
-      const bool before = gemm_use_avx512(wide);
-      std::vector<float>& C = out[wide];
+    // out[0]: the 256-bit kernel; out[1], out[2]: the AVX-512 kernels with the 12x16 one's
+    // broadcasts from memory and spread in registers (gemm_spread_broadcasts).
+    std::vector<float> out[3];
+    for (const int v : {0, 1, 2}) {
+      const bool before = gemm_use_avx512(v > 0), spread_before = gemm_spread_broadcasts(v == 2);
+      std::vector<float>& C = out[v];
       C = C0;
       if (pre)
         gemm_prepacked_avx2(gemm_pack_a_avx2(ta, M, K, A.data(), lda), tb, N, alpha, B.data(), ldb, beta, C.data(),
                             ldc);
       else
         gemm_f32_avx2(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
-      gemm_use_avx512(before);
+      gemm_use_avx512(before), gemm_spread_broadcasts(spread_before);
     }
     INFO("M " << M << " N " << N << " K " << K << " ta " << ta << " tb " << tb << " prepacked " << pre);
     REQUIRE(std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)) == 0);
+    REQUIRE(std::memcmp(out[0].data(), out[2].data(), out[0].size() * sizeof(float)) == 0);
     ++compared;
   }
   CHECK(compared == 300);
+  const bool spread_was = gemm_spread_broadcasts(false);  // the switch reports what it replaced
+  REQUIRE(gemm_spread_broadcasts(true) == false);
+  REQUIRE(gemm_spread_broadcasts(spread_was) == true);
 }
 
 TEST_CASE("gemm kernel: the packed GEMM (AVX2 / AVX-512 kernels) equals an f64 sum, edges, transposes, alpha / beta",

@@ -437,8 +437,39 @@ struct GroupWeights {
   }
   // C[M, n] = op(A_g) @ op(B), op(B) read in place through b (kernels/cpu/gemm.h RowTable);
   // implicit_ok() and the AVX-512 kernels on.
-  void gemm_row_table(int64_t g, int64_t n, const RowTable& b, T* C, int64_t ldc) const {
-    if constexpr (std::is_same_v<T, float>) gemm_prepacked_row_table(packed[(size_t)g], n, b, C, ldc);
+  void gemm_row_table(int64_t g, int64_t n, const RowTable& b, T* C, int64_t ldc,
+                      int64_t c_sliver_stride = kPackNR) const {
+    if constexpr (std::is_same_v<T, float>) gemm_prepacked_row_table(packed[(size_t)g], n, b, C, ldc, c_sliver_stride);
+  }
+};
+
+// A pointwise conv on 4x4 grids (seed32's 384-channel skip, and the data gradient's
+// conv_transpose2d of it) is a GEMM per image [M, K] @ [K, 16]: one sliver of B, so the 12x16
+// kernel, which streams all of the packed weights (576 KiB at 384 channels) from L2 for every
+// image. Two images at a time instead: B's two slivers read in place from the two images
+// (gemm_prepacked_row_table: row k at k * 16 in each), each of C's to its own image, through the
+// 6x32 kernel: half the weight traffic, the same FMAs in the same order (the same bits).
+// Measured on an Intel Xeon (2 threads, alternating): seed32's 4x4 skip forward 1.06-1.22x,
+// data gradient 1.07-1.26x (bench/results/cpu_gemm_intel_2026-12-03.txt).
+struct PointwisePairs {
+  std::vector<int32_t> off;  // row k of an image's [K, 16] at k * 16
+  static bool applies(bool pointwise, int64_t HW, int64_t N, bool implicit) {
+    return pointwise && HW == kPackNR && N >= 2 && implicit && gemm_avx512_enabled();
+  }
+  explicit PointwisePairs(int64_t K) : off((size_t)K) {
+    for (int64_t k = 0; k < K; ++k) off[(size_t)k] = (int32_t)(k * kPackNR);
+  }
+  // Task t: images 2 (t / groups) and the next (if any), group t % groups, of x [N, Cin, 4, 4]
+  // (Cg channels per group) into y [N, Cout, 4, 4] (Cgo per group).
+  void run(const GroupWeights<float>& wg, int64_t t, int64_t groups, int64_t N, const float* x, int64_t Cin, int64_t Cg,
+           float* y, int64_t Cout, int64_t Cgo) const {
+    const int64_t n = 2 * (t / groups), g = t % groups, HW = kPackNR;
+    const float* xg = x + (n * Cin + g * Cg) * HW;
+    float* yg = y + (n * Cout + g * Cgo) * HW;
+    if (n + 1 < N)
+      wg.gemm_row_table(g, 2 * HW, RowTable{const_cast<float*>(xg), Cin * HW, off.data()}, yg, HW, Cout * HW);
+    else
+      wg.gemm(g, HW, xg, HW, yg, HW);
   }
 };
 
@@ -703,13 +734,17 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
   if (N * groups * HoWo == 0) return;
   const bool pointwise = is_pointwise(kh, kw, sy, sx, py, px);  // then Ho == H, Wo == W
   const int threads = max_threads();
-  // Tasks: (n, group, band of output rows).
+  // Tasks: (n, group, band of output rows), or pairs of images (PointwisePairs).
   const int64_t band = band_rows(pointwise ? 0 : K, Ho, Wo, N * groups, threads);
   const int64_t bands = ceil_div(Ho, band), tasks = N * groups * bands;
   const double flops = 2.0 * N * Cout * HoWo * K;
-  const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
   const GroupWeights<T> wgs(w, groups, Cgo, K, N * bands);
   const bool implicit = wgs.implicit_ok();
+  // PointwisePairs: tasks of two images (the last alone where N is odd).
+  const bool pairs = std::is_same_v<T, float> && bands == 1 && PointwisePairs::applies(pointwise, HW, N, implicit);
+  const PointwisePairs pair_rows(pairs ? K : 0);
+  const int64_t ntasks = pairs ? ceil_div(N, 2) * groups : tasks;
+  const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, ntasks);
 #if defined(__x86_64__) || defined(__i386__)
   // S2Planes: the band's input rows split per channel (bands of an even number of output rows).
   const bool planes = std::is_same_v<T, float> && implicit && S2Planes::applies(kh, kw, sy, sx, py, px, W, Wo);
@@ -723,7 +758,11 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
 #if defined(__x86_64__) || defined(__i386__)
     T* const split = scratch<T>(kPlanes, planes ? Cg * plane_rows * S2Planes::kLd : 0);
 #endif
-    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
+      if (pairs) {
+        if constexpr (std::is_same_v<T, float>) pair_rows.run(wgs, t, groups, N, x, Cin, Cg, y, Cout, Cgo);
+        continue;
+      }
       const int64_t ng = t / bands, n = ng / groups, g = ng % groups;
       const int64_t oy0 = (t % bands) * band, oy1 = std::min(Ho, oy0 + band), cols = (oy1 - oy0) * Wo;
       const T* xg = x + (n * Cin + g * Cg) * HW;
@@ -848,10 +887,15 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   // The column matrix of a chunk lives on the input grid [H, W] (the adjoint conv's output).
   const int64_t band = band_rows(chunk * khw, H, W, threads, threads);
   const double flops = 2.0 * N * Cin * HW * K;
-  const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
   // A pointwise one whose tasks take whole groups multiplies every image by the same W_g^T:
   // packed once (at 384 channels on 4x4 grids, packing it per image cost more than the GEMMs).
   const GroupWeights<T> wt(w, groups, Cgo, Cg, pointwise && chunks == 1 ? N : 1, true);
+  // PointwisePairs (above): tasks of two images (the last alone where N is odd).
+  const bool pairs =
+      std::is_same_v<T, float> && chunks == 1 && PointwisePairs::applies(pointwise, HW, N, wt.implicit_ok());
+  const PointwisePairs pair_rows(pairs ? Cg : 0);
+  const int64_t ntasks = pairs ? ceil_div(N, 2) * groups : tasks;
+  const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, ntasks);
 #if defined(__x86_64__) || defined(__i386__)
   // The adjoint of S2Planes' forward (3x3, stride 2, padding 0, output rows 33 or 34 wide from a
   // grid 16 wide; whole images and groups per task, at most kPackKC input channels): no column
@@ -880,7 +924,11 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
 #if defined(__x86_64__) || defined(__i386__)
     T* const split = scratch<T>(kPlanes, wt_planes.empty() ? 0 : Cgo * Ho * S2Planes::kLd);
 #endif
-    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
+      if (pairs) {
+        if constexpr (std::is_same_v<T, float>) pair_rows.run(wt, t, groups, N, x, Cin, Cg, y, Cout, Cgo);
+        continue;
+      }
       const int64_t ng = t / chunks, n = ng / groups, g = ng % groups;
       const int64_t c0 = (t % chunks) * chunk, cc = std::min(Cgo, c0 + chunk) - c0;
       const T* xg = x + (n * Cin + g * Cg) * HW;

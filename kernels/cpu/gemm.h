@@ -37,6 +37,11 @@ bool gemm_use_avx512(bool on);
 // Whether the AVX-512 kernels are on (available, and not switched off): for callers whose own
 // AVX-512 code follows the same switch (conv.cpp's stride-2 column packer), and benchmarks.
 bool gemm_avx512_enabled();
+// Whether the AVX-512 12x16 kernel broadcasts three of A's values per k from a register
+// (default: on AMD's cores, where that measured faster) instead of from memory (elsewhere:
+// Intel's cores run register broadcasts on an FMA port); SG_CPU_SPREAD=0/1 fixes the default.
+// The same bits either way. Switches it and returns the previous setting, as gemm_use_avx512.
+bool gemm_spread_broadcasts(bool on);
 void gemm_f32_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
@@ -104,9 +109,12 @@ struct RowTable {
 };
 // C[A.M, N] = op(A) @ op(B) (beta 0) on the calling thread, op(B) [A.K, N] read in place through
 // b (A.K rows), with the AVX-512 6x32 kernel: the bits of gemm_prepacked on the same matrix.
+// C's sliver s (its columns [16 s, 16 s + 16)) starts at C + s * c_sliver_stride (by default
+// beside the one before; a pointwise conv's batch of 4x4 images: one image's output each).
 // Requires A packed for the packed kernel, gemm_avx512_enabled() and N a multiple of 32, else
 // std::logic_error.
-void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTable& b, float* C, int64_t ldc);
+void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTable& b, float* C, int64_t ldc,
+                              int64_t c_sliver_stride = kPackNR);
 // The product op(A) @ B (B [A.K, N] row-major, ldb) added into memory through c (A.M rows): row
 // i's sliver s to the 16 floats at c.base + s * c.sliver_stride + c.off[i], rows in increasing
 // order (so a float that several rows meet gets them in row order, starting from its value), on

@@ -243,11 +243,12 @@ SG_AVX512 inline void store_row512(float* row, __m512 v, float alpha, float beta
 
 // With a row table (kTable: gemm_prepacked_row_table), B is read in place: row k of the two
 // slivers is the 16 floats at b0 + off[k] and at b1 + off[k].
+// c1: where the second 16 columns of C start, from c (NR: beside the first).
 template <bool kTable = false>
 SG_AVX512 void micro_kernel_6x32(int64_t kc, const float* a, const float* b0, const float* b1, float alpha, float beta,
-                                 float* c, int64_t ldc, const int32_t* off = nullptr) {
-  __m512 c0[MR], c1[MR];
-  for (int i = 0; i < MR; ++i) c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
+                                 float* c, int64_t ldc, const int32_t* off = nullptr, int64_t c1 = NR) {
+  __m512 c0[MR], c1v[MR];
+  for (int i = 0; i < MR; ++i) c0[i] = _mm512_setzero_ps(), c1v[i] = _mm512_setzero_ps();
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k, a += MR) {
     __m512 v0, v1;
@@ -261,11 +262,11 @@ SG_AVX512 void micro_kernel_6x32(int64_t kc, const float* a, const float* b0, co
     }
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
-      c0[i] = _mm512_fmadd_ps(ai, v0, c0[i]), c1[i] = _mm512_fmadd_ps(ai, v1, c1[i]);
+      c0[i] = _mm512_fmadd_ps(ai, v0, c0[i]), c1v[i] = _mm512_fmadd_ps(ai, v1, c1v[i]);
     }
   }
   for (int i = 0; i < MR; ++i)
-    store_row512(c + i * ldc, c0[i], alpha, beta), store_row512(c + i * ldc + NR, c1[i], alpha, beta);
+    store_row512(c + i * ldc, c0[i], alpha, beta), store_row512(c + i * ldc + c1, c1v[i], alpha, beta);
 }
 
 // The 6x32 kernel with A's six rows read in place (gemm_row_table_a): row i's k-th value at
@@ -295,12 +296,16 @@ SG_AVX512 void micro_kernel_6x32_rows_a(int64_t kc, const float* const* a, int64
 // broadcasts 12 scalars of A and issues 12 FMAs. The same bits as micro_kernel, as above.
 // Broadcasting all 12 from memory (13 loads per 12 FMAs) ran 7-10% slower than the 6x32
 // kernel (8 loads), with its data in L1: Zen 5 seems to take two such loads per cycle.
-// So a1[0:3] come from one 128-bit load, spread in registers (vbroadcastss from a register,
-// after a movshdup or movhlps for lanes 1 and 2): 11 loads. Measured (1 thread, the old and
-// new builds alternating, bench/results/cpu_gemm_12x16_2026-12-03.txt): [384 x 384] @ [384 x
-// 16] 205-214 -> 227-236 GFLOP/s; seed32's 1x1 skip at 4x4 (per-image GEMMs of 16 columns),
-// 2 threads, forward 1.10-1.19x, data gradient 1.05-1.09x. Spreading a0's lanes too, or
-// any of the 6x32 kernel's, gained nothing.
+// So there (kSpread) a1[0:3] come from one 128-bit load, spread in registers (vbroadcastss
+// from a register, after a movshdup or movhlps for lanes 1 and 2): 11 loads. Measured (1
+// thread, the old and new builds alternating, bench/results/cpu_gemm_12x16_2026-12-03.txt):
+// [384 x 384] @ [384 x 16] 205-214 -> 227-236 GFLOP/s; seed32's 1x1 skip at 4x4 (per-image
+// GEMMs of 16 columns), 2 threads, forward 1.10-1.19x, data gradient 1.05-1.09x. Spreading
+// a0's lanes too, or any of the 6x32 kernel's, gained nothing. On Intel's cores the opposite:
+// a register broadcast is a shuffle, and shuffles share port 5 with the second FMA unit, so
+// the spread kernel ran 134 against 173 GFLOP/s with its data in L1 (a Xeon with AVX-512,
+// bench/results/cpu_gemm_intel_2026-12-03.txt). spread_switch() picks by vendor.
+template <bool kSpread>
 SG_AVX512 void micro_kernel_12x16(int64_t kc, const float* a0, const float* a1, const float* b, float alpha, float beta,
                                   float* c, int64_t ldc) {
   __m512 c0[MR], c1[MR];
@@ -309,16 +314,35 @@ SG_AVX512 void micro_kernel_12x16(int64_t kc, const float* a0, const float* a1, 
   for (int64_t k = 0; k < kc; ++k, a0 += MR, a1 += MR, b += NR) {
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR), _MM_HINT_T0);
     const __m512 v = _mm512_loadu_ps(b);
-    const __m128 q = _mm_loadu_ps(a1);  // a1[0:4]: three of its lanes broadcast in registers
-    const __m512 a1r[3] = {_mm512_set1_ps(_mm_cvtss_f32(q)), _mm512_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(q))),
-                           _mm512_set1_ps(_mm_cvtss_f32(_mm_movehl_ps(q, q)))};
-    for (int i = 0; i < MR; ++i) {
-      c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), v, c0[i]);
-      c1[i] = _mm512_fmadd_ps(i < 3 ? a1r[i] : _mm512_set1_ps(a1[i]), v, c1[i]);
+    if constexpr (kSpread) {
+      const __m128 q = _mm_loadu_ps(a1);  // a1[0:4]: three of its lanes broadcast in registers
+      const __m512 a1r[3] = {_mm512_set1_ps(_mm_cvtss_f32(q)), _mm512_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(q))),
+                             _mm512_set1_ps(_mm_cvtss_f32(_mm_movehl_ps(q, q)))};
+      for (int i = 0; i < MR; ++i) {
+        c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), v, c0[i]);
+        c1[i] = _mm512_fmadd_ps(i < 3 ? a1r[i] : _mm512_set1_ps(a1[i]), v, c1[i]);
+      }
+    } else {
+      for (int i = 0; i < MR; ++i) {
+        c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), v, c0[i]);
+        c1[i] = _mm512_fmadd_ps(_mm512_set1_ps(a1[i]), v, c1[i]);
+      }
     }
   }
   for (int i = 0; i < MR; ++i)
     store_row512(c + i * ldc, c0[i], alpha, beta), store_row512(c + (MR + i) * ldc, c1[i], alpha, beta);
+}
+
+// Whether micro_kernel_12x16 spreads a1's lanes in registers: on AMD's cores (measured on Zen
+// 5), not on others (Intel's, where shuffles take an FMA port). SG_CPU_SPREAD=0 or 1 fixes it;
+// gemm_spread_broadcasts (gemm.h) switches it.
+std::atomic<bool>& spread_switch() {
+  static std::atomic<bool> on = [] {
+    if (const char* v = std::getenv("SG_CPU_SPREAD")) return std::strcmp(v, "0") != 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_is("amd") != 0;
+  }();
+  return on;
 }
 
 // Per-thread packing buffers (slot 0: Bp, 1: Ap), grow-only and aligned for the aligned loads
@@ -349,7 +373,7 @@ SG_AVX2 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Ope
   float* const Bp = scratch(0, nc_max * kc_max);
   float* const Ap = Apre ? nullptr : scratch(1, mc_max * kc_max);
   alignas(64) float edge[MR * 2 * NR];
-  const bool wide_ok = use_avx512();
+  const bool wide_ok = use_avx512(), spread = spread_switch().load(std::memory_order_relaxed);
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
@@ -386,8 +410,10 @@ SG_AVX2 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Ope
             const int64_t ldo = full ? ldc : step;
             if (wide)
               micro_kernel_6x32(kc, a, b, b + NR * kc, al, be, out, ldo);
+            else if (tall && spread)
+              micro_kernel_12x16<true>(kc, a, a + MR * kc, b, al, be, out, ldo);
             else if (tall)
-              micro_kernel_12x16(kc, a, a + MR * kc, b, al, be, out, ldo);
+              micro_kernel_12x16<false>(kc, a, a + MR * kc, b, al, be, out, ldo);
             else
               micro_kernel(kc, a, b, al, be, out, ldo);
             if (full) continue;
@@ -418,6 +444,8 @@ bool gemm_avx512_available() {
 bool gemm_use_avx512(bool on) { return avx512_switch().exchange(on && gemm_avx512_available()); }
 
 bool gemm_avx512_enabled() { return use_avx512(); }
+
+bool gemm_spread_broadcasts(bool on) { return spread_switch().exchange(on); }
 
 namespace {
 // gemm_f32_avx2 and gemm_prepacked_avx2 once the shapes are non-trivial (M, N, K > 0, alpha
@@ -512,7 +540,8 @@ void gemm_prepacked_implicit(const PackedA& A, int64_t N, const ImplicitB& b, fl
   run(A.M, N, A.K, alpha, Operand{A.src, A.lda, A.trans}, ob, beta, C, ldc, A.data.data(), (A.M + MR - 1) / MR * MR);
 }
 
-void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTable& b, float* C, int64_t ldc) {
+void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTable& b, float* C, int64_t ldc,
+                              int64_t c_sliver_stride) {
   if (A.M <= 0 || N <= 0) return;
   if (A.data.empty() || !use_avx512() || N % (2 * NR) != 0 || !b.off)
     throw std::logic_error(
@@ -531,16 +560,18 @@ void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTable& b, fl
       const float* b0 = b.base + (jr / NR) * b.sliver_stride;
       for (int64_t ir = 0; ir < M; ir += MR) {
         const float* a = A.data.data() + pc * Mpad + ir * kc;
-        float* c = C + ir * ldc + jr;
+        float* c = C + ir * ldc + (jr / NR) * c_sliver_stride;
         const int64_t mr = std::min(MR, M - ir);
         if (mr == MR) {
-          micro_kernel_6x32<true>(kc, a, b0, b0 + b.sliver_stride, 1.f, beta, c, ldc, b.off + pc);
+          micro_kernel_6x32<true>(kc, a, b0, b0 + b.sliver_stride, 1.f, beta, c, ldc, b.off + pc, c_sliver_stride);
           continue;
         }
         micro_kernel_6x32<true>(kc, a, b0, b0 + b.sliver_stride, 1.f, 0.f, edge, 2 * NR, b.off + pc);
         for (int64_t i = 0; i < mr; ++i)
-          for (int64_t j = 0; j < 2 * NR; ++j)
-            c[i * ldc + j] = beta == 0.f ? edge[i * 2 * NR + j] : edge[i * 2 * NR + j] + c[i * ldc + j];
+          for (int64_t j = 0; j < 2 * NR; ++j) {
+            float& o = c[i * ldc + (j / NR) * c_sliver_stride + j % NR];
+            o = beta == 0.f ? edge[i * 2 * NR + j] : edge[i * 2 * NR + j] + o;
+          }
       }
     }
   }
@@ -628,6 +659,7 @@ bool gemm_avx2_available() { return false; }
 bool gemm_avx512_available() { return false; }
 bool gemm_use_avx512(bool) { return false; }
 bool gemm_avx512_enabled() { return false; }
+bool gemm_spread_broadcasts(bool) { return false; }
 void gemm_f32_avx2(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
                    float*, int64_t) {
   throw std::logic_error("gemm_f32_avx2: this build is not for x86-64");
@@ -647,7 +679,7 @@ void gemm_prepacked_avx2(const PackedA&, bool, int64_t, float, const float*, int
 void gemm_prepacked_implicit(const PackedA&, int64_t, const ImplicitB&, float, float, float*, int64_t) {
   throw std::logic_error("gemm_prepacked_implicit: this build is not for x86-64");
 }
-void gemm_prepacked_row_table(const PackedA&, int64_t, const RowTable&, float*, int64_t) {
+void gemm_prepacked_row_table(const PackedA&, int64_t, const RowTable&, float*, int64_t, int64_t) {
   throw std::logic_error("gemm_prepacked_row_table: this build is not for x86-64");
 }
 void gemm_prepacked_scatter_add(const PackedA&, int64_t, const float*, int64_t, const RowTable&) {
