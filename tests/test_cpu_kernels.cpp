@@ -685,6 +685,54 @@ TEST_CASE("conv kernels: 1x1 convs on 4x4 grids two images at a time give the pe
   }
 }
 
+// conv_weight_sq_sums (the demodulation's weight term, [C, O]) takes 16 input channels per
+// step where the AVX-512 kernels are on (gathered taps, f64 sums in lanes): the bits of its
+// definition (each square rounded to f32, summed in f64 over each row's taps, then the rows),
+// with the AVX-512 kernels on and off; channel counts with and without a tail of fewer than 16,
+// kernels 1x1 to 4x4; and f64 (the scalar loop) within rounding.
+TEST_CASE("conv kernels: conv_weight_sq_sums gives its definition's bits", "[kernels]") {
+  std::mt19937_64 rng(41);
+  std::normal_distribution<double> normal;
+  struct Case {
+    int64_t O, C, kh, kw;
+  };
+  for (const Case& c : {Case{384, 384, 3, 3}, Case{7, 37, 3, 3}, Case{5, 16, 1, 1}, Case{3, 3, 3, 3}, Case{9, 48, 4, 4},
+                        Case{6, 20, 2, 3}, Case{2, 15, 3, 3}}) {
+    const int64_t khw = c.kh * c.kw;
+    std::vector<float> w(c.O * c.C * khw), ref(c.C * c.O);
+    std::vector<double> wd(w.size()), refd(ref.size());
+    for (size_t i = 0; i < w.size(); ++i) w[i] = (float)normal(rng), wd[i] = normal(rng);
+    for (int64_t o = 0; o < c.O; ++o)
+      for (int64_t ci = 0; ci < c.C; ++ci) {
+        double total = 0, totald = 0;
+        for (int64_t i = 0; i < c.kh; ++i) {
+          double row = 0, rowd = 0;
+          for (int64_t j = 0; j < c.kw; ++j) {
+            const float q = w[(o * c.C + ci) * khw + i * c.kw + j];
+            const float sq = q * q;
+            const double qd = wd[(o * c.C + ci) * khw + i * c.kw + j];
+            row += (double)sq, rowd += qd * qd;
+          }
+          total += row, totald += rowd;
+        }
+        ref[ci * c.O + o] = (float)total, refd[ci * c.O + o] = totald;
+      }
+    for (const bool wide : {false, true}) {
+      const bool before = sg::kernels::cpu::gemm_use_avx512(wide);
+      std::vector<float> got(ref.size(), 777.f);
+      std::vector<double> gotd(ref.size(), 777.);
+      sg::kernels::cpu::conv_weight_sq_sums<float>(w.data(), c.O, c.C, c.kh, c.kw, got.data());
+      sg::kernels::cpu::conv_weight_sq_sums<double>(wd.data(), c.O, c.C, c.kh, c.kw, gotd.data());
+      sg::kernels::cpu::gemm_use_avx512(before);
+      INFO("O " << c.O << " C " << c.C << " kernel " << c.kh << "x" << c.kw << " AVX-512 "
+                << (wide && sg::kernels::cpu::gemm_avx512_available()));
+      REQUIRE(std::memcmp(ref.data(), got.data(), ref.size() * sizeof(float)) == 0);
+      for (size_t i = 0; i < refd.size(); ++i)  // (f64: GCC may contract a square and its sum into an FMA)
+        REQUIRE(std::abs(gotd[i] - refd[i]) <= 1e-14 * refd[i]);
+    }
+  }
+}
+
 TEST_CASE("conv kernels: conv2d_forward_scaled equals scaling x, the conv, scaling y, bit for bit", "[kernels]") {
   check_conv_scaled<float>();
   check_conv_scaled<double>();
