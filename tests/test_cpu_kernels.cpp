@@ -889,10 +889,12 @@ TEST_CASE("gemm kernel: the AVX-512 micro-kernels give the AVX2 kernel's bits", 
     for (auto* v : {&A, &B, &C0})
       for (float& e : *v) e = val(rng);
     // out[0]: the 256-bit kernel; out[1], out[2]: the AVX-512 kernels with the 12x16 one's
-    // broadcasts from memory and spread in registers (gemm_spread_broadcasts).
-    std::vector<float> out[3];
-    for (const int v : {0, 1, 2}) {
+    // broadcasts from memory and spread in registers (gemm_spread_broadcasts); out[3]: with the
+    // 12x32 kernel where two slivers of A and B remain (gemm_tall_wide).
+    std::vector<float> out[4];
+    for (const int v : {0, 1, 2, 3}) {
       const bool before = gemm_use_avx512(v > 0), spread_before = gemm_spread_broadcasts(v == 2);
+      const bool tall_before = gemm_tall_wide(v == 3);
       std::vector<float>& C = out[v];
       C = C0;
       if (pre)
@@ -900,17 +902,22 @@ TEST_CASE("gemm kernel: the AVX-512 micro-kernels give the AVX2 kernel's bits", 
                             ldc);
       else
         gemm_f32_avx2(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
-      gemm_use_avx512(before), gemm_spread_broadcasts(spread_before);
+      gemm_use_avx512(before), gemm_spread_broadcasts(spread_before), gemm_tall_wide(tall_before);
     }
     INFO("M " << M << " N " << N << " K " << K << " ta " << ta << " tb " << tb << " prepacked " << pre);
-    REQUIRE(std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)) == 0);
-    REQUIRE(std::memcmp(out[0].data(), out[2].data(), out[0].size() * sizeof(float)) == 0);
+    for (int v = 1; v < 4; ++v) {
+      INFO("configuration " << v);
+      REQUIRE(std::memcmp(out[0].data(), out[v].data(), out[0].size() * sizeof(float)) == 0);
+    }
     ++compared;
   }
   CHECK(compared == 300);
   const bool spread_was = gemm_spread_broadcasts(false);  // the switch reports what it replaced
   REQUIRE(gemm_spread_broadcasts(true) == false);
   REQUIRE(gemm_spread_broadcasts(spread_was) == true);
+  const bool tall_was = gemm_tall_wide(false);
+  REQUIRE(gemm_tall_wide(true) == false);
+  REQUIRE(gemm_tall_wide(tall_was) == true);
 }
 
 TEST_CASE("gemm kernel: the packed GEMM (AVX2 / AVX-512 kernels) equals an f64 sum, edges, transposes, alpha / beta",

@@ -42,6 +42,11 @@ bool gemm_avx512_enabled();
 // Intel's cores run register broadcasts on an FMA port); SG_CPU_SPREAD=0/1 fixes the default.
 // The same bits either way. Switches it and returns the previous setting, as gemm_use_avx512.
 bool gemm_spread_broadcasts(bool on);
+// Whether the packed GEMM runs a 12x32 AVX-512 kernel (two slivers of A against two of B)
+// where it can, instead of the 6x32 one (default: off on AMD's cores, where it gained nothing,
+// on elsewhere; SG_CPU_12X32=0/1 fixes the default). The same bits either way. Switches it and
+// returns the previous setting, as gemm_use_avx512.
+bool gemm_tall_wide(bool on);
 void gemm_f32_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 

@@ -269,6 +269,28 @@ SG_AVX512 void micro_kernel_6x32(int64_t kc, const float* a, const float* b0, co
     store_row512(c + i * ldc, c0[i], alpha, beta), store_row512(c + i * ldc + c1, c1v[i], alpha, beta);
 }
 
+// Two slivers of A against two of B: C[0:12, 0:32] in 24 zmm accumulators; each k step loads
+// 2 vectors of B, broadcasts 12 scalars of A and issues 24 FMAs (14 loads per 24 FMAs, against
+// the 6x32 kernel's 8 per 12). The same FMAs in the same order per element: the same bits.
+// Taken where tall_wide_switch() says (Intel's cores: there, with the data in L1, 188-194
+// against the 6x32 kernel's 175-185 GFLOP/s, and bench_cpu_gemm's StyleGAN2 shapes 1.05-1.4x;
+// on Zen 5 an earlier 12x32 kernel gained nothing: bench/results/cpu_gemm_intel_2026-12-03.txt).
+SG_AVX512 void micro_kernel_12x32(int64_t kc, const float* a0, const float* a1, const float* b0, const float* b1,
+                                  float alpha, float beta, float* c, int64_t ldc) {
+  __m512 acc[2 * MR][2];
+  for (int i = 0; i < 2 * MR; ++i) acc[i][0] = _mm512_setzero_ps(), acc[i][1] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < kc; ++k, a0 += MR, a1 += MR, b0 += NR, b1 += NR) {
+    const __m512 v0 = _mm512_loadu_ps(b0), v1 = _mm512_loadu_ps(b1);
+    for (int i = 0; i < 2 * MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(i < MR ? a0[i] : a1[i - MR]);
+      acc[i][0] = _mm512_fmadd_ps(ai, v0, acc[i][0]), acc[i][1] = _mm512_fmadd_ps(ai, v1, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < 2 * MR; ++i)
+    store_row512(c + i * ldc, acc[i][0], alpha, beta), store_row512(c + i * ldc + NR, acc[i][1], alpha, beta);
+}
+
 // The 6x32 kernel with A's six rows read in place (gemm_row_table_a): row i's k-th value at
 // a[i][(k / 16) * a_stride + k % 16]; kc a multiple of 16. The same FMAs in the same order.
 SG_AVX512 void micro_kernel_6x32_rows_a(int64_t kc, const float* const* a, int64_t a_stride, const float* b0,
@@ -336,11 +358,24 @@ SG_AVX512 void micro_kernel_12x16(int64_t kc, const float* a0, const float* a1, 
 // Whether micro_kernel_12x16 spreads a1's lanes in registers: on AMD's cores (measured on Zen
 // 5), not on others (Intel's, where shuffles take an FMA port). SG_CPU_SPREAD=0 or 1 fixes it;
 // gemm_spread_broadcasts (gemm.h) switches it.
+bool cpu_is_amd() {
+  __builtin_cpu_init();
+  return __builtin_cpu_is("amd") != 0;
+}
 std::atomic<bool>& spread_switch() {
   static std::atomic<bool> on = [] {
     if (const char* v = std::getenv("SG_CPU_SPREAD")) return std::strcmp(v, "0") != 0;
-    __builtin_cpu_init();
-    return __builtin_cpu_is("amd") != 0;
+    return cpu_is_amd();
+  }();
+  return on;
+}
+// Whether gemm_serial runs micro_kernel_12x32 where two slivers of both A and B remain: not on
+// AMD's cores (measured on Zen 5: no gain), on others (Intel's). SG_CPU_12X32=0 or 1 fixes it;
+// gemm_tall_wide (gemm.h) switches it.
+std::atomic<bool>& tall_wide_switch() {
+  static std::atomic<bool> on = [] {
+    if (const char* v = std::getenv("SG_CPU_12X32")) return std::strcmp(v, "0") != 0;
+    return !cpu_is_amd();
   }();
   return on;
 }
@@ -372,8 +407,9 @@ SG_AVX2 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Ope
   const int64_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
   float* const Bp = scratch(0, nc_max * kc_max);
   float* const Ap = Apre ? nullptr : scratch(1, mc_max * kc_max);
-  alignas(64) float edge[MR * 2 * NR];
+  alignas(64) float edge[2 * MR * 2 * NR];
   const bool wide_ok = use_avx512(), spread = spread_switch().load(std::memory_order_relaxed);
+  const bool tall_wide = tall_wide_switch().load(std::memory_order_relaxed);
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
@@ -390,16 +426,17 @@ SG_AVX2 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Ope
           Ablk = Apre + pc * Mpad + (a_row0 + ic) * kc;
         else
           pack<MR>(A.p, A.ld, A.trans, ic, mc, pc, kc, Ap);
-        // Where the CPU has AVX-512: two slivers of Bp at a time (micro_kernel_6x32), or for a
-        // single sliver two slivers of A (micro_kernel_12x16); else, and at the edges, one of
-        // each through micro_kernel. Partial tiles go through `edge`.
+        // Where the CPU has AVX-512: two slivers of Bp at a time (micro_kernel_6x32, or with
+        // two slivers of A micro_kernel_12x32 where tall_wide), or for a single sliver two
+        // slivers of A (micro_kernel_12x16); else, and at the edges, one of each through
+        // micro_kernel. Partial tiles go through `edge`.
         for (int64_t jr = 0, step; jr < nc; jr += step) {
           const bool wide = wide_ok && nc - jr >= 2 * NR;
           step = wide ? 2 * NR : NR;
           const int64_t nr = std::min(step, nc - jr);
           const float* b = Bp + jr * kc;
           for (int64_t ir = 0, rows; ir < mc; ir += rows) {
-            const bool tall = wide_ok && !wide && mc - ir >= 2 * MR;  // two slivers of A instead
+            const bool tall = wide_ok && (!wide || tall_wide) && mc - ir >= 2 * MR;  // two slivers of A
             rows = tall ? 2 * MR : MR;
             const int64_t mr = std::min(rows, mc - ir);
             const float* a = Ablk + ir * kc;
@@ -408,7 +445,9 @@ SG_AVX2 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Ope
             const float al = full ? alpha : 1.f, be = full ? beta_k : 0.f;
             float* const out = full ? c : edge;
             const int64_t ldo = full ? ldc : step;
-            if (wide)
+            if (wide && tall)
+              micro_kernel_12x32(kc, a, a + MR * kc, b, b + NR * kc, al, be, out, ldo);
+            else if (wide)
               micro_kernel_6x32(kc, a, b, b + NR * kc, al, be, out, ldo);
             else if (tall && spread)
               micro_kernel_12x16<true>(kc, a, a + MR * kc, b, al, be, out, ldo);
@@ -446,6 +485,8 @@ bool gemm_use_avx512(bool on) { return avx512_switch().exchange(on && gemm_avx51
 bool gemm_avx512_enabled() { return use_avx512(); }
 
 bool gemm_spread_broadcasts(bool on) { return spread_switch().exchange(on); }
+
+bool gemm_tall_wide(bool on) { return tall_wide_switch().exchange(on); }
 
 namespace {
 // gemm_f32_avx2 and gemm_prepacked_avx2 once the shapes are non-trivial (M, N, K > 0, alpha
@@ -660,6 +701,7 @@ bool gemm_avx512_available() { return false; }
 bool gemm_use_avx512(bool) { return false; }
 bool gemm_avx512_enabled() { return false; }
 bool gemm_spread_broadcasts(bool) { return false; }
+bool gemm_tall_wide(bool) { return false; }
 void gemm_f32_avx2(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
                    float*, int64_t) {
   throw std::logic_error("gemm_f32_avx2: this build is not for x86-64");
