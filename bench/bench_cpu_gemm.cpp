@@ -87,9 +87,15 @@ int main() {
   const int width = gemm_avx512_available() ? 16 : 8;
   const double peak1 = roofline(1, width), peakT = roofline(T, width);
   const bool ours512 = gemm_avx512_enabled();  // (SG_CPU_GEMM=avx2: off)
+  // The vendor-chosen variants (gemm.h): read by switching them and back.
+  const bool tall_wide = gemm_tall_wide(false), spread = gemm_spread_broadcasts(false);
+  gemm_tall_wide(tall_wide), gemm_spread_broadcasts(spread);
+  const std::string kernels = !ours512 ? "AVX2 (6x16)"
+                                       : std::string("AVX-512 (") + (tall_wide ? "12x32, " : "") + "6x32, 12x16" +
+                                             (spread ? " with register broadcasts" : "") + ")";
   std::printf("# bench_cpu_gemm: f32, OMP_NUM_THREADS=%d, openblas %s, our micro-kernels %s\n", T,
               openblas ? "libopenblas.so.0 (set to the row's thread count)" : "not installed (column -)",
-              ours512 ? "AVX-512 (6x32, 12x16)" : "AVX2 (6x16)");
+              kernels.c_str());
   std::printf("# roofline (%d-wide FMA chains, no memory): 1 thread %.1f GFLOP/s, %d threads %.1f GFLOP/s", width,
               peak1, T, peakT);
   if (width == 16) std::printf(" (8-wide: %.1f / %.1f)", roofline(1), roofline(T));

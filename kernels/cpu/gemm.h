@@ -27,8 +27,8 @@ template <class T>
 void gemm_eigen(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 bool gemm_avx2_available();
-// The CPU also has AVX-512F: the packed kernel then runs its AVX-512 micro-kernels (6x32 and
-// 12x16 tiles), which give the same bits as the 256-bit one (SG_CPU_GEMM=avx2 keeps that one).
+// The CPU also has AVX-512F: the packed kernel then runs its AVX-512 micro-kernels (6x32, 12x16
+// and 12x32 tiles), which give the same bits as the 256-bit one (SG_CPU_GEMM=avx2 keeps that one).
 bool gemm_avx512_available();
 // Switches the AVX-512 micro-kernels on or off (on: only where available) and returns the
 // previous setting: for the tests, which compare the two kernels' bits, and benchmarks. Not

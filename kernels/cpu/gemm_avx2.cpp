@@ -49,13 +49,17 @@
 // others unchanged, and so is the main job's training (bench/pair_ab.sh train: 22.69 against
 // 22.84 s/kimg, identical losses).
 //
-// AVX-512 (where the CPU reports AVX-512F): the same packed panels, and two micro-kernels with
-// 16-wide vectors and 12 zmm accumulators: 6x32 (two slivers of Bp at once) and, for a single
-// sliver (N <= 16: the Winograd path's 16-tile chunks), 12x16 (two slivers of A). Every output
-// adds its products in k order as the 6x16 kernel does, so results are the same bits whichever
-// runs (tested). Measured on AMD EPYC Zen 5 (which executes 512-bit FMAs at full width: FMA
-// chains 524 against 259 GFLOP/s on 2 threads), bench_cpu_gemm, 2 threads: StyleGAN2's
-// Winograd and im2col shapes 1.5-1.9x the 6x16 kernel (292-433 against 153-236 GFLOP/s);
+// AVX-512 (where the CPU reports AVX-512F): the same packed panels, and micro-kernels with
+// 16-wide vectors: 6x32 (two slivers of Bp at once, 12 zmm accumulators) and, for a single
+// sliver (N <= 16: the Winograd path's 16-tile chunks), 12x16 (two slivers of A); and, chosen
+// by the CPU's vendor, 12x32 (two of each, 24 accumulators: off AMD's cores) and the 12x16 one
+// with three of its broadcasts from a register (on AMD's cores; on Intel's a register broadcast
+// takes an FMA port), measured on a Zen 5 and an Intel Xeon (cpu_gemm_intel_2026-12-03.txt).
+// Every output adds its products in k order as the 6x16 kernel does, so results are the same
+// bits whichever runs (tested). Measured on AMD EPYC Zen 5 (which executes 512-bit FMAs at full
+// width: FMA chains 524 against 259 GFLOP/s on 2 threads, by the roofline that read 12/11 high
+// until 3 December 2026, bench/roofline.h), bench_cpu_gemm, 2 threads: StyleGAN2's Winograd
+// and im2col shapes 1.5-1.9x the 6x16 kernel (292-433 against 153-236 GFLOP/s);
 // seed32's G forward, D, G and R1 steps 1.15-1.35x, its PL step within the noise
 // (bench_train_phases, the binaries before and after alternating).
 // SG_CPU_GEMM=avx2 (or gemm_use_avx512(false)) keeps the 6x16 kernel.
