@@ -830,14 +830,14 @@ void conv2d_forward_scaled(const Conv2dParams& p, const T* x, const T* w, T* y, 
 // conv_weight_sq_sums' sums for output channel o and input channels [0, C16) (C16 a multiple of
 // 16), 16 channels per step, one in each lane: each tap gathered (stride kh kw), squared in f32,
 // added in f64 in the scalar loop's order (0 + the row's taps in order, 0 + the rows in order),
-// rounded to f32 and scattered into wsq's column o (stride O). The same bits as the scalar
+// rounded to f32 and stored into wsq's column o (stride O). The same bits as the scalar
 // loop (one chain of dependent f64 adds per channel): seed32's 384 x 384 3x3 weights 0.76 ->
 // 0.46 ms on one thread, 0.41 -> 0.24 on two; seed32's G forward 1.02-1.08x (an Intel Xeon,
 // bench/results/cpu_conv_weight_sq_sums_2026-12-03.txt).
 SG_AVX512 void weight_sq_sums16(const float* wo, int64_t C16, int64_t O, int64_t kh, int64_t kw, float* wsq_o) {
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i in_idx = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)(kh * kw)));
-  const __m512i out_idx = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)O));
+  alignas(32) float sums[16];
   for (int64_t c0 = 0; c0 < C16; c0 += 16) {
     const float* k = wo + c0 * kh * kw;
     __m512d total_lo = _mm512_setzero_pd(), total_hi = _mm512_setzero_pd();
@@ -853,10 +853,9 @@ SG_AVX512 void weight_sq_sums16(const float* wo, int64_t C16, int64_t O, int64_t
       }
       total_lo = _mm512_add_pd(total_lo, row_lo), total_hi = _mm512_add_pd(total_hi, row_hi);
     }
-    const __m256 lo = _mm512_maskz_cvtpd_ps(0xFF, total_lo), hi = _mm512_maskz_cvtpd_ps(0xFF, total_hi);
-    const __m512d both = _mm512_maskz_insertf64x4(
-        0xFF, _mm512_maskz_insertf64x4(0xFF, _mm512_setzero_pd(), _mm256_castps_pd(lo), 0), _mm256_castps_pd(hi), 1);
-    _mm512_i32scatter_ps(wsq_o + c0 * O, out_idx, _mm512_castpd_ps(both), 4);
+    _mm256_store_ps(sums, _mm512_maskz_cvtpd_ps(0xFF, total_lo));
+    _mm256_store_ps(sums + 8, _mm512_maskz_cvtpd_ps(0xFF, total_hi));
+    for (int64_t l = 0; l < 16; ++l) wsq_o[(c0 + l) * O] = sums[l];
   }
 }
 #endif
@@ -868,7 +867,7 @@ void conv_weight_sq_sums(const T* w, int64_t O, int64_t C, int64_t kh, int64_t k
   // Channels [0, C16) 16 at a time where the AVX-512 kernels are on (f32), the rest one by one.
   int64_t C16 = 0;
 #if defined(__x86_64__) || defined(__i386__)
-  if (std::is_same_v<T, float> && gemm_avx512_enabled() && O < (int64_t(1) << 27)) C16 = C / 16 * 16;  // 32-bit 16 O
+  if (std::is_same_v<T, float> && gemm_avx512_enabled()) C16 = C / 16 * 16;
 #endif
   parallel_for(O, O * C * kh * kw > 32768, [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o) {

@@ -340,19 +340,15 @@ SG_AVX512 void micro_kernel_12x16(int64_t kc, const float* a0, const float* a1, 
   for (int64_t k = 0; k < kc; ++k, a0 += MR, a1 += MR, b += NR) {
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR), _MM_HINT_T0);
     const __m512 v = _mm512_loadu_ps(b);
+    __m512 a1r[3] = {};
     if constexpr (kSpread) {
       const __m128 q = _mm_loadu_ps(a1);  // a1[0:4]: three of its lanes broadcast in registers
-      const __m512 a1r[3] = {_mm512_set1_ps(_mm_cvtss_f32(q)), _mm512_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(q))),
-                             _mm512_set1_ps(_mm_cvtss_f32(_mm_movehl_ps(q, q)))};
-      for (int i = 0; i < MR; ++i) {
-        c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), v, c0[i]);
-        c1[i] = _mm512_fmadd_ps(i < 3 ? a1r[i] : _mm512_set1_ps(a1[i]), v, c1[i]);
-      }
-    } else {
-      for (int i = 0; i < MR; ++i) {
-        c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), v, c0[i]);
-        c1[i] = _mm512_fmadd_ps(_mm512_set1_ps(a1[i]), v, c1[i]);
-      }
+      a1r[0] = _mm512_set1_ps(_mm_cvtss_f32(q)), a1r[1] = _mm512_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(q)));
+      a1r[2] = _mm512_set1_ps(_mm_cvtss_f32(_mm_movehl_ps(q, q)));
+    }
+    for (int i = 0; i < MR; ++i) {
+      c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), v, c0[i]);
+      c1[i] = _mm512_fmadd_ps(kSpread && i < 3 ? a1r[i] : _mm512_set1_ps(a1[i]), v, c1[i]);
     }
   }
   for (int i = 0; i < MR; ++i)
@@ -366,21 +362,20 @@ bool cpu_is_amd() {
   __builtin_cpu_init();
   return __builtin_cpu_is("amd") != 0;
 }
+// The environment variable `name` as a switch ("0": off, anything else: on), else `fallback`.
+bool env_switch(const char* name, bool fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::strcmp(v, "0") != 0 : fallback;
+}
 std::atomic<bool>& spread_switch() {
-  static std::atomic<bool> on = [] {
-    if (const char* v = std::getenv("SG_CPU_SPREAD")) return std::strcmp(v, "0") != 0;
-    return cpu_is_amd();
-  }();
+  static std::atomic<bool> on{env_switch("SG_CPU_SPREAD", cpu_is_amd())};
   return on;
 }
 // Whether gemm_serial runs micro_kernel_12x32 where two slivers of both A and B remain: not on
 // AMD's cores (measured on Zen 5: no gain), on others (Intel's). SG_CPU_12X32=0 or 1 fixes it;
 // gemm_tall_wide (gemm.h) switches it.
 std::atomic<bool>& tall_wide_switch() {
-  static std::atomic<bool> on = [] {
-    if (const char* v = std::getenv("SG_CPU_12X32")) return std::strcmp(v, "0") != 0;
-    return !cpu_is_amd();
-  }();
+  static std::atomic<bool> on{env_switch("SG_CPU_12X32", !cpu_is_amd())};
   return on;
 }
 
