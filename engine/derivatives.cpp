@@ -313,7 +313,15 @@ Grads bias_act_grad(const Tensor& y, Act act, double alpha, double gain, double 
   return {if_needed(n, 0, [&] { return sg::bias_act_grad(g[0], y, act, alpha, gain, clamp); }), Tensor()};
 }
 
-// ---- the fused modulated conv (the fast path of both devices) ------------------------------
+// ---- the demodulation's weight term and the fused modulated conv ---------------------------
+
+// y[c, o] = sum_{ky,kx} w[o, c, ky, kx]^2:  dw = 2 w g^T[:, :, None, None], one broadcast mul
+// over the weight (2 g^T is [O, C], small): the bits of square's and sum's backwards, g (2 w),
+// since doubling is exact.
+Grads conv_weight_sq_sums(const Tensor& w, const Grads& g, const Node&) {
+  const Tensor g2 = sg::mul(sg::transpose(g[0], 0, 1), 2.0);  // [O, C]
+  return {sg::mul(w, sg::reshape(g2, {w.size(0), w.size(1), 1, 1}))};
+}
 
 // The fused op computes, per image n (one grouped conv, the weight modulated per image),
 //   y[n] = conv2d(x[n], w * s[n] * d[n]),  d = rsqrt(s^2 @ sum_{kh,kw}(w^2)^T + eps)   (demodulate)
@@ -327,8 +335,9 @@ Grads bias_act_grad(const Tensor& y, Act act, double alpha, double gain, double 
 //   dstyles = sum_{h,w}(gx * x)        + 2 s * (dq @ wsq)
 //   dweight = conv2d_weight_grad(u, x * s) + 2 w * (dq^T @ s^2)[:, :, None, None]
 // where dq = -d^3 / 2 * sum_{h,w}(dy * z) is the gradient of the sum under the rsqrt (the
-// demodulation's terms; z is recomputed, one more forward conv). Every term is a
-// differentiable op, so the second derivative is the composite's too.
+// demodulation's terms; z is recomputed, one more forward conv), and wsq comes from
+// conv_weight_sq_sums (transposed). Every term is a differentiable op, so the second derivative
+// is the composite's too.
 // The up layers (p.up > 1; p.padding is then the transposed conv's) have z =
 // conv_transpose2d(x * s, w^T, stride up) instead, whose adjoints swap: gx = conv2d(u, w^T,
 // stride up) and dweight's conv term = conv2d_weight_grad(x * s, u)^T.
@@ -343,8 +352,9 @@ Grads modulated_conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor
   const Tensor s4 = sg::reshape(styles, {N, C, 1, 1});
   Tensor u = dy, d, wsq;
   if (p.demodulate) {
-    wsq = sg::sum(sg::square(weight), {2, 3});                                                // [O, C]
-    d = sg::rsqrt(sg::add(sg::matmul(sg::square(styles), sg::transpose(wsq, 0, 1)), p.eps));  // [N, O]
+    const Tensor wsq_t = sg::conv_weight_sq_sums(weight);                  // [C, O]
+    wsq = sg::transpose(wsq_t, 0, 1);                                      // [O, C]
+    d = sg::rsqrt(sg::add(sg::matmul(sg::square(styles), wsq_t), p.eps));  // [N, O]
     u = sg::mul(dy, sg::reshape(d, {N, O, 1, 1}));
   }
   Grads out(3);

@@ -174,6 +174,11 @@ struct ModConv {
 };
 // x [N, Cin, H, W], weight [Cout, Cin, k, k], styles [N, Cin].
 Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& p = {});
+// The demodulation's weight term, laid out for s^2 @ it: weight [O, C, kh, kw] -> [C, O],
+//   out[c, o] = sum_{ky, kx} weight[o, c, ky, kx]^2
+// (the numbers of transpose(sum(square(weight), {2, 3}), 0, 1), as one pass and one autograd
+// node whose backward, 2 weight out_grad^T, is one broadcast mul).
+Tensor conv_weight_sq_sums(const Tensor& weight);
 // conv2d with FIR up/down as in StyleGAN2 (conv2d_resample): groups, up 2 via transposed
 // conv + filter, down 2 via filter + strided conv.
 // Weight orientation: with up = 1 (and for 1x1 weights) the result is conv2d's

@@ -346,6 +346,16 @@ std::vector<OpEntry> build_table() {
   t.push_back({"minibatch_stddev",
                {{"group 2", {X({4, 2, 3, 3})}, [](V x) { return minibatch_stddev(x[0], 2, 1); }},
                 {"group 4, 2 channels", {X({4, 4, 2, 2})}, [](V x) { return minibatch_stddev(x[0], 4, 2); }}}});
+
+  // the demodulation's weight term (last, so the entries above keep their seeds): the CPU
+  // kernel's one-by-one and 16-channel paths (the latter f32 with AVX-512: the f32 check), and
+  // the composite a 5-wide kernel takes
+  auto sq_sums = [](V x) { return conv_weight_sq_sums(x[0]); };
+  t.push_back({"conv_weight_sq_sums",
+               {{"3x3", {X({3, 4, 3, 3})}, sq_sums},
+                {"1x1", {X({5, 2, 1, 1})}, sq_sums},
+                {"2x4, 17 channels", {X({2, 17, 2, 4})}, sq_sums},
+                {"5x5", {X({2, 3, 5, 5})}, sq_sums}}});
   return t;
 }
 

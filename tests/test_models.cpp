@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "kernels/cpu/gemm.h"
 #include "models/stylegan2.h"
 
 using namespace sg;
@@ -387,6 +388,41 @@ TEST_CASE("models: modulated_conv2d without a graph gives the composite's bits o
         CHECK(std::memcmp(with_graph.data<float>(), ref.data<float>(), ref.numel() * sizeof(float)) == 0);
       }
     }
+}
+
+// With a graph through the weights (every G and PL step) the demodulation's weight term is one
+// node (engine/ops/modulated_conv.cpp, conv_weight_sq_sums) where it was three ops: the
+// composite's bits forward, in the first derivative and in both second derivatives (doubling
+// is exact, so 2 w g is g (2 w)); f32 with the AVX-512 kernels on and off, the 16-channel step,
+// its tail, and the 5-wide kernel that takes the composite.
+TEST_CASE("models: conv_weight_sq_sums gives the composite's bits to the second derivative", "[models]") {
+  auto same = [](const Tensor& a, const Tensor& b) {
+    return a.shape() == b.shape() && std::memcmp(a.data<float>(), b.data<float>(), a.numel() * sizeof(float)) == 0;
+  };
+  Rng rng(23);
+  for (const Shape& shape : {Shape{48, 40, 3, 3}, Shape{6, 16, 1, 1}, Shape{3, 19, 2, 4}, Shape{2, 5, 5, 5}})
+    for (const bool wide : {false, true}) {
+      INFO("weight " << shape_str(shape) << " AVX-512 " << (wide && sg::kernels::cpu::gemm_avx512_available()));
+      const bool before = sg::kernels::cpu::gemm_use_avx512(wide);
+      const Tensor w0 = randn(shape, rng, DType::f32);
+      const Tensor gy = randn({shape[1], shape[0]}, rng, DType::f32);
+      Tensor y[2], dw[2], dh_dw[2], dh_dgy[2];
+      for (int composite : {0, 1}) {
+        Tensor w = w0.detach(), g = gy.detach();
+        w.set_requires_grad(true), g.set_requires_grad(true);
+        y[composite] = composite ? transpose(sum(square(w), {2, 3}), 0, 1) : conv_weight_sq_sums(w);
+        dw[composite] = autograd::grad({sum(mul(y[composite], g))}, {w}, {}, /*create_graph=*/true)[0];
+        const auto g2 = autograd::grad({sum(square(dw[composite]))}, {w, g});
+        dh_dw[composite] = g2[0], dh_dgy[composite] = g2[1];
+      }
+      sg::kernels::cpu::gemm_use_avx512(before);
+      CHECK(same(y[0], y[1]));
+      CHECK(same(dw[0], dw[1]));
+      CHECK(same(dh_dw[0], dh_dw[1]));
+      CHECK(same(dh_dgy[0], dh_dgy[1]));
+    }
+  CHECK_THROWS_WITH(conv_weight_sq_sums(randn({3, 3}, rng)),
+                    Catch::Matchers::Contains("conv_weight_sq_sums") && Catch::Matchers::Contains("(3, 3)"));
 }
 
 TEST_CASE("models: seed32 ignores noise and broadcasts one w like the notebook", "[models]") {

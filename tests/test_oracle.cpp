@@ -342,3 +342,9 @@ TEST_CASE("oracle: avg_pool2d kernel 2 stride 2", "[oracle]") {
   // H = 9: the last row is in no window (its gradient is zero).
   run_unary("avg_pool2d_k2", [](const Tensor& x) { return avg_pool2d(x, {2, 2}, {2, 2}); });
 }
+
+// ---- the demodulation's weight term: first and second order --------------------------------------
+TEST_CASE("oracle: conv_weight_sq_sums", "[oracle]") {
+  // w [3, 17, 3, 3]: the CPU kernel's 16-channel step (f32) and its one-by-one tail.
+  run_unary("conv_weight_sq_sums", [](const Tensor& w) { return conv_weight_sq_sums(w); });
+}

@@ -48,21 +48,9 @@ std::pair<int64_t, int64_t> filter_size(const Tensor& f) {
 
 // The demodulation coefficients of the modulate-activations form, [N, O]:
 //   d = rsqrt(s^2 @ sum_{kh,kw}(w^2)^T + eps)
-// On the CPU with no graph through the weights (G under no_grad, the fused path's forward)
-// the weight term is one pass (kernels/cpu/conv.h, conv_weight_sq_sums: the bits of
-// transpose(sum(square(w), {2, 3}), 0, 1), the ops it replaces).
+// with the weight term from conv_weight_sq_sums (one pass, one node).
 Tensor demod_coefs(const Tensor& weight, const Tensor& styles, double eps) {
-  const int64_t O = weight.size(0), C = weight.size(1), kh = weight.size(2), kw = weight.size(3);
-  Tensor wsq;  // [C, O]
-  if (!ops::is_cuda({weight}) && kw <= 4 && !autograd::any_requires_grad({&weight})) {
-    wsq = empty({C, O}, weight.dtype(), weight.device());
-    dispatch_dtype(weight.dtype(), [&]<class T>() {
-      kernels::cpu::conv_weight_sq_sums<T>(weight.data<T>(), O, C, kh, kw, wsq.data<T>());
-    });
-  } else {
-    wsq = transpose(sum(square(weight), {2, 3}), 0, 1);
-  }
-  return rsqrt(add(matmul(square(styles), wsq), eps));
+  return rsqrt(add(matmul(square(styles), conv_weight_sq_sums(weight)), eps));
 }
 
 // conv2d_resample's FIR pads {x0, x1, y0, y1} for up / down with this filter and padding.
@@ -206,6 +194,32 @@ Tensor fused_modconv(const Tensor& x, const Tensor& weight, const Tensor& styles
   return y;
 }
 }  // namespace
+
+// The CPU: one pass (kernels/cpu/conv.h, conv_weight_sq_sums: the bits of the composite) for
+// kernels up to 4 wide. CUDA (where the fused path's kernels take their coefficients from
+// kernels/cuda/modconv.h, modconv_dcoefs) and wider kernels: the composite's ops. Either way one
+// node: its backward is one broadcast mul where square's and sum's were a scale and a strided mul
+// over the weight (derivatives::conv_weight_sq_sums).
+Tensor conv_weight_sq_sums(const Tensor& weight) {
+  const char* op = "conv_weight_sq_sums";
+  ops::check_defined(op, weight, "weight");
+  SG_CHECK(weight.dim() == 4, op, "weight must be 4-D [O, C, kh, kw], got ", shape_str(weight.shape()));
+  const int64_t O = weight.size(0), C = weight.size(1), kh = weight.size(2), kw = weight.size(3);
+  Tensor y;  // [C, O]
+  {
+    NoGradGuard ng;
+    if (!ops::is_cuda({weight}) && kw <= 4) {
+      y = empty({C, O}, weight.dtype(), weight.device());
+      dispatch_dtype(weight.dtype(), [&]<class T>() {
+        kernels::cpu::conv_weight_sq_sums<T>(weight.data<T>(), O, C, kh, kw, y.data<T>());
+      });
+    } else {
+      y = transpose(sum(square(weight), {2, 3}), 0, 1);
+    }
+  }
+  autograd::record(op, {weight}, {y}, std::bind_front(derivatives::conv_weight_sq_sums, weight));
+  return y;
+}
 
 Tensor conv2d_resample(const Tensor& x, const Tensor& w, const Tensor& f, int64_t up, int64_t down, int64_t padding,
                        int64_t groups) {

@@ -281,6 +281,12 @@ def case_softsign():
     return unary_case(F.softsign, torch.randn(2, 5, 4, 3) * 2)
 
 
+def case_conv_weight_sq_sums():
+    # The demodulation's weight term, [O, C, kh, kw] -> [C, O]; 17 input channels take the
+    # CPU kernel's 16-channel step and its one-by-one tail.
+    return unary_case(lambda w: w.square().sum((2, 3)).t(), torch.randn(3, 17, 3, 3))
+
+
 def case_max_pool2d():
     # Distinct values (a scaled permutation): each window's maximum is unique, so the choice,
     # and with it the gradient, is well defined (also after the cast to f32).
@@ -514,6 +520,7 @@ CASES = [
     ("avg_pool2d_pad_counted", case_avg_pool2d_pad_counted),
     ("avg_pool2d_pad_uncounted", case_avg_pool2d_pad_uncounted),
     ("avg_pool2d_k2", case_avg_pool2d_k2),
+    ("conv_weight_sq_sums", case_conv_weight_sq_sums),
 ]
 
 
