@@ -125,6 +125,49 @@ TEST_CASE("strided_copy kernel: views that repeat the innermost element (expand 
   }
 }
 
+// strided_copy hands the views that swap the last two dims (transpose, permute) to transpose2d
+// (kernels/cpu/transpose.h): 8x8 register blocks for f32 with AVX2, element blocks otherwise,
+// split over the threads when large. Against the index formula out[idx] = a[idx . sa]: sizes
+// that are and are not multiples of 8, a batch of matrices, a broadcast batch dim, a row stride
+// wider than the rows (a slice's), one large enough for both threads; f32 and f64.
+template <class T>
+void check_transposing_copies() {
+  using sg::kernels::cpu::strided_copy;
+  struct Case {
+    std::vector<int64_t> shape, sa;
+  };
+  const std::vector<Case> cases = {
+      {{384, 192}, {1, 384}},          // a [192, 384] weight transposed
+      {{600, 300}, {1, 600}},          // 180,000 elements: split over the threads
+      {{13, 9}, {1, 13}},              // no full block
+      {{19, 26}, {1, 19}},             // full blocks and both edges
+      {{3, 20, 17}, {340, 1, 20}},     // a batch of three
+      {{2, 16, 8}, {0, 1, 16}},        // a broadcast batch dim
+      {{9, 10}, {1, 12}},              // rows 12 apart, 9 used
+      {{4, 3, 16, 8}, {1, 4, 96, 12}}  // permute(0, 1 -> 2, 3): the general path above the matrix
+  };
+  for (const Case& c : cases) {
+    int64_t n = 1, src = 1;
+    for (size_t d = 0; d < c.shape.size(); ++d) n *= c.shape[d], src += (c.shape[d] - 1) * c.sa[d];
+    std::vector<T> a(src), out(n, T(-1)), want(n);
+    for (int64_t i = 0; i < src; ++i) a[i] = T(i) * T(0.5) + T(1);
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t rest = i, off = 0;
+      for (int d = (int)c.shape.size() - 1; d >= 0; --d) off += (rest % c.shape[d]) * c.sa[d], rest /= c.shape[d];
+      want[i] = a[off];
+    }
+    strided_copy(c.shape, a.data(), c.sa, out.data());
+    INFO("shape " << c.shape[0] << "x" << c.shape[1] << " of " << c.shape.size() << " dims, " << sizeof(T) * 8
+                  << "-bit");
+    REQUIRE(std::memcmp(out.data(), want.data(), n * sizeof(T)) == 0);
+  }
+}
+
+TEST_CASE("strided_copy kernel: views that swap the last two dims (transpose)", "[kernels]") {
+  check_transposing_copies<float>();
+  check_transposing_copies<double>();
+}
+
 TEST_CASE("reduce_sum kernel: sums over a short innermost dim (2x2 mean pooling, an expand's gradient)", "[kernels]") {
   // The fast paths for a reduced last dim of size 2-4 (and the dim above it reduced too) against a naive sum that adds
   // each output's terms in index order, which is the kernel's order too: the same bits.

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/transpose.h"
 
 namespace sg::kernels::cpu {
 
@@ -262,6 +263,18 @@ void strided_copy(const std::vector<int64_t>& shape, const T* a, const std::vect
           }
         },
         true);
+    return;
+  }
+  if (nd >= 2 && sa[nd - 2] == 1 && shape[nd - 2] >= 8 && shape[nd - 1] >= 8 && sa[nd - 1] >= shape[nd - 2]) {
+    // The last two dims swapped (transpose / permute of a matrix, or of each in a batch):
+    // out[.., p, q] = a[.., p + q S]. Reading a column per output row went a cache line per
+    // element; transpose2d goes by blocks (kernels/cpu/transpose.h).
+    const int64_t P = shape[nd - 2], Q = shape[nd - 1], outer = s / (P * Q);
+    for (int64_t o = 0; o < outer; ++o) {
+      int64_t off = 0;
+      for (int64_t d = (int64_t)nd - 3, rest = o; d >= 0; --d) off += rest % shape[d] * sa[d], rest /= shape[d];
+      transpose2d(a + off, Q, P, sa[nd - 1], out + o * P * Q, Q);
+    }
     return;
   }
   const std::vector<int64_t> strides[2] = {sa, so};
