@@ -7,7 +7,7 @@
 // f32 with AVX2: 8x8 blocks through registers (kernels/cpu/avx2.h, transpose8x8), the edges one
 // element at a time; f64 and machines without AVX2: 8x8 blocks element by element. Rows of
 // blocks are split over the threads for large matrices. A copy: the same bits either way.
-// Measured (bench/results/cpu_transpose_2026-12-03.txt): a [192, 384] f32 weight 68 -> 8 us,
+// Measured (bench/results/cpu_transpose_2026-12-03.txt): a [192, 384] f32 weight 68 -> 18 us,
 // where the strided copy read a column per output row.
 #pragma once
 #include <cstdint>
