@@ -447,6 +447,45 @@ TEST_CASE("winograd kernel: f32 small planes (16-channel transposing copy) equal
   CHECK(checked >= 60);
 }
 
+// F(2x2) calls with few tiles against many output channels (seed32's 4x4 layers) split their
+// GEMMs over the threads by output channels (kernels/cpu/winograd.h, winograd_split_outputs):
+// the same products in the same order as the split by tiles, so the same bits. The forward and
+// the transposed conv, output channels a multiple of the packed sliver and not, tiles cut by the
+// output's edge, the modulated conv's scales, and seed32's 384 channels at batch 16; 2 threads.
+TEST_CASE("winograd kernel: the split by output channels gives the split by tiles' bits", "[kernels]") {
+  struct Case {
+    int64_t N, C, O, H, pad;
+    bool transposed, scales;
+  };
+  std::mt19937_64 rng(29);
+  std::normal_distribution<float> normal;
+  const int threads = sg::kernels::cpu::num_threads();
+  sg::kernels::cpu::set_num_threads(2);
+  for (const Case& c :
+       {Case{4, 48, 64, 4, 1, false, false}, Case{4, 48, 64, 4, 1, true, false}, Case{3, 40, 70, 4, 1, false, true},
+        Case{3, 70, 40, 4, 1, true, false}, Case{2, 64, 66, 5, 0, false, false}, Case{16, 384, 384, 4, 1, false, false},
+        Case{16, 384, 384, 4, 1, true, false}}) {
+    sg::kernels::Conv2dParams p;
+    p.N = c.N, p.Cin = c.C, p.Cout = c.O, p.H = p.W = c.H, p.kh = p.kw = 3, p.py = p.px = c.pad;
+    const int64_t Ho = c.transposed ? c.H + 2 - 2 * c.pad : c.H + 2 * c.pad - 2;
+    std::vector<float> x(c.N * c.C * c.H * c.H), w(c.O * c.C * 9), xs(c.N * c.C), ys(c.N * c.O);
+    for (auto* v : {&x, &w, &xs, &ys})
+      for (float& e : *v) e = normal(rng);
+    std::vector<float> by_tiles(c.N * c.O * Ho * Ho, 777.f), by_outputs(by_tiles.size(), 555.f);
+    for (const bool split : {false, true}) {
+      const bool before = sg::kernels::cpu::winograd_split_outputs(split);
+      sg::kernels::cpu::conv2d_winograd<float>(p, x.data(), w.data(), split ? by_outputs.data() : by_tiles.data(),
+                                               c.transposed, 2, c.scales ? xs.data() : nullptr,
+                                               c.scales ? ys.data() : nullptr);
+      sg::kernels::cpu::winograd_split_outputs(before);
+    }
+    INFO("N " << c.N << " C " << c.C << " O " << c.O << " " << c.H << "x" << c.H << " pad " << c.pad << " transposed "
+              << c.transposed << " scales " << c.scales);
+    CHECK(std::memcmp(by_tiles.data(), by_outputs.data(), by_tiles.size() * sizeof(float)) == 0);
+  }
+  sg::kernels::cpu::set_num_threads(threads);
+}
+
 // The im2col / col2im + GEMM convolutions (kernels/cpu/conv.cpp) against a direct convolution
 // written from conv.h's formulas, in f64 (bits aside, every path) and f32: strides 1-3 per axis
 // (stride 2 along x has its own row gathers and scatter-adds, with the row widths 4, 8 and 16
@@ -875,8 +914,9 @@ int check_gemm(F&& gemm_f32, int trials, bool big) {
 // rests), past the block sizes, both transposes, alpha / beta, op(A) prepacked or not.
 // gemm_prepacked_row_table, gemm_prepacked_scatter_add and gemm_row_table_a (the stride-2
 // forward's in-place B, its data gradient's in-place C, its weight gradient's in-place A: the
-// bits are checked in "the stride-2 forward's implicit columns give im2col's bits") refuse what
-// they cannot run.
+// bits are checked in "the stride-2 forward's implicit columns give im2col's bits") and
+// gemm_prepacked_rows (the Winograd split by output channels: "the split by output channels
+// gives the split by tiles' bits") refuse what they cannot run.
 TEST_CASE("gemm kernel: the row-table GEMMs refuse what they cannot run, naming themselves", "[kernels][errors]") {
   using namespace sg::kernels::cpu;
   REQUIRE(gemm_avx2_available());  // every machine this project builds for (x86-64 with AVX2)
@@ -898,6 +938,11 @@ TEST_CASE("gemm kernel: the row-table GEMMs refuse what they cannot run, naming 
   const PackedA tall = gemm_pack_a_avx2(false, 12, 300, wide.data(), 300);
   REQUIRE_THROWS_WITH(gemm_prepacked_scatter_add(tall, 32, base.data(), 32, b),
                       Catch::Matchers::Contains("K <= 256 (got 300)"));
+  REQUIRE_THROWS_WITH(gemm_prepacked_rows(pa, 3, 6, true, 8, 1.f, base.data(), 8, 0.f, c.data(), 8),
+                      Catch::Matchers::Contains("gemm_prepacked_rows") &&
+                          Catch::Matchers::Contains("rows 3 .. 9 of its 12 from a multiple of 6"));
+  REQUIRE_THROWS_WITH(gemm_prepacked_rows(pa, 6, 12, true, 8, 1.f, base.data(), 8, 0.f, c.data(), 8),
+                      Catch::Matchers::Contains("rows 6 .. 18 of its 12"));
   REQUIRE_THROWS_WITH(gemm_row_table_a(12, 32, 24, b, base.data(), 32, false, c.data(), 32),
                       Catch::Matchers::Contains("gemm_row_table_a") && Catch::Matchers::Contains("(got 24)"));
   REQUIRE_THROWS_WITH(gemm_row_table_a(12, 16, 16, b, base.data(), 16, false, c.data(), 32),

@@ -87,6 +87,12 @@ inline int64_t packed_a_offset(const PackedA& p, int64_t i, int64_t k) {
 // C = alpha * op(A) @ op(B) + beta * C with op(A) from gemm_pack_a: the same contract as gemm.
 void gemm_prepacked(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb, float beta,
                     float* C, int64_t ldc);
+// The same for rows row0 .. row0 + rows - 1 of op(A) only (row0 a multiple of kPackMR), on the
+// calling thread; C holds those rows. A must be packed for the packed kernel (gemm_pack_a or
+// gemm_packed_a_prepare returned true), else std::logic_error. The same bits as those rows of
+// gemm_prepacked.
+void gemm_prepacked_rows(const PackedA& A, int64_t row0, int64_t rows, bool trans_b, int64_t N, float alpha,
+                         const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 // op(B) that its consumer writes straight into the packed kernel's layout instead of reading
 // it from memory (an implicit operand: a convolution's im2col columns, which are then never
 // written out and read back). pack(ctx, j0, n, k0, kc, dst) writes columns j0 .. j0 + n - 1 and

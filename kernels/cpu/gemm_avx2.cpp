@@ -690,6 +690,18 @@ void gemm_prepacked_avx2(const PackedA& A, bool trans_b, int64_t N, float alpha,
       (A.M + MR - 1) / MR * MR);
 }
 
+void gemm_prepacked_rows(const PackedA& A, int64_t row0, int64_t rows, bool trans_b, int64_t N, float alpha,
+                         const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (A.data.empty() || row0 % MR != 0 || row0 < 0 || rows < 0 || row0 + rows > A.M)
+    throw std::logic_error("gemm_prepacked_rows: needs A packed for the packed kernel and rows " +
+                           std::to_string(row0) + " .. " + std::to_string(row0 + rows) + " of its " +
+                           std::to_string(A.M) + " from a multiple of " + std::to_string(MR));
+  if (rows == 0 || N <= 0) return;
+  if (A.K <= 0 || alpha == 0.f) return scale_c(rows, N, beta, C, ldc);
+  gemm_serial(rows, N, A.K, alpha, Operand{A.src, A.lda, A.trans}, Operand{B, ldb, trans_b}, beta, C, ldc,
+              A.data.data(), (A.M + MR - 1) / MR * MR, row0);
+}
+
 }  // namespace sg::kernels::cpu
 
 #else  // not x86: no AVX2; kernels/cpu/gemm.cpp always takes Eigen's GEMM
@@ -716,6 +728,10 @@ void gemm_pack_a_avx2(PackedA&, bool, int64_t, int64_t, const float*, int64_t) {
 }
 void gemm_prepacked_avx2(const PackedA&, bool, int64_t, float, const float*, int64_t, float, float*, int64_t) {
   throw std::logic_error("gemm_prepacked_avx2: this build is not for x86-64");
+}
+void gemm_prepacked_rows(const PackedA&, int64_t, int64_t, bool, int64_t, float, const float*, int64_t, float, float*,
+                         int64_t) {
+  throw std::logic_error("gemm_prepacked_rows: this build is not for x86-64");
 }
 void gemm_prepacked_implicit(const PackedA&, int64_t, const ImplicitB&, float, float, float*, int64_t) {
   throw std::logic_error("gemm_prepacked_implicit: this build is not for x86-64");

@@ -2,6 +2,7 @@
 #include "kernels/cpu/winograd.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -654,6 +655,47 @@ void chunk_inputs(const T* x, int64_t C, int64_t H, int64_t W, int64_t g, int64_
       input_transform_run<m>(x + (r.n * C + g * Cg + c) * H * W, H, W, r, scratch, V + c * nq + r.t, Cg * nq);
 }
 
+// Small planes: the outputs of rows o0 .. o1 - 1 (channels base + o of y, [N, O, Ho, Wo]) for the
+// nq tiles of `runs`, from M (row o at M + (o - o0) nq, the E points es apart): all the tiles of
+// one row in one pass, as one run of nq tiles, into the scratch's `edge`, then each run's m x
+// (m len) block copied out (short runs cost more in overhead than the copy), times y_scale.
+template <int m, class T>
+void write_plane_outputs(const T* M, int64_t es, int64_t nq, int64_t base, int64_t O, int64_t o0, int64_t o1,
+                         int64_t Ho, int64_t Wo, const std::vector<Run>& runs, RunScratch<m, T>& scratch, T* y,
+                         const T* y_scale) {
+  T* const edge = scratch.edge();
+  for (int64_t o = o0; o < o1; ++o) {
+    T* rows[m];
+    for (int i = 0; i < m; ++i) rows[i] = edge + i * m * nq;
+    output_transform_run<m>(M + (o - o0) * nq, es, nq, rows, scratch);
+    for (const Run& r : runs) {
+      T* row0 = y + ((r.n * O + base + o) * Ho + m * r.ty) * Wo + m * r.tx0;
+      const int64_t cols = std::min<int64_t>(m * r.len, Wo - m * r.tx0);
+      const T* ys = y_scale ? y_scale + r.n * O + base + o : nullptr;
+      for (int64_t i = 0; i < m && m * r.ty + i < Ho; ++i) {
+        const T* src = rows[i] + m * r.t;
+        T* dst = row0 + i * Wo;
+        if (ys)
+          for (int64_t j = 0; j < cols; ++j) dst[j] = src[j] * *ys;
+        else
+          for (int64_t j = 0; j < cols; ++j) dst[j] = src[j];
+      }
+    }
+  }
+}
+
+// The GEMMs' split over the threads by output channels (forward's `osplit`): F(2x2) calls with
+// at least as many output channels as tiles, every tile's V within kOSplitInputs floats.
+// (F(4x4) at 8x8 gained 0-6% at batch 16 and lost 5-17% at batch 32: not taken there.)
+constexpr int64_t kOSplitInputs = int64_t(1) << 20;
+std::atomic<bool>& osplit_switch() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("SG_WINOGRAD_OSPLIT");
+    return !(v && std::string(v) == "0");
+  }()};
+  return on;
+}
+
 // x_scale / y_scale: null, or [N, Cin] / [N, Cout] factors (conv2d_winograd); small planes only.
 template <int m, class T>
 void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transposed, const T* x_scale, const T* y_scale) {
@@ -691,8 +733,18 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
   // Direct: a sliver of kPackMR rows at a time, so that each block of kWB channels is written
   // as whole cache lines (kPackMR kWB consecutive floats per U[g][e]).
   const int64_t R = direct ? kPackMR : 1, S = ceil_div(Og, R);
-  parallel_for(G * S, O * Cg > 64, [&](int64_t gs0, int64_t gs1) {
-    for (int64_t gs = gs0; gs < gs1; ++gs) {
+  const bool planes = use_planes(tw);
+  if ((x_scale || y_scale) && !planes)
+    throw std::invalid_argument("conv2d_winograd: scales need the small planes (winograd_fuses_scales)");
+  // Few tiles against many output channels (seed32's 4x4 and 8x8 layers): the threads split
+  // the output channels of the GEMMs instead of the tiles (`osplit`, below).
+  const bool osplit = m == 2 && direct && G == 1 && planes && plan.threads > 1 && Og >= tiles &&
+                      E * Cg * tiles <= kOSplitInputs && osplit_switch().load(std::memory_order_relaxed);
+  const std::vector<Run> all_runs =
+      osplit ? chunk_runs(m, 0, tiles, tiles_per_image, tw, W, py, px, Ho, Wo) : std::vector<Run>();
+  T* const Vall = osplit ? thread_buffer<T>(kV, E * Cg * tiles) : nullptr;  // the calling thread's
+  auto transform_sliver = [&](int64_t gs) {
+    {
       const int64_t g = gs / S, o0 = gs % S * R, rows = std::min(R, Og - o0);
       for (int64_t c0 = 0; c0 < Cg; c0 += kWB) {  // kWB input channels at a time
         const int64_t n = std::min(kWB, Cg - c0);
@@ -719,13 +771,47 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
         weight_transform_lanes<m, T>(k, n, [&](int e) { return U + (g * E + e) * Og * Cg + o0 * Cg + c0; });
       }
     }
-  });
+  };
+  if (osplit) {  // thread 0 also computes every tile's V; the slivers go to whoever is free
+    std::atomic<int64_t> next{0};
+    parallel_region(plan.threads, [&](int tid, int) {
+      if (tid == 0) {
+        RunScratch<m, T> scratch(tiles);
+        chunk_inputs<m>(x, C, H, W, 0, Cg, 0, tiles, plan, py, px, all_runs, plane_buffer<m, T>(true, plan), scratch,
+                        Vall, x_scale);
+      }
+      for (int64_t gs; (gs = next.fetch_add(1, std::memory_order_relaxed)) < G * S;) transform_sliver(gs);
+    });
+  } else {
+    parallel_for(G * S, O * Cg > 64, [&](int64_t gs0, int64_t gs1) {
+      for (int64_t gs = gs0; gs < gs1; ++gs) transform_sliver(gs);
+    });
+  }
   const PackedA* const Up = direct ? mine.data() : nullptr;
 
+  // osplit: each thread multiplies its share of the output channels (whole slivers) for every
+  // tile, so each packed matrix is read once in all, where the tile split has every thread
+  // stream all E of them past each of its chunks (9.4 MB at 384 x 384 in F(2x2); in a training
+  // step they come from memory: a 384-channel 4x4 data gradient at batch 16 took 2.3 ms with
+  // its weights in cache and 3.5 ms after a 64 MB pass). The same products summed in the same
+  // order (gemm_prepacked_rows): the tile split's bits.
+  if constexpr (std::is_same_v<T, float>)
+    if (osplit) {
+      const int64_t slivers = ceil_div(Og, kPackMR);
+      parallel_region(plan.threads, [&](int tid, int team) {
+        const int64_t o0 = slivers * tid / team * kPackMR, o1 = std::min(Og, slivers * (tid + 1) / team * kPackMR);
+        if (o0 >= o1) return;
+        T* const M = thread_buffer<T>(kM, E * (o1 - o0) * tiles);
+        RunScratch<m, T> scratch(tiles);
+        for (int e = 0; e < E; ++e)
+          gemm_prepacked_rows(Up[e], o0, o1 - o0, true, tiles, 1.f, Vall + e * Cg * tiles, Cg, 0.f,
+                              M + e * (o1 - o0) * tiles, tiles);
+        write_plane_outputs<m>(M, (o1 - o0) * tiles, tiles, 0, O, o0, o1, Ho, Wo, all_runs, scratch, y, y_scale);
+      });
+      return;
+    }
+
   // Tasks (g, chunk), G * chunks of them, split in contiguous blocks over the threads.
-  const bool planes = use_planes(tw);
-  if ((x_scale || y_scale) && !planes)
-    throw std::invalid_argument("conv2d_winograd: scales need the small planes (winograd_fuses_scales)");
   parallel_region(plan.threads, [&](int tid, int team) {
     T *const V = thread_buffer<T>(kV, E * Cg * chunk), *const M = thread_buffer<T>(kM, E * Og * chunk);
     T* const plane = plane_buffer<m, T>(planes, plan);
@@ -749,28 +835,9 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
         gemm<T>(false, planes, Og, nq, Cg, T(1), U + (g * E + e) * Og * Cg, Cg, V + e * Cg * nq, ldv, T(0),
                 M + e * Og * nq, nq);
       }
-      // y = A^T M A per (o, tile): straight into y's rows, or through `edge` where Ho or Wo
-      // cuts the run's blocks. Small planes: all the
-      // chunk's tiles of one o in one pass, as one run of nq tiles, into `edge`, then each
-      // run's m x (m len) block copied out (short runs cost more in overhead than the copy).
-      for (int64_t o = 0; o < Og && planes; ++o) {
-        T* rows[m];
-        for (int i = 0; i < m; ++i) rows[i] = edge + i * m * nq;
-        output_transform_run<m>(M + o * nq, Og * nq, nq, rows, scratch);
-        for (const Run& r : runs) {
-          T* row0 = y + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
-          const int64_t cols = std::min<int64_t>(m * r.len, Wo - m * r.tx0);
-          const T* ys = y_scale ? y_scale + r.n * O + g * Og + o : nullptr;
-          for (int64_t i = 0; i < m && m * r.ty + i < Ho; ++i) {
-            const T* src = rows[i] + m * r.t;
-            T* dst = row0 + i * Wo;
-            if (ys)
-              for (int64_t j = 0; j < cols; ++j) dst[j] = src[j] * *ys;
-            else
-              for (int64_t j = 0; j < cols; ++j) dst[j] = src[j];
-          }
-        }
-      }
+      // y = A^T M A per (o, tile): small planes through write_plane_outputs; wider images
+      // straight into y's rows, or through `edge` where Ho or Wo cuts the run's blocks.
+      if (planes) write_plane_outputs<m>(M, Og * nq, nq, g * Og, O, 0, Og, Ho, Wo, runs, scratch, y, y_scale);
       for (int64_t o = 0; o < Og && !planes; ++o)
         for (const Run& r : runs) {
           T* row0 = y + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
@@ -910,6 +977,8 @@ bool winograd_applies(const Conv2dParams& p, bool transposed) {
   if (p.groups < 1 || p.Cin % p.groups != 0 || p.Cout % p.groups != 0) return false;
   return p.Cin / p.groups >= kWinogradMinChannels && p.Cout / p.groups >= kWinogradMinChannels;
 }
+
+bool winograd_split_outputs(bool on) { return osplit_switch().exchange(on); }
 
 int winograd_tile(int64_t Ho, int64_t Wo, int64_t channels, bool weight_grad) {
   static const int forced = [] {  // SG_WINOGRAD_TILE: 2 or 4 for every call (benchmarks), unset: auto
