@@ -447,41 +447,59 @@ TEST_CASE("winograd kernel: f32 small planes (16-channel transposing copy) equal
   CHECK(checked >= 60);
 }
 
-// F(2x2) calls with few tiles against many output channels (seed32's 4x4 layers) split their
-// GEMMs over the threads by output channels (kernels/cpu/winograd.h, winograd_split_outputs):
-// the same products in the same order as the split by tiles, so the same bits. The forward and
-// the transposed conv, output channels a multiple of the packed sliver and not, tiles cut by the
-// output's edge, the modulated conv's scales, and seed32's 384 channels at batch 16; 2 threads.
-TEST_CASE("winograd kernel: the split by output channels gives the split by tiles' bits", "[kernels]") {
+// F(2x2) calls with few tiles against many output channels (seed32's 4x4 layers: at least as
+// many channels as tiles, the packed weights past 4 MiB) split the work over the threads by
+// output channels (kernels/cpu/winograd.h, winograd_split_outputs). The forward and the
+// transposed conv: the same products in the same order as the split by tiles, so the same bits.
+// The weight gradient: one sum over all the tiles where the tile split adds its threads' partial
+// sums, so the f32 rounding differs: both within f32 tolerance of the f64 im2col gradient.
+// Output channels a multiple of the packed sliver and not, tiles cut by the output's edge, the
+// modulated conv's scales, seed32's 384 channels at batch 16; 2 threads.
+TEST_CASE("winograd kernel: the split by output channels gives the split by tiles' numbers", "[kernels]") {
   struct Case {
     int64_t N, C, O, H, pad;
     bool transposed, scales;
   };
   std::mt19937_64 rng(29);
-  std::normal_distribution<float> normal;
+  std::normal_distribution<double> normal;
   const int threads = sg::kernels::cpu::num_threads();
   sg::kernels::cpu::set_num_threads(2);
-  for (const Case& c :
-       {Case{4, 48, 64, 4, 1, false, false}, Case{4, 48, 64, 4, 1, true, false}, Case{3, 40, 70, 4, 1, false, true},
-        Case{3, 70, 40, 4, 1, true, false}, Case{2, 64, 66, 5, 0, false, false}, Case{16, 384, 384, 4, 1, false, false},
-        Case{16, 384, 384, 4, 1, true, false}}) {
+  for (const Case& c : {Case{4, 256, 256, 4, 1, false, false}, Case{4, 256, 256, 4, 1, true, false},
+                        Case{3, 264, 250, 4, 1, false, true}, Case{3, 250, 264, 4, 1, true, false},
+                        Case{2, 256, 262, 5, 0, false, false}, Case{16, 384, 384, 4, 1, false, false},
+                        Case{16, 384, 384, 4, 1, true, false}}) {
     sg::kernels::Conv2dParams p;
     p.N = c.N, p.Cin = c.C, p.Cout = c.O, p.H = p.W = c.H, p.kh = p.kw = 3, p.py = p.px = c.pad;
     const int64_t Ho = c.transposed ? c.H + 2 - 2 * c.pad : c.H + 2 * c.pad - 2;
-    std::vector<float> x(c.N * c.C * c.H * c.H), w(c.O * c.C * 9), xs(c.N * c.C), ys(c.N * c.O);
-    for (auto* v : {&x, &w, &xs, &ys})
-      for (float& e : *v) e = normal(rng);
-    std::vector<float> by_tiles(c.N * c.O * Ho * Ho, 777.f), by_outputs(by_tiles.size(), 555.f);
+    std::vector<double> x(c.N * c.C * c.H * c.H), w(c.O * c.C * 9), dy(c.N * c.O * Ho * Ho);
+    for (auto* v : {&x, &w, &dy})
+      for (double& e : *v) e = normal(rng);
+    std::vector<float> xf(x.begin(), x.end()), wf(w.begin(), w.end()), dyf(dy.begin(), dy.end());
+    std::vector<float> xs(c.N * c.C), ys(c.N * c.O);
+    for (auto* v : {&xs, &ys})
+      for (float& e : *v) e = (float)normal(rng);
+    std::vector<float> y[2], dw[2];
     for (const bool split : {false, true}) {
       const bool before = sg::kernels::cpu::winograd_split_outputs(split);
-      sg::kernels::cpu::conv2d_winograd<float>(p, x.data(), w.data(), split ? by_outputs.data() : by_tiles.data(),
-                                               c.transposed, 2, c.scales ? xs.data() : nullptr,
-                                               c.scales ? ys.data() : nullptr);
+      y[split].assign(dy.size(), 777.f);
+      sg::kernels::cpu::conv2d_winograd<float>(p, xf.data(), wf.data(), y[split].data(), c.transposed, 2,
+                                               c.scales ? xs.data() : nullptr, c.scales ? ys.data() : nullptr);
+      if (!c.transposed) {
+        dw[split].assign(w.size(), 777.f);
+        sg::kernels::cpu::conv2d_weight_grad_winograd<float>(p, dyf.data(), xf.data(), dw[split].data(), 2);
+      }
       sg::kernels::cpu::winograd_split_outputs(before);
     }
-    INFO("N " << c.N << " C " << c.C << " O " << c.O << " " << c.H << "x" << c.H << " pad " << c.pad << " transposed "
-              << c.transposed << " scales " << c.scales);
-    CHECK(std::memcmp(by_tiles.data(), by_outputs.data(), by_tiles.size() * sizeof(float)) == 0);
+    const std::string name = "N " + std::to_string(c.N) + " C " + std::to_string(c.C) + " O " + std::to_string(c.O) +
+                             " " + std::to_string(c.H) + "x" + std::to_string(c.H) + " pad " + std::to_string(c.pad) +
+                             " transposed " + std::to_string(c.transposed) + " scales " + std::to_string(c.scales);
+    INFO(name);
+    CHECK(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0);
+    if (c.transposed) continue;
+    std::vector<double> ref(w.size());
+    sg::kernels::cpu::conv2d_weight_grad<double>(p, dy.data(), x.data(), ref.data());
+    check_f32_error(name + " weight grad, split by tiles", ref, dw[0]);
+    check_f32_error(name + " weight grad, split by output channels", ref, dw[1]);
   }
   sg::kernels::cpu::set_num_threads(threads);
 }

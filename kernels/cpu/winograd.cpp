@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -684,16 +685,25 @@ void write_plane_outputs(const T* M, int64_t es, int64_t nq, int64_t base, int64
   }
 }
 
-// The GEMMs' split over the threads by output channels (forward's `osplit`): F(2x2) calls with
-// at least as many output channels as tiles, every tile's V within kOSplitInputs floats.
-// (F(4x4) at 8x8 gained 0-6% at batch 16 and lost 5-17% at batch 32: not taken there.)
-constexpr int64_t kOSplitInputs = int64_t(1) << 20;
 std::atomic<bool>& osplit_switch() {
   static std::atomic<bool> on{[] {
     const char* v = std::getenv("SG_WINOGRAD_OSPLIT");
     return !(v && std::string(v) == "0");
   }()};
   return on;
+}
+
+// The split over the threads by output channels (`osplit` in forward and weight_grad): F(2x2)
+// calls with at least as many output channels as tiles, every tile's V within kOSplitInputs
+// floats, and E Og Cg at least kOSplitWeights (the packed matrices past a thread's L2: smaller
+// layers lost 10-18% at 64 channels, where thread 0's V is too much of the work). F(4x4) at
+// 8x8 gained 0-6% at batch 16 and lost 5-17% at batch 32: not taken there.
+constexpr int64_t kOSplitInputs = int64_t(1) << 20, kOSplitWeights = int64_t(1) << 20;
+template <int m>
+bool osplit_applies(int64_t G, bool planes, int64_t threads, int64_t tiles, int64_t Cg, int64_t Og) {
+  constexpr int64_t E = (m + 2) * (m + 2);
+  return m == 2 && G == 1 && planes && threads > 1 && Og >= tiles && E * Cg * tiles <= kOSplitInputs &&
+         E * Og * Cg >= kOSplitWeights && osplit_switch().load(std::memory_order_relaxed);
 }
 
 // x_scale / y_scale: null, or [N, Cin] / [N, Cout] factors (conv2d_winograd); small planes only.
@@ -738,8 +748,7 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
     throw std::invalid_argument("conv2d_winograd: scales need the small planes (winograd_fuses_scales)");
   // Few tiles against many output channels (seed32's 4x4 and 8x8 layers): the threads split
   // the output channels of the GEMMs instead of the tiles (`osplit`, below).
-  const bool osplit = m == 2 && direct && G == 1 && planes && plan.threads > 1 && Og >= tiles &&
-                      E * Cg * tiles <= kOSplitInputs && osplit_switch().load(std::memory_order_relaxed);
+  const bool osplit = direct && osplit_applies<m>(G, planes, plan.threads, tiles, Cg, Og);
   const std::vector<Run> all_runs =
       osplit ? chunk_runs(m, 0, tiles, tiles_per_image, tw, W, py, px, Ho, Wo) : std::vector<Run>();
   T* const Vall = osplit ? thread_buffer<T>(kV, E * Cg * tiles) : nullptr;  // the calling thread's
@@ -852,6 +861,38 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
   });
 }
 
+// Small planes: Z = A dY A^T for rows o0 .. o1 - 1 (channels base + o of dy, [N, O, Ho, Wo]) and
+// the nq tiles of `runs`, into Z (row o at Z + (o - o0) nq, the E points (o1 - o0) nq apart):
+// each run's dY block copied into the scratch's `edge` as one run of nq tiles (zero past Ho and
+// Wo), then transformed in one pass per row.
+template <int m, class T>
+void plane_grads(const T* dy, int64_t O, int64_t Ho, int64_t Wo, int64_t base, int64_t o0, int64_t o1, int64_t nq,
+                 const std::vector<Run>& runs, RunScratch<m, T>& scratch, T* Z) {
+  T* const edge = scratch.edge();
+  for (int64_t o = o0; o < o1; ++o) {
+    T* rows[m];
+    for (int i = 0; i < m; ++i) rows[i] = edge + i * m * nq;
+    for (const Run& r : runs) {
+      const T* row0 = dy + ((r.n * O + base + o) * Ho + m * r.ty) * Wo + m * r.tx0;
+      const int64_t cols = std::min<int64_t>(m * r.len, Wo - m * r.tx0);
+      for (int64_t i = 0; i < m; ++i) {
+        T* dst = rows[i] + m * r.t;
+        const int64_t valid = m * r.ty + i < Ho ? cols : 0;
+        for (int64_t j = 0; j < valid; ++j) dst[j] = row0[i * Wo + j];
+        for (int64_t j = valid; j < m * r.len; ++j) dst[j] = T(0);
+      }
+    }
+    grad_transform_run<m>(rows, nq, Z + (o - o0) * nq, (o1 - o0) * nq, scratch);
+  }
+}
+
+// Sets a flag when it goes out of scope (also by an exception): a thread that computes what the
+// others wait for.
+struct SetOnExit {
+  std::atomic<bool>& flag;
+  ~SetOnExit() { flag.store(true, std::memory_order_release); }
+};
+
 template <int m, class T>
 void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   constexpr int a = F<m>::a, E = a * a;
@@ -873,10 +914,41 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   // the next add to them. Nothing is zero-filled, and a thread's other blocks are never read.
   // (At 384 channels an accumulator is 9.4 MB in F(2x2): filling and summing whole ones cost
   // more than the GEMMs of a 4x4 layer.)
+  const bool planes = use_planes(tw);
+  // F(2x2) with few tiles against many output channels (the forward's `osplit`): each thread
+  // takes a share of the output channels for every tile, into an accumulator of its rows only
+  // (E rows Cg floats, beta 0), and back-transforms them: no whole-size accumulators to sum
+  // (2 x 9.4 MB written and read again at 384 x 384). Thread 0 first computes every tile's V,
+  // which the others wait for after their Z. One GEMM over all the tiles: the same sums for
+  // any thread count (the tile split's bits differ: its threads' partial sums are added).
+  if (osplit_applies<m>(G, planes, threads, tiles, Cg, Og)) {
+    const std::vector<Run> runs = chunk_runs(m, 0, tiles, tiles_per_image, tw, W, py, px, Ho, Wo);
+    T* const V = thread_buffer<T>(kV, E * Cg * tiles);  // the calling thread's (thread 0)
+    std::atomic<bool> ready{false};
+    parallel_region(threads, [&](int tid, int team) {
+      if (tid == 0) {
+        SetOnExit done{ready};
+        RunScratch<m, T> scratch(tiles);
+        chunk_inputs<m>(x, C, H, W, 0, Cg, 0, tiles, plan, py, px, runs, plane_buffer<m, T>(true, plan), scratch, V);
+      }
+      const int64_t o0 = Og * tid / team, o1 = Og * (tid + 1) / team, rows = o1 - o0;
+      if (rows <= 0) return;
+      T *const Z = thread_buffer<T>(kM, E * rows * tiles), *const acc = thread_buffer<T>(kAcc, E * rows * Cg);
+      RunScratch<m, T> scratch(tiles);
+      plane_grads<m>(dy, O, Ho, Wo, 0, o0, o1, tiles, runs, scratch, Z);
+      while (!ready.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (int e = 0; e < E; ++e)  // dL/dU[e] rows = Z[e] @ V[e]: [rows, tiles] @ [tiles, Cg]
+        gemm<T>(false, false, rows, Cg, tiles, T(1), Z + e * rows * tiles, tiles, V + e * Cg * tiles, Cg, T(0),
+                acc + e * rows * Cg, Cg);
+      for (int64_t o = o0; o < o1; ++o)
+        for (int64_t c0 = 0; c0 < Cg; c0 += kWB)
+          weight_back_transform<m>(acc + (o - o0) * Cg + c0, rows * Cg, std::min(kWB, Cg - c0), dw + (o * Cg + c0) * 9);
+    });
+    return;
+  }
   const int64_t msize = G * E * Og * Cg;
   std::vector<T*> accs(threads);
   std::vector<int64_t> first(threads, 0), last(threads, -1);
-  const bool planes = use_planes(tw);
 
   parallel_region(threads, [&](int tid, int team) {
     const int64_t tasks = G * chunks, t0 = tasks * tid / team, t1 = tasks * (tid + 1) / team;
@@ -896,21 +968,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       // Z = A dY A^T. Small planes (as the forward's output):
       // each run's dY block copied into `edge` as one run of the chunk's nq tiles (zero past Ho
       // and Wo), then transformed in one pass per o.
-      for (int64_t o = 0; o < Og && planes; ++o) {
-        T* rows[m];
-        for (int i = 0; i < m; ++i) rows[i] = edge + i * m * nq;
-        for (const Run& r : runs) {
-          const T* row0 = dy + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
-          const int64_t cols = std::min<int64_t>(m * r.len, Wo - m * r.tx0);
-          for (int64_t i = 0; i < m; ++i) {
-            T* dst = rows[i] + m * r.t;
-            const int64_t valid = m * r.ty + i < Ho ? cols : 0;
-            for (int64_t j = 0; j < valid; ++j) dst[j] = row0[i * Wo + j];
-            for (int64_t j = valid; j < m * r.len; ++j) dst[j] = T(0);
-          }
-        }
-        grad_transform_run<m>(rows, nq, Z + o * nq, Og * nq, scratch);
-      }
+      if (planes) plane_grads<m>(dy, O, Ho, Wo, g * Og, 0, Og, nq, runs, scratch, Z);
       for (int64_t o = 0; o < Og && !planes; ++o)  // dY's rows read in place, or through `edge`
         for (const Run& r : runs) {
           const T* row0 = dy + ((r.n * O + g * Og + o) * Ho + m * r.ty) * Wo + m * r.tx0;
