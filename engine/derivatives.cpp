@@ -334,15 +334,16 @@ Grads conv_weight_sq_sums(const Tensor& w, const Grads& g, const Node&) {
 //   dx      = gx * s
 //   dstyles = sum_{h,w}(gx * x)        + 2 s * (dq @ wsq)
 //   dweight = conv2d_weight_grad(u, x * s) + 2 w * (dq^T @ s^2)[:, :, None, None]
-// where dq = -d^3 / 2 * sum_{h,w}(dy * z) is the gradient of the sum under the rsqrt (the
-// demodulation's terms; z is recomputed, one more forward conv), and wsq comes from
-// conv_weight_sq_sums (transposed). Every term is a differentiable op, so the second derivative
-// is the composite's too.
+// where dq = -d^3 / 2 * sum_{h,w}(dy * z) = -d^2 / 2 * sum_{h,w}(dy * y) is the gradient of the
+// sum under the rsqrt (the demodulation's terms), read from the op's output y (handed in
+// re-attached to this node, autograd::record_with_output: no second forward conv for z), and wsq
+// comes from conv_weight_sq_sums (transposed). Every term is a differentiable op, y included, so
+// the second derivative is the composite's too.
 // The up layers (p.up > 1; p.padding is then the transposed conv's) have z =
 // conv_transpose2d(x * s, w^T, stride up) instead, whose adjoints swap: gx = conv2d(u, w^T,
 // stride up) and dweight's conv term = conv2d_weight_grad(x * s, u)^T.
 Grads modulated_conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& p,
-                             const Grads& g, const Node& n) {
+                             const Tensor& y, const Grads& g, const Node& n) {
   const Tensor& dy = g[0];
   const bool need_x = n.needs_grad(0), need_weight = n.needs_grad(1), need_styles = n.needs_grad(2);
   const int64_t N = x.size(0), C = x.size(1), O = weight.size(0);
@@ -364,14 +365,13 @@ Grads modulated_conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor
     if (need_x) out[0] = sg::mul(gx, s4);
     if (need_styles) out[2] = sg::sum(sg::mul(gx, x), {2, 3});
   }
-  if (!need_weight && !need_styles) return out;
-  const Tensor xs = sg::mul(x, s4);
-  if (need_weight)
+  if (need_weight) {
+    const Tensor xs = sg::mul(x, s4);
     out[1] = up ? sg::transpose(sg::conv2d_weight_grad(xs, u, wt.shape(), stride, pad, 1), 0, 1)
                 : sg::conv2d_weight_grad(u, xs, weight.shape(), one, pad, 1);
-  if (p.demodulate) {
-    const Tensor z = up ? sg::conv_transpose2d(xs, wt, stride, pad, {0, 0}, 1) : sg::conv2d(xs, weight, one, pad, 1);
-    const Tensor dq = sg::mul(sg::sum(sg::mul(dy, z), {2, 3}), sg::mul(sg::mul(d, sg::square(d)), -0.5));  // [N, O]
+  }
+  if (p.demodulate && (need_weight || need_styles)) {
+    const Tensor dq = sg::mul(sg::sum(sg::mul(dy, y), {2, 3}), sg::mul(sg::square(d), -0.5));  // [N, O]
     if (need_styles) out[2] = sg::add(out[2], sg::mul(sg::mul(styles, 2.0), sg::matmul(dq, wsq)));
     if (need_weight) {
       const Tensor dwsq = sg::matmul(sg::transpose(dq, 0, 1), sg::square(styles));  // [O, C]

@@ -97,6 +97,6 @@ Grads bias_act_grad(const Tensor& y, Act act, double alpha, double gain, double 
 // y[c, o] = sum_{ky, kx} w[o, c, ky, kx]^2:  dw = 2 w g[c, o] (g transposed, broadcast over taps)
 Grads conv_weight_sq_sums(const Tensor& w, const Grads& g, const Node& n);
 Grads modulated_conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& p,
-                             const Grads& g, const Node& n);
+                             const Tensor& y, const Grads& g, const Node& n);
 
 }  // namespace sg::derivatives

@@ -140,8 +140,11 @@ Tensor fused_modconv_up(const Tensor& x, const Tensor& weight, const Tensor& sty
   ModConv q = p;
   q.resample_filter = Tensor();
   q.up = up, q.down = 1, q.padding = pad;
-  autograd::record(op, {x, weight, styles}, {z},
-                   std::bind_front(derivatives::modulated_conv2d_fused, x, weight, styles, q));
+  autograd::record_with_output(
+      op, {x, weight, styles}, z,
+      [x, weight, styles, q](const Tensor& out, const std::vector<Tensor>& g, const autograd::Node& n) {
+        return derivatives::modulated_conv2d_fused(x, weight, styles, q, out, g, n);
+      });
   return z;
 }
 
@@ -189,8 +192,11 @@ Tensor fused_modconv(const Tensor& x, const Tensor& weight, const Tensor& styles
   }
   ModConv q = p;
   q.resample_filter = Tensor();  // unused without up / down; keep no tensor alive through it
-  autograd::record(op, {x, weight, styles}, {y},
-                   std::bind_front(derivatives::modulated_conv2d_fused, x, weight, styles, q));
+  autograd::record_with_output(
+      op, {x, weight, styles}, y,
+      [x, weight, styles, q](const Tensor& out, const std::vector<Tensor>& g, const autograd::Node& n) {
+        return derivatives::modulated_conv2d_fused(x, weight, styles, q, out, g, n);
+      });
   return y;
 }
 }  // namespace
