@@ -10,7 +10,7 @@
 // has style_mixing_prob 0, and the notebook has none):
 //   G_forward  mapping + synthesis under NoGradGuard
 //   D_step     z -> G under no-grad -> D(fake), D(real); softplus(D(fake)) + softplus(-D(real))
-//              (means); grads wrt D params; nan_to_num; Adam step          (Dmain)
+//              (means); grads wrt D params; Adam step through nan_to_num   (Dmain)
 //   G_step     G(z) -> D -> mean softplus(-logits); grads wrt G params; Adam step   (Gmain)
 //   R1_step    D(reals requiring grad); grad of sum(logits) wrt reals with create_graph
 //              (under NoWeightGradientsGuard); penalty sum of squares; grads wrt D params;
@@ -81,11 +81,11 @@ struct Laps {
   }
 };
 
-// As train/training_loop.cpp's apply(): .grad = nan_to_num(grad), step, zero_grad.
+// As train/loss.cpp's apply_phase_grads(): .grad = grad, a step that reads it through
+// nan_to_num (AdamConfig::grad_nan_to_num, as the trainer's lazy_adam), zero_grad.
 void apply(Adam& opt, const std::vector<Tensor>& params, const std::vector<Tensor>& grads) {
   NoGradGuard ng;
-  for (size_t i = 0; i < params.size(); ++i)
-    params[i].set_grad(grads[i].defined() ? nan_to_num(grads[i], 0.0, 1e5, -1e5) : Tensor());
+  for (size_t i = 0; i < params.size(); ++i) params[i].set_grad(grads[i]);
   opt.step();
   opt.zero_grad();
 }
@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
     D.to(dev);
   }
   AdamConfig ac;
-  ac.lr = 2e-4, ac.beta1 = 0.0, ac.beta2 = 0.99;
+  ac.lr = 2e-4, ac.beta1 = 0.0, ac.beta2 = 0.99, ac.grad_nan_to_num = true;
   Adam opt_G(G.parameters().params, ac);
   Adam opt_D(D.parameters().params, ac);
   const std::vector<Tensor> G_params = G.parameters().tensors(), D_params = D.parameters().tensors();

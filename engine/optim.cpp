@@ -56,7 +56,9 @@ void Adam::step() {
     const Tensor& p = params_[i].second;
     Slot& s = slots_[i];
     s.step += 1;
-    const auto prm = kernels::cpu::AdamStepParams::make(config_.lr, config_.beta1, config_.beta2, config_.eps, s.step);
+    auto prm = kernels::cpu::AdamStepParams::make(config_.lr, config_.beta1, config_.beta2, config_.eps, s.step);
+    prm.nan_to_num = config_.grad_nan_to_num;
+    prm.nan = config_.grad_nan, prm.posinf = config_.grad_posinf, prm.neginf = config_.grad_neginf;
     const bool cuda = p.device().type == DeviceType::cuda;
     dispatch_dtype(p.dtype(), [&]<class T>() {
       kernels::cpu::AdamTensor<T> x;

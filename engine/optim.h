@@ -23,6 +23,11 @@ namespace sg {
 
 struct AdamConfig {
   double lr = 0.002, beta1 = 0.0, beta2 = 0.99, eps = 1e-8;
+  // grad_nan_to_num: the step reads each gradient as nan_to_num(g, grad_nan, grad_posinf,
+  // grad_neginf), as StyleGAN2-ADA sanitises its gradients before its optimizer step: the bits
+  // of calling nan_to_num on every .grad first, without that pass. Off by default.
+  bool grad_nan_to_num = false;
+  double grad_nan = 0.0, grad_posinf = 1e5, grad_neginf = -1e5;
 };
 
 class Adam {

@@ -246,3 +246,42 @@ TEST_CASE("Adam: bad state and bad gradients are sg::Error", "[optim]") {
   }
   SECTION("duplicate names") { CHECK_THROWS_WITH(Adam({{"p", p}, {"p", p}}, {}), Contains("duplicate")); }
 }
+
+// AdamConfig::grad_nan_to_num (the trainer's: NaN -> 0, +-inf -> +-1e5) reads each gradient
+// through nan_to_num inside the step: the bits of sanitising every .grad first and stepping
+// without it, f32 and f64, in gradients with NaN, both infinities and finite values past 1e5,
+// and in a parameter large enough to be split over the threads. A planted change (another
+// posinf) fails it: the test compares against nan_to_num's own numbers.
+TEST_CASE("Adam: grad_nan_to_num gives the bits of nan_to_num then the step", "[optim]") {
+  for (DType dt : {DType::f32, DType::f64}) {
+    INFO(dtype_name(dt));
+    Rng rng(17);
+    const int64_t big = 200000;
+    const Tensor p0 = randn({big}, rng, dt), p1 = randn({3, 5}, rng, dt);
+    std::vector<Tensor> a{p0.clone().set_requires_grad(), p1.clone().set_requires_grad()};
+    std::vector<Tensor> b{p0.clone().set_requires_grad(), p1.clone().set_requires_grad()};
+    AdamConfig ca;
+    ca.beta1 = 0.5, ca.grad_nan_to_num = true;
+    AdamConfig cb = ca;
+    cb.grad_nan_to_num = false;
+    Adam oa({{"p0", a[0]}, {"p1", a[1]}}, ca), ob({{"p0", b[0]}, {"p1", b[1]}}, cb);
+    for (int step = 0; step < 3; ++step) {
+      for (size_t i = 0; i < a.size(); ++i) {
+        std::vector<double> g = mul(randn(a[i].shape(), rng, DType::f64), 3e5).to_vector();
+        for (size_t k = 0; k < g.size(); k += 7) g[k] = std::nan("");
+        for (size_t k = 3; k < g.size(); k += 11) g[k] = INFINITY;
+        for (size_t k = 5; k < g.size(); k += 13) g[k] = -INFINITY;
+        const Tensor raw = from_vector(g, a[i].shape(), DType::f64).to(dt);
+        a[i].set_grad(raw);
+        b[i].set_grad(nan_to_num(raw, 0.0, 1e5, -1e5));
+      }
+      oa.step();
+      ob.step();
+    }
+    // bit for bit (a bool, so that a failure does not print 200,000 numbers)
+    auto same = [](const Tensor& x, const Tensor& y) { return x.to_vector() == y.to_vector(); };
+    for (size_t i = 0; i < a.size(); ++i) CHECK(same(a[i], b[i]));
+    const auto sa = oa.state(), sb = ob.state();
+    for (size_t k = 0; k < sa.size(); ++k) CHECK(same(sa[k].second, sb[k].second));
+  }
+}

@@ -32,6 +32,7 @@ double stat_mean(const TickStat& s) {
 
 AdamConfig lazy_adam(double lr, double beta1, double beta2, int64_t interval) {
   AdamConfig a;
+  a.grad_nan_to_num = true;  // NaN -> 0, +-inf -> +-1e5 as the step reads the gradients (ada's nan_to_num)
   const double c = interval > 0 ? (double)interval / (double)(interval + 1) : 1.0;
   a.lr = lr * c;
   a.beta1 = std::pow(beta1, c);
@@ -267,11 +268,7 @@ Tensor StyleGAN2Loss::phase_loss(PhaseKind kind, const Tensor& real, const Tenso
 }
 
 std::vector<Tensor> phase_grads(const Phase& phase, const Tensor& loss) {
-  std::vector<Tensor> grads = autograd::grad({loss}, phase.params, {}, false, true);
-  NoGradGuard ng;
-  for (Tensor& g : grads)
-    if (g.defined()) g = nan_to_num(g, 0.0, 1e5, -1e5);
-  return grads;
+  return autograd::grad({loss}, phase.params, {}, false, true);
 }
 
 void apply_phase_grads(const Phase& phase, const std::vector<Tensor>& grads) {

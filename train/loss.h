@@ -79,7 +79,8 @@ struct Phase {
 // joins_previous (each group's losses are summed into one step).
 std::vector<std::vector<const Phase*>> steps_at(const std::vector<Phase>& phases, int64_t batch_idx);
 
-// Adam with the lazy-regularization correction c = k / (k + 1): lr * c, beta ** c.
+// Adam with the lazy-regularization correction c = k / (k + 1): lr * c, beta ** c; the step
+// reads the gradients through nan_to_num (NaN -> 0, +-inf -> +-1e5: AdamConfig::grad_nan_to_num).
 AdamConfig lazy_adam(double lr, double beta1, double beta2, int64_t interval);
 
 class StyleGAN2Loss {
@@ -151,8 +152,9 @@ class StyleGAN2Loss {
   Tensor mix_thr_;  // graph-safe mixing: per layer, the v (num_ws - 1) below which it takes ws2
 };
 
-// One optimizer step of a phase: .grad of each parameter = nan_to_num(d loss / d param) (as
-// stylegan2-ada-pytorch does), then Adam, then the grads are dropped. It is
+// One optimizer step of a phase: .grad of each parameter = d loss / d param, then Adam, which
+// reads them through nan_to_num (NaN -> 0, +-inf -> +-1e5, as stylegan2-ada-pytorch sanitises
+// them; lazy_adam's AdamConfig::grad_nan_to_num), then the grads are dropped. It is
 // apply_phase_grads(phase, phase_grads(phase, loss)); the two halves let a CUDA graph hold
 // the gradients' computation while the optimizer step runs outside it.
 void step_phase(const Phase& phase, const Tensor& loss);

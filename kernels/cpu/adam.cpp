@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/elementwise.h"
 
 namespace sg::kernels::cpu {
 
@@ -23,8 +24,8 @@ namespace {
 
 constexpr int64_t kParallelGrain = 1 << 16;  // elements; below this one thread does it all
 
-// Elements [b, e) of one tensor.
-template <class T>
+// Elements [b, e) of one tensor; kSanitize: g through NanToNum.
+template <class T, bool kSanitize>
 void adam_range(const AdamTensor<T>& x, int64_t b, int64_t e) {
   T* __restrict param = x.param;
   const T* __restrict grad = x.grad;
@@ -33,9 +34,10 @@ void adam_range(const AdamTensor<T>& x, int64_t b, int64_t e) {
   const T beta1 = (T)x.p.beta1, one_minus_beta1 = (T)(1.0 - x.p.beta1);
   const T beta2 = (T)x.p.beta2, one_minus_beta2 = (T)(1.0 - x.p.beta2);
   const T eps = (T)x.p.eps, neg_step_size = (T)(-x.p.step_size), bc2_sqrt = (T)x.p.bc2_sqrt;
+  const NanToNum sanitize{x.p.nan, x.p.posinf, x.p.neginf};
 #pragma omp simd
   for (int64_t i = b; i < e; ++i) {
-    const T g = grad[i];
+    const T g = kSanitize ? sanitize(grad[i]) : grad[i];
     const T m = exp_avg[i] * beta1 + g * one_minus_beta1;
     const T v = exp_avg_sq[i] * beta2 + g * g * one_minus_beta2;
     exp_avg[i] = m;
@@ -62,7 +64,7 @@ void adam_step_multi(const std::vector<AdamTensor<T>>& tensors) {
     for (const AdamTensor<T>& x : tensors) {
       if (x.n <= 0) continue;
       const int64_t lo = std::max(b, start), hi = std::min(e, start + x.n);
-      if (lo < hi) adam_range(x, lo - start, hi - start);
+      if (lo < hi) (x.p.nan_to_num ? adam_range<T, true> : adam_range<T, false>)(x, lo - start, hi - start);
       start += x.n;
       if (start >= e) break;
     }

@@ -6,6 +6,7 @@
 //   v <- beta2 * v + (1 - beta2) * g * g
 //   p <- p - step_size * m / (sqrt(v) / bc2_sqrt + eps)
 //   with step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t)
+// and g optionally nan_to_num(g) (AdamStepParams::nan_to_num).
 // The caller computes step_size and bc2_sqrt in double (AdamStepParams::make).
 //
 // Layout: four contiguous buffers of n elements of the same type (float or double); p, m and
@@ -28,6 +29,11 @@ struct AdamStepParams {
   double beta1 = 0.0, beta2 = 0.99, eps = 1e-8;
   double step_size = 0.002;  // lr / (1 - beta1^t)
   double bc2_sqrt = 1.0;     // sqrt(1 - beta2^t)
+  // With nan_to_num, each gradient element is read as nan_to_num(g, nan, posinf, neginf)
+  // (kernels/elementwise.h NanToNum): StyleGAN2-ADA sanitises its gradients before the step, and
+  // this does it without a pass of its own. The same bits as sanitising first.
+  bool nan_to_num = false;
+  double nan = 0.0, posinf = 0.0, neginf = 0.0;
   // The bias-corrected scalars for step t (1-based) of a parameter.
   static AdamStepParams make(double lr, double beta1, double beta2, double eps, int64_t t);
 };

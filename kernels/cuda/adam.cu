@@ -16,6 +16,7 @@
 // roofline of the same run (memory bound: 4 reads + 3 writes per element).
 #include "kernels/cuda/adam.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/elementwise.h"
 
 namespace sg::kernels::cuda {
 
@@ -32,6 +33,8 @@ struct alignas(16) Pack {
 template <class T>
 struct Consts {
   T beta1, one_minus_beta1, beta2, one_minus_beta2, eps, neg_step_size, bc2_sqrt;
+  bool nan_to_num;  // g read as NanToNum{nan, posinf, neginf}(g) (AdamStepParams::nan_to_num)
+  double nan, posinf, neginf;
 };
 
 __device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
@@ -39,6 +42,7 @@ __device__ __forceinline__ double m_sqrt(double x) { return ::sqrt(x); }
 
 template <class T>
 __device__ __forceinline__ void update(T& param, T g, T& m_io, T& v_io, const Consts<T>& c) {
+  if (c.nan_to_num) g = NanToNum{c.nan, c.posinf, c.neginf}(g);
   const T m = m_io * c.beta1 + g * c.one_minus_beta1;
   const T v = v_io * c.beta2 + g * g * c.one_minus_beta2;
   m_io = m;
@@ -128,7 +132,8 @@ void flush_multi(MultiArgs<T>& a, int64_t& blocks) {
 
 template <class T>
 Consts<T> consts(const cpu::AdamStepParams& p) {
-  return {(T)p.beta1, (T)(1.0 - p.beta1), (T)p.beta2, (T)(1.0 - p.beta2), (T)p.eps, (T)(-p.step_size), (T)p.bc2_sqrt};
+  return {(T)p.beta1,    (T)(1.0 - p.beta1), (T)p.beta2, (T)(1.0 - p.beta2), (T)p.eps, (T)(-p.step_size),
+          (T)p.bc2_sqrt, p.nan_to_num,       p.nan,      p.posinf,           p.neginf};
 }
 
 }  // namespace

@@ -318,7 +318,8 @@ TEST_CASE("cuda paths: the scalar paths of the vectorised kernels (unaligned poi
 TEST_CASE("cuda paths: multi-tensor Adam over many tensors, chunks and alignments", "[cuda][paths][sanitize]") {
   if (!real_cuda("multi-tensor Adam")) return;
   // More tensors than one launch holds, one spanning several chunks, odd sizes and unaligned
-  // starts (the scalar loop), each with its own step count: every element as the CPU twin.
+  // starts (the scalar loop), each with its own step count, every other one reading its
+  // gradient (with NaNs and infinities in it) through nan_to_num: every element as the CPU twin.
   std::vector<int64_t> sizes;
   for (int i = 0; i < 2 * kc::kAdamMultiMax + 3; ++i) sizes.push_back(1 + (i * 37) % 300);
   sizes[5] = 2 * kc::kAdamChunk + 77;
@@ -328,7 +329,10 @@ TEST_CASE("cuda paths: multi-tensor Adam over many tensors, chunks and alignment
   for (size_t i = 0; i < sizes.size(); ++i) {
     const int64_t n = sizes[i], off = (int64_t)(i % 3);  // offsets 0, 1, 2 elements
     p.push_back(to_dut(rnd({n + off}, 700 + i)));
-    g.push_back(to_dut(rnd({n + off}, 800 + i)));
+    std::vector<double> gh = rnd({n + off}, 800 + i).to_vector();
+    if (i % 2)
+      for (size_t k = 0; k < gh.size(); k += 5) gh[k] = k % 3 == 0 ? std::nan("") : k % 3 == 1 ? INFINITY : -INFINITY;
+    g.push_back(to_dut(from_vector(gh, {n + off}, DType::f32)));
     m.push_back(to_dut(mul(abs(rnd({n + off}, 900 + i)), 0.1)));
     v.push_back(to_dut(mul(abs(rnd({n + off}, 1000 + i)), 0.1)));
     p0.push_back(p.back().to_vector()), g0.push_back(g.back().to_vector());
@@ -337,6 +341,7 @@ TEST_CASE("cuda paths: multi-tensor Adam over many tensors, chunks and alignment
     x.n = n, x.param = p.back().data<float>() + off, x.grad = g.back().data<float>() + off;
     x.exp_avg = m.back().data<float>() + off, x.exp_avg_sq = v.back().data<float>() + off;
     x.p = kernels::cpu::AdamStepParams::make(0.01, 0.9, 0.99, 1e-8, 1 + (int64_t)(i % 4));
+    x.p.nan_to_num = i % 2, x.p.nan = 0.0, x.p.posinf = 1e5, x.p.neginf = -1e5;
     xs.push_back(x);
   }
   take_launch_log();
