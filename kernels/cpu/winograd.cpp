@@ -746,39 +746,37 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
   const bool planes = use_planes(tw);
   if ((x_scale || y_scale) && !planes)
     throw std::invalid_argument("conv2d_winograd: scales need the small planes (winograd_fuses_scales)");
-  // Few tiles against many output channels (seed32's 4x4 and 8x8 layers): the threads split
-  // the output channels of the GEMMs instead of the tiles (`osplit`, below).
+  // Few tiles against many output channels (seed32's 4x4 layers): the threads split the output
+  // channels of the GEMMs instead of the tiles (`osplit`, below).
   const bool osplit = direct && osplit_applies<m>(G, planes, plan.threads, tiles, Cg, Og);
   const std::vector<Run> all_runs =
       osplit ? chunk_runs(m, 0, tiles, tiles_per_image, tw, W, py, px, Ho, Wo) : std::vector<Run>();
   T* const Vall = osplit ? thread_buffer<T>(kV, E * Cg * tiles) : nullptr;  // the calling thread's
   auto transform_sliver = [&](int64_t gs) {
-    {
-      const int64_t g = gs / S, o0 = gs % S * R, rows = std::min(R, Og - o0);
-      for (int64_t c0 = 0; c0 < Cg; c0 += kWB) {  // kWB input channels at a time
-        const int64_t n = std::min(kWB, Cg - c0);
-        // Tap t of kernel (row o0 + r, channel c0 + l) at k[t][l kPackMR + r] (transposed: the
-        // kernel flipped, t -> 8 - t): the packed layout's order, kPackMR kWB lanes.
-        double k[9][kPackMR * kWB];
-        if (rows < R)  // the last sliver's missing rows: zero kernels
-          for (int t = 0; t < 9; ++t) std::fill(k[t], k[t] + n * R, 0.0);
-        // Kernel (r, l) starts at w + r rs + l ls: conv2d's w[g Og + o][c], transposed w[g Cg + c][o].
-        const T* base = transposed ? w + ((g * Cg + c0) * Og + o0) * 9 : w + ((g * Og + o0) * Cg + c0) * 9;
-        const int64_t rs = transposed ? 9 : Cg * 9, ls = transposed ? Og * 9 : 9;
-        gather_kernels(base, rs, ls, rows, R, n, transposed, k);
-        if constexpr (std::is_same_v<T, float>)
-          if (direct) {
-            // Channels c0 + l of rows o0 + r: lane l kPackMR + r, the packed order (rows past
-            // Og are zero kernels, so their lanes write the zeros the padding needs).
-            weight_transform_lanes<m, float>(k, n * kPackMR, [&](int e) {
-              PackedA& P = mine[g * E + e];
-              return P.data.data() + packed_a_offset(P, o0, c0);
-            });
-            continue;
-          }
-        // R = 1: lane l is channel c0 + l of row o0
-        weight_transform_lanes<m, T>(k, n, [&](int e) { return U + (g * E + e) * Og * Cg + o0 * Cg + c0; });
-      }
+    const int64_t g = gs / S, o0 = gs % S * R, rows = std::min(R, Og - o0);
+    for (int64_t c0 = 0; c0 < Cg; c0 += kWB) {  // kWB input channels at a time
+      const int64_t n = std::min(kWB, Cg - c0);
+      // Tap t of kernel (row o0 + r, channel c0 + l) at k[t][l kPackMR + r] (transposed: the
+      // kernel flipped, t -> 8 - t): the packed layout's order, kPackMR kWB lanes.
+      double k[9][kPackMR * kWB];
+      if (rows < R)  // the last sliver's missing rows: zero kernels
+        for (int t = 0; t < 9; ++t) std::fill(k[t], k[t] + n * R, 0.0);
+      // Kernel (r, l) starts at w + r rs + l ls: conv2d's w[g Og + o][c], transposed w[g Cg + c][o].
+      const T* base = transposed ? w + ((g * Cg + c0) * Og + o0) * 9 : w + ((g * Og + o0) * Cg + c0) * 9;
+      const int64_t rs = transposed ? 9 : Cg * 9, ls = transposed ? Og * 9 : 9;
+      gather_kernels(base, rs, ls, rows, R, n, transposed, k);
+      if constexpr (std::is_same_v<T, float>)
+        if (direct) {
+          // Channels c0 + l of rows o0 + r: lane l kPackMR + r, the packed order (rows past
+          // Og are zero kernels, so their lanes write the zeros the padding needs).
+          weight_transform_lanes<m, float>(k, n * kPackMR, [&](int e) {
+            PackedA& P = mine[g * E + e];
+            return P.data.data() + packed_a_offset(P, o0, c0);
+          });
+          continue;
+        }
+      // R = 1: lane l is channel c0 + l of row o0
+      weight_transform_lanes<m, T>(k, n, [&](int e) { return U + (g * E + e) * Og * Cg + o0 * Cg + c0; });
     }
   };
   if (osplit) {  // thread 0 also computes every tile's V; the slivers go to whoever is free
@@ -907,13 +905,6 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const TilePlan plan(m, N, Ho, Wo, G, Cg, Og, kScratchBudget * std::max<int64_t>(1, E * Og * Cg / kScratchBudget));
   const int64_t tw = plan.tw, tiles_per_image = plan.tiles_per_image, tiles = plan.tiles;
   const int64_t chunk = plan.chunk, chunks = plan.chunks, threads = plan.threads;
-  // dL/dU [G][E][Og][Cg], summed over tiles: one accumulator per thread, added at the end in
-  // thread order (so a run is bit-reproducible for a given thread count). A thread's tasks are
-  // a contiguous run of (group, chunk), so it meets groups [first[tid], last[tid]], each in one
-  // or more consecutive tasks: the first task of a group writes its blocks (GEMM beta 0) and
-  // the next add to them. Nothing is zero-filled, and a thread's other blocks are never read.
-  // (At 384 channels an accumulator is 9.4 MB in F(2x2): filling and summing whole ones cost
-  // more than the GEMMs of a 4x4 layer.)
   const bool planes = use_planes(tw);
   // F(2x2) with few tiles against many output channels (the forward's `osplit`): each thread
   // takes a share of the output channels for every tile, into an accumulator of its rows only
@@ -946,6 +937,13 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     });
     return;
   }
+  // dL/dU [G][E][Og][Cg], summed over tiles: one accumulator per thread, added at the end in
+  // thread order (so a run is bit-reproducible for a given thread count). A thread's tasks are
+  // a contiguous run of (group, chunk), so it meets groups [first[tid], last[tid]], each in one
+  // or more consecutive tasks: the first task of a group writes its blocks (GEMM beta 0) and
+  // the next add to them. Nothing is zero-filled, and a thread's other blocks are never read.
+  // (At 384 channels an accumulator is 9.4 MB in F(2x2): filling and summing whole ones cost
+  // more than the GEMMs of a 4x4 layer.)
   const int64_t msize = G * E * Og * Cg;
   std::vector<T*> accs(threads);
   std::vector<int64_t> first(threads, 0), last(threads, -1);
