@@ -351,10 +351,9 @@ Grads modulated_conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor
   const std::array<int64_t, 2> one{1, 1}, stride{p.up, p.up}, pad{p.padding, p.padding};
   const Tensor wt = up ? sg::transpose(weight, 0, 1) : Tensor();  // [C, O, kh, kw]
   const Tensor s4 = sg::reshape(styles, {N, C, 1, 1});
-  Tensor u = dy, d, wsq;
+  Tensor u = dy, d, wsq_t;
   if (p.demodulate) {
-    const Tensor wsq_t = sg::conv_weight_sq_sums(weight);                  // [C, O]
-    wsq = sg::transpose(wsq_t, 0, 1);                                      // [O, C]
+    wsq_t = sg::conv_weight_sq_sums(weight);                               // [C, O]
     d = sg::rsqrt(sg::add(sg::matmul(sg::square(styles), wsq_t), p.eps));  // [N, O]
     u = sg::mul(dy, sg::reshape(d, {N, O, 1, 1}));
   }
@@ -372,7 +371,8 @@ Grads modulated_conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor
   }
   if (p.demodulate && (need_weight || need_styles)) {
     const Tensor dq = sg::mul(sg::sum(sg::mul(dy, y), {2, 3}), sg::mul(sg::square(d), -0.5));  // [N, O]
-    if (need_styles) out[2] = sg::add(out[2], sg::mul(sg::mul(styles, 2.0), sg::matmul(dq, wsq)));
+    if (need_styles)
+      out[2] = sg::add(out[2], sg::mul(sg::mul(styles, 2.0), sg::matmul(dq, sg::transpose(wsq_t, 0, 1))));
     if (need_weight) {
       const Tensor dwsq = sg::matmul(sg::transpose(dq, 0, 1), sg::square(styles));  // [O, C]
       out[1] = sg::add(out[1], sg::mul(sg::mul(weight, 2.0), sg::reshape(dwsq, {O, C, 1, 1})));

@@ -53,6 +53,17 @@ Tensor demod_coefs(const Tensor& weight, const Tensor& styles, double eps) {
   return rsqrt(add(matmul(square(styles), conv_weight_sq_sums(weight)), eps));
 }
 
+// The fused node of y = modulated_conv2d(x, weight, styles) (q: the layer's parameters, no
+// filter), both fused paths: its backward is derivatives::modulated_conv2d_fused, which reads y
+// (kept re-attached by record_with_output) for the demodulation's term.
+void record_fused(const Tensor& x, const Tensor& weight, const Tensor& styles, const ModConv& q, const Tensor& y) {
+  autograd::record_with_output(
+      "modulated_conv2d", {x, weight, styles}, y,
+      [x, weight, styles, q](const Tensor& out, const std::vector<Tensor>& g, const autograd::Node& n) {
+        return derivatives::modulated_conv2d_fused(x, weight, styles, q, out, g, n);
+      });
+}
+
 // conv2d_resample's FIR pads {x0, x1, y0, y1} for up / down with this filter and padding.
 std::array<int64_t, 4> resample_pads(const Tensor& f, int64_t up, int64_t down, int64_t padding) {
   auto [fw, fh] = filter_size(f);
@@ -140,11 +151,7 @@ Tensor fused_modconv_up(const Tensor& x, const Tensor& weight, const Tensor& sty
   ModConv q = p;
   q.resample_filter = Tensor();
   q.up = up, q.down = 1, q.padding = pad;
-  autograd::record_with_output(
-      op, {x, weight, styles}, z,
-      [x, weight, styles, q](const Tensor& out, const std::vector<Tensor>& g, const autograd::Node& n) {
-        return derivatives::modulated_conv2d_fused(x, weight, styles, q, out, g, n);
-      });
+  record_fused(x, weight, styles, q, z);
   return z;
 }
 
@@ -192,11 +199,7 @@ Tensor fused_modconv(const Tensor& x, const Tensor& weight, const Tensor& styles
   }
   ModConv q = p;
   q.resample_filter = Tensor();  // unused without up / down; keep no tensor alive through it
-  autograd::record_with_output(
-      op, {x, weight, styles}, y,
-      [x, weight, styles, q](const Tensor& out, const std::vector<Tensor>& g, const autograd::Node& n) {
-        return derivatives::modulated_conv2d_fused(x, weight, styles, q, out, g, n);
-      });
+  record_fused(x, weight, styles, q, y);
   return y;
 }
 }  // namespace

@@ -685,6 +685,16 @@ void write_plane_outputs(const T* M, int64_t es, int64_t nq, int64_t base, int64
   }
 }
 
+// The split by output channels' V: every tile's (one group, small planes) in one chunk, on the
+// calling thread, [E][tiles][Cg].
+template <int m, class T>
+void all_tile_inputs(const T* x, int64_t C, int64_t H, int64_t W, int64_t Cg, const TilePlan& plan, int64_t py,
+                     int64_t px, const std::vector<Run>& runs, T* V, const T* x_scale = nullptr) {
+  RunScratch<m, T> scratch(plan.tiles);
+  chunk_inputs<m>(x, C, H, W, 0, Cg, 0, plan.tiles, plan, py, px, runs, plane_buffer<m, T>(true, plan), scratch, V,
+                  x_scale);
+}
+
 std::atomic<bool>& osplit_switch() {
   static std::atomic<bool> on{[] {
     const char* v = std::getenv("SG_WINOGRAD_OSPLIT");
@@ -782,11 +792,7 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
   if (osplit) {  // thread 0 also computes every tile's V; the slivers go to whoever is free
     std::atomic<int64_t> next{0};
     parallel_region(plan.threads, [&](int tid, int) {
-      if (tid == 0) {
-        RunScratch<m, T> scratch(tiles);
-        chunk_inputs<m>(x, C, H, W, 0, Cg, 0, tiles, plan, py, px, all_runs, plane_buffer<m, T>(true, plan), scratch,
-                        Vall, x_scale);
-      }
+      if (tid == 0) all_tile_inputs<m>(x, C, H, W, Cg, plan, py, px, all_runs, Vall, x_scale);
       for (int64_t gs; (gs = next.fetch_add(1, std::memory_order_relaxed)) < G * S;) transform_sliver(gs);
     });
   } else {
@@ -919,8 +925,7 @@ void weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     parallel_region(threads, [&](int tid, int team) {
       if (tid == 0) {
         SetOnExit done{ready};
-        RunScratch<m, T> scratch(tiles);
-        chunk_inputs<m>(x, C, H, W, 0, Cg, 0, tiles, plan, py, px, runs, plane_buffer<m, T>(true, plan), scratch, V);
+        all_tile_inputs<m>(x, C, H, W, Cg, plan, py, px, runs, V);
       }
       const int64_t o0 = Og * tid / team, o1 = Og * (tid + 1) / team, rows = o1 - o0;
       if (rows <= 0) return;
