@@ -599,8 +599,11 @@ void check_pointwise_wgrad(double tol) {
   struct Case {
     int64_t N, Cin, Cout, H, groups;
   };
+  // The last three take tasks of several images (conv.cpp per_task: 8x8 and 4x4 grids, a
+  // [Cgo, Cg] result of at least 2^15, 21 images = a run of 16 and one of 5).
   for (const Case& c : {Case{3, 16, 16, 1, 1}, Case{4, 64, 64, 2, 1}, Case{2, 40, 24, 1, 1}, Case{3, 64, 96, 2, 2},
-                        Case{2, 96, 64, 4, 1}, Case{5, 8, 8, 3, 1}}) {
+                        Case{2, 96, 64, 4, 1}, Case{5, 8, 8, 3, 1}, Case{9, 192, 384, 8, 1}, Case{6, 512, 256, 8, 2},
+                        Case{21, 256, 192, 4, 1}}) {
     sg::kernels::Conv2dParams p;
     p.N = c.N, p.Cin = c.Cin, p.Cout = c.Cout, p.H = p.W = c.H, p.groups = c.groups;
     const int64_t Cg = p.Cin / p.groups, Cgo = p.Cout / p.groups, HW = p.H * p.W;
@@ -627,6 +630,82 @@ void check_pointwise_wgrad(double tol) {
 TEST_CASE("conv kernels: a 1x1 weight gradient batched over the images equals a direct sum", "[kernels]") {
   check_pointwise_wgrad<double>(1e-12);
   check_pointwise_wgrad<float>(3e-5);
+}
+
+// The data gradient of a 3x3, stride-2, padding-0 conv on grids 8 or 4 wide (small's 17x17 and
+// 9x9 Ddown convs) writes each image row from its taps (conv.cpp col2im_s2k3_avx512) where the
+// AVX-512 kernels are on: the bits of col2im's scatter-adds, which run with them off (the GEMM
+// gives the same bits either way). Non-square grids, several groups, grids that take the
+// general path (16 wide, output padding), and values whose sums cancel to zero.
+TEST_CASE("conv kernels: the stride-2 data gradient written row by row gives col2im's bits", "[kernels]") {
+  if (!sg::kernels::cpu::gemm_avx512_available())
+    WARN("this CPU has no AVX-512: only col2im's path runs here, compared with itself");
+  std::mt19937_64 rng(43);
+  std::normal_distribution<float> normal;
+  struct Case {
+    int64_t N, Cin, Cout, H, W, groups, op;
+  };
+  for (const Case& c : {Case{16, 64, 64, 8, 8, 1, 0}, Case{16, 64, 64, 4, 4, 1, 0}, Case{3, 24, 40, 5, 8, 2, 0},
+                        Case{2, 16, 8, 7, 4, 1, 0}, Case{4, 32, 32, 6, 16, 1, 0}, Case{3, 16, 16, 8, 8, 1, 1}}) {
+    sg::kernels::Conv2dParams t;  // conv_transpose2d: dy [N, Cin, H, W] -> dx [N, Cout, Ho, Wo]
+    t.N = c.N, t.Cin = c.Cin, t.Cout = c.Cout, t.H = c.H, t.W = c.W, t.groups = c.groups, t.kh = t.kw = 3;
+    t.sy = t.sx = 2, t.opy = t.opx = c.op;
+    const int64_t Ho = (t.H - 1) * 2 + 3 + c.op, Wo = (t.W - 1) * 2 + 3 + c.op;
+    std::vector<float> dy(t.N * t.Cin * t.H * t.W), w(t.Cin * (t.Cout / t.groups) * 9);
+    for (float& v : dy) v = normal(rng);
+    for (float& v : w) v = normal(rng);
+    for (size_t i = 0; i < w.size(); i += 7) w[i] = 0.f;                   // some taps add +0
+    for (size_t i = 0; i < dy.size(); i += 5) dy[i] = i % 2 ? -0.f : 0.f;  // and -0
+    std::vector<float> want(t.N * t.Cout * Ho * Wo, 777.f), got(want.size(), 777.f);
+    const bool was = sg::kernels::cpu::gemm_use_avx512(false);
+    sg::kernels::cpu::conv_transpose2d_forward<float>(t, dy.data(), w.data(), want.data());
+    sg::kernels::cpu::gemm_use_avx512(true);
+    sg::kernels::cpu::conv_transpose2d_forward<float>(t, dy.data(), w.data(), got.data());
+    sg::kernels::cpu::gemm_use_avx512(was);
+    INFO("N " << t.N << " Cin " << t.Cin << " Cout " << t.Cout << " " << t.H << "x" << t.W << " groups " << t.groups
+              << " output padding " << c.op);
+    REQUIRE(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+  }
+}
+
+// The 1x1 weight gradient over the batch where both operands are packed from the images
+// (conv.cpp PointwiseColsT with gemm_pack_a_segments: pixels per image and the group's input
+// channels multiples of 16, AVX-512): the bits of the GEMM on the matrices written out, dY_g
+// [Cgo, N HW] times X_g [Cg, N HW]^T, which is what the path without AVX-512 runs. Segments
+// that straddle the GEMM's k blocks (48 pixels), a partial last k block, rows that are not a
+// multiple of the packed kernel's 6, groups.
+TEST_CASE("conv kernels: a 1x1 weight gradient packed from the images gives the written-out GEMM's bits", "[kernels]") {
+  std::mt19937_64 rng(41);
+  std::normal_distribution<float> normal;
+  struct Case {
+    int64_t N, Cin, Cout, H, W, groups;
+  };
+  for (const Case& c : {Case{20, 256, 256, 4, 4, 1}, Case{7, 768, 768, 6, 8, 1}, Case{9, 512, 520, 4, 4, 1},
+                        Case{18, 512, 512, 4, 4, 2}, Case{32, 384, 384, 4, 4, 1}})
+    for (const bool avx512 : {true, false}) {
+      const bool was = sg::kernels::cpu::gemm_use_avx512(avx512);
+      sg::kernels::Conv2dParams p;
+      p.N = c.N, p.Cin = c.Cin, p.Cout = c.Cout, p.H = c.H, p.W = c.W, p.groups = c.groups;
+      const int64_t Cg = p.Cin / p.groups, Cgo = p.Cout / p.groups, HW = p.H * p.W, cols = p.N * HW;
+      std::vector<float> x(p.N * p.Cin * HW), dy(p.N * p.Cout * HW), want(p.Cout * Cg), got(want.size(), 777.f);
+      for (float& v : x) v = normal(rng);
+      for (float& v : dy) v = normal(rng);
+      for (int64_t g = 0; g < p.groups; ++g) {
+        std::vector<float> a(Cgo * cols), b(Cg * cols);
+        for (int64_t n = 0; n < p.N; ++n)
+          for (int64_t q = 0; q < HW; ++q) {
+            for (int64_t o = 0; o < Cgo; ++o) a[o * cols + n * HW + q] = dy[(n * p.Cout + g * Cgo + o) * HW + q];
+            for (int64_t ci = 0; ci < Cg; ++ci) b[ci * cols + n * HW + q] = x[(n * p.Cin + g * Cg + ci) * HW + q];
+          }
+        sg::kernels::cpu::gemm<float>(false, true, Cgo, Cg, cols, 1.f, a.data(), cols, b.data(), cols, 0.f,
+                                      want.data() + g * Cgo * Cg, Cg);
+      }
+      sg::kernels::cpu::conv2d_weight_grad<float>(p, dy.data(), x.data(), got.data());
+      sg::kernels::cpu::gemm_use_avx512(was);
+      INFO("N " << p.N << " Cin " << p.Cin << " Cout " << p.Cout << " " << p.H << "x" << p.W << " groups " << p.groups
+                << " avx512 " << avx512);
+      REQUIRE(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+    }
 }
 
 namespace {
@@ -771,14 +850,15 @@ TEST_CASE("conv kernels: 1x1 convs on 4x4 grids two images at a time give the pe
       }
     sg::kernels::Conv2dParams t = p;  // the data gradient: conv_transpose2d of dy with the same weights
     t.Cin = p.Cout, t.Cout = p.Cin;
-    for (const bool wide : {false, true}) {
-      const bool before = sg::kernels::cpu::gemm_use_avx512(wide);
+    for (const int kernels : {0, 1, 2}) {  // AVX2; AVX-512 6x32 tiles; AVX-512 with 12x32 tiles where 12 rows remain
+      const bool wide = kernels > 0, tall = kernels == 2;
+      const bool before = sg::kernels::cpu::gemm_use_avx512(wide), before_tall = sg::kernels::cpu::gemm_tall_wide(tall);
       std::vector<float> y(dy.size(), 777.f), dx(x.size(), 777.f);
       sg::kernels::cpu::conv2d_forward<float>(p, x.data(), w.data(), y.data());
       sg::kernels::cpu::conv_transpose2d_forward<float>(t, dy.data(), w.data(), dx.data());
-      sg::kernels::cpu::gemm_use_avx512(before);
+      sg::kernels::cpu::gemm_use_avx512(before), sg::kernels::cpu::gemm_tall_wide(before_tall);
       INFO("N " << p.N << " Cin " << p.Cin << " Cout " << p.Cout << " groups " << p.groups << " AVX-512 "
-                << (wide && sg::kernels::cpu::gemm_avx512_available()));
+                << (wide && sg::kernels::cpu::gemm_avx512_available()) << " 12x32 " << tall);
       REQUIRE(std::memcmp(y_ref.data(), y.data(), y.size() * sizeof(float)) == 0);
       REQUIRE(std::memcmp(dx_ref.data(), dx.data(), dx.size() * sizeof(float)) == 0);
     }
@@ -1069,6 +1149,24 @@ TEST_CASE("gemm kernel: the packed GEMM (AVX2 / AVX-512 kernels) equals an f64 s
       gemm_prepacked_avx2(P, tb, N, alpha, B, ldb, beta, C, ldc);
     };
     outside_and_inside(in_place, 150, 50);
+    // op(A) stored as segments of columns (gemm_pack_a_segments: a batch of images side by side,
+    // the 1x1 weight gradient's dY): the segments copied apart with a gap, packed, the same bytes
+    // as gemm_pack_a_avx2's of the whole matrix, then multiplied.
+    auto segments = [](bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                       const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+      auto at = [&](int64_t i, int64_t k) { return ta ? A[k * lda + i] : A[i * lda + k]; };
+      const int64_t seg = 1 + (M * 7 + K) % 40, segs = (K + seg - 1) / seg, stride = M * seg + 5;
+      std::vector<float> split((size_t)std::max<int64_t>(1, segs * stride), 1e30f);
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t k = 0; k < K; ++k) split[(k / seg) * stride + i * seg + k % seg] = at(i, k);
+      thread_local PackedA P;
+      gemm_pack_a_segments_avx2(P, M, K, split.data(), seg, seg, stride);
+      const PackedA ref = gemm_pack_a_avx2(ta, M, K, A, lda);
+      REQUIRE(P.data.size() == ref.data.size());
+      if (!P.data.empty()) REQUIRE(std::memcmp(P.data.data(), ref.data.data(), P.data.size() * sizeof(float)) == 0);
+      gemm_prepacked_avx2(P, tb, N, alpha, B, ldb, beta, C, ldc);
+    };
+    outside_and_inside(segments, 150, 50);
     // op(B) produced by a packer (ImplicitB, gemm_prepacked_implicit: the stride-2 convs'
     // columns) instead of read from memory: here a packer that reads B, writing the slivers and
     // the zeros past n as the contract says. Threads split N (the packer then starts at a

@@ -184,6 +184,47 @@ SG_AVX512 void scatter_add_rows_s2_avx512(const float* src, int64_t rows, float*
 }
 #endif
 
+// col2im of a 3x3, stride-2, padding-0 conv's column matrix onto its whole image (the data
+// gradient of small's 17x17 and 9x9 Ddown convs: grids G = 8 or 4 wide, images 2 G + 1 wide,
+// 2 Hg + 1 tall), written rather than scatter-added: each image row is computed once from the
+// (at most two) kernel rows that reach it, its even columns E (taps j = 0 and 2, the second
+// shifted one lane up) and odd columns O (tap j = 1) in 16-lane registers, then interleaved
+// and stored. Every float is the sum of its taps in col2im's order, starting from zero (a
+// missing tap adds +0, which changes no sum that starts from +0), so the same bits as
+// col2im_rows after zeroing the image; no zeroing pass and no read-modify-write rows.
+// col as col2im_rows': rows (c, i, j), leading dimension ld, grid pixel (m, ox) at m G + ox.
+template <int64_t G>
+SG_AVX512 void col2im_s2k3_avx512(const float* col, int64_t C, int64_t Hg, int64_t ld, float* img) {
+  static_assert(G == 4 || G == 8, "grids 4 or 8 wide");
+  constexpr int64_t Wi = 2 * G + 1;
+  constexpr __mmask16 low = (1u << G) - 1, shifted = low << 1;  // lanes [0, G) and [1, G]
+  const __m512i weave = G == 8 ? _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+                               : _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 0, 0, 0, 0, 0, 0, 0);
+  for (int64_t c = 0; c < C; ++c) {
+    const float* cc = col + c * 9 * ld;
+    float* plane = img + c * (2 * Hg + 1) * Wi;
+    for (int64_t y = 0; y <= 2 * Hg; ++y) {
+      __m512 e = _mm512_setzero_ps(), o = _mm512_setzero_ps();
+      for (int64_t i = y % 2; i < 3; i += 2) {  // the kernel rows i that reach image row y: row m = (y - i) / 2
+        const int64_t m = (y - i) / 2;
+        if (y < i || m >= Hg) continue;
+        const float* r = cc + i * 3 * ld + m * G;
+        e = _mm512_add_ps(e, _mm512_maskz_loadu_ps(low, r));
+        o = _mm512_add_ps(o, _mm512_maskz_loadu_ps(low, r + ld));
+        e = _mm512_add_ps(e, _mm512_maskz_loadu_ps(shifted, r + 2 * ld - 1));
+      }
+      float* out = plane + y * Wi;
+      const __m512 v = _mm512_permutex2var_ps(e, weave, o);
+      if constexpr (G == 8) {
+        _mm512_storeu_ps(out, v);
+        out[16] = _mm_cvtss_f32(_mm512_maskz_extractf32x4_ps(0xF, e, 2));  // lane 8
+      } else {
+        _mm512_mask_storeu_ps(out, 0x1FF, v);
+      }
+    }
+  }
+}
+
 // scatter_add_rows_s2 with the width unrolled where it is 4, 8 or 16, or its AVX-512 version.
 // (im2col_rows keeps the compiler's gathers: with the AVX-512 gathers the weight gradients
 // of small's downsampling convs, whose time goes to writing the column matrix, were 1-2%
@@ -450,7 +491,9 @@ struct GroupWeights {
 // (gemm_prepacked_row_table: row k at k * 16 in each), each of C's to its own image, through the
 // 6x32 kernel: half the weight traffic, the same FMAs in the same order (the same bits).
 // Measured on an Intel Xeon (2 threads, alternating): seed32's 4x4 skip forward 1.06-1.22x,
-// data gradient 1.07-1.26x (bench/results/cpu_gemm_intel_2026-12-03.txt).
+// data gradient 1.07-1.26x (bench/results/cpu_gemm_intel_2026-12-03.txt). Where gemm_serial
+// takes 12x32 tiles (Intel's cores), so does the row table: forward 0.55-0.58 -> 0.51-0.53 ms,
+// data gradient 0.55-0.59 -> 0.52-0.55 (bench/results/cpu_conv_pointwise_implicit_2026-12-03.txt).
 struct PointwisePairs {
   std::vector<int32_t> off;  // row k of an image's [K, 16] at k * 16
   static bool applies(bool pointwise, int64_t HW, int64_t N, bool implicit) {
@@ -657,6 +700,37 @@ struct S2ColumnsT : S2Geometry {
     });
   }
   ImplicitB operand() const { return {&S2ColumnsT::pack, this}; }
+};
+
+// A 1x1 conv's weight gradient over the batch (dW_g = dY_g @ X_g^T, the batch's pixels along
+// k): X_g^T as the GEMM's implicit B, read from the images in place. Rows k = n * HW + pixel,
+// columns j = the group's input channels; each 16 x 16 block of a sliver is 16 channels' rows
+// of 16 pixels of one image, turned pixel-major by a register transpose. With dY_g packed by
+// gemm_pack_a_segments, nothing is copied out first (the batched path wrote both operands out
+// as [rows, N * HW] matrices, then packed them with transposes). The same values in the same
+// layout, so the same bits. Needs HW and the group's channels multiples of 16, and AVX-512.
+struct PointwiseColsT {
+  const float* x;      // the group's first channel of image 0
+  int64_t img_stride;  // Cin * HW
+  int64_t HW;
+  static bool applies(int64_t HW, int64_t Cg) {
+    return HW % kPackNR == 0 && Cg % kPackNR == 0 && gemm_avx512_enabled();
+  }
+  SG_AVX512 static void pack(const void* ctx, int64_t j0, int64_t n, int64_t k0, int64_t kc, float* dst) {
+    const PointwiseColsT& s = *static_cast<const PointwiseColsT*>(ctx);
+    for (int64_t sl = 0; sl < n / kPackNR; ++sl) {
+      float* d = dst + sl * kc * kPackNR;
+      for (int64_t k = 0; k < kc; k += kPackNR) {  // 16 pixels of one image (HW % 16 == 0)
+        const int64_t img = (k0 + k) / s.HW, pix = (k0 + k) % s.HW;
+        const float* src = s.x + img * s.img_stride + (j0 + sl * kPackNR) * s.HW + pix;
+        __m512 r[kPackNR];
+        for (int64_t t = 0; t < kPackNR; ++t) r[t] = _mm512_loadu_ps(src + t * s.HW);
+        transpose16x16(r);
+        for (int64_t t = 0; t < kPackNR; ++t) _mm512_storeu_ps(d + (k + t) * kPackNR, r[t]);
+      }
+    }
+  }
+  ImplicitB operand() const { return {&PointwiseColsT::pack, this}; }
 };
 #endif
 
@@ -908,6 +982,9 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
     T* xp = scratch<T>(kPacked, Cg * N * HW);
     T* colp = scratch<T>(kCols, K * N * HW);
     const int64_t cols = N * HW;
+    // 3x3, stride 2, padding 0, grids 8 or 4 wide, no output padding: col2im_s2k3_avx512.
+    const bool s2k3 = std::is_same_v<T, float> && kh == 3 && kw == 3 && sy == 2 && sx == 2 && py == 0 && px == 0 &&
+                      (W == 8 || W == 4) && Ho == 2 * H + 1 && Wo == 2 * W + 1 && gemm_avx512_enabled();
     for (int64_t g = 0; g < groups; ++g) {
       scatter_slab(xp, const_cast<T*>(x) + g * Cg * HW, Cin * HW, HW, Cg, N, HW, true);
       gemm<T>(true, false, K, cols, Cg, T(1), w + g * Cg * K, K, xp, cols, T(0), colp, cols);
@@ -916,6 +993,17 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
           const int64_t n = i / Cgo, c = i % Cgo;
           cnt = std::min(i1 - i, Cgo - c);
           T* yc = y + (n * Cout + g * Cgo + c) * HoWo;
+#if defined(__x86_64__) || defined(__i386__)
+          if constexpr (std::is_same_v<T, float>)
+            if (s2k3) {
+              const float* cc = colp + c * khw * cols + n * HW;
+              if (W == 8)
+                col2im_s2k3_avx512<8>(cc, cnt, H, cols, yc);
+              else
+                col2im_s2k3_avx512<4>(cc, cnt, H, cols, yc);
+              continue;
+            }
+#endif
           std::fill(yc, yc + cnt * HoWo, T(0));
           col2im_rows(colp + c * khw * cols + n * HW, cnt, Ho, Wo, kh, kw, sy, sx, py, px, W, 0, H, yc, cols);
         }
@@ -1026,6 +1114,16 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     const int64_t cols = N * HoWo;
 #if defined(__x86_64__) || defined(__i386__)
     if constexpr (std::is_same_v<T, float>)
+      if (pointwise && PointwiseColsT::applies(HW, Cg)) {  // neither operand written out: both packed from the images
+        thread_local PackedA dyg;                          // (its memory kept between calls)
+        for (int64_t g = 0; g < groups; ++g) {
+          if (!gemm_pack_a_segments(dyg, Cgo, cols, dy + g * Cgo * HW, HW, HW, Cout * HW)) break;  // Eigen's GEMM
+          const PointwiseColsT b{x + g * Cg * HW, Cin * HW, HW};
+          gemm_prepacked_implicit(dyg, Cg, b.operand(), 1.f, 0.f, dw + g * Cgo * K, K);
+          if (g == groups - 1) return;
+        }
+      }
+    if constexpr (std::is_same_v<T, float>)
       if (S2ColumnsT::applies(p, Wo, HoWo, K)) {  // no column matrix: the GEMM packs col^T from the images
         thread_local PackedA dyg;                 // (its memory kept between calls)
         for (int64_t g = 0; g < groups; ++g) {
@@ -1115,8 +1213,33 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   }
   // Tasks: (n, group, band of output rows), each thread summing into its own accumulator
   // (thread 0 into dw itself), reduced at the end.
-  const int64_t band = band_rows(pointwise ? 0 : K, Ho, Wo, N * groups, threads);
-  const int64_t bands = ceil_div(Ho, band), tasks = N * groups * bands;
+  // A 1x1 conv with few pixels per image and a large [Cgo, K] result (seed32's 192 -> 384 skip
+  // at 8x8): a task is a run of images that fills one k block of the GEMM, both operands packed
+  // from the images as in the batched path above, so each thread reads and writes its
+  // accumulator once per kPackKC pixels, not once per image. Measured (bench_cpu_conv --shapes,
+  // 2 threads, alternating with per-image tasks): 192 -> 384 at 8x8 1.12-1.16 -> 1.06-1.10 ms;
+  // small's 64-channel skip at 4x4 (a [64, 64] result) was slower, 0.022 -> 0.027 ms.
+  int64_t per_task = 1;  // images per task
+#if defined(__x86_64__) || defined(__i386__)
+  if constexpr (std::is_same_v<T, float>)
+    if (pointwise && Cgo * K >= (int64_t(1) << 15) && HW < kPackKC && PointwiseColsT::applies(HW, Cg))
+      per_task = kPackKC / HW;
+#endif
+  auto run_images = [&](int64_t n0, int64_t g, T* acc) {
+#if defined(__x86_64__) || defined(__i386__)
+    if constexpr (std::is_same_v<T, float>) {
+      thread_local PackedA a;
+      const int64_t nb = std::min(per_task, N - n0);
+      if (gemm_pack_a_segments(a, Cgo, nb * HW, dy + (n0 * Cout + g * Cgo) * HW, HW, HW, Cout * HW)) {
+        const PointwiseColsT b{x + (n0 * Cin + g * Cg) * HW, Cin * HW, HW};
+        return gemm_prepacked_implicit(a, Cg, b.operand(), 1.f, 1.f, acc + g * Cgo * K, K);
+      }
+      for (int64_t n = n0; n < n0 + nb; ++n) run_task(n, g, 0, Ho, acc, nullptr);  // Eigen's GEMM in use
+    }
+#endif
+  };
+  const int64_t band = per_task > 1 ? Ho : band_rows(pointwise ? 0 : K, Ho, Wo, N * groups, threads);
+  const int64_t bands = ceil_div(Ho, band), tasks = ceil_div(N, per_task) * groups * bands;
   const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, tasks);
   T* const extra = scratch<T>(kExtraAccs, dw_size * (team - 1));
   int got = 1;  // the team the region really got (1 when another thread holds the pool)
@@ -1127,7 +1250,10 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     T* const col = scratch<T>(kTaskCols, pointwise ? 0 : K * band * Wo);
     for (int64_t t = tasks * tid / nt; t < tasks * (tid + 1) / nt; ++t) {
       const int64_t ng = t / bands, oy0 = (t % bands) * band;
-      run_task(ng / groups, ng % groups, oy0, std::min(Ho, oy0 + band), acc, col);
+      if (per_task > 1)
+        run_images(ng / groups * per_task, ng % groups, acc);
+      else
+        run_task(ng / groups, ng % groups, oy0, std::min(Ho, oy0 + band), acc, col);
     }
   });
   if (got > 1)  // sum the threads' accumulators into dw

@@ -53,7 +53,13 @@
 //     Its weight gradient with many channels and few pixels per image (M K >= 8 HW (M + K):
 //     seed32's 384-channel skip at 4x4) is one GEMM over the batch, as the batched path: per-image
 //     GEMMs there read and write the [M, K] result once per image of 16 pixels
-//     (bench/results/cpu_conv_pointwise_wgrad_2026-12-03.txt: 1.15x on 2 threads).
+//     (bench/results/cpu_conv_pointwise_wgrad_2026-12-03.txt: 1.15x on 2 threads). With AVX-512,
+//     pixels per image and the group's input channels multiples of 16, neither operand is
+//     written out for it: dY's rows are packed from the images (gemm_pack_a_segments) and X^T's
+//     slivers by 16 x 16 register transposes (conv.cpp PointwiseColsT); the same bits, 0.76 ->
+//     0.53 ms at seed32's 384-channel skip. With fewer pixels (8x8: the 192 -> 384 skip) each
+//     thread's task is a run of images filling one k block of that GEMM, added into its own
+//     accumulator (bench/results/cpu_conv_pointwise_implicit_2026-12-03.txt).
 //   - im2col, stride 1 with Wo == W ("same" padding): each row of the column matrix is one
 //     memcpy of the shifted plane plus zeroed edge columns (not a memcpy per output row).
 //   - im2col / col2im, stride 2 along x where a kernel column reads inside every output row
@@ -94,6 +100,12 @@
 //     16 pixels at a time along k) in place as the GEMM's A (gemm_row_table_a: dW^T = col @
 //     dY^T, only dY^T packed), added into the accumulator through 16x16 register transposes;
 //     same bits, 1.09-1.27x (bench/results/cpu_conv_s2_planes_2026-12-03.txt).
+//     The data gradient of the 3x3 stride-2 convs on grids 8 or 4 wide (small's 17x17 and 9x9
+//     Ddown, the batched path) writes each image row once from the kernel rows that reach it
+//     (conv.cpp col2im_s2k3_avx512: even and odd columns in registers, interleaved), instead of
+//     zeroing the image and scatter-adding 9 taps' rows; the same additions in the same order,
+//     so the same bits; 0.41 -> 0.34 ms and 0.14 -> 0.11 ms (the kernels alone, 2 threads,
+//     alternating, bench/results/cpu_conv_pointwise_implicit_2026-12-03.txt).
 //   - Calls under 2^20 flops run on one thread; calls from inside a parallel region run
 //     serially. Batched buffers are per-thread scratch kept between calls (grow-only).
 // Not used, measured worse: stride-1 transposed conv as conv2d with flipped weights (the

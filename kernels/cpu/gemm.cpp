@@ -90,6 +90,13 @@ bool gemm_packed_a_prepare(PackedA& p, int64_t M, int64_t K) {
   return true;
 }
 
+bool gemm_pack_a_segments(PackedA& p, int64_t M, int64_t K, const float* A, int64_t lda, int64_t seg,
+                          int64_t seg_stride) {
+  if (!use_packed_f32()) return p = PackedA{}, false;
+  gemm_pack_a_segments_avx2(p, M, K, A, lda, seg, seg_stride);
+  return true;
+}
+
 PackedA gemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
   PackedA p;
   gemm_pack_a(p, trans_a, M, K, A, lda);

@@ -84,6 +84,14 @@ inline int64_t packed_a_offset(const PackedA& p, int64_t i, int64_t k) {
   const int64_t kc = std::min(kPackKC, p.K - pc);
   return pc * Mpad + (i / kPackMR) * kPackMR * kc + (k - pc) * kPackMR + i % kPackMR;
 }
+// op(A) [M, K] stored as segments of `seg` columns, seg_stride apart: element (i, k) is
+// A[(k / seg) * seg_stride + i * lda + k % seg]. A batch of images side by side without copying
+// them: a 1x1 conv's dY, [Cout, HW] per image, as [Cout, N * HW] (seg = lda = HW, seg_stride =
+// Cout * HW). Packs as gemm_pack_a would pack the matrix written out (the same floats in the same
+// places), on the kernels' threads when called outside a parallel region. Returns false, p left
+// empty, where the packed kernel is not in use (Eigen's GEMM): write the matrix out instead.
+bool gemm_pack_a_segments(PackedA& p, int64_t M, int64_t K, const float* A, int64_t lda, int64_t seg,
+                          int64_t seg_stride);
 // C = alpha * op(A) @ op(B) + beta * C with op(A) from gemm_pack_a: the same contract as gemm.
 void gemm_prepacked(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb, float beta,
                     float* C, int64_t ldc);
@@ -146,6 +154,8 @@ void gemm_row_table_a(int64_t M, int64_t N, int64_t K, const RowTable& a, const 
 PackedA gemm_pack_a_avx2(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
 void gemm_pack_a_avx2(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
 void gemm_packed_a_prepare_avx2(PackedA& p, int64_t M, int64_t K);
+void gemm_pack_a_segments_avx2(PackedA& p, int64_t M, int64_t K, const float* A, int64_t lda, int64_t seg,
+                               int64_t seg_stride);
 void gemm_prepacked_avx2(const PackedA& A, bool trans_b, int64_t N, float alpha, const float* B, int64_t ldb,
                          float beta, float* C, int64_t ldc);
 

@@ -28,12 +28,11 @@
 //
 // Row tables (kernels/cpu/gemm.h RowTable; AVX-512 only), for the stride-2 convs with 16-wide
 // output rows, whose taps are 16 contiguous floats of column-split image rows (conv.cpp
-// S2Planes): gemm_prepacked_row_table packs no B at all, the 6x32 kernel loads row k of a sliver
-// from base + off[k] (the k blocks and the order of additions are those above, so the bits are
-// those of packing the same B); gemm_prepacked_scatter_add adds each row of its 6x32 tiles to
-// base + off[i] instead of storing C (the data gradient, with col2im's additions in its order);
-// gemm_row_table_a reads A's rows in place (the weight gradient's col, k along a row in runs of
-// 16), B packed.
+// S2Planes): gemm_prepacked_row_table packs no B at all, the 6x32 kernel (12x32 where
+// gemm_serial would take it) loads row k of a sliver from base + off[k] (the k blocks and the
+// order of additions are those above, so the bits are those of packing the same B); gemm_prepacked_scatter_add adds
+// each row of its 6x32 tiles to base + off[i] instead of storing C (the data gradient, with col2im's additions in its
+// order); gemm_row_table_a reads A's rows in place (the weight gradient's col, k along a row in runs of 16), B packed.
 //
 // Threads: called from inside a parallel region (kernels/cpu/parallel.h: the conv kernels'
 // tasks), it runs on the calling thread. Outside one, with at least kParallelFlops of work,
@@ -279,20 +278,30 @@ SG_AVX512 void micro_kernel_6x32(int64_t kc, const float* a, const float* b0, co
 // Taken where tall_wide_switch() says (Intel's cores: there, with the data in L1, 188-194
 // against the 6x32 kernel's 175-185 GFLOP/s, and bench_cpu_gemm's StyleGAN2 shapes 1.05-1.4x;
 // on Zen 5 an earlier 12x32 kernel gained nothing: bench/results/cpu_gemm_intel_2026-12-03.txt).
+// With a row table (kTable), B is read in place and C's second 16 columns start at c + c1, as
+// in micro_kernel_6x32.
+template <bool kTable = false>
 SG_AVX512 void micro_kernel_12x32(int64_t kc, const float* a0, const float* a1, const float* b0, const float* b1,
-                                  float alpha, float beta, float* c, int64_t ldc) {
+                                  float alpha, float beta, float* c, int64_t ldc, const int32_t* off = nullptr,
+                                  int64_t c1 = NR) {
   __m512 acc[2 * MR][2];
   for (int i = 0; i < 2 * MR; ++i) acc[i][0] = _mm512_setzero_ps(), acc[i][1] = _mm512_setzero_ps();
 #pragma GCC unroll 2
-  for (int64_t k = 0; k < kc; ++k, a0 += MR, a1 += MR, b0 += NR, b1 += NR) {
-    const __m512 v0 = _mm512_loadu_ps(b0), v1 = _mm512_loadu_ps(b1);
+  for (int64_t k = 0; k < kc; ++k, a0 += MR, a1 += MR) {
+    __m512 v0, v1;
+    if constexpr (kTable) {
+      v0 = _mm512_loadu_ps(b0 + off[k]), v1 = _mm512_loadu_ps(b1 + off[k]);
+    } else {
+      v0 = _mm512_loadu_ps(b0), v1 = _mm512_loadu_ps(b1);
+      b0 += NR, b1 += NR;
+    }
     for (int i = 0; i < 2 * MR; ++i) {
       const __m512 ai = _mm512_set1_ps(i < MR ? a0[i] : a1[i - MR]);
       acc[i][0] = _mm512_fmadd_ps(ai, v0, acc[i][0]), acc[i][1] = _mm512_fmadd_ps(ai, v1, acc[i][1]);
     }
   }
   for (int i = 0; i < 2 * MR; ++i)
-    store_row512(c + i * ldc, acc[i][0], alpha, beta), store_row512(c + i * ldc + NR, acc[i][1], alpha, beta);
+    store_row512(c + i * ldc, acc[i][0], alpha, beta), store_row512(c + i * ldc + c1, acc[i][1], alpha, beta);
 }
 
 // The 6x32 kernel with A's six rows read in place (gemm_row_table_a): row i's k-th value at
@@ -569,6 +578,29 @@ void gemm_packed_a_prepare_avx2(PackedA& p, int64_t M, int64_t K) {
   }
 }
 
+void gemm_pack_a_segments_avx2(PackedA& p, int64_t M, int64_t K, const float* A, int64_t lda, int64_t seg,
+                               int64_t seg_stride) {
+  if (seg <= 0 && K > 0)
+    throw std::invalid_argument("gemm_pack_a_segments: segments of " + std::to_string(seg) + " columns");
+  gemm_packed_a_prepare_avx2(p, M, K);  // (its zeroing of the padding rows is redone by pack: cheap)
+  if (M <= 0 || K <= 0) return;
+  // One task per (k block, MR-row sliver): the sliver's [kc][MR] floats, segment by segment
+  // (each run of k inside one segment is a plain row-major [MR, len] block for pack<MR>).
+  const int64_t Mpad = (M + MR - 1) / MR * MR, slivers = Mpad / MR, blocks = (K + KC - 1) / KC;
+  float* const data = p.data.data();
+  parallel_for(blocks * slivers, 2.0 * double(M) * double(K) >= double(1 << 18), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t pc = t / slivers * KC, i0 = t % slivers * MR, kc = std::min(KC, K - pc);
+      float* const dst = data + pc * Mpad + i0 * kc;
+      for (int64_t k = pc, len; k < pc + kc; k += len) {
+        const int64_t s = k / seg, c = k % seg;
+        len = std::min(seg - c, pc + kc - k);
+        pack<MR>(A + s * seg_stride, lda, false, i0, std::min(MR, M - i0), c, len, dst + (k - pc) * MR);
+      }
+    }
+  });
+}
+
 void gemm_prepacked_implicit(const PackedA& A, int64_t N, const ImplicitB& b, float alpha, float beta, float* C,
                              int64_t ldc) {
   if (A.M <= 0 || N <= 0) return;
@@ -592,16 +624,24 @@ void gemm_prepacked_row_table(const PackedA& A, int64_t N, const RowTable& b, fl
   // all the MR-row slivers of A; k blocks after the first add to C (the same additions in the
   // same order as packing B, so the same bits); partial tiles of A's last rows through `edge`.
   const int64_t M = A.M, K = A.K, Mpad = (M + MR - 1) / MR * MR;
+  const bool tall = tall_wide_switch().load(std::memory_order_relaxed);
   alignas(64) float edge[MR * 2 * NR];
   for (int64_t pc = 0; pc < K; pc += KC) {
     const int64_t kc = std::min(KC, K - pc);
     const float beta = pc == 0 ? 0.f : 1.f;
     for (int64_t jr = 0; jr < N; jr += 2 * NR) {
       const float* b0 = b.base + (jr / NR) * b.sliver_stride;
-      for (int64_t ir = 0; ir < M; ir += MR) {
+      for (int64_t ir = 0, rows; ir < M; ir += rows) {
         const float* a = A.data.data() + pc * Mpad + ir * kc;
         float* c = C + ir * ldc + (jr / NR) * c_sliver_stride;
         const int64_t mr = std::min(MR, M - ir);
+        rows = MR;
+        if (tall && M - ir >= 2 * MR) {  // two slivers of A (Intel's cores: gemm_serial's choice)
+          micro_kernel_12x32<true>(kc, a, a + MR * kc, b0, b0 + b.sliver_stride, 1.f, beta, c, ldc, b.off + pc,
+                                   c_sliver_stride);
+          rows = 2 * MR;
+          continue;
+        }
         if (mr == MR) {
           micro_kernel_6x32<true>(kc, a, b0, b0 + b.sliver_stride, 1.f, beta, c, ldc, b.off + pc, c_sliver_stride);
           continue;
@@ -732,6 +772,9 @@ void gemm_prepacked_avx2(const PackedA&, bool, int64_t, float, const float*, int
 void gemm_prepacked_rows(const PackedA&, int64_t, int64_t, bool, int64_t, float, const float*, int64_t, float, float*,
                          int64_t) {
   throw std::logic_error("gemm_prepacked_rows: this build is not for x86-64");
+}
+void gemm_pack_a_segments_avx2(PackedA&, int64_t, int64_t, const float*, int64_t, int64_t, int64_t) {
+  throw std::logic_error("gemm_pack_a_segments_avx2: this build is not for x86-64");
 }
 void gemm_prepacked_implicit(const PackedA&, int64_t, const ImplicitB&, float, float, float*, int64_t) {
   throw std::logic_error("gemm_prepacked_implicit: this build is not for x86-64");
