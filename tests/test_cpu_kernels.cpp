@@ -636,7 +636,7 @@ TEST_CASE("conv kernels: a 1x1 weight gradient batched over the images equals a 
 // 9x9 Ddown convs) writes each image row from its taps (conv.cpp col2im_s2k3_avx512) where the
 // AVX-512 kernels are on: the bits of col2im's scatter-adds, which run with them off (the GEMM
 // gives the same bits either way). Non-square grids, several groups, grids that take the
-// general path (16 wide, output padding), and values whose sums cancel to zero.
+// general path (16 wide, output padding), zero weights and +0 / -0 inputs.
 TEST_CASE("conv kernels: the stride-2 data gradient written row by row gives col2im's bits", "[kernels]") {
   if (!sg::kernels::cpu::gemm_avx512_available())
     WARN("this CPU has no AVX-512: only col2im's path runs here, compared with itself");

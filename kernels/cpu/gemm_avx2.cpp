@@ -30,9 +30,10 @@
 // output rows, whose taps are 16 contiguous floats of column-split image rows (conv.cpp
 // S2Planes): gemm_prepacked_row_table packs no B at all, the 6x32 kernel (12x32 where
 // gemm_serial would take it) loads row k of a sliver from base + off[k] (the k blocks and the
-// order of additions are those above, so the bits are those of packing the same B); gemm_prepacked_scatter_add adds
-// each row of its 6x32 tiles to base + off[i] instead of storing C (the data gradient, with col2im's additions in its
-// order); gemm_row_table_a reads A's rows in place (the weight gradient's col, k along a row in runs of 16), B packed.
+// order of additions are those above, so the bits are those of packing the same B);
+// gemm_prepacked_scatter_add adds each row of its 6x32 tiles to base + off[i] instead of storing
+// C (the data gradient, with col2im's additions in its order); gemm_row_table_a reads A's rows
+// in place (the weight gradient's col, k along a row in runs of 16), B packed.
 //
 // Threads: called from inside a parallel region (kernels/cpu/parallel.h: the conv kernels'
 // tasks), it runs on the calling thread. Outside one, with at least kParallelFlops of work,
