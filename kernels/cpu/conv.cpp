@@ -732,6 +732,18 @@ struct PointwiseColsT {
   }
   ImplicitB operand() const { return {&PointwiseColsT::pack, this}; }
 };
+
+// dW_g = dY_g @ X_g^T (beta 0), or += (beta 1), over images [n0, n0 + nb) of a 1x1 conv, both
+// operands packed from the images (gemm_pack_a_segments, PointwiseColsT); dw_g [Cgo, Cg]. False,
+// nothing done, where the packed kernel is not in use (SG_CPU_GEMM=eigen).
+bool pointwise_wgrad_images(const float* dy, const float* x, int64_t n0, int64_t nb, int64_t g, int64_t Cin,
+                            int64_t Cout, int64_t Cg, int64_t Cgo, int64_t HW, float beta, float* dw_g) {
+  thread_local PackedA a;  // (its memory kept between calls)
+  if (!gemm_pack_a_segments(a, Cgo, nb * HW, dy + (n0 * Cout + g * Cgo) * HW, HW, HW, Cout * HW)) return false;
+  const PointwiseColsT b{x + (n0 * Cin + g * Cg) * HW, Cin * HW, HW};
+  gemm_prepacked_implicit(a, Cg, b.operand(), 1.f, beta, dw_g, Cg);
+  return true;
+}
 #endif
 
 // The batched path pays off when a per-image GEMM would be narrow (small output grids).
@@ -1110,19 +1122,17 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       K * N * HoWo <= kSlabBudget && Cgo * N * HoWo <= kSlabBudget) {
     // Small output grids: per group one GEMM over all images, dW_g = dY_g @ col^T with
     // col [K, N*Ho*Wo] and dY_g packed [Cgo, N*Ho*Wo].
-    T* dyp = scratch<T>(kPacked, Cgo * N * HoWo);
     const int64_t cols = N * HoWo;
 #if defined(__x86_64__) || defined(__i386__)
     if constexpr (std::is_same_v<T, float>)
       if (pointwise && PointwiseColsT::applies(HW, Cg)) {  // neither operand written out: both packed from the images
-        thread_local PackedA dyg;                          // (its memory kept between calls)
-        for (int64_t g = 0; g < groups; ++g) {
-          if (!gemm_pack_a_segments(dyg, Cgo, cols, dy + g * Cgo * HW, HW, HW, Cout * HW)) break;  // Eigen's GEMM
-          const PointwiseColsT b{x + g * Cg * HW, Cin * HW, HW};
-          gemm_prepacked_implicit(dyg, Cg, b.operand(), 1.f, 0.f, dw + g * Cgo * K, K);
-          if (g == groups - 1) return;
-        }
+        int64_t g = 0;
+        while (g < groups && pointwise_wgrad_images(dy, x, 0, N, g, Cin, Cout, Cg, Cgo, HW, 0.f, dw + g * Cgo * K)) ++g;
+        if (g == groups) return;  // (none done where Eigen's GEMM is in use: the paths below)
       }
+#endif
+    T* dyp = scratch<T>(kPacked, Cgo * N * HoWo);
+#if defined(__x86_64__) || defined(__i386__)
     if constexpr (std::is_same_v<T, float>)
       if (S2ColumnsT::applies(p, Wo, HoWo, K)) {  // no column matrix: the GEMM packs col^T from the images
         thread_local PackedA dyg;                 // (its memory kept between calls)
@@ -1228,13 +1238,9 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   auto run_images = [&](int64_t n0, int64_t g, T* acc) {
 #if defined(__x86_64__) || defined(__i386__)
     if constexpr (std::is_same_v<T, float>) {
-      thread_local PackedA a;
       const int64_t nb = std::min(per_task, N - n0);
-      if (gemm_pack_a_segments(a, Cgo, nb * HW, dy + (n0 * Cout + g * Cgo) * HW, HW, HW, Cout * HW)) {
-        const PointwiseColsT b{x + (n0 * Cin + g * Cg) * HW, Cin * HW, HW};
-        return gemm_prepacked_implicit(a, Cg, b.operand(), 1.f, 1.f, acc + g * Cgo * K, K);
-      }
-      for (int64_t n = n0; n < n0 + nb; ++n) run_task(n, g, 0, Ho, acc, nullptr);  // Eigen's GEMM in use
+      if (!pointwise_wgrad_images(dy, x, n0, nb, g, Cin, Cout, Cg, Cgo, HW, 1.f, acc + g * Cgo * K))
+        for (int64_t n = n0; n < n0 + nb; ++n) run_task(n, g, 0, Ho, acc, nullptr);  // Eigen's GEMM in use
     }
 #endif
   };

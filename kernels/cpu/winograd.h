@@ -98,8 +98,11 @@ int winograd_tile(int64_t Ho, int64_t Wo, int64_t channels, bool weight_grad);
 // Whether the F(2x2) forward of a call with few tiles against many output channels (seed32's
 // 4x4 layers) splits its GEMMs over the threads by output channels, each packed weight matrix
 // read once in all, instead of by tiles, where every thread streams all of them (winograd.cpp,
-// `osplit` in forward). The same bits either way. On by default; SG_WINOGRAD_OSPLIT=0 turns it
-// off. Switches it and returns the previous setting (tests, benchmarks).
+// `osplit` in forward): the same bits either way. Its weight gradient splits the same way, each
+// thread accumulating its rows over all the tiles: a rounding that no longer depends on the
+// thread count, not the tile split's bits (winograd.cpp weight_grad). On by default;
+// SG_WINOGRAD_OSPLIT=0 turns it off. Switches it and returns the previous setting (tests,
+// benchmarks).
 bool winograd_split_outputs(bool on);
 
 // y = conv2d(x, w) (transposed = false) or conv_transpose2d(x, w) (transposed = true), y fully
