@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -449,17 +450,28 @@ void scatter_slab(T* packed, T* img, int64_t img_stride, int64_t ld_img, int64_t
 // (kernels/cpu/gemm.h PackedA) for all the tasks and slabs, rather than once per GEMM;
 // otherwise (f64, a grouped conv whose every group is one GEMM, or too many groups) the plain
 // gemm, which packs as it goes.
+//
+// The packed matrices live in a buffer per calling thread and `slot` (the call sites, which never
+// run inside one another on a thread), repacked in place by the next call: as large a pack needs
+// no allocation, and the buffer is not zeroed first. (A fresh vector per call cost a memset and
+// the page faults of 576 KiB at 384 channels: 2-3% of seed32's 4x4 skip forward, perf.)
+enum class WeightSlot { kForwardBatched, kForwardTasks, kTransposed, kCount };
 template <class T>
 struct GroupWeights {
   const T* w;
   int64_t M, K;
   bool trans;
-  std::vector<PackedA> packed;
-  GroupWeights(const T* w_, int64_t groups, int64_t M_, int64_t K_, int64_t uses, bool trans_ = false)
+  std::span<const PackedA> packed;
+  GroupWeights(WeightSlot slot, const T* w_, int64_t groups, int64_t M_, int64_t K_, int64_t uses, bool trans_ = false)
       : w(w_), M(M_), K(K_), trans(trans_) {
     if constexpr (std::is_same_v<T, float>)
-      if (uses > 1 && groups * M * K <= kMaxPrepackedFloats)
-        for (int64_t g = 0; g < groups; ++g) packed.push_back(gemm_pack_a(trans, M, K, w + g * M * K, trans ? M : K));
+      if (uses > 1 && groups * M * K <= kMaxPrepackedFloats) {
+        thread_local std::vector<PackedA> kept[(int)WeightSlot::kCount];
+        std::vector<PackedA>& mine = kept[(int)slot];
+        if ((int64_t)mine.size() < groups) mine.resize((size_t)groups);
+        for (int64_t g = 0; g < groups; ++g) gemm_pack_a(mine[(size_t)g], trans, M, K, w + g * M * K, trans ? M : K);
+        packed = std::span<const PackedA>(mine.data(), (size_t)groups);
+      }
   }
   // C[M, n] = op(A_g) @ B (beta 0).
   void gemm(int64_t g, int64_t n, const T* B, int64_t ldb, T* C, int64_t ldc) const {
@@ -778,7 +790,7 @@ void conv2d_forward_batched(const T* x, const T* w, T* y, int64_t N, int64_t Cin
   T* outp = scratch<T>(kPacked, slabs[0].n1 - slabs[0].n0 > 1 ? Cgo * max_cols : 0);
   // The implicit columns need the weights packed, even for one slab (which packs them once either way).
   const bool s2 = S2Columns::applies(sy, sx, py, px, Wo, (slabs[0].oy1 - slabs[0].oy0) * Wo);
-  const GroupWeights<T> wgs(w, groups, Cgo, K, (int64_t)slabs.size() + (s2 ? 1 : 0));
+  const GroupWeights<T> wgs(WeightSlot::kForwardBatched, w, groups, Cgo, K, (int64_t)slabs.size() + (s2 ? 1 : 0));
   for (int64_t g = 0; g < groups; ++g) {
     for (const Slab& s : slabs) {
       const int64_t nb = s.n1 - s.n0, per = (s.oy1 - s.oy0) * Wo, cols = nb * per;
@@ -824,7 +836,7 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
   const int64_t band = band_rows(pointwise ? 0 : K, Ho, Wo, N * groups, threads);
   const int64_t bands = ceil_div(Ho, band), tasks = N * groups * bands;
   const double flops = 2.0 * N * Cout * HoWo * K;
-  const GroupWeights<T> wgs(w, groups, Cgo, K, N * bands);
+  const GroupWeights<T> wgs(WeightSlot::kForwardTasks, w, groups, Cgo, K, N * bands);
   const bool implicit = wgs.implicit_ok();
   // PointwisePairs: tasks of two images (the last alone where N is odd).
   const bool pairs = std::is_same_v<T, float> && bands == 1 && PointwisePairs::applies(pointwise, HW, N, implicit);
@@ -1033,7 +1045,7 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   const double flops = 2.0 * N * Cin * HW * K;
   // A pointwise one whose tasks take whole groups multiplies every image by the same W_g^T:
   // packed once (at 384 channels on 4x4 grids, packing it per image cost more than the GEMMs).
-  const GroupWeights<T> wt(w, groups, Cgo, Cg, pointwise && chunks == 1 ? N : 1, true);
+  const GroupWeights<T> wt(WeightSlot::kTransposed, w, groups, Cgo, Cg, pointwise && chunks == 1 ? N : 1, true);
   // PointwisePairs (above): tasks of two images (the last alone where N is odd).
   const bool pairs =
       std::is_same_v<T, float> && chunks == 1 && PointwisePairs::applies(pointwise, HW, N, wt.implicit_ok());
