@@ -789,7 +789,7 @@ void write_plane_outputs(const T* M, int64_t es, int64_t nq, int64_t base, int64
 }
 
 // The split by output channels' V: every tile's (one group, small planes) in one chunk, on the
-// calling thread, [E][tiles][Cg].
+// thread that calls it, [E][tiles][Cg].
 template <int m, class T>
 void all_tile_inputs(const T* x, int64_t C, int64_t H, int64_t W, int64_t Cg, const TilePlan& plan, int64_t py,
                      int64_t px, const std::vector<Run>& runs, T* V, const T* x_scale = nullptr) {
@@ -806,17 +806,30 @@ std::atomic<bool>& osplit_switch() {
   return on;
 }
 
-// The split over the threads by output channels (`osplit` in forward and weight_grad): F(2x2)
-// calls with at least as many output channels as tiles, every tile's V within kOSplitInputs
-// floats, and E Og Cg at least kOSplitWeights (the packed matrices past a thread's L2: smaller
-// layers lost 10-18% at 64 channels, where thread 0's V is too much of the work). F(4x4) at
-// 8x8 gained 0-6% at batch 16 and lost 5-17% at batch 32: not taken there.
+// The weight gradient's split over the threads by output channels (`osplit` in weight_grad):
+// F(2x2) calls with at least as many output channels as tiles, every tile's V within
+// kOSplitInputs floats, and E Og Cg at least kOSplitWeights (the packed matrices past a
+// thread's L2: smaller layers lost 10-18% at 64 channels, where thread 0's V is too much of the
+// work). F(4x4) at 8x8 gained 0-6% at batch 16 and lost 5-17% at batch 32: not taken there.
 constexpr int64_t kOSplitInputs = int64_t(1) << 20, kOSplitWeights = int64_t(1) << 20;
 template <int m>
 bool osplit_applies(int64_t G, bool planes, int64_t threads, int64_t tiles, int64_t Cg, int64_t Og) {
   constexpr int64_t E = (m + 2) * (m + 2);
   return m == 2 && G == 1 && planes && threads > 1 && Og >= tiles && E * Cg * tiles <= kOSplitInputs &&
          E * Og * Cg >= kOSplitWeights && osplit_switch().load(std::memory_order_relaxed);
+}
+
+// The forward's split over the threads by output channels (`osplit` in forward): F(2x2) on
+// small planes, one group, and at most 4 output channels' worth of tiles per thread (tiles x
+// threads <= 4 Og), where every thread computing every tile's V is cheaper than the packed
+// weights moving between the cores. Measured (2 threads, the two splits alternating; kernels
+// alone, bench/results/cpu_winograd_local_split_2026-12-03.txt): 4x4 grids at 32-384 channels
+// 1.02-1.3x (small's 64-channel conv 0.073 -> 0.063 ms), where tiles reach 4.5-10 per output
+// channel (48 channels at 8x8, 64 at 6x6) 0.7-0.85x, and F(4x4) at 8x8 0.95x.
+template <int m>
+bool forward_osplit_applies(int64_t G, bool planes, int64_t threads, int64_t tiles, int64_t Og) {
+  return m == 2 && G == 1 && planes && threads > 1 && tiles * threads <= 4 * Og &&
+         osplit_switch().load(std::memory_order_relaxed);
 }
 
 // x_scale / y_scale: null, or [N, Cin] / [N, Cout] factors (conv2d_winograd); small planes only.
@@ -859,12 +872,9 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
   const bool planes = use_planes(tw);
   if ((x_scale || y_scale) && !planes)
     throw std::invalid_argument("conv2d_winograd: scales need the small planes (winograd_fuses_scales)");
-  // Few tiles against many output channels (seed32's 4x4 layers): the threads split the output
-  // channels of the GEMMs instead of the tiles (`osplit`, below).
-  const bool osplit = direct && osplit_applies<m>(G, planes, plan.threads, tiles, Cg, Og);
-  const std::vector<Run> all_runs =
-      osplit ? chunk_runs(m, 0, tiles, tiles_per_image, tw, W, py, px, Ho, Wo) : std::vector<Run>();
-  T* const Vall = osplit ? thread_buffer<T>(kV, E * Cg * tiles) : nullptr;  // the calling thread's
+  // Few tiles against many output channels (4x4 grids): the threads split the output channels
+  // of the GEMMs instead of the tiles (`osplit`, below).
+  const bool osplit = direct && forward_osplit_applies<m>(G, planes, plan.threads, tiles, Og);
   auto transform_sliver = [&](int64_t gs) {
     const int64_t g = gs / S, o0 = gs % S * R, rows = std::min(R, Og - o0);
     for (int64_t c0 = 0; c0 < Cg; c0 += kWB) {  // kWB input channels at a time
@@ -892,40 +902,37 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
       weight_transform_lanes<m, T>(k, n, [&](int e) { return U + (g * E + e) * Og * Cg + o0 * Cg + c0; });
     }
   };
-  if (osplit) {  // thread 0 also computes every tile's V; the slivers go to whoever is free
-    std::atomic<int64_t> next{0};
-    parallel_region(plan.threads, [&](int tid, int) {
-      if (tid == 0) all_tile_inputs<m>(x, C, H, W, Cg, plan, py, px, all_runs, Vall, x_scale);
-      for (int64_t gs; (gs = next.fetch_add(1, std::memory_order_relaxed)) < G * S;) transform_sliver(gs);
-    });
-  } else {
-    parallel_for(G * S, O * Cg > 64, [&](int64_t gs0, int64_t gs1) {
-      for (int64_t gs = gs0; gs < gs1; ++gs) transform_sliver(gs);
-    });
-  }
-  const PackedA* const Up = direct ? mine.data() : nullptr;
-
-  // osplit: each thread multiplies its share of the output channels (whole slivers) for every
-  // tile, so each packed matrix is read once in all, where the tile split has every thread
-  // stream all E of them past each of its chunks (9.4 MB at 384 x 384 in F(2x2); in a training
-  // step they come from memory: a 384-channel 4x4 data gradient at batch 16 took 2.3 ms with
-  // its weights in cache and 3.5 ms after a 64 MB pass). The same products summed in the same
-  // order (gemm_prepacked_rows): the tile split's bits.
+  // osplit: each thread transforms the slivers of the output channels it multiplies (into its
+  // own cache), computes every tile's V, and multiplies its rows of the packed matrices for every
+  // tile, in one region. Each packed matrix is read once in all, where the tile split has every
+  // thread stream all E of them past each of its chunks (9.4 MB at 384 x 384 in F(2x2); in a
+  // training step they come from memory: a 384-channel 4x4 data gradient at batch 16 took 2.3
+  // ms with its weights in cache and 3.5 ms after a 64 MB pass), half of them written by the
+  // other thread (at 64 channels a tile chunk took 33 us on one thread alone and 48 us beside
+  // the other, mostly moving the packed weights between the cores). The same products summed
+  // in the same order (gemm_prepacked_rows): the tile split's bits.
   if constexpr (std::is_same_v<T, float>)
     if (osplit) {
-      const int64_t slivers = ceil_div(Og, kPackMR);
+      const std::vector<Run> all_runs = chunk_runs(m, 0, tiles, tiles_per_image, tw, W, py, px, Ho, Wo);
       parallel_region(plan.threads, [&](int tid, int team) {
-        const int64_t o0 = slivers * tid / team * kPackMR, o1 = std::min(Og, slivers * (tid + 1) / team * kPackMR);
+        const int64_t s0 = S * tid / team, s1 = S * (tid + 1) / team;  // G == 1, R == kPackMR
+        const int64_t o0 = s0 * kPackMR, o1 = std::min(Og, s1 * kPackMR);
         if (o0 >= o1) return;
-        T* const M = thread_buffer<T>(kM, E * (o1 - o0) * tiles);
+        for (int64_t gs = s0; gs < s1; ++gs) transform_sliver(gs);
+        T *const V = thread_buffer<T>(kV, E * Cg * tiles), *const M = thread_buffer<T>(kM, E * (o1 - o0) * tiles);
+        all_tile_inputs<m>(x, C, H, W, Cg, plan, py, px, all_runs, V, x_scale);
         RunScratch<m, T> scratch(tiles);
         for (int e = 0; e < E; ++e)
-          gemm_prepacked_rows(Up[e], o0, o1 - o0, true, tiles, 1.f, Vall + e * Cg * tiles, Cg, 0.f,
+          gemm_prepacked_rows(mine[e], o0, o1 - o0, true, tiles, 1.f, V + e * Cg * tiles, Cg, 0.f,
                               M + e * (o1 - o0) * tiles, tiles);
         write_plane_outputs<m>(M, (o1 - o0) * tiles, tiles, 0, O, o0, o1, Ho, Wo, all_runs, scratch, y, y_scale);
       });
       return;
     }
+  parallel_for(G * S, O * Cg > 64, [&](int64_t gs0, int64_t gs1) {
+    for (int64_t gs = gs0; gs < gs1; ++gs) transform_sliver(gs);
+  });
+  const PackedA* const Up = direct ? mine.data() : nullptr;
 
   // Tasks (g, chunk), G * chunks of them, split in contiguous blocks over the threads.
   parallel_region(plan.threads, [&](int tid, int team) {

@@ -95,10 +95,10 @@ bool winograd_applies(const Conv2dParams& p, bool transposed);
 // with the CPU in f64 on the same input.
 int winograd_tile(int64_t Ho, int64_t Wo, int64_t channels, bool weight_grad);
 
-// Whether the F(2x2) forward of a call with few tiles against many output channels (seed32's
-// 4x4 layers) splits its GEMMs over the threads by output channels, each packed weight matrix
-// read once in all, instead of by tiles, where every thread streams all of them (winograd.cpp,
-// `osplit` in forward): the same bits either way. Its weight gradient splits the same way, each
+// Whether the F(2x2) forward of a call with few tiles against many output channels (4x4 grids)
+// splits its GEMMs over the threads by output channels, each thread transforming and reading
+// only its own rows of the packed weights, instead of by tiles, where every thread streams all
+// of them (winograd.cpp, `osplit` in forward): the same bits either way. Its weight gradient splits the same way, each
 // thread accumulating its rows over all the tiles: a rounding that no longer depends on the
 // thread count, not the tile split's bits (winograd.cpp weight_grad). On by default;
 // SG_WINOGRAD_OSPLIT=0 turns it off. Switches it and returns the previous setting (tests,
