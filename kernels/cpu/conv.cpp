@@ -455,17 +455,25 @@ void scatter_slab(T* packed, T* img, int64_t img_stride, int64_t ld_img, int64_t
 // run inside one another on a thread), repacked in place by the next call: as large a pack needs
 // no allocation, and the buffer is not zeroed first. (A fresh vector per call cost a memset and
 // the page faults of 576 KiB at 384 channels: 2-3% of seed32's 4x4 skip forward, perf.)
-enum class WeightSlot { kForwardBatched, kForwardTasks, kTransposed, kCount };
+// The task loops make one inside their region, so that each thread multiplies by its own copy:
+// the same wall time as one thread packing while the others wait, and no packed weights read
+// from another core's cache (seed32's 4x4 skip 7-15% faster,
+// bench/results/cpu_conv_s2_region_2026-12-03.txt).
+enum class WeightSlot { kForwardBatched, kForwardTasks, kTransposed, kForwardSmallS2, kCount };
 template <class T>
 struct GroupWeights {
   const T* w;
   int64_t M, K;
   bool trans;
   std::span<const PackedA> packed;
+  // Whether the constructor packs (then implicit_ok()), known before any is made.
+  static bool packs(int64_t groups, int64_t M, int64_t K, int64_t uses) {
+    return std::is_same_v<T, float> && uses > 1 && groups * M * K <= kMaxPrepackedFloats && gemm_packs_a();
+  }
   GroupWeights(WeightSlot slot, const T* w_, int64_t groups, int64_t M_, int64_t K_, int64_t uses, bool trans_ = false)
       : w(w_), M(M_), K(K_), trans(trans_) {
     if constexpr (std::is_same_v<T, float>)
-      if (uses > 1 && groups * M * K <= kMaxPrepackedFloats) {
+      if (packs(groups, M, K, uses)) {
         thread_local std::vector<PackedA> kept[(int)WeightSlot::kCount];
         std::vector<PackedA>& mine = kept[(int)slot];
         if ((int64_t)mine.size() < groups) mine.resize((size_t)groups);
@@ -480,10 +488,7 @@ struct GroupWeights {
     cpu::gemm<T>(trans, false, M, n, K, T(1), w + g * M * K, trans ? M : K, B, ldb, T(0), C, ldc);
   }
   // Whether gemm_implicit can run: f32 weights packed for the packed kernel.
-  bool implicit_ok() const {
-    if constexpr (std::is_same_v<T, float>) return !packed.empty() && !packed[0].data.empty();
-    return false;
-  }
+  bool implicit_ok() const { return !packed.empty(); }
   // C[M, n] = op(A_g) @ op(B), op(B) packed by b (kernels/cpu/gemm.h ImplicitB); implicit_ok().
   void gemm_implicit(int64_t g, int64_t n, const ImplicitB& b, T* C, int64_t ldc) const {
     if constexpr (std::is_same_v<T, float>) gemm_prepacked_implicit(packed[(size_t)g], n, b, 1.f, 0.f, C, ldc);
@@ -784,6 +789,30 @@ void conv2d_forward_batched(const T* x, const T* w, T* y, int64_t N, int64_t Cin
   if (N * groups * HoWo == 0) return;
   const bool pointwise = is_pointwise(kh, kw, sy, sx, py, px);  // then Ho == H, Wo == W
   const auto slabs = make_slabs(N, Ho, Wo, K);
+#if defined(__x86_64__) || defined(__i386__)
+  // The stride-2 convs with implicit columns on small grids (small's 9x9 and 17x17 Ddown) in
+  // one region: each thread packs its own copy of the weights, multiplies its share of the
+  // images and scatters its own results. Sharing one pack made by the calling thread cost
+  // 11.5 us per call where one thread packs them in 6 (the lines the other core read last call
+  // are invalidated), and the GEMM read half the packed weights from the other core; the scatter
+  // on two threads (7.3 us) moved C between them and took longer than on one (3.5): timers in
+  // the 9x9 forward, bench/results/cpu_conv_s2_region_2026-12-03.txt.
+  if constexpr (std::is_same_v<T, float>)
+    if (max_threads() > 1 && slabs.size() == 1 && N > 1 && S2Columns::applies(sy, sx, py, px, Wo, HoWo) &&
+        2.0 * N * Cout * HoWo * K >= kParallelFlops && GroupWeights<float>::packs(groups, Cgo, K, 2)) {
+      parallel_region((int)std::min<int64_t>(N, max_threads()), [&](int tid, int team) {
+        const GroupWeights<float> own(WeightSlot::kForwardSmallS2, w, groups, Cgo, K, 2);
+        const int64_t n0 = N * tid / team, nb = N * (tid + 1) / team - n0, cols = nb * HoWo;
+        float* const out = scratch<float>(kPacked, Cgo * cols);
+        for (int64_t g = 0; g < groups; ++g) {
+          const S2Columns b{x + (n0 * Cin + g * Cg) * HW, Cin * HW, H, W, kh, kw, Wo, HoWo, 0};
+          own.gemm_implicit(g, cols, b.operand(), out, cols);
+          scatter_slab(out, y + (n0 * Cout + g * Cgo) * HoWo, Cout * HoWo, HoWo, Cgo, nb, HoWo, false);
+        }
+      });
+      return;
+    }
+#endif
   const int64_t max_cols =
       slabs[0].n1 - slabs[0].n0 == 1 ? (slabs[0].oy1 - slabs[0].oy0) * Wo : (slabs[0].n1 - slabs[0].n0) * HoWo;
   T* colp = scratch<T>(kCols, K * max_cols);
@@ -836,8 +865,7 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
   const int64_t band = band_rows(pointwise ? 0 : K, Ho, Wo, N * groups, threads);
   const int64_t bands = ceil_div(Ho, band), tasks = N * groups * bands;
   const double flops = 2.0 * N * Cout * HoWo * K;
-  const GroupWeights<T> wgs(WeightSlot::kForwardTasks, w, groups, Cgo, K, N * bands);
-  const bool implicit = wgs.implicit_ok();
+  const bool implicit = GroupWeights<T>::packs(groups, Cgo, K, N * bands);
   // PointwisePairs: tasks of two images (the last alone where N is odd).
   const bool pairs = std::is_same_v<T, float> && bands == 1 && PointwisePairs::applies(pointwise, HW, N, implicit);
   const PointwisePairs pair_rows(pairs ? K : 0);
@@ -852,6 +880,7 @@ void conv2d_forward_tasks(const T* x, const T* w, T* y, int64_t N, int64_t Cin, 
 
   std::atomic<int64_t> next{0};  // tasks handed out one at a time to whichever thread is free
   parallel_region(team, [&](int, int) {
+    const GroupWeights<T> wgs(WeightSlot::kForwardTasks, w, groups, Cgo, K, N * bands);  // this thread's copy
     T* const col = scratch<T>(kTaskCols, pointwise ? 0 : K * band * Wo);
 #if defined(__x86_64__) || defined(__i386__)
     T* const split = scratch<T>(kPlanes, planes ? Cg * plane_rows * S2Planes::kLd : 0);
@@ -1003,12 +1032,40 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   if (use_batched(N, HW, kh, kw, sy, sx, py, px) && (int64_t)Cg * N * HW <= kSlabBudget && K * N * HW <= kSlabBudget) {
     // Small input grids: per group one GEMM over all images, col [K, N*H*W] = W_g^T @ X_g,
     // X_g packed [Cg, N*H*W]; then col2im per (image, output channel).
-    T* xp = scratch<T>(kPacked, Cg * N * HW);
-    T* colp = scratch<T>(kCols, K * N * HW);
-    const int64_t cols = N * HW;
     // 3x3, stride 2, padding 0, grids 8 or 4 wide, no output padding: col2im_s2k3_avx512.
     const bool s2k3 = std::is_same_v<T, float> && kh == 3 && kw == 3 && sy == 2 && sx == 2 && py == 0 && px == 0 &&
                       (W == 8 || W == 4) && Ho == 2 * H + 1 && Wo == 2 * W + 1 && gemm_avx512_enabled();
+#if defined(__x86_64__) || defined(__i386__)
+    // Those (small's 17x17 and 9x9 Ddown) in one region on more than one thread: each thread
+    // gathers, multiplies and writes back its own share of the images (its GEMM packs its own
+    // copy of the weights), where three regions split the gather by rows, the GEMM by columns
+    // and col2im by images, and moved X and col between the cores in between
+    // (bench/results/cpu_conv_s2_region_2026-12-03.txt). The packed kernel's sums do not depend
+    // on how the columns are split: the same bits (Eigen's GEMM, SG_CPU_GEMM=eigen, blocks by
+    // the matrix sizes: the path below).
+    if constexpr (std::is_same_v<T, float>)
+      if (s2k3 && max_threads() > 1 && gemm_packs_a()) {
+        parallel_region((int)std::min<int64_t>(N, max_threads()), [&](int tid, int team) {
+          const int64_t n0 = N * tid / team, nb = N * (tid + 1) / team - n0, cols = nb * HW;
+          float *const xq = scratch<float>(kPacked, Cg * cols), *const col = scratch<float>(kCols, K * cols);
+          for (int64_t g = 0; g < groups; ++g) {
+            scatter_slab(xq, const_cast<float*>(x) + (n0 * Cin + g * Cg) * HW, Cin * HW, HW, Cg, nb, HW, true);
+            gemm<float>(true, false, K, cols, Cg, 1.f, w + g * Cg * K, K, xq, cols, 0.f, col, cols);
+            for (int64_t n = 0; n < nb; ++n) {
+              float* const yn = y + ((n0 + n) * Cout + g * Cgo) * HoWo;
+              if (W == 8)
+                col2im_s2k3_avx512<8>(col + n * HW, Cgo, H, cols, yn);
+              else
+                col2im_s2k3_avx512<4>(col + n * HW, Cgo, H, cols, yn);
+            }
+          }
+        });
+        return;
+      }
+#endif
+    T* xp = scratch<T>(kPacked, Cg * N * HW);
+    T* colp = scratch<T>(kCols, K * N * HW);
+    const int64_t cols = N * HW;
     for (int64_t g = 0; g < groups; ++g) {
       scatter_slab(xp, const_cast<T*>(x) + g * Cg * HW, Cin * HW, HW, Cg, N, HW, true);
       gemm<T>(true, false, K, cols, Cg, T(1), w + g * Cg * K, K, xp, cols, T(0), colp, cols);
@@ -1045,10 +1102,10 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
   const double flops = 2.0 * N * Cin * HW * K;
   // A pointwise one whose tasks take whole groups multiplies every image by the same W_g^T:
   // packed once (at 384 channels on 4x4 grids, packing it per image cost more than the GEMMs).
-  const GroupWeights<T> wt(WeightSlot::kTransposed, w, groups, Cgo, Cg, pointwise && chunks == 1 ? N : 1, true);
+  const int64_t uses = pointwise && chunks == 1 ? N : 1;
   // PointwisePairs (above): tasks of two images (the last alone where N is odd).
-  const bool pairs =
-      std::is_same_v<T, float> && chunks == 1 && PointwisePairs::applies(pointwise, HW, N, wt.implicit_ok());
+  const bool pairs = std::is_same_v<T, float> && chunks == 1 &&
+                     PointwisePairs::applies(pointwise, HW, N, GroupWeights<T>::packs(groups, Cgo, Cg, uses));
   const PointwisePairs pair_rows(pairs ? Cg : 0);
   const int64_t ntasks = pairs ? ceil_div(N, 2) * groups : tasks;
   const int team = flops < kParallelFlops ? 1 : (int)std::min<int64_t>(threads, ntasks);
@@ -1076,6 +1133,7 @@ void conv_transpose2d_forward(const Conv2dParams& p, const T* x, const T* w, T* 
 
   std::atomic<int64_t> next{0};  // tasks handed out one at a time to whichever thread is free
   parallel_region(team, [&](int, int) {
+    const GroupWeights<T> wt(WeightSlot::kTransposed, w, groups, Cgo, Cg, uses, true);  // this thread's copy
     T* const col = scratch<T>(kTaskCols, pointwise ? 0 : chunk * khw * band * W);
 #if defined(__x86_64__) || defined(__i386__)
     T* const split = scratch<T>(kPlanes, wt_planes.empty() ? 0 : Cgo * Ho * S2Planes::kLd);

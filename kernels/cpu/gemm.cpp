@@ -78,6 +78,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+bool gemm_packs_a() { return use_packed_f32(); }
+
 void gemm_pack_a(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
   if (use_packed_f32()) return gemm_pack_a_avx2(p, trans_a, M, K, A, lda);
   p.trans = trans_a, p.M = M, p.K = K, p.lda = lda, p.src = A;  // Eigen's GEMM: keep the operand, pack nothing

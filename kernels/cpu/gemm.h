@@ -64,6 +64,9 @@ struct PackedA {
   std::vector<float> data;
 };
 PackedA gemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+// Whether gemm_pack_a packs (the packed kernel is in use): false under SG_CPU_GEMM=eigen, where
+// it keeps the operand and packs nothing.
+bool gemm_packs_a();
 // The same into p, reusing the memory of p.data: no allocation when p packed as large an operand
 // before (the Winograd convolution keeps its packed weights per thread this way).
 void gemm_pack_a(PackedA& p, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
