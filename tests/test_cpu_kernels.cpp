@@ -453,16 +453,18 @@ struct WinogradCase {
   bool transposed, scales;
 };
 
-// F(2x2) on small planes has AVX-512 transforms (kernels/cpu/winograd.cpp): the input
-// transform of full 16-channel blocks (input_tiles_f2_avx512), and on 4x4 outputs the output
-// transform and the write of each image's block (outputs_f2_4x4_avx512). Both do the portable
-// loops' operations in their order: the same bits with the AVX-512 kernels on and off (the
-// GEMM's kernels give the same bits either way). 4x4 outputs from 4x4 (padding 1) and 6x6
-// (padding 0) inputs and transposed from 4x4 (padding 1) and 2x2 (padding 0); batches whose
-// chunks are and are not multiples of 16 tiles; channels 16, 48 and 40 (a partial block), 65
-// (D's minibatch-stddev conv) and 384 (the split by output channels); other output sizes (the
-// input transform alone); the modulated conv's scales; 1 and 2 threads. And against f64 im2col.
-TEST_CASE("winograd kernel: the AVX-512 F(2x2) small-plane transforms give the portable ones' bits", "[kernels]") {
+// Winograd's AVX-512 transforms (kernels/cpu/winograd.cpp): F(2x2)'s small-plane input transform
+// of full 16-channel blocks (input_tiles_f2_avx512) and, on 4x4 outputs, its output transform
+// and the write of each image's block (outputs_f2_4x4_avx512); F(4x4)'s weight transform, 8
+// kernels per register (weight_transform4_avx512; the lanes past a multiple of 8 the portable
+// way). Each does the portable loops' operations in their order: the same bits with the AVX-512
+// kernels on and off (the GEMM's kernels give the same bits either way). 4x4 outputs from 4x4
+// (padding 1) and 6x6 (padding 0) inputs and transposed from 4x4 (padding 1) and 2x2 (padding
+// 0); batches whose chunks are and are not multiples of 16 tiles; channels 16, 48, 40 and 37
+// (partial blocks: 6 x 5 weight lanes), 20 output channels (a partial sliver), 65 (D's
+// minibatch-stddev conv) and 384 (the split by output channels); other output sizes; the
+// modulated conv's scales; both tiles; 1 and 2 threads. And against f64 im2col.
+TEST_CASE("winograd kernel: the AVX-512 transforms give the portable ones' bits", "[kernels]") {
   if (!sg::kernels::cpu::gemm_avx512_available())
     WARN("this CPU has no AVX-512: only the portable transforms run here, compared with themselves");
   std::mt19937_64 rng(37);
@@ -475,44 +477,46 @@ TEST_CASE("winograd kernel: the AVX-512 F(2x2) small-plane transforms give the p
         WinogradCase{4, 32, 40, 2, 0, true, false}, WinogradCase{12, 65, 64, 4, 1, false, true},
         WinogradCase{3, 16, 16, 4, 1, false, false}, WinogradCase{4, 48, 48, 8, 1, false, false},
         WinogradCase{2, 32, 16, 7, 1, true, false}, WinogradCase{16, 384, 384, 4, 1, true, false},
-        WinogradCase{8, 384, 384, 4, 1, false, true}})
-    for (const int team : {1, 2}) {
-      sg::kernels::Conv2dParams p;
-      p.N = c.N, p.Cin = c.C, p.Cout = c.O, p.H = p.W = c.H, p.kh = p.kw = 3, p.py = p.px = c.pad;
-      const int64_t Ho = c.transposed ? c.H + 2 - 2 * c.pad : c.H + 2 * c.pad - 2;
-      outputs_4x4 += Ho == 4;
-      std::vector<double> x(c.N * c.C * c.H * c.H), w(c.O * c.C * 9), xs(c.N * c.C), ys(c.N * c.O);
-      for (auto* v : {&x, &w, &xs, &ys})
-        for (double& e : *v) e = normal(rng);
-      std::vector<float> xf(x.begin(), x.end()), wf(w.begin(), w.end()), xsf(xs.begin(), xs.end()),
-          ysf(ys.begin(), ys.end());
-      std::vector<float> y[2];
-      sg::kernels::cpu::set_num_threads(team);
-      for (const bool wide : {false, true}) {
-        const bool before = sg::kernels::cpu::gemm_use_avx512(wide);
-        y[wide].assign(c.N * c.O * Ho * Ho, 777.f);  // [N, Cout, Ho, Ho], transposed or not
-        sg::kernels::cpu::conv2d_winograd<float>(p, xf.data(), wf.data(), y[wide].data(), c.transposed, 2,
-                                                 c.scales ? xsf.data() : nullptr, c.scales ? ysf.data() : nullptr);
-        sg::kernels::cpu::gemm_use_avx512(before);
+        WinogradCase{8, 384, 384, 4, 1, false, true}, WinogradCase{2, 37, 20, 8, 1, false, false}})
+    for (const int tile : {2, 4})
+      for (const int team : {1, 2}) {
+        sg::kernels::Conv2dParams p;
+        p.N = c.N, p.Cin = c.C, p.Cout = c.O, p.H = p.W = c.H, p.kh = p.kw = 3, p.py = p.px = c.pad;
+        const int64_t Ho = c.transposed ? c.H + 2 - 2 * c.pad : c.H + 2 * c.pad - 2;
+        outputs_4x4 += tile == 2 && Ho == 4;
+        std::vector<double> x(c.N * c.C * c.H * c.H), w(c.O * c.C * 9), xs(c.N * c.C), ys(c.N * c.O);
+        for (auto* v : {&x, &w, &xs, &ys})
+          for (double& e : *v) e = normal(rng);
+        std::vector<float> xf(x.begin(), x.end()), wf(w.begin(), w.end()), xsf(xs.begin(), xs.end()),
+            ysf(ys.begin(), ys.end());
+        std::vector<float> y[2];
+        sg::kernels::cpu::set_num_threads(team);
+        for (const bool wide : {true, false}) {  // AVX-512 first: no packed weights left by the other
+          const bool before = sg::kernels::cpu::gemm_use_avx512(wide);
+          y[wide].assign(c.N * c.O * Ho * Ho, 777.f);  // [N, Cout, Ho, Ho], transposed or not
+          sg::kernels::cpu::conv2d_winograd<float>(p, xf.data(), wf.data(), y[wide].data(), c.transposed, tile,
+                                                   c.scales ? xsf.data() : nullptr, c.scales ? ysf.data() : nullptr);
+          sg::kernels::cpu::gemm_use_avx512(before);
+        }
+        sg::kernels::cpu::set_num_threads(threads);
+        const std::string name = "N " + std::to_string(c.N) + " C " + std::to_string(c.C) + " O " +
+                                 std::to_string(c.O) + " " + std::to_string(c.H) + "x" + std::to_string(c.H) + " pad " +
+                                 std::to_string(c.pad) + " transposed " + std::to_string(c.transposed) + " scales " +
+                                 std::to_string(c.scales) + " threads " + std::to_string(team) + " F(" +
+                                 std::to_string(tile) + ")";
+        INFO(name);
+        REQUIRE(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0);
+        std::vector<double> xm(x), ref(y[0].size());
+        if (c.scales)
+          for (size_t i = 0; i < xm.size(); ++i) xm[i] *= xs[i / (c.H * c.H)];
+        if (c.transposed)
+          sg::kernels::cpu::conv_transpose2d_forward<double>(p, xm.data(), w.data(), ref.data());
+        else
+          sg::kernels::cpu::conv2d_forward<double>(p, xm.data(), w.data(), ref.data());
+        if (c.scales)
+          for (size_t i = 0; i < ref.size(); ++i) ref[i] *= ys[i / (Ho * Ho)];
+        check_f32_error(name, ref, y[1]);
       }
-      sg::kernels::cpu::set_num_threads(threads);
-      const std::string name = "N " + std::to_string(c.N) + " C " + std::to_string(c.C) + " O " + std::to_string(c.O) +
-                               " " + std::to_string(c.H) + "x" + std::to_string(c.H) + " pad " + std::to_string(c.pad) +
-                               " transposed " + std::to_string(c.transposed) + " scales " + std::to_string(c.scales) +
-                               " threads " + std::to_string(team);
-      INFO(name);
-      REQUIRE(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0);
-      std::vector<double> xm(x), ref(y[0].size());
-      if (c.scales)
-        for (size_t i = 0; i < xm.size(); ++i) xm[i] *= xs[i / (c.H * c.H)];
-      if (c.transposed)
-        sg::kernels::cpu::conv_transpose2d_forward<double>(p, xm.data(), w.data(), ref.data());
-      else
-        sg::kernels::cpu::conv2d_forward<double>(p, xm.data(), w.data(), ref.data());
-      if (c.scales)
-        for (size_t i = 0; i < ref.size(); ++i) ref[i] *= ys[i / (Ho * Ho)];
-      check_f32_error(name, ref, y[1]);
-    }
   CHECK(outputs_4x4 >= 14);
 }
 

@@ -94,14 +94,22 @@ struct F<4> {
     z[4] = dy[0] - T(0.5) * dy[1] + T(0.25) * dy[2] - T(0.125) * dy[3];
     z[5] = dy[3];
   }
-  static void weight(const double g[3], double u[6]) {
-    u[0] = g[0], u[1] = -(g[0] + g[1] + g[2]) / 3, u[2] = (g[0] - g[1] + g[2]) / 3;
-    u[3] = (g[0] + 2 * g[1] + 4 * g[2]) / 15, u[4] = (-16 * g[0] + 8 * g[1] - 4 * g[2]) / 15, u[5] = g[2];
+  // G = diag(1 / q) G' with G' integer (winograd.h's G times q = 1, -3, 3, 15, 15, 1): U = G g
+  // G^T is (G' g G'^T)[i][j] / (q_i q_j), the sums exact products of powers of two and g, then
+  // one multiplication by the rounded 1 / (q_i q_j) per point. (Dividing by 3 and 15 in each of
+  // the 9 one-dimensional transforms per kernel made the weight transform a quarter of a
+  // 64-channel 8x8 forward: division-bound, perf.)
+  static void weight_int(const double g[3], double u[6]) {
+    u[0] = g[0], u[1] = g[0] + g[1] + g[2], u[2] = g[0] - g[1] + g[2];
+    u[3] = g[0] + 2 * g[1] + 4 * g[2], u[4] = 8 * g[1] - 16 * g[0] - 4 * g[2], u[5] = g[2];
   }
-  static void weight_back(const double s[6], double g[3]) {
-    g[0] = s[0] + (s[2] - s[1]) / 3 + (s[3] - 16 * s[4]) / 15;
-    g[1] = -(s[1] + s[2]) / 3 + (2 * s[3] + 8 * s[4]) / 15;
-    g[2] = (s[2] - s[1]) / 3 + (4 * s[3] - 4 * s[4]) / 15 + s[5];
+  static constexpr double kQ[6] = {1, -3, 3, 15, 15, 1};
+  // The weight gradient's G^T s G as G'^T (s_ij / (q_i q_j)) G': one product per point, then
+  // G'^T's integer rows (for the same reason as weight_int).
+  static void weight_back_int(const double s[6], double g[3]) {
+    g[0] = s[0] + s[1] + s[2] + s[3] - 16 * s[4];
+    g[1] = s[1] - s[2] + 2 * s[3] + 8 * s[4];
+    g[2] = s[1] + s[2] + 4 * s[3] - 4 * s[4] + s[5];
   }
 };
 
@@ -110,26 +118,80 @@ struct F<4> {
 // rounded once. The lanes are whatever the caller packs: the kernels of kWB input channels of
 // one output, or a sliver of the GEMM's packed layout (up to kPackMR kWB of them).
 constexpr int64_t kWB = 16;
+template <int m, class T>
+void weight_transform_range(const double (*g)[kPackMR * kWB], int64_t l0, int64_t lanes, T* const* out) {
+  constexpr int a = F<m>::a;
+#pragma GCC ivdep
+  for (int64_t l = l0; l < lanes; ++l) {
+    double t[a][3];  // G g: column j of g becomes column j of t
+    for (int j = 0; j < 3; ++j) {
+      const double col[3] = {g[0 * 3 + j][l], g[1 * 3 + j][l], g[2 * 3 + j][l]};
+      double r[a];
+      if constexpr (m == 4)
+        F<m>::weight_int(col, r);
+      else
+        F<m>::weight(col, r);
+      for (int i = 0; i < a; ++i) t[i][j] = r[i];
+    }
+    for (int i = 0; i < a; ++i) {  // (G g) G^T: row i of t becomes row i of U
+      double r[a];
+      if constexpr (m == 4) {
+        F<m>::weight_int(t[i], r);
+        for (int j = 0; j < a; ++j) out[a * i + j][l] = (T)(r[j] * (1.0 / (F<m>::kQ[i] * F<m>::kQ[j])));
+      } else {
+        F<m>::weight(t[i], r);
+        for (int j = 0; j < a; ++j) out[a * i + j][l] = (T)r[j];
+      }
+    }
+  }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+// F(4x4)'s weight_transform_range for lanes [0, 8 floor(lanes / 8)), 8 kernels per register:
+// its operations in its order (the products by 2, 4, 8 and 16 are exact, fused or not), so the
+// same bits. GCC's code for the loop above kept 4 lanes per register and spilled t.
+SG_AVX512 int64_t weight_transform4_avx512(const double (*g)[kPackMR * kWB], int64_t lanes, float* const* out) {
+  const __m512d two = _mm512_set1_pd(2), four = _mm512_set1_pd(4), eight = _mm512_set1_pd(8);
+  const __m512d sixteen = _mm512_set1_pd(16);
+  auto transform = [&](__m512d g0, __m512d g1, __m512d g2, __m512d* u) {  // F<4>::weight_int
+    u[0] = g0, u[1] = _mm512_add_pd(_mm512_add_pd(g0, g1), g2), u[2] = _mm512_add_pd(_mm512_sub_pd(g0, g1), g2);
+    u[3] = _mm512_add_pd(_mm512_add_pd(g0, _mm512_mul_pd(two, g1)), _mm512_mul_pd(four, g2));
+    u[4] = _mm512_sub_pd(_mm512_sub_pd(_mm512_mul_pd(eight, g1), _mm512_mul_pd(sixteen, g0)), _mm512_mul_pd(four, g2));
+    u[5] = g2;
+  };
+  const int64_t full = lanes / 8 * 8;
+  for (int64_t l = 0; l < full; l += 8) {
+    __m512d t[6][3];
+    for (int j = 0; j < 3; ++j) {
+      __m512d u[6];
+      transform(_mm512_loadu_pd(g[j] + l), _mm512_loadu_pd(g[3 + j] + l), _mm512_loadu_pd(g[6 + j] + l), u);
+      for (int i = 0; i < 6; ++i) t[i][j] = u[i];
+    }
+    for (int i = 0; i < 6; ++i) {
+      __m512d u[6];
+      transform(t[i][0], t[i][1], t[i][2], u);
+      for (int j = 0; j < 6; ++j) {
+        const __m512d c = _mm512_set1_pd(1.0 / (F<4>::kQ[i] * F<4>::kQ[j]));
+        _mm256_storeu_ps(out[6 * i + j] + l, _mm512_cvtpd_ps(_mm512_mul_pd(u[j], c)));
+      }
+    }
+  }
+  return full;
+}
+#endif
+
+// U = G g G^T for `lanes` 3x3 kernels side by side (as weight_transform_range) into dst(e)[l].
 template <int m, class T, class Dst>
 void weight_transform_lanes(const double (*g)[kPackMR * kWB], int64_t lanes, Dst dst) {
   constexpr int a = F<m>::a;
   T* out[a * a];
   for (int e = 0; e < a * a; ++e) out[e] = dst(e);
-#pragma GCC ivdep
-  for (int64_t l = 0; l < lanes; ++l) {
-    double t[a][3];  // G g: column j of g becomes column j of t
-    for (int j = 0; j < 3; ++j) {
-      const double col[3] = {g[0 * 3 + j][l], g[1 * 3 + j][l], g[2 * 3 + j][l]};
-      double r[a];
-      F<m>::weight(col, r);
-      for (int i = 0; i < a; ++i) t[i][j] = r[i];
-    }
-    for (int i = 0; i < a; ++i) {  // (G g) G^T: row i of t becomes row i of U
-      double r[a];
-      F<m>::weight(t[i], r);
-      for (int j = 0; j < a; ++j) out[a * i + j][l] = (T)r[j];
-    }
-  }
+  int64_t done = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  if constexpr (m == 4 && std::is_same_v<T, float>)
+    if (gemm_avx512_enabled()) done = weight_transform4_avx512(g, lanes, out);
+#endif
+  weight_transform_range<m, T>(g, done, lanes, out);
 }
 
 // k[t][l R + r] = kernel (r, l)'s tap t (flip: tap 8 - t) in double, for the rows r < rows
@@ -587,8 +649,13 @@ void weight_back_transform(const T* s, int64_t stride, int64_t n, T* g) {
 #pragma GCC ivdep
     for (int64_t l = 0; l < n; ++l) {
       double col[a], r[3];
-      for (int i = 0; i < a; ++i) col[i] = s[(a * i + j) * stride + l];
-      F<m>::weight_back(col, r);
+      if constexpr (m == 4) {
+        for (int i = 0; i < a; ++i) col[i] = s[(a * i + j) * stride + l] * (1.0 / (F<m>::kQ[i] * F<m>::kQ[j]));
+        F<m>::weight_back_int(col, r);
+      } else {
+        for (int i = 0; i < a; ++i) col[i] = s[(a * i + j) * stride + l];
+        F<m>::weight_back(col, r);
+      }
       for (int i = 0; i < 3; ++i) t[i][j][l] = r[i];
     }
   double out[9][kWB];
@@ -597,7 +664,10 @@ void weight_back_transform(const T* s, int64_t stride, int64_t n, T* g) {
     for (int64_t l = 0; l < kWB; ++l) {
       double row[a], r[3];
       for (int j = 0; j < a; ++j) row[j] = t[i][j][l];
-      F<m>::weight_back(row, r);
+      if constexpr (m == 4)
+        F<m>::weight_back_int(row, r);
+      else
+        F<m>::weight_back(row, r);
       for (int j = 0; j < 3; ++j) out[3 * i + j][l] = r[j];
     }
   for (int64_t l = 0; l < n; ++l)
