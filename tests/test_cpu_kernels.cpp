@@ -211,6 +211,43 @@ TEST_CASE("reduce_sum kernel: sums over a short innermost dim (2x2 mean pooling,
   }
 }
 
+TEST_CASE("binary kernel: a contiguous operand times one value per row of its last dims", "[kernels]") {
+  // The rows fast path (b broadcast over a's last dims, contiguous over the rest: a weight
+  // [O, C, 3, 3] times [O, C, 1, 1]) against a naive loop, and shapes beside it that take the
+  // general path (b broadcast over a leading dim too, b's leading dims transposed, b one value).
+  using sg::kernels::cpu::binary;
+  struct Case {
+    std::vector<int64_t> shape, sb;  // sb: b's strides (0: broadcast)
+  };
+  const std::vector<Case> cases = {
+      {{384, 384, 3, 3}, {384, 1, 0, 0}},  // seed32's widest weight term, threads
+      {{5, 7, 3, 3}, {7, 1, 0, 0}},        // rows of 9
+      {{2, 3, 4, 5}, {3, 1, 0, 0}},        // rows of 20
+      {{4, 1, 6}, {1, 0, 0}},              // a size-1 dim among the leading ones
+      {{3, 4, 1, 5}, {4, 1, 0, 0}},        // and among the broadcast ones
+      {{3, 4, 5}, {0, 1, 0}},              // b broadcast over a leading dim: general path
+      {{3, 4, 5}, {1, 3, 0}},              // b's leading dims transposed: general path
+      {{3, 4, 5}, {0, 0, 0}},              // one value: general path
+  };
+  for (const Case& c : cases) {
+    int64_t n = 1, nb = 1;
+    for (size_t d = 0; d < c.shape.size(); ++d) n *= c.shape[d], nb += (c.shape[d] - 1) * c.sb[d];
+    std::vector<int64_t> sa(c.shape.size());
+    for (int64_t d = (int64_t)c.shape.size() - 1, s = 1; d >= 0; --d) sa[d] = s, s *= c.shape[d];
+    std::vector<float> a(n), b(nb), got(n, 777.f), want(n);
+    for (int64_t i = 0; i < n; ++i) a[i] = std::sin(0.37f * float(i)) * 3.f;
+    for (int64_t i = 0; i < nb; ++i) b[i] = std::cos(0.91f * float(i)) + 0.5f;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t rest = i, off = 0;
+      for (int d = (int)c.shape.size() - 1; d >= 0; --d) off += (rest % c.shape[d]) * c.sb[d], rest /= c.shape[d];
+      want[i] = a[i] * b[off];
+    }
+    binary<float>(c.shape, a.data(), sa, b.data(), c.sb, got.data(), [](float x, float y) { return x * y; });
+    INFO("case of " << c.shape.size() << " dims, first " << c.shape[0]);
+    REQUIRE(std::memcmp(got.data(), want.data(), n * sizeof(float)) == 0);
+  }
+}
+
 TEST_CASE("upfirdn2d kernel: the separable variant equals the direct one (f64)", "[kernels]") {
   check_upfirdn_separable<double>(1e-12);
 }

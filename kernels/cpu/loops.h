@@ -127,6 +127,26 @@ void binary(const std::vector<int64_t>& shape, const T* a, const std::vector<int
     }
   }
   if (a_full && b_full) return elementwise(n, [&](int64_t i) { out[i] = f(a[i], b[i]); });
+  // a contiguous times one value of b per row of its last dims (b [.., 1, 1] against a [.., h, w]
+  // with b contiguous over the leading dims: a weight [O, C, 3, 3] times [O, C, 1, 1], a row of x
+  // times one style): rows of `inner` with no per-row bookkeeping. strided_loop's rows of 9
+  // cost 0.76 ms on a 384 x 384 x 3 x 3 weight, 8 times its memory traffic (seed32's PL step).
+  if (a_full) {
+    int64_t inner = 1, d = (int)shape.size() - 1;
+    for (; d >= 0 && (shape[d] == 1 || sb[d] == 0); --d) inner *= shape[d];
+    bool rows_ok = inner > 1 && inner < n;
+    for (int64_t s = 1, e = d; e >= 0 && rows_ok; s *= shape[e], --e) rows_ok = shape[e] == 1 || sb[e] == s;
+    if (rows_ok)
+      return parallel_for(n / inner, n > kParallelGrain, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const T vb = b[r];
+          const T* __restrict pa = a + r * inner;
+          T* __restrict po = out + r * inner;
+#pragma omp simd
+          for (int64_t i = 0; i < inner; ++i) po[i] = f(pa[i], vb);
+        }
+      });
+  }
   std::vector<int64_t> so(shape.size());
   int64_t s = 1;
   for (int d = (int)shape.size() - 1; d >= 0; --d) so[d] = s, s *= shape[d];
