@@ -131,6 +131,38 @@ SG_AVX2 int64_t pack_rows_transposed(const float* src, int64_t ld, int64_t kc, f
   return k;
 }
 
+bool use_avx512();
+
+// A full 6-wide sliver of a k-major operand (A stored transposed: W^T in the data gradient of a
+// 1x1 conv), 8 k at a time: the 8 rows' 6 floats (masked loads, nothing read past them) put
+// side by side by lane permutes into 48 consecutive floats, three stores; returns the k done.
+// With pack's blocks of 32 k across the slivers (below) a 384 x 384 W^T packs in 17.8 us where
+// the loop of 6-float copies took 31.5 (bench/results/cpu_conv_s2_region_2026-12-03.txt).
+SG_AVX512 int64_t pack_a6_k_major_avx512(const float* src, int64_t ld, int64_t kc, float* dst) {
+  // Pairs of rows: [r0 0-5, r1 0-5, zeros]; then the 48 floats from the four pairs.
+  alignas(64) int32_t pair[16], q[3][16];
+  for (int l = 0; l < 16; ++l) pair[l] = l < 6 ? l : l < 12 ? 16 + l - 6 : 0;
+  for (int o = 0; o < 3; ++o)
+    for (int l = 0; l < 16; ++l) {
+      const int f = 16 * o + l, pr = f / 12, within = f % 12;  // float f of the 48: pair pr, lane within
+      q[o][l] = (pr - o) * 16 + within;                        // output o reads pairs o and o + 1
+    }
+  const __m512i ip = _mm512_load_si512(pair);
+  const __m512i i0 = _mm512_load_si512(q[0]), i1 = _mm512_load_si512(q[1]), i2 = _mm512_load_si512(q[2]);
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    __m512 t[4];
+    for (int j = 0; j < 4; ++j)
+      t[j] = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(0x3F, src + (k + 2 * j) * ld), ip,
+                                    _mm512_maskz_loadu_ps(0x3F, src + (k + 2 * j + 1) * ld));
+    float* d = dst + k * 6;
+    _mm512_storeu_ps(d, _mm512_permutex2var_ps(t[0], i0, t[1]));
+    _mm512_storeu_ps(d + 16, _mm512_permutex2var_ps(t[1], i1, t[2]));
+    _mm512_storeu_ps(d + 32, _mm512_permutex2var_ps(t[2], i2, t[3]));
+  }
+  return k;
+}
+
 // Packs slivers of width Wd (MR for A, NR for B) of an operand seen as [rows x cols] =
 // [n x kc] from (i0, k0): dst[k * Wd + i] = X(i0 + i, k0 + k) for each sliver of Wd rows,
 // zero past n. X(i, k) is p[k * ld + i] when k_major (Wd consecutive floats per k), else
@@ -163,10 +195,21 @@ SG_AVX2 void pack(const float* p, int64_t ld, bool k_major, int64_t i0, int64_t 
       i0 += full * Wd, n -= full * Wd, dst += full * Wd * kc;  // the partial sliver, below
     }
   }
+  // A's full slivers, k-major, in blocks of 32 k across all the slivers (sliver by sliver down
+  // all kc rows, each row on another page: bound by the TLB, 31 us for a 384 x 384 W^T).
+  int64_t a6_done = 0;  // the k rows of the full slivers done here
+  if constexpr (Wd == 6)
+    if (k_major && n >= Wd && use_avx512()) {
+      a6_done = kc / 8 * 8;
+      for (int64_t kb = 0; kb < a6_done; kb += 32)
+        for (int64_t s = 0; s < n / Wd; ++s)
+          pack_a6_k_major_avx512(p + (k0 + kb) * ld + i0 + s * Wd, ld, std::min<int64_t>(32, a6_done - kb),
+                                 dst + s * Wd * kc + kb * Wd);
+    }
   for (int64_t ir = 0; ir < n; ir += Wd, dst += Wd * kc) {
     const int64_t w = std::min(Wd, n - ir);
     if (k_major) {
-      for (int64_t k = 0; k < kc; ++k) {
+      for (int64_t k = w == Wd ? a6_done : 0; k < kc; ++k) {
         const float* src = p + (k0 + k) * ld + i0 + ir;
         float* d = dst + k * Wd;
         if constexpr (Wd == 16) {
