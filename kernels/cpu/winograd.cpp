@@ -150,26 +150,28 @@ void weight_transform_range(const double (*g)[kPackMR * kWB], int64_t l0, int64_
 // F(4x4)'s weight_transform_range for lanes [0, 8 floor(lanes / 8)), 8 kernels per register:
 // its operations in its order (the products by 2, 4, 8 and 16 are exact, fused or not), so the
 // same bits. GCC's code for the loop above kept 4 lanes per register and spilled t.
-SG_AVX512 int64_t weight_transform4_avx512(const double (*g)[kPackMR * kWB], int64_t lanes, float* const* out) {
+// F<4>::weight_int on 8 lanes (a function, not a lambda: clang does not give a lambda its
+// enclosing function's target).
+SG_AVX512 inline void weight_int4_avx512(__m512d g0, __m512d g1, __m512d g2, __m512d* u) {
   const __m512d two = _mm512_set1_pd(2), four = _mm512_set1_pd(4), eight = _mm512_set1_pd(8);
   const __m512d sixteen = _mm512_set1_pd(16);
-  auto transform = [&](__m512d g0, __m512d g1, __m512d g2, __m512d* u) {  // F<4>::weight_int
-    u[0] = g0, u[1] = _mm512_add_pd(_mm512_add_pd(g0, g1), g2), u[2] = _mm512_add_pd(_mm512_sub_pd(g0, g1), g2);
-    u[3] = _mm512_add_pd(_mm512_add_pd(g0, _mm512_mul_pd(two, g1)), _mm512_mul_pd(four, g2));
-    u[4] = _mm512_sub_pd(_mm512_sub_pd(_mm512_mul_pd(eight, g1), _mm512_mul_pd(sixteen, g0)), _mm512_mul_pd(four, g2));
-    u[5] = g2;
-  };
+  u[0] = g0, u[1] = _mm512_add_pd(_mm512_add_pd(g0, g1), g2), u[2] = _mm512_add_pd(_mm512_sub_pd(g0, g1), g2);
+  u[3] = _mm512_add_pd(_mm512_add_pd(g0, _mm512_mul_pd(two, g1)), _mm512_mul_pd(four, g2));
+  u[4] = _mm512_sub_pd(_mm512_sub_pd(_mm512_mul_pd(eight, g1), _mm512_mul_pd(sixteen, g0)), _mm512_mul_pd(four, g2));
+  u[5] = g2;
+}
+SG_AVX512 int64_t weight_transform4_avx512(const double (*g)[kPackMR * kWB], int64_t lanes, float* const* out) {
   const int64_t full = lanes / 8 * 8;
   for (int64_t l = 0; l < full; l += 8) {
     __m512d t[6][3];
     for (int j = 0; j < 3; ++j) {
       __m512d u[6];
-      transform(_mm512_loadu_pd(g[j] + l), _mm512_loadu_pd(g[3 + j] + l), _mm512_loadu_pd(g[6 + j] + l), u);
+      weight_int4_avx512(_mm512_loadu_pd(g[j] + l), _mm512_loadu_pd(g[3 + j] + l), _mm512_loadu_pd(g[6 + j] + l), u);
       for (int i = 0; i < 6; ++i) t[i][j] = u[i];
     }
     for (int i = 0; i < 6; ++i) {
       __m512d u[6];
-      transform(t[i][0], t[i][1], t[i][2], u);
+      weight_int4_avx512(t[i][0], t[i][1], t[i][2], u);
       for (int j = 0; j < 6; ++j) {
         const __m512d c = _mm512_set1_pd(1.0 / (F<4>::kQ[i] * F<4>::kQ[j]));
         _mm256_storeu_ps(out[6 * i + j] + l, _mm512_cvtpd_ps(_mm512_mul_pd(u[j], c)));
