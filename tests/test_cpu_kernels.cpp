@@ -248,6 +248,42 @@ TEST_CASE("binary kernel: a contiguous operand times one value per row of its la
   }
 }
 
+TEST_CASE("reduce_sum kernel: whole rows of the last dims, and the shapes beside them", "[kernels]") {
+  // The rows fast path (every leading dim kept, contiguous in the output; every trailing dim
+  // summed: [N, C, H, W] into [N, C, 1, 1]) and shapes that take the strided loops (a leading dim
+  // summed too, the output's dims transposed, windows of 2, a full reduction), each against a
+  // naive sum in double into an output that starts at 0.25 (the kernel adds into it).
+  using sg::kernels::cpu::reduce_sum;
+  struct Case {
+    std::vector<int64_t> shape, so;  // so: the output's strides (0: summed)
+  };
+  const std::vector<Case> cases = {
+      {{16, 384, 4, 4}, {384, 1, 0, 0}},  // seed32's 4x4 layers: rows of 16, threads
+      {{3, 5, 7, 9}, {5, 1, 0, 0}},       // rows of 63
+      {{4, 1, 6}, {1, 0, 0}},             // a size-1 dim among the kept ones
+      {{2, 3, 1, 5}, {3, 1, 0, 0}},       // and among the summed ones
+      {{2, 3, 4, 5}, {0, 1, 0, 0}},       // a leading dim summed: strided loop
+      {{3, 4, 5}, {1, 3, 0}},             // the output's dims transposed: strided loop
+      {{3, 4, 2}, {4, 1, 0}},             // windows of 2: strided loop
+      {{3, 4, 5}, {0, 0, 0}},             // everything into one sum
+  };
+  for (const Case& c : cases) {
+    int64_t n = 1, nout = 1;
+    for (size_t d = 0; d < c.shape.size(); ++d) n *= c.shape[d], nout += (c.shape[d] - 1) * c.so[d];
+    std::vector<float> a(n);
+    for (int64_t i = 0; i < n; ++i) a[i] = std::sin(0.37f * float(i)) * 3.f;
+    std::vector<double> got(nout, 0.25), want(nout, 0.25), mag(nout, 0.0);
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t rest = i, off = 0;
+      for (int d = (int)c.shape.size() - 1; d >= 0; --d) off += (rest % c.shape[d]) * c.so[d], rest /= c.shape[d];
+      want[off] += a[i], mag[off] += std::abs(a[i]);
+    }
+    reduce_sum<float>(c.shape, a.data(), c.so, got.data());
+    INFO("case of " << c.shape.size() << " dims, first " << c.shape[0] << ", last " << c.shape.back());
+    for (int64_t i = 0; i < nout; ++i) REQUIRE(std::abs(got[i] - want[i]) <= 1e-14 * (1.0 + mag[i]));
+  }
+}
+
 TEST_CASE("upfirdn2d kernel: the separable variant equals the direct one (f64)", "[kernels]") {
   check_upfirdn_separable<double>(1e-12);
 }

@@ -197,6 +197,25 @@ void reduce_sum(const std::vector<int64_t>& shape, const T* a, const std::vector
   // When the dim above is reduced too (a 3x3 kernel's taps: sum(square(w), {2, 3}) of the
   // modulated convs' demodulation), each element of the loop adds its r1 windows of r, in
   // index order, rather than a row of r1 windows per element (the same order, so the same bits).
+  // Each of the leading dims' rows summed whole (a [N, C, H, W] into [N, C, 1, 1]: the gradient
+  // of a per-channel factor, a mean over the pixels): the loop below's row into one sum without
+  // strided_loop's bookkeeping per row (at 4x4 grids that was 5 times the sums' own time).
+  {
+    int64_t inner = 1, d = (int64_t)shape.size() - 1;
+    for (; d >= 0 && so[d] == 0; --d) inner *= shape[d];
+    bool rows_ok = inner > 1 && d >= 0;
+    for (int64_t st = 1, e = d; e >= 0 && rows_ok; st *= shape[e], --e) rows_ok = shape[e] == 1 || so[e] == st;
+    if (rows_ok)
+      return parallel_for(s / inner, s > kParallelGrain, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const T* __restrict pa = a + r * inner;
+          double acc = 0;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t i = 0; i < inner; ++i) acc += (double)pa[i];
+          out[r] += acc;
+        }
+      });
+  }
   const size_t nd = shape.size();
   const int64_t r = nd >= 2 && shape[nd - 1] > 1 && shape[nd - 1] <= 4 && so[nd - 1] == 0 ? shape[nd - 1] : 1;
   const int64_t r1 = r > 1 && nd >= 3 && shape[nd - 2] > 1 && so[nd - 2] == 0 ? shape[nd - 2] : 1;
