@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -175,7 +174,7 @@ SG_AVX512 int64_t weight_transform4_avx512(const double (*g)[kPackMR * kWB], int
       weight_int4_avx512(t[i][0], t[i][1], t[i][2], u);
       for (int j = 0; j < 6; ++j) {
         const __m512d c = _mm512_set1_pd(1.0 / (F<4>::kQ[i] * F<4>::kQ[j]));
-        _mm256_storeu_ps(out[6 * i + j] + l, _mm512_maskz_cvtpd_ps(0xFF, _mm512_mul_pd(u[j], c)));
+        _mm256_storeu_ps(out[6 * i + j] + l, _mm512_cvtpd_ps(_mm512_mul_pd(u[j], c)));
       }
     }
   }
@@ -184,30 +183,17 @@ SG_AVX512 int64_t weight_transform4_avx512(const double (*g)[kPackMR * kWB], int
 #endif
 
 // U = G g G^T for `lanes` 3x3 kernels side by side (as weight_transform_range) into dst(e)[l].
-// staged: computed into a local block first, then each point's lanes copied to dst(e) whole.
-// The E destinations are the same offset into E packed matrices whose sizes are multiples of
-// 4 KiB (Og Cg floats, e.g. 384 x 384): E store streams on the same few L1 sets, more than its
-// ways, written 4 bytes at a time by the scalar loop (F(2x2); 32 by F(4x4)'s AVX-512 one). With
-// Og Cg >= kStagedWeights the lines were evicted between writes: at 384 channels the weight
-// transform took ~40% of a 4x4 forward (vectorizing its arithmetic or its gather changed nothing,
-// bench/results/cpu_tried_2026-12-04.txt); staged, seed32's 384 and 192-channel 3x3 convs 2-12%
-// faster, while at 64 channels (U in L2) the copy cost 5-7%: there it writes in place
-// (bench/results/cpu_winograd_staged_2026-12-04.txt). The same values: the same bits.
-constexpr int64_t kStagedWeights = int64_t(1) << 15;
 template <int m, class T, class Dst>
-void weight_transform_lanes(const double (*g)[kPackMR * kWB], int64_t lanes, Dst dst, bool staged = false) {
+void weight_transform_lanes(const double (*g)[kPackMR * kWB], int64_t lanes, Dst dst) {
   constexpr int a = F<m>::a;
-  alignas(64) T local[a * a][kPackMR * kWB];  // (staged only)
   T* out[a * a];
-  for (int e = 0; e < a * a; ++e) out[e] = staged ? local[e] : dst(e);
+  for (int e = 0; e < a * a; ++e) out[e] = dst(e);
   int64_t done = 0;
 #if defined(__x86_64__) || defined(__i386__)
   if constexpr (m == 4 && std::is_same_v<T, float>)
     if (gemm_avx512_enabled()) done = weight_transform4_avx512(g, lanes, out);
 #endif
   weight_transform_range<m, T>(g, done, lanes, out);
-  if (staged)
-    for (int e = 0; e < a * a; ++e) std::memcpy(dst(e), local[e], sizeof(T) * lanes);
 }
 
 // k[t][l R + r] = kernel (r, l)'s tap t (flip: tap 8 - t) in double, for the rows r < rows
@@ -978,13 +964,10 @@ void forward(const Conv2dParams& p, const T* x, const T* w, T* y, bool transpose
         if (direct) {
           // Channels c0 + l of rows o0 + r: lane l kPackMR + r, the packed order (rows past
           // Og are zero kernels, so their lanes write the zeros the padding needs).
-          weight_transform_lanes<m, float>(
-              k, n * kPackMR,
-              [&](int e) {
-                PackedA& P = mine[g * E + e];
-                return P.data.data() + packed_a_offset(P, o0, c0);
-              },
-              Og * Cg >= kStagedWeights);
+          weight_transform_lanes<m, float>(k, n * kPackMR, [&](int e) {
+            PackedA& P = mine[g * E + e];
+            return P.data.data() + packed_a_offset(P, o0, c0);
+          });
           continue;
         }
       // R = 1: lane l is channel c0 + l of row o0
