@@ -112,6 +112,19 @@ void strided_loop(const std::vector<int64_t>& shape0, const std::vector<int64_t>
   parallel_for(rows, parallel && total > kParallelGrain, run_rows);
 }
 
+// Whether strides st (of a tensor seen with `shape`, n elements in all) hold one value per row of
+// `shape`'s last dims (st 0 there, or size 1) and are contiguous over the dims before them (the
+// product of the later leading sizes): then value r belongs to the r-th row of the returned
+// length. 0 where not, or where that is a single row or rows of 1 (a [N, C, 1, 1] against a
+// contiguous [N, C, H, W]: binary's per-row factor, reduce_sum's per-row sum).
+inline int64_t rows_of_one_value(const std::vector<int64_t>& shape, const std::vector<int64_t>& st, int64_t n) {
+  int64_t inner = 1, d = (int64_t)shape.size() - 1;
+  for (; d >= 0 && (shape[d] == 1 || st[d] == 0); --d) inner *= shape[d];
+  bool ok = inner > 1 && inner < n;
+  for (int64_t s = 1, e = d; e >= 0 && ok; s *= shape[e], --e) ok = shape[e] == 1 || st[e] == s;
+  return ok ? inner : 0;
+}
+
 template <class T, class F>
 void binary(const std::vector<int64_t>& shape, const T* a, const std::vector<int64_t>& sa, const T* b,
             const std::vector<int64_t>& sb, T* out, F f) {
@@ -131,12 +144,8 @@ void binary(const std::vector<int64_t>& shape, const T* a, const std::vector<int
   // with b contiguous over the leading dims: a weight [O, C, 3, 3] times [O, C, 1, 1], a row of x
   // times one style): rows of `inner` with no per-row bookkeeping. strided_loop's rows of 9
   // cost 0.76 ms on a 384 x 384 x 3 x 3 weight, 8 times its memory traffic (seed32's PL step).
-  if (a_full) {
-    int64_t inner = 1, d = (int)shape.size() - 1;
-    for (; d >= 0 && (shape[d] == 1 || sb[d] == 0); --d) inner *= shape[d];
-    bool rows_ok = inner > 1 && inner < n;
-    for (int64_t s = 1, e = d; e >= 0 && rows_ok; s *= shape[e], --e) rows_ok = shape[e] == 1 || sb[e] == s;
-    if (rows_ok)
+  if (a_full)
+    if (const int64_t inner = rows_of_one_value(shape, sb, n))
       return parallel_for(n / inner, n > kParallelGrain, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const T vb = b[r];
@@ -146,7 +155,6 @@ void binary(const std::vector<int64_t>& shape, const T* a, const std::vector<int
           for (int64_t i = 0; i < inner; ++i) po[i] = f(pa[i], vb);
         }
       });
-  }
   std::vector<int64_t> so(shape.size());
   int64_t s = 1;
   for (int d = (int)shape.size() - 1; d >= 0; --d) so[d] = s, s *= shape[d];
@@ -190,6 +198,19 @@ void reduce_sum(const std::vector<int64_t>& shape, const T* a, const std::vector
   int kept = -1;
   for (int d = 0; d < (int)shape.size(); ++d)
     if (so[d] != 0 && shape[d] > 1 && (kept < 0 || shape[d] > shape[kept])) kept = d;
+  // Each of the leading dims' rows summed whole (a [N, C, H, W] into [N, C, 1, 1]: the gradient
+  // of a per-channel factor, a mean over the pixels): the strided loop's row into one sum (below)
+  // without its bookkeeping per row (at 4x4 grids that was 5 times the sums' own time).
+  if (const int64_t inner = rows_of_one_value(shape, so, s))
+    return parallel_for(s / inner, s > kParallelGrain, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* __restrict pa = a + r * inner;
+        double acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t i = 0; i < inner; ++i) acc += (double)pa[i];
+        out[r] += acc;
+      }
+    });
   // Sums of r <= 4 consecutive elements (2x2 mean pooling's [.., W/2, 2] windows, the gradient
   // of an expand of a size-1 last dim): the loop runs over the dims above the last, each of its
   // elements adding its r inputs, rather than over rows of r (measured: reduce_sum was 7.6% of
@@ -197,25 +218,6 @@ void reduce_sum(const std::vector<int64_t>& shape, const T* a, const std::vector
   // When the dim above is reduced too (a 3x3 kernel's taps: sum(square(w), {2, 3}) of the
   // modulated convs' demodulation), each element of the loop adds its r1 windows of r, in
   // index order, rather than a row of r1 windows per element (the same order, so the same bits).
-  // Each of the leading dims' rows summed whole (a [N, C, H, W] into [N, C, 1, 1]: the gradient
-  // of a per-channel factor, a mean over the pixels): the loop below's row into one sum without
-  // strided_loop's bookkeeping per row (at 4x4 grids that was 5 times the sums' own time).
-  {
-    int64_t inner = 1, d = (int64_t)shape.size() - 1;
-    for (; d >= 0 && so[d] == 0; --d) inner *= shape[d];
-    bool rows_ok = inner > 1 && d >= 0;
-    for (int64_t st = 1, e = d; e >= 0 && rows_ok; st *= shape[e], --e) rows_ok = shape[e] == 1 || so[e] == st;
-    if (rows_ok)
-      return parallel_for(s / inner, s > kParallelGrain, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const T* __restrict pa = a + r * inner;
-          double acc = 0;
-#pragma omp simd reduction(+ : acc)
-          for (int64_t i = 0; i < inner; ++i) acc += (double)pa[i];
-          out[r] += acc;
-        }
-      });
-  }
   const size_t nd = shape.size();
   const int64_t r = nd >= 2 && shape[nd - 1] > 1 && shape[nd - 1] <= 4 && so[nd - 1] == 0 ? shape[nd - 1] : 1;
   const int64_t r1 = r > 1 && nd >= 3 && shape[nd - 2] > 1 && so[nd - 2] == 0 ? shape[nd - 2] : 1;
